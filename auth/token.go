@@ -1,0 +1,206 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+)
+
+// ErrUnauthorized is every reason a session token is refused; the reasons are
+// not told apart to the caller.
+var ErrUnauthorized = errors.New("unauthorized")
+
+const (
+	tokenIssuer   = "wxavatar"
+	tokenAudience = "wxavatar-miniprogram"
+	// minSecretBytes: HS256 keys shorter than the hash output weaken it.
+	minSecretBytes = 32
+	// maxTokenBytes bounds the work an attacker can make us do per request.
+	maxTokenBytes = 4096
+	clockLeeway   = 30 * time.Second
+)
+
+// Key is one HS256 signing key named by its kid.
+type Key struct {
+	ID     string
+	Secret []byte
+}
+
+// KeyRing is an ordered set of keys: the first signs, all verify.
+type KeyRing struct {
+	keys []Key
+}
+
+// ParseKeyRing reads JWT_KEYS syntax: "kid:secret[,kid:secret…]".
+func ParseKeyRing(s string) (*KeyRing, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("no keys")
+	}
+	var keys []Key
+	seen := map[string]bool{}
+	for i, part := range strings.Split(s, ",") {
+		kid, secret, ok := strings.Cut(strings.TrimSpace(part), ":")
+		switch {
+		case !ok || kid == "":
+			return nil, fmt.Errorf("key %d: want kid:secret", i+1)
+		case seen[kid]:
+			return nil, fmt.Errorf("key %d: kid %q listed twice", i+1, kid)
+		case len(secret) < minSecretBytes:
+			return nil, fmt.Errorf("key %q: secret shorter than %d bytes", kid, minSecretBytes)
+		}
+		seen[kid] = true
+		keys = append(keys, Key{ID: kid, Secret: []byte(secret)})
+	}
+	return &KeyRing{keys: keys}, nil
+}
+
+// NewKeyRing builds a ring from keys already parsed; the first signs.
+func NewKeyRing(keys ...Key) (*KeyRing, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("no keys")
+	}
+	for _, k := range keys {
+		if k.ID == "" || len(k.Secret) < minSecretBytes {
+			return nil, fmt.Errorf("key %q: empty kid or secret shorter than %d bytes", k.ID, minSecretBytes)
+		}
+	}
+	return &KeyRing{keys: append([]Key(nil), keys...)}, nil
+}
+
+// SigningKID is the kid new tokens are signed with.
+func (r *KeyRing) SigningKID() string { return r.keys[0].ID }
+
+// KIDs lists every kid that verifies, signing one first.
+func (r *KeyRing) KIDs() []string {
+	ids := make([]string, len(r.keys))
+	for i, k := range r.keys {
+		ids[i] = k.ID
+	}
+	return ids
+}
+
+func (r *KeyRing) lookup(kid string) ([]byte, bool) {
+	for _, k := range r.keys {
+		if k.ID == kid {
+			return k.Secret, true
+		}
+	}
+	return nil, false
+}
+
+// Tokens issues and verifies session tokens. Its key ring can be swapped
+// atomically at run time.
+type Tokens struct {
+	ring   atomic.Pointer[KeyRing]
+	ttl    time.Duration
+	now    func() time.Time
+	parser *jwt.Parser
+}
+
+// NewTokens makes a token service; tokens live for ttl.
+func NewTokens(ring *KeyRing, ttl time.Duration, now func() time.Time) (*Tokens, error) {
+	if ring == nil {
+		return nil, errors.New("auth: nil key ring")
+	}
+	if ttl <= 0 {
+		return nil, errors.New("auth: token lifetime must be positive")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	t := &Tokens{ttl: ttl, now: now}
+	t.ring.Store(ring)
+	t.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(tokenIssuer),
+		jwt.WithAudience(tokenAudience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(clockLeeway),
+		jwt.WithTimeFunc(now),
+	)
+	return t, nil
+}
+
+// SetKeyRing swaps the keys; requests already verified are unaffected.
+func (t *Tokens) SetKeyRing(r *KeyRing) { t.ring.Store(r) }
+
+// KeyRing returns the keys in force.
+func (t *Tokens) KeyRing() *KeyRing { return t.ring.Load() }
+
+// Issue signs a token for subject with the ring's first key.
+func (t *Tokens) Issue(subject string) (string, time.Time, error) {
+	if subject == "" {
+		return "", time.Time{}, errors.New("auth: empty token subject")
+	}
+	ring := t.ring.Load()
+	now := t.now().UTC().Truncate(time.Second)
+	exp := now.Add(t.ttl)
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+		Issuer:    tokenIssuer,
+		Audience:  jwt.ClaimStrings{tokenAudience},
+		Subject:   subject,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(exp),
+	})
+	tok.Header["kid"] = ring.keys[0].ID
+	s, err := tok.SignedString(ring.keys[0].Secret)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("auth: sign token: %w", err)
+	}
+	return s, exp, nil
+}
+
+// Verify checks signature, algorithm, kid, issuer, audience, issue and expiry
+// times, and returns the subject.
+func (t *Tokens) Verify(token string) (string, error) {
+	if token == "" || len(token) > maxTokenBytes {
+		return "", ErrUnauthorized
+	}
+	ring := t.ring.Load()
+	var claims jwt.RegisteredClaims
+	_, err := t.parser.ParseWithClaims(token, &claims, func(tok *jwt.Token) (any, error) {
+		kid, _ := tok.Header["kid"].(string)
+		secret, ok := ring.lookup(kid)
+		if !ok {
+			return nil, errors.New("unknown kid")
+		}
+		return secret, nil
+	})
+	if err != nil || claims.Subject == "" {
+		return "", ErrUnauthorized
+	}
+	return claims.Subject, nil
+}
+
+const userIDKey = "wxavatar.user_id"
+
+// Middleware lets a request through only with a valid
+// "Authorization: Bearer <token>" and records the token's subject for UserID.
+func (t *Tokens) Middleware() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			scheme, token, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") {
+				return ErrUnauthorized
+			}
+			sub, err := t.Verify(strings.TrimSpace(token))
+			if err != nil {
+				return err
+			}
+			c.Set(userIDKey, sub)
+			return next(c)
+		}
+	}
+}
+
+// UserID is the authenticated user's id, "" outside Middleware.
+func UserID(c echo.Context) string {
+	id, _ := c.Get(userIDKey).(string)
+	return id
+}

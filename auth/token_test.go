@@ -1,0 +1,212 @@
+package auth
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+)
+
+var (
+	secretA = []byte("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+	secretB = []byte("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
+)
+
+func newTestTokens(t *testing.T, now func() time.Time, keys ...Key) *Tokens {
+	t.Helper()
+	ring, err := NewKeyRing(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := NewTokens(ring, 2*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// forge signs arbitrary claims and header fields, as an attacker who knows
+// (or guesses) a key would.
+func forge(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestTokenRoundTrip(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	tk := newTestTokens(t, fixedClock(now), Key{"k1", secretA})
+	s, exp, err := tk.Issue("user-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Add(2 * time.Hour); !exp.Equal(want) {
+		t.Errorf("expires = %v; want %v", exp, want)
+	}
+	sub, err := tk.Verify(s)
+	if err != nil || sub != "user-1" {
+		t.Fatalf("Verify = %q, %v; want user-1, nil", sub, err)
+	}
+	tok, _, err := jwt.NewParser().ParseUnverified(s, jwt.MapClaims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Header["kid"] != "k1" || tok.Header["alg"] != "HS256" {
+		t.Errorf("header = %v; want kid k1, alg HS256", tok.Header)
+	}
+}
+
+func TestTokenRejections(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	tk := newTestTokens(t, fixedClock(now), Key{"k1", secretA})
+	good := func() jwt.MapClaims {
+		return jwt.MapClaims{"iss": tokenIssuer, "aud": tokenAudience, "sub": "u", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	}
+	with := func(k string, v any) jwt.MapClaims {
+		c := good()
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	valid := forge(t, jwt.SigningMethodHS256, secretA, "k1", good())
+	if _, err := tk.Verify(valid); err != nil {
+		t.Fatalf("forged-but-valid token refused: %v", err)
+	}
+	parts := strings.Split(valid, ".")
+	noneHeader := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT","kid":"k1"}`))
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"wxavatar","aud":"wxavatar-miniprogram","sub":"admin","iat":1,"exp":9999999999}`)) + "." + parts[2]
+	tests := map[string]string{
+		"alg none":          noneHeader + "." + parts[1] + ".",
+		"alg none signed":   forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "k1", good()),
+		"HS512":             forge(t, jwt.SigningMethodHS512, secretA, "k1", good()),
+		"wrong key":         forge(t, jwt.SigningMethodHS256, secretB, "k1", good()),
+		"unknown kid":       forge(t, jwt.SigningMethodHS256, secretA, "k9", good()),
+		"no kid":            forge(t, jwt.SigningMethodHS256, secretA, "", good()),
+		"wrong audience":    forge(t, jwt.SigningMethodHS256, secretA, "k1", with("aud", "someone-else")),
+		"no audience":       forge(t, jwt.SigningMethodHS256, secretA, "k1", with("aud", nil)),
+		"wrong issuer":      forge(t, jwt.SigningMethodHS256, secretA, "k1", with("iss", "evil")),
+		"no subject":        forge(t, jwt.SigningMethodHS256, secretA, "k1", with("sub", nil)),
+		"expired":           forge(t, jwt.SigningMethodHS256, secretA, "k1", with("exp", now.Add(-time.Minute).Unix())),
+		"no expiry":         forge(t, jwt.SigningMethodHS256, secretA, "k1", with("exp", nil)),
+		"issued in future":  forge(t, jwt.SigningMethodHS256, secretA, "k1", with("iat", now.Add(time.Hour).Unix())),
+		"tampered payload":  tampered,
+		"garbage":           "not.a.jwt",
+		"empty":             "",
+		"oversized":         strings.Repeat("a", maxTokenBytes+1),
+		"truncated":         valid[:len(valid)-3],
+		"signature removed": parts[0] + "." + parts[1] + ".",
+	}
+	for name, tok := range tests {
+		t.Run(name, func(t *testing.T) {
+			if sub, err := tk.Verify(tok); !errors.Is(err, ErrUnauthorized) {
+				t.Errorf("Verify = %q, %v; want ErrUnauthorized", sub, err)
+			}
+		})
+	}
+}
+
+func TestTokenExpiryFollowsClock(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	clock := now
+	tk := newTestTokens(t, func() time.Time { return clock }, Key{"k1", secretA})
+	s, _, err := tk.Issue("u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock = now.Add(2*time.Hour + clockLeeway + time.Second)
+	if _, err := tk.Verify(s); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("expired token: err = %v; want ErrUnauthorized", err)
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	now := time.Now()
+	tk := newTestTokens(t, fixedClock(now), Key{"old", secretA})
+	before, _, _ := tk.Issue("u")
+	// New key first: it signs; the old one still verifies.
+	ring, _ := NewKeyRing(Key{"new", secretB}, Key{"old", secretA})
+	tk.SetKeyRing(ring)
+	after, _, _ := tk.Issue("u")
+	for name, s := range map[string]string{"before": before, "after": after} {
+		if _, err := tk.Verify(s); err != nil {
+			t.Errorf("%s rotation: %v", name, err)
+		}
+	}
+	tok, _, _ := jwt.NewParser().ParseUnverified(after, jwt.MapClaims{})
+	if tok.Header["kid"] != "new" {
+		t.Errorf("kid after rotation = %v; want new", tok.Header["kid"])
+	}
+	// Old key retired: its tokens stop verifying.
+	ring, _ = NewKeyRing(Key{"new", secretB})
+	tk.SetKeyRing(ring)
+	if _, err := tk.Verify(before); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("token of retired key: err = %v; want ErrUnauthorized", err)
+	}
+}
+
+func TestParseKeyRing(t *testing.T) {
+	a, b := string(secretA), string(secretB)
+	good := map[string][]string{
+		"k1:" + a:                {"k1"},
+		" k2:" + b + ", k1:" + a: {"k2", "k1"},
+		"k:" + a + ":with:colon": {"k"},
+	}
+	for in, want := range good {
+		r, err := ParseKeyRing(in)
+		if err != nil {
+			t.Errorf("ParseKeyRing(%q): %v", in, err)
+			continue
+		}
+		if got := strings.Join(r.KIDs(), ","); got != strings.Join(want, ",") {
+			t.Errorf("kids = %s; want %v", got, want)
+		}
+	}
+	for _, in := range []string{"", "k1", ":" + a, "k1:short", "k1:" + a + ",k1:" + b, "k1:" + a + ","} {
+		if _, err := ParseKeyRing(in); err == nil {
+			t.Errorf("ParseKeyRing(%q) accepted bad input", in)
+		}
+	}
+}
+
+func TestMiddleware(t *testing.T) {
+	tk := newTestTokens(t, time.Now, Key{"k1", secretA})
+	s, _, _ := tk.Issue("user-7")
+	e := echo.New()
+	var seen string
+	h := tk.Middleware()(func(c echo.Context) error { seen = UserID(c); return c.NoContent(204) })
+	for header, want := range map[string]error{
+		"Bearer " + s: nil, "bearer " + s: nil, "": ErrUnauthorized, "Bearer": ErrUnauthorized,
+		"Basic " + s: ErrUnauthorized, "Bearer " + s + "x": ErrUnauthorized,
+	} {
+		seen = ""
+		req := httptest.NewRequest(http.MethodGet, "/v1/me", nil)
+		if header != "" {
+			req.Header.Set("Authorization", header)
+		}
+		err := h(e.NewContext(req, httptest.NewRecorder()))
+		if !errors.Is(err, want) || (want == nil && err != nil) {
+			t.Errorf("Authorization %.20q: err = %v; want %v", header, err, want)
+		}
+		if want == nil && seen != "user-7" {
+			t.Errorf("UserID = %q; want user-7", seen)
+		}
+	}
+}

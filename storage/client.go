@@ -1,0 +1,252 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	cos "github.com/tencentyun/cos-go-sdk-v5"
+)
+
+// Errors callers can act on; every SDK and network error is translated into
+// one of these once, in translate.
+var (
+	ErrNotFound    = errors.New("object not found")
+	ErrUnavailable = errors.New("object storage unavailable")
+)
+
+// Config describes one bucket.
+type Config struct {
+	Bucket        string   // name-appid, as the POST policy's bucket condition names it
+	BucketURL     *url.URL // endpoint, e.g. https://name-appid.cos.ap-shanghai.myqcloud.com
+	PublicBaseURL *url.URL // base of permanent object URLs (a CDN domain); nil → BucketURL
+	Credentials   Credentials
+	// Timeout bounds one storage call, retries included.
+	Timeout time.Duration
+	// Transport carries the requests; nil → a dedicated http.Transport.
+	Transport http.RoundTripper
+}
+
+// Client talks to one COS bucket through cos-go-sdk-v5. Its credentials can be
+// swapped at run time; each call uses the credentials current when it began.
+type Client struct {
+	cfg   Config
+	creds atomic.Pointer[Credentials]
+	cos   *cos.Client
+}
+
+// NewClient checks cfg and builds a client; it makes no network call.
+func NewClient(cfg Config) (*Client, error) {
+	switch {
+	case cfg.Bucket == "":
+		return nil, errors.New("storage: empty bucket")
+	case cfg.BucketURL == nil || cfg.BucketURL.Host == "":
+		return nil, errors.New("storage: bucket URL without host")
+	}
+	if err := validateCredentials(cfg.Credentials); err != nil {
+		return nil, err
+	}
+	if cfg.PublicBaseURL == nil {
+		cfg.PublicBaseURL = cfg.BucketURL
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   3 * time.Second,
+			ResponseHeaderTimeout: cfg.Timeout,
+		}
+	}
+	c := &Client{cfg: cfg}
+	c.creds.Store(&cfg.Credentials)
+	c.cos = cos.NewClient(&cos.BaseURL{BucketURL: cfg.BucketURL}, &http.Client{
+		Transport: &signingTransport{creds: c.Credentials, next: cfg.Transport},
+	})
+	// One retry rides out a dropped keep-alive connection; more would only
+	// push the caller past its deadline.
+	c.cos.Conf.RetryOpt.Count = 2
+	return c, nil
+}
+
+func validateCredentials(c Credentials) error {
+	if c.SecretID == "" || c.SecretKey == "" {
+		return errors.New("storage: empty SecretId or SecretKey")
+	}
+	if strings.TrimSpace(c.SecretID) != c.SecretID || strings.TrimSpace(c.SecretKey) != c.SecretKey {
+		return errors.New("storage: SecretId or SecretKey has surrounding white space")
+	}
+	return nil
+}
+
+// Credentials returns the credentials in force.
+func (c *Client) Credentials() Credentials { return *c.creds.Load() }
+
+// SetCredentials swaps the credentials atomically; calls already under way
+// finish with the ones they started with.
+func (c *Client) SetCredentials(cred Credentials) error {
+	if err := validateCredentials(cred); err != nil {
+		return err
+	}
+	c.creds.Store(&cred)
+	return nil
+}
+
+// signingTransport signs each request with the credentials current when the
+// request is sent, using the SDK's own signer.
+type signingTransport struct {
+	creds func() Credentials
+	next  http.RoundTripper
+}
+
+func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	cred := t.creds()
+	cos.AddAuthorizationHeader(cred.SecretID, cred.SecretKey, cred.SessionToken, req, cos.NewAuthTime(time.Hour))
+	return t.next.RoundTrip(req)
+}
+
+// ObjectURL is the permanent public URL of key.
+func (c *Client) ObjectURL(key string) string {
+	return joinKey(c.cfg.PublicBaseURL, key)
+}
+
+func joinKey(base *url.URL, key string) string {
+	u := *base
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + key
+	u.RawPath = ""
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
+}
+
+// SignedUpload is everything a client needs to upload one object directly.
+type SignedUpload struct {
+	PostURL    string
+	PostForm   map[string]string
+	PutURL     string
+	PutHeaders map[string]string
+}
+
+// SignUpload signs a POST form and a presigned PUT URL for spec. Both expire
+// at spec.Expires and pin the key and the Content-Type.
+func (c *Client) SignUpload(ctx context.Context, spec UploadSpec) (SignedUpload, error) {
+	cred := c.Credentials()
+	form, err := signPostForm(cred, c.cfg.Bucket, spec)
+	if err != nil {
+		return SignedUpload{}, err
+	}
+	header := http.Header{}
+	header.Set("Content-Type", spec.ContentType)
+	opt := &cos.PresignedURLOptions{
+		Header: &header,
+		AuthTime: &cos.AuthTime{
+			SignStartTime: spec.NotBefore, SignEndTime: spec.Expires,
+			KeyStartTime: spec.NotBefore, KeyEndTime: spec.Expires,
+		},
+	}
+	if cred.SessionToken != "" {
+		q := url.Values{}
+		q.Set("x-cos-security-token", cred.SessionToken)
+		opt.Query = &q
+	}
+	put, err := c.cos.Object.GetPresignedURL(ctx, http.MethodPut, spec.Key, cred.SecretID, cred.SecretKey,
+		spec.Expires.Sub(spec.NotBefore), opt)
+	if err != nil {
+		return SignedUpload{}, fmt.Errorf("storage: presign put: %w", err)
+	}
+	post := *c.cfg.BucketURL
+	post.Path, post.RawPath, post.RawQuery = "/", "", ""
+	return SignedUpload{
+		PostURL:    post.String(),
+		PostForm:   form,
+		PutURL:     put.String(),
+		PutHeaders: map[string]string{"Content-Type": spec.ContentType},
+	}, nil
+}
+
+// ObjectInfo is what a HEAD tells about an object.
+type ObjectInfo struct {
+	Size        int64
+	ContentType string
+	ETag        string
+}
+
+// Stat HEADs key. A missing object is ErrNotFound.
+func (c *Client) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	resp, err := c.cos.Object.Head(ctx, key, nil)
+	if err != nil {
+		return ObjectInfo{}, translate("head", err)
+	}
+	return ObjectInfo{
+		Size:        resp.ContentLength,
+		ContentType: resp.Header.Get("Content-Type"),
+		ETag:        strings.Trim(resp.Header.Get("ETag"), `"`),
+	}, nil
+}
+
+// ReadPrefix returns up to n bytes from the start of key with a ranged GET.
+func (c *Client) ReadPrefix(ctx context.Context, key string, n int) ([]byte, error) {
+	if n < 1 {
+		return nil, errors.New("storage: read prefix of fewer than 1 byte")
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	resp, err := c.cos.Object.Get(ctx, key, &cos.ObjectGetOptions{Range: fmt.Sprintf("bytes=0-%d", n-1)})
+	if err != nil {
+		return nil, translate("get", err)
+	}
+	defer resp.Body.Close()
+	// A server that ignores Range sends the whole object: read no more than n.
+	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(n)))
+	if err != nil {
+		return nil, translate("get", err)
+	}
+	return b, nil
+}
+
+// Delete removes key; deleting a missing object succeeds.
+func (c *Client) Delete(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	if _, err := c.cos.Object.Delete(ctx, key); err != nil && !cos.IsNotFoundError(err) {
+		return translate("delete", err)
+	}
+	return nil
+}
+
+// Ping checks that the bucket answers and accepts our credentials.
+func (c *Client) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	if _, err := c.cos.Bucket.Head(ctx); err != nil {
+		return translate("head bucket", err)
+	}
+	return nil
+}
+
+// translate maps SDK and network errors onto this package's vocabulary. The
+// SDK's own error text can carry the request URL, never a secret: it is kept
+// as the cause for the log.
+func translate(op string, err error) error {
+	if cos.IsNotFoundError(err) {
+		return fmt.Errorf("storage: %s: %w", op, ErrNotFound)
+	}
+	var cerr *cos.ErrorResponse
+	if errors.As(err, &cerr) && cerr.Response != nil {
+		return fmt.Errorf("storage: %s: %w: status %d %s", op, ErrUnavailable, cerr.Response.StatusCode, cerr.Code)
+	}
+	return fmt.Errorf("storage: %s: %w: %w", op, ErrUnavailable, err)
+}

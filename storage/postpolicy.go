@@ -1,0 +1,92 @@
+package storage
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// The SDK signs requests and presigned URLs but has no helper for the POST
+// Object form policy, so this file writes that signer from Tencent's "POST
+// Object" documentation (checked against vector P1 of cos-vectors.md).
+
+// policyTimeLayout is the expiration layout COS documents (millisecond
+// precision, always UTC).
+const policyTimeLayout = "2006-01-02T15:04:05.000Z"
+
+// UploadSpec pins one object upload: the exact key, the exact Content-Type,
+// the size range and the time window in which the signature is valid.
+type UploadSpec struct {
+	Key         string
+	ContentType string
+	MaxBytes    int64
+	NotBefore   time.Time
+	Expires     time.Time
+}
+
+func (s UploadSpec) validate() error {
+	switch {
+	case s.Key == "":
+		return errors.New("upload spec: empty key")
+	case s.ContentType == "":
+		return errors.New("upload spec: empty content type")
+	case s.MaxBytes < 1:
+		return errors.New("upload spec: max bytes below 1")
+	case !s.Expires.After(s.NotBefore):
+		return errors.New("upload spec: expiry not after start")
+	}
+	return nil
+}
+
+// postSuccessStatus is what a POST upload answers on success; 204 keeps
+// wx.uploadFile's success callback free of a body to parse.
+const postSuccessStatus = "204"
+
+// signPostForm returns the POST Object form fields for spec: a policy that
+// pins every field the client sends, and its signature.
+func signPostForm(cred Credentials, bucket string, spec UploadSpec) (map[string]string, error) {
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	kt := keyTime(spec.NotBefore, spec.Expires)
+	conditions := []any{
+		map[string]string{"bucket": bucket},
+		[]string{"eq", "$key", spec.Key},
+		[]string{"eq", "$Content-Type", spec.ContentType},
+		[]any{"content-length-range", 1, spec.MaxBytes},
+		map[string]string{"success_action_status": postSuccessStatus},
+		map[string]string{"q-sign-algorithm": "sha1"},
+		map[string]string{"q-ak": cred.SecretID},
+		map[string]string{"q-sign-time": kt},
+	}
+	if cred.SessionToken != "" {
+		conditions = append(conditions, map[string]string{"x-cos-security-token": cred.SessionToken})
+	}
+	policy, err := json.Marshal(struct {
+		Expiration string `json:"expiration"`
+		Conditions []any  `json:"conditions"`
+	}{spec.Expires.UTC().Format(policyTimeLayout), conditions})
+	if err != nil {
+		return nil, err
+	}
+	form := map[string]string{
+		"key":                   spec.Key,
+		"policy":                base64.StdEncoding.EncodeToString(policy),
+		"q-sign-algorithm":      "sha1",
+		"q-ak":                  cred.SecretID,
+		"q-key-time":            kt,
+		"q-signature":           policySignature(cred.SecretKey, kt, string(policy)),
+		"Content-Type":          spec.ContentType,
+		"success_action_status": postSuccessStatus,
+	}
+	if cred.SessionToken != "" {
+		form["x-cos-security-token"] = cred.SessionToken
+	}
+	return form, nil
+}
+
+// policySignature is hex(HMAC-SHA1(SignKey, hex(SHA1(policy JSON as sent)))).
+func policySignature(secretKey, keyTime, policyJSON string) string {
+	return hmacSHA1Hex(signKey(secretKey, keyTime), sha1Hex(policyJSON))
+}
