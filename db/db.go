@@ -1,0 +1,188 @@
+// Package db owns the records of users and avatar uploads: the schema and its migrations, and
+// the queries that read and change them. SQLite (modernc.org/sqlite, no cgo) is the backend
+// today; the migrations and queries are written in SQL that PostgreSQL also accepts, so that
+// a pgx backend can share them. Everything SQLite-specific lives in this file.
+//
+// Every error an exported method returns has been through translate, so callers only need
+// to know ErrNotFound, ErrConflict, ErrTooManyPending, ErrUnavailable and context errors.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrConflict       = errors.New("conflict") // state does not allow the change
+	ErrTooManyPending = errors.New("too many pending uploads")
+	ErrUnavailable    = errors.New("database unavailable") // busy/locked/closed: retry later
+)
+
+//go:embed migrations/*.sql
+var embedded embed.FS
+
+// defaultBusyTimeout bounds how long a writer waits for another writer before the call
+// fails with ErrUnavailable. It is well inside the 10 s budget the API gives a request.
+const defaultBusyTimeout = 5 * time.Second
+
+// DB is a handle on the database. It is safe for concurrent use.
+type DB struct {
+	sql *sql.DB
+}
+
+// Open parses "sqlite:<path>" (creating the parent directory) or "sqlite::memory:" and applies
+// the embedded migrations before returning. WAL journal, busy_timeout, foreign keys on,
+// write transactions BEGIN IMMEDIATE. Unknown scheme → error naming it.
+//
+// The in-memory database lives in a single connection (each SQLite connection to ":memory:"
+// is its own database), so all calls on it are serialized; it is meant for tests.
+func Open(ctx context.Context, url string) (*DB, error) {
+	return open(ctx, url, defaultBusyTimeout)
+}
+
+func open(ctx context.Context, rawURL string, busyTimeout time.Duration) (*DB, error) {
+	scheme, rest, ok := strings.Cut(rawURL, ":")
+	if !ok || scheme != "sqlite" {
+		// Only the scheme is named: the rest of a URL may carry a password.
+		return nil, fmt.Errorf("db: unsupported database url scheme %q (want sqlite:<path> or sqlite::memory:)", scheme)
+	}
+	sqldb, err := openSQLite(rest, busyTimeout)
+	if err != nil {
+		return nil, err
+	}
+	d := &DB{sql: sqldb}
+	if _, err := migrate(ctx, sqldb); err != nil {
+		return nil, errors.Join(err, sqldb.Close())
+	}
+	return d, nil
+}
+
+// openSQLite opens path (or ":memory:") with the settings every connection needs. modernc
+// runs the _pragma list on each new connection of the pool, which is why they go in the DSN
+// and not in a one-off Exec.
+func openSQLite(path string, busyTimeout time.Duration) (*sql.DB, error) {
+	if path == "" {
+		return nil, errors.New("db: sqlite url has no path (want sqlite:<path> or sqlite::memory:)")
+	}
+	memory := path == ":memory:"
+	if !memory {
+		// The driver splits the DSN at the first '?', and a "file:" prefix would make SQLite
+		// read the path as a URI: refuse both rather than open some other file.
+		if strings.Contains(path, "?") || strings.HasPrefix(path, "file:") {
+			return nil, fmt.Errorf("db: sqlite path %q must not contain '?' or start with \"file:\"", path)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("db: create database directory: %w", err)
+		}
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)") // ignored by SQLite for :memory:
+	q.Add("_pragma", "synchronous(NORMAL)")
+	// Take the write lock at BEGIN: a deferred transaction that reads and then writes can fail
+	// with SQLITE_BUSY at its first write without the busy handler being consulted.
+	q.Set("_txlock", "immediate")
+
+	sqldb, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("db: open sqlite: %w", err)
+	}
+	if memory {
+		sqldb.SetMaxOpenConns(1)
+		sqldb.SetMaxIdleConns(1)
+		sqldb.SetConnMaxLifetime(0)
+		sqldb.SetConnMaxIdleTime(0)
+	}
+	return sqldb, nil
+}
+
+// migrate applies the embedded migrations that the database has not seen yet and reports how
+// many it applied.
+func migrate(ctx context.Context, sqldb *sql.DB) (int, error) {
+	fsys, err := fs.Sub(embedded, "migrations")
+	if err != nil {
+		return 0, fmt.Errorf("db: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, sqldb, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return 0, fmt.Errorf("db: migrations: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("db: migrate: %w", translate(err))
+	}
+	return len(res), nil
+}
+
+// Close releases the database. An in-memory database is gone afterwards.
+func (d *DB) Close() error {
+	return d.sql.Close()
+}
+
+// Ping reports whether the database answers.
+func (d *DB) Ping(ctx context.Context) error {
+	return translate(d.sql.PingContext(ctx))
+}
+
+// translate turns driver errors into the package's vocabulary. It is the only place that
+// knows SQLite error codes; the cause stays reachable through %w for logs.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict),
+		errors.Is(err, ErrTooManyPending), errors.Is(err, ErrUnavailable):
+		return err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNotFound
+	case errors.Is(err, sql.ErrConnDone),
+		// database/sql does not export its "database is closed" error.
+		strings.Contains(err.Error(), "sql: database is closed"):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		// Codes are extended result codes; the low byte is the primary code.
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		case sqlite3.SQLITE_CONSTRAINT:
+			switch se.Code() {
+			case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+				return fmt.Errorf("%w: %w", ErrConflict, err)
+			}
+		}
+	}
+	return err
+}
+
+// rowScanner is satisfied by *sql.Row and *sql.Rows.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// Times are stored as unix milliseconds, so values read back compare equal to values
+// returned by the writes only after the same truncation.
+func toMillis(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

@@ -1,0 +1,332 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// t0 is the test clock's origin, on a millisecond so stored times compare equal.
+var t0 = time.Date(2025, 3, 4, 5, 6, 7, 8_000_000, time.UTC)
+
+// backends lists the databases every behavioural test runs against.
+var backends = []struct {
+	name string
+	url  func(t *testing.T) string
+}{
+	{"memory", func(*testing.T) string { return "sqlite::memory:" }},
+	{"file", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "test.db") }},
+}
+
+// forEachDB runs f once per backend, each with a fresh migrated database.
+func forEachDB(t *testing.T, f func(t *testing.T, d *DB)) {
+	t.Helper()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f(t, openTest(t, b.url(t)))
+		})
+	}
+}
+
+func openTest(t *testing.T, url string) *DB {
+	t.Helper()
+	d, err := Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", url, err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return d
+}
+
+func TestOpenRejectsBadURLs(t *testing.T) {
+	tests := []struct {
+		url      string
+		wantText string // the error must name this
+	}{
+		{"postgres://wx:s3cret@localhost/wx", `"postgres"`},
+		{"mysql:whatever", `"mysql"`},
+		{"./data/wxavatar.db", `"./data/wxavatar.db"`},
+		{"", `""`},
+		{"sqlite:", "no path"},
+		{"sqlite:/tmp/x.db?mode=ro", "must not contain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			d, err := Open(context.Background(), tt.url)
+			if err == nil {
+				d.Close()
+				t.Fatalf("Open(%q): got nil error; want one", tt.url)
+			}
+			if !strings.Contains(err.Error(), tt.wantText) {
+				t.Errorf("Open(%q) error = %q; want it to contain %s", tt.url, err, tt.wantText)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("Open(%q) error = %q; leaks the password", tt.url, err)
+			}
+		})
+	}
+}
+
+func TestOpenFileSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nested", "dir", "wx.db")
+	d := openTest(t, "sqlite:"+path)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+
+	// Hold two connections at once so the second is a fresh one: every connection of the pool
+	// must carry the settings, not only the first.
+	ctx := context.Background()
+	for i := range 2 {
+		c, err := d.sql.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for _, p := range []struct{ pragma, want string }{
+			{"journal_mode", "wal"},
+			{"foreign_keys", "1"},
+			{"busy_timeout", "5000"},
+			{"synchronous", "1"}, // NORMAL
+		} {
+			var got string
+			if err := c.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(&got); err != nil {
+				t.Fatalf("conn %d: PRAGMA %s: %v", i, p.pragma, err)
+			}
+			if got != p.want {
+				t.Errorf("conn %d: PRAGMA %s = %q; want %q", i, p.pragma, got, p.want)
+			}
+		}
+	}
+}
+
+func TestMemoryIsOneDatabase(t *testing.T) {
+	d := openTest(t, "sqlite::memory:")
+	ctx := context.Background()
+	if _, err := d.UpsertUser(ctx, User{ID: "u1", OpenID: "o1"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	// Calls from many goroutines must all see the same in-memory database.
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			_, err := d.UserByID(ctx, "u1")
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Errorf("UserByID: got %v; want nil", err)
+		}
+	}
+}
+
+func TestMigrationsTwiceIsNoop(t *testing.T) {
+	ctx := context.Background()
+	t.Run("memory", func(t *testing.T) {
+		d := openTest(t, "sqlite::memory:")
+		n, err := migrate(ctx, d.sql)
+		if err != nil || n != 0 {
+			t.Errorf("second migrate: got %d applied, %v; want 0, nil", n, err)
+		}
+	})
+	t.Run("file", func(t *testing.T) {
+		url := "sqlite:" + filepath.Join(t.TempDir(), "wx.db")
+		d, err := Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.UpsertUser(ctx, User{ID: "u1", OpenID: "o1"}, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		d = openTest(t, url) // migrates again on open
+		n, err := migrate(ctx, d.sql)
+		if err != nil || n != 0 {
+			t.Errorf("third migrate: got %d applied, %v; want 0, nil", n, err)
+		}
+		if _, err := d.UserByID(ctx, "u1"); err != nil {
+			t.Errorf("UserByID after reopen: got %v; want the user kept", err)
+		}
+		var versions int
+		if err := d.sql.QueryRowContext(ctx,
+			`SELECT COUNT(*) FROM goose_db_version WHERE version_id > 0`).Scan(&versions); err != nil {
+			t.Fatal(err)
+		}
+		if versions != 1 {
+			t.Errorf("recorded migrations: got %d; want 1", versions)
+		}
+	})
+}
+
+func TestPingAndClosed(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		if err := d.Ping(ctx); err != nil {
+			t.Fatalf("Ping: got %v; want nil", err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Ping(ctx); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Ping after Close: got %v; want ErrUnavailable", err)
+		}
+		if _, err := d.UserByID(ctx, "x"); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("UserByID after Close: got %v; want ErrUnavailable", err)
+		}
+	})
+}
+
+// busyError provokes a real SQLITE_BUSY: one handle holds the write lock, another with a zero
+// busy timeout tries to take it.
+func busyError(t *testing.T) error {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "busy.db")
+	holder := openRaw(t, path, 0)
+	ctx := context.Background()
+	tx, err := holder.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	other := openRaw(t, path, 0)
+	tx2, err := other.BeginTx(ctx, nil)
+	if err == nil {
+		tx2.Rollback()
+		t.Fatal("second BEGIN IMMEDIATE: got nil error; want SQLITE_BUSY")
+	}
+	return err
+}
+
+// openRaw opens path with the package's settings but no migrations and no translation.
+func openRaw(t *testing.T, path string, busy time.Duration) *sql.DB {
+	t.Helper()
+	sqldb, err := openSQLite(path, busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sqldb.Close() })
+	return sqldb
+}
+
+func TestTranslate(t *testing.T) {
+	busy := busyError(t)
+	var se *sqlite.Error
+	if !errors.As(busy, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+		t.Fatalf("provoked error %v (%T); want a *sqlite.Error with SQLITE_BUSY", busy, busy)
+	}
+	other := errors.New("something else")
+	tests := []struct {
+		name string
+		in   error
+		want error // matched with errors.Is; nil means translate must return nil
+	}{
+		{"nil", nil, nil},
+		{"no rows", sql.ErrNoRows, ErrNotFound},
+		{"wrapped no rows", fmt.Errorf("scan: %w", sql.ErrNoRows), ErrNotFound},
+		{"busy", busy, ErrUnavailable},
+		{"conn done", sql.ErrConnDone, ErrUnavailable},
+		{"canceled", context.Canceled, context.Canceled},
+		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), context.DeadlineExceeded},
+		{"already ours", ErrTooManyPending, ErrTooManyPending},
+		{"other", other, other},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := translate(tt.in)
+			if tt.want == nil {
+				if got != nil {
+					t.Errorf("translate(nil) = %v; want nil", got)
+				}
+				return
+			}
+			if !errors.Is(got, tt.want) {
+				t.Errorf("translate(%v) = %v; want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+	// The driver's error must stay visible for the log.
+	if got := translate(busy); !errors.As(got, &se) {
+		t.Errorf("translate(busy) = %v; want the *sqlite.Error kept in the chain", got)
+	}
+}
+
+func TestTranslateUniqueViolation(t *testing.T) {
+	d := openTest(t, "sqlite::memory:")
+	ctx := context.Background()
+	_, err := d.sql.ExecContext(ctx,
+		`INSERT INTO users (id, openid, created_at, updated_at) VALUES ('a', 'o', 0, 0), ('b', 'o', 0, 0)`)
+	if got := translate(err); !errors.Is(got, ErrConflict) {
+		t.Errorf("translate(%v) = %v; want ErrConflict", err, got)
+	}
+	// A foreign key failure is not a conflict the caller can act on.
+	_, err = d.sql.ExecContext(ctx, `
+		INSERT INTO uploads (id, user_id, object_key, content_type, url, max_bytes, created_at, expires_at)
+		VALUES ('x', 'nobody', 'k', 'image/png', 'u', 1, 0, 0)`)
+	if err == nil {
+		t.Fatal("insert with unknown user_id: got nil error; want a foreign key failure")
+	}
+	if got := translate(err); errors.Is(got, ErrConflict) || errors.Is(got, ErrUnavailable) {
+		t.Errorf("translate(%v) = %v; want it left as is", err, got)
+	}
+}
+
+// TestBusyThroughAPI checks that a writer that cannot get the lock in time reports
+// ErrUnavailable from the public methods, with the driver's cause kept.
+func TestBusyThroughAPI(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wx.db")
+	d, err := open(ctx, "sqlite:"+path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if _, err := d.UpsertUser(ctx, User{ID: "u1", OpenID: "o1"}, t0); err != nil {
+		t.Fatal(err)
+	}
+
+	holder := openRaw(t, path, 0)
+	tx, err := holder.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"SetNickname", func() error { _, err := d.SetNickname(ctx, "u1", "n", t0); return err }},
+		{"CreateUpload", func() error { return d.CreateUpload(ctx, testUpload("u1", "up1"), 5, t0) }},
+		{"ConfirmUpload", func() error { _, _, err := d.ConfirmUpload(ctx, "u1", "up1", 1, t0); return err }},
+	}
+	for _, c := range calls {
+		err := c.call()
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s while locked: got %v; want ErrUnavailable", c.name, err)
+		}
+		var se *sqlite.Error
+		if !errors.As(err, &se) {
+			t.Errorf("%s while locked: got %v; want the *sqlite.Error kept", c.name, err)
+		}
+	}
+	// Readers are not blocked by a writer in WAL mode.
+	if _, err := d.UserByID(ctx, "u1"); err != nil {
+		t.Errorf("UserByID while locked: got %v; want nil", err)
+	}
+}

@@ -1,0 +1,215 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// UploadStatus is where an upload is in its life: pending until the object is checked, then
+// confirmed or rejected for good.
+type UploadStatus string
+
+const (
+	UploadPending   UploadStatus = "pending"
+	UploadConfirmed UploadStatus = "confirmed"
+	UploadRejected  UploadStatus = "rejected"
+)
+
+// Upload is a signature handed out for one avatar object, and what became of it.
+type Upload struct {
+	ID, UserID, Key, ContentType, URL string // URL: permanent URL once confirmed
+	MaxBytes                          int64
+	Status                            UploadStatus
+	Size                              int64 // 0 until confirmed
+	CreatedAt, ExpiresAt              time.Time
+	ConfirmedAt                       time.Time // zero until confirmed
+}
+
+const uploadColumns = `id, user_id, object_key, content_type, url, max_bytes, status, size,
+	created_at, expires_at, confirmed_at`
+
+func scanUpload(row rowScanner) (Upload, error) {
+	var (
+		u                Upload
+		status           string
+		created, expires int64
+		confirmed        sql.NullInt64
+	)
+	if err := row.Scan(&u.ID, &u.UserID, &u.Key, &u.ContentType, &u.URL, &u.MaxBytes, &status,
+		&u.Size, &created, &expires, &confirmed); err != nil {
+		return Upload{}, err
+	}
+	u.Status = UploadStatus(status)
+	u.CreatedAt, u.ExpiresAt = fromMillis(created), fromMillis(expires)
+	if confirmed.Valid {
+		u.ConfirmedAt = fromMillis(confirmed.Int64)
+	}
+	return u, nil
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func uploadForUser(ctx context.Context, q querier, userID, uploadID string) (Upload, error) {
+	return scanUpload(q.QueryRowContext(ctx,
+		`SELECT `+uploadColumns+` FROM uploads WHERE id = ? AND user_id = ?`, uploadID, userID))
+}
+
+// CreateUpload inserts a pending upload. When maxPending > 0 and the user already holds
+// maxPending uploads that are pending and not expired at now, it returns ErrTooManyPending;
+// the count and the insert happen in one transaction so concurrent calls cannot exceed the cap.
+//
+// u.Status, u.Size and u.ConfirmedAt are ignored and CreatedAt is now. An unknown user is
+// ErrNotFound; a reused id or key is ErrConflict.
+func (d *DB) CreateUpload(ctx context.Context, u Upload, maxPending int, now time.Time) error {
+	if u.ID == "" || u.UserID == "" || u.Key == "" || u.ContentType == "" || u.URL == "" ||
+		u.MaxBytes <= 0 || u.ExpiresAt.IsZero() {
+		return errors.New("db: create upload: id, user id, key, content type, url, max bytes and expiry are required")
+	}
+	return translate(d.createUpload(ctx, u, maxPending, now))
+}
+
+func (d *DB) createUpload(ctx context.Context, u Upload, maxPending int, now time.Time) error {
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+
+	// A no-op write on the user row locks it until commit, which serializes concurrent creates
+	// for one user on PostgreSQL too (BEGIN IMMEDIATE already does on SQLite), and tells an
+	// unknown user apart from a foreign key failure.
+	res, err := tx.ExecContext(ctx, `UPDATE users SET updated_at = updated_at WHERE id = ?`, u.UserID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return ErrNotFound
+	}
+
+	if maxPending > 0 {
+		var pending int
+		if err := tx.QueryRowContext(ctx, `
+			SELECT COUNT(*) FROM uploads
+			WHERE user_id = ? AND status = 'pending' AND expires_at > ?`,
+			u.UserID, toMillis(now)).Scan(&pending); err != nil {
+			return err
+		}
+		if pending >= maxPending {
+			return ErrTooManyPending
+		}
+	}
+
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO uploads (id, user_id, object_key, content_type, url, max_bytes, status, size,
+			created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
+		u.ID, u.UserID, u.Key, u.ContentType, u.URL, u.MaxBytes,
+		toMillis(now), toMillis(u.ExpiresAt)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// UploadForUser returns the upload only when it belongs to userID; otherwise ErrNotFound
+// (same error for missing and foreign: callers must not be able to tell them apart).
+func (d *DB) UploadForUser(ctx context.Context, userID, uploadID string) (Upload, error) {
+	u, err := uploadForUser(ctx, d.sql, userID, uploadID)
+	return u, translate(err)
+}
+
+// ConfirmUpload, in ONE transaction: a pending upload becomes confirmed with size and
+// confirmed_at=now, and the user's avatar_url becomes upload.URL and updated_at=now.
+// An already-confirmed upload is returned unchanged with the current user (idempotent, changes
+// nothing — even if the user has since confirmed a newer avatar). A rejected upload → ErrConflict.
+// Missing/foreign → ErrNotFound. Safe under concurrent calls for the same upload (recorded once).
+// Expiry is not checked: a signature that expired after the object was stored still counts.
+func (d *DB) ConfirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (User, Upload, error) {
+	user, up, err := d.confirmUpload(ctx, userID, uploadID, size, now)
+	return user, up, translate(err)
+}
+
+func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (User, Upload, error) {
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return User{}, Upload{}, err
+	}
+	defer tx.Rollback()
+
+	// The state check is in the UPDATE itself, so of two racing confirms exactly one changes
+	// the row even where transactions are not serialized (PostgreSQL read committed).
+	res, err := tx.ExecContext(ctx, `
+		UPDATE uploads SET status = 'confirmed', size = ?, confirmed_at = ?
+		WHERE id = ? AND user_id = ? AND status = 'pending'`,
+		size, toMillis(now), uploadID, userID)
+	if err != nil {
+		return User{}, Upload{}, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return User{}, Upload{}, err
+	}
+
+	up, err := uploadForUser(ctx, tx, userID, uploadID)
+	if err != nil {
+		return User{}, Upload{}, err
+	}
+	if n == 0 {
+		if up.Status != UploadConfirmed {
+			return User{}, Upload{}, ErrConflict
+		}
+		user, err := scanUser(tx.QueryRowContext(ctx,
+			`SELECT `+userColumns+` FROM users WHERE id = ?`, userID))
+		if err != nil {
+			return User{}, Upload{}, err
+		}
+		return user, up, tx.Commit()
+	}
+
+	user, err := scanUser(tx.QueryRowContext(ctx,
+		`UPDATE users SET avatar_url = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
+		up.URL, toMillis(now), userID))
+	if err != nil {
+		return User{}, Upload{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return User{}, Upload{}, err
+	}
+	return user, up, nil
+}
+
+// RejectUpload marks a pending upload rejected; rejected again → returns it unchanged;
+// confirmed → ErrConflict; missing/foreign → ErrNotFound.
+func (d *DB) RejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (Upload, error) {
+	up, err := d.rejectUpload(ctx, userID, uploadID, now)
+	return up, translate(err)
+}
+
+func (d *DB) rejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (Upload, error) {
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return Upload{}, err
+	}
+	defer tx.Rollback()
+
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE uploads SET status = 'rejected', rejected_at = ?
+		WHERE id = ? AND user_id = ? AND status = 'pending'`,
+		toMillis(now), uploadID, userID); err != nil {
+		return Upload{}, err
+	}
+	up, err := uploadForUser(ctx, tx, userID, uploadID)
+	if err != nil {
+		return Upload{}, err
+	}
+	if up.Status != UploadRejected {
+		return Upload{}, ErrConflict
+	}
+	return up, tx.Commit()
+}

@@ -1,0 +1,361 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+const uploadTTL = 10 * time.Minute
+
+// testUpload describes a fresh upload for userID created at t0.
+func testUpload(userID, id string) Upload {
+	return Upload{
+		ID:          id,
+		UserID:      userID,
+		Key:         "avatars/" + userID + "/" + id + ".png",
+		ContentType: "image/png",
+		URL:         "https://cdn.example.com/avatars/" + userID + "/" + id + ".png",
+		MaxBytes:    5 << 20,
+		ExpiresAt:   t0.Add(uploadTTL),
+	}
+}
+
+func mustCreateUpload(t *testing.T, d *DB, u Upload, now time.Time) {
+	t.Helper()
+	if err := d.CreateUpload(context.Background(), u, 0, now); err != nil {
+		t.Fatalf("CreateUpload(%s): %v", u.ID, err)
+	}
+}
+
+func TestCreateUploadStoresPending(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		in := testUpload("u1", "up1")
+		in.Status, in.Size, in.ConfirmedAt = UploadConfirmed, 99, t0 // ignored
+		mustCreateUpload(t, d, in, t0)
+
+		got, err := d.UploadForUser(ctx, "u1", "up1")
+		want := testUpload("u1", "up1")
+		want.Status, want.CreatedAt = UploadPending, t0
+		if err != nil || got != want {
+			t.Errorf("UploadForUser: got %+v, %v; want %+v, nil", got, err, want)
+		}
+	})
+}
+
+func TestCreateUploadErrors(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
+
+		sameKey := testUpload("u1", "up2")
+		sameKey.Key = testUpload("u1", "up1").Key
+		noExpiry := testUpload("u1", "up3")
+		noExpiry.ExpiresAt = time.Time{}
+		tests := []struct {
+			name    string
+			u       Upload
+			wantErr error // nil: any error
+		}{
+			{"unknown user", testUpload("nobody", "up9"), ErrNotFound},
+			{"same id", testUpload("u1", "up1"), ErrConflict},
+			{"same key", sameKey, ErrConflict},
+			{"no expiry", noExpiry, nil},
+			{"no id", testUpload("u1", ""), nil},
+		}
+		for _, tt := range tests {
+			err := d.CreateUpload(ctx, tt.u, 0, t0)
+			if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) {
+				t.Errorf("%s: got %v; want %v", tt.name, err, tt.wantErr)
+			}
+		}
+	})
+}
+
+func TestCreateUploadPendingCap(t *testing.T) {
+	type existing struct {
+		createdAt time.Time
+		status    UploadStatus
+	}
+	now := t0.Add(uploadTTL / 2)
+	pending := existing{t0, UploadPending}
+	expired := existing{t0.Add(-uploadTTL), UploadPending} // expires exactly at t0
+	tests := []struct {
+		name     string
+		existing []existing
+		cap      int
+		wantErr  error
+	}{
+		{"empty", nil, 2, nil},
+		{"below cap", []existing{pending}, 2, nil},
+		{"at cap", []existing{pending, pending}, 2, ErrTooManyPending},
+		{"expired do not count", []existing{pending, expired, expired}, 2, nil},
+		{"confirmed do not count", []existing{pending, {t0, UploadConfirmed}}, 2, nil},
+		{"rejected do not count", []existing{pending, {t0, UploadRejected}}, 2, nil},
+		{"cap 0 is no limit", []existing{pending, pending, pending}, 0, nil},
+		{"negative cap is no limit", []existing{pending, pending, pending}, -1, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachDB(t, func(t *testing.T, d *DB) {
+				ctx := context.Background()
+				mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+				// Another user's pending uploads never count.
+				mustUpsert(t, d, User{ID: "u2", OpenID: "o2"}, t0)
+				for i := range 3 {
+					mustCreateUpload(t, d, testUpload("u2", fmt.Sprint("other", i)), t0)
+				}
+				for i, e := range tt.existing {
+					u := testUpload("u1", fmt.Sprint("old", i))
+					u.ExpiresAt = e.createdAt.Add(uploadTTL)
+					mustCreateUpload(t, d, u, e.createdAt)
+					setStatus(t, d, "u1", u.ID, e.status)
+				}
+
+				u := testUpload("u1", "new")
+				u.ExpiresAt = now.Add(uploadTTL)
+				err := d.CreateUpload(ctx, u, tt.cap, now)
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("CreateUpload: got %v; want %v", err, tt.wantErr)
+				}
+				_, err = d.UploadForUser(ctx, "u1", "new")
+				if tt.wantErr != nil && !errors.Is(err, ErrNotFound) {
+					t.Errorf("refused upload: UploadForUser got %v; want ErrNotFound (not stored)", err)
+				}
+			})
+		})
+	}
+}
+
+// setStatus moves an upload through the public API into status.
+func setStatus(t *testing.T, d *DB, userID, uploadID string, status UploadStatus) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	switch status {
+	case UploadPending:
+	case UploadConfirmed:
+		_, _, err = d.ConfirmUpload(ctx, userID, uploadID, 1234, t0)
+	case UploadRejected:
+		_, err = d.RejectUpload(ctx, userID, uploadID, t0)
+	}
+	if err != nil {
+		t.Fatalf("setting %s to %s: %v", uploadID, status, err)
+	}
+}
+
+func TestCreateUploadConcurrentCap(t *testing.T) {
+	const workers, limit = 20, 5
+	forEachDB(t, func(t *testing.T, d *DB) {
+		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		var wg sync.WaitGroup
+		errs := make([]error, workers)
+		for i := range workers {
+			wg.Go(func() {
+				errs[i] = d.CreateUpload(context.Background(), testUpload("u1", fmt.Sprint("up", i)), limit, t0)
+			})
+		}
+		wg.Wait()
+		var ok, refused int
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, ErrTooManyPending):
+				refused++
+			default:
+				t.Errorf("worker %d: got %v; want nil or ErrTooManyPending", i, err)
+			}
+		}
+		if ok != limit || refused != workers-limit {
+			t.Errorf("got %d created, %d refused; want %d, %d", ok, refused, limit, workers-limit)
+		}
+	})
+}
+
+func TestUploadForUserHidesOtherUsers(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, User{ID: "u2", OpenID: "o2"}, t0)
+		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
+
+		if _, err := d.UploadForUser(ctx, "u1", "up1"); err != nil {
+			t.Errorf("owner: got %v; want nil", err)
+		}
+		_, foreign := d.UploadForUser(ctx, "u2", "up1")
+		_, missing := d.UploadForUser(ctx, "u2", "nope")
+		if foreign != ErrNotFound || missing != ErrNotFound {
+			t.Errorf("foreign: got %v, missing: got %v; want both exactly ErrNotFound", foreign, missing)
+		}
+	})
+}
+
+func TestConfirmUpload(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
+		confirmAt := t0.Add(time.Minute)
+
+		user, up, err := d.ConfirmUpload(ctx, "u1", "up1", 1234, confirmAt)
+		if err != nil {
+			t.Fatalf("ConfirmUpload: %v", err)
+		}
+		wantUser := User{ID: "u1", OpenID: "o1", AvatarURL: testUpload("u1", "up1").URL, CreatedAt: t0, UpdatedAt: confirmAt}
+		wantUp := testUpload("u1", "up1")
+		wantUp.Status, wantUp.Size, wantUp.CreatedAt, wantUp.ConfirmedAt = UploadConfirmed, 1234, t0, confirmAt
+		if user != wantUser || up != wantUp {
+			t.Fatalf("ConfirmUpload: got %+v, %+v; want %+v, %+v", user, up, wantUser, wantUp)
+		}
+		if stored, _ := d.UserByID(ctx, "u1"); stored != wantUser {
+			t.Errorf("stored user: got %+v; want %+v", stored, wantUser)
+		}
+
+		// Again, later and with another size: nothing changes.
+		user, up, err = d.ConfirmUpload(ctx, "u1", "up1", 999, confirmAt.Add(time.Hour))
+		if err != nil || user != wantUser || up != wantUp {
+			t.Errorf("second ConfirmUpload: got %+v, %+v, %v; want %+v, %+v, nil", user, up, err, wantUser, wantUp)
+		}
+
+		// A newer avatar; confirming the old upload again still changes nothing and reports
+		// the user as they are now.
+		mustCreateUpload(t, d, testUpload("u1", "up2"), t0)
+		newer, _, err := d.ConfirmUpload(ctx, "u1", "up2", 10, confirmAt.Add(2*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		user, up, err = d.ConfirmUpload(ctx, "u1", "up1", 1234, confirmAt.Add(3*time.Hour))
+		if err != nil || user != newer || up != wantUp {
+			t.Errorf("old ConfirmUpload after newer: got %+v, %+v, %v; want %+v, %+v, nil", user, up, err, newer, wantUp)
+		}
+		if newer.AvatarURL != testUpload("u1", "up2").URL {
+			t.Errorf("avatar after newer confirm: got %q; want %q", newer.AvatarURL, testUpload("u1", "up2").URL)
+		}
+	})
+}
+
+func TestConfirmUploadConcurrent(t *testing.T) {
+	const workers = 10
+	forEachDB(t, func(t *testing.T, d *DB) {
+		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
+
+		type result struct {
+			user User
+			up   Upload
+			err  error
+		}
+		results := make([]result, workers)
+		var wg sync.WaitGroup
+		for i := range workers {
+			wg.Go(func() {
+				// Each call has its own clock so a second recording would show.
+				now := t0.Add(time.Duration(i+1) * time.Second)
+				u, up, err := d.ConfirmUpload(context.Background(), "u1", "up1", int64(100+i), now)
+				results[i] = result{u, up, err}
+			})
+		}
+		wg.Wait()
+
+		first := results[0]
+		for i, r := range results {
+			if r.err != nil {
+				t.Fatalf("worker %d: got %v; want nil", i, r.err)
+			}
+			if r.up != first.up || r.user != first.user {
+				t.Errorf("worker %d: got %+v, %+v; want every worker to see %+v, %+v", i, r.user, r.up, first.user, first.up)
+			}
+		}
+		if first.up.Status != UploadConfirmed || first.up.ConfirmedAt.IsZero() ||
+			!first.user.UpdatedAt.Equal(first.up.ConfirmedAt) {
+			t.Errorf("recorded: upload %+v user %+v; want confirmed once with user updated_at = confirmed_at", first.up, first.user)
+		}
+		if want := int64(100) + int64(first.up.ConfirmedAt.Sub(t0)/time.Second) - 1; first.up.Size != want {
+			t.Errorf("size %d with confirmed_at %v; want %d: both from the same call", first.up.Size, first.up.ConfirmedAt, want)
+		}
+	})
+}
+
+func TestUploadStateConflicts(t *testing.T) {
+	ctx := context.Background()
+	confirm := func(d *DB, user, id string) (Upload, error) {
+		_, up, err := d.ConfirmUpload(ctx, user, id, 1234, t0.Add(time.Minute))
+		return up, err
+	}
+	reject := func(d *DB, user, id string) (Upload, error) {
+		return d.RejectUpload(ctx, user, id, t0.Add(time.Minute))
+	}
+	type op func(d *DB, user, id string) (Upload, error)
+	tests := []struct {
+		name       string
+		first      op
+		then       op
+		user, id   string
+		wantErr    error
+		wantStatus UploadStatus // status after both, when then succeeds
+	}{
+		{"confirm after reject", reject, confirm, "u1", "up1", ErrConflict, ""},
+		{"reject after confirm", confirm, reject, "u1", "up1", ErrConflict, ""},
+		{"reject twice", reject, reject, "u1", "up1", nil, UploadRejected},
+		{"confirm foreign", nil, confirm, "u2", "up1", ErrNotFound, ""},
+		{"reject foreign", nil, reject, "u2", "up1", ErrNotFound, ""},
+		{"confirm missing", nil, confirm, "u1", "nope", ErrNotFound, ""},
+		{"reject missing", nil, reject, "u1", "nope", ErrNotFound, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachDB(t, func(t *testing.T, d *DB) {
+				mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+				mustUpsert(t, d, User{ID: "u2", OpenID: "o2"}, t0)
+				mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
+				var before Upload
+				if tt.first != nil {
+					var err error
+					if before, err = tt.first(d, "u1", "up1"); err != nil {
+						t.Fatalf("first: %v", err)
+					}
+				} else {
+					before, _ = d.UploadForUser(ctx, "u1", "up1")
+				}
+				userBefore, _ := d.UserByID(ctx, "u1")
+
+				got, err := tt.then(d, tt.user, tt.id)
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("got %v; want %v", err, tt.wantErr)
+				}
+				if err == nil && (got != before || got.Status != tt.wantStatus) {
+					t.Errorf("got %+v; want unchanged %+v with status %s", got, before, tt.wantStatus)
+				}
+				after, _ := d.UploadForUser(ctx, "u1", "up1")
+				userAfter, _ := d.UserByID(ctx, "u1")
+				if after != before || userAfter != userBefore {
+					t.Errorf("stored: got %+v, %+v; want unchanged %+v, %+v", after, userAfter, before, userBefore)
+				}
+			})
+		})
+	}
+}
+
+func TestRejectUpload(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
+		got, err := d.RejectUpload(ctx, "u1", "up1", t0.Add(time.Minute))
+		want := testUpload("u1", "up1")
+		want.Status, want.CreatedAt = UploadRejected, t0
+		if err != nil || got != want {
+			t.Errorf("RejectUpload: got %+v, %v; want %+v, nil", got, err, want)
+		}
+		if user, _ := d.UserByID(ctx, "u1"); user.AvatarURL != "" || !user.UpdatedAt.Equal(t0) {
+			t.Errorf("user after reject: got %+v; want untouched", user)
+		}
+	})
+}

@@ -1,0 +1,78 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// User is a person who logged in through the mini program.
+type User struct {
+	ID        string // opaque public id
+	OpenID    string
+	UnionID   string // "" when none
+	Nickname  string // "" until set
+	AvatarURL string // "" until an avatar is confirmed
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Queries use '?' placeholders; the PostgreSQL backend rebinds them to $n.
+const userColumns = `id, openid, unionid, nickname, avatar_url, created_at, updated_at`
+
+func scanUser(row rowScanner) (User, error) {
+	var (
+		u                  User
+		unionID, avatarURL sql.NullString
+		created, updated   int64
+	)
+	if err := row.Scan(&u.ID, &u.OpenID, &unionID, &u.Nickname, &avatarURL, &created, &updated); err != nil {
+		return User{}, err
+	}
+	u.UnionID, u.AvatarURL = unionID.String, avatarURL.String
+	u.CreatedAt, u.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return u, nil
+}
+
+// UpsertUser creates the user with id u.ID on first login (keyed by OpenID) or returns the existing
+// one (its ID unchanged); a non-empty UnionID updates the stored one.
+//
+// Only u.ID, u.OpenID and u.UnionID are read. updated_at moves only when the unionid changes.
+// One statement, so two first logins racing on the same openid both get the same user, on
+// SQLite and on PostgreSQL alike.
+func (d *DB) UpsertUser(ctx context.Context, u User, now time.Time) (User, error) {
+	if u.ID == "" || u.OpenID == "" {
+		return User{}, errors.New("db: upsert user: id and openid are required")
+	}
+	got, err := scanUser(d.sql.QueryRowContext(ctx, `
+		INSERT INTO users (id, openid, unionid, nickname, created_at, updated_at)
+		VALUES (?, ?, ?, '', ?, ?)
+		ON CONFLICT (openid) DO UPDATE SET
+			unionid = COALESCE(excluded.unionid, users.unionid),
+			updated_at = CASE
+				WHEN excluded.unionid IS NOT NULL
+				 AND (users.unionid IS NULL OR users.unionid <> excluded.unionid)
+				THEN excluded.updated_at
+				ELSE users.updated_at
+			END
+		RETURNING `+userColumns,
+		u.ID, u.OpenID, nullString(u.UnionID), toMillis(now), toMillis(now)))
+	return got, translate(err)
+}
+
+// UserByID returns the user with the given id, or ErrNotFound.
+func (d *DB) UserByID(ctx context.Context, id string) (User, error) {
+	u, err := scanUser(d.sql.QueryRowContext(ctx,
+		`SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	return u, translate(err)
+}
+
+// SetNickname stores the nickname as given (the caller validates it) and returns the user,
+// or ErrNotFound.
+func (d *DB) SetNickname(ctx context.Context, userID, nickname string, now time.Time) (User, error) {
+	u, err := scanUser(d.sql.QueryRowContext(ctx,
+		`UPDATE users SET nickname = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
+		nickname, toMillis(now), userID))
+	return u, translate(err)
+}

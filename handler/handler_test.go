@@ -1,0 +1,610 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wxavatar/wxavatar/auth"
+	"github.com/wxavatar/wxavatar/db"
+	"github.com/wxavatar/wxavatar/storage"
+)
+
+// fakeObjects is object storage as a struct of funcs; nil funcs behave like
+// an empty bucket that answers.
+type fakeObjects struct {
+	stat       func(key string) (storage.ObjectInfo, error)
+	readPrefix func(key string, n int) ([]byte, error)
+	delete     func(key string) error
+	ping       func() error
+}
+
+func (f *fakeObjects) SignUpload(_ context.Context, spec storage.UploadSpec) (storage.SignedUpload, error) {
+	return storage.SignedUpload{
+		PostURL:    "https://bucket-1250000000.cos.ap-guangzhou.myqcloud.com/",
+		PostForm:   map[string]string{"key": spec.Key, "Content-Type": spec.ContentType, "policy": "p", "q-signature": "s"},
+		PutURL:     "https://bucket-1250000000.cos.ap-guangzhou.myqcloud.com/" + spec.Key + "?q-signature=s",
+		PutHeaders: map[string]string{"Content-Type": spec.ContentType},
+	}, nil
+}
+
+func (f *fakeObjects) ObjectURL(key string) string { return "https://cdn.example.com/" + key }
+
+func (f *fakeObjects) Stat(_ context.Context, key string) (storage.ObjectInfo, error) {
+	if f.stat == nil {
+		return storage.ObjectInfo{}, storage.ErrNotFound
+	}
+	return f.stat(key)
+}
+
+func (f *fakeObjects) ReadPrefix(_ context.Context, key string, n int) ([]byte, error) {
+	return f.readPrefix(key, n)
+}
+
+func (f *fakeObjects) Delete(_ context.Context, key string) error {
+	if f.delete == nil {
+		return nil
+	}
+	return f.delete(key)
+}
+
+func (f *fakeObjects) Ping(context.Context) error {
+	if f.ping == nil {
+		return nil
+	}
+	return f.ping()
+}
+
+type loginFunc func(ctx context.Context, code string) (auth.Identity, error)
+
+func (f loginFunc) Exchange(ctx context.Context, code string) (auth.Identity, error) {
+	return f(ctx, code)
+}
+
+type testAPI struct {
+	e       *echo.Echo
+	store   *db.DB
+	objects *fakeObjects
+	tokens  *auth.Tokens
+	logs    *bytes.Buffer
+	now     time.Time
+}
+
+func newTestAPI(t *testing.T, mutate func(*Deps)) *testAPI {
+	t.Helper()
+	store, err := db.Open(context.Background(), "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ring, err := auth.ParseKeyRing("k1:0123456789abcdef0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens(ring, time.Hour, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta := &testAPI{store: store, objects: &fakeObjects{}, tokens: tokens, logs: &bytes.Buffer{}, now: time.Now()}
+	d := Deps{
+		Logger: slog.New(slog.NewJSONHandler(ta.logs, nil)),
+		Now:    func() time.Time { return ta.now },
+		Login:  auth.DevLogin{}, Tokens: tokens, Store: store, Objects: ta.objects,
+		UploadMaxBytes: 1000, UploadTTL: 10 * time.Minute,
+	}
+	if mutate != nil {
+		mutate(&d)
+	}
+	ta.e, err = New(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ta
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (a answer) code() string {
+	e, _ := a.body["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
+}
+
+func (ta *testAPI) do(t *testing.T, method, path, token, body string, header ...string) answer {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	if ra := req.Header.Get("X-Test-Remote"); ra != "" {
+		req.RemoteAddr = ra
+	}
+	rec := httptest.NewRecorder()
+	ta.e.ServeHTTP(rec, req)
+	a := answer{status: rec.Code, header: rec.Header(), raw: rec.Body.String()}
+	if rec.Body.Len() > 0 {
+		if err := json.Unmarshal(rec.Body.Bytes(), &a.body); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %q", method, path, rec.Body.String())
+		}
+	}
+	if a.header.Get("X-Request-Id") == "" {
+		t.Errorf("%s %s: no X-Request-Id", method, path)
+	}
+	if a.status >= 400 && (a.code() == "" || a.body["request_id"] != a.header.Get("X-Request-Id")) {
+		t.Errorf("%s %s: error body %s lacks code or request_id", method, path, a.raw)
+	}
+	return a
+}
+
+func (ta *testAPI) login(t *testing.T, name string) (token, userID string) {
+	t.Helper()
+	a := ta.do(t, "POST", "/v1/session", "", `{"code":"dev-`+name+`"}`)
+	if a.status != 200 {
+		t.Fatalf("login: %d %s", a.status, a.raw)
+	}
+	return a.body["token"].(string), a.body["user"].(map[string]any)["id"].(string)
+}
+
+func TestSessionLogin(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	a := ta.do(t, "POST", "/v1/session", "", `{"code":"dev-alice"}`)
+	if a.status != 200 {
+		t.Fatalf("status %d; want 200: %s", a.status, a.raw)
+	}
+	user := a.body["user"].(map[string]any)
+	if user["avatar_url"] != nil || user["nickname"] != "" || !validID(user["id"].(string)) {
+		t.Errorf("new user = %v; want empty nickname, null avatar_url, opaque id", user)
+	}
+	if strings.Contains(a.raw, "openid") {
+		t.Errorf("response mentions the openid: %s", a.raw)
+	}
+	if got := a.header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control = %q; want no-store", got)
+	}
+	// Same code again: same user.
+	b := ta.do(t, "POST", "/v1/session", "", `{"code":"dev-alice"}`)
+	if b.body["user"].(map[string]any)["id"] != user["id"] {
+		t.Errorf("second login made another user")
+	}
+	me := ta.do(t, "GET", "/v1/me", a.body["token"].(string), "")
+	if me.status != 200 || me.body["user"].(map[string]any)["id"] != user["id"] {
+		t.Errorf("GET /v1/me = %d %s", me.status, me.raw)
+	}
+}
+
+func TestSessionErrors(t *testing.T) {
+	loginErr := map[string]error{
+		"c-invalid": auth.ErrInvalidCode, "c-restricted": auth.ErrUserRestricted,
+		"c-limited": auth.ErrRateLimited, "c-down": auth.ErrUnavailable,
+	}
+	ta := newTestAPI(t, func(d *Deps) {
+		d.Login = loginFunc(func(_ context.Context, code string) (auth.Identity, error) {
+			if err, ok := loginErr[code]; ok {
+				return auth.Identity{}, err
+			}
+			return auth.Identity{OpenID: "o-" + code}, nil
+		})
+	})
+	tests := []struct {
+		body       string
+		status     int
+		code       string
+		retryAfter bool
+	}{
+		{`{"code":"c-invalid"}`, 401, "invalid_code", false},
+		{`{"code":"c-restricted"}`, 403, "user_restricted", false},
+		{`{"code":"c-limited"}`, 429, "rate_limited", true},
+		{`{"code":"c-down"}`, 502, "wechat_unavailable", false},
+		{`{}`, 400, "invalid_request", false},
+		{`{"code":""}`, 400, "invalid_request", false},
+		{`{"code":null}`, 400, "invalid_request", false},
+		{`{"code":"` + strings.Repeat("a", 129) + `"}`, 400, "invalid_request", false},
+		{`{"code":"` + strings.Repeat("a", 128) + `"}`, 200, "", false},
+		{`{"code":"has space"}`, 400, "invalid_request", false},
+		{`{"code":"码"}`, 400, "invalid_request", false},
+		{`{"code":"a\u0000b"}`, 400, "invalid_request", false},
+		{`{"code":42}`, 400, "invalid_request", false},
+		{`{"code":"ok","extra":1}`, 400, "invalid_request", false},
+		{`{"code":"ok"} {"code":"ok"}`, 400, "invalid_request", false},
+		{`["code"]`, 400, "invalid_request", false},
+		{`not json`, 400, "invalid_request", false},
+		{``, 400, "invalid_request", false},
+		{"{\"code\":\"ok\xff\"}", 400, "invalid_request", false},
+		{`{"code":"x","code":"' OR 1=1 --"}`, 400, "invalid_request", false},
+		{`{"code":"` + strings.Repeat("a", 17<<10) + `"}`, 413, "request_too_large", false},
+	}
+	for _, tt := range tests {
+		a := ta.do(t, "POST", "/v1/session", "", tt.body)
+		if a.status != tt.status || a.code() != tt.code {
+			t.Errorf("body %.40q: got %d %q; want %d %q", tt.body, a.status, a.code(), tt.status, tt.code)
+		}
+		if got := a.header.Get("Retry-After") != ""; got != tt.retryAfter {
+			t.Errorf("body %.40q: Retry-After present = %v; want %v", tt.body, got, tt.retryAfter)
+		}
+	}
+}
+
+func TestUnauthorized(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	token, _ := ta.login(t, "bob")
+	for _, tok := range []string{"", "garbage", token + "x"} {
+		for _, r := range [][2]string{{"GET", "/v1/me"}, {"PATCH", "/v1/me"}, {"POST", "/v1/avatar/uploads"}, {"POST", "/v1/avatar/uploads/abc/confirm"}} {
+			a := ta.do(t, r[0], r[1], tok, `{}`)
+			if a.status != 401 || a.code() != "unauthorized" || a.header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s %s with token %.10q: %d %q; want 401 unauthorized with WWW-Authenticate", r[0], r[1], tok, a.status, a.code())
+			}
+		}
+	}
+}
+
+func TestRoutingErrors(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	if a := ta.do(t, "GET", "/nope", "", ""); a.status != 404 || a.code() != "not_found" {
+		t.Errorf("unknown route: %d %q", a.status, a.code())
+	}
+	if a := ta.do(t, "PUT", "/healthz", "", ""); a.status != 405 || a.code() != "method_not_allowed" {
+		t.Errorf("wrong method: %d %q", a.status, a.code())
+	}
+	token, _ := ta.login(t, "ivy")
+	if a := ta.do(t, "DELETE", "/v1/me", token, ""); a.status != 405 || a.code() != "method_not_allowed" {
+		t.Errorf("wrong method under /v1: %d %q", a.status, a.code())
+	}
+	if a := ta.do(t, "GET", "/healthz", "", ""); a.status != 200 || a.body["status"] != "ok" {
+		t.Errorf("healthz: %d %s", a.status, a.raw)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	if a := ta.do(t, "GET", "/readyz", "", ""); a.status != 200 || a.body["status"] != "ready" {
+		t.Errorf("readyz: %d %s", a.status, a.raw)
+	}
+	ta.objects.ping = func() error { return storage.ErrUnavailable }
+	if a := ta.do(t, "GET", "/readyz", "", ""); a.status != 503 || a.code() != "not_ready" {
+		t.Errorf("readyz with storage down: %d %s", a.status, a.raw)
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	for in, echoed := range map[string]bool{"abc-123_X.y": true, "bad id": false, strings.Repeat("a", 65): false, "<script>": false} {
+		a := ta.do(t, "GET", "/healthz", "", "", "X-Request-Id", in)
+		if got := a.header.Get("X-Request-Id") == in; got != echoed {
+			t.Errorf("X-Request-Id %q echoed = %v; want %v", in, got, echoed)
+		}
+	}
+}
+
+func TestPatchMe(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	token, _ := ta.login(t, "carol")
+	tests := []struct {
+		body   string
+		status int
+		want   string
+	}{
+		{`{"nickname":"  小明  "}`, 200, "小明"},
+		{`{"nickname":"` + strings.Repeat("名", 32) + `"}`, 200, strings.Repeat("名", 32)},
+		{`{"nickname":"` + strings.Repeat("名", 33) + `"}`, 400, ""},
+		{`{"nickname":"   "}`, 400, ""},
+		{`{}`, 400, ""},
+		{`{"nickname":12}`, 400, ""},
+		{`{"nickname":"a\u0007b"}`, 400, ""},
+	}
+	for _, tt := range tests {
+		a := ta.do(t, "PATCH", "/v1/me", token, tt.body)
+		if a.status != tt.status {
+			t.Errorf("PATCH %s: status %d; want %d (%s)", tt.body, a.status, tt.status, a.raw)
+			continue
+		}
+		if tt.status == 200 && a.body["user"].(map[string]any)["nickname"] != tt.want {
+			t.Errorf("PATCH %s: nickname %v; want %q", tt.body, a.body["user"], tt.want)
+		}
+		if tt.status == 400 && a.code() != "invalid_nickname" && a.code() != "invalid_request" {
+			t.Errorf("PATCH %s: code %q", tt.body, a.code())
+		}
+	}
+	if a := ta.do(t, "PATCH", "/v1/me", token, `{"nickname":"a\u200bb"}`); a.code() != "invalid_nickname" {
+		t.Errorf("zero-width space: code %q; want invalid_nickname", a.code())
+	}
+	if a := ta.do(t, "GET", "/v1/me", token, ""); a.body["user"].(map[string]any)["nickname"] != strings.Repeat("名", 32) {
+		t.Errorf("GET /v1/me after PATCH: %s", a.raw)
+	}
+}
+
+func TestNormalizeNickname(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"Alice", "Alice", true},
+		{"\u3000小明\t\n", "小明", true},
+		{"e\u0301", "é", true}, // NFC
+		{"👨\u200d👩\u200d👧", "👨\u200d👩\u200d👧", true},
+		{"👍🏽\u200d", "", false},
+		{"a\u200db", "", false},
+		{"\u200d👩", "", false},
+		{"x\u202ey", "", false}, // right-to-left override
+		{"x\ufeffy", "", false},
+		{"x\u0000y", "", false},
+		{"x\u007fy", "", false},
+		{"", "", false},
+		{"\xff", "", false},
+		{strings.Repeat("😀", 32), strings.Repeat("😀", 32), true},
+		{strings.Repeat("😀", 33), "", false},
+		{"'; DROP TABLE users; --", "'; DROP TABLE users; --", true},
+	}
+	for _, tt := range tests {
+		got, ok := normalizeNickname(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("normalizeNickname(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestSniffImage(t *testing.T) {
+	png := append(append([]byte{}, pngSignature...), 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 1)
+	tests := map[string]struct {
+		in   []byte
+		want string
+	}{
+		"jpeg":          {[]byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 'J', 'F', 'I', 'F'}, "image/jpeg"},
+		"png":           {png, "image/png"},
+		"png no IHDR":   {append(append([]byte{}, pngSignature...), 0, 0, 0, 13, 'X', 'X', 'X', 'X'), ""},
+		"webp lossy":    {[]byte("RIFF\x24\x00\x00\x00WEBPVP8 \x00\x00"), "image/webp"},
+		"webp lossless": {[]byte("RIFF\x24\x00\x00\x00WEBPVP8L\x00\x00"), "image/webp"},
+		"riff wave":     {[]byte("RIFF\x24\x00\x00\x00WAVEfmt \x00\x00"), ""},
+		"gif":           {[]byte("GIF89a\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00"), ""},
+		"html":          {[]byte("<html><script>alert(1)</script>"), ""},
+		"empty":         {nil, ""},
+		"short jpeg":    {[]byte{0xFF, 0xD8}, ""},
+	}
+	for name, tt := range tests {
+		if got := sniffImage(tt.in); got != tt.want {
+			t.Errorf("%s: sniffImage = %q; want %q", name, got, tt.want)
+		}
+	}
+}
+
+func TestCreateUpload(t *testing.T) {
+	ta := newTestAPI(t, func(d *Deps) { d.Limits.PendingUploads = 2 })
+	token, userID := ta.login(t, "dave")
+	a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png","size":1000}`)
+	if a.status != 201 {
+		t.Fatalf("status %d; want 201: %s", a.status, a.raw)
+	}
+	up := a.body["upload"].(map[string]any)
+	id := up["id"].(string)
+	if want := "avatars/" + userID + "/" + id + ".png"; up["key"] != want {
+		t.Errorf("key = %v; want %s", up["key"], want)
+	}
+	if up["url"] != "https://cdn.example.com/"+up["key"].(string) || up["max_bytes"] != float64(1000) {
+		t.Errorf("url/max_bytes = %v/%v", up["url"], up["max_bytes"])
+	}
+	exp, err := time.Parse(time.RFC3339, up["expires_at"].(string))
+	if err != nil || !exp.Equal(ta.now.Add(10*time.Minute).Truncate(time.Second)) {
+		t.Errorf("expires_at = %v; want now+10m", up["expires_at"])
+	}
+	post := up["post"].(map[string]any)
+	if post["file_field"] != "file" || post["form"].(map[string]any)["Content-Type"] != "image/png" {
+		t.Errorf("post = %v", post)
+	}
+	if up["put"].(map[string]any)["headers"].(map[string]any)["Content-Type"] != "image/png" {
+		t.Errorf("put = %v", up["put"])
+	}
+	tests := []struct {
+		body   string
+		status int
+		code   string
+	}{
+		{`{"content_type":"image/gif"}`, 415, "unsupported_type"},
+		{`{"content_type":"IMAGE/PNG"}`, 415, "unsupported_type"},
+		{`{"content_type":"image/png","size":1001}`, 413, "too_large"},
+		{`{"content_type":"image/png","size":0}`, 413, "too_large"},
+		{`{"content_type":"image/png","size":-5}`, 413, "too_large"},
+		{`{"content_type":"image/png","size":"12"}`, 400, "invalid_request"},
+		{`{"content_type":"image/png","size":1.5}`, 400, "invalid_request"},
+		{`{"size":10}`, 400, "invalid_request"},
+		{`{"content_type":"image/png","key":"../../etc/passwd"}`, 400, "invalid_request"},
+	}
+	for _, tt := range tests {
+		if a := ta.do(t, "POST", "/v1/avatar/uploads", token, tt.body); a.status != tt.status || a.code() != tt.code {
+			t.Errorf("%s: got %d %q; want %d %q", tt.body, a.status, a.code(), tt.status, tt.code)
+		}
+	}
+	// Pending cap 2: the second is allowed, the third refused.
+	if a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/jpeg"}`); a.status != 201 {
+		t.Fatalf("second upload: %d %s", a.status, a.raw)
+	}
+	a = ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/jpeg"}`)
+	if a.status != 429 || a.code() != "rate_limited" || a.header.Get("Retry-After") != "600" {
+		t.Errorf("third upload: %d %q Retry-After %q; want 429 rate_limited 600", a.status, a.code(), a.header.Get("Retry-After"))
+	}
+	// Once they expire, the cap frees up.
+	ta.now = ta.now.Add(11 * time.Minute)
+	if a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/webp"}`); a.status != 201 {
+		t.Errorf("after expiry: %d %s", a.status, a.raw)
+	}
+}
+
+func TestRateLimits(t *testing.T) {
+	_, trusted, _ := net.ParseCIDR("10.0.0.0/8")
+	ta := newTestAPI(t, func(d *Deps) {
+		d.Limits = Limits{UploadsPerMinute: 2, SessionsPerMinute: 2, TrustedProxies: []*net.IPNet{trusted}}
+	})
+	login := func(remote, xff string) int {
+		return ta.do(t, "POST", "/v1/session", "", `{"code":"dev-erin"}`, "X-Test-Remote", remote, "X-Forwarded-For", xff).status
+	}
+	// Behind the trusted proxy, clients are told apart by X-Forwarded-For.
+	for i, want := range []int{200, 200, 429} {
+		if got := login("10.1.1.1:5000", "203.0.113.7"); got != want {
+			t.Errorf("login %d via proxy: %d; want %d", i, got, want)
+		}
+	}
+	if got := login("10.1.1.1:5000", "203.0.113.8"); got != 200 {
+		t.Errorf("other client via proxy: %d; want 200", got)
+	}
+	// An untrusted peer cannot dodge the limit by forging X-Forwarded-For.
+	for i, want := range []int{200, 200, 429} {
+		if got := login("198.51.100.1:5000", "203.0.113.99"+string(rune('0'+i))); got != want {
+			t.Errorf("login %d from untrusted peer: %d; want %d", i, got, want)
+		}
+	}
+	token, _ := ta.login(t, "frank") // new peer (192.0.2.1 from httptest)
+	for i, want := range []int{201, 201, 429} {
+		a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png"}`)
+		if a.status != want {
+			t.Errorf("upload %d: %d; want %d", i, a.status, want)
+		}
+		if want == 429 && (a.code() != "rate_limited" || a.header.Get("Retry-After") != "30") {
+			t.Errorf("upload limit: code %q Retry-After %q; want rate_limited 30", a.code(), a.header.Get("Retry-After"))
+		}
+	}
+}
+
+// pngHead is the first bytes of a real PNG.
+var pngHead = append(append([]byte{}, pngSignature...), 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0)
+
+func TestConfirm(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	token, _ := ta.login(t, "gina")
+	otherToken, _ := ta.login(t, "hank")
+	newUpload := func(ct string) (id, key string) {
+		a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"`+ct+`"}`)
+		if a.status != 201 {
+			t.Fatalf("create upload: %d %s", a.status, a.raw)
+		}
+		up := a.body["upload"].(map[string]any)
+		return up["id"].(string), up["key"].(string)
+	}
+	confirm := func(tok, id string) answer { return ta.do(t, "POST", "/v1/avatar/uploads/"+id+"/confirm", tok, "") }
+	stored := map[string][]byte{}
+	types := map[string]string{}
+	var deleted []string
+	ta.objects.stat = func(key string) (storage.ObjectInfo, error) {
+		b, ok := stored[key]
+		if !ok {
+			return storage.ObjectInfo{}, storage.ErrNotFound
+		}
+		return storage.ObjectInfo{Size: int64(len(b)), ContentType: types[key]}, nil
+	}
+	ta.objects.readPrefix = func(key string, n int) ([]byte, error) { return stored[key][:min(n, len(stored[key]))], nil }
+	ta.objects.delete = func(key string) error { deleted = append(deleted, key); delete(stored, key); return nil }
+
+	id, key := newUpload("image/png")
+	if a := confirm(token, id); a.status != 409 || a.code() != "upload_missing" {
+		t.Errorf("before upload: %d %q; want 409 upload_missing", a.status, a.code())
+	}
+	stored[key], types[key] = pngHead, "image/png"
+	if a := confirm(otherToken, id); a.status != 404 || a.code() != "upload_not_found" {
+		t.Errorf("other user's upload: %d %q; want 404 upload_not_found", a.status, a.code())
+	}
+	for _, bad := range []string{"nosuchuploadnosuchupload23", "..%2F..%2Fetc", "'%20OR%201=1", strings.Repeat("a", 300)} {
+		if a := confirm(token, bad); a.status != 404 || a.code() != "upload_not_found" {
+			t.Errorf("id %q: %d %q; want 404 upload_not_found", bad, a.status, a.code())
+		}
+	}
+	a := confirm(token, id)
+	if a.status != 200 {
+		t.Fatalf("confirm: %d %s", a.status, a.raw)
+	}
+	wantURL := "https://cdn.example.com/" + key
+	if a.body["user"].(map[string]any)["avatar_url"] != wantURL {
+		t.Errorf("avatar_url = %v; want %s", a.body["user"], wantURL)
+	}
+	up := a.body["upload"].(map[string]any)
+	if up["status"] != "confirmed" || up["size"] != float64(len(pngHead)) || up["content_type"] != "image/png" || up["url"] != wantURL {
+		t.Errorf("upload = %v", up)
+	}
+	// Idempotent: the same answer, even after the object went away.
+	delete(stored, key)
+	if b := confirm(token, id); b.status != 200 || b.raw != a.raw {
+		t.Errorf("second confirm: %d %s; want the first answer %s", b.status, b.raw, a.raw)
+	}
+
+	// Rejections delete the object and stick.
+	rejects := []struct {
+		ct, storedType string
+		bytes          []byte
+	}{
+		{"image/png", "image/png", []byte("not an image at all, just text")},
+		{"image/jpeg", "image/jpeg", pngHead},                  // PNG bytes labelled JPEG
+		{"image/png", "image/jpeg", pngHead},                   // stored Content-Type differs
+		{"image/png", "image/png", make([]byte, 1001)},         // too large
+		{"image/webp", "image/webp", []byte("RIFF0000WEBPVP")}, // truncated WebP
+	}
+	for i, r := range rejects {
+		id, key := newUpload(r.ct)
+		stored[key], types[key] = r.bytes, r.storedType
+		deleted = nil
+		if a := confirm(token, id); a.status != 422 || a.code() != "upload_rejected" {
+			t.Errorf("reject %d: %d %q; want 422 upload_rejected", i, a.status, a.code())
+		}
+		if len(deleted) != 1 || deleted[0] != key {
+			t.Errorf("reject %d: deleted %v; want [%s]", i, deleted, key)
+		}
+		if a := confirm(token, id); a.status != 422 {
+			t.Errorf("reject %d again: %d; want 422", i, a.status)
+		}
+	}
+	if a := ta.do(t, "GET", "/v1/me", token, ""); a.body["user"].(map[string]any)["avatar_url"] != wantURL {
+		t.Errorf("rejected uploads changed the avatar: %s", a.raw)
+	}
+
+	// Storage down: 503, nothing recorded, a retry succeeds.
+	id, key = newUpload("image/png")
+	stored[key], types[key] = pngHead, "image/png"
+	ta.objects.stat = func(string) (storage.ObjectInfo, error) { return storage.ObjectInfo{}, storage.ErrUnavailable }
+	if a := confirm(token, id); a.status != 503 || a.code() != "storage_unavailable" {
+		t.Errorf("storage down: %d %q; want 503 storage_unavailable", a.status, a.code())
+	}
+	ta.objects.stat = func(key string) (storage.ObjectInfo, error) {
+		return storage.ObjectInfo{Size: int64(len(stored[key])), ContentType: types[key]}, nil
+	}
+	if a := confirm(token, id); a.status != 200 {
+		t.Errorf("retry after storage came back: %d %s", a.status, a.raw)
+	}
+
+	// Expired and nothing stored: 410.
+	id, _ = newUpload("image/png")
+	ta.objects.stat = func(string) (storage.ObjectInfo, error) { return storage.ObjectInfo{}, storage.ErrNotFound }
+	ta.now = ta.now.Add(11 * time.Minute)
+	if a := confirm(token, id); a.status != 410 || a.code() != "upload_expired" {
+		t.Errorf("expired: %d %q; want 410 upload_expired", a.status, a.code())
+	}
+}
+
+func TestInternalErrorsAreGeneric(t *testing.T) {
+	ta := newTestAPI(t, func(d *Deps) {
+		d.Login = loginFunc(func(context.Context, string) (auth.Identity, error) {
+			return auth.Identity{}, errors.New("secret-bearing internal failure")
+		})
+	})
+	a := ta.do(t, "POST", "/v1/session", "", `{"code":"x"}`)
+	if a.status != 500 || a.code() != "internal_error" || strings.Contains(a.raw, "secret-bearing") {
+		t.Errorf("unknown error: %d %s; want a generic 500", a.status, a.raw)
+	}
+	if !strings.Contains(ta.logs.String(), "secret-bearing internal failure") {
+		t.Errorf("the cause of a 500 is not logged")
+	}
+}

@@ -1,0 +1,151 @@
+// Package handler owns the HTTP API: every route, the request and response
+// types, and the one mapping from errors to statuses and error codes.
+package handler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"net"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
+
+	"github.com/wxavatar/wxavatar/auth"
+	"github.com/wxavatar/wxavatar/db"
+	"github.com/wxavatar/wxavatar/storage"
+)
+
+// Store is what the handlers need of the records.
+type Store interface {
+	UpsertUser(ctx context.Context, u db.User, now time.Time) (db.User, error)
+	UserByID(ctx context.Context, id string) (db.User, error)
+	SetNickname(ctx context.Context, userID, nickname string, now time.Time) (db.User, error)
+	CreateUpload(ctx context.Context, u db.Upload, maxPending int, now time.Time) error
+	UploadForUser(ctx context.Context, userID, uploadID string) (db.Upload, error)
+	ConfirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (db.User, db.Upload, error)
+	RejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (db.Upload, error)
+	Ping(ctx context.Context) error
+}
+
+// Objects is what the handlers need of object storage.
+type Objects interface {
+	SignUpload(ctx context.Context, spec storage.UploadSpec) (storage.SignedUpload, error)
+	ObjectURL(key string) string
+	Stat(ctx context.Context, key string) (storage.ObjectInfo, error)
+	ReadPrefix(ctx context.Context, key string, n int) ([]byte, error)
+	Delete(ctx context.Context, key string) error
+	Ping(ctx context.Context) error
+}
+
+// Login exchanges a wx.login code for an identity (WeChat, or the dev login).
+type Login interface {
+	Exchange(ctx context.Context, code string) (auth.Identity, error)
+}
+
+// Tokens issues session tokens and guards the routes that need one.
+type Tokens interface {
+	Issue(subject string) (string, time.Time, error)
+	Middleware() echo.MiddlewareFunc
+}
+
+// Limits are the abuse limits; 0 turns one off.
+type Limits struct {
+	UploadsPerMinute  int
+	PendingUploads    int
+	SessionsPerMinute int
+	// TrustedProxies are the networks whose X-Forwarded-For is believed.
+	TrustedProxies []*net.IPNet
+}
+
+// Deps is everything the API needs, passed in so tests can swap any part.
+type Deps struct {
+	Logger         *slog.Logger
+	Now            func() time.Time
+	Login          Login
+	Tokens         Tokens
+	Store          Store
+	Objects        Objects
+	UploadMaxBytes int64
+	UploadTTL      time.Duration
+	Limits         Limits
+}
+
+func (d *Deps) check() error {
+	switch {
+	case d.Logger == nil, d.Now == nil, d.Login == nil, d.Tokens == nil, d.Store == nil, d.Objects == nil:
+		return errors.New("handler: missing dependency")
+	case d.UploadMaxBytes < 1:
+		return errors.New("handler: upload max bytes below 1")
+	case d.UploadTTL < time.Minute:
+		return errors.New("handler: upload TTL below one minute")
+	}
+	return nil
+}
+
+// bodyLimit is the contract's cap on request bodies.
+const bodyLimit = "16K"
+
+// New builds the Echo instance serving the whole API.
+func New(d Deps) (*echo.Echo, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(d.Logger)
+	e.IPExtractor = ipExtractor(d.Limits.TrustedProxies)
+	e.Use(requestIDMiddleware, logMiddleware(d.Logger, d.Now), middleware.Recover(), middleware.BodyLimit(bodyLimit))
+	addRoutes(e, &d)
+	return e, nil
+}
+
+// addRoutes lists every route of the API.
+func addRoutes(e *echo.Echo, d *Deps) {
+	e.GET("/healthz", handleHealthz)
+	e.GET("/readyz", handleReadyz(d))
+
+	e.POST("/v1/session", handleSession(d), rateLimit(d.Limits.SessionsPerMinute, func(c echo.Context) string { return c.RealIP() }))
+
+	// Per route rather than an Echo group: a group's catch-all would answer
+	// a wrong method with 404 instead of 405.
+	authed := d.Tokens.Middleware()
+	e.GET("/v1/me", handleGetMe(d), authed)
+	e.PATCH("/v1/me", handlePatchMe(d), authed)
+	e.POST("/v1/avatar/uploads", handleCreateUpload(d), authed, rateLimit(d.Limits.UploadsPerMinute, auth.UserID))
+	e.POST("/v1/avatar/uploads/:id/confirm", handleConfirm(d), authed)
+}
+
+// ipExtractor believes X-Forwarded-For only from the configured proxies;
+// Echo's default would also believe any private or loopback peer.
+func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// rateLimit allows perMinute requests a minute per key, in bursts of up to
+// perMinute; 0 turns it off.
+func rateLimit(perMinute int, key func(echo.Context) string) echo.MiddlewareFunc {
+	if perMinute <= 0 {
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	}
+	retryAfter := int(math.Ceil(60 / float64(perMinute)))
+	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+			Rate: rate.Limit(float64(perMinute) / 60), Burst: perMinute, ExpiresIn: 3 * time.Minute,
+		}),
+		IdentifierExtractor: func(c echo.Context) (string, error) { return key(c), nil },
+		DenyHandler: func(echo.Context, string, error) error {
+			return &apiError{status: 429, code: "rate_limited", message: "too many requests, try again later", retryAfter: retryAfter}
+		},
+	})
+}

@@ -1,0 +1,231 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wxavatar/wxavatar/auth"
+	"github.com/wxavatar/wxavatar/db"
+	"github.com/wxavatar/wxavatar/storage"
+)
+
+// imageExt is the accepted content types and the key extension of each.
+var imageExt = map[string]string{
+	"image/jpeg": ".jpg",
+	"image/png":  ".png",
+	"image/webp": ".webp",
+}
+
+const (
+	// clockSkew starts each signature a little in the past so that COS,
+	// whose clock may lag ours, does not see it as not yet valid.
+	clockSkew = time.Minute
+	// confirmTimeout keeps the whole confirm inside the contract's 10 s.
+	confirmTimeout = 9 * time.Second
+)
+
+type createUploadRequest struct {
+	ContentType *string `json:"content_type"`
+	Size        *int64  `json:"size"`
+}
+
+type postJSON struct {
+	URL       string            `json:"url"`
+	FileField string            `json:"file_field"`
+	Form      map[string]string `json:"form"`
+}
+
+type putJSON struct {
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+}
+
+type newUploadJSON struct {
+	ID        string   `json:"id"`
+	Key       string   `json:"key"`
+	ExpiresAt string   `json:"expires_at"`
+	MaxBytes  int64    `json:"max_bytes"`
+	URL       string   `json:"url"`
+	Post      postJSON `json:"post"`
+	Put       putJSON  `json:"put"`
+}
+
+func handleCreateUpload(d *Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var req createUploadRequest
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+		if req.ContentType == nil {
+			return invalidRequest("content_type is required")
+		}
+		ext, ok := imageExt[*req.ContentType]
+		if !ok {
+			return newError(http.StatusUnsupportedMediaType, "unsupported_type", "content_type must be image/jpeg, image/png or image/webp")
+		}
+		if req.Size != nil && (*req.Size < 1 || *req.Size > d.UploadMaxBytes) {
+			return newError(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("size must be 1 to %d bytes", d.UploadMaxBytes))
+		}
+		ctx := c.Request().Context()
+		userID := auth.UserID(c)
+		now := d.Now()
+		// Whole seconds: the signatures' key times are in seconds, and
+		// expires_at must be the instant they end.
+		expires := now.Add(d.UploadTTL).Truncate(time.Second)
+		up := db.Upload{
+			ID:          newID(),
+			UserID:      userID,
+			ContentType: *req.ContentType,
+			MaxBytes:    d.UploadMaxBytes,
+			Status:      db.UploadPending,
+			CreatedAt:   now,
+			ExpiresAt:   expires,
+		}
+		// The server picks the key: the client never names a path.
+		up.Key = "avatars/" + userID + "/" + up.ID + ext
+		up.URL = d.Objects.ObjectURL(up.Key)
+		signed, err := d.Objects.SignUpload(ctx, storage.UploadSpec{
+			Key: up.Key, ContentType: up.ContentType, MaxBytes: up.MaxBytes,
+			NotBefore: now.Add(-clockSkew), Expires: expires,
+		})
+		if err != nil {
+			return err
+		}
+		if err := d.Store.CreateUpload(ctx, up, d.Limits.PendingUploads, now); err != nil {
+			if errors.Is(err, db.ErrTooManyPending) {
+				return &apiError{status: http.StatusTooManyRequests, code: "rate_limited",
+					message:    "too many unconfirmed uploads; confirm or let them expire",
+					retryAfter: int(math.Ceil(d.UploadTTL.Seconds()))}
+			}
+			return err
+		}
+		return c.JSON(http.StatusCreated, map[string]newUploadJSON{"upload": {
+			ID: up.ID, Key: up.Key, ExpiresAt: formatTime(expires), MaxBytes: up.MaxBytes, URL: up.URL,
+			Post: postJSON{URL: signed.PostURL, FileField: "file", Form: signed.PostForm},
+			Put:  putJSON{URL: signed.PutURL, Headers: signed.PutHeaders},
+		}})
+	}
+}
+
+type uploadJSON struct {
+	ID          string `json:"id"`
+	Status      string `json:"status"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type"`
+	URL         string `json:"url"`
+}
+
+type confirmResponse struct {
+	User   userJSON   `json:"user"`
+	Upload uploadJSON `json:"upload"`
+}
+
+func confirmed(c echo.Context, u db.User, up db.Upload) error {
+	return c.JSON(http.StatusOK, confirmResponse{User: toUserJSON(u), Upload: uploadJSON{
+		ID: up.ID, Status: string(up.Status), Size: up.Size, ContentType: up.ContentType, URL: up.URL,
+	}})
+}
+
+var (
+	errUploadNotFound = newError(http.StatusNotFound, "upload_not_found", "no such upload")
+	errUploadMissing  = newError(http.StatusConflict, "upload_missing", "nothing is stored under the upload's key yet; retry after the upload finishes")
+	errUploadExpired  = newError(http.StatusGone, "upload_expired", "the upload signature expired and nothing was stored")
+)
+
+func rejected(reason string) *apiError {
+	return newError(http.StatusUnprocessableEntity, "upload_rejected", reason)
+}
+
+func handleConfirm(d *Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		userID, uploadID := auth.UserID(c), c.Param("id")
+		if !validID(uploadID) {
+			return errUploadNotFound
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), confirmTimeout)
+		defer cancel()
+		up, err := d.Store.UploadForUser(ctx, userID, uploadID)
+		if errors.Is(err, db.ErrNotFound) {
+			return errUploadNotFound
+		}
+		if err != nil {
+			return err
+		}
+		switch up.Status {
+		case db.UploadConfirmed:
+			u, err := d.Store.UserByID(ctx, userID)
+			if err != nil {
+				return err
+			}
+			return confirmed(c, u, up)
+		case db.UploadRejected:
+			return rejected("this upload was rejected; ask for a new signature")
+		}
+		size, reason, err := inspect(ctx, d.Objects, up, d.Now())
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			return reject(ctx, d, up, reason, requestID(c))
+		}
+		u, up, err := d.Store.ConfirmUpload(ctx, userID, uploadID, size, d.Now())
+		if errors.Is(err, db.ErrConflict) {
+			return rejected("this upload was rejected; ask for a new signature")
+		}
+		if err != nil {
+			return err
+		}
+		return confirmed(c, u, up)
+	}
+}
+
+// inspect looks at the stored object. It returns the object's size when it is
+// acceptable, or why it is not; err is for storage that did not answer.
+func inspect(ctx context.Context, objects Objects, up db.Upload, now time.Time) (size int64, reason string, err error) {
+	info, err := objects.Stat(ctx, up.Key)
+	if errors.Is(err, storage.ErrNotFound) {
+		if now.After(up.ExpiresAt) {
+			return 0, "", errUploadExpired
+		}
+		return 0, "", errUploadMissing
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	if info.Size < 1 || info.Size > up.MaxBytes {
+		return 0, fmt.Sprintf("the stored object is %d bytes; it must be 1 to %d", info.Size, up.MaxBytes), nil
+	}
+	if info.ContentType != up.ContentType {
+		return 0, "the stored object's Content-Type is not the declared one", nil
+	}
+	head, err := objects.ReadPrefix(ctx, up.Key, sniffPrefix)
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, "", errUploadMissing // deleted between HEAD and GET
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	if got := sniffImage(head); got != up.ContentType {
+		return 0, fmt.Sprintf("the stored bytes are not a %s image", imageExt[up.ContentType][1:]), nil
+	}
+	return info.Size, "", nil
+}
+
+// reject deletes the object first, then records the rejection, so that a
+// storage failure leaves the upload pending and a retry redoes both.
+func reject(ctx context.Context, d *Deps, up db.Upload, reason, requestID string) error {
+	if err := d.Objects.Delete(ctx, up.Key); err != nil {
+		return err
+	}
+	if _, err := d.Store.RejectUpload(ctx, up.UserID, up.ID, d.Now()); err != nil && !errors.Is(err, db.ErrConflict) {
+		return err
+	}
+	d.Logger.InfoContext(ctx, "upload rejected", "request_id", requestID, "upload_id", up.ID, "reason", reason)
+	return rejected(reason)
+}

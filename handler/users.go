@@ -1,0 +1,174 @@
+package handler
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wxavatar/wxavatar/auth"
+	"github.com/wxavatar/wxavatar/db"
+)
+
+// loginTimeout keeps the whole login inside the contract's 10 s.
+const loginTimeout = 9 * time.Second
+
+// userJSON is the contract's User. Only public fields: never the openid.
+type userJSON struct {
+	ID        string  `json:"id"`
+	Nickname  string  `json:"nickname"`
+	AvatarURL *string `json:"avatar_url"`
+	UpdatedAt string  `json:"updated_at"`
+}
+
+func toUserJSON(u db.User) userJSON {
+	j := userJSON{ID: u.ID, Nickname: u.Nickname, UpdatedAt: formatTime(u.UpdatedAt)}
+	if u.AvatarURL != "" {
+		j.AvatarURL = &u.AvatarURL
+	}
+	return j
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// newID makes an opaque public id: 128 random bits in lower-case base32.
+func newID() string { return strings.ToLower(rand.Text()) }
+
+// validID reports whether s could be an id newID made; anything else cannot
+// name a record and is answered as not found without a query.
+func validID(s string) bool {
+	if len(s) != 26 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '2' <= c && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+func handleHealthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func handleReadyz(d *Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+		defer cancel()
+		if err := d.Store.Ping(ctx); err != nil {
+			return &apiError{status: http.StatusServiceUnavailable, code: "not_ready", message: "database does not answer", cause: err}
+		}
+		if err := d.Objects.Ping(ctx); err != nil {
+			return &apiError{status: http.StatusServiceUnavailable, code: "not_ready", message: "object storage does not answer", cause: err}
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	}
+}
+
+type sessionRequest struct {
+	Code *string `json:"code"`
+}
+
+type sessionResponse struct {
+	Token     string   `json:"token"`
+	ExpiresAt string   `json:"expires_at"`
+	User      userJSON `json:"user"`
+}
+
+func validCode(code string) bool {
+	if code == "" || len(code) > 128 {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		if code[i] < 0x21 || code[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func handleSession(d *Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var req sessionRequest
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+		if req.Code == nil || !validCode(*req.Code) {
+			return invalidRequest("code must be 1 to 128 printable ASCII characters")
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), loginTimeout)
+		defer cancel()
+		id, err := d.Login.Exchange(ctx, *req.Code)
+		if err != nil {
+			return err
+		}
+		user, err := d.Store.UpsertUser(ctx, db.User{ID: newID(), OpenID: id.OpenID, UnionID: id.UnionID}, d.Now())
+		if err != nil {
+			return err
+		}
+		token, exp, err := d.Tokens.Issue(user.ID)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+		return c.JSON(http.StatusOK, sessionResponse{Token: token, ExpiresAt: formatTime(exp), User: toUserJSON(user)})
+	}
+}
+
+type userResponse struct {
+	User userJSON `json:"user"`
+}
+
+// currentUser loads the token's user; a token whose user is gone is refused
+// like any other bad token.
+func currentUser(c echo.Context, d *Deps) (db.User, error) {
+	u, err := d.Store.UserByID(c.Request().Context(), auth.UserID(c))
+	if errors.Is(err, db.ErrNotFound) {
+		return db.User{}, auth.ErrUnauthorized
+	}
+	return u, err
+}
+
+func handleGetMe(d *Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u, err := currentUser(c, d)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, userResponse{User: toUserJSON(u)})
+	}
+}
+
+type patchMeRequest struct {
+	Nickname *string `json:"nickname"`
+}
+
+func handlePatchMe(d *Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var req patchMeRequest
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+		if req.Nickname == nil {
+			return newError(http.StatusBadRequest, "invalid_nickname", "nickname is required")
+		}
+		name, ok := normalizeNickname(*req.Nickname)
+		if !ok {
+			return newError(http.StatusBadRequest, "invalid_nickname",
+				"nickname must be 1 to 32 characters without control or format characters")
+		}
+		u, err := d.Store.SetNickname(c.Request().Context(), auth.UserID(c), name, d.Now())
+		if errors.Is(err, db.ErrNotFound) {
+			return auth.ErrUnauthorized
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, userResponse{User: toUserJSON(u)})
+	}
+}
