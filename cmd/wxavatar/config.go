@@ -1,0 +1,246 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+
+	"github.com/wxavatar/wxavatar/auth"
+	"github.com/wxavatar/wxavatar/handler"
+	"github.com/wxavatar/wxavatar/storage"
+)
+
+// config is every setting, parsed once. Nothing outside cmd/ reads the
+// environment.
+type config struct {
+	Dev            bool
+	Addr           string
+	DatabaseURL    string
+	WeChatAppID    string
+	WeChatSecret   string
+	WeChatAPIBase  string
+	JWTKeys        *auth.KeyRing
+	SessionTTL     time.Duration
+	COSBucket      string
+	COSRegion      string
+	COSCredentials storage.Credentials
+	COSBucketURL   *url.URL // nil in --dev until the local object server listens
+	PublicBaseURL  *url.URL // nil → the bucket URL
+	UploadMaxBytes int64
+	UploadTTL      time.Duration
+	Limits         handler.Limits
+	DevStorageAddr string
+	DevStorageDir  string
+}
+
+// Development values: public on purpose, accepted only by the local object
+// server and only in --dev.
+const (
+	devBucket    = "wxavatar-1250000000"
+	devRegion    = "ap-guangzhou"
+	devSecretID  = "AKIDwxavatarDevLocalObjectServer00"
+	devSecretKey = "wxavatarDevSecretKeyNotForProduction0"
+	devJWTKeys   = "dev:wxavatar-dev-jwt-key-not-for-production-use"
+)
+
+// envSource reads a variable from the process environment first, then from
+// the .env file.
+type envSource struct {
+	getenv func(string) string
+	file   map[string]string
+}
+
+func newEnvSource(getenv func(string) string, envFile string) (envSource, error) {
+	src := envSource{getenv: getenv}
+	if envFile == "" {
+		return src, nil
+	}
+	m, err := godotenv.Read(envFile)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return src, nil
+	case err != nil:
+		return src, fmt.Errorf("config: %s: %w", envFile, err)
+	}
+	src.file = m
+	return src, nil
+}
+
+func (s envSource) get(name string) string {
+	if v := s.getenv(name); v != "" {
+		return v
+	}
+	return s.file[name]
+}
+
+// settingError names the variable, so a failed start says what to fix in one
+// line.
+type settingError struct {
+	name string
+	msg  string
+}
+
+func (e *settingError) Error() string { return "config: " + e.name + ": " + e.msg }
+
+// parser collects the first error; later calls become no-ops so that
+// loadConfig reads as a list of settings.
+type parser struct {
+	src envSource
+	dev bool
+	err error
+}
+
+func (p *parser) fail(name, format string, args ...any) {
+	if p.err == nil {
+		p.err = &settingError{name: name, msg: fmt.Sprintf(format, args...)}
+	}
+}
+
+// str returns the variable, or def when unset. A variable required in
+// production (def == "" and required) that is missing is an error.
+func (p *parser) str(name, def string, requiredInProd bool) string {
+	v := strings.TrimSpace(p.src.get(name))
+	if v != "" {
+		return v
+	}
+	if requiredInProd && !p.dev {
+		p.fail(name, "required (or run with --dev)")
+	}
+	return def
+}
+
+func (p *parser) duration(name string, def, min, max time.Duration) time.Duration {
+	v := p.str(name, "", false)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < min || d > max {
+		p.fail(name, "want a duration from %s to %s, like %s", min, max, def)
+		return def
+	}
+	return d
+}
+
+func (p *parser) integer(name string, def, min, max int64) int64 {
+	v := p.str(name, "", false)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < min || n > max {
+		p.fail(name, "want a whole number from %d to %d", min, max)
+		return def
+	}
+	return n
+}
+
+func (p *parser) url(name, v string) *url.URL {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		p.fail(name, "want an http(s) URL without query")
+		return nil
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	return u
+}
+
+var (
+	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*-[0-9]+$`)
+	regionPattern = regexp.MustCompile(`^[a-z]+(-[a-z]+)+(-[0-9]+)?$`)
+)
+
+func loadConfig(dev bool, src envSource) (config, error) {
+	p := &parser{src: src, dev: dev}
+	c := config{Dev: dev}
+	defAddr := ":8080"
+	if dev {
+		defAddr = "127.0.0.1:8080"
+	}
+	c.Addr = p.str("ADDR", defAddr, false)
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		p.fail("ADDR", "want host:port, like %s", defAddr)
+	}
+	c.DatabaseURL = p.str("DATABASE_URL", "sqlite:./data/wxavatar.db", false)
+	c.WeChatAppID = p.str("WECHAT_APPID", "", true)
+	c.WeChatSecret = p.str("WECHAT_SECRET", "", true)
+	c.WeChatAPIBase = p.str("WECHAT_API_BASE", "https://api.weixin.qq.com", false)
+	p.url("WECHAT_API_BASE", c.WeChatAPIBase)
+
+	if keys := p.str("JWT_KEYS", devJWTKeys, true); p.err == nil {
+		ring, err := auth.ParseKeyRing(keys)
+		if err != nil {
+			p.fail("JWT_KEYS", "%v (want kid:secret[,kid:secret…], secrets of 32 bytes or more)", err)
+		}
+		c.JWTKeys = ring
+	}
+	c.SessionTTL = p.duration("SESSION_TTL", 2*time.Hour, time.Minute, 30*24*time.Hour)
+
+	c.COSBucket = p.str("COS_BUCKET", devBucket, true)
+	if !bucketPattern.MatchString(c.COSBucket) {
+		p.fail("COS_BUCKET", "want name-appid, like avatars-1250000000")
+	}
+	c.COSRegion = p.str("COS_REGION", devRegion, true)
+	if !regionPattern.MatchString(c.COSRegion) {
+		p.fail("COS_REGION", "want a COS region, like ap-guangzhou")
+	}
+	c.COSCredentials = storage.Credentials{
+		SecretID:     p.str("COS_SECRET_ID", devSecretID, true),
+		SecretKey:    p.str("COS_SECRET_KEY", devSecretKey, true),
+		SessionToken: p.str("COS_SESSION_TOKEN", "", false),
+	}
+	c.COSBucketURL = p.url("COS_BUCKET_URL", p.str("COS_BUCKET_URL", "", false))
+	if c.COSBucketURL == nil && !dev {
+		c.COSBucketURL = &url.URL{Scheme: "https", Host: c.COSBucket + ".cos." + c.COSRegion + ".myqcloud.com"}
+	}
+	c.PublicBaseURL = p.url("PUBLIC_BASE_URL", p.str("PUBLIC_BASE_URL", "", false))
+
+	c.UploadMaxBytes = p.integer("UPLOAD_MAX_BYTES", 5<<20, 1, 5<<30)
+	c.UploadTTL = p.duration("UPLOAD_TTL", 10*time.Minute, time.Minute, 24*time.Hour)
+	c.Limits.UploadsPerMinute = int(p.integer("LIMIT_UPLOADS_PER_MINUTE", 10, 0, 1_000_000))
+	c.Limits.PendingUploads = int(p.integer("LIMIT_PENDING_UPLOADS", 5, 0, 1_000_000))
+	c.Limits.SessionsPerMinute = int(p.integer("LIMIT_SESSIONS_PER_MINUTE", 30, 0, 1_000_000))
+	for _, cidr := range strings.FieldsFunc(p.str("TRUSTED_PROXIES", "", false), func(r rune) bool { return r == ',' || r == ' ' }) {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			p.fail("TRUSTED_PROXIES", "%q is not a CIDR like 10.0.0.0/8", cidr)
+			break
+		}
+		c.Limits.TrustedProxies = append(c.Limits.TrustedProxies, n)
+	}
+
+	c.DevStorageAddr = p.str("DEV_STORAGE_ADDR", "127.0.0.1:9000", false)
+	c.DevStorageDir = p.str("DEV_STORAGE_DIR", "./data/objects", false)
+	if dev {
+		if !loopback(c.Addr) {
+			p.fail("ADDR", "--dev listens on loopback only (127.0.0.1, ::1 or localhost)")
+		}
+		if !loopback(c.DevStorageAddr) {
+			p.fail("DEV_STORAGE_ADDR", "--dev listens on loopback only (127.0.0.1, ::1 or localhost)")
+		}
+	}
+	return c, p.err
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/wxavatar/wxavatar/auth"
+	"github.com/wxavatar/wxavatar/db"
+	"github.com/wxavatar/wxavatar/handler"
+	"github.com/wxavatar/wxavatar/storage"
+)
+
+var errUsage = errors.New("usage: wxavatar serve [--dev] [--env-file .env]")
+
+// shutdownGrace is how long requests in flight may take to finish.
+const shutdownGrace = 15 * time.Second
+
+// run is the whole program, with its environment passed in so that tests can
+// run it as it runs in production.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "serve" {
+		return errUsage
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dev := fs.Bool("dev", false, "run everything locally: object server, SQLite, dev login (not for production)")
+	envFile := fs.String("env-file", ".env", "settings file read when present; the environment wins")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+		return errUsage
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	src, err := newEnvSource(getenv, *envFile)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*dev, src)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	return serve(ctx, cfg, logger, stdout)
+}
+
+func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Writer) error {
+	if cfg.Dev {
+		fmt.Fprintln(stdout, devWarning)
+		logger.Warn("development mode: dev login, local object server, public dev keys; never expose this")
+	}
+	database, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer database.Close()
+
+	var servers []*http.Server
+	var serveErrs = make(chan error, 2)
+	if cfg.Dev {
+		srv, u, err := startDevStorage(cfg, logger, serveErrs)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, srv)
+		if cfg.COSBucketURL == nil {
+			cfg.COSBucketURL = u
+		}
+		fmt.Fprintf(stdout, "wxavatar: local object server on %s (bucket %s)\n", u, cfg.COSBucket)
+	}
+
+	objects, err := storage.NewClient(storage.Config{
+		Bucket: cfg.COSBucket, BucketURL: cfg.COSBucketURL, PublicBaseURL: cfg.PublicBaseURL,
+		Credentials: cfg.COSCredentials,
+	})
+	if err != nil {
+		return err
+	}
+	var login handler.Login = auth.DevLogin{}
+	if !cfg.Dev {
+		wc, err := auth.NewWeChat(cfg.WeChatAPIBase, cfg.WeChatAppID, cfg.WeChatSecret, &http.Client{Timeout: 5 * time.Second})
+		if err != nil {
+			return err
+		}
+		login = wc
+	}
+	tokens, err := auth.NewTokens(cfg.JWTKeys, cfg.SessionTTL, time.Now)
+	if err != nil {
+		return err
+	}
+	api, err := handler.New(handler.Deps{
+		Logger: logger, Now: time.Now, Login: login, Tokens: tokens, Store: database, Objects: objects,
+		UploadMaxBytes: cfg.UploadMaxBytes, UploadTTL: cfg.UploadTTL, Limits: cfg.Limits,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on ADDR %s: %w", cfg.Addr, err)
+	}
+	apiServer := newHTTPServer(api, logger)
+	servers = append(servers, apiServer)
+	go func() { serveErrs <- apiServer.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String(), "cos_secret_id", cfg.COSCredentials.MaskedID(),
+		"jwt_kid", cfg.JWTKeys.SigningKID())
+	fmt.Fprintf(stdout, "wxavatar: API on http://%s\n", ln.Addr())
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErrs:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	logger.Info("shutting down", "grace", shutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	// API first, so that requests in flight can still reach the local
+	// object server while they finish.
+	for i := len(servers) - 1; i >= 0; i-- {
+		if err := servers[i].Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	return nil
+}
+
+// newHTTPServer bounds how long a slow client can hold a connection and how
+// much header it can send.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+func startDevStorage(cfg config, logger *slog.Logger, serveErrs chan<- error) (*http.Server, *url.URL, error) {
+	creds := cfg.COSCredentials
+	local, err := storage.NewLocalServer(storage.LocalServerConfig{
+		Dir:         cfg.DevStorageDir,
+		Bucket:      cfg.COSBucket,
+		Credentials: func() []storage.Credentials { return []storage.Credentials{creds} },
+		Logger:      logger.With("component", "local-object-server"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("local object server: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.DevStorageAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on DEV_STORAGE_ADDR %s: %w", cfg.DevStorageAddr, err)
+	}
+	srv := newHTTPServer(local, logger)
+	// Uploads of several MiB from a slow phone need more than the API's
+	// read timeout.
+	srv.ReadTimeout, srv.WriteTimeout = 5*time.Minute, 5*time.Minute
+	go func() { serveErrs <- srv.Serve(ln) }()
+	return srv, &url.URL{Scheme: "http", Host: ln.Addr().String()}, nil
+}
+
+const devWarning = `
+  ************************************************************************
+  *  wxavatar --dev: DEVELOPMENT MODE. NOT FOR PRODUCTION.               *
+  *  Anyone can log in with the code "dev-<name>"; the COS and JWT keys   *
+  *  are public dev values; objects live in a local folder. Loopback only.*
+  ************************************************************************`

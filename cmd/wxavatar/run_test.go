@@ -1,0 +1,529 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wxavatar/wxavatar/storage"
+)
+
+// syncBuffer is an io.Writer the server writes to while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type running struct {
+	api    string
+	stdout *syncBuffer
+	stderr *syncBuffer
+	stop   func() error
+}
+
+// start runs the real program through run() and waits until /healthz
+// answers, as the production binary would be started.
+func start(t *testing.T, args []string, env map[string]string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	done := make(chan error, 1)
+	getenv := func(k string) string { return env[k] }
+	go func() { done <- run(ctx, args, getenv, r.stdout, r.stderr) }()
+	var once sync.Once
+	var stopErr error
+	r.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(20 * time.Second):
+				stopErr = errors.New("run did not return after cancel")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := r.stop(); err != nil {
+			t.Errorf("run returned %v on shutdown", err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("run exited early: %v\nstderr: %s", err, r.stderr)
+		default:
+		}
+		if _, after, ok := strings.Cut(r.stdout.String(), "API on "); ok {
+			r.api = strings.TrimSpace(strings.SplitN(after, "\n", 2)[0])
+			if resp, err := http.Get(r.api + "/healthz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return r
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("server did not become healthy\nstdout: %s\nstderr: %s", r.stdout, r.stderr)
+	return nil
+}
+
+// fakeWeChat answers code2Session: "code-<name>" logs in as openid-<name>,
+// "err<N>" answers errcode N, "notjson" answers HTML.
+func fakeWeChat(t *testing.T, appID, secret string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.URL.Path != "/sns/jscode2session" || q.Get("appid") != appID || q.Get("secret") != secret || q.Get("grant_type") != "authorization_code" {
+			w.Write([]byte(`{"errcode":40013,"errmsg":"invalid appid"}`))
+			return
+		}
+		code := q.Get("js_code")
+		w.Header().Set("Content-Type", "text/plain") // WeChat's answers are not always labelled JSON
+		switch {
+		case strings.HasPrefix(code, "code-"):
+			fmt.Fprintf(w, `{"openid":"openid-%s","session_key":"sessionkey-%s"}`, code[5:], code[5:])
+		case strings.HasPrefix(code, "err"):
+			fmt.Fprintf(w, `{"errcode":%s,"errmsg":"x"}`, code[3:])
+		default:
+			w.Write([]byte("<html>502 Bad Gateway</html>"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type client struct {
+	t    *testing.T
+	base string
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    []byte
+}
+
+func (r reply) code() string {
+	e, _ := r.body["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
+}
+
+func (c client) call(method, path, token, body string) reply {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := reply{status: resp.StatusCode, header: resp.Header}
+	r.raw, _ = io.ReadAll(resp.Body)
+	if len(r.raw) > 0 {
+		if err := json.Unmarshal(r.raw, &r.body); err != nil {
+			c.t.Fatalf("%s %s: answer is not JSON: %s", method, path, r.raw)
+		}
+	}
+	return r
+}
+
+func (c client) login(code string) string {
+	c.t.Helper()
+	r := c.call("POST", "/v1/session", "", `{"code":"`+code+`"}`)
+	if r.status != 200 {
+		c.t.Fatalf("login %s: %d %s", code, r.status, r.raw)
+	}
+	return r.body["token"].(string)
+}
+
+type signedUpload struct {
+	ID, Key, URL string
+	Post         struct {
+		URL       string            `json:"url"`
+		FileField string            `json:"file_field"`
+		Form      map[string]string `json:"form"`
+	}
+	Put struct {
+		URL     string            `json:"url"`
+		Headers map[string]string `json:"headers"`
+	}
+}
+
+func (c client) newUpload(token, contentType string) signedUpload {
+	c.t.Helper()
+	r := c.call("POST", "/v1/avatar/uploads", token, `{"content_type":"`+contentType+`"}`)
+	if r.status != 201 {
+		c.t.Fatalf("upload signature: %d %s", r.status, r.raw)
+	}
+	var out struct{ Upload signedUpload }
+	if err := json.Unmarshal(r.raw, &out); err != nil {
+		c.t.Fatal(err)
+	}
+	return out.Upload
+}
+
+func (c client) confirm(token, id string) reply {
+	c.t.Helper()
+	return c.call("POST", "/v1/avatar/uploads/"+id+"/confirm", token, "")
+}
+
+// cosAnswer is what the object server said: status and COS error code.
+type cosAnswer struct {
+	status int
+	code   string
+}
+
+func cosReply(t *testing.T, resp *http.Response, err error) cosAnswer {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var e struct{ Code string }
+	if resp.StatusCode >= 300 {
+		if err := xml.Unmarshal(body, &e); err != nil {
+			t.Fatalf("COS error %d is not XML: %s", resp.StatusCode, body)
+		}
+	}
+	return cosAnswer{resp.StatusCode, e.Code}
+}
+
+// postForm uploads data with the signed POST form, as wx.uploadFile does:
+// every form field, then the file last.
+func postForm(t *testing.T, up signedUpload, data []byte, override map[string]string) cosAnswer {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range up.Post.Form {
+		if o, ok := override[k]; ok {
+			v = o
+		}
+		mw.WriteField(k, v)
+	}
+	fw, err := mw.CreateFormFile(up.Post.FileField, "tmp_avatar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(data)
+	mw.Close()
+	resp, err := http.Post(up.Post.URL, mw.FormDataContentType(), &body)
+	return cosReply(t, resp, err)
+}
+
+// put uploads data with the presigned PUT URL and the headers it names.
+func put(t *testing.T, up signedUpload, data []byte, contentType string) cosAnswer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, up.Put.URL, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range up.Put.Headers {
+		req.Header.Set(k, v)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	return cosReply(t, resp, err)
+}
+
+func download(t *testing.T, u string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func testImage(t *testing.T, format string) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 64, 64))
+	for x := 0; x < 64; x++ {
+		for y := 0; y < 64; y++ {
+			img.Set(x, y, color.RGBA{uint8(x * 4), uint8(y * 4), 128, 255})
+		}
+	}
+	var b bytes.Buffer
+	var err error
+	if format == "png" {
+		err = png.Encode(&b, img)
+	} else {
+		err = jpeg.Encode(&b, img, &jpeg.Options{Quality: 80})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+const (
+	testJWTSecret  = "e2e-jwt-secret-0123456789abcdef0123"
+	testCOSID      = "AKIDe2eTestSecretId0000000000000000"
+	testCOSKey     = "e2eTestSecretKey00000000000000000"
+	testMaxBytes   = 64 << 10
+	testBucketName = "avatars-1250000000"
+)
+
+// TestEndToEnd runs the production configuration: a fake WeChat, the local
+// object server standing in for COS, and the real program started by run.
+func TestEndToEnd(t *testing.T) {
+	wechat := fakeWeChat(t, "wxe2eappid", "wxe2esecret")
+	var clockShift atomic.Int64 // lets the test move the object server's clock
+	local, err := storage.NewLocalServer(storage.LocalServerConfig{
+		Dir:    t.TempDir(),
+		Bucket: testBucketName,
+		Credentials: func() []storage.Credentials {
+			return []storage.Credentials{{SecretID: testCOSID, SecretKey: testCOSKey}}
+		},
+		Now: func() time.Time { return time.Now().Add(time.Duration(clockShift.Load())) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosSrv := httptest.NewServer(local)
+	defer cosSrv.Close()
+
+	env := map[string]string{
+		"ADDR":             "127.0.0.1:0",
+		"DATABASE_URL":     "sqlite:" + filepath.Join(t.TempDir(), "e2e.db"),
+		"WECHAT_APPID":     "wxe2eappid",
+		"WECHAT_SECRET":    "wxe2esecret",
+		"WECHAT_API_BASE":  wechat.URL,
+		"JWT_KEYS":         "k1:" + testJWTSecret,
+		"COS_BUCKET":       testBucketName,
+		"COS_REGION":       "ap-guangzhou",
+		"COS_SECRET_ID":    testCOSID,
+		"COS_SECRET_KEY":   testCOSKey,
+		"COS_BUCKET_URL":   cosSrv.URL,
+		"UPLOAD_MAX_BYTES": fmt.Sprint(testMaxBytes),
+	}
+	srv := start(t, []string{"serve", "--env-file", ""}, env)
+	c := client{t: t, base: srv.api}
+
+	alice := c.login("code-alice")
+	bob := c.login("code-bob")
+
+	t.Run("png by POST form", func(t *testing.T) {
+		data := testImage(t, "png")
+		up := c.newUpload(alice, "image/png")
+		if got := c.confirm(alice, up.ID); got.status != 409 || got.code() != "upload_missing" {
+			t.Errorf("confirm before upload: %d %q; want 409 upload_missing", got.status, got.code())
+		}
+		if got := postForm(t, up, data, nil); got.status != 204 {
+			t.Fatalf("POST form upload: %+v; want 204", got)
+		}
+		if got := c.confirm(bob, up.ID); got.status != 404 || got.code() != "upload_not_found" {
+			t.Errorf("bob confirms alice's upload: %d %q; want 404 upload_not_found", got.status, got.code())
+		}
+		r := c.confirm(alice, up.ID)
+		if r.status != 200 {
+			t.Fatalf("confirm: %d %s", r.status, r.raw)
+		}
+		wantURL := cosSrv.URL + "/" + up.Key
+		if got := r.body["user"].(map[string]any)["avatar_url"]; got != wantURL || up.URL != wantURL {
+			t.Errorf("avatar_url = %v, upload url %s; want %s", got, up.URL, wantURL)
+		}
+		if again := c.confirm(alice, up.ID); again.status != 200 || !bytes.Equal(again.raw, r.raw) {
+			t.Errorf("second confirm: %d %s; want the same 200", again.status, again.raw)
+		}
+		status, got := download(t, wantURL)
+		if status != 200 || !bytes.Equal(got, data) {
+			t.Errorf("download: %d, %d bytes; want 200 and the %d uploaded bytes", status, len(got), len(data))
+		}
+	})
+
+	t.Run("jpeg by presigned PUT", func(t *testing.T) {
+		data := testImage(t, "jpeg")
+		up := c.newUpload(alice, "image/jpeg")
+		if got := put(t, up, data, "image/png"); got.status != 403 || got.code != "SignatureDoesNotMatch" {
+			t.Errorf("PUT with another Content-Type: %+v; want 403 SignatureDoesNotMatch", got)
+		}
+		if got := put(t, up, data, ""); got.status != 200 {
+			t.Fatalf("PUT upload: %+v; want 200", got)
+		}
+		r := c.confirm(alice, up.ID)
+		if r.status != 200 || r.body["upload"].(map[string]any)["size"] != float64(len(data)) {
+			t.Fatalf("confirm: %d %s", r.status, r.raw)
+		}
+		me := c.call("GET", "/v1/me", alice, "")
+		avatar := me.body["user"].(map[string]any)["avatar_url"].(string)
+		if avatar != cosSrv.URL+"/"+up.Key {
+			t.Errorf("avatar_url = %s; want the JPEG's URL", avatar)
+		}
+		if status, got := download(t, avatar); status != 200 || !bytes.Equal(got, data) {
+			t.Errorf("download: %d, %d bytes; want 200 and the uploaded bytes", status, len(got))
+		}
+	})
+
+	t.Run("object server refuses bad uploads", func(t *testing.T) {
+		data := testImage(t, "png")
+		up := c.newUpload(alice, "image/png")
+		sig := up.Post.Form["q-signature"]
+		tampered := strings.Repeat("0", len(sig))
+		if got := postForm(t, up, data, map[string]string{"q-signature": tampered}); got.status != 403 || got.code != "SignatureDoesNotMatch" {
+			t.Errorf("bad signature: %+v; want 403 SignatureDoesNotMatch", got)
+		}
+		if got := postForm(t, up, data, map[string]string{"Content-Type": "text/html"}); got.status != 403 || got.code != "AccessDenied" {
+			t.Errorf("wrong Content-Type: %+v; want 403 AccessDenied", got)
+		}
+		if got := postForm(t, up, data, map[string]string{"key": "avatars/someone-else/x.png"}); got.status != 403 || got.code != "AccessDenied" {
+			t.Errorf("other key: %+v; want 403 AccessDenied", got)
+		}
+		if got := postForm(t, up, make([]byte, testMaxBytes+1), nil); got.status != 400 || got.code != "EntityTooLarge" {
+			t.Errorf("oversize: %+v; want 400 EntityTooLarge", got)
+		}
+		clockShift.Store(int64(11 * time.Minute))
+		got := postForm(t, up, data, nil)
+		clockShift.Store(0)
+		if got.status != 403 || got.code != "AccessDenied" {
+			t.Errorf("expired policy: %+v; want 403 AccessDenied", got)
+		}
+		// Nothing got through: confirm still finds nothing.
+		if r := c.confirm(alice, up.ID); r.status != 409 {
+			t.Errorf("confirm after refused uploads: %d %s; want 409", r.status, r.raw)
+		}
+	})
+
+	t.Run("non-image bytes are rejected and deleted", func(t *testing.T) {
+		up := c.newUpload(alice, "image/png")
+		if got := postForm(t, up, []byte("<html><script>alert(1)</script></html>"), nil); got.status != 204 {
+			t.Fatalf("upload: %+v", got)
+		}
+		if r := c.confirm(alice, up.ID); r.status != 422 || r.code() != "upload_rejected" {
+			t.Errorf("confirm: %d %q; want 422 upload_rejected", r.status, r.code())
+		}
+		if status, _ := download(t, cosSrv.URL+"/"+up.Key); status != 404 {
+			t.Errorf("rejected object still served: %d; want 404", status)
+		}
+	})
+
+	t.Run("tokens", func(t *testing.T) {
+		now := time.Now()
+		claims := jwt.MapClaims{"iss": "wxavatar", "aud": "wxavatar-miniprogram", "sub": "x", "iat": now.Add(-3 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()}
+		expired := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+		expired.Header["kid"] = "k1"
+		expiredTok, _ := expired.SignedString([]byte(testJWTSecret))
+		claims["exp"] = now.Add(time.Hour).Unix()
+		none := jwt.NewWithClaims(jwt.SigningMethodNone, claims)
+		none.Header["kid"] = "k1"
+		noneTok, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
+		parts := strings.Split(alice, ".")
+		tampered := parts[0] + "." + parts[1] + "x." + parts[2]
+		for name, tok := range map[string]string{"expired": expiredTok, "alg none": noneTok, "tampered": tampered, "missing": ""} {
+			if r := c.call("GET", "/v1/me", tok, ""); r.status != 401 || r.code() != "unauthorized" {
+				t.Errorf("%s token: %d %q; want 401 unauthorized", name, r.status, r.code())
+			}
+		}
+	})
+
+	t.Run("wechat errcodes", func(t *testing.T) {
+		for code, want := range map[string]struct {
+			status int
+			code   string
+		}{
+			"err40029": {401, "invalid_code"}, "err40163": {401, "invalid_code"}, "err40226": {403, "user_restricted"},
+			"err45011": {429, "rate_limited"}, "err-1": {502, "wechat_unavailable"}, "err40013": {502, "wechat_unavailable"},
+			"notjson": {502, "wechat_unavailable"},
+		} {
+			r := c.call("POST", "/v1/session", "", `{"code":"`+code+`"}`)
+			if r.status != want.status || r.code() != want.code {
+				t.Errorf("code %s: %d %q; want %d %q", code, r.status, r.code(), want.status, want.code)
+			}
+		}
+	})
+
+	if err := srv.stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	// Nothing secret reached the log.
+	logs := srv.stderr.String() + srv.stdout.String()
+	for _, secret := range []string{"openid-alice", "sessionkey-alice", "wxe2esecret", testJWTSecret, testCOSKey, alice, bob} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("log output contains %.12q…", secret)
+		}
+	}
+}
+
+// TestDevQuickStart follows the README: `serve --dev`, log in as dev-<name>,
+// upload with the POST form, confirm, download.
+func TestDevQuickStart(t *testing.T) {
+	dir := t.TempDir()
+	srv := start(t, []string{"serve", "--dev", "--env-file", ""}, map[string]string{
+		"ADDR": "127.0.0.1:0", "DEV_STORAGE_ADDR": "127.0.0.1:0",
+		"DATABASE_URL": "sqlite:" + filepath.Join(dir, "dev.db"), "DEV_STORAGE_DIR": filepath.Join(dir, "objects"),
+	})
+	if !strings.Contains(srv.stdout.String(), "NOT FOR PRODUCTION") {
+		t.Errorf("--dev start does not warn: %s", srv.stdout)
+	}
+	c := client{t: t, base: srv.api}
+	if r := c.call("POST", "/v1/session", "", `{"code":"realcode"}`); r.status != 401 || r.code() != "invalid_code" {
+		t.Errorf("non-dev code in --dev: %d %q; want 401 invalid_code", r.status, r.code())
+	}
+	token := c.login("dev-alice")
+	data := testImage(t, "png")
+	up := c.newUpload(token, "image/png")
+	if u, _ := url.Parse(up.Post.URL); u == nil || !strings.HasPrefix(u.Host, "127.0.0.1:") {
+		t.Errorf("dev POST URL %s is not the local object server", up.Post.URL)
+	}
+	if got := postForm(t, up, data, nil); got.status != 204 {
+		t.Fatalf("POST form upload: %+v", got)
+	}
+	r := c.confirm(token, up.ID)
+	if r.status != 200 {
+		t.Fatalf("confirm: %d %s", r.status, r.raw)
+	}
+	status, got := download(t, r.body["user"].(map[string]any)["avatar_url"].(string))
+	if status != 200 || !bytes.Equal(got, data) {
+		t.Errorf("download: %d, %d bytes; want the uploaded bytes", status, len(got))
+	}
+	if r := c.call("GET", "/readyz", "", ""); r.status != 200 {
+		t.Errorf("readyz: %d %s", r.status, r.raw)
+	}
+}

@@ -1,0 +1,662 @@
+package storage
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"hash/crc64"
+	"io"
+	"io/fs"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// LocalServerConfig configures the local COS-compatible object server.
+type LocalServerConfig struct {
+	Dir         string               // objects live here (created if missing)
+	Bucket      string               // bucket name, e.g. "wxavatar-1250000000", for policy {"bucket":…} conditions
+	Credentials func() []Credentials // accepted keys; several at once while keys rotate
+	Now         func() time.Time     // nil → time.Now
+	Logger      *slog.Logger         // nil → discard; signatures, keys and tokens are never logged
+	// MaxObjectBytes is the largest object a PUT or POST may store;
+	// 0 → 5 GiB, the limit of a single COS PUT.
+	MaxObjectBytes int64
+}
+
+const (
+	defaultMaxObjectBytes = 5 << 30
+	maxKeyBytes           = 850 // COS's limit on an object key, in bytes
+	defaultContentType    = "application/octet-stream"
+
+	// A POST form's fields come before its file and are held in memory, so
+	// they are bounded; the file itself is streamed to disk.
+	maxFormFieldBytes = 64 << 10
+	maxFormBytes      = 256 << 10
+	maxFormParts      = 64
+)
+
+// LocalServer is an http.Handler that behaves like a public-read COS bucket:
+// anyone may GET or HEAD an object, while PUT, POST Object (form upload) and
+// DELETE must carry a valid COS signature. Errors are COS's XML documents, so
+// cos-go-sdk-v5 and Tencent's other SDKs can be pointed at it unchanged.
+//
+// It is a plain http.Handler so that fault injection (latency, 5xx, dropped
+// connections) can be added later as a wrapper in front of it.
+type LocalServer struct {
+	objectsDir     string
+	tmpDir         string // same file system as objectsDir, so rename is atomic
+	bucket         string
+	verifier       signatureVerifier
+	now            func() time.Time
+	maxObjectBytes int64
+	log            *slog.Logger
+}
+
+var _ http.Handler = (*LocalServer)(nil)
+
+// NewLocalServer checks cfg and prepares cfg.Dir.
+func NewLocalServer(cfg LocalServerConfig) (*LocalServer, error) {
+	switch {
+	case cfg.Dir == "":
+		return nil, errors.New("storage: local server: empty Dir")
+	case cfg.Bucket == "":
+		return nil, errors.New("storage: local server: empty Bucket")
+	case cfg.Credentials == nil:
+		return nil, errors.New("storage: local server: nil Credentials")
+	case cfg.MaxObjectBytes < 0:
+		return nil, errors.New("storage: local server: negative MaxObjectBytes")
+	}
+	s := &LocalServer{
+		objectsDir:     filepath.Join(cfg.Dir, "objects"),
+		tmpDir:         filepath.Join(cfg.Dir, "tmp"),
+		bucket:         cfg.Bucket,
+		now:            cfg.Now,
+		maxObjectBytes: cfg.MaxObjectBytes,
+		log:            cfg.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxObjectBytes == 0 {
+		s.maxObjectBytes = defaultMaxObjectBytes
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.verifier = signatureVerifier{credentials: cfg.Credentials, now: s.now}
+	for _, d := range []string{s.objectsDir, s.tmpDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("storage: local server: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// ServeHTTP answers one COS request.
+func (s *LocalServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	requestID := rand.Text()
+	w.Header().Set("x-cos-request-id", requestID)
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	if err := s.serve(rec, r); err != nil {
+		s.writeError(rec, r, requestID, err)
+		return
+	}
+	// The query is left out of every log line: it may hold a signature.
+	s.log.LogAttrs(r.Context(), slog.LevelDebug, "local cos request",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status), slog.String("request_id", requestID))
+}
+
+// serve routes by path and method; it returns the refusal to send, if any.
+func (s *LocalServer) serve(w http.ResponseWriter, r *http.Request) error {
+	key, ok := strings.CutPrefix(r.URL.Path, "/")
+	if !ok {
+		return refuse(http.StatusBadRequest, "InvalidURI", "The request path does not start with '/'.")
+	}
+	if key == "" {
+		switch r.Method {
+		case http.MethodHead:
+			return s.headBucket(w, r)
+		case http.MethodPost:
+			return s.postObject(w, r)
+		}
+		return errMethodNotAllowed
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
+	default:
+		return errMethodNotAllowed
+	}
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	switch r.Method {
+	case http.MethodPut:
+		return s.putObject(w, r, key)
+	case http.MethodDelete:
+		return s.deleteObject(w, r, key)
+	}
+	return s.getObject(w, r, key)
+}
+
+var (
+	errMethodNotAllowed = refuse(http.StatusMethodNotAllowed, "MethodNotAllowed",
+		"The specified method is not allowed against this resource.")
+	errNoSuchKey = refuse(http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
+)
+
+// checkKey applies COS's rules for object keys. Keys never reach the file
+// system as paths (see objectPath), so these rules are about compatibility,
+// not safety.
+func checkKey(key string) error {
+	switch {
+	case key == "":
+		return refuse(http.StatusBadRequest, "InvalidArgument", "The object key is empty.")
+	case len(key) > maxKeyBytes:
+		return refuse(http.StatusBadRequest, "KeyTooLong",
+			fmt.Sprintf("The object key is longer than %d bytes.", maxKeyBytes))
+	case strings.ContainsRune(key, 0):
+		return refuse(http.StatusBadRequest, "InvalidArgument", "The object key contains a NUL character.")
+	case !utf8.ValidString(key):
+		return refuse(http.StatusBadRequest, "InvalidArgument", "The object key is not valid UTF-8.")
+	}
+	return nil
+}
+
+// headBucket answers the readiness probe (SDK Bucket.Head); unlike objects,
+// the bucket itself is not public.
+func (s *LocalServer) headBucket(w http.ResponseWriter, r *http.Request) error {
+	if err := s.verifier.verifyRequest(r); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// getObject serves GET and HEAD. Reading is public, but a request that
+// carries a signature must carry a valid one, as on COS.
+func (s *LocalServer) getObject(w http.ResponseWriter, r *http.Request, key string) error {
+	if hasSignature(r) {
+		if err := s.verifier.verifyRequest(r); err != nil {
+			return err
+		}
+	}
+	obj, err := s.openObject(key)
+	if err != nil {
+		return err
+	}
+	defer obj.file.Close()
+	h := w.Header()
+	h.Set("Content-Type", obj.meta.ContentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	setObjectHeaders(h, obj.meta)
+	// ServeContent answers Range, If-Range, If-None-Match and HEAD from the
+	// ETag and modification time set above.
+	http.ServeContent(w, r, "", obj.meta.Modified, obj.body)
+	return nil
+}
+
+// setObjectHeaders sets what COS returns about a stored object. The SDK
+// checks x-cos-hash-crc64ecma after every upload and fails without it.
+func setObjectHeaders(h http.Header, meta objectMeta) {
+	h.Set("ETag", `"`+meta.ETag+`"`)
+	h.Set("x-cos-hash-crc64ecma", strconv.FormatUint(meta.CRC64, 10))
+}
+
+func (s *LocalServer) putObject(w http.ResponseWriter, r *http.Request, key string) error {
+	if err := s.verifier.verifyRequest(r); err != nil {
+		return err
+	}
+	// COS wants the length up front, or a chunked body (ContentLength -1).
+	if r.ContentLength == 0 && r.Header.Get("Content-Length") == "" && len(r.TransferEncoding) == 0 {
+		return refuse(http.StatusLengthRequired, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+	}
+	if r.ContentLength > s.maxObjectBytes {
+		return errEntityTooLarge(s.maxObjectBytes)
+	}
+	var wantMD5 []byte
+	if v := r.Header.Get("Content-MD5"); v != "" {
+		sum, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(sum) != md5.Size {
+			return refuse(http.StatusBadRequest, "InvalidDigest", "The Content-MD5 you specified is not valid.")
+		}
+		wantMD5 = sum
+	}
+	contentType := r.Header.Get("Content-Type")
+	if contentType == "" {
+		contentType = defaultContentType
+	}
+	meta, err := s.writeObject(r.Context(), objectWrite{
+		key: key, contentType: contentType, body: r.Body,
+		size: sizeRange{min: 0, max: s.maxObjectBytes}, md5: wantMD5,
+	})
+	if err != nil {
+		return err
+	}
+	setObjectHeaders(w.Header(), meta)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// deleteObject answers 204 whether or not the object existed, like COS.
+func (s *LocalServer) deleteObject(w http.ResponseWriter, r *http.Request, key string) error {
+	if err := s.verifier.verifyRequest(r); err != nil {
+		return err
+	}
+	if err := os.Remove(s.objectPath(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete object: %w", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// postObject is COS's POST Object: a multipart form whose fields come first
+// and whose file part comes last. The file is streamed, never buffered; any
+// part after it is ignored.
+func (s *LocalServer) postObject(w http.ResponseWriter, r *http.Request) error {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return errMalformedPOST
+	}
+	fields := make(map[string]string)
+	total := 0
+	for range maxFormParts {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return refuse(http.StatusBadRequest, "InvalidArgument", "POST requires exactly one file upload per request.")
+		}
+		if err != nil {
+			return errMalformedPOST
+		}
+		// COS matches form field names without regard to case.
+		name := strings.ToLower(part.FormName())
+		if name == "file" {
+			return s.storePostFile(w, r, fields, part)
+		}
+		if name == "" {
+			continue
+		}
+		value, err := readFormField(part)
+		if err != nil {
+			return err
+		}
+		if _, dup := fields[name]; dup {
+			return refuse(http.StatusBadRequest, "InvalidArgument", "The form field "+name+" appears more than once.")
+		}
+		if total += len(value); total > maxFormBytes {
+			return refuse(http.StatusBadRequest, "InvalidArgument", "The form fields before the file are too large.")
+		}
+		fields[name] = value
+	}
+	return refuse(http.StatusBadRequest, "MalformedPOSTRequest", "The form has too many parts.")
+}
+
+var errMalformedPOST = refuse(http.StatusBadRequest, "MalformedPOSTRequest",
+	"The body of your POST request is not well-formed multipart/form-data.")
+
+func readFormField(part *multipart.Part) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(part, maxFormFieldBytes+1))
+	if err != nil {
+		return "", errMalformedPOST
+	}
+	if len(b) > maxFormFieldBytes {
+		return "", refuse(http.StatusBadRequest, "InvalidArgument", "A form field is larger than 64 KiB.")
+	}
+	return string(b), nil
+}
+
+// storePostFile verifies the form, then streams the file part to disk while
+// holding it to the policy's content-length-range.
+func (s *LocalServer) storePostFile(w http.ResponseWriter, r *http.Request, fields map[string]string, file *multipart.Part) error {
+	key := fields["key"]
+	if key == "" {
+		return refuse(http.StatusBadRequest, "InvalidArgument", "Bucket POST must contain a field named 'key'.")
+	}
+	key = strings.ReplaceAll(key, "${filename}", file.FileName())
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	size, err := s.verifier.verifyPostForm(fields, key, s.bucket)
+	if err != nil {
+		return err
+	}
+	size.max = min(size.max, s.maxObjectBytes)
+	contentType := fields["content-type"]
+	if contentType == "" {
+		contentType = defaultContentType
+	}
+	meta, err := s.writeObject(r.Context(), objectWrite{key: key, contentType: contentType, body: file, size: size})
+	if err != nil {
+		return err
+	}
+	return s.answerPost(w, r, fields, meta)
+}
+
+// answerPost follows success_action_redirect (303) or success_action_status
+// (200, 201 with a PostResponse document, else 204), as COS does.
+func (s *LocalServer) answerPost(w http.ResponseWriter, r *http.Request, fields map[string]string, meta objectMeta) error {
+	h := w.Header()
+	setObjectHeaders(h, meta)
+	location := objectLocation(r, meta.Key)
+	h.Set("Location", location)
+	if redirect, err := url.Parse(fields["success_action_redirect"]); err == nil &&
+		(redirect.Scheme == "http" || redirect.Scheme == "https") {
+		q := redirect.Query()
+		q.Set("bucket", s.bucket)
+		q.Set("key", meta.Key)
+		q.Set("etag", `"`+meta.ETag+`"`)
+		redirect.RawQuery = q.Encode()
+		h.Set("Location", redirect.String())
+		w.WriteHeader(http.StatusSeeOther)
+		return nil
+	}
+	switch fields["success_action_status"] {
+	case "200":
+		w.WriteHeader(http.StatusOK)
+	case "201":
+		body, err := xml.Marshal(postResponse{Location: location, Bucket: s.bucket, Key: meta.Key, ETag: `"` + meta.ETag + `"`})
+		if err != nil {
+			return fmt.Errorf("encode post response: %w", err)
+		}
+		body = append([]byte(xml.Header), body...)
+		h.Set("Content-Type", "application/xml")
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write(body) // the object is stored; a vanished client changes nothing
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+	return nil
+}
+
+// postResponse is the body of a POST Object answered with 201.
+type postResponse struct {
+	XMLName  xml.Name `xml:"PostResponse"`
+	Location string
+	Bucket   string
+	Key      string
+	ETag     string
+}
+
+// objectLocation is the URL of key on this server, as the client addressed it.
+func objectLocation(r *http.Request, key string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return (&url.URL{Scheme: scheme, Host: r.Host, Path: "/" + key}).String()
+}
+
+// Object files.
+//
+// An object is one file named after the SHA-256 of its key (so no key can
+// name a path outside Dir): its bytes, then its metadata as JSON, then the
+// JSON's length (4 bytes, big-endian) and a magic. Keeping bytes and
+// metadata in one file makes every write a single rename: a reader sees the
+// old object or the new one, whole, never the bytes of one with the metadata
+// of the other, and concurrent writers of one key simply race to the last
+// rename.
+
+const objectMagic = "wxcos\x00o1"
+
+type objectMeta struct {
+	Key         string    `json:"key"`
+	ContentType string    `json:"content_type"`
+	ETag        string    `json:"etag"` // hex MD5 of the bytes, unquoted
+	CRC64       uint64    `json:"crc64ecma"`
+	Size        int64     `json:"size"`
+	Modified    time.Time `json:"modified"`
+}
+
+func (s *LocalServer) objectPath(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(s.objectsDir, hex.EncodeToString(sum[:]))
+}
+
+type storedObject struct {
+	file *os.File
+	meta objectMeta
+	body *io.SectionReader
+}
+
+// openObject opens key for reading; the caller closes obj.file.
+func (s *LocalServer) openObject(key string) (storedObject, error) {
+	f, err := os.Open(s.objectPath(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return storedObject{}, errNoSuchKey
+	}
+	if err != nil {
+		return storedObject{}, fmt.Errorf("open object: %w", err)
+	}
+	meta, err := readObjectMeta(f)
+	if err != nil {
+		f.Close()
+		return storedObject{}, fmt.Errorf("read object %s: %w", f.Name(), err)
+	}
+	return storedObject{file: f, meta: meta, body: io.NewSectionReader(f, 0, meta.Size)}, nil
+}
+
+func readObjectMeta(f *os.File) (objectMeta, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return objectMeta{}, err
+	}
+	const tail = 4 + int64(len(objectMagic))
+	size := fi.Size()
+	var footer [tail]byte
+	if size < tail {
+		return objectMeta{}, errors.New("file too short for an object")
+	}
+	if _, err := f.ReadAt(footer[:], size-tail); err != nil {
+		return objectMeta{}, err
+	}
+	if string(footer[4:]) != objectMagic {
+		return objectMeta{}, errors.New("not an object file")
+	}
+	n := int64(binary.BigEndian.Uint32(footer[:4]))
+	dataSize := size - tail - n
+	if dataSize < 0 {
+		return objectMeta{}, errors.New("metadata length out of range")
+	}
+	raw := make([]byte, n)
+	if _, err := f.ReadAt(raw, dataSize); err != nil {
+		return objectMeta{}, err
+	}
+	var meta objectMeta
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return objectMeta{}, err
+	}
+	if meta.Size != dataSize {
+		return objectMeta{}, errors.New("metadata size disagrees with the file")
+	}
+	return meta, nil
+}
+
+// objectWrite is one object to store, with the size range it must fall in
+// and, when the client sent Content-MD5, the digest it must have.
+type objectWrite struct {
+	key         string
+	contentType string
+	body        io.Reader
+	size        sizeRange
+	md5         []byte
+}
+
+// writeObject streams in.body to a temporary file, checks its size and
+// digest, appends the metadata and renames the file into place. Nothing is
+// visible under the key until the rename.
+func (s *LocalServer) writeObject(ctx context.Context, in objectWrite) (meta objectMeta, err error) {
+	tmp, err := os.CreateTemp(s.tmpDir, "object-*")
+	if err != nil {
+		return objectMeta{}, fmt.Errorf("create temporary object: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	sumMD5, sumCRC := md5.New(), crc64.New(crc64.MakeTable(crc64.ECMA))
+	body := &clientBody{ctx: ctx, r: in.body}
+	// Reading one byte past the limit is how a body that is too large is
+	// told apart from one that is exactly the limit; reading stops there.
+	limit := min(in.size.max, int64(1<<62)) + 1
+	n, err := io.Copy(io.MultiWriter(tmp, sumMD5, sumCRC), io.LimitReader(body, limit))
+	switch {
+	case body.err != nil:
+		return objectMeta{}, &codedError{status: http.StatusBadRequest, code: "IncompleteBody",
+			message: "The request body ended before the object did.", cause: body.err}
+	case err != nil:
+		return objectMeta{}, fmt.Errorf("write temporary object: %w", err)
+	case n > in.size.max:
+		return objectMeta{}, errEntityTooLarge(in.size.max)
+	case n < in.size.min:
+		return objectMeta{}, refuse(http.StatusBadRequest, "EntityTooSmall",
+			fmt.Sprintf("Your proposed upload is smaller than the minimum allowed size of %d bytes.", in.size.min))
+	case in.md5 != nil && string(in.md5) != string(sumMD5.Sum(nil)):
+		return objectMeta{}, refuse(http.StatusBadRequest, "BadDigest",
+			"The Content-MD5 you specified did not match what we received.")
+	}
+	meta = objectMeta{
+		Key:         in.key,
+		ContentType: in.contentType,
+		ETag:        hex.EncodeToString(sumMD5.Sum(nil)),
+		CRC64:       sumCRC.Sum64(),
+		Size:        n,
+		Modified:    s.now().UTC(),
+	}
+	if err := appendObjectMeta(tmp, meta); err != nil {
+		return objectMeta{}, err
+	}
+	if err := tmp.Close(); err != nil {
+		return objectMeta{}, fmt.Errorf("close temporary object: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.objectPath(in.key)); err != nil {
+		return objectMeta{}, fmt.Errorf("rename object into place: %w", err)
+	}
+	return meta, nil
+}
+
+// appendObjectMeta writes the metadata footer and flushes the file, so that
+// a crash after the rename cannot leave a short object under the key.
+func appendObjectMeta(f *os.File, meta objectMeta) error {
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("encode object metadata: %w", err)
+	}
+	raw = binary.BigEndian.AppendUint32(raw, uint32(len(raw)))
+	raw = append(raw, objectMagic...)
+	if _, err := f.Write(raw); err != nil {
+		return fmt.Errorf("write object metadata: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync object: %w", err)
+	}
+	return nil
+}
+
+func errEntityTooLarge(maxBytes int64) error {
+	return refuse(http.StatusBadRequest, "EntityTooLarge",
+		fmt.Sprintf("Your proposed upload exceeds the maximum allowed size of %d bytes.", maxBytes))
+}
+
+// clientBody remembers its own read errors, so that a client that goes away
+// or sends a short body (400) is told apart from a failing disk (500), and
+// stops reading once the request's context is done.
+type clientBody struct {
+	ctx context.Context
+	r   io.Reader
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	if err := b.ctx.Err(); err != nil {
+		b.err = err
+		return 0, err
+	}
+	n, err := b.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.err = err
+	}
+	return n, err
+}
+
+// Responses.
+
+// cosErrorDocument is COS's error body.
+type cosErrorDocument struct {
+	XMLName   xml.Name `xml:"Error"`
+	Code      string
+	Message   string
+	Resource  string
+	RequestID string `xml:"RequestId"`
+}
+
+var errInternal = &codedError{status: http.StatusInternalServerError, code: "InternalError",
+	message: "We encountered an internal error. Please try again."}
+
+// writeError sends err as a COS error document. Anything that is not a COS
+// refusal is an internal error: its cause is logged, never sent.
+func (s *LocalServer) writeError(w http.ResponseWriter, r *http.Request, requestID string, err error) {
+	ce, ok := asCodedError(err)
+	level := slog.LevelInfo
+	if !ok {
+		ce, level = errInternal, slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", ce.status), slog.String("code", ce.code),
+		slog.String("message", ce.message), slog.String("request_id", requestID),
+	}
+	if !ok {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	} else if ce.cause != nil {
+		attrs = append(attrs, slog.String("cause", ce.cause.Error()))
+	}
+	s.log.LogAttrs(r.Context(), level, "local cos refused a request", attrs...)
+
+	body, merr := xml.Marshal(cosErrorDocument{
+		Code: ce.code, Message: ce.message, Resource: r.Host + r.URL.Path, RequestID: requestID,
+	})
+	if merr != nil {
+		body = nil // the status and x-cos-request-id still tell the client what happened
+	}
+	body = append([]byte("<?xml version='1.0' encoding='utf-8' ?>\n"), body...)
+	h := w.Header()
+	h.Set("Content-Type", "application/xml")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(ce.status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body) // nothing more can be told to a client that is gone
+	}
+}
+
+// statusRecorder keeps the status for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,890 @@
+package storage
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	cos "github.com/tencentyun/cos-go-sdk-v5"
+)
+
+const testBucketName = "wxavatar-1250000000"
+
+var testCredentials = Credentials{SecretID: "AKIDlocaltest", SecretKey: "local-test-secret-key"}
+
+// testBucket is a LocalServer behind a loopback HTTP server, with the
+// accepted credentials swappable at run time.
+type testBucket struct {
+	srv   *httptest.Server
+	url   *url.URL
+	dir   string
+	creds atomic.Pointer[[]Credentials]
+}
+
+func newTestBucket(t *testing.T, cfg LocalServerConfig, creds ...Credentials) *testBucket {
+	t.Helper()
+	if len(creds) == 0 {
+		creds = []Credentials{testCredentials}
+	}
+	b := &testBucket{dir: t.TempDir()}
+	b.creds.Store(&creds)
+	cfg.Dir = b.dir
+	cfg.Bucket = testBucketName
+	cfg.Credentials = func() []Credentials { return *b.creds.Load() }
+	s, err := NewLocalServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.srv = httptest.NewServer(s)
+	t.Cleanup(b.srv.Close)
+	b.url, err = url.Parse(b.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// client is cos-go-sdk-v5 pointed at the bucket, signing with cred.
+func (b *testBucket) client(cred Credentials) *cos.Client {
+	return cos.NewClient(&cos.BaseURL{BucketURL: b.url}, &http.Client{
+		Transport: &cos.AuthorizationTransport{
+			SecretID: cred.SecretID, SecretKey: cred.SecretKey, SessionToken: cred.SessionToken,
+		},
+	})
+}
+
+// assertNoTempFiles checks that failed uploads left nothing behind.
+func (b *testBucket) assertNoTempFiles(t *testing.T) {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(b.dir, "tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("temporary files left behind: got %d; want 0", len(entries))
+	}
+}
+
+// cosCode is the COS error code and HTTP status of an SDK error.
+func cosCode(t *testing.T, err error) (string, int) {
+	t.Helper()
+	if err == nil {
+		return "", 0
+	}
+	var cerr *cos.ErrorResponse
+	if !errors.As(err, &cerr) || cerr.Response == nil {
+		t.Fatalf("error %v is not a *cos.ErrorResponse", err)
+	}
+	return cerr.Code, cerr.Response.StatusCode
+}
+
+// cosErrorOf reads a COS error document from a plain HTTP response.
+func cosErrorOf(t *testing.T, resp *http.Response) (code string) {
+	t.Helper()
+	defer resp.Body.Close()
+	if resp.StatusCode < 400 || resp.Request.Method == http.MethodHead {
+		return "" // HEAD answers carry no body, so no code
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := resp.Header.Get("Content-Type"), "application/xml"; got != want {
+		t.Errorf("error Content-Type: got %q; want %q", got, want)
+	}
+	if !bytes.HasPrefix(raw, []byte("<?xml version='1.0' encoding='utf-8' ?>")) {
+		t.Errorf("error body: got %q; want the COS XML declaration first", raw)
+	}
+	var doc struct {
+		Code      string
+		Message   string
+		RequestID string `xml:"RequestId"`
+	}
+	if err := xml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("error body %q: %v", raw, err)
+	}
+	if id := resp.Header.Get("x-cos-request-id"); id == "" || id != doc.RequestID {
+		t.Errorf("request id: got header %q, body %q; want equal and non-empty", id, doc.RequestID)
+	}
+	if doc.Message == "" {
+		t.Errorf("error %s has an empty Message", doc.Code)
+	}
+	return doc.Code
+}
+
+// plainClient is net/http without COS signing; it reports redirects rather
+// than following them.
+var plainClient = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+func do(t *testing.T, req *http.Request) *http.Response {
+	t.Helper()
+	resp, err := plainClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestLocalServerRoundTrip(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{})
+	c := b.client(testCredentials)
+	ctx := context.Background()
+	keys := []string{
+		"plain.txt",
+		"avatars/u1/up1.png",
+		"with space.txt",
+		"腾讯云/头像.jpg",
+		"paren(1).png",
+		"percent%41 plus+ and&eq=.txt",
+		"q?x#y*'!~.txt",
+		"folder/",
+	}
+	for i, key := range keys {
+		t.Run(key, func(t *testing.T) {
+			data := bytes.Repeat([]byte{byte(i), 0xff, '\n', 0}, 300+i)
+			_, err := c.Object.Put(ctx, key, bytes.NewReader(data), &cos.ObjectPutOptions{
+				ObjectPutHeaderOptions: &cos.ObjectPutHeaderOptions{ContentType: "image/png"}})
+			if err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			sum := md5.Sum(data)
+			wantETag := `"` + hex.EncodeToString(sum[:]) + `"`
+
+			head, err := c.Object.Head(ctx, key, nil)
+			if err != nil {
+				t.Fatalf("Head: %v", err)
+			}
+			for _, h := range []struct{ name, want string }{
+				{"Content-Length", fmt.Sprint(len(data))},
+				{"Content-Type", "image/png"},
+				{"ETag", wantETag},
+				{"X-Content-Type-Options", "nosniff"},
+			} {
+				if got := head.Header.Get(h.name); got != h.want {
+					t.Errorf("Head %s: got %q; want %q", h.name, got, h.want)
+				}
+			}
+			if head.Header.Get("Last-Modified") == "" {
+				t.Errorf("Head Last-Modified: got none; want a date")
+			}
+
+			get, err := c.Object.Get(ctx, key, nil)
+			if err != nil {
+				t.Fatalf("Get: %v", err)
+			}
+			got, err := io.ReadAll(get.Body)
+			get.Body.Close()
+			if err != nil || !bytes.Equal(got, data) {
+				t.Errorf("Get: got %d bytes (%v); want the %d bytes put", len(got), err, len(data))
+			}
+
+			ranged, err := c.Object.Get(ctx, key, &cos.ObjectGetOptions{Range: "bytes=10-19"})
+			if err != nil {
+				t.Fatalf("Get Range: %v", err)
+			}
+			got, err = io.ReadAll(ranged.Body)
+			ranged.Body.Close()
+			if ranged.StatusCode != http.StatusPartialContent || err != nil || !bytes.Equal(got, data[10:20]) {
+				t.Errorf("Get Range: got %d %q (%v); want 206 %q", ranged.StatusCode, got, err, data[10:20])
+			}
+
+			// Objects are public: a plain unsigned GET of the SDK's URL works.
+			resp := do(t, mustRequest(t, http.MethodGet, c.Object.GetObjectURL(key).String(), nil))
+			got, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
+				t.Errorf("public GET: got %d, %d bytes; want 200, %d bytes", resp.StatusCode, len(got), len(data))
+			}
+
+			if _, err := c.Object.Delete(ctx, key); err != nil {
+				t.Fatalf("Delete: %v", err)
+			}
+			if _, err := c.Object.Head(ctx, key, nil); !cos.IsNotFoundError(err) {
+				t.Errorf("Head after Delete: got %v; want not found", err)
+			}
+			_, err = c.Object.Get(ctx, key, nil)
+			if code, status := cosCode(t, err); code != "NoSuchKey" || status != http.StatusNotFound {
+				t.Errorf("Get after Delete: got %d %s; want 404 NoSuchKey", status, code)
+			}
+			// Deleting what is gone still succeeds, like COS.
+			if _, err := c.Object.Delete(ctx, key); err != nil {
+				t.Errorf("second Delete: got %v; want success", err)
+			}
+		})
+	}
+	b.assertNoTempFiles(t)
+}
+
+func mustRequest(t *testing.T, method, target string, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestLocalServerRefusesBadSignatures(t *testing.T) {
+	temporary := Credentials{SecretID: "AKIDtemporary", SecretKey: "temporary-key", SessionToken: "sts-token"}
+	b := newTestBucket(t, LocalServerConfig{}, testCredentials, temporary)
+	ctx := context.Background()
+	if _, err := b.client(testCredentials).Object.Put(ctx, "public.txt", strings.NewReader("public"), nil); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		cred       Credentials
+		op         string // put, get, delete
+		wantCode   string
+		wantStatus int
+	}{
+		{"wrong SecretKey put", Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"}, "put", "SignatureDoesNotMatch", 403},
+		{"wrong SecretKey delete", Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"}, "delete", "SignatureDoesNotMatch", 403},
+		{"wrong SecretKey on a public get", Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"}, "get", "SignatureDoesNotMatch", 403},
+		{"unknown SecretId", Credentials{SecretID: "AKIDunknown", SecretKey: "x"}, "put", "InvalidAccessKeyId", 403},
+		{"temporary key without token", Credentials{SecretID: temporary.SecretID, SecretKey: temporary.SecretKey}, "put", "AccessDenied", 403},
+		{"temporary key, other token", Credentials{SecretID: temporary.SecretID, SecretKey: temporary.SecretKey, SessionToken: "old"}, "put", "AccessDenied", 403},
+		{"temporary key with token", temporary, "put", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := b.client(tt.cred)
+			var err error
+			switch tt.op {
+			case "put":
+				_, err = c.Object.Put(ctx, "written.txt", strings.NewReader("data"), nil)
+			case "get":
+				var resp *cos.Response
+				if resp, err = c.Object.Get(ctx, "public.txt", nil); err == nil {
+					resp.Body.Close()
+				}
+			case "delete":
+				_, err = c.Object.Delete(ctx, "public.txt")
+			}
+			if code, status := cosCode(t, err); code != tt.wantCode || status != tt.wantStatus {
+				t.Errorf("%s: got %d %q; want %d %q", tt.op, status, code, tt.wantStatus, tt.wantCode)
+			}
+		})
+	}
+	// Nothing a refused request touched changed.
+	resp := do(t, mustRequest(t, http.MethodGet, b.srv.URL+"/public.txt", nil))
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != "public" {
+		t.Errorf("public.txt after refused deletes: got %q; want %q", got, "public")
+	}
+
+	unsigned := []struct {
+		method, path string
+		wantStatus   int
+		wantCode     string
+	}{
+		{http.MethodPut, "/k", 403, "AccessDenied"},
+		{http.MethodDelete, "/public.txt", 403, "AccessDenied"},
+		{http.MethodHead, "/", 403, ""},
+		{http.MethodPost, "/", 400, "MalformedPOSTRequest"},
+		{http.MethodPatch, "/k", 405, "MethodNotAllowed"},
+		{http.MethodGet, "/", 405, "MethodNotAllowed"},
+		{http.MethodGet, "/missing", 404, "NoSuchKey"},
+	}
+	for _, tt := range unsigned {
+		resp := do(t, mustRequest(t, tt.method, b.srv.URL+tt.path, strings.NewReader("x")))
+		if got := cosErrorOf(t, resp); resp.StatusCode != tt.wantStatus || got != tt.wantCode {
+			t.Errorf("unsigned %s %s: got %d %q; want %d %q", tt.method, tt.path, resp.StatusCode, got, tt.wantStatus, tt.wantCode)
+		}
+	}
+	b.assertNoTempFiles(t)
+}
+
+func TestLocalServerBucketHead(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{})
+	if _, err := b.client(testCredentials).Bucket.Head(context.Background()); err != nil {
+		t.Errorf("Bucket.Head: got %v; want success", err)
+	}
+	_, err := b.client(Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"}).Bucket.Head(context.Background())
+	if _, status := cosCode(t, err); status != http.StatusForbidden {
+		t.Errorf("Bucket.Head with a wrong key: got %d; want 403", status)
+	}
+}
+
+func TestLocalServerKeyRotation(t *testing.T) {
+	older := Credentials{SecretID: "AKIDolder", SecretKey: "older-key"}
+	newer := Credentials{SecretID: "AKIDnewer", SecretKey: "newer-key"}
+	b := newTestBucket(t, LocalServerConfig{}, older, newer)
+	ctx := context.Background()
+	transport := &cos.AuthorizationTransport{SecretID: older.SecretID, SecretKey: older.SecretKey}
+	c := cos.NewClient(&cos.BaseURL{BucketURL: b.url}, &http.Client{Transport: transport})
+	if _, err := c.Object.Put(ctx, "k", strings.NewReader("1"), nil); err != nil {
+		t.Fatalf("Put with the older key: %v", err)
+	}
+	transport.SetCredential(newer.SecretID, newer.SecretKey, "")
+	if _, err := c.Object.Put(ctx, "k", strings.NewReader("2"), nil); err != nil {
+		t.Fatalf("Put with the newer key: %v", err)
+	}
+	b.creds.Store(&[]Credentials{newer}) // the older key is retired
+	_, err := b.client(older).Object.Put(ctx, "k", strings.NewReader("3"), nil)
+	if code, _ := cosCode(t, err); code != "InvalidAccessKeyId" {
+		t.Errorf("Put with a retired key: got %q; want InvalidAccessKeyId", code)
+	}
+}
+
+func TestLocalServerPresignedPut(t *testing.T) {
+	temporary := Credentials{SecretID: "AKIDtemporary", SecretKey: "temporary-key", SessionToken: "sts-token"}
+	b := newTestBucket(t, LocalServerConfig{}, testCredentials, temporary)
+	c := cos.NewClient(&cos.BaseURL{BucketURL: b.url}, nil)
+	const key = "avatars/u 1/(up1)腾讯.png"
+	presign := func(t *testing.T, cred Credentials, start, end time.Time) string {
+		t.Helper()
+		header := http.Header{}
+		header.Set("Content-Type", "image/png")
+		opt := &cos.PresignedURLOptions{Header: &header,
+			AuthTime: &cos.AuthTime{SignStartTime: start, SignEndTime: end, KeyStartTime: start, KeyEndTime: end}}
+		if cred.SessionToken != "" {
+			q := url.Values{}
+			q.Set("x-cos-security-token", cred.SessionToken)
+			opt.Query = &q
+		}
+		u, err := c.Object.GetPresignedURL(context.Background(), http.MethodPut, key,
+			cred.SecretID, cred.SecretKey, end.Sub(start), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.String()
+	}
+	now := time.Now()
+	tests := []struct {
+		name        string
+		cred        Credentials
+		start, end  time.Time
+		contentType string
+		tamper      func(string) string
+		wantStatus  int
+		wantCode    string
+	}{
+		{name: "valid", cred: testCredentials, contentType: "image/png", wantStatus: 200},
+		{name: "valid with STS token", cred: temporary, contentType: "image/png", wantStatus: 200},
+		{name: "tampered path", cred: testCredentials, contentType: "image/png", wantStatus: 403, wantCode: "SignatureDoesNotMatch",
+			tamper: func(u string) string { return strings.Replace(u, "up1", "up2", 1) }},
+		{name: "tampered Content-Type", cred: testCredentials, contentType: "text/html", wantStatus: 403, wantCode: "SignatureDoesNotMatch"},
+		{name: "tampered signature", cred: testCredentials, contentType: "image/png", wantStatus: 403, wantCode: "SignatureDoesNotMatch",
+			tamper: func(u string) string {
+				return u[:len(u)-1] + map[bool]string{true: "0", false: "1"}[u[len(u)-1] != '0']
+			}},
+		{name: "expired", cred: testCredentials, contentType: "image/png", wantStatus: 403, wantCode: "AccessDenied",
+			start: now.Add(-2 * time.Hour), end: now.Add(-time.Hour)},
+		{name: "not yet valid", cred: testCredentials, contentType: "image/png", wantStatus: 403, wantCode: "AccessDenied",
+			start: now.Add(time.Hour), end: now.Add(2 * time.Hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start, end := tt.start, tt.end
+			if start.IsZero() {
+				start, end = now.Add(-time.Minute), now.Add(10*time.Minute)
+			}
+			target := presign(t, tt.cred, start, end)
+			if tt.tamper != nil {
+				target = tt.tamper(target)
+			}
+			req := mustRequest(t, http.MethodPut, target, strings.NewReader("png bytes"))
+			req.Header.Set("Content-Type", tt.contentType)
+			resp := do(t, req)
+			if code := cosErrorOf(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
+				t.Fatalf("presigned PUT: got %d %q; want %d %q", resp.StatusCode, code, tt.wantStatus, tt.wantCode)
+			}
+			if tt.wantStatus != 200 {
+				return
+			}
+			head, err := b.client(testCredentials).Object.Head(context.Background(), key, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := head.Header.Get("Content-Type"); got != "image/png" {
+				t.Errorf("stored Content-Type: got %q; want image/png", got)
+			}
+		})
+	}
+	b.assertNoTempFiles(t)
+}
+
+func TestLocalServerPutLimits(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{MaxObjectBytes: 16})
+	c := b.client(testCredentials)
+	ctx := context.Background()
+	chunked := func(s string) io.Reader { return io.MultiReader(strings.NewReader(s)) } // no length: the SDK streams it chunked
+	tests := []struct {
+		name       string
+		key        string
+		body       io.Reader
+		md5        string
+		wantCode   string
+		wantStatus int
+	}{
+		{name: "at the limit", key: "k", body: strings.NewReader(strings.Repeat("x", 16))},
+		{name: "over the limit", key: "k", body: strings.NewReader(strings.Repeat("x", 17)), wantCode: "EntityTooLarge", wantStatus: 400},
+		{name: "chunked at the limit", key: "k", body: chunked(strings.Repeat("y", 16))},
+		{name: "chunked over the limit", key: "k", body: chunked(strings.Repeat("y", 17)), wantCode: "EntityTooLarge", wantStatus: 400},
+		{name: "empty", key: "empty", body: strings.NewReader("")},
+		{name: "Content-MD5 matches", key: "k", body: strings.NewReader("abc"), md5: "kAFQmDzST7DWlj99KOF/cg=="},
+		{name: "Content-MD5 differs", key: "k", body: strings.NewReader("abd"), md5: "kAFQmDzST7DWlj99KOF/cg==", wantCode: "BadDigest", wantStatus: 400},
+		{name: "Content-MD5 garbled", key: "k", body: strings.NewReader("abc"), md5: "not md5", wantCode: "InvalidDigest", wantStatus: 400},
+		{name: "longest key", key: strings.Repeat("k", 850), body: strings.NewReader("x")},
+		{name: "key too long", key: strings.Repeat("k", 851), body: strings.NewReader("x"), wantCode: "KeyTooLong", wantStatus: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.Object.Put(ctx, tt.key, tt.body, &cos.ObjectPutOptions{
+				ObjectPutHeaderOptions: &cos.ObjectPutHeaderOptions{ContentMD5: tt.md5}})
+			if code, status := cosCode(t, err); code != tt.wantCode || status != tt.wantStatus {
+				t.Errorf("Put: got %d %q; want %d %q", status, code, tt.wantStatus, tt.wantCode)
+			}
+		})
+	}
+	b.assertNoTempFiles(t)
+}
+
+// TestLocalServerRequiresContentLength sends a signed PUT with neither
+// Content-Length nor chunked encoding, which net/http's client never does.
+func TestLocalServerRequiresContentLength(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{})
+	req := mustRequest(t, http.MethodPut, b.srv.URL+"/k", nil)
+	cos.AddAuthorizationHeader(testCredentials.SecretID, testCredentials.SecretKey, "", req, cos.NewAuthTime(time.Minute))
+	conn, err := net.Dial("tcp", b.url.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var raw bytes.Buffer
+	fmt.Fprintf(&raw, "PUT /k HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", req.Host)
+	req.Header.Del("Host")
+	if err := req.Header.Write(&raw); err != nil {
+		t.Fatal(err)
+	}
+	raw.WriteString("\r\n")
+	if _, err := conn.Write(raw.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := cosErrorOf(t, resp); resp.StatusCode != http.StatusLengthRequired || code != "MissingContentLength" {
+		t.Errorf("PUT without length: got %d %q; want 411 MissingContentLength", resp.StatusCode, code)
+	}
+}
+
+// TestLocalServerConcurrentPuts races writers of one key against readers:
+// every read must see one whole object whose bytes match its ETag.
+func TestLocalServerConcurrentPuts(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{})
+	c := b.client(testCredentials)
+	ctx := context.Background()
+	if _, err := c.Object.Put(ctx, "hot", strings.NewReader("seed"), nil); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 8 {
+				body := bytes.Repeat([]byte{byte('a' + w)}, 1000*(w+1)+i)
+				if _, err := c.Object.Put(ctx, "hot", bytes.NewReader(body), nil); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for range 4 {
+		wg.Go(func() {
+			for range 16 {
+				resp, err := http.Get(b.srv.URL + "/hot")
+				if err != nil {
+					errs <- err
+					continue
+				}
+				got, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				sum := md5.Sum(got)
+				if want := `"` + hex.EncodeToString(sum[:]) + `"`; err != nil || resp.Header.Get("ETag") != want {
+					errs <- fmt.Errorf("torn read: got ETag %s for %d bytes (%v); want %s", resp.Header.Get("ETag"), len(got), err, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	b.assertNoTempFiles(t)
+}
+
+// POST Object.
+
+// formField is one multipart field, in the order sent.
+type formField struct{ name, value string }
+
+// signedPostForm builds the policy fields of a POST form the way Tencent's
+// documentation does, with its own HMAC (independent of the server's code).
+func signedPostForm(t *testing.T, cred Credentials, keyTime string, expiration time.Time, conditions ...any) []formField {
+	t.Helper()
+	policy, err := json.Marshal(map[string]any{
+		"expiration": expiration.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"conditions": conditions,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signedPolicyText(cred, keyTime, string(policy))
+}
+
+func signedPolicyText(cred Credentials, keyTime, policy string) []formField {
+	hexHMAC := func(key, msg string) string {
+		m := hmac.New(sha1.New, []byte(key))
+		m.Write([]byte(msg))
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	sum := sha1.Sum([]byte(policy))
+	fields := []formField{
+		{"policy", base64.StdEncoding.EncodeToString([]byte(policy))},
+		{"q-sign-algorithm", "sha1"},
+		{"q-ak", cred.SecretID},
+		{"q-key-time", keyTime},
+		{"q-signature", hexHMAC(hexHMAC(cred.SecretKey, keyTime), hex.EncodeToString(sum[:]))},
+	}
+	if cred.SessionToken != "" {
+		fields = append(fields, formField{"x-cos-security-token", cred.SessionToken})
+	}
+	return fields
+}
+
+// postForm sends fields, then the file part (unless file is nil), then after.
+func (b *testBucket) postForm(t *testing.T, fields []formField, filename string, file []byte, after ...formField) *http.Response {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for _, f := range fields {
+		if err := mw.WriteField(f.name, f.value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if file != nil {
+		fw, err := mw.CreateFormFile("file", filename)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw.Write(file)
+	}
+	for _, f := range after {
+		if err := mw.WriteField(f.name, f.value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	req := mustRequest(t, http.MethodPost, b.srv.URL+"/", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return do(t, req)
+}
+
+func TestLocalServerPostObject(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	temporary := Credentials{SecretID: "AKIDtemporary", SecretKey: "temporary-key", SessionToken: "sts-token"}
+	b := newTestBucket(t, LocalServerConfig{Now: func() time.Time { return now }}, testCredentials, temporary)
+	keyTime := fmt.Sprintf("%d;%d", now.Add(-time.Minute).Unix(), now.Add(10*time.Minute).Unix())
+	expiration := now.Add(10 * time.Minute)
+	const key = "avatars/u1/up1.png"
+	pinned := func(extra ...any) []any {
+		return append([]any{
+			map[string]string{"bucket": testBucketName},
+			[]string{"eq", "$key", key},
+			[]string{"eq", "$Content-Type", "image/png"},
+			[]any{"content-length-range", 1, 1024},
+			map[string]string{"q-sign-algorithm": "sha1"},
+			map[string]string{"q-sign-time": keyTime},
+		}, extra...)
+	}
+	form := func(cred Credentials, conditions []any, extra ...formField) []formField {
+		fields := append([]formField{{"key", key}, {"Content-Type", "image/png"}},
+			signedPostForm(t, cred, keyTime, expiration, conditions...)...)
+		return append(fields, extra...)
+	}
+	png := bytes.Repeat([]byte("p"), 100)
+	tests := []struct {
+		name       string
+		fields     []formField
+		filename   string
+		file       []byte
+		after      []formField
+		wantStatus int
+		wantCode   string
+		wantKey    string // stored under this key on success; default key
+	}{
+		{name: "default 204", fields: form(testCredentials, pinned()), file: png, wantStatus: 204},
+		{name: "success_action_status 200", wantStatus: 200, file: png,
+			fields: form(testCredentials, pinned(map[string]string{"success_action_status": "200"}), formField{"success_action_status", "200"})},
+		{name: "success_action_status 201", wantStatus: 201, file: png,
+			fields: form(testCredentials, pinned(map[string]string{"success_action_status": "201"}), formField{"success_action_status", "201"})},
+		{name: "unknown success_action_status", wantStatus: 204, file: png,
+			fields: form(testCredentials, pinned(), formField{"success_action_status", "302"})},
+		{name: "success_action_redirect", wantStatus: 303, file: png,
+			fields: form(testCredentials, pinned([]string{"starts-with", "$success_action_redirect", "https://example.com/"}),
+				formField{"success_action_redirect", "https://example.com/done?x=1"})},
+		{name: "field names in any case", wantStatus: 204, file: png,
+			fields: upperNames(form(testCredentials, pinned()))},
+		{name: "parts after the file are ignored", wantStatus: 204, file: png,
+			fields: form(testCredentials, pinned()), after: []formField{{"key", "elsewhere.png"}}},
+		{name: "${filename}", wantStatus: 204, file: png, filename: "me.png", wantKey: "avatars/u1/me.png",
+			fields: append([]formField{{"key", "avatars/u1/${filename}"}, {"Content-Type", "image/png"}},
+				signedPostForm(t, testCredentials, keyTime, expiration, []string{"starts-with", "$key", "avatars/u1/"})...)},
+		{name: "STS token", wantStatus: 204, file: png,
+			fields: form(temporary, pinned(map[string]string{"x-cos-security-token": temporary.SessionToken}))},
+		{name: "STS token missing", wantStatus: 403, wantCode: "AccessDenied", file: png,
+			fields: dropField(form(temporary, pinned()), "x-cos-security-token")},
+		{name: "STS token of another session", wantStatus: 403, wantCode: "AccessDenied", file: png,
+			fields: form(Credentials{SecretID: temporary.SecretID, SecretKey: temporary.SecretKey, SessionToken: "old"}, pinned())},
+		{name: "bad signature", wantStatus: 403, wantCode: "SignatureDoesNotMatch", file: png,
+			fields: form(Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"}, pinned())},
+		{name: "unknown SecretId", wantStatus: 403, wantCode: "InvalidAccessKeyId", file: png,
+			fields: form(Credentials{SecretID: "AKIDunknown", SecretKey: "x"}, pinned())},
+		{name: "no policy", wantStatus: 403, wantCode: "AccessDenied", file: png,
+			fields: dropField(form(testCredentials, pinned()), "policy")},
+		{name: "no signature", wantStatus: 403, wantCode: "SignatureDoesNotMatch", file: png,
+			fields: dropField(form(testCredentials, pinned()), "q-signature")},
+		{name: "policy not JSON", wantStatus: 400, wantCode: "InvalidPolicyDocument", file: png,
+			fields: append([]formField{{"key", key}}, signedPolicyText(testCredentials, keyTime, "{not json")...)},
+		{name: "expired policy", wantStatus: 403, wantCode: "AccessDenied", file: png,
+			fields: append([]formField{{"key", key}, {"Content-Type", "image/png"}},
+				signedPostForm(t, testCredentials, keyTime, now.Add(-time.Second), pinned()...)...)},
+		{name: "expired key time", wantStatus: 403, wantCode: "AccessDenied", file: png,
+			fields: append([]formField{{"key", key}, {"Content-Type", "image/png"}},
+				signedPostForm(t, testCredentials, fmt.Sprintf("%d;%d", now.Add(-time.Hour).Unix(), now.Add(-time.Minute).Unix()), expiration)...)},
+		{name: "oversize", wantStatus: 400, wantCode: "EntityTooLarge", file: bytes.Repeat([]byte("p"), 1025),
+			fields: form(testCredentials, pinned())},
+		{name: "empty", wantStatus: 400, wantCode: "EntityTooSmall", file: []byte{},
+			fields: form(testCredentials, pinned())},
+		{name: "Content-Type against eq", wantStatus: 403, wantCode: "AccessDenied", file: png,
+			fields: replaceField(form(testCredentials, pinned()), "Content-Type", "image/gif")},
+		{name: "restricted field missing", wantStatus: 403, wantCode: "AccessDenied", file: png,
+			fields: form(testCredentials, pinned([]string{"eq", "$x-cos-meta-owner", "u1"}))},
+		{name: "key outside the pinned key", wantStatus: 403, wantCode: "AccessDenied", file: png,
+			fields: replaceField(form(testCredentials, pinned()), "key", "avatars/u2/up1.png")},
+		{name: "${filename} outside the pinned key", wantStatus: 403, wantCode: "AccessDenied", file: png, filename: "evil.png",
+			fields: replaceField(form(testCredentials, pinned()), "key", "${filename}")},
+		{name: "other bucket", wantStatus: 403, wantCode: "AccessDenied", file: png,
+			fields: append([]formField{{"key", key}}, signedPostForm(t, testCredentials, keyTime, expiration,
+				map[string]string{"bucket": "other-1250000000"})...)},
+		{name: "q-sign-time condition differs", wantStatus: 403, wantCode: "AccessDenied", file: png,
+			fields: append([]formField{{"key", key}}, signedPostForm(t, testCredentials, keyTime, expiration,
+				map[string]string{"q-sign-time": "1;2"})...)},
+		{name: "no key", wantStatus: 400, wantCode: "InvalidArgument", file: png,
+			fields: dropField(form(testCredentials, pinned()), "key")},
+		{name: "no file", wantStatus: 400, wantCode: "InvalidArgument",
+			fields: form(testCredentials, pinned())},
+		{name: "field repeated", wantStatus: 400, wantCode: "InvalidArgument", file: png,
+			fields: form(testCredentials, pinned(), formField{"KEY", key})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			filename := tt.filename
+			if filename == "" {
+				filename = "upload.png"
+			}
+			resp := b.postForm(t, tt.fields, filename, tt.file, tt.after...)
+			header := resp.Header
+			var body []byte
+			if resp.StatusCode < 300 {
+				body, _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			if code := cosErrorOf(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
+				t.Fatalf("POST: got %d %q; want %d %q", resp.StatusCode, code, tt.wantStatus, tt.wantCode)
+			}
+			storedKey := tt.wantKey
+			if storedKey == "" {
+				storedKey = key
+			}
+			if tt.wantStatus >= 400 {
+				return
+			}
+			checkPostSuccess(t, b, tt.wantStatus, header, body, storedKey, tt.file)
+		})
+	}
+	b.assertNoTempFiles(t)
+
+	// Refused uploads stored nothing.
+	for _, k := range []string{"avatars/u2/up1.png", "evil.png", "elsewhere.png"} {
+		resp := do(t, mustRequest(t, http.MethodHead, b.srv.URL+"/"+k, nil))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("HEAD %s: got %d; want 404", k, resp.StatusCode)
+		}
+	}
+}
+
+func checkPostSuccess(t *testing.T, b *testBucket, status int, header http.Header, body []byte, key string, file []byte) {
+	t.Helper()
+	sum := md5.Sum(file)
+	wantETag := `"` + hex.EncodeToString(sum[:]) + `"`
+	if got := header.Get("ETag"); got != wantETag {
+		t.Errorf("ETag: got %q; want %q", got, wantETag)
+	}
+	wantLocation := b.srv.URL + "/" + (&url.URL{Path: key}).EscapedPath()
+	switch status {
+	case http.StatusSeeOther:
+		loc, err := url.Parse(header.Get("Location"))
+		if err != nil || loc.Host != "example.com" || loc.Query().Get("key") != key ||
+			loc.Query().Get("bucket") != testBucketName || loc.Query().Get("etag") != wantETag || loc.Query().Get("x") != "1" {
+			t.Errorf("redirect Location: got %q; want https://example.com/done with x, bucket, key and etag", header.Get("Location"))
+		}
+	case http.StatusCreated:
+		var doc struct {
+			XMLName                     xml.Name `xml:"PostResponse"`
+			Location, Bucket, Key, ETag string
+		}
+		if err := xml.Unmarshal(body, &doc); err != nil {
+			t.Fatalf("201 body %q: %v", body, err)
+		}
+		if doc.Location != wantLocation || doc.Bucket != testBucketName || doc.Key != key || doc.ETag != wantETag {
+			t.Errorf("PostResponse: got %+v; want %s %s %s %s", doc, wantLocation, testBucketName, key, wantETag)
+		}
+		fallthrough
+	default:
+		if got := header.Get("Location"); got != wantLocation {
+			t.Errorf("Location: got %q; want %q", got, wantLocation)
+		}
+	}
+	resp := do(t, mustRequest(t, http.MethodGet, wantLocation, nil))
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, file) || resp.Header.Get("Content-Type") != "image/png" {
+		t.Errorf("GET %s: got %d, %d bytes, %q; want 200, %d bytes, image/png",
+			key, resp.StatusCode, len(got), resp.Header.Get("Content-Type"), len(file))
+	}
+}
+
+func upperNames(fields []formField) []formField {
+	out := make([]formField, len(fields))
+	for i, f := range fields {
+		out[i] = formField{strings.ToUpper(f.name), f.value}
+	}
+	return out
+}
+
+func dropField(fields []formField, name string) []formField {
+	var out []formField
+	for _, f := range fields {
+		if f.name != name {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func replaceField(fields []formField, name, value string) []formField {
+	out := make([]formField, len(fields))
+	for i, f := range fields {
+		if f.name == name {
+			f.value = value
+		}
+		out[i] = f
+	}
+	return out
+}
+
+func TestNewLocalServerRejectsBadConfig(t *testing.T) {
+	creds := func() []Credentials { return []Credentials{testCredentials} }
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		cfg  LocalServerConfig
+	}{
+		{"no dir", LocalServerConfig{Bucket: "b", Credentials: creds}},
+		{"no bucket", LocalServerConfig{Dir: dir, Credentials: creds}},
+		{"no credentials", LocalServerConfig{Dir: dir, Bucket: "b"}},
+		{"negative limit", LocalServerConfig{Dir: dir, Bucket: "b", Credentials: creds, MaxObjectBytes: -1}},
+	}
+	for _, tt := range tests {
+		if s, err := NewLocalServer(tt.cfg); err == nil || s != nil {
+			t.Errorf("%s: got %v, %v; want nil and an error", tt.name, s, err)
+		}
+	}
+}
+
+// lockedBuffer collects log output written from the server's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestLocalServerLogsNoSecrets(t *testing.T) {
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	temporary := Credentials{SecretID: "AKIDtemporary", SecretKey: "temporary-secret-key", SessionToken: "sts-secret-token"}
+	now := time.Now()
+	b := newTestBucket(t, LocalServerConfig{Logger: logger, Now: func() time.Time { return now }}, temporary)
+	ctx := context.Background()
+	keyTime := fmt.Sprintf("%d;%d", now.Add(-time.Minute).Unix(), now.Add(time.Minute).Unix())
+
+	if _, err := b.client(temporary).Object.Put(ctx, "k", strings.NewReader("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	wrongToken := temporary
+	wrongToken.SessionToken = "sts-secret-other"
+	_, _ = b.client(wrongToken).Object.Put(ctx, "k", strings.NewReader("x"), nil)
+	fields := append([]formField{{"key", "k"}}, signedPostForm(t, temporary, keyTime, now.Add(time.Minute),
+		map[string]string{"x-cos-security-token": "sts-secret-expected"})...)
+	b.postForm(t, fields, "f", []byte("x")).Body.Close()
+	presigned := mustRequest(t, http.MethodGet, b.srv.URL+"/k?q-sign-algorithm=sha1&q-ak=AKIDtemporary&q-sign-time="+
+		keyTime+"&q-key-time="+keyTime+"&q-header-list=&q-url-param-list=&q-signature=feedfacefeedface"+
+		"&x-cos-security-token="+temporary.SessionToken, nil)
+	do(t, presigned).Body.Close()
+	b.srv.Close() // waits for every handler, so every log line is written
+
+	out := logs.String()
+	if !strings.Contains(out, "it does not match the request") || !strings.Contains(out, "request_id=") {
+		t.Fatalf("logs lack the refusals they should record:\n%s", out)
+	}
+	for _, secret := range []string{"temporary-secret-key", "sts-secret", "feedface", "q-signature="} {
+		if strings.Contains(out, secret) {
+			t.Errorf("logs contain %q:\n%s", secret, out)
+		}
+	}
+}
