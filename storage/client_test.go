@@ -1,0 +1,220 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newClientFor(t *testing.T, b *testBucket, cred Credentials) *Client {
+	t.Helper()
+	c, err := NewClient(Config{Bucket: testBucketName, BucketURL: b.url, Credentials: cred, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func clientSpec(key string) UploadSpec {
+	now := time.Now()
+	return UploadSpec{Key: key, ContentType: "image/png", MaxBytes: 100, NotBefore: now.Add(-time.Minute), Expires: now.Add(10 * time.Minute)}
+}
+
+// uploadWithForm posts data with a SignedUpload's form, file last.
+func uploadWithForm(t *testing.T, s SignedUpload, data []byte) int {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range s.PostForm {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("file", "avatar.png")
+	fw.Write(data)
+	mw.Close()
+	resp, err := http.Post(s.PostURL, mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func uploadWithPut(t *testing.T, s SignedUpload, data []byte) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, s.PutURL, bytes.NewReader(data))
+	for k, v := range s.PutHeaders {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestClientAgainstLocalServer drives every Client call through the SDK
+// against the local object server, with permanent and temporary credentials.
+func TestClientAgainstLocalServer(t *testing.T) {
+	sts := Credentials{SecretID: "AKIDtemporary", SecretKey: "temporary-secret-key", SessionToken: "sts-session-token"}
+	for name, cred := range map[string]Credentials{"permanent": testCredentials, "sts": sts} {
+		t.Run(name, func(t *testing.T) {
+			b := newTestBucket(t, LocalServerConfig{}, cred)
+			c := newClientFor(t, b, cred)
+			ctx := context.Background()
+			if err := c.Ping(ctx); err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
+			data := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 40)...)
+			for i, upload := range []func(*testing.T, SignedUpload, []byte) int{uploadWithForm, uploadWithPut} {
+				key := "avatars/u/" + string(rune('a'+i)) + " (1).png"
+				s, err := c.SignUpload(ctx, clientSpec(key))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.Stat(ctx, key); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("Stat before upload: %v; want ErrNotFound", err)
+				}
+				if status := upload(t, s, data); status/100 != 2 {
+					t.Fatalf("upload %d: status %d", i, status)
+				}
+				info, err := c.Stat(ctx, key)
+				if err != nil || info.Size != int64(len(data)) || info.ContentType != "image/png" || info.ETag == "" {
+					t.Fatalf("Stat = %+v, %v", info, err)
+				}
+				head, err := c.ReadPrefix(ctx, key, 8)
+				if err != nil || !bytes.Equal(head, data[:8]) {
+					t.Fatalf("ReadPrefix = %q, %v; want %q", head, err, data[:8])
+				}
+				resp, err := http.Get(c.ObjectURL(key))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !bytes.Equal(got, data) {
+					t.Errorf("public GET of ObjectURL returned %d bytes; want the %d uploaded", len(got), len(data))
+				}
+				if err := c.Delete(ctx, key); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Delete(ctx, key); err != nil {
+					t.Errorf("deleting a missing object: %v; want nil", err)
+				}
+				if _, err := c.ReadPrefix(ctx, key, 8); !errors.Is(err, ErrNotFound) {
+					t.Errorf("ReadPrefix after delete: %v; want ErrNotFound", err)
+				}
+			}
+			if strings.Contains(mustSign(t, c).PutURL, "x-cos-security-token") != (cred.SessionToken != "") {
+				t.Errorf("PUT URL carries x-cos-security-token only with temporary credentials")
+			}
+		})
+	}
+}
+
+func mustSign(t *testing.T, c *Client) SignedUpload {
+	t.Helper()
+	s, err := c.SignUpload(context.Background(), clientSpec("k.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestClientPresignedPutEndsAtExpiry(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{})
+	c := newClientFor(t, b, testCredentials)
+	spec := clientSpec("k.png")
+	s, err := c.SignUpload(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(s.PutURL)
+	want := keyTime(spec.NotBefore, spec.Expires)
+	if got := u.Query().Get("q-key-time"); got != want {
+		t.Errorf("PUT q-key-time = %s; want %s", got, want)
+	}
+	if got := s.PostForm["q-key-time"]; got != want {
+		t.Errorf("POST q-key-time = %s; want %s", got, want)
+	}
+	if got := u.Query().Get("q-header-list"); got != "content-type;host" {
+		t.Errorf("PUT signs headers %q; want content-type;host", got)
+	}
+}
+
+func TestClientCredentialSwap(t *testing.T) {
+	next := Credentials{SecretID: "AKIDnext", SecretKey: "next-secret-key"}
+	b := newTestBucket(t, LocalServerConfig{}, testCredentials, next)
+	c := newClientFor(t, b, testCredentials)
+	if err := c.SetCredentials(next); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Credentials().SecretID; got != "AKIDnext" {
+		t.Errorf("SecretID after swap = %s", got)
+	}
+	if got := mustSign(t, c).PostForm["q-ak"]; got != "AKIDnext" {
+		t.Errorf("signature after swap carries q-ak %s; want AKIDnext", got)
+	}
+	// The bucket no longer accepts the old key: calls must use the new one.
+	b.creds.Store(&[]Credentials{next})
+	if err := c.Ping(context.Background()); err != nil {
+		t.Errorf("Ping with swapped credentials: %v", err)
+	}
+	for _, bad := range []Credentials{{}, {SecretID: "x"}, {SecretID: " x", SecretKey: "y"}} {
+		if err := c.SetCredentials(bad); err == nil {
+			t.Errorf("SetCredentials(%+v) accepted bad credentials", bad)
+		}
+	}
+}
+
+func TestClientTranslatesFailures(t *testing.T) {
+	ctx := context.Background()
+	// A server that answers 500 to everything.
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer broken.Close()
+	u, _ := url.Parse(broken.URL)
+	c, err := NewClient(Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stat(ctx, "k"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Stat on 500: %v; want ErrUnavailable", err)
+	}
+	// Wrong key: 403 is our misconfiguration, reported as unavailable.
+	b := newTestBucket(t, LocalServerConfig{})
+	wrong := newClientFor(t, b, Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"})
+	if err := wrong.Ping(ctx); !errors.Is(err, ErrUnavailable) || strings.Contains(err.Error(), "wrong") {
+		t.Errorf("Ping with a wrong key: %v; want ErrUnavailable without the key", err)
+	}
+	// Nothing listening.
+	broken.Close()
+	if err := c.Delete(ctx, "k"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Delete with no server: %v; want ErrUnavailable", err)
+	}
+}
+
+func TestObjectURL(t *testing.T) {
+	base, _ := url.Parse("https://cdn.example.com/avatars-root/")
+	b, _ := url.Parse("https://b-1250000000.cos.ap-guangzhou.myqcloud.com")
+	c, err := NewClient(Config{Bucket: "b-1250000000", BucketURL: b, PublicBaseURL: base, Credentials: testCredentials})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.ObjectURL("avatars/u1/x.png"), "https://cdn.example.com/avatars-root/avatars/u1/x.png"; got != want {
+		t.Errorf("ObjectURL = %s; want %s", got, want)
+	}
+	c2, _ := NewClient(Config{Bucket: "b-1250000000", BucketURL: b, Credentials: testCredentials})
+	if got, want := c2.ObjectURL("a b.png"), "https://b-1250000000.cos.ap-guangzhou.myqcloud.com/a%20b.png"; got != want {
+		t.Errorf("ObjectURL without CDN = %s; want %s", got, want)
+	}
+}
