@@ -36,9 +36,11 @@ type KeyRing struct {
 	keys []Key
 }
 
-// ParseKeyRing reads JWT_KEYS syntax: "kid:secret[,kid:secret…]".
+// ParseKeyRing reads JWT_KEYS syntax: "kid:secret[,kid:secret…]"; newlines
+// separate keys too, for keys kept in a mounted file.
 func ParseKeyRing(s string) (*KeyRing, error) {
-	if strings.TrimSpace(s) == "" {
+	s = strings.TrimSpace(strings.ReplaceAll(s, "\n", ","))
+	if s == "" {
 		return nil, errors.New("no keys")
 	}
 	var keys []Key

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,7 +36,7 @@ type Identity struct {
 type WeChat struct {
 	endpoint *url.URL
 	appID    string
-	secret   string
+	secret   atomic.Pointer[string] // swapped when the AppSecret is reset
 	client   *http.Client
 }
 
@@ -52,8 +53,18 @@ func NewWeChat(base, appID, secret string, client *http.Client) (*WeChat, error)
 	if client == nil {
 		client = &http.Client{Timeout: 5 * time.Second}
 	}
-	u = u.JoinPath("sns", "jscode2session")
-	return &WeChat{endpoint: u, appID: appID, secret: secret, client: client}, nil
+	w := &WeChat{endpoint: u.JoinPath("sns", "jscode2session"), appID: appID, client: client}
+	w.secret.Store(&secret)
+	return w, nil
+}
+
+// SetSecret swaps the AppSecret; exchanges already under way keep the old one.
+func (w *WeChat) SetSecret(secret string) error {
+	if secret == "" {
+		return errors.New("auth: empty wechat secret")
+	}
+	w.secret.Store(&secret)
+	return nil
 }
 
 // code2SessionAnswer is the JSON WeChat answers; session_key is read only so
@@ -69,7 +80,7 @@ func (w *WeChat) Exchange(ctx context.Context, code string) (Identity, error) {
 	u := *w.endpoint
 	u.RawQuery = url.Values{
 		"appid":      {w.appID},
-		"secret":     {w.secret},
+		"secret":     {*w.secret.Load()},
 		"js_code":    {code},
 		"grant_type": {"authorization_code"},
 	}.Encode()

@@ -38,6 +38,8 @@ func (f *fakeObjects) SignUpload(_ context.Context, spec storage.UploadSpec) (st
 	}, nil
 }
 
+func (f *fakeObjects) Pin(ctx context.Context) context.Context { return ctx }
+
 func (f *fakeObjects) ObjectURL(key string) string { return "https://cdn.example.com/" + key }
 
 func (f *fakeObjects) Stat(_ context.Context, key string) (storage.ObjectInfo, error) {

@@ -33,6 +33,9 @@ type Store interface {
 
 // Objects is what the handlers need of object storage.
 type Objects interface {
+	// Pin makes every storage call under the returned context use the keys
+	// in force now, even if they rotate before the request ends.
+	Pin(ctx context.Context) context.Context
 	SignUpload(ctx context.Context, spec storage.UploadSpec) (storage.SignedUpload, error)
 	ObjectURL(key string) string
 	Stat(ctx context.Context, key string) (storage.ObjectInfo, error)

@@ -148,7 +148,7 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 		if !validID(uploadID) {
 			return errUploadNotFound
 		}
-		ctx, cancel := context.WithTimeout(c.Request().Context(), confirmTimeout)
+		ctx, cancel := context.WithTimeout(d.Objects.Pin(c.Request().Context()), confirmTimeout)
 		defer cancel()
 		up, err := d.Store.UploadForUser(ctx, userID, uploadID)
 		if errors.Is(err, db.ErrNotFound) {

@@ -103,8 +103,18 @@ func (c *Client) SetCredentials(cred Credentials) error {
 	return nil
 }
 
-// signingTransport signs each request with the credentials current when the
-// request is sent, using the SDK's own signer.
+type pinnedKey struct{}
+
+// Pin returns a context whose storage calls all use the credentials in force
+// now, so that a request that spans several calls finishes with the keys it
+// started with even if they are swapped meanwhile.
+func (c *Client) Pin(ctx context.Context) context.Context {
+	return context.WithValue(ctx, pinnedKey{}, c.creds.Load())
+}
+
+// signingTransport signs each request with the credentials pinned in its
+// context, or else those current when the request is sent, using the SDK's
+// own signer.
 type signingTransport struct {
 	creds func() Credentials
 	next  http.RoundTripper
@@ -113,6 +123,9 @@ type signingTransport struct {
 func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(req.Context())
 	cred := t.creds()
+	if pinned, ok := req.Context().Value(pinnedKey{}).(*Credentials); ok {
+		cred = *pinned
+	}
 	cos.AddAuthorizationHeader(cred.SecretID, cred.SecretKey, cred.SessionToken, req, cos.NewAuthTime(time.Hour))
 	return t.next.RoundTrip(req)
 }
@@ -142,6 +155,9 @@ type SignedUpload struct {
 // at spec.Expires and pin the key and the Content-Type.
 func (c *Client) SignUpload(ctx context.Context, spec UploadSpec) (SignedUpload, error) {
 	cred := c.Credentials()
+	if pinned, ok := ctx.Value(pinnedKey{}).(*Credentials); ok {
+		cred = *pinned
+	}
 	form, err := signPostForm(cred, c.cfg.Bucket, spec)
 	if err != nil {
 		return SignedUpload{}, err

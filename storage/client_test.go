@@ -168,6 +168,21 @@ func TestClientCredentialSwap(t *testing.T) {
 	if err := c.Ping(context.Background()); err != nil {
 		t.Errorf("Ping with swapped credentials: %v", err)
 	}
+	// A pinned context keeps the keys it was pinned with across a swap.
+	pinned := c.Pin(context.Background())
+	if err := c.SetCredentials(testCredentials); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.SignUpload(pinned, clientSpec("k.png"))
+	if err != nil || s.PostForm["q-ak"] != "AKIDnext" {
+		t.Errorf("pinned signature carries q-ak %s, %v; want AKIDnext", s.PostForm["q-ak"], err)
+	}
+	if err := c.Ping(pinned); err != nil {
+		t.Errorf("Ping with pinned credentials: %v", err)
+	}
+	if err := c.Ping(context.Background()); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Ping with the retired key: %v; want ErrUnavailable", err)
+	}
 	for _, bad := range []Credentials{{}, {SecretID: "x"}, {SecretID: " x", SecretKey: "y"}} {
 		if err := c.SetCredentials(bad); err == nil {
 			t.Errorf("SetCredentials(%+v) accepted bad credentials", bad)

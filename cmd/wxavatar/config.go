@@ -27,6 +27,8 @@ type config struct {
 	WeChatAppID    string
 	WeChatSecret   string
 	WeChatAPIBase  string
+	WeChatTimeout  time.Duration // one code2Session call
+	COSTimeout     time.Duration // one storage call, retries included
 	JWTKeys        *auth.KeyRing
 	SessionTTL     time.Duration
 	COSBucket      string
@@ -117,6 +119,30 @@ func (p *parser) str(name, def string, requiredInProd bool) string {
 	return def
 }
 
+// secret reads name, or the file that name_FILE points to (the usual form
+// for mounted secrets), surrounding white space trimmed.
+func (p *parser) secret(name, def string, requiredInProd bool) string {
+	file := strings.TrimSpace(p.src.get(name + "_FILE"))
+	if file == "" {
+		return p.str(name, def, requiredInProd)
+	}
+	if strings.TrimSpace(p.src.get(name)) != "" {
+		p.fail(name, "set either %s or %s_FILE, not both", name, name)
+		return def
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		p.fail(name+"_FILE", "cannot read %s: %v", file, errors.Unwrap(err))
+		return def
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		p.fail(name+"_FILE", "%s is empty", file)
+		return def
+	}
+	return v
+}
+
 func (p *parser) duration(name string, def, min, max time.Duration) time.Duration {
 	v := p.str(name, "", false)
 	if v == "" {
@@ -174,11 +200,11 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	}
 	c.DatabaseURL = p.str("DATABASE_URL", "sqlite:./data/wxavatar.db", false)
 	c.WeChatAppID = p.str("WECHAT_APPID", "", true)
-	c.WeChatSecret = p.str("WECHAT_SECRET", "", true)
+	c.WeChatSecret = p.secret("WECHAT_SECRET", "", true)
 	c.WeChatAPIBase = p.str("WECHAT_API_BASE", "https://api.weixin.qq.com", false)
 	p.url("WECHAT_API_BASE", c.WeChatAPIBase)
 
-	if keys := p.str("JWT_KEYS", devJWTKeys, true); p.err == nil {
+	if keys := p.secret("JWT_KEYS", devJWTKeys, true); p.err == nil {
 		ring, err := auth.ParseKeyRing(keys)
 		if err != nil {
 			p.fail("JWT_KEYS", "%v (want kid:secret[,kid:secret…], secrets of 32 bytes or more)", err)
@@ -196,9 +222,9 @@ func loadConfig(dev bool, src envSource) (config, error) {
 		p.fail("COS_REGION", "want a COS region, like ap-guangzhou")
 	}
 	c.COSCredentials = storage.Credentials{
-		SecretID:     p.str("COS_SECRET_ID", devSecretID, true),
-		SecretKey:    p.str("COS_SECRET_KEY", devSecretKey, true),
-		SessionToken: p.str("COS_SESSION_TOKEN", "", false),
+		SecretID:     p.secret("COS_SECRET_ID", devSecretID, true),
+		SecretKey:    p.secret("COS_SECRET_KEY", devSecretKey, true),
+		SessionToken: p.secret("COS_SESSION_TOKEN", "", false),
 	}
 	c.COSBucketURL = p.url("COS_BUCKET_URL", p.str("COS_BUCKET_URL", "", false))
 	if c.COSBucketURL == nil && !dev {
@@ -206,6 +232,8 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	}
 	c.PublicBaseURL = p.url("PUBLIC_BASE_URL", p.str("PUBLIC_BASE_URL", "", false))
 
+	c.WeChatTimeout = p.duration("WECHAT_TIMEOUT", 5*time.Second, 100*time.Millisecond, 9*time.Second)
+	c.COSTimeout = p.duration("COS_TIMEOUT", 3*time.Second, 100*time.Millisecond, 9*time.Second)
 	c.UploadMaxBytes = p.integer("UPLOAD_MAX_BYTES", 5<<20, 1, 5<<30)
 	c.UploadTTL = p.duration("UPLOAD_TTL", 10*time.Minute, time.Minute, 24*time.Hour)
 	c.Limits.UploadsPerMinute = int(p.integer("LIMIT_UPLOADS_PER_MINUTE", 10, 0, 1_000_000))

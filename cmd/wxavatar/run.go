@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,20 +43,58 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Registered before the configuration is read so that a SIGHUP sent
+	// during start-up is not fatal; it reloads once serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
-	src, err := newEnvSource(getenv, *envFile)
-	if err != nil {
-		return err
+	load := func() (config, error) {
+		src, err := newEnvSource(getenv, *envFile)
+		if err != nil {
+			return config{}, err
+		}
+		return loadConfig(*dev, src)
 	}
-	cfg, err := loadConfig(*dev, src)
+	cfg, err := load()
 	if err != nil {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
-	return serve(ctx, cfg, logger, stdout)
+	return serve(ctx, cfg, load, hup, logger, stdout)
 }
 
-func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Writer) error {
+// keys are the settings a SIGHUP swaps without a restart.
+type keys struct {
+	objects *storage.Client
+	tokens  *auth.Tokens
+	wechat  *auth.WeChat // nil in --dev
+	// devAccepted is what the in-process object server accepts: in --dev it
+	// plays COS, where old and new keys both work during a rotation.
+	devAccepted *atomic.Pointer[[]storage.Credentials]
+}
+
+// reload applies the keys of a freshly read configuration. The new
+// configuration was validated in full before this is called, so either every
+// key is swapped or, on error, none is.
+func (k keys) reload(cfg config, logger *slog.Logger) {
+	if k.devAccepted != nil {
+		old := *k.devAccepted.Load()
+		next := append(append([]storage.Credentials(nil), old...), cfg.COSCredentials)
+		k.devAccepted.Store(&next)
+	}
+	// Validated by loadConfig, so these cannot fail.
+	k.objects.SetCredentials(cfg.COSCredentials)
+	if k.wechat != nil {
+		k.wechat.SetSecret(cfg.WeChatSecret)
+	}
+	k.tokens.SetKeyRing(cfg.JWTKeys)
+	logger.Info("keys reloaded", "cos_secret_id", cfg.COSCredentials.MaskedID(),
+		"jwt_kid", cfg.JWTKeys.SigningKID(), "jwt_kids_verifying", strings.Join(cfg.JWTKeys.KIDs(), ","),
+		"note", "only COS credentials, JWT keys and the WeChat secret reload; other settings change at restart")
+}
+
+func serve(ctx context.Context, cfg config, load func() (config, error), hup <-chan os.Signal, logger *slog.Logger, stdout io.Writer) error {
 	if cfg.Dev {
 		fmt.Fprintln(stdout, devWarning)
 		logger.Warn("development mode: dev login, local object server, public dev keys; never expose this")
@@ -65,10 +105,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 	}
 	defer database.Close()
 
+	var k keys
 	var servers []*http.Server
 	var serveErrs = make(chan error, 2)
 	if cfg.Dev {
-		srv, u, err := startDevStorage(cfg, logger, serveErrs)
+		k.devAccepted = &atomic.Pointer[[]storage.Credentials]{}
+		k.devAccepted.Store(&[]storage.Credentials{cfg.COSCredentials})
+		srv, u, err := startDevStorage(cfg, k.devAccepted, logger, serveErrs)
 		if err != nil {
 			return err
 		}
@@ -79,27 +122,27 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		fmt.Fprintf(stdout, "wxavatar: local object server on %s (bucket %s)\n", u, cfg.COSBucket)
 	}
 
-	objects, err := storage.NewClient(storage.Config{
+	k.objects, err = storage.NewClient(storage.Config{
 		Bucket: cfg.COSBucket, BucketURL: cfg.COSBucketURL, PublicBaseURL: cfg.PublicBaseURL,
-		Credentials: cfg.COSCredentials,
+		Credentials: cfg.COSCredentials, Timeout: cfg.COSTimeout,
 	})
 	if err != nil {
 		return err
 	}
 	var login handler.Login = auth.DevLogin{}
 	if !cfg.Dev {
-		wc, err := auth.NewWeChat(cfg.WeChatAPIBase, cfg.WeChatAppID, cfg.WeChatSecret, &http.Client{Timeout: 5 * time.Second})
+		k.wechat, err = auth.NewWeChat(cfg.WeChatAPIBase, cfg.WeChatAppID, cfg.WeChatSecret, &http.Client{Timeout: cfg.WeChatTimeout})
 		if err != nil {
 			return err
 		}
-		login = wc
+		login = k.wechat
 	}
-	tokens, err := auth.NewTokens(cfg.JWTKeys, cfg.SessionTTL, time.Now)
+	k.tokens, err = auth.NewTokens(cfg.JWTKeys, cfg.SessionTTL, time.Now)
 	if err != nil {
 		return err
 	}
 	api, err := handler.New(handler.Deps{
-		Logger: logger, Now: time.Now, Login: login, Tokens: tokens, Store: database, Objects: objects,
+		Logger: logger, Now: time.Now, Login: login, Tokens: k.tokens, Store: database, Objects: k.objects,
 		UploadMaxBytes: cfg.UploadMaxBytes, UploadTTL: cfg.UploadTTL, Limits: cfg.Limits,
 	})
 	if err != nil {
@@ -116,11 +159,22 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Write
 		"jwt_kid", cfg.JWTKeys.SigningKID())
 	fmt.Fprintf(stdout, "wxavatar: API on http://%s\n", ln.Addr())
 
-	select {
-	case <-ctx.Done():
-	case err := <-serveErrs:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve: %w", err)
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case err := <-serveErrs:
+			if !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve: %w", err)
+			}
+			running = false
+		case <-hup:
+			next, err := load()
+			if err != nil {
+				logger.Error("reload refused, old keys stay in force", "error", err.Error())
+				continue
+			}
+			k.reload(next, logger)
 		}
 	}
 	logger.Info("shutting down", "grace", shutdownGrace.String())
@@ -150,12 +204,11 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	}
 }
 
-func startDevStorage(cfg config, logger *slog.Logger, serveErrs chan<- error) (*http.Server, *url.URL, error) {
-	creds := cfg.COSCredentials
+func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials], logger *slog.Logger, serveErrs chan<- error) (*http.Server, *url.URL, error) {
 	local, err := storage.NewLocalServer(storage.LocalServerConfig{
 		Dir:         cfg.DevStorageDir,
 		Bucket:      cfg.COSBucket,
-		Credentials: func() []storage.Credentials { return []storage.Credentials{creds} },
+		Credentials: func() []storage.Credentials { return *accepted.Load() },
 		Logger:      logger.With("component", "local-object-server"),
 	})
 	if err != nil {
