@@ -15,6 +15,9 @@ const (
 	UploadPending   UploadStatus = "pending"
 	UploadConfirmed UploadStatus = "confirmed"
 	UploadRejected  UploadStatus = "rejected"
+	// UploadExpired: the signature expired with nothing confirmed and the
+	// sweeper has taken the upload (and deletes whatever was stored).
+	UploadExpired UploadStatus = "expired"
 )
 
 // Upload is a signature handed out for one avatar object, and what became of it.
@@ -162,7 +165,7 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 	}
 	if n == 0 {
 		if up.Status != UploadConfirmed {
-			return User{}, Upload{}, ErrConflict
+			return User{}, up, ErrConflict
 		}
 		user, err := scanUser(tx.QueryRowContext(ctx,
 			`SELECT `+userColumns+` FROM users WHERE id = ?`, userID))
@@ -172,6 +175,14 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 		return user, up, tx.Commit()
 	}
 
+	// The avatar being replaced becomes the sweeper's, after its grace period.
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE uploads SET replaced_at = ?
+		WHERE user_id = ? AND status = 'confirmed' AND replaced_at IS NULL AND id <> ?
+		  AND url = (SELECT avatar_url FROM users WHERE id = ?)`,
+		toMillis(now), userID, uploadID, userID); err != nil {
+		return User{}, Upload{}, err
+	}
 	user, err := scanUser(tx.QueryRowContext(ctx,
 		`UPDATE users SET avatar_url = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
 		up.URL, toMillis(now), userID))

@@ -135,7 +135,7 @@ func confirmed(c echo.Context, u db.User, up db.Upload) error {
 var (
 	errUploadNotFound = newError(http.StatusNotFound, "upload_not_found", "no such upload")
 	errUploadMissing  = newError(http.StatusConflict, "upload_missing", "nothing is stored under the upload's key yet; retry after the upload finishes")
-	errUploadExpired  = newError(http.StatusGone, "upload_expired", "the upload signature expired and nothing was stored")
+	errUploadExpired  = newError(http.StatusGone, "upload_expired", "the upload signature expired with nothing confirmed; ask for a new one")
 )
 
 func rejected(reason string) *apiError {
@@ -166,6 +166,8 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 			return confirmed(c, u, up)
 		case db.UploadRejected:
 			return rejected("this upload was rejected; ask for a new signature")
+		case db.UploadExpired:
+			return errUploadExpired
 		}
 		size, reason, err := inspect(ctx, d.Objects, up, d.Now())
 		if err != nil {
@@ -176,6 +178,10 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 		}
 		u, up, err := d.Store.ConfirmUpload(ctx, userID, uploadID, size, d.Now())
 		if errors.Is(err, db.ErrConflict) {
+			// Another request rejected it, or the sweeper took it, meanwhile.
+			if up.Status == db.UploadExpired {
+				return errUploadExpired
+			}
 			return rejected("this upload was rejected; ask for a new signature")
 		}
 		if err != nil {

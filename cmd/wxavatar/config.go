@@ -39,6 +39,8 @@ type config struct {
 	UploadMaxBytes int64
 	UploadTTL      time.Duration
 	Limits         handler.Limits
+	SweepInterval  time.Duration // 0 = no sweeping
+	SweepGrace     time.Duration // how long a replaced avatar is kept
 	DevStorageAddr string
 	DevStorageDir  string
 }
@@ -248,6 +250,8 @@ func loadConfig(dev bool, src envSource) (config, error) {
 		c.Limits.TrustedProxies = append(c.Limits.TrustedProxies, n)
 	}
 
+	c.SweepInterval = p.duration("SWEEP_INTERVAL", time.Minute, 0, 24*time.Hour)
+	c.SweepGrace = p.duration("SWEEP_GRACE", 24*time.Hour, 0, 365*24*time.Hour)
 	c.DevStorageAddr = p.str("DEV_STORAGE_ADDR", "127.0.0.1:9000", false)
 	c.DevStorageDir = p.str("DEV_STORAGE_DIR", "./data/objects", false)
 	if dev {

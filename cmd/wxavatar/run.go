@@ -152,6 +152,12 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 	if err != nil {
 		return fmt.Errorf("listen on ADDR %s: %w", cfg.Addr, err)
 	}
+	sweeper := &handler.Sweeper{Store: database, Objects: k.objects, Logger: logger.With("component", "sweeper"),
+		Now: time.Now, Interval: cfg.SweepInterval, Grace: cfg.SweepGrace}
+	sweepCtx, stopSweeping := context.WithCancel(context.Background())
+	sweeping := make(chan struct{})
+	go func() { defer close(sweeping); sweeper.Run(sweepCtx) }()
+	defer func() { stopSweeping(); <-sweeping }()
 	apiServer := newHTTPServer(api, logger)
 	servers = append(servers, apiServer)
 	go func() { serveErrs <- apiServer.Serve(ln) }()

@@ -1,0 +1,134 @@
+package db
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+func claimKeys(t *testing.T, d *DB, p SweepPolicy, now time.Time) []string {
+	t.Helper()
+	tasks, err := d.ClaimSweep(context.Background(), p, now)
+	if err != nil {
+		t.Fatalf("ClaimSweep: %v", err)
+	}
+	var keys []string
+	for _, task := range tasks {
+		keys = append(keys, task.UploadID+":"+task.Reason)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func TestClaimSweep(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		for _, id := range []string{"first", "second", "abandoned", "fresh"} {
+			mustCreateUpload(t, d, testUpload("u1", id), t0)
+		}
+		// first, then second become the avatar: first is replaced at t0+1m.
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "first", 10, t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "second", 10, t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		fresh := testUpload("u1", "fresh2")
+		fresh.ExpiresAt = t0.Add(time.Hour)
+		mustCreateUpload(t, d, fresh, t0)
+		now := t0.Add(30 * time.Minute)
+		policy := SweepPolicy{ExpiredBefore: now.Add(-15 * time.Minute), ReplacedBefore: now.Add(-time.Hour), Lease: 5 * time.Minute, Limit: 10}
+
+		// Replaced too recently for the grace period: only the abandoned
+		// pending uploads (fresh expired at t0+10m too) go.
+		if got, want := claimKeys(t, d, policy, now), []string{"abandoned:expired", "fresh:expired"}; !equal(got, want) {
+			t.Errorf("claimed %v; want %v", got, want)
+		}
+		// A claimed pending upload is expired: a late confirm cannot win.
+		if _, up, err := d.ConfirmUpload(ctx, "u1", "abandoned", 10, now); err != ErrConflict || up.Status != UploadExpired {
+			t.Errorf("confirm after claim: %v, status %s; want ErrConflict, expired", err, up.Status)
+		}
+		// Claimed tasks are not handed out again while the lease holds.
+		if got := claimKeys(t, d, policy, now); len(got) != 0 {
+			t.Errorf("claimed again within the lease: %v", got)
+		}
+		// Unfinished tasks come back once the lease runs out; finished ones don't.
+		if err := d.FinishSweep(ctx, "abandoned", now); err != nil {
+			t.Fatal(err)
+		}
+		later := now.Add(6 * time.Minute)
+		if got, want := claimKeys(t, d, policy, later), []string{"fresh:expired"}; !equal(got, want) {
+			t.Errorf("after the lease: %v; want %v", got, want)
+		}
+		// After the grace period the replaced avatar goes, never the one in use.
+		policy.ReplacedBefore = t0.Add(2 * time.Minute)
+		got := claimKeys(t, d, policy, later.Add(6*time.Minute))
+		if want := []string{"first:replaced", "fresh:expired"}; !equal(got, want) {
+			t.Errorf("after the grace period: %v; want %v", got, want)
+		}
+	})
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestClaimSweepManyInstances: several processes on one database never claim
+// the same task twice.
+func TestClaimSweepManyInstances(t *testing.T) {
+	path := "sqlite:" + filepath.Join(t.TempDir(), "shared.db")
+	first := openTest(t, path)
+	mustUpsert(t, first, User{ID: "u1", OpenID: "o1"}, t0)
+	const n = 60
+	for i := 0; i < n; i++ {
+		mustCreateUpload(t, first, testUpload("u1", "up"+string(rune('A'+i/26))+string(rune('a'+i%26))), t0)
+	}
+	now := t0.Add(time.Hour)
+	policy := SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Hour, Limit: 7}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		d := openTest(t, path) // its own pool, as another instance would have
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				tasks, err := d.ClaimSweep(context.Background(), policy, now)
+				if err != nil {
+					t.Errorf("ClaimSweep: %v", err)
+					return
+				}
+				if len(tasks) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, task := range tasks {
+					seen[task.UploadID]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Errorf("%d tasks claimed; want %d", len(seen), n)
+	}
+	for id, count := range seen {
+		if count != 1 {
+			t.Errorf("task %s claimed %d times", id, count)
+		}
+	}
+}
