@@ -61,6 +61,25 @@ func open(ctx context.Context, rawURL string, busyTimeout time.Duration) (*DB, e
 		// Only the scheme is named: the rest of a URL may carry a password.
 		return nil, fmt.Errorf("db: unsupported database url scheme %q (want sqlite:<path> or sqlite::memory:)", scheme)
 	}
+	// One option, busy_timeout: how long a writer waits for another before
+	// answering ErrUnavailable (e.g. sqlite:./data/wxavatar.db?busy_timeout=2s).
+	rest, rawQuery, _ := strings.Cut(rest, "?")
+	if rawQuery != "" {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return nil, fmt.Errorf("db: sqlite url options: %w", err)
+		}
+		for name := range q {
+			if name != "busy_timeout" {
+				return nil, fmt.Errorf("db: unknown sqlite url option %q (known: busy_timeout)", name)
+			}
+		}
+		d, err := time.ParseDuration(q.Get("busy_timeout"))
+		if err != nil || d < 0 || d > time.Minute {
+			return nil, fmt.Errorf("db: sqlite busy_timeout %q: want a duration up to 1m", q.Get("busy_timeout"))
+		}
+		busyTimeout = d
+	}
 	sqldb, err := openSQLite(rest, busyTimeout)
 	if err != nil {
 		return nil, err

@@ -61,7 +61,9 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		{"./data/wxavatar.db", `"./data/wxavatar.db"`},
 		{"", `""`},
 		{"sqlite:", "no path"},
-		{"sqlite:/tmp/x.db?mode=ro", "must not contain"},
+		{"sqlite:/tmp/x.db?mode=ro", `unknown sqlite url option "mode"`},
+		{"sqlite:/tmp/x.db?busy_timeout=forever", "busy_timeout"},
+		{"sqlite:/tmp/x.db?busy_timeout=1s?x", "busy_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -77,6 +79,15 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 				t.Errorf("Open(%q) error = %q; leaks the password", tt.url, err)
 			}
 		})
+	}
+}
+
+func TestOpenBusyTimeoutOption(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "busy.db")
+	d := openTest(t, "sqlite:"+path+"?busy_timeout=150ms")
+	var ms int
+	if err := d.sql.QueryRow("PRAGMA busy_timeout").Scan(&ms); err != nil || ms != 150 {
+		t.Errorf("busy_timeout = %d, %v; want 150", ms, err)
 	}
 }
 

@@ -43,6 +43,7 @@ type config struct {
 	SweepGrace     time.Duration // how long a replaced avatar is kept
 	DevStorageAddr string
 	DevStorageDir  string
+	DevFaults      storage.FaultConfig
 }
 
 // Development values: public on purpose, accepted only by the local object
@@ -254,6 +255,11 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	c.SweepGrace = p.duration("SWEEP_GRACE", 24*time.Hour, 0, 365*24*time.Hour)
 	c.DevStorageAddr = p.str("DEV_STORAGE_ADDR", "127.0.0.1:9000", false)
 	c.DevStorageDir = p.str("DEV_STORAGE_DIR", "./data/objects", false)
+	if f, err := storage.ParseFaults(p.str("DEV_STORAGE_FAULTS", "", false)); err != nil {
+		p.fail("DEV_STORAGE_FAULTS", "%v", err)
+	} else {
+		c.DevFaults = f
+	}
 	if dev {
 		if !loopback(c.Addr) {
 			p.fail("ADDR", "--dev listens on loopback only (127.0.0.1, ::1 or localhost)")

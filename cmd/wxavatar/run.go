@@ -224,7 +224,15 @@ func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials]
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen on DEV_STORAGE_ADDR %s: %w", cfg.DevStorageAddr, err)
 	}
-	srv := newHTTPServer(local, logger)
+	var h http.Handler = local
+	if cfg.DevFaults != (storage.FaultConfig{}) {
+		faults := storage.NewFaults(local)
+		faults.Set(cfg.DevFaults)
+		h = faults
+		logger.Warn("local object server injects faults", "latency", cfg.DevFaults.Latency.String(),
+			"error_rate", cfg.DevFaults.ErrorRate, "drop_rate", cfg.DevFaults.DropRate)
+	}
+	srv := newHTTPServer(h, logger)
 	// Uploads of several MiB from a slow phone need more than the API's
 	// read timeout.
 	srv.ReadTimeout, srv.WriteTimeout = 5*time.Minute, 5*time.Minute

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"database/sql"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxavatar/wxavatar/storage"
+)
+
+type faultyRig struct {
+	srv    *running
+	c      client
+	faults *storage.Faults
+	dbPath string
+}
+
+// startFaulty runs the production configuration against a local object
+// server with fault injection and a WeChat that can be slow or broken, with
+// short timeouts so that each failure shows within a bounded time.
+func startFaulty(t *testing.T) *faultyRig {
+	t.Helper()
+	local, err := storage.NewLocalServer(storage.LocalServerConfig{
+		Dir: t.TempDir(), Bucket: testBucketName,
+		Credentials: func() []storage.Credentials {
+			return []storage.Credentials{{SecretID: testCOSID, SecretKey: testCOSKey}}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	faults := storage.NewFaults(local)
+	cosSrv := httptest.NewServer(faults)
+	t.Cleanup(cosSrv.Close)
+	wechat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch code := r.URL.Query().Get("js_code"); code {
+		case "slow":
+			select {
+			case <-time.After(3 * time.Second):
+			case <-r.Context().Done():
+			}
+		case "drop":
+			panic(http.ErrAbortHandler)
+		default:
+			fmt.Fprintf(w, `{"openid":"openid-%s","session_key":"k"}`, code)
+		}
+	}))
+	t.Cleanup(wechat.Close)
+	dbPath := filepath.Join(t.TempDir(), "faults.db")
+	srv := start(t, []string{"serve", "--env-file", ""}, map[string]string{
+		"ADDR": "127.0.0.1:0", "DATABASE_URL": "sqlite:" + dbPath + "?busy_timeout=200ms",
+		"WECHAT_APPID": "wxf", "WECHAT_SECRET": "wxfsecret", "WECHAT_API_BASE": wechat.URL, "WECHAT_TIMEOUT": "300ms",
+		"JWT_KEYS": "k1:" + testJWTSecret, "COS_BUCKET": testBucketName, "COS_REGION": "ap-guangzhou",
+		"COS_SECRET_ID": testCOSID, "COS_SECRET_KEY": testCOSKey, "COS_BUCKET_URL": cosSrv.URL, "COS_TIMEOUT": "300ms",
+		"LIMIT_PENDING_UPLOADS": "0", "LIMIT_UPLOADS_PER_MINUTE": "0", "LIMIT_SESSIONS_PER_MINUTE": "0",
+	})
+	return &faultyRig{srv: srv, c: client{t: t, base: srv.api}, faults: faults, dbPath: dbPath}
+}
+
+func (r *faultyRig) uploaded(t *testing.T, token string) signedUpload {
+	t.Helper()
+	up := r.c.newUpload(token, "image/png")
+	if got := postForm(t, up, testImage(t, "png"), nil); got.status != 204 {
+		t.Fatalf("upload: %+v", got)
+	}
+	return up
+}
+
+func timed(f func() reply) (reply, time.Duration) {
+	start := time.Now()
+	r := f()
+	return r, time.Since(start)
+}
+
+func TestStorageFaults(t *testing.T) {
+	rig := startFaulty(t)
+	token := rig.c.login("alice")
+	up := rig.uploaded(t, token)
+	for name, cfg := range map[string]storage.FaultConfig{
+		"slow":    {Latency: 2 * time.Second},
+		"5xx":     {ErrorRate: 1},
+		"dropped": {DropRate: 1},
+	} {
+		rig.faults.Set(cfg)
+		r, took := timed(func() reply { return rig.c.confirm(token, up.ID) })
+		if r.status != 503 || r.code() != "storage_unavailable" {
+			t.Errorf("%s storage: confirm %d %q; want 503 storage_unavailable", name, r.status, r.code())
+		}
+		if took > 3*time.Second {
+			t.Errorf("%s storage: confirm took %s; want it bounded well inside 10 s", name, took)
+		}
+		if me := rig.c.call("GET", "/v1/me", token, ""); me.body["user"].(map[string]any)["avatar_url"] != nil {
+			t.Errorf("%s storage: something was recorded: %s", name, me.raw)
+		}
+	}
+	rig.faults.Set(storage.FaultConfig{})
+	if r := rig.c.confirm(token, up.ID); r.status != 200 {
+		t.Errorf("retry after storage recovered: %d %s; want 200", r.status, r.raw)
+	}
+}
+
+func TestWeChatFaults(t *testing.T) {
+	rig := startFaulty(t)
+	for _, code := range []string{"slow", "drop"} {
+		r, took := timed(func() reply { return rig.c.call("POST", "/v1/session", "", `{"code":"`+code+`"}`) })
+		if r.status != 502 || r.code() != "wechat_unavailable" {
+			t.Errorf("wechat %s: %d %q; want 502 wechat_unavailable", code, r.status, r.code())
+		}
+		if took > 2*time.Second {
+			t.Errorf("wechat %s: took %s; want it bounded by WECHAT_TIMEOUT", code, took)
+		}
+	}
+}
+
+// TestDatabaseBusy holds SQLite's write lock from another connection, as a
+// stuck writer would: requests answer 503 and write nothing, and succeed
+// once the lock is gone.
+func TestDatabaseBusy(t *testing.T) {
+	rig := startFaulty(t)
+	token := rig.c.login("bob")
+	up := rig.uploaded(t, token)
+	locker, err := sql.Open("sqlite", rig.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	tx, err := locker.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`UPDATE users SET nickname = nickname`); err != nil { // takes the write lock
+		t.Fatal(err)
+	}
+	for name, call := range map[string]func() reply{
+		"patch me": func() reply { return rig.c.call("PATCH", "/v1/me", token, `{"nickname":"Bob"}`) },
+		"confirm":  func() reply { return rig.c.confirm(token, up.ID) },
+	} {
+		r, took := timed(call)
+		if r.status != 503 || r.code() != "database_unavailable" || r.header.Get("Retry-After") == "" {
+			t.Errorf("%s with the database locked: %d %q; want 503 database_unavailable with Retry-After", name, r.status, r.code())
+		}
+		if took > 3*time.Second {
+			t.Errorf("%s: took %s", name, took)
+		}
+	}
+	tx.Rollback()
+	me := rig.c.call("GET", "/v1/me", token, "")
+	if u := me.body["user"].(map[string]any); u["nickname"] != "" || u["avatar_url"] != nil {
+		t.Errorf("a refused request wrote something: %s", me.raw)
+	}
+	if r := rig.c.confirm(token, up.ID); r.status != 200 {
+		t.Errorf("confirm after the lock: %d %s", r.status, r.raw)
+	}
+	if r := rig.c.call("PATCH", "/v1/me", token, `{"nickname":"Bob"}`); r.status != 200 {
+		t.Errorf("patch after the lock: %d %s", r.status, r.raw)
+	}
+}
+
+// TestShutdownDrains: a request in flight when SIGTERM arrives still gets its
+// answer; run then returns cleanly and the port closes.
+func TestShutdownDrains(t *testing.T) {
+	rig := startFaulty(t)
+	token := rig.c.login("carol")
+	up := rig.uploaded(t, token)
+	rig.faults.Set(storage.FaultConfig{Latency: 120 * time.Millisecond}) // slow, within COS_TIMEOUT
+	answer := make(chan reply, 1)
+	go func() { answer <- rig.c.confirm(token, up.ID) }()
+	time.Sleep(60 * time.Millisecond) // the confirm is now waiting on storage
+	if err := rig.srv.stop(); err != nil {
+		t.Fatalf("run returned %v", err)
+	}
+	select {
+	case r := <-answer:
+		if r.status != 200 {
+			t.Errorf("in-flight confirm: %d %s; want 200", r.status, r.raw)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("in-flight request never answered")
+	}
+	if _, err := http.Get(rig.srv.api + "/healthz"); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("after shutdown: %v; want connection refused", err)
+	}
+}
