@@ -118,6 +118,10 @@ func addRoutes(e *echo.Echo, d *Deps) {
 	authed := d.Tokens.Middleware()
 	e.GET("/v1/me", handleGetMe(d), authed)
 	e.PATCH("/v1/me", handlePatchMe(d), authed)
+	// wx.request cannot send PATCH (its methods are OPTIONS, GET, HEAD,
+	// POST, PUT, DELETE, TRACE, CONNECT), so mini programs set the nickname
+	// with PUT: same body, same answers.
+	e.PUT("/v1/me", handlePatchMe(d), authed)
 	e.POST("/v1/avatar/uploads", handleCreateUpload(d), authed, rateLimit(d.Limits.UploadsPerMinute, auth.UserID))
 	e.POST("/v1/avatar/uploads/:id/confirm", handleConfirm(d), authed)
 }

@@ -1,0 +1,37 @@
+// Package miniprogram holds the mini program and its client library; this Go
+// file only lets `go test ./...` run the client's node tests, so that one
+// command runs every test of the project.
+package miniprogram
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestNodeClient runs `node --test test/`: the client library driven against
+// the real service in --dev mode (the node tests build and start it).
+func TestNodeClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is not installed: CI must run the mini program tests")
+		}
+		t.Skip("node not found: skipping the mini program client tests (install Node.js 20 or newer)")
+	}
+	out, err := exec.Command(node, "-p", "process.versions.node.split('.')[0]").Output()
+	if major, _ := strconv.Atoi(strings.TrimSpace(string(out))); err != nil || major < 20 {
+		t.Fatalf("node major version %q: the mini program tests need Node.js 20 or newer", out)
+	}
+	cmd := exec.Command(node, "--test", "test/")
+	cmd.Env = append(os.Environ(), "NODE_NO_WARNINGS=1")
+	out, err = cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test failed: %v\n%s", err, out)
+	}
+	if testing.Verbose() {
+		t.Logf("%s", out)
+	}
+}

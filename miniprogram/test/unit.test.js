@@ -1,0 +1,95 @@
+'use strict'
+
+// The parts that need no service: type sniffing, errors, messages, and that
+// the code shipped to phones stays within ES2017.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+
+const { createClient, WxAvatarError, sniffImageType } = require('../lib/wxavatar')
+const { MESSAGES, FALLBACK, messageFor } = require('../utils/messages')
+const images = require('../test-support/images')
+
+test('sniffImageType names JPEG, PNG and WebP by their bytes only', () => {
+  assert.equal(sniffImageType(images.jpeg()), 'image/jpeg')
+  assert.equal(sniffImageType(images.png(4)), 'image/png')
+  assert.equal(sniffImageType(images.webp()), 'image/webp')
+  assert.equal(sniffImageType(images.gif()), '')
+  assert.equal(sniffImageType(Buffer.from('RIFF\0\0\0\0WAVEfmt ')), '')
+  assert.equal(sniffImageType(Buffer.from([0xFF, 0xD8])), '')
+  assert.equal(sniffImageType(new Uint8Array(0)), '')
+})
+
+test('WxAvatarError carries code, status and request id', () => {
+  const err = new WxAvatarError('upload_rejected', 'nope', { status: 422, requestId: 'r1' })
+  assert.ok(err instanceof WxAvatarError)
+  assert.ok(err instanceof Error)
+  assert.equal(err.name, 'WxAvatarError')
+  assert.deepEqual([err.code, err.status, err.requestId, err.message], ['upload_rejected', 422, 'r1', 'nope'])
+  const bare = new WxAvatarError('network_error', 'down')
+  assert.deepEqual([bare.status, bare.requestId, bare.retryAfter, bare.cosCode], [0, '', 0, ''])
+})
+
+test('createClient wants an http(s) baseURL and a wx object', () => {
+  assert.throws(() => createClient({ baseURL: 'api.example.com', wx: {} }), TypeError)
+  assert.throws(() => createClient({ baseURL: 'https://api.example.com' }), /no wx object/)
+  assert.doesNotThrow(() => createClient({ baseURL: 'https://api.example.com/', wx: {} }))
+})
+
+test('uploadAvatar refuses an unknown method before doing anything', async () => {
+  const client = createClient({ baseURL: 'https://api.example.com', wx: {} })
+  await assert.rejects(client.uploadAvatar('/tmp/x', { method: 'patch' }), TypeError)
+})
+
+test('every error code has a Chinese message', () => {
+  const codes = [
+    // API.md
+    'invalid_request', 'unauthorized', 'invalid_code', 'user_restricted', 'rate_limited', 'wechat_unavailable',
+    'invalid_nickname', 'unsupported_type', 'too_large', 'upload_not_found', 'upload_missing', 'upload_expired',
+    'upload_rejected', 'storage_unavailable',
+    // the client's own
+    'network_error', 'login_failed', 'read_file_failed', 'upload_failed', 'bad_response', 'http_error'
+  ]
+  for (const code of codes) {
+    assert.ok(MESSAGES[code], 'no message for ' + code)
+    assert.match(MESSAGES[code], /[\u4e00-\u9fff]/, code)
+    assert.ok(MESSAGES[code].length <= 20, code + ': too long for a toast')
+  }
+  assert.equal(messageFor({ code: 'upload_rejected' }), '头像格式不支持，请换一张图片')
+  assert.equal(messageFor({ code: 'something_new' }), FALLBACK)
+  assert.equal(messageFor(new Error('x')), FALLBACK)
+})
+
+test('code shipped to the phone uses nothing newer than ES2017', () => {
+  const root = path.join(__dirname, '..')
+  const shipped = []
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name)
+      if (e.isDirectory()) {
+        if (!['test', 'test-support', 'node_modules'].includes(e.name)) walk(p)
+      } else if (e.name.endsWith('.js')) {
+        shipped.push(p)
+      }
+    }
+  }
+  walk(root)
+  assert.ok(shipped.length >= 5, 'found ' + shipped.length + ' files')
+  const newer = [
+    [/\?\.(?!\d)/, 'optional chaining'],
+    [/\?\?/, 'nullish coalescing'],
+    [/\.finally\(/, 'Promise.prototype.finally'],
+    [/catch\s*\{/, 'optional catch binding'],
+    [/\{\s*\.\.\./, 'object spread'],
+    [/for\s+await/, 'async iteration']
+  ]
+  for (const file of shipped) {
+    // Comments may name what the code avoids.
+    const code = fs.readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:])\/\/.*$/gm, '$1')
+    for (const [re, what] of newer) {
+      assert.doesNotMatch(code, re, path.relative(root, file) + ' uses ' + what)
+    }
+  }
+})

@@ -1,0 +1,252 @@
+'use strict'
+
+// Drives lib/wxavatar.js against the real service (serve --dev) through a wx
+// object whose network and file calls are real.
+
+const { test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+
+const { createClient, WxAvatarError, TOKEN_STORAGE_KEY, CONFIRM_RETRY_DELAYS_MS } = require('../lib/wxavatar')
+const { createFakeWx } = require('../test-support/fakewx')
+const { startServer, devToken } = require('../test-support/server')
+const images = require('../test-support/images')
+
+let srv
+let files
+
+before(async () => {
+  srv = await startServer()
+  files = images.tempFiles()
+}, { timeout: 200000 })
+
+after(async () => {
+  if (files) files.remove()
+  if (srv) assert.equal(await srv.stop(), 0, 'wxavatar did not shut down cleanly on SIGTERM')
+})
+
+let users = 0
+
+// newClient gives a client for a user of its own, its fake wx and storage.
+function newClient (options) {
+  const name = 'u' + (++users) + '-' + process.pid
+  const fake = createFakeWx(Object.assign({ loginName: name }, options))
+  const map = new Map()
+  const storage = {
+    get: (k) => map.get(k) || '',
+    set: (k, v) => { map.set(k, v) },
+    remove: (k) => { map.delete(k) }
+  }
+  const client = createClient({ baseURL: srv.api, storage, wx: fake })
+  return { client, fake, storage }
+}
+
+function isError (code, status) {
+  return (err) => {
+    assert.ok(err instanceof WxAvatarError, 'not a WxAvatarError: ' + err)
+    assert.equal(err.code, code, err.message)
+    assert.equal(err.status, status)
+    return true
+  }
+}
+
+async function download (url) {
+  const res = await fetch(url)
+  assert.equal(res.status, 200, 'GET ' + url)
+  return Buffer.from(await res.arrayBuffer())
+}
+
+function calls (fake, method, pathPart) {
+  return fake.log.filter((c) => c.method === method && c.url.includes(pathPart))
+}
+
+test('login keeps the token in storage and later calls use it', async () => {
+  const { client, fake, storage } = newClient()
+  const user = await client.login()
+  assert.ok(user.id)
+  assert.equal(user.avatar_url, null)
+  assert.match(storage.get(TOKEN_STORAGE_KEY), /^[\w-]+\.[\w-]+\.[\w-]+$/)
+  const me = await client.me()
+  assert.equal(me.id, user.id)
+  assert.equal(fake.loginCalls, 1)
+})
+
+test('calls without a token log in first, once for parallel calls', async () => {
+  const { client, fake } = newClient()
+  const got = await Promise.all([client.me(), client.me(), client.me()])
+  assert.equal(fake.loginCalls, 1)
+  assert.equal(calls(fake, 'POST', '/v1/session').length, 1)
+  assert.ok(got.every((u) => u.id === got[0].id))
+})
+
+test('a login code the service refuses is a typed error with its request id', async () => {
+  const { client } = newClient({ loginCode: 'not-a-dev-code' })
+  await assert.rejects(client.login(), (err) => {
+    isError('invalid_code', 401)(err)
+    assert.ok(err.requestId, 'no request id')
+    return true
+  })
+})
+
+test('PNG by signed POST form: progress, confirm, permanent URL, same bytes', async () => {
+  const { client, fake } = newClient()
+  const data = images.png(48)
+  // chooseAvatar's extension says nothing: the bytes decide.
+  const file = files.write(data, '.jpg')
+  const progress = []
+  const { user, upload } = await client.uploadAvatar(file, { onProgress: (p) => progress.push(p) })
+
+  assert.equal(upload.status, 'confirmed')
+  assert.equal(upload.content_type, 'image/png')
+  assert.equal(upload.size, data.length)
+  assert.match(upload.url, /\.png$/)
+  assert.equal(user.avatar_url, upload.url)
+  assert.equal(calls(fake, 'POST', '/v1/avatar/uploads').filter((c) => !c.url.endsWith('/confirm'))[0].status, 201)
+  const cos = fake.log.filter((c) => !c.url.startsWith(srv.api))
+  assert.deepEqual(cos.map((c) => [c.method, c.status]), [['POST', 204]])
+
+  assert.equal(progress[0], 0)
+  assert.equal(progress[progress.length - 1], 100)
+  assert.ok(progress.some((p) => p > 0 && p < 100), 'no progress between 0 and 100: ' + progress)
+  assert.deepEqual(progress, [...progress].sort((a, b) => a - b), 'progress went backwards: ' + progress)
+
+  assert.deepEqual(await download(user.avatar_url), data)
+  assert.equal((await client.me()).avatar_url, upload.url)
+})
+
+test('JPEG by presigned PUT with an ArrayBuffer', async () => {
+  const { client, fake } = newClient()
+  const data = images.jpeg()
+  const progress = []
+  const { user, upload } = await client.uploadAvatar(files.write(data), { method: 'put', onProgress: (p) => progress.push(p) })
+  assert.equal(upload.content_type, 'image/jpeg')
+  assert.match(upload.url, /\.jpg$/)
+  assert.equal(user.avatar_url, upload.url)
+  const cos = fake.log.filter((c) => !c.url.startsWith(srv.api))
+  assert.deepEqual(cos.map((c) => [c.method, c.status]), [['PUT', 200]])
+  assert.deepEqual(progress, [0, 100])
+  assert.deepEqual(await download(user.avatar_url), data)
+})
+
+test('WebP by signed POST form', async () => {
+  const { client } = newClient()
+  const data = images.webp()
+  const { user, upload } = await client.uploadAvatar(files.write(data, '.png'))
+  assert.equal(upload.content_type, 'image/webp')
+  assert.deepEqual(await download(user.avatar_url), data)
+})
+
+test('confirm retries 409 upload_missing while storage lags, then succeeds', async () => {
+  const { client, fake } = newClient()
+  // uploadFile reports success at once; the bytes reach storage 400 ms later.
+  fake.upload = { lagMs: 400 }
+  const data = images.png(20)
+  const { user } = await client.uploadAvatar(files.write(data))
+  const confirms = calls(fake, 'POST', '/confirm')
+  assert.deepEqual([confirms[0].status, confirms[0].code], [409, 'upload_missing'])
+  assert.equal(confirms[confirms.length - 1].status, 200)
+  assert.ok(confirms.length >= 2)
+  const [lagged] = await Promise.all(fake.laggedUploads)
+  assert.equal(lagged.statusCode, 204)
+  assert.deepEqual(await download(user.avatar_url), data)
+})
+
+test('confirm gives up with upload_missing when the bytes never arrive', async () => {
+  const { client, fake } = newClient()
+  fake.upload = { drop: true }
+  const started = Date.now()
+  await assert.rejects(client.uploadAvatar(files.write(images.png(8))), isError('upload_missing', 409))
+  const elapsed = Date.now() - started
+  assert.equal(calls(fake, 'POST', '/confirm').length, 1 + CONFIRM_RETRY_DELAYS_MS.length)
+  const waited = CONFIRM_RETRY_DELAYS_MS.reduce((a, b) => a + b, 0)
+  assert.ok(elapsed >= waited && elapsed < waited + 5000, 'gave up after ' + elapsed + ' ms')
+})
+
+function expiredToken (sub) {
+  const now = Math.floor(Date.now() / 1000)
+  return devToken({ iss: 'wxavatar', aud: 'wxavatar-miniprogram', sub, iat: now - 3 * 3600, exp: now - 3600 })
+}
+
+test('an expired token means one silent re-login and one retry', async () => {
+  const { client, fake, storage } = newClient()
+  const user = await client.login()
+  const expired = expiredToken(user.id)
+  storage.set(TOKEN_STORAGE_KEY, expired)
+  fake.log.length = 0
+
+  const me = await client.me()
+  assert.equal(me.id, user.id)
+  assert.equal(fake.loginCalls, 2)
+  assert.notEqual(storage.get(TOKEN_STORAGE_KEY), expired)
+  assert.deepEqual(fake.log.map((c) => [c.method, c.url.slice(srv.api.length), c.status, c.code]), [
+    ['GET', '/v1/me', 401, 'unauthorized'],
+    ['POST', '/v1/session', 200, ''],
+    ['GET', '/v1/me', 200, '']
+  ])
+})
+
+test('an upload started with an expired token still goes through', async () => {
+  const { client, fake, storage } = newClient()
+  const user = await client.login()
+  storage.set(TOKEN_STORAGE_KEY, expiredToken(user.id))
+  const data = images.png(16)
+  const result = await client.uploadAvatar(files.write(data))
+  assert.equal(result.user.id, user.id)
+  assert.equal(fake.loginCalls, 2)
+  assert.deepEqual(await download(result.user.avatar_url), data)
+})
+
+test('bytes that are not really a PNG are rejected by confirm (422 upload_rejected)', async () => {
+  const { client, fake } = newClient()
+  await assert.rejects(client.uploadAvatar(files.write(images.notReallyPNG(), '.png')), (err) => {
+    isError('upload_rejected', 422)(err)
+    assert.ok(err.requestId)
+    return true
+  })
+  // The bytes did reach storage: it was the service that said no.
+  assert.deepEqual(fake.log.filter((c) => !c.url.startsWith(srv.api)).map((c) => c.status), [204])
+  assert.equal((await client.me()).avatar_url, null)
+})
+
+test('a file that is no JPEG, PNG or WebP is refused before asking for a signature', async () => {
+  const { client, fake } = newClient()
+  await assert.rejects(client.uploadAvatar(files.write(images.gif(), '.png')), isError('unsupported_type', 0))
+  assert.equal(fake.log.length, 0)
+})
+
+test('a file larger than the service allows: 413 too_large from the signature request', async () => {
+  const { client, fake } = newClient()
+  const big = Buffer.alloc(5 * 1024 * 1024 + 1)
+  images.jpeg().copy(big)
+  await assert.rejects(client.uploadAvatar(files.write(big)), isError('too_large', 413))
+  assert.equal(fake.log.filter((c) => !c.url.startsWith(srv.api)).length, 0, 'uploaded anyway')
+})
+
+test('COS refusing the upload is upload_failed with its status and COS code', async () => {
+  const { client, fake } = newClient()
+  fake.upload = { editForm: (f) => Object.assign(f, { 'q-signature': '0'.repeat(f['q-signature'].length) }) }
+  await assert.rejects(client.uploadAvatar(files.write(images.png(8))), (err) => {
+    isError('upload_failed', 403)(err)
+    assert.equal(err.cosCode, 'SignatureDoesNotMatch')
+    return true
+  })
+  assert.equal(calls(fake, 'POST', '/confirm').length, 0)
+})
+
+test('setNickname saves the trimmed nickname; the service rejects a blank one', async () => {
+  const { client, fake } = newClient()
+  const user = await client.setNickname('  小明  ')
+  assert.equal(user.nickname, '小明')
+  assert.equal((await client.me()).nickname, '小明')
+
+  await assert.rejects(client.setNickname('   '), isError('invalid_nickname', 400))
+  const last = fake.log[fake.log.length - 1]
+  assert.deepEqual([last.method, last.status, last.code], ['PUT', 400, 'invalid_nickname'])
+  await assert.rejects(client.setNickname('长'.repeat(33)), isError('invalid_nickname', 400))
+  assert.equal((await client.me()).nickname, '小明')
+})
+
+test('an unreachable service is network_error', async () => {
+  const fake = createFakeWx({ loginName: 'nobody' })
+  const client = createClient({ baseURL: 'http://127.0.0.1:1', wx: fake })
+  await assert.rejects(client.me(), isError('network_error', 0))
+})
