@@ -2,6 +2,8 @@ module github.com/wxavatar/wxavatar
 
 go 1.26.8
 
+toolchain go1.26.11
+
 require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/joho/godotenv v1.5.1
