@@ -1,7 +1,9 @@
-// Package db owns the records of users and avatar uploads: the schema and its migrations, and
-// the queries that read and change them. SQLite (modernc.org/sqlite, no cgo) is the backend
-// today; the migrations and queries are written in SQL that PostgreSQL also accepts, so that
-// a pgx backend can share them. Everything SQLite-specific lives in this file.
+// Package db owns the records of users, avatar uploads and rate limits: the schema and its
+// migrations, and the queries that read and change them. Two backends share every migration
+// and every query: SQLite (modernc.org/sqlite, no cgo), the default, and PostgreSQL (pgx v5
+// through database/sql), for several instances on one database. The SQL is written once, in
+// the subset both accept, with '?' placeholders that query.go rebinds for PostgreSQL.
+// Opening each backend lives in this file and postgres.go.
 //
 // Every error an exported method returns has been through translate, so callers only need
 // to know ErrNotFound, ErrConflict, ErrTooManyPending, ErrUnavailable and context errors.
@@ -10,18 +12,24 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -42,24 +50,43 @@ const defaultBusyTimeout = 5 * time.Second
 
 // DB is a handle on the database. It is safe for concurrent use.
 type DB struct {
-	sql *sql.DB
+	sql     *sql.DB
+	dialect dialect
+	// bound caches each query rebound for the dialect (see query.go). The keys are the
+	// package's constant queries, so it stays small.
+	bound sync.Map
 }
 
-// Open parses "sqlite:<path>" (creating the parent directory) or "sqlite::memory:" and applies
-// the embedded migrations before returning. WAL journal, busy_timeout, foreign keys on,
-// write transactions BEGIN IMMEDIATE. Unknown scheme → error naming it.
+// dialect is the SQL flavour of the backend.
+type dialect int
+
+const (
+	dialectSQLite dialect = iota
+	dialectPostgres
+)
+
+// Open parses the database url and applies the embedded migrations before returning.
 //
-// The in-memory database lives in a single connection (each SQLite connection to ":memory:"
-// is its own database), so all calls on it are serialized; it is meant for tests.
+//   - "sqlite:<path>" (creating the parent directory) or "sqlite::memory:": WAL journal,
+//     busy_timeout, foreign keys on, write transactions BEGIN IMMEDIATE. The in-memory
+//     database lives in a single connection (each SQLite connection to ":memory:" is its own
+//     database), so all calls on it are serialized; it is meant for tests.
+//   - "postgres://…" or "postgresql://…" (any libpq URL pgx accepts): a pool of up to 16
+//     connections; several instances may open, migrate and use one database at once.
+//
+// Unknown scheme → error naming it. No error ever repeats the url, which may hold a password.
 func Open(ctx context.Context, url string) (*DB, error) {
 	return open(ctx, url, defaultBusyTimeout)
 }
 
 func open(ctx context.Context, rawURL string, busyTimeout time.Duration) (*DB, error) {
 	scheme, rest, ok := strings.Cut(rawURL, ":")
-	if !ok || scheme != "sqlite" {
+	switch {
+	case ok && (scheme == "postgres" || scheme == "postgresql"):
+		return openPostgres(ctx, rawURL)
+	case !ok || scheme != "sqlite":
 		// Only the scheme is named: the rest of a URL may carry a password.
-		return nil, fmt.Errorf("db: unsupported database url scheme %q (want sqlite:<path> or sqlite::memory:)", scheme)
+		return nil, fmt.Errorf("db: unsupported database url scheme %q (want sqlite:<path>, sqlite::memory: or postgres://…)", scheme)
 	}
 	// One option, busy_timeout: how long a writer waits for another before
 	// answering ErrUnavailable (e.g. sqlite:./data/wxavatar.db?busy_timeout=2s).
@@ -84,8 +111,8 @@ func open(ctx context.Context, rawURL string, busyTimeout time.Duration) (*DB, e
 	if err != nil {
 		return nil, err
 	}
-	d := &DB{sql: sqldb}
-	if _, err := migrate(ctx, sqldb); err != nil {
+	d := &DB{sql: sqldb, dialect: dialectSQLite}
+	if _, err := d.migrate(ctx); err != nil {
 		return nil, errors.Join(err, sqldb.Close())
 	}
 	return d, nil
@@ -132,13 +159,25 @@ func openSQLite(path string, busyTimeout time.Duration) (*sql.DB, error) {
 }
 
 // migrate applies the embedded migrations that the database has not seen yet and reports how
-// many it applied.
-func migrate(ctx context.Context, sqldb *sql.DB) (int, error) {
+// many it applied. The same files serve both dialects.
+func (d *DB) migrate(ctx context.Context) (int, error) {
 	fsys, err := fs.Sub(embedded, "migrations")
 	if err != nil {
 		return 0, fmt.Errorf("db: migrations: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, sqldb, fsys, goose.WithDisableGlobalRegistry(true))
+	gooseDialect := goose.DialectSQLite3
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if d.dialect == dialectPostgres {
+		gooseDialect = goose.DialectPostgres
+		// Instances starting together on one database take turns: a session advisory lock
+		// is held while migrating, retried every second for up to 5 minutes.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return 0, fmt.Errorf("db: migrations: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(gooseDialect, d.sql, fsys, opts...)
 	if err != nil {
 		return 0, fmt.Errorf("db: migrations: %w", err)
 	}
@@ -160,7 +199,8 @@ func (d *DB) Ping(ctx context.Context) error {
 }
 
 // translate turns driver errors into the package's vocabulary. It is the only place that
-// knows SQLite error codes; the cause stays reachable through %w for logs.
+// knows SQLite result codes and PostgreSQL SQLSTATEs; the cause stays reachable through %w
+// for logs.
 func translate(err error) error {
 	switch {
 	case err == nil:
@@ -189,8 +229,45 @@ func translate(err error) error {
 				return fmt.Errorf("%w: %w", ErrConflict, err)
 			}
 		}
+		return err
+	}
+	// PostgreSQL. A connection that could not be made is unavailable whatever the server said
+	// (too many connections, starting up, bad password), so that check comes first.
+	var (
+		ce *pgconn.ConnectError
+		pe *pgconn.PgError
+		ne net.Error
+	)
+	switch {
+	case errors.As(err, &ce), pgconn.Timeout(err), errors.As(err, &ne),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, pgconn.ErrConnClosed),
+		errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.As(err, &pe):
+		switch {
+		case pe.Code == "23505": // unique_violation
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		case pgUnavailable[pe.Code], strings.HasPrefix(pe.Code, "08"): // 08: connection exception
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		// 23503 foreign_key_violation stays as is, as on SQLite: the methods check the
+		// referenced row first and answer ErrNotFound themselves.
 	}
 	return err
+}
+
+// pgUnavailable lists the SQLSTATEs after which the same call may succeed later.
+var pgUnavailable = map[string]bool{
+	"40001": true, // serialization_failure
+	"40P01": true, // deadlock_detected
+	"55P03": true, // lock_not_available (lock_timeout)
+	"57014": true, // query_canceled (statement_timeout; a cancelled ctx is reported as such)
+	"57P01": true, // admin_shutdown
+	"57P02": true, // crash_shutdown
+	"57P03": true, // cannot_connect_now
+	"53300": true, // too_many_connections
+	"53000": true, // insufficient_resources
+	"25006": true, // read_only_sql_transaction: a failover left us on a standby
 }
 
 // rowScanner is satisfied by *sql.Row and *sql.Rows.

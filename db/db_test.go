@@ -3,28 +3,38 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/wxavatar/wxavatar/db/dbtest"
 )
 
 // t0 is the test clock's origin, on a millisecond so stored times compare equal.
 var t0 = time.Date(2025, 3, 4, 5, 6, 7, 8_000_000, time.UTC)
 
-// backends lists the databases every behavioural test runs against.
+// backends lists the databases every behavioural test runs against. Each url is a fresh
+// database. postgres needs a server (WXAVATAR_TEST_POSTGRES, see dbtest); without one it
+// skips, except under CI.
 var backends = []struct {
-	name string
-	url  func(t *testing.T) string
+	name   string
+	url    func(t *testing.T) string
+	shared bool // several handles may open the url and see one database
 }{
-	{"memory", func(*testing.T) string { return "sqlite::memory:" }},
-	{"file", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "test.db") }},
+	{"memory", func(*testing.T) string { return "sqlite::memory:" }, false},
+	{"file", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "test.db") }, true},
+	{"postgres", func(t *testing.T) string { return dbtest.PostgresURL(t) }, true},
 }
 
 // forEachDB runs f once per backend, each with a fresh migrated database.
@@ -37,11 +47,22 @@ func forEachDB(t *testing.T, f func(t *testing.T, d *DB)) {
 	}
 }
 
+// forEachSharedDB runs f once per backend that several instances can share, with the url of a
+// fresh database for f to open as many times as it needs.
+func forEachSharedDB(t *testing.T, f func(t *testing.T, url string)) {
+	t.Helper()
+	for _, b := range backends {
+		if b.shared {
+			t.Run(b.name, func(t *testing.T) { f(t, b.url(t)) })
+		}
+	}
+}
+
 func openTest(t *testing.T, url string) *DB {
 	t.Helper()
 	d, err := Open(context.Background(), url)
 	if err != nil {
-		t.Fatalf("Open(%q): %v", url, err)
+		t.Fatalf("Open: %v", err) // not the url: a postgres one holds a password
 	}
 	t.Cleanup(func() {
 		if err := d.Close(); err != nil {
@@ -56,8 +77,12 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		url      string
 		wantText string // the error must name this
 	}{
-		{"postgres://wx:s3cret@localhost/wx", `"postgres"`},
+		{"mysql://wx:s3cret@localhost/wx", `"mysql"`},
 		{"mysql:whatever", `"mysql"`},
+		{"postgres://wx:s3cret@localhost:notaport/wx", "cannot parse the postgres url"},
+		{"postgres://wx:s3/cret@localhost/wx", "cannot parse the postgres url"},
+		{"postgresql://wx:s3cret@localhost/wx?sslmode=bogus", "cannot parse the postgres url"},
+		{"postgres://wx:s3cret@127.0.0.1:1/wx?connect_timeout=5", "database unavailable"},
 		{"./data/wxavatar.db", `"./data/wxavatar.db"`},
 		{"", `""`},
 		{"sqlite:", "no path"},
@@ -149,13 +174,12 @@ func TestMigrationsTwiceIsNoop(t *testing.T) {
 	ctx := context.Background()
 	t.Run("memory", func(t *testing.T) {
 		d := openTest(t, "sqlite::memory:")
-		n, err := migrate(ctx, d.sql)
+		n, err := d.migrate(ctx)
 		if err != nil || n != 0 {
 			t.Errorf("second migrate: got %d applied, %v; want 0, nil", n, err)
 		}
 	})
-	t.Run("file", func(t *testing.T) {
-		url := "sqlite:" + filepath.Join(t.TempDir(), "wx.db")
+	forEachSharedDB(t, func(t *testing.T, url string) {
 		d, err := Open(ctx, url)
 		if err != nil {
 			t.Fatal(err)
@@ -167,7 +191,7 @@ func TestMigrationsTwiceIsNoop(t *testing.T) {
 			t.Fatal(err)
 		}
 		d = openTest(t, url) // migrates again on open
-		n, err := migrate(ctx, d.sql)
+		n, err := d.migrate(ctx)
 		if err != nil || n != 0 {
 			t.Errorf("third migrate: got %d applied, %v; want 0, nil", n, err)
 		}
@@ -179,8 +203,8 @@ func TestMigrationsTwiceIsNoop(t *testing.T) {
 			`SELECT COUNT(*) FROM goose_db_version WHERE version_id > 0`).Scan(&versions); err != nil {
 			t.Fatal(err)
 		}
-		if versions != 1 {
-			t.Errorf("recorded migrations: got %d; want 1", versions)
+		if want := migrationCount(t); versions != want {
+			t.Errorf("recorded migrations: got %d; want %d", versions, want)
 		}
 	})
 }
@@ -256,6 +280,19 @@ func TestTranslate(t *testing.T) {
 		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), context.DeadlineExceeded},
 		{"already ours", ErrTooManyPending, ErrTooManyPending},
 		{"other", other, other},
+		// PostgreSQL: the server's SQLSTATEs, and connections that failed or broke.
+		{"pg unique", fmt.Errorf("exec: %w", &pgconn.PgError{Code: "23505"}), ErrConflict},
+		{"pg serialization", &pgconn.PgError{Code: "40001"}, ErrUnavailable},
+		{"pg deadlock", &pgconn.PgError{Code: "40P01"}, ErrUnavailable},
+		{"pg lock timeout", &pgconn.PgError{Code: "55P03"}, ErrUnavailable},
+		{"pg admin shutdown", &pgconn.PgError{Code: "57P01"}, ErrUnavailable},
+		{"pg starting up", &pgconn.PgError{Code: "57P03"}, ErrUnavailable},
+		{"pg too many connections", &pgconn.PgError{Code: "53300"}, ErrUnavailable},
+		{"pg connection failure", &pgconn.PgError{Code: "08006"}, ErrUnavailable},
+		{"pg conn closed", fmt.Errorf("query: %w", pgconn.ErrConnClosed), ErrUnavailable},
+		{"bad conn", driver.ErrBadConn, ErrUnavailable},
+		{"net", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, ErrUnavailable},
+		{"unexpected eof", fmt.Errorf("receive message: %w", io.ErrUnexpectedEOF), ErrUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,26 +312,38 @@ func TestTranslate(t *testing.T) {
 	if got := translate(busy); !errors.As(got, &se) {
 		t.Errorf("translate(busy) = %v; want the *sqlite.Error kept in the chain", got)
 	}
+	// Constraint failures that are not uniqueness, and other SQLSTATEs, stay as they are.
+	for _, code := range []string{"23503", "23514", "22021", "42P01"} {
+		pe := &pgconn.PgError{Code: code}
+		if got := translate(pe); got != error(pe) {
+			t.Errorf("translate(SQLSTATE %s) = %v; want it unchanged", code, got)
+		}
+	}
+	var pe *pgconn.PgError
+	if got := translate(&pgconn.PgError{Code: "40P01"}); !errors.As(got, &pe) {
+		t.Errorf("translate(deadlock) = %v; want the *pgconn.PgError kept in the chain", got)
+	}
 }
 
 func TestTranslateUniqueViolation(t *testing.T) {
-	d := openTest(t, "sqlite::memory:")
-	ctx := context.Background()
-	_, err := d.sql.ExecContext(ctx,
-		`INSERT INTO users (id, openid, created_at, updated_at) VALUES ('a', 'o', 0, 0), ('b', 'o', 0, 0)`)
-	if got := translate(err); !errors.Is(got, ErrConflict) {
-		t.Errorf("translate(%v) = %v; want ErrConflict", err, got)
-	}
-	// A foreign key failure is not a conflict the caller can act on.
-	_, err = d.sql.ExecContext(ctx, `
-		INSERT INTO uploads (id, user_id, object_key, content_type, url, max_bytes, created_at, expires_at)
-		VALUES ('x', 'nobody', 'k', 'image/png', 'u', 1, 0, 0)`)
-	if err == nil {
-		t.Fatal("insert with unknown user_id: got nil error; want a foreign key failure")
-	}
-	if got := translate(err); errors.Is(got, ErrConflict) || errors.Is(got, ErrUnavailable) {
-		t.Errorf("translate(%v) = %v; want it left as is", err, got)
-	}
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		_, err := d.exec(ctx,
+			`INSERT INTO users (id, openid, created_at, updated_at) VALUES ('a', 'o', 0, 0), ('b', 'o', 0, 0)`)
+		if got := translate(err); !errors.Is(got, ErrConflict) {
+			t.Errorf("translate(%v) = %v; want ErrConflict", err, got)
+		}
+		// A foreign key failure is not a conflict the caller can act on.
+		_, err = d.exec(ctx, `
+			INSERT INTO uploads (id, user_id, object_key, content_type, url, max_bytes, created_at, expires_at)
+			VALUES ('x', 'nobody', 'k', 'image/png', 'u', 1, 0, 0)`)
+		if err == nil {
+			t.Fatal("insert with unknown user_id: got nil error; want a foreign key failure")
+		}
+		if got := translate(err); errors.Is(got, ErrConflict) || errors.Is(got, ErrUnavailable) {
+			t.Errorf("translate(%v) = %v; want it left as is", err, got)
+		}
+	})
 }
 
 // TestBusyThroughAPI checks that a writer that cannot get the lock in time reports

@@ -50,7 +50,7 @@ func (d *DB) ClaimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]Sw
 func (d *DB) claimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]SweepTask, error) {
 	leaseEnd := toMillis(now.Add(-p.Lease))
 	args := []any{leaseEnd, toMillis(p.ExpiredBefore), toMillis(p.ReplacedBefore)}
-	rows, err := d.sql.QueryContext(ctx, `SELECT id, object_key, status FROM uploads WHERE `+sweepable+`
+	rows, err := d.query(ctx, `SELECT id, object_key, status FROM uploads WHERE `+sweepable+`
 		ORDER BY expires_at LIMIT ?`, append(args, p.Limit)...)
 	if err != nil {
 		return nil, err
@@ -78,7 +78,7 @@ func (d *DB) claimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]Sw
 		// Each claim is its own statement: the WHERE is evaluated again under
 		// the row lock, so a competing instance or a confirm that got there
 		// first makes this one a no-op.
-		res, err := d.sql.ExecContext(ctx, `
+		res, err := d.exec(ctx, `
 			UPDATE uploads SET sweep_claimed_at = ?,
 				status = CASE WHEN status = 'pending' THEN 'expired' ELSE status END
 			WHERE id = ? AND `+sweepable, append([]any{toMillis(now), t.UploadID}, args...)...)
@@ -96,6 +96,6 @@ func (d *DB) claimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]Sw
 
 // FinishSweep records that the task's object is gone.
 func (d *DB) FinishSweep(ctx context.Context, uploadID string, now time.Time) error {
-	_, err := d.sql.ExecContext(ctx, `UPDATE uploads SET object_deleted_at = ? WHERE id = ?`, toMillis(now), uploadID)
+	_, err := d.exec(ctx, `UPDATE uploads SET object_deleted_at = ? WHERE id = ?`, toMillis(now), uploadID)
 	return translate(err)
 }

@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -88,47 +87,48 @@ func equal(a, b []string) bool {
 // TestClaimSweepManyInstances: several processes on one database never claim
 // the same task twice.
 func TestClaimSweepManyInstances(t *testing.T) {
-	path := "sqlite:" + filepath.Join(t.TempDir(), "shared.db")
-	first := openTest(t, path)
-	mustUpsert(t, first, User{ID: "u1", OpenID: "o1"}, t0)
-	const n = 60
-	for i := 0; i < n; i++ {
-		mustCreateUpload(t, first, testUpload("u1", "up"+string(rune('A'+i/26))+string(rune('a'+i%26))), t0)
-	}
-	now := t0.Add(time.Hour)
-	policy := SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Hour, Limit: 7}
-	var mu sync.Mutex
-	seen := map[string]int{}
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		d := openTest(t, path) // its own pool, as another instance would have
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				tasks, err := d.ClaimSweep(context.Background(), policy, now)
-				if err != nil {
-					t.Errorf("ClaimSweep: %v", err)
-					return
-				}
-				if len(tasks) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, task := range tasks {
-					seen[task.UploadID]++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if len(seen) != n {
-		t.Errorf("%d tasks claimed; want %d", len(seen), n)
-	}
-	for id, count := range seen {
-		if count != 1 {
-			t.Errorf("task %s claimed %d times", id, count)
+	forEachSharedDB(t, func(t *testing.T, url string) {
+		first := openTest(t, url)
+		mustUpsert(t, first, User{ID: "u1", OpenID: "o1"}, t0)
+		const n = 60
+		for i := 0; i < n; i++ {
+			mustCreateUpload(t, first, testUpload("u1", "up"+string(rune('A'+i/26))+string(rune('a'+i%26))), t0)
 		}
-	}
+		now := t0.Add(time.Hour)
+		policy := SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Hour, Limit: 7}
+		var mu sync.Mutex
+		seen := map[string]int{}
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			d := openTest(t, url) // its own pool, as another instance would have
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					tasks, err := d.ClaimSweep(context.Background(), policy, now)
+					if err != nil {
+						t.Errorf("ClaimSweep: %v", err)
+						return
+					}
+					if len(tasks) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, task := range tasks {
+						seen[task.UploadID]++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(seen) != n {
+			t.Errorf("%d tasks claimed; want %d", len(seen), n)
+		}
+		for id, count := range seen {
+			if count != 1 {
+				t.Errorf("task %s claimed %d times", id, count)
+			}
+		}
+	})
 }

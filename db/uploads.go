@@ -52,13 +52,8 @@ func scanUpload(row rowScanner) (Upload, error) {
 	return u, nil
 }
 
-// querier is what both *sql.DB and *sql.Tx offer.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 func uploadForUser(ctx context.Context, q querier, userID, uploadID string) (Upload, error) {
-	return scanUpload(q.QueryRowContext(ctx,
+	return scanUpload(q.queryRow(ctx,
 		`SELECT `+uploadColumns+` FROM uploads WHERE id = ? AND user_id = ?`, uploadID, userID))
 }
 
@@ -77,7 +72,7 @@ func (d *DB) CreateUpload(ctx context.Context, u Upload, maxPending int, now tim
 }
 
 func (d *DB) createUpload(ctx context.Context, u Upload, maxPending int, now time.Time) error {
-	tx, err := d.sql.BeginTx(ctx, nil)
+	tx, err := d.begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -86,7 +81,7 @@ func (d *DB) createUpload(ctx context.Context, u Upload, maxPending int, now tim
 	// A no-op write on the user row locks it until commit, which serializes concurrent creates
 	// for one user on PostgreSQL too (BEGIN IMMEDIATE already does on SQLite), and tells an
 	// unknown user apart from a foreign key failure.
-	res, err := tx.ExecContext(ctx, `UPDATE users SET updated_at = updated_at WHERE id = ?`, u.UserID)
+	res, err := tx.exec(ctx, `UPDATE users SET updated_at = updated_at WHERE id = ?`, u.UserID)
 	if err != nil {
 		return err
 	}
@@ -98,7 +93,7 @@ func (d *DB) createUpload(ctx context.Context, u Upload, maxPending int, now tim
 
 	if maxPending > 0 {
 		var pending int
-		if err := tx.QueryRowContext(ctx, `
+		if err := tx.queryRow(ctx, `
 			SELECT COUNT(*) FROM uploads
 			WHERE user_id = ? AND status = 'pending' AND expires_at > ?`,
 			u.UserID, toMillis(now)).Scan(&pending); err != nil {
@@ -109,7 +104,7 @@ func (d *DB) createUpload(ctx context.Context, u Upload, maxPending int, now tim
 		}
 	}
 
-	if _, err := tx.ExecContext(ctx, `
+	if _, err := tx.exec(ctx, `
 		INSERT INTO uploads (id, user_id, object_key, content_type, url, max_bytes, status, size,
 			created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
@@ -123,7 +118,7 @@ func (d *DB) createUpload(ctx context.Context, u Upload, maxPending int, now tim
 // UploadForUser returns the upload only when it belongs to userID; otherwise ErrNotFound
 // (same error for missing and foreign: callers must not be able to tell them apart).
 func (d *DB) UploadForUser(ctx context.Context, userID, uploadID string) (Upload, error) {
-	u, err := uploadForUser(ctx, d.sql, userID, uploadID)
+	u, err := uploadForUser(ctx, d, userID, uploadID)
 	return u, translate(err)
 }
 
@@ -139,7 +134,7 @@ func (d *DB) ConfirmUpload(ctx context.Context, userID, uploadID string, size in
 }
 
 func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (User, Upload, error) {
-	tx, err := d.sql.BeginTx(ctx, nil)
+	tx, err := d.begin(ctx)
 	if err != nil {
 		return User{}, Upload{}, err
 	}
@@ -147,7 +142,7 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 
 	// The state check is in the UPDATE itself, so of two racing confirms exactly one changes
 	// the row even where transactions are not serialized (PostgreSQL read committed).
-	res, err := tx.ExecContext(ctx, `
+	res, err := tx.exec(ctx, `
 		UPDATE uploads SET status = 'confirmed', size = ?, confirmed_at = ?
 		WHERE id = ? AND user_id = ? AND status = 'pending'`,
 		size, toMillis(now), uploadID, userID)
@@ -167,7 +162,7 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 		if up.Status != UploadConfirmed {
 			return User{}, up, ErrConflict
 		}
-		user, err := scanUser(tx.QueryRowContext(ctx,
+		user, err := scanUser(tx.queryRow(ctx,
 			`SELECT `+userColumns+` FROM users WHERE id = ?`, userID))
 		if err != nil {
 			return User{}, Upload{}, err
@@ -176,14 +171,14 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 	}
 
 	// The avatar being replaced becomes the sweeper's, after its grace period.
-	if _, err := tx.ExecContext(ctx, `
+	if _, err := tx.exec(ctx, `
 		UPDATE uploads SET replaced_at = ?
 		WHERE user_id = ? AND status = 'confirmed' AND replaced_at IS NULL AND id <> ?
 		  AND url = (SELECT avatar_url FROM users WHERE id = ?)`,
 		toMillis(now), userID, uploadID, userID); err != nil {
 		return User{}, Upload{}, err
 	}
-	user, err := scanUser(tx.QueryRowContext(ctx,
+	user, err := scanUser(tx.queryRow(ctx,
 		`UPDATE users SET avatar_url = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
 		up.URL, toMillis(now), userID))
 	if err != nil {
@@ -203,13 +198,13 @@ func (d *DB) RejectUpload(ctx context.Context, userID, uploadID string, now time
 }
 
 func (d *DB) rejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (Upload, error) {
-	tx, err := d.sql.BeginTx(ctx, nil)
+	tx, err := d.begin(ctx)
 	if err != nil {
 		return Upload{}, err
 	}
 	defer tx.Rollback()
 
-	if _, err := tx.ExecContext(ctx, `
+	if _, err := tx.exec(ctx, `
 		UPDATE uploads SET status = 'rejected', rejected_at = ?
 		WHERE id = ? AND user_id = ? AND status = 'pending'`,
 		toMillis(now), uploadID, userID); err != nil {

@@ -45,7 +45,7 @@ func (d *DB) UpsertUser(ctx context.Context, u User, now time.Time) (User, error
 	if u.ID == "" || u.OpenID == "" {
 		return User{}, errors.New("db: upsert user: id and openid are required")
 	}
-	got, err := scanUser(d.sql.QueryRowContext(ctx, `
+	got, err := scanUser(d.queryRow(ctx, `
 		INSERT INTO users (id, openid, unionid, nickname, created_at, updated_at)
 		VALUES (?, ?, ?, '', ?, ?)
 		ON CONFLICT (openid) DO UPDATE SET
@@ -63,7 +63,7 @@ func (d *DB) UpsertUser(ctx context.Context, u User, now time.Time) (User, error
 
 // UserByID returns the user with the given id, or ErrNotFound.
 func (d *DB) UserByID(ctx context.Context, id string) (User, error) {
-	u, err := scanUser(d.sql.QueryRowContext(ctx,
+	u, err := scanUser(d.queryRow(ctx,
 		`SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	return u, translate(err)
 }
@@ -71,7 +71,7 @@ func (d *DB) UserByID(ctx context.Context, id string) (User, error) {
 // SetNickname stores the nickname as given (the caller validates it) and returns the user,
 // or ErrNotFound.
 func (d *DB) SetNickname(ctx context.Context, userID, nickname string, now time.Time) (User, error) {
-	u, err := scanUser(d.sql.QueryRowContext(ctx,
+	u, err := scanUser(d.queryRow(ctx,
 		`UPDATE users SET nickname = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
 		nickname, toMillis(now), userID))
 	return u, translate(err)

@@ -1,0 +1,47 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// Pool settings for PostgreSQL. A request makes a handful of short statements, so a pool this
+// size keeps two cores busy without holding many server processes per instance (PostgreSQL
+// allows 100 connections by default, shared by every instance).
+const (
+	pgMaxOpenConns    = 16
+	pgMaxIdleConns    = 16 // as many as open: no reconnect churn under a steady load
+	pgConnMaxLifetime = 30 * time.Minute
+	pgConnMaxIdleTime = 5 * time.Minute
+)
+
+// openPostgres opens a pool on rawURL through pgx's database/sql driver, checks the server
+// answers, and migrates. Transactions use the server's default READ COMMITTED: every
+// method is written to be correct there (see the comments at each conditional UPDATE).
+func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		// pgx's own message quotes the url with the password masked on a best-effort basis
+		// only, and the wrapped cause may quote it verbatim: say nothing about it.
+		return nil, errors.New("db: cannot parse the postgres url (details withheld: it may hold a password)")
+	}
+	sqldb := stdlib.OpenDB(*cfg)
+	sqldb.SetMaxOpenConns(pgMaxOpenConns)
+	sqldb.SetMaxIdleConns(pgMaxIdleConns)
+	sqldb.SetConnMaxLifetime(pgConnMaxLifetime)
+	sqldb.SetConnMaxIdleTime(pgConnMaxIdleTime)
+	// pgx's connect errors name the user, database and host, never the password.
+	if err := sqldb.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("db: connect to postgres: %w", translate(err)), sqldb.Close())
+	}
+	d := &DB{sql: sqldb, dialect: dialectPostgres}
+	if _, err := d.migrate(ctx); err != nil {
+		return nil, errors.Join(err, sqldb.Close())
+	}
+	return d, nil
+}
