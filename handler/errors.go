@@ -118,7 +118,7 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		ae := toAPIError(err)
 		if ae.status >= 500 {
 			logger.ErrorContext(c.Request().Context(), "request failed",
-				"request_id", requestID(c), "route", c.Path(), "code", ae.code, "error", err.Error())
+				"route", c.Path(), "code", ae.code, "error", err.Error())
 		}
 		if ae.retryAfter > 0 {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
@@ -135,7 +135,7 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			werr = c.JSON(ae.status, body)
 		}
 		if werr != nil {
-			logger.WarnContext(c.Request().Context(), "write error response", "request_id", requestID(c), "error", werr.Error())
+			logger.WarnContext(c.Request().Context(), "write error response", "error", werr.Error())
 		}
 	}
 }

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -93,6 +94,9 @@ func requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(requestIDHeader, id)
 		c.Response().Header().Set(requestIDHeader, id)
+		// In the request's context too, so that every log line made with it
+		// names the request (see LogHandler).
+		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), requestIDKey{}, id)))
 		return next(c)
 	}
 }
@@ -132,7 +136,6 @@ func logMiddleware(logger *slog.Logger, now func() time.Time) echo.MiddlewareFun
 				level = slog.LevelError
 			}
 			logger.LogAttrs(c.Request().Context(), level, "request",
-				slog.String("request_id", requestID(c)),
 				slog.String("method", c.Request().Method),
 				slog.String("route", c.Path()),
 				slog.Int("status", status),

@@ -75,6 +75,10 @@ type Deps struct {
 	UploadMaxBytes int64
 	UploadTTL      time.Duration
 	Limits         Limits
+	// Metrics, when set, are recorded; ServeMetrics also serves them at
+	// /metrics on this listener.
+	Metrics      *Metrics
+	ServeMetrics bool
 }
 
 func (d *Deps) check() error {
@@ -97,12 +101,20 @@ func New(d Deps) (*echo.Echo, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
+	d.Logger = slog.New(LogHandler(d.Logger.Handler()))
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Logger)
 	e.IPExtractor = ipExtractor(d.Limits.TrustedProxies)
-	e.Use(requestIDMiddleware, logMiddleware(d.Logger, d.Now), middleware.Recover(), middleware.BodyLimit(bodyLimit))
+	e.Use(requestIDMiddleware, logMiddleware(d.Logger, d.Now))
+	if d.Metrics != nil {
+		e.Use(d.Metrics.middleware)
+	}
+	e.Use(middleware.Recover(), middleware.BodyLimit(bodyLimit))
 	addRoutes(e, &d)
+	if d.Metrics != nil && d.ServeMetrics {
+		e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
+	}
 	return e, nil
 }
 

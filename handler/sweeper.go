@@ -43,6 +43,7 @@ type Sweeper struct {
 	Now      func() time.Time
 	Interval time.Duration // 0 turns sweeping off
 	Grace    time.Duration // how long a replaced avatar is kept
+	Metrics  *Metrics      // optional
 }
 
 // Run sweeps every Interval until ctx ends.
@@ -97,6 +98,9 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 			}
 			if err := s.Store.FinishSweep(ctx, task.UploadID, s.Now()); err != nil {
 				return deleted, err
+			}
+			if task.Reason == "expired" {
+				s.Metrics.UploadEvent("expired", 1)
 			}
 			deleted++
 		}

@@ -105,6 +105,7 @@ func handleCreateUpload(d *Deps) echo.HandlerFunc {
 			}
 			return err
 		}
+		d.Metrics.UploadEvent("issued", 1)
 		return c.JSON(http.StatusCreated, map[string]newUploadJSON{"upload": {
 			ID: up.ID, Key: up.Key, ExpiresAt: formatTime(expires), MaxBytes: up.MaxBytes, URL: up.URL,
 			Post: postJSON{URL: signed.PostURL, FileField: "file", Form: signed.PostForm},
@@ -174,7 +175,7 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 			return err
 		}
 		if reason != "" {
-			return reject(ctx, d, up, reason, requestID(c))
+			return reject(ctx, d, up, reason)
 		}
 		u, up, err := d.Store.ConfirmUpload(ctx, userID, uploadID, size, d.Now())
 		if errors.Is(err, db.ErrConflict) {
@@ -187,6 +188,7 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		d.Metrics.UploadEvent("confirmed", 1)
 		return confirmed(c, u, up)
 	}
 }
@@ -225,13 +227,14 @@ func inspect(ctx context.Context, objects Objects, up db.Upload, now time.Time) 
 
 // reject deletes the object first, then records the rejection, so that a
 // storage failure leaves the upload pending and a retry redoes both.
-func reject(ctx context.Context, d *Deps, up db.Upload, reason, requestID string) error {
+func reject(ctx context.Context, d *Deps, up db.Upload, reason string) error {
 	if err := d.Objects.Delete(ctx, up.Key); err != nil {
 		return err
 	}
 	if _, err := d.Store.RejectUpload(ctx, up.UserID, up.ID, d.Now()); err != nil && !errors.Is(err, db.ErrConflict) {
 		return err
 	}
-	d.Logger.InfoContext(ctx, "upload rejected", "request_id", requestID, "upload_id", up.ID, "reason", reason)
+	d.Logger.InfoContext(ctx, "upload rejected", "upload_id", up.ID, "reason", reason)
+	d.Metrics.UploadEvent("rejected", 1)
 	return rejected(reason)
 }

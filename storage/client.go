@@ -32,6 +32,8 @@ type Config struct {
 	Timeout time.Duration
 	// Transport carries the requests; nil → a dedicated http.Transport.
 	Transport http.RoundTripper
+	// Instrument, if set, wraps the transport (metrics).
+	Instrument func(http.RoundTripper) http.RoundTripper
 }
 
 // Client talks to one COS bucket through cos-go-sdk-v5. Its credentials can be
@@ -68,6 +70,9 @@ func NewClient(cfg Config) (*Client, error) {
 			TLSHandshakeTimeout:   3 * time.Second,
 			ResponseHeaderTimeout: cfg.Timeout,
 		}
+	}
+	if cfg.Instrument != nil {
+		cfg.Transport = cfg.Instrument(cfg.Transport)
 	}
 	c := &Client{cfg: cfg}
 	c.creds.Store(&cfg.Credentials)

@@ -23,6 +23,7 @@ import (
 type config struct {
 	Dev            bool
 	Addr           string
+	MetricsAddr    string // "" → /metrics on Addr
 	DatabaseURL    string
 	WeChatAppID    string
 	WeChatSecret   string
@@ -200,6 +201,14 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	c.Addr = p.str("ADDR", defAddr, false)
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		p.fail("ADDR", "want host:port, like %s", defAddr)
+	}
+	c.MetricsAddr = p.str("METRICS_ADDR", "", false)
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			p.fail("METRICS_ADDR", "want host:port, like 127.0.0.1:9090")
+		} else if dev && !loopback(c.MetricsAddr) {
+			p.fail("METRICS_ADDR", "--dev listens on loopback only (127.0.0.1, ::1 or localhost)")
+		}
 	}
 	c.DatabaseURL = p.str("DATABASE_URL", "sqlite:./data/wxavatar.db", false)
 	c.WeChatAppID = p.str("WECHAT_APPID", "", true)

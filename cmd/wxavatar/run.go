@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	logger := slog.New(handler.LogHandler(slog.NewJSONHandler(stderr, nil)))
 	return serve(ctx, cfg, load, hup, logger, stdout)
 }
 
@@ -107,7 +107,7 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 
 	var k keys
 	var servers []*http.Server
-	var serveErrs = make(chan error, 2)
+	var serveErrs = make(chan error, 3)
 	if cfg.Dev {
 		k.devAccepted = &atomic.Pointer[[]storage.Credentials]{}
 		k.devAccepted.Store(&[]storage.Credentials{cfg.COSCredentials})
@@ -122,16 +122,21 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 		fmt.Fprintf(stdout, "wxavatar: local object server on %s (bucket %s)\n", u, cfg.COSBucket)
 	}
 
+	metrics := handler.NewMetrics()
 	k.objects, err = storage.NewClient(storage.Config{
 		Bucket: cfg.COSBucket, BucketURL: cfg.COSBucketURL, PublicBaseURL: cfg.PublicBaseURL,
 		Credentials: cfg.COSCredentials, Timeout: cfg.COSTimeout,
+		Instrument: func(rt http.RoundTripper) http.RoundTripper { return metrics.InstrumentTransport("cos", rt) },
 	})
 	if err != nil {
 		return err
 	}
 	var login handler.Login = auth.DevLogin{}
 	if !cfg.Dev {
-		k.wechat, err = auth.NewWeChat(cfg.WeChatAPIBase, cfg.WeChatAppID, cfg.WeChatSecret, &http.Client{Timeout: cfg.WeChatTimeout})
+		k.wechat, err = auth.NewWeChat(cfg.WeChatAPIBase, cfg.WeChatAppID, cfg.WeChatSecret, &http.Client{
+			Timeout:   cfg.WeChatTimeout,
+			Transport: metrics.InstrumentTransport("wechat", http.DefaultTransport),
+		})
 		if err != nil {
 			return err
 		}
@@ -144,6 +149,7 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 	api, err := handler.New(handler.Deps{
 		Logger: logger, Now: time.Now, Login: login, Tokens: k.tokens, Store: database, Objects: k.objects,
 		UploadMaxBytes: cfg.UploadMaxBytes, UploadTTL: cfg.UploadTTL, Limits: cfg.Limits,
+		Metrics: metrics, ServeMetrics: cfg.MetricsAddr == "",
 	})
 	if err != nil {
 		return err
@@ -153,7 +159,19 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 		return fmt.Errorf("listen on ADDR %s: %w", cfg.Addr, err)
 	}
 	sweeper := &handler.Sweeper{Store: database, Objects: k.objects, Logger: logger.With("component", "sweeper"),
-		Now: time.Now, Interval: cfg.SweepInterval, Grace: cfg.SweepGrace}
+		Now: time.Now, Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, Metrics: metrics}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler())
+		msrv := newHTTPServer(mux, logger)
+		servers = append(servers, msrv)
+		go func() { serveErrs <- msrv.Serve(mln) }()
+		fmt.Fprintf(stdout, "wxavatar: metrics on http://%s/metrics\n", mln.Addr())
+	}
 	sweepCtx, stopSweeping := context.WithCancel(context.Background())
 	sweeping := make(chan struct{})
 	go func() { defer close(sweeping); sweeper.Run(sweepCtx) }()

@@ -359,6 +359,7 @@ func TestEndToEnd(t *testing.T) {
 		"COS_SECRET_KEY":   testCOSKey,
 		"COS_BUCKET_URL":   cosSrv.URL,
 		"UPLOAD_MAX_BYTES": fmt.Sprint(testMaxBytes),
+		"METRICS_ADDR":     "127.0.0.1:0",
 	}
 	srv := start(t, []string{"serve", "--env-file", ""}, env)
 	var secrets []string
@@ -480,6 +481,30 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics", func(t *testing.T) {
+		_, after, ok := strings.Cut(srv.stdout.String(), "metrics on ")
+		if !ok {
+			t.Fatalf("no metrics listener announced: %s", srv.stdout)
+		}
+		status, body := download(t, strings.TrimSpace(strings.SplitN(after, "\n", 2)[0]))
+		if status != 200 {
+			t.Fatalf("GET /metrics on METRICS_ADDR: %d", status)
+		}
+		for _, want := range []string{
+			`wxavatar_upstream_requests_total{outcome="ok",upstream="wechat"}`,
+			`wxavatar_upstream_requests_total{outcome="ok",upstream="cos"}`,
+			`wxavatar_uploads_total{event="confirmed"} 2`,
+			`wxavatar_http_requests_total{method="POST",route="/v1/avatar/uploads/:id/confirm",status="200"}`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		if status, _ := download(t, srv.api+"/metrics"); status != 404 {
+			t.Errorf("/metrics on the API listener with METRICS_ADDR set: %d; want 404", status)
+		}
+	})
+
 	t.Run("header cap", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", srv.api+"/healthz", nil)
 		req.Header.Set("X-Padding", strings.Repeat("a", 40<<10))
@@ -565,5 +590,8 @@ func TestDevQuickStart(t *testing.T) {
 	}
 	if r := c.call("GET", "/readyz", "", ""); r.status != 200 {
 		t.Errorf("readyz: %d %s", r.status, r.raw)
+	}
+	if status, body := download(t, srv.api+"/metrics"); status != 200 || !strings.Contains(string(body), `wxavatar_uploads_total{event="issued"} 1`) {
+		t.Errorf("/metrics on the API listener: %d; want 200 with the upload counted", status)
 	}
 }

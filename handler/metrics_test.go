@@ -1,0 +1,86 @@
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/wxavatar/wxavatar/storage"
+)
+
+func TestMetrics(t *testing.T) {
+	m := NewMetrics()
+	ta := newTestAPI(t, func(d *Deps) { d.Metrics, d.ServeMetrics = m, true })
+	token, _ := ta.login(t, "mia")
+	for i := 0; i < 3; i++ {
+		ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png"}`)
+	}
+	ta.do(t, "GET", "/v1/me", "", "")
+	ta.do(t, "GET", "/no/such/route/123", "", "")
+
+	// COS calls through an instrumented transport.
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
+	defer upstream.Close()
+	rt := m.InstrumentTransport("cos", http.DefaultTransport)
+	req, _ := http.NewRequestWithContext(context.Background(), "GET", upstream.URL, nil)
+	if resp, err := rt.RoundTrip(req); err == nil {
+		resp.Body.Close()
+	}
+	m.UploadEvent("expired", 2)
+
+	rec := httptest.NewRecorder()
+	ta.e.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`wxavatar_http_requests_total{method="POST",route="/v1/avatar/uploads",status="201"} 3`,
+		`wxavatar_http_requests_total{method="GET",route="/v1/me",status="401"} 1`,
+		`wxavatar_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+		`wxavatar_http_request_duration_seconds_count{method="POST",route="/v1/session"} 1`,
+		`wxavatar_uploads_total{event="issued"} 3`,
+		`wxavatar_uploads_total{event="confirmed"} 0`,
+		`wxavatar_uploads_total{event="expired"} 2`,
+		`wxavatar_upstream_requests_total{outcome="server_error",upstream="cos"} 1`,
+		`wxavatar_upstream_request_duration_seconds_count{upstream="cos"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "/no/such/route") {
+		t.Errorf("/metrics carries a raw path as a label")
+	}
+}
+
+// TestLogLinesCarryRequestID: every line a request logs names it.
+func TestLogLinesCarryRequestID(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	token, _ := ta.login(t, "noah")
+	a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png"}`)
+	id := a.body["upload"].(map[string]any)["id"].(string)
+	ta.objects.stat = func(string) (storage.ObjectInfo, error) {
+		return storage.ObjectInfo{Size: 5, ContentType: "image/png"}, nil
+	}
+	ta.objects.readPrefix = func(string, int) ([]byte, error) { return []byte("hello"), nil }
+	ta.logs.Reset()
+	r := ta.do(t, "POST", "/v1/avatar/uploads/"+id+"/confirm", token, "", "X-Request-Id", "trace-42")
+	if r.status != 422 {
+		t.Fatalf("confirm: %d", r.status)
+	}
+	lines := strings.Split(strings.TrimSpace(ta.logs.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want the rejection and the request line, got %q", lines)
+	}
+	for _, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+		if rec["request_id"] != "trace-42" {
+			t.Errorf("log line without the request id: %s", line)
+		}
+	}
+}
