@@ -125,6 +125,9 @@ func NewTokens(ring *KeyRing, ttl time.Duration, now func() time.Time) (*Tokens,
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(clockLeeway),
 		jwt.WithTimeFunc(now),
+		// Refuse base64 with stray low bits, so that exactly one string is
+		// a given token (matters wherever tokens are compared or cached).
+		jwt.WithStrictDecoding(),
 	)
 	return t, nil
 }

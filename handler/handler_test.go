@@ -101,7 +101,7 @@ func newTestAPI(t *testing.T, mutate func(*Deps)) *testAPI {
 	d := Deps{
 		Logger: slog.New(slog.NewJSONHandler(ta.logs, nil)),
 		Now:    func() time.Time { return ta.now },
-		Login:  auth.DevLogin{}, Tokens: tokens, Store: store, Objects: ta.objects,
+		Login:  auth.DevLogin{}, Tokens: tokens, Store: store, Objects: ta.objects, Limiter: store,
 		UploadMaxBytes: 1000, UploadTTL: 10 * time.Minute,
 	}
 	if mutate != nil {

@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 
 	"github.com/wxavatar/wxavatar/auth"
 	"github.com/wxavatar/wxavatar/db"
@@ -44,6 +44,13 @@ type Objects interface {
 	Ping(ctx context.Context) error
 }
 
+// Limiter decides whether key may make one more request now, at perMinute
+// requests a minute; it is shared by every instance (it lives in the
+// database), so limits hold behind a load balancer.
+type Limiter interface {
+	Allow(ctx context.Context, key string, perMinute int, now time.Time) (ok bool, retryAfter time.Duration, err error)
+}
+
 // Login exchanges a wx.login code for an identity (WeChat, or the dev login).
 type Login interface {
 	Exchange(ctx context.Context, code string) (auth.Identity, error)
@@ -72,6 +79,7 @@ type Deps struct {
 	Tokens         Tokens
 	Store          Store
 	Objects        Objects
+	Limiter        Limiter
 	UploadMaxBytes int64
 	UploadTTL      time.Duration
 	Limits         Limits
@@ -83,7 +91,7 @@ type Deps struct {
 
 func (d *Deps) check() error {
 	switch {
-	case d.Logger == nil, d.Now == nil, d.Login == nil, d.Tokens == nil, d.Store == nil, d.Objects == nil:
+	case d.Logger == nil, d.Now == nil, d.Login == nil, d.Tokens == nil, d.Store == nil, d.Objects == nil, d.Limiter == nil:
 		return errors.New("handler: missing dependency")
 	case d.UploadMaxBytes < 1:
 		return errors.New("handler: upload max bytes below 1")
@@ -94,7 +102,7 @@ func (d *Deps) check() error {
 }
 
 // bodyLimit is the contract's cap on request bodies.
-const bodyLimit = "16K"
+const bodyLimit = "16KiB" // Echo reads "16K" as 16,000 bytes
 
 // New builds the Echo instance serving the whole API.
 func New(d Deps) (*echo.Echo, error) {
@@ -123,7 +131,7 @@ func addRoutes(e *echo.Echo, d *Deps) {
 	e.GET("/healthz", handleHealthz)
 	e.GET("/readyz", handleReadyz(d))
 
-	e.POST("/v1/session", handleSession(d), rateLimit(d.Limits.SessionsPerMinute, func(c echo.Context) string { return c.RealIP() }))
+	e.POST("/v1/session", handleSession(d), rateLimit(d, "session:", d.Limits.SessionsPerMinute, func(c echo.Context) string { return c.RealIP() }))
 
 	// Per route rather than an Echo group: a group's catch-all would answer
 	// a wrong method with 404 instead of 405.
@@ -134,7 +142,7 @@ func addRoutes(e *echo.Echo, d *Deps) {
 	// POST, PUT, DELETE, TRACE, CONNECT), so mini programs set the nickname
 	// with PUT: same body, same answers.
 	e.PUT("/v1/me", handlePatchMe(d), authed)
-	e.POST("/v1/avatar/uploads", handleCreateUpload(d), authed, rateLimit(d.Limits.UploadsPerMinute, auth.UserID))
+	e.POST("/v1/avatar/uploads", handleCreateUpload(d), authed, rateLimit(d, "uploads:", d.Limits.UploadsPerMinute, auth.UserID))
 	e.POST("/v1/avatar/uploads/:id/confirm", handleConfirm(d), authed)
 }
 
@@ -153,18 +161,21 @@ func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
 
 // rateLimit allows perMinute requests a minute per key, in bursts of up to
 // perMinute; 0 turns it off.
-func rateLimit(perMinute int, key func(echo.Context) string) echo.MiddlewareFunc {
-	if perMinute <= 0 {
-		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+func rateLimit(d *Deps, scope string, perMinute int, key func(echo.Context) string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if perMinute <= 0 {
+			return next
+		}
+		return func(c echo.Context) error {
+			ok, retryAfter, err := d.Limiter.Allow(c.Request().Context(), scope+key(c), perMinute, d.Now())
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return &apiError{status: http.StatusTooManyRequests, code: "rate_limited",
+					message: "too many requests, try again later", retryAfter: int(math.Ceil(retryAfter.Seconds()))}
+			}
+			return next(c)
+		}
 	}
-	retryAfter := int(math.Ceil(60 / float64(perMinute)))
-	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-			Rate: rate.Limit(float64(perMinute) / 60), Burst: perMinute, ExpiresIn: 3 * time.Minute,
-		}),
-		IdentifierExtractor: func(c echo.Context) (string, error) { return key(c), nil },
-		DenyHandler: func(echo.Context, string, error) error {
-			return &apiError{status: 429, code: "rate_limited", message: "too many requests, try again later", retryAfter: retryAfter}
-		},
-	})
 }

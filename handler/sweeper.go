@@ -16,6 +16,7 @@ import (
 type SweepStore interface {
 	ClaimSweep(ctx context.Context, p db.SweepPolicy, now time.Time) ([]db.SweepTask, error)
 	FinishSweep(ctx context.Context, uploadID string, now time.Time) error
+	PruneRateLimits(ctx context.Context, now time.Time) (int64, error)
 }
 
 // ObjectDeleter deletes one object; deleting a missing one succeeds.
@@ -104,6 +105,10 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 			}
 			deleted++
 		}
+	}
+	// Rate-limit rows of clients idle for a while are dead weight.
+	if _, err := s.Store.PruneRateLimits(ctx, now); err != nil {
+		return deleted, err
 	}
 	if deleted > 0 || failed > 0 {
 		s.Logger.Info("sweep", "deleted", deleted, "failed", failed)

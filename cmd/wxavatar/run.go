@@ -147,7 +147,7 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 		return err
 	}
 	api, err := handler.New(handler.Deps{
-		Logger: logger, Now: time.Now, Login: login, Tokens: k.tokens, Store: database, Objects: k.objects,
+		Logger: logger, Now: time.Now, Login: login, Tokens: k.tokens, Store: database, Objects: k.objects, Limiter: database,
 		UploadMaxBytes: cfg.UploadMaxBytes, UploadTTL: cfg.UploadTTL, Limits: cfg.Limits,
 		Metrics: metrics, ServeMetrics: cfg.MetricsAddr == "",
 	})

@@ -85,6 +85,7 @@ func start(t *testing.T, args []string, env map[string]string) *running {
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-done:
+			r.stop = func() error { return nil }
 			t.Fatalf("run exited early: %v\nstderr: %s", err, r.stderr)
 		default:
 		}
