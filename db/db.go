@@ -55,7 +55,13 @@ type DB struct {
 	// bound caches each query rebound for the dialect (see query.go). The keys are the
 	// package's constant queries, so it stays small.
 	bound sync.Map
+	// applied is how many migrations Open applied.
+	applied int
 }
+
+// MigrationsApplied is how many migrations Open applied (0: the schema was
+// already current).
+func (d *DB) MigrationsApplied() int { return d.applied }
 
 // dialect is the SQL flavour of the backend.
 type dialect int
@@ -112,7 +118,7 @@ func open(ctx context.Context, rawURL string, busyTimeout time.Duration) (*DB, e
 		return nil, err
 	}
 	d := &DB{sql: sqldb, dialect: dialectSQLite}
-	if _, err := d.migrate(ctx); err != nil {
+	if d.applied, err = d.migrate(ctx); err != nil {
 		return nil, errors.Join(err, sqldb.Close())
 	}
 	return d, nil

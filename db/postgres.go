@@ -40,7 +40,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		return nil, errors.Join(fmt.Errorf("db: connect to postgres: %w", translate(err)), sqldb.Close())
 	}
 	d := &DB{sql: sqldb, dialect: dialectPostgres}
-	if _, err := d.migrate(ctx); err != nil {
+	if d.applied, err = d.migrate(ctx); err != nil {
 		return nil, errors.Join(err, sqldb.Close())
 	}
 	return d, nil

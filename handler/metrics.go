@@ -120,7 +120,12 @@ type requestIDKey struct{}
 
 // LogHandler adds the request id, when the context carries one, to every
 // log record made with that context.
-func LogHandler(next slog.Handler) slog.Handler { return ctxHandler{next} }
+func LogHandler(next slog.Handler) slog.Handler {
+	if h, ok := next.(ctxHandler); ok {
+		return h // already wrapped: one request_id per line
+	}
+	return ctxHandler{next}
+}
 
 type ctxHandler struct{ slog.Handler }
 

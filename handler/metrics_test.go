@@ -79,7 +79,7 @@ func TestLogLinesCarryRequestID(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line is not JSON: %s", line)
 		}
-		if rec["request_id"] != "trace-42" {
+		if rec["request_id"] != "trace-42" || strings.Count(line, `"request_id"`) != 1 {
 			t.Errorf("log line without the request id: %s", line)
 		}
 	}

@@ -24,6 +24,7 @@ type config struct {
 	Dev            bool
 	Addr           string
 	MetricsAddr    string // "" → /metrics on Addr
+	PprofAddr      string // "" → no profiling endpoint
 	DatabaseURL    string
 	WeChatAppID    string
 	WeChatSecret   string
@@ -46,6 +47,8 @@ type config struct {
 	DevStorageDir  string
 	DevFaults      storage.FaultConfig
 }
+
+const defaultDatabaseURL = "sqlite:./data/wxavatar.db"
 
 // Development values: public on purpose, accepted only by the local object
 // server and only in --dev.
@@ -210,7 +213,11 @@ func loadConfig(dev bool, src envSource) (config, error) {
 			p.fail("METRICS_ADDR", "--dev listens on loopback only (127.0.0.1, ::1 or localhost)")
 		}
 	}
-	c.DatabaseURL = p.str("DATABASE_URL", "sqlite:./data/wxavatar.db", false)
+	c.PprofAddr = p.str("PPROF_ADDR", "", false)
+	if c.PprofAddr != "" && !loopback(c.PprofAddr) {
+		p.fail("PPROF_ADDR", "profiles expose internals: want a loopback host:port, like 127.0.0.1:6060")
+	}
+	c.DatabaseURL = p.str("DATABASE_URL", defaultDatabaseURL, false)
 	c.WeChatAppID = p.str("WECHAT_APPID", "", true)
 	c.WeChatSecret = p.secret("WECHAT_SECRET", "", true)
 	c.WeChatAPIBase = p.str("WECHAT_API_BASE", "https://api.weixin.qq.com", false)

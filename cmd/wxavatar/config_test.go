@@ -144,3 +144,29 @@ func TestEnvExampleListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestMigrateCommand(t *testing.T) {
+	url := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
+	getenv := func(k string) string {
+		if k == "DATABASE_URL" {
+			return url
+		}
+		return "" // nothing else is needed
+	}
+	for i, fresh := range []bool{true, false} {
+		var out strings.Builder
+		if err := run(context.Background(), []string{"migrate", "--env-file", ""}, getenv, &out, io.Discard); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		if noop := strings.Contains(out.String(), "(0 migrations applied now)"); noop == fresh {
+			t.Errorf("run %d: migrate said %q", i+1, out.String())
+		}
+	}
+	bad := func(string) string { return "mysql://x" }
+	if err := run(context.Background(), []string{"migrate", "--env-file", ""}, bad, io.Discard, io.Discard); err == nil {
+		t.Errorf("migrate with a bad DATABASE_URL succeeded")
+	}
+	if err := run(context.Background(), []string{"migrate", "--dev"}, getenv, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("migrate --dev: %v; want usage error", err)
+	}
+}

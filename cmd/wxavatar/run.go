@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -23,7 +24,7 @@ import (
 	"github.com/wxavatar/wxavatar/storage"
 )
 
-var errUsage = errors.New("usage: wxavatar serve [--dev] [--env-file .env]")
+var errUsage = errors.New("usage: wxavatar serve [--dev] [--env-file .env] | wxavatar migrate [--env-file .env]")
 
 // shutdownGrace is how long requests in flight may take to finish.
 const shutdownGrace = 15 * time.Second
@@ -31,15 +32,21 @@ const shutdownGrace = 15 * time.Second
 // run is the whole program, with its environment passed in so that tests can
 // run it as it runs in production.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "serve" {
+	if len(args) == 0 || (args[0] != "serve" && args[0] != "migrate") {
 		return errUsage
 	}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dev := fs.Bool("dev", false, "run everything locally: object server, SQLite, dev login (not for production)")
+	dev := false
+	if args[0] == "serve" {
+		fs.BoolVar(&dev, "dev", false, "run everything locally: object server, SQLite, dev login (not for production)")
+	}
 	envFile := fs.String("env-file", ".env", "settings file read when present; the environment wins")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 		return errUsage
+	}
+	if args[0] == "migrate" {
+		return migrate(ctx, getenv, *envFile, stdout)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -54,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return config{}, err
 		}
-		return loadConfig(*dev, src)
+		return loadConfig(dev, src)
 	}
 	cfg, err := load()
 	if err != nil {
@@ -62,6 +69,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := slog.New(handler.LogHandler(slog.NewJSONHandler(stderr, nil)))
 	return serve(ctx, cfg, load, hup, logger, stdout)
+}
+
+// migrate applies the embedded migrations to DATABASE_URL and stops: deploy
+// pipelines run it before rolling out instances. It needs no other setting.
+func migrate(ctx context.Context, getenv func(string) string, envFile string, stdout io.Writer) error {
+	src, err := newEnvSource(getenv, envFile)
+	if err != nil {
+		return err
+	}
+	p := &parser{src: src}
+	url := p.str("DATABASE_URL", defaultDatabaseURL, false)
+	database, err := db.Open(ctx, url)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer database.Close()
+	fmt.Fprintf(stdout, "wxavatar: database schema is current (%d migrations applied now)\n", database.MigrationsApplied())
+	return nil
 }
 
 // keys are the settings a SIGHUP swaps without a restart.
@@ -107,7 +132,7 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 
 	var k keys
 	var servers []*http.Server
-	var serveErrs = make(chan error, 3)
+	var serveErrs = make(chan error, 4)
 	if cfg.Dev {
 		k.devAccepted = &atomic.Pointer[[]storage.Credentials]{}
 		k.devAccepted.Store(&[]storage.Credentials{cfg.COSCredentials})
@@ -160,6 +185,23 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 	}
 	sweeper := &handler.Sweeper{Store: database, Objects: k.objects, Logger: logger.With("component", "sweeper"),
 		Now: time.Now, Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, Metrics: metrics}
+	if cfg.PprofAddr != "" {
+		pln, err := net.Listen("tcp", cfg.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("listen on PPROF_ADDR %s: %w", cfg.PprofAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		psrv := newHTTPServer(mux, logger)
+		psrv.WriteTimeout = 2 * time.Minute // CPU profiles take their time
+		servers = append(servers, psrv)
+		go func() { serveErrs <- psrv.Serve(pln) }()
+		fmt.Fprintf(stdout, "wxavatar: pprof on http://%s/debug/pprof/\n", pln.Addr())
+	}
 	if cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {

@@ -545,6 +545,12 @@ func TestEndToEnd(t *testing.T) {
 	if n := strings.Count(logs, "\n"); n < 30 {
 		t.Fatalf("only %d log lines captured; the check below would prove nothing", n)
 	}
+	for _, line := range strings.Split(srv.stderr.String(), "\n") {
+		if strings.Count(line, `"request_id"`) > 1 {
+			t.Errorf("log line names its request twice: %s", line)
+			break
+		}
+	}
 	if len(secrets) < 10 {
 		t.Fatalf("only %d tokens and signatures collected", len(secrets))
 	}

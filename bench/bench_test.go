@@ -1,0 +1,396 @@
+package main
+
+// These tests keep the harness honest without running a load test: the
+// statistics, the /proc parsing, the loopback guard and the report. The load
+// run itself is `go run ./bench`.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestPercentileNearestRank(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]time.Duration, 100)
+	for i := range hundred {
+		hundred[i] = time.Duration(i+1) * time.Millisecond // 1..100 ms
+	}
+	cases := []struct {
+		name   string
+		sorted []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		{"empty", nil, 50, 0},
+		{"one sample", ms(7), 99, 7 * time.Millisecond},
+		{"p50 of 1..100", hundred, 50, 50 * time.Millisecond},
+		{"p99 of 1..100", hundred, 99, 99 * time.Millisecond},
+		{"p100 is the max", hundred, 100, 100 * time.Millisecond},
+		{"p0 is the min", hundred, 0, 1 * time.Millisecond},
+		{"p50 of four rounds up the rank", ms(1, 2, 3, 4), 50, 2 * time.Millisecond},
+		{"p99 of ten is the max", ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 99, 10 * time.Millisecond},
+		{"p90 of ten", ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 90, 9 * time.Millisecond},
+	}
+	for _, c := range cases {
+		if got := percentile(c.sorted, c.p); got != c.want {
+			t.Errorf("%s: percentile(p%.0f) = %v, want %v", c.name, c.p, got, c.want)
+		}
+	}
+	// p99 of 1..1000 is exact: the 990th sample, no interpolation.
+	thousand := make([]time.Duration, 1000)
+	for i := range thousand {
+		thousand[i] = time.Duration(i+1) * time.Microsecond
+	}
+	if got := percentile(thousand, 99); got != 990*time.Microsecond {
+		t.Errorf("p99 of 1..1000 µs = %v, want 990µs", got)
+	}
+	if got := mean(ms(1, 2, 3, 6)); got != 3*time.Millisecond {
+		t.Errorf("mean = %v, want 3ms", got)
+	}
+}
+
+// A real /proc/<pid>/status, trimmed.
+const sampleStatus = `Name:	wxavatar
+Umask:	0022
+State:	S (sleeping)
+Tgid:	4242
+Pid:	4242
+VmPeak:	 1261752 kB
+VmSize:	 1261752 kB
+VmLck:	       0 kB
+VmPin:	       0 kB
+VmHWM:	   23552 kB
+VmRSS:	   18944 kB
+RssAnon:	    9216 kB
+RssFile:	    9728 kB
+Threads:	9
+`
+
+func TestParseProcStatus(t *testing.T) {
+	m, err := parseProcStatus(strings.NewReader(sampleStatus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.HWMKiB != 23552 || m.RSSKiB != 18944 {
+		t.Fatalf("got %+v, want VmHWM 23552 and VmRSS 18944", m)
+	}
+	if _, err := parseProcStatus(strings.NewReader("Name:\tkthreadd\nState:\tS\n")); err == nil {
+		t.Error("a status without VmHWM (kernel thread) parsed")
+	}
+	if _, err := parseProcStatus(strings.NewReader("VmHWM:\t12 MB\nVmRSS:\t1 kB\n")); err == nil {
+		t.Error("a VmHWM not in kB parsed")
+	}
+}
+
+func TestPeakTrackerOnThisProcess(t *testing.T) {
+	m, err := readMem(os.Getpid())
+	if err != nil {
+		t.Skip("no /proc:", err)
+	}
+	if m.HWMKiB < m.RSSKiB || m.RSSKiB <= 0 {
+		t.Fatalf("implausible %+v", m)
+	}
+	p, err := newPeakTracker(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.begin()
+	if got := p.observe(); got <= 0 || p.overall < got {
+		t.Fatalf("peak %d, overall %d", got, p.overall)
+	}
+}
+
+// Lines of /proc/net/tcp and tcp6 as the kernel prints them.
+const sampleProcNetTCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1111 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:A2C4 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 2222 1 0000000000000000 20 4 30 10 -1
+   2: 0F02000A:C350 0E0F5C5D:01BB 02 00000001:00000000 01:00000200 00000000     0        0 3333 1 0000000000000000 100 0 0 10 0
+`
+
+const sampleProcNetTCP6 = `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000001000000:0BB8 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4444 1 0000000000000000 100 0 0 10 0
+   1: 0000000000000000FFFF00000100007F:0BB8 0000000000000000FFFF00000100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 5555 1 0000000000000000 20 4 30 10 -1
+`
+
+func TestParseProcNet(t *testing.T) {
+	s := parseProcNet(sampleProcNetTCP)
+	if len(s) != 3 {
+		t.Fatalf("parsed %d sockets, want 3", len(s))
+	}
+	if got := s[0].local.String(); got != "127.0.0.1:8080" {
+		t.Errorf("listener local = %s", got)
+	}
+	if !s[0].remote.IP.IsUnspecified() || s[0].inode != 1111 {
+		t.Errorf("listener remote/inode = %s/%d", s[0].remote.String(), s[0].inode)
+	}
+	if got := s[1].remote.String(); got != "127.0.0.1:8080" || !s[1].remote.IP.IsLoopback() {
+		t.Errorf("loopback connection remote = %s", got)
+	}
+	if got := s[2].remote.String(); got != "93.92.15.14:443" || s[2].remote.IP.IsLoopback() {
+		t.Errorf("outgoing connection remote = %s, want 93.92.15.14:443 (not loopback)", got)
+	}
+	if got := s[2].local.String(); got != "10.0.2.15:50000" {
+		t.Errorf("outgoing connection local = %s", got)
+	}
+	s6 := parseProcNet(sampleProcNetTCP6)
+	if len(s6) != 2 {
+		t.Fatalf("parsed %d tcp6 sockets, want 2", len(s6))
+	}
+	if got := s6[0].local.String(); got != "[::1]:3000" {
+		t.Errorf("tcp6 local = %s, want [::1]:3000", got)
+	}
+	if !s6[1].remote.IP.IsLoopback() || s6[1].remote.Port != 0xD431 {
+		t.Errorf("v4-mapped loopback remote = %s", s6[1].remote.String())
+	}
+}
+
+func TestNetWatchSeesThisProcessLoopbackOnly(t *testing.T) {
+	if _, err := os.Stat("/proc/self/net/tcp"); err != nil {
+		t.Skip("no /proc/self/net/tcp")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := &netWatch{pid: os.Getpid(), remote: map[string]bool{}}
+	msg, clean := w.result()
+	if !clean {
+		t.Fatalf("loopback-only process reported as leaving loopback: %s", msg)
+	}
+	if w.maxSock < 2 {
+		t.Errorf("saw %d sockets, want at least the listener and the connection", w.maxSock)
+	}
+}
+
+func TestCheckLoopback(t *testing.T) {
+	for _, ok := range []string{"127.0.0.1:80", "127.1.2.3:9000", "[::1]:443"} {
+		if err := checkLoopback(ok); err != nil {
+			t.Errorf("%s refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"10.0.0.1:80", "192.168.1.1:80", "8.8.8.8:53", "[2001:db8::1]:443", "localhost:80", "example.com:443", "nonsense"} {
+		if err := checkLoopback(bad); err == nil {
+			t.Errorf("%s allowed", bad)
+		}
+	}
+	// The client's dialer refuses too. The context is cancelled first so
+	// that not even a broken guard could send a packet.
+	tr := newClient(1).Transport.(*http.Transport)
+	if tr.Proxy != nil {
+		t.Error("the client would use a proxy from the environment")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := tr.DialContext(ctx, "tcp", "192.0.2.1:9")
+	if err == nil || !strings.Contains(err.Error(), "loopback addresses only") {
+		t.Errorf("dialing a non-loopback address: %v", err)
+	}
+}
+
+func TestStdoutLines(t *testing.T) {
+	cases := []struct {
+		re   *regexp.Regexp
+		line string
+		want []string
+	}{
+		{apiLineRE, "wxavatar: API on http://127.0.0.1:40123", []string{"http://127.0.0.1:40123"}},
+		{objectsLineRE, "wxavatar: local object server on http://127.0.0.1:39999 (bucket wxavatar-1250000000)", []string{"http://127.0.0.1:39999", "wxavatar-1250000000"}},
+		{companionLineRE, "companion-bench: listening on http://127.0.0.1:3020 (@uppy/companion 6.2.2, node v20.20.2)", []string{"http://127.0.0.1:3020", "6.2.2", "v20.20.2"}},
+		{pprofLineRE, "wxavatar: pprof on http://127.0.0.1:6060/debug/pprof/", []string{"http://127.0.0.1:6060"}},
+	}
+	for _, c := range cases {
+		m := c.re.FindStringSubmatch(c.line)
+		if m == nil || !slices.Equal(m[1:], c.want) {
+			t.Errorf("%q against %s: got %q, want %q", c.line, c.re, m, c.want)
+		}
+	}
+	if apiLineRE.MatchString("wxavatar: API on http://0.0.0.0:8080") {
+		t.Error("a non-loopback API address was accepted")
+	}
+}
+
+func TestCheckCompanionParams(t *testing.T) {
+	good := []byte(`{"method":"POST","url":"https://b.s3.ap-guangzhou.amazonaws.com/","fields":{"key":"k-avatar.png","Policy":"eyJ9","X-Amz-Signature":"abc","content-type":"image/png"},"expires":800}`)
+	for _, full := range []bool{true, false} {
+		if err := checkCompanionParams(good, full); err != nil {
+			t.Errorf("full=%v: %v", full, err)
+		}
+	}
+	if err := checkCompanionParams([]byte(`{"method":"POST","url":"https://b/","fields":{}}`), true); err == nil {
+		t.Error("an answer without a policy passed the full check")
+	}
+	if err := checkCompanionParams([]byte(`{"error":"x"}`), false); err == nil {
+		t.Error("an error answer passed the quick check")
+	}
+}
+
+// runWindow against a tiny local server: counts, errors, percentiles and
+// the pool running dry.
+func TestRunWindow(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%10 == 0 {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte(`{"status":"ok"}`))
+	}))
+	defer srv.Close()
+	client := newClient(4)
+	defer client.CloseIdleConnections()
+	sc := healthzScenario(srv.URL)
+	var seq atomic.Int64
+	st := runWindow(context.Background(), client, sc, 4, 100*time.Millisecond, &seq)
+	if st.OK == 0 || st.Errors == 0 {
+		t.Fatalf("ok %d, errors %d: want both", st.OK, st.Errors)
+	}
+	if total := st.OK + st.Errors; total != n.Load() {
+		t.Errorf("counted %d requests, the server saw %d", total, n.Load())
+	}
+	if len(st.Samples) != 1 || !strings.Contains(st.Samples[0], "status 500") {
+		t.Errorf("error samples %q", st.Samples)
+	}
+	if !slices.IsSorted(st.Latencies) || int64(len(st.Latencies)) != st.OK {
+		t.Error("latencies not sorted or not one per success")
+	}
+
+	// A pool of 25: the window stops when it is used up.
+	pool := &scenario{Key: "pool", expect: http.StatusOK,
+		next: func(i int64) (*http.Request, error) {
+			if i >= 25 {
+				return nil, errPoolDry
+			}
+			return http.NewRequest(http.MethodGet, srv.URL+fmt.Sprintf("/?i=%d", i), nil)
+		}}
+	seq.Store(0)
+	st = runWindow(context.Background(), client, pool, 4, 10*time.Second, &seq)
+	if !st.PoolDry || st.OK+st.Errors != 25 || st.Elapsed > 5*time.Second {
+		t.Errorf("pool: dry %v, %d ok + %d errors in %s; want dry, 25, promptly", st.PoolDry, st.OK, st.Errors, st.Elapsed)
+	}
+}
+
+func TestReportTargets(t *testing.T) {
+	r := &report{Valid: true, Wxavatar: processInfo{PeakRSSKiB: 20 * 1024}}
+	r.Scenarios = []scenarioResult{
+		{Key: "healthz", Requests: 1, RPS: 20000, P99Ms: 4},
+		{Key: "sign", Requests: 1, RPS: 9000, P99Ms: 10},
+		{Key: "confirm", Requests: 1, RPS: 2500},
+		{Key: "companion", Requests: 1, RPS: 400},
+	}
+	r.evaluate()
+	if !r.Valid || !r.TargetsMet || len(r.Targets) != 5 {
+		t.Fatalf("valid %v, met %v, %d targets: %+v", r.Valid, r.TargetsMet, len(r.Targets), r.Targets)
+	}
+	// 45% of healthz, 22.5× companion, p99 2.5×, 20 MiB, 2,500/s: all met.
+	md := r.markdown()
+	if strings.Contains(md, "❌") || strings.Count(md, "✅") != 5 || strings.Contains(md, "NOT VALID") {
+		t.Errorf("markdown:\n%s", md)
+	}
+
+	r = &report{Valid: true, Wxavatar: processInfo{PeakRSSKiB: 40 * 1024}}
+	r.Scenarios = []scenarioResult{
+		{Key: "healthz", Requests: 1, RPS: 20000, P99Ms: 4},
+		{Key: "sign", Requests: 1, RPS: 5000, P99Ms: 20, Errors: 3},
+		{Key: "confirm", Requests: 1, RPS: 1000},
+	}
+	r.evaluate()
+	if r.Valid || r.TargetsMet {
+		t.Fatal("a run with errors and missed targets passed")
+	}
+	md = r.markdown()
+	for _, want := range []string{"NOT VALID", "**3** ⚠️", "25% (5,000 / 20,000)", "5.0× (20.0 ms / 4.00 ms)", "40.0 MiB", "1,000/s", "not measured"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for in, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -4200: "-4,200"} {
+		if got := fmtInt(in); got != want {
+			t.Errorf("fmtInt(%d) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[float64]string{0.4234: "0.42 ms", 12.34: "12.3 ms", 250.4: "250 ms", 0: "–"} {
+		if got := fmtMs(in); got != want {
+			t.Errorf("fmtMs(%v) = %q, want %q", in, got, want)
+		}
+	}
+	if got := fmtKiB(30 * 1024); got != "30.0 MiB" {
+		t.Errorf("fmtKiB = %q", got)
+	}
+	j, m := outputPaths("/r", "")
+	if j != filepath.Join("/r", "bench", "results", "latest.json") || m != filepath.Join("/r", "bench", "results", "latest.md") {
+		t.Errorf("default outputs %s, %s", j, m)
+	}
+	if j, m := outputPaths("/r", "x/run.md"); j != "x/run.json" || m != "x/run.md" {
+		t.Errorf("-out x/run.md: %s, %s", j, m)
+	}
+}
+
+func TestAvatarPNG(t *testing.T) {
+	if len(avatarPNG) < 8 || string(avatarPNG[1:4]) != "PNG" {
+		t.Fatalf("not a PNG: % x", avatarPNG[:8])
+	}
+}
+
+func TestParseMemStats(t *testing.T) {
+	text := "heap profile: 1: 2 [3: 4] @ heap/1048576\n1: 2 [3: 4] @ 0x1\n\n# runtime.MemStats\n# Alloc = 7033496\n# TotalAlloc = 1205386104\n# Sys = 40191240\n# HeapSys = 31064064\n# HeapInuse = 9330688\n# HeapReleased = 18423808\n# Stack = 1245184 / 1245184\n# NumGC = 312\n# PauseNs = [1 2 3]\n# DebugGC = false\n"
+	m := parseMemStats(text)
+	if m["Sys"] != 40191240 || m["HeapSys"] != 31064064 || m["NumGC"] != 312 || m["Stack"] != 1245184 {
+		t.Fatalf("parsed %v", m)
+	}
+	if _, ok := m["PauseNs"]; ok {
+		t.Error("PauseNs (a list) parsed as a number")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/debug/pprof/heap" || r.URL.Query().Get("debug") != "1" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(text))
+	}))
+	defer srv.Close()
+	got := goMemory(context.Background(), srv.URL)
+	if !strings.Contains(got, "Sys 38.3 MiB") || !strings.Contains(got, "NumGC 312") {
+		t.Errorf("goMemory = %q", got)
+	}
+}
+
+func TestGrepFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "companion.log")
+	log := "companion-bench: listening on http://127.0.0.1:1 (@uppy/companion 6.2.2, node v20.20.2)\n" +
+		"netguard: refused tcp connection to example.com:443\n" +
+		strings.Repeat("127.0.0.1 - - \"GET /s3/params?filename=a.png HTTP/1.1\" 200 974\n", 30000) +
+		"netguard: refused dns lookup to example.com\n"
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := grepFile(path, "netguard: refused")
+	if len(got) != 2 || !strings.Contains(got[0], "tcp connection") || !strings.Contains(got[1], "dns lookup") {
+		t.Errorf("got %q", got)
+	}
+}

@@ -1,0 +1,381 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Targets (issue item 4).
+const (
+	targetSignVsHealthz   = 0.40 // signatures ≥ 40% of /healthz req/s
+	targetSignVsCompanion = 20.0 // signatures ≥ 20× Companion's presign req/s
+	targetP99VsHealthz    = 3.0  // signature p99 ≤ 3× /healthz p99
+	targetPeakRSSMiB      = 30.0 // wxavatar peak RSS over the run
+	targetConfirmRPS      = 2000.0
+)
+
+type report struct {
+	mu         sync.Mutex
+	Started    time.Time        `json:"started"`
+	Command    string           `json:"command"`
+	Machine    machine          `json:"machine"`
+	Options    reportOptions    `json:"options"`
+	Scenarios  []scenarioResult `json:"scenarios"`
+	Wxavatar   processInfo      `json:"wxavatar"`
+	Companion  *companionInfo   `json:"companion,omitempty"`
+	Targets    []targetCheck    `json:"targets"`
+	TargetsMet bool             `json:"targets_met"`
+	// Valid is false when any request failed (warm-up included) or a
+	// process talked to anything but loopback.
+	Valid    bool     `json:"valid"`
+	Notes    []string `json:"notes,omitempty"`
+	Profiles []string `json:"profiles,omitempty"`
+}
+
+type machine struct {
+	CPUs         int    `json:"cpus"`
+	CPUModel     string `json:"cpu_model"`
+	MemTotalMiB  int64  `json:"mem_total_mib"`
+	Kernel       string `json:"kernel"`
+	Go           string `json:"go"`
+	Node         string `json:"node,omitempty"`
+	Commit       string `json:"commit"`
+	LoadAvgStart string `json:"loadavg_start"`
+	LoadAvgEnd   string `json:"loadavg_end"`
+}
+
+type reportOptions struct {
+	Duration    string `json:"duration"`
+	Warmup      string `json:"warmup"`
+	Concurrency int    `json:"concurrency"`
+	Users       int    `json:"users"`
+	ConfirmPool int    `json:"confirm_pool"`
+	Companion   bool   `json:"companion"`
+}
+
+type processInfo struct {
+	StartRSSKiB int64  `json:"start_rss_kib"`
+	EndRSSKiB   int64  `json:"end_rss_kib"`
+	PeakRSSKiB  int64  `json:"peak_rss_kib"` // over the whole run
+	Network     string `json:"network"`
+}
+
+type companionInfo struct {
+	Version     string `json:"version"`
+	Node        string `json:"node"`
+	Endpoint    string `json:"endpoint"`
+	StartRSSKiB int64  `json:"start_rss_kib"`
+	PeakRSSKiB  int64  `json:"peak_rss_kib"`
+	Network     string `json:"network"`
+}
+
+type scenarioResult struct {
+	Name           string   `json:"name"`
+	Key            string   `json:"key"`
+	Process        string   `json:"process"`
+	Requests       int64    `json:"requests"` // successful, in the window
+	Errors         int64    `json:"errors"`   // in the window
+	WarmupErrors   int64    `json:"warmup_errors"`
+	ErrorSamples   []string `json:"error_samples,omitempty"`
+	ElapsedSeconds float64  `json:"elapsed_seconds"`
+	RPS            float64  `json:"rps"`
+	P50Ms          float64  `json:"p50_ms"`
+	P90Ms          float64  `json:"p90_ms"`
+	P99Ms          float64  `json:"p99_ms"`
+	MaxMs          float64  `json:"max_ms"`
+	MeanMs         float64  `json:"mean_ms"`
+	PeakRSSKiB     int64    `json:"peak_rss_kib"` // warm-up and window
+	Note           string   `json:"note,omitempty"`
+}
+
+type targetCheck struct {
+	Target   string `json:"target"`
+	Measured string `json:"measured"`
+	Met      *bool  `json:"met"` // nil: not measured in this run
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (r *scenarioResult) fill(st stats) {
+	r.Requests, r.Errors, r.ErrorSamples = st.OK, st.Errors, st.Samples
+	r.ElapsedSeconds = st.Elapsed.Seconds()
+	r.RPS = st.rate()
+	r.P50Ms = ms(percentile(st.Latencies, 50))
+	r.P90Ms = ms(percentile(st.Latencies, 90))
+	r.P99Ms = ms(percentile(st.Latencies, 99))
+	r.MaxMs = ms(percentile(st.Latencies, 100))
+	r.MeanMs = ms(mean(st.Latencies))
+}
+
+func appendNote(note, more string) string {
+	if note == "" {
+		return more
+	}
+	return note + "; " + more
+}
+
+func (r *report) note(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+func (r *report) addProfile(path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Profiles = append(r.Profiles, path)
+}
+
+func (r *report) scenario(key string) *scenarioResult {
+	for i := range r.Scenarios {
+		if r.Scenarios[i].Key == key {
+			return &r.Scenarios[i]
+		}
+	}
+	return nil
+}
+
+// evaluate decides validity and checks the targets.
+func (r *report) evaluate() {
+	for _, s := range r.Scenarios {
+		if s.Errors > 0 || s.WarmupErrors > 0 || s.Requests == 0 {
+			r.Valid = false
+		}
+	}
+	health, sign, confirm, comp := r.scenario("healthz"), r.scenario("sign"), r.scenario("confirm"), r.scenario("companion")
+	check := func(target, measured string, ok bool, have bool) {
+		t := targetCheck{Target: target, Measured: measured}
+		if have {
+			t.Met = &ok
+		}
+		r.Targets = append(r.Targets, t)
+	}
+	if health != nil && sign != nil && health.RPS > 0 {
+		ratio := sign.RPS / health.RPS
+		check(fmt.Sprintf("signatures ≥ %.0f%% of `/healthz` req/s", targetSignVsHealthz*100),
+			fmt.Sprintf("%.0f%% (%s / %s)", ratio*100, fmtRPS(sign.RPS), fmtRPS(health.RPS)), ratio >= targetSignVsHealthz, true)
+	}
+	if sign != nil && comp != nil && comp.RPS > 0 {
+		ratio := sign.RPS / comp.RPS
+		check(fmt.Sprintf("signatures ≥ %.0f× Companion's presign req/s", targetSignVsCompanion),
+			fmt.Sprintf("%.1f× (%s / %s)", ratio, fmtRPS(sign.RPS), fmtRPS(comp.RPS)), ratio >= targetSignVsCompanion, true)
+	} else {
+		check(fmt.Sprintf("signatures ≥ %.0f× Companion's presign req/s", targetSignVsCompanion), "not measured in this run", false, false)
+	}
+	if health != nil && sign != nil && health.P99Ms > 0 {
+		ratio := sign.P99Ms / health.P99Ms
+		check(fmt.Sprintf("signature p99 ≤ %.0f× `/healthz` p99", targetP99VsHealthz),
+			fmt.Sprintf("%.1f× (%s / %s)", ratio, fmtMs(sign.P99Ms), fmtMs(health.P99Ms)), ratio <= targetP99VsHealthz, true)
+	}
+	if r.Wxavatar.PeakRSSKiB > 0 {
+		mib := float64(r.Wxavatar.PeakRSSKiB) / 1024
+		check(fmt.Sprintf("wxavatar peak RSS ≤ %.0f MiB (whole run)", targetPeakRSSMiB), fmtKiB(r.Wxavatar.PeakRSSKiB), mib <= targetPeakRSSMiB, true)
+	}
+	if confirm != nil {
+		check(fmt.Sprintf("confirm ≥ %s/s", fmtRPS(targetConfirmRPS)), fmtRPS(confirm.RPS)+"/s", confirm.RPS >= targetConfirmRPS, true)
+	}
+	r.TargetsMet = r.Valid
+	for _, t := range r.Targets {
+		if t.Met != nil && !*t.Met {
+			r.TargetsMet = false
+		}
+	}
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "\n### wxavatar benchmark, %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
+	if !r.Valid {
+		b.WriteString("> **⚠️ THIS RUN HAD ERRORS OR LEFT LOOPBACK: ITS NUMBERS ARE NOT VALID.** See the errors column and the notes.\n\n")
+	}
+	fmt.Fprintf(&b, "`%s`\n\n", r.Command)
+	fmt.Fprintf(&b, "- machine: %d CPUs (%s), %s MiB RAM, Linux %s; load average %s at start, %s at end\n",
+		m.CPUs, m.CPUModel, fmtInt(m.MemTotalMiB), m.Kernel, m.LoadAvgStart, m.LoadAvgEnd)
+	fmt.Fprintf(&b, "- %s; commit %s", m.Go, m.Commit)
+	if r.Companion != nil {
+		fmt.Fprintf(&b, "; node %s, @uppy/companion %s", r.Companion.Node, r.Companion.Version)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "- load: closed loop, %d keep-alive connections, %s warm-up + %s timed per scenario, generator on the same machine; %d users\n\n",
+		r.Options.Concurrency, r.Options.Warmup, r.Options.Duration, r.Options.Users)
+
+	b.WriteString("| scenario | req/s | p50 | p99 | peak RSS | errors |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, s := range r.Scenarios {
+		errs := fmtInt(s.Errors)
+		if s.Errors > 0 || s.WarmupErrors > 0 {
+			errs = fmt.Sprintf("**%s** ⚠️", fmtInt(s.Errors))
+			if s.WarmupErrors > 0 {
+				errs += fmt.Sprintf(" (+%s in warm-up)", fmtInt(s.WarmupErrors))
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", s.Name, fmtRPS(s.RPS), fmtMs(s.P50Ms), fmtMs(s.P99Ms), fmtKiB(s.PeakRSSKiB), errs)
+	}
+	ranService := r.Wxavatar.StartRSSKiB > 0
+	b.WriteString("\n")
+	if ranService {
+		fmt.Fprintf(&b, "wxavatar RSS: %s at start, %s at the end, **%s peak over the whole run** (log-ins and the confirm pool's uploads included). ",
+			fmtKiB(r.Wxavatar.StartRSSKiB), fmtKiB(r.Wxavatar.EndRSSKiB), fmtKiB(r.Wxavatar.PeakRSSKiB))
+	}
+	if c := r.Companion; c != nil {
+		fmt.Fprintf(&b, "Companion RSS: %s at start, %s peak.", fmtKiB(c.StartRSSKiB), fmtKiB(c.PeakRSSKiB))
+	}
+	b.WriteString("\n\n| target | measured | |\n|---|---|:-:|\n")
+	for _, t := range r.Targets {
+		mark := "–"
+		if t.Met != nil {
+			mark = "❌"
+			if *t.Met {
+				mark = "✅"
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Target, t.Measured, mark)
+	}
+	var notes []string
+	for _, s := range r.Scenarios {
+		if s.Note != "" {
+			notes = append(notes, fmt.Sprintf("%s: %s", s.Key, s.Note))
+		}
+		for _, e := range s.ErrorSamples {
+			notes = append(notes, fmt.Sprintf("%s error: %s", s.Key, e))
+		}
+	}
+	if ranService {
+		notes = append(notes, "wxavatar network: "+r.Wxavatar.Network)
+	}
+	if c := r.Companion; c != nil {
+		notes = append(notes, fmt.Sprintf("companion: %s, network: %s", c.Endpoint, c.Network))
+	}
+	notes = append(notes, r.Notes...)
+	for _, p := range r.Profiles {
+		notes = append(notes, "profile: "+p)
+	}
+	b.WriteString("\n")
+	for _, n := range notes {
+		fmt.Fprintf(&b, "- %s\n", n)
+	}
+	return b.String()
+}
+
+func (r *report) write(jsonPath, mdPath, md string) error {
+	if err := os.MkdirAll(filepath.Dir(jsonPath), 0o755); err != nil {
+		return err
+	}
+	j, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(jsonPath, append(j, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(mdPath, []byte(md), 0o644)
+}
+
+// fmtRPS renders a rate with thousands separators.
+func fmtRPS(v float64) string { return fmtInt(int64(v + 0.5)) }
+
+func fmtInt(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// fmtMs renders a latency with about three significant digits.
+func fmtMs(v float64) string {
+	switch {
+	case v == 0:
+		return "–"
+	case v < 10:
+		return fmt.Sprintf("%.2f ms", v)
+	case v < 100:
+		return fmt.Sprintf("%.1f ms", v)
+	default:
+		return fmt.Sprintf("%.0f ms", v)
+	}
+}
+
+func fmtKiB(kib int64) string {
+	if kib <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(kib)/1024)
+}
+
+func machineInfo(root string) machine {
+	m := machine{CPUs: runtime.NumCPU(), LoadAvgStart: loadAvg()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+				kib, _ := strconv.ParseInt(f[1], 10, 64)
+				m.MemTotalMiB = kib / 1024
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	m.Go = cmdOutput(root, "go", "version")
+	m.Go = strings.TrimPrefix(m.Go, "go version ")
+	if m.Go == "" {
+		m.Go = runtime.Version()
+	}
+	m.Commit = cmdOutput(root, "git", "rev-parse", "--short", "HEAD")
+	if m.Commit == "" {
+		m.Commit = "unknown"
+	} else if cmdOutput(root, "git", "status", "--porcelain", "--untracked-files=no") != "" {
+		m.Commit += " + uncommitted changes"
+	}
+	return m
+}
+
+func cmdOutput(dir, name string, args ...string) string {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
