@@ -1,0 +1,116 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxavatar/wxavatar/db/dbtest"
+	"github.com/wxavatar/wxavatar/storage"
+)
+
+// TestTwoInstancesOnePostgres runs two wxavatar instances on one PostgreSQL
+// database, as behind a load balancer.
+func TestTwoInstancesOnePostgres(t *testing.T) {
+	pgURL := dbtest.PostgresURL(t)
+	local, err := storage.NewLocalServer(storage.LocalServerConfig{
+		Dir: t.TempDir(), Bucket: testBucketName,
+		Credentials: func() []storage.Credentials {
+			return []storage.Credentials{{SecretID: testCOSID, SecretKey: testCOSKey}}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	deletes := map[string]int{}
+	cosSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			mu.Lock()
+			deletes[strings.TrimPrefix(r.URL.Path, "/")]++
+			mu.Unlock()
+		}
+		local.ServeHTTP(w, r)
+	}))
+	defer cosSrv.Close()
+	wechat := fakeWeChat(t, "wxmulti", "wxmultisecret")
+	env := map[string]string{
+		"ADDR": "127.0.0.1:0", "DATABASE_URL": pgURL,
+		"WECHAT_APPID": "wxmulti", "WECHAT_SECRET": "wxmultisecret", "WECHAT_API_BASE": wechat.URL,
+		"JWT_KEYS": "k1:" + testJWTSecret, "COS_BUCKET": testBucketName, "COS_REGION": "ap-guangzhou",
+		"COS_SECRET_ID": testCOSID, "COS_SECRET_KEY": testCOSKey, "COS_BUCKET_URL": cosSrv.URL,
+		"LIMIT_UPLOADS_PER_MINUTE": "3", "LIMIT_PENDING_UPLOADS": "0", "LIMIT_SESSIONS_PER_MINUTE": "0",
+		"SWEEP_INTERVAL": "100ms", "SWEEP_GRACE": "0s",
+	}
+	a := client{t: t, base: start(t, []string{"serve", "--env-file", ""}, env).api}
+	b := client{t: t, base: start(t, []string{"serve", "--env-file", ""}, env).api}
+
+	// A session from one instance is good on the other.
+	token := a.login("code-zoe")
+	if r := b.call("GET", "/v1/me", token, ""); r.status != 200 {
+		t.Fatalf("token from A on B: %d %s", r.status, r.raw)
+	}
+
+	// A first avatar, confirmed on B.
+	first := a.newUpload(token, "image/png")
+	if got := postForm(t, first, testImage(t, "png"), nil); got.status != 204 {
+		t.Fatalf("upload: %+v", got)
+	}
+	if r := b.confirm(token, first.ID); r.status != 200 {
+		t.Fatalf("confirm on B: %d %s", r.status, r.raw)
+	}
+
+	// The next one is confirmed on both at once: recorded once, same answer.
+	second := b.newUpload(token, "image/jpeg")
+	if got := put(t, second, testImage(t, "jpeg"), ""); got.status != 200 {
+		t.Fatalf("upload: %+v", got)
+	}
+	var wg sync.WaitGroup
+	answers := make([]reply, 2)
+	for i, c := range []client{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); answers[i] = c.confirm(token, second.ID) }()
+	}
+	wg.Wait()
+	for i, r := range answers {
+		if r.status != 200 {
+			t.Fatalf("concurrent confirm %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	ua, ub := answers[0].body["user"].(map[string]any), answers[1].body["user"].(map[string]any)
+	if ua["avatar_url"] != second.URL || ub["avatar_url"] != second.URL || ua["updated_at"] != ub["updated_at"] {
+		t.Errorf("the two confirms disagree: %s / %s", answers[0].raw, answers[1].raw)
+	}
+
+	// Both sweepers run every 100ms; the replaced first avatar is deleted
+	// exactly once, the one in use never.
+	waitFor(t, "the replaced avatar to be swept", func() bool {
+		status, _ := download(t, first.URL)
+		return status == 404
+	})
+	time.Sleep(500 * time.Millisecond) // several more rounds on both instances
+	mu.Lock()
+	if deletes[first.Key] != 1 || deletes[second.Key] != 0 {
+		t.Errorf("DELETEs: first avatar %d, avatar in use %d; want 1 and 0", deletes[first.Key], deletes[second.Key])
+	}
+	mu.Unlock()
+	if status, body := download(t, second.URL); status != 200 || len(body) == 0 {
+		t.Errorf("the avatar in use: %d", status)
+	}
+
+	// Rate limits hold across instances: 3 a minute, wherever they land.
+	other := a.login("code-yan")
+	for i, want := range []int{201, 201, 201, 429, 429} {
+		c := []client{a, b}[i%2]
+		r := c.call("POST", "/v1/avatar/uploads", other, `{"content_type":"image/png"}`)
+		if r.status != want {
+			t.Errorf("upload %d on instance %c: %d; want %d", i+1, "AB"[i%2], r.status, want)
+		}
+		if want == 429 && (r.code() != "rate_limited" || r.header.Get("Retry-After") != "20") {
+			t.Errorf("limit answer: %q, Retry-After %q; want rate_limited, 20", r.code(), r.header.Get("Retry-After"))
+		}
+	}
+}
