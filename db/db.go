@@ -50,8 +50,19 @@ const defaultBusyTimeout = 5 * time.Second
 
 // DB is a handle on the database. It is safe for concurrent use.
 type DB struct {
-	sql     *sql.DB
+	sql *sql.DB // reads (and everything, on PostgreSQL and the memory database)
+	// write takes every write. On a SQLite file writers also take the
+	// writers lock, so they queue in Go instead of sleeping in SQLite's busy
+	// handler (which backs off in steps up to 100 ms and wrecks tail
+	// latency); WAL lets the readers of sql go on meanwhile.
+	write   *sql.DB
 	dialect dialect
+	// writers is held by each write on a SQLite file (nil elsewhere): one
+	// writer at a time, queued in Go rather than in SQLite's busy handler.
+	writers *sync.Mutex
+	// stmts caches prepared statements on a SQLite file, whose driver would
+	// parse every query text again on every call.
+	stmts sync.Map
 	// bound caches each query rebound for the dialect (see query.go). The keys are the
 	// package's constant queries, so it stays small.
 	bound sync.Map
@@ -113,13 +124,16 @@ func open(ctx context.Context, rawURL string, busyTimeout time.Duration) (*DB, e
 		}
 		busyTimeout = d
 	}
-	sqldb, err := openSQLite(rest, busyTimeout)
+	reads, writes, err := openSQLite(rest, busyTimeout)
 	if err != nil {
 		return nil, err
 	}
-	d := &DB{sql: sqldb, dialect: dialectSQLite}
+	d := &DB{sql: reads, write: writes, dialect: dialectSQLite}
+	if reads != writes {
+		d.writers = &sync.Mutex{}
+	}
 	if d.applied, err = d.migrate(ctx); err != nil {
-		return nil, errors.Join(err, sqldb.Close())
+		return nil, errors.Join(err, d.Close())
 	}
 	return d, nil
 }
@@ -127,41 +141,65 @@ func open(ctx context.Context, rawURL string, busyTimeout time.Duration) (*DB, e
 // openSQLite opens path (or ":memory:") with the settings every connection needs. modernc
 // runs the _pragma list on each new connection of the pool, which is why they go in the DSN
 // and not in a one-off Exec.
-func openSQLite(path string, busyTimeout time.Duration) (*sql.DB, error) {
+func openSQLite(path string, busyTimeout time.Duration) (reads, writes *sql.DB, err error) {
 	if path == "" {
-		return nil, errors.New("db: sqlite url has no path (want sqlite:<path> or sqlite::memory:)")
+		return nil, nil, errors.New("db: sqlite url has no path (want sqlite:<path> or sqlite::memory:)")
 	}
 	memory := path == ":memory:"
 	if !memory {
 		// The driver splits the DSN at the first '?', and a "file:" prefix would make SQLite
 		// read the path as a URI: refuse both rather than open some other file.
 		if strings.Contains(path, "?") || strings.HasPrefix(path, "file:") {
-			return nil, fmt.Errorf("db: sqlite path %q must not contain '?' or start with \"file:\"", path)
+			return nil, nil, fmt.Errorf("db: sqlite path %q must not contain '?' or start with \"file:\"", path)
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("db: create database directory: %w", err)
+			return nil, nil, fmt.Errorf("db: create database directory: %w", err)
 		}
 	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "journal_mode(WAL)") // ignored by SQLite for :memory:
-	q.Add("_pragma", "synchronous(NORMAL)")
-	// Take the write lock at BEGIN: a deferred transaction that reads and then writes can fail
-	// with SQLITE_BUSY at its first write without the busy handler being consulted.
-	q.Set("_txlock", "immediate")
-
-	sqldb, err := sql.Open("sqlite", path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("db: open sqlite: %w", err)
+	dsn := func(readOnly bool) string {
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "journal_mode(WAL)") // ignored by SQLite for :memory:
+		q.Add("_pragma", "synchronous(NORMAL)")
+		if readOnly {
+			// A write routed to the readers fails loudly instead of racing the writer.
+			q.Add("_pragma", "query_only(1)")
+		}
+		// Take the write lock at BEGIN: a deferred transaction that reads and then writes can
+		// fail with SQLITE_BUSY at its first write without the busy handler being consulted.
+		q.Set("_txlock", "immediate")
+		return path + "?" + q.Encode()
 	}
 	if memory {
-		sqldb.SetMaxOpenConns(1)
-		sqldb.SetMaxIdleConns(1)
-		sqldb.SetConnMaxLifetime(0)
-		sqldb.SetConnMaxIdleTime(0)
+		// One connection is the whole database: it reads and writes.
+		db, err := sql.Open("sqlite", dsn(false))
+		if err != nil {
+			return nil, nil, fmt.Errorf("db: open sqlite: %w", err)
+		}
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		return db, db, nil
 	}
-	return sqldb, nil
+	writes, err = sql.Open("sqlite", dsn(false))
+	if err != nil {
+		return nil, nil, fmt.Errorf("db: open sqlite: %w", err)
+	}
+	// Two connections: the writer, and one to prepare statements on while a
+	// transaction holds the first (writes themselves are one at a time, see
+	// DB.writers).
+	writes.SetMaxOpenConns(2)
+	writes.SetMaxIdleConns(2)
+	writes.SetConnMaxLifetime(0)
+	writes.SetConnMaxIdleTime(0)
+	reads, err = sql.Open("sqlite", dsn(true))
+	if err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("db: open sqlite: %w", err), writes.Close())
+	}
+	reads.SetMaxIdleConns(8)
+	return reads, writes, nil
 }
 
 // migrate applies the embedded migrations that the database has not seen yet and reports how
@@ -183,7 +221,7 @@ func (d *DB) migrate(ctx context.Context) (int, error) {
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	p, err := goose.NewProvider(gooseDialect, d.sql, fsys, opts...)
+	p, err := goose.NewProvider(gooseDialect, d.write, fsys, opts...)
 	if err != nil {
 		return 0, fmt.Errorf("db: migrations: %w", err)
 	}
@@ -196,6 +234,9 @@ func (d *DB) migrate(ctx context.Context) (int, error) {
 
 // Close releases the database. An in-memory database is gone afterwards.
 func (d *DB) Close() error {
+	if d.write != d.sql {
+		return errors.Join(d.sql.Close(), d.write.Close())
+	}
 	return d.sql.Close()
 }
 

@@ -251,11 +251,11 @@ func busyError(t *testing.T) error {
 // openRaw opens path with the package's settings but no migrations and no translation.
 func openRaw(t *testing.T, path string, busy time.Duration) *sql.DB {
 	t.Helper()
-	sqldb, err := openSQLite(path, busy)
+	reads, sqldb, err := openSQLite(path, busy)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sqldb.Close() })
+	t.Cleanup(func() { sqldb.Close(); reads.Close() })
 	return sqldb
 }
 

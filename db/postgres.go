@@ -39,7 +39,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	if err := sqldb.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("db: connect to postgres: %w", translate(err)), sqldb.Close())
 	}
-	d := &DB{sql: sqldb, dialect: dialectPostgres}
+	d := &DB{sql: sqldb, write: sqldb, dialect: dialectPostgres}
 	if d.applied, err = d.migrate(ctx); err != nil {
 		return nil, errors.Join(err, sqldb.Close())
 	}

@@ -34,13 +34,13 @@ func (d *DB) Allow(ctx context.Context, key string, perMinute int, now time.Time
 	// CASE rather than GREATEST/MAX: SQLite has no GREATEST and PostgreSQL's MAX is an
 	// aggregate. A denied request leaves the row as it was and returns no row.
 	var tat int64
-	err = d.queryRow(ctx, `
+	err = d.writeRow(ctx, func(r rowScanner) error { return r.Scan(&tat) }, `
 		INSERT INTO rate_limits (key, tat) VALUES (?, ?)
 		ON CONFLICT (key) DO UPDATE SET
 			tat = CASE WHEN rate_limits.tat > ? THEN rate_limits.tat + ? ELSE excluded.tat END
 		WHERE rate_limits.tat <= ?
 		RETURNING tat`,
-		key, nowMs+t, nowMs, t, latest).Scan(&tat)
+		key, nowMs+t, nowMs, t, latest)
 	switch {
 	case err == nil:
 		return true, 0, nil

@@ -45,7 +45,8 @@ func (d *DB) UpsertUser(ctx context.Context, u User, now time.Time) (User, error
 	if u.ID == "" || u.OpenID == "" {
 		return User{}, errors.New("db: upsert user: id and openid are required")
 	}
-	got, err := scanUser(d.queryRow(ctx, `
+	var got User
+	err := d.writeRow(ctx, func(r rowScanner) (err error) { got, err = scanUser(r); return err }, `
 		INSERT INTO users (id, openid, unionid, nickname, created_at, updated_at)
 		VALUES (?, ?, ?, '', ?, ?)
 		ON CONFLICT (openid) DO UPDATE SET
@@ -57,7 +58,7 @@ func (d *DB) UpsertUser(ctx context.Context, u User, now time.Time) (User, error
 				ELSE users.updated_at
 			END
 		RETURNING `+userColumns,
-		u.ID, u.OpenID, nullString(u.UnionID), toMillis(now), toMillis(now)))
+		u.ID, u.OpenID, nullString(u.UnionID), toMillis(now), toMillis(now))
 	return got, translate(err)
 }
 
@@ -71,8 +72,9 @@ func (d *DB) UserByID(ctx context.Context, id string) (User, error) {
 // SetNickname stores the nickname as given (the caller validates it) and returns the user,
 // or ErrNotFound.
 func (d *DB) SetNickname(ctx context.Context, userID, nickname string, now time.Time) (User, error) {
-	u, err := scanUser(d.queryRow(ctx,
+	var u User
+	err := d.writeRow(ctx, func(r rowScanner) (err error) { u, err = scanUser(r); return err },
 		`UPDATE users SET nickname = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
-		nickname, toMillis(now), userID))
+		nickname, toMillis(now), userID)
 	return u, translate(err)
 }
