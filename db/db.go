@@ -63,6 +63,9 @@ type DB struct {
 	// stmts caches prepared statements on a SQLite file, whose driver would
 	// parse every query text again on every call.
 	stmts sync.Map
+	// creates groups concurrent CreateUpload calls on a SQLite file into one
+	// commit (see batch.go); nil elsewhere.
+	creates *batcher
 	// bound caches each query rebound for the dialect (see query.go). The keys are the
 	// package's constant queries, so it stays small.
 	bound sync.Map
@@ -131,6 +134,7 @@ func open(ctx context.Context, rawURL string, busyTimeout time.Duration) (*DB, e
 	d := &DB{sql: reads, write: writes, dialect: dialectSQLite}
 	if reads != writes {
 		d.writers = &sync.Mutex{}
+		d.startBatcher()
 	}
 	if d.applied, err = d.migrate(ctx); err != nil {
 		return nil, errors.Join(err, d.Close())
@@ -234,6 +238,7 @@ func (d *DB) migrate(ctx context.Context) (int, error) {
 
 // Close releases the database. An in-memory database is gone afterwards.
 func (d *DB) Close() error {
+	d.stopBatcher()
 	if d.write != d.sql {
 		return errors.Join(d.sql.Close(), d.write.Close())
 	}

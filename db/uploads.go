@@ -72,22 +72,35 @@ func (d *DB) CreateUpload(ctx context.Context, u Upload, maxPending int, now tim
 }
 
 func (d *DB) createUpload(ctx context.Context, u Upload, maxPending int, now time.Time) error {
+	if d.creates != nil {
+		return d.createBatched(ctx, u, maxPending, now)
+	}
 	tx, err := d.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-
-	// A no-op write on the user row locks it until commit, which serializes concurrent creates
-	// for one user on PostgreSQL too (BEGIN IMMEDIATE already does on SQLite), and tells an
-	// unknown user apart from a foreign key failure.
-	res, err := tx.exec(ctx, `UPDATE users SET updated_at = updated_at WHERE id = ?`, u.UserID)
-	if err != nil {
+	if err := d.insertUpload(ctx, tx, u, maxPending, now); err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil {
+	return tx.Commit()
+}
+
+// insertUpload is CreateUpload's work inside tx.
+func (d *DB) insertUpload(ctx context.Context, tx *txn, u Upload, maxPending int, now time.Time) error {
+	// The user must exist. On PostgreSQL a no-op write on the user row also locks it until
+	// commit, which serializes concurrent creates for one user under READ COMMITTED; SQLite's
+	// BEGIN IMMEDIATE already serializes every writer, so a read does (and writes no page).
+	check := `SELECT COUNT(*) FROM users WHERE id = ?`
+	if d.dialect == dialectPostgres {
+		check = `WITH locked AS (UPDATE users SET updated_at = updated_at WHERE id = ? RETURNING 1)
+			SELECT COUNT(*) FROM locked`
+	}
+	var n int
+	if err := tx.queryRow(ctx, check, u.UserID).Scan(&n); err != nil {
 		return err
-	} else if n == 0 {
+	}
+	if n == 0 {
 		return ErrNotFound
 	}
 
@@ -104,15 +117,13 @@ func (d *DB) createUpload(ctx context.Context, u Upload, maxPending int, now tim
 		}
 	}
 
-	if _, err := tx.exec(ctx, `
+	_, err := tx.exec(ctx, `
 		INSERT INTO uploads (id, user_id, object_key, content_type, url, max_bytes, status, size,
 			created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
 		u.ID, u.UserID, u.Key, u.ContentType, u.URL, u.MaxBytes,
-		toMillis(now), toMillis(u.ExpiresAt)); err != nil {
-		return err
-	}
-	return tx.Commit()
+		toMillis(now), toMillis(u.ExpiresAt))
+	return err
 }
 
 // UploadForUser returns the upload only when it belongs to userID; otherwise ErrNotFound

@@ -1,0 +1,123 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Group commit for CreateUpload on a SQLite file. Issuing an upload signature
+// is the hot path, and on SQLite every commit writes its pages to the WAL: a
+// writer goroutine takes the creates that arrive together and commits them as
+// one transaction, each under its own savepoint so that one refusal (pending
+// cap, unknown user) does not undo the others. A caller returns only once its
+// row is committed, exactly as with a transaction of its own.
+
+// maxBatch bounds one transaction, and so the wait of its last member.
+const maxBatch = 64
+
+type createJob struct {
+	ctx        context.Context
+	u          Upload
+	maxPending int
+	now        time.Time
+	done       chan error
+}
+
+type batcher struct {
+	jobs chan *createJob // unbuffered: a job is sent only to a running writer
+	quit chan struct{}
+	stop sync.Once
+	wg   sync.WaitGroup
+}
+
+func (d *DB) startBatcher() {
+	d.creates = &batcher{jobs: make(chan *createJob), quit: make(chan struct{})}
+	d.creates.wg.Add(1)
+	go d.runCreates()
+}
+
+func (d *DB) stopBatcher() {
+	if d.creates != nil {
+		d.creates.stop.Do(func() { close(d.creates.quit) })
+		d.creates.wg.Wait()
+	}
+}
+
+var errClosed = errors.New("db: closed")
+
+func (d *DB) createBatched(ctx context.Context, u Upload, maxPending int, now time.Time) error {
+	job := &createJob{ctx: ctx, u: u, maxPending: maxPending, now: now, done: make(chan error, 1)}
+	select {
+	case d.creates.jobs <- job:
+	case <-d.creates.quit:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-job.done
+}
+
+func (d *DB) runCreates() {
+	defer d.creates.wg.Done()
+	for {
+		var first *createJob
+		select {
+		case first = <-d.creates.jobs:
+		case <-d.creates.quit:
+			return
+		}
+		batch := append(make([]*createJob, 0, maxBatch), first)
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case j := <-d.creates.jobs:
+				batch = append(batch, j)
+			default:
+				break gather
+			}
+		}
+		d.commitCreates(batch)
+	}
+}
+
+func (d *DB) commitCreates(batch []*createJob) {
+	results := make([]error, len(batch))
+	finish := func(commitErr error) {
+		for i, j := range batch {
+			if results[i] == nil {
+				results[i] = commitErr
+			}
+			j.done <- results[i]
+		}
+	}
+	tx, err := d.begin(context.Background())
+	if err != nil {
+		finish(err)
+		return
+	}
+	defer tx.Rollback()
+	for i, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		if _, err := tx.exec(j.ctx, `SAVEPOINT create_upload`); err != nil {
+			finish(err)
+			return
+		}
+		if err := d.insertUpload(j.ctx, tx, j.u, j.maxPending, j.now); err != nil {
+			results[i] = err
+			if _, rerr := tx.exec(context.Background(), `ROLLBACK TO create_upload`); rerr != nil {
+				finish(rerr)
+				return
+			}
+		}
+		if _, err := tx.exec(context.Background(), `RELEASE create_upload`); err != nil {
+			finish(err)
+			return
+		}
+	}
+	finish(tx.Commit())
+}

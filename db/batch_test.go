@@ -1,0 +1,63 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// TestBatchedCreatesFailAlone: creates committed together (SQLite's group
+// commit) succeed or fail each on its own.
+func TestBatchedCreatesFailAlone(t *testing.T) {
+	d := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "batch.db"))
+	if d.creates == nil {
+		t.Fatal("a SQLite file database does not batch creates")
+	}
+	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+	var wg sync.WaitGroup
+	errs := make([]error, 60)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := "u1"
+			if i%3 == 0 {
+				user = "nobody"
+			}
+			u := testUpload(user, fmt.Sprintf("up%02d", i))
+			if i%3 == 1 && i > 30 {
+				u.Key = testUpload("u1", "up01").Key // a key already taken
+			}
+			errs[i] = d.CreateUpload(context.Background(), u, 0, t0)
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for i, err := range errs {
+		switch {
+		case i%3 == 0:
+			if !errors.Is(err, ErrNotFound) {
+				t.Errorf("create %d for an unknown user: %v; want ErrNotFound", i, err)
+			}
+		case i%3 == 1 && i > 30:
+			if !errors.Is(err, ErrConflict) {
+				t.Errorf("create %d with a taken key: %v; want ErrConflict", i, err)
+			}
+		default:
+			if err != nil {
+				t.Errorf("create %d: %v", i, err)
+			}
+			ok++
+		}
+	}
+	for i := range errs {
+		_, err := d.UploadForUser(context.Background(), "u1", fmt.Sprintf("up%02d", i))
+		if stored := err == nil; stored != (i%3 != 0 && !(i%3 == 1 && i > 30)) {
+			t.Errorf("upload %d stored = %v", i, stored)
+		}
+	}
+	t.Logf("%d creates committed alongside failing ones", ok)
+}
