@@ -202,7 +202,10 @@ func openSQLite(path string, busyTimeout time.Duration) (reads, writes *sql.DB, 
 	if err != nil {
 		return nil, nil, errors.Join(fmt.Errorf("db: open sqlite: %w", err), writes.Close())
 	}
-	reads.SetMaxIdleConns(8)
+	// Each connection carries its own page cache, allocated outside the Go
+	// heap: a few readers serve a WAL database well on a small machine.
+	reads.SetMaxOpenConns(4)
+	reads.SetMaxIdleConns(4)
 	return reads, writes, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -25,6 +26,10 @@ import (
 )
 
 var errUsage = errors.New("usage: wxavatar serve [--dev] [--env-file .env] | wxavatar migrate [--env-file .env]")
+
+// defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
+// is set.
+const defaultMemoryLimit = 20 << 20
 
 // shutdownGrace is how long requests in flight may take to finish.
 const shutdownGrace = 15 * time.Second
@@ -68,6 +73,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := slog.New(handler.LogHandler(slog.NewJSONHandler(stderr, nil)))
+	// The live heap of this service is a few MiB, yet under load the
+	// default pacing lets it swell to several times that between
+	// collections. A soft limit keeps the footprint small; GOMEMLIMIT (read
+	// by the Go runtime itself) overrides it.
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	return serve(ctx, cfg, load, hup, logger, stdout)
 }
 
