@@ -17,6 +17,8 @@ func TestBatchedCreatesFailAlone(t *testing.T) {
 		t.Fatal("a SQLite file database does not batch creates")
 	}
 	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+	taken := testUpload("u1", "taken")
+	mustCreateUpload(t, d, taken, t0)
 	var wg sync.WaitGroup
 	errs := make([]error, 60)
 	for i := range errs {
@@ -29,7 +31,7 @@ func TestBatchedCreatesFailAlone(t *testing.T) {
 			}
 			u := testUpload(user, fmt.Sprintf("up%02d", i))
 			if i%3 == 1 && i > 30 {
-				u.Key = testUpload("u1", "up01").Key // a key already taken
+				u.Key = taken.Key
 			}
 			errs[i] = d.CreateUpload(context.Background(), u, 0, t0)
 		}()
