@@ -1,0 +1,1157 @@
+// Package deploy holds the deployment files of wxavatar (the Dockerfile and
+// .dockerignore at the top of the repository, the systemd unit and the
+// Kubernetes example here). Its test checks the invariants that matter in
+// production and that nothing else would catch before a deploy: probes on
+// the right paths and port, non-root and read-only containers, the key
+// Secret mounted as a directory that SIGHUP rereads, a grace period longer
+// than the drain, a static non-root image, and a reload that really reloads.
+package deploy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	yaml "github.com/pb33f/go-yaml"
+)
+
+// The service's contract, from cmd/wxavatar and handler/.
+const (
+	modulePath  = "github.com/wxavatar/wxavatar"
+	apiPort     = 8080 // ADDR's default, :8080
+	healthPath  = "/healthz"
+	readyPath   = "/readyz"
+	nonRootUID  = 65532
+	keysMount   = "/etc/wxavatar/keys"
+	envFilePath = "/etc/wxavatar/wxavatar.env"
+)
+
+// secretSettings are the settings that may come from a file (NAME_FILE) and
+// that SIGHUP rereads.
+var secretSettings = []string{"WECHAT_SECRET", "JWT_KEYS", "COS_SECRET_ID", "COS_SECRET_KEY", "COS_SESSION_TOKEN"}
+
+// ---- Kubernetes -----------------------------------------------------------
+
+type objectMeta struct {
+	Name        string            `yaml:"name"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+type labelSelector struct {
+	MatchLabels map[string]string `yaml:"matchLabels"`
+}
+
+type manifest struct {
+	APIVersion string            `yaml:"apiVersion"`
+	Kind       string            `yaml:"kind"`
+	Metadata   objectMeta        `yaml:"metadata"`
+	Data       map[string]string `yaml:"data"`
+	StringData map[string]string `yaml:"stringData"`
+	file       string
+	node       *yaml.Node
+}
+
+type deployment struct {
+	Spec struct {
+		Replicas int           `yaml:"replicas"`
+		Selector labelSelector `yaml:"selector"`
+		Strategy struct {
+			Type          string `yaml:"type"`
+			RollingUpdate struct {
+				MaxUnavailable any `yaml:"maxUnavailable"`
+			} `yaml:"rollingUpdate"`
+		} `yaml:"strategy"`
+		Template podTemplate `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+type job struct {
+	Spec struct {
+		Template podTemplate `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+type service struct {
+	Spec struct {
+		Selector map[string]string `yaml:"selector"`
+		Ports    []struct {
+			Name       string `yaml:"name"`
+			Port       int    `yaml:"port"`
+			TargetPort any    `yaml:"targetPort"`
+		} `yaml:"ports"`
+	} `yaml:"spec"`
+}
+
+type pdb struct {
+	Spec struct {
+		Selector labelSelector `yaml:"selector"`
+	} `yaml:"spec"`
+}
+
+type podTemplate struct {
+	Metadata objectMeta `yaml:"metadata"`
+	Spec     podSpec    `yaml:"spec"`
+}
+
+type podSpec struct {
+	ShareProcessNamespace         bool        `yaml:"shareProcessNamespace"`
+	TerminationGracePeriodSeconds *int        `yaml:"terminationGracePeriodSeconds"`
+	AutomountServiceAccountToken  *bool       `yaml:"automountServiceAccountToken"`
+	RestartPolicy                 string      `yaml:"restartPolicy"`
+	SecurityContext               podSecurity `yaml:"securityContext"`
+	Containers                    []container `yaml:"containers"`
+	InitContainers                []container `yaml:"initContainers"`
+	Volumes                       []struct {
+		Name   string `yaml:"name"`
+		Secret *struct {
+			SecretName string `yaml:"secretName"`
+			Items      []any  `yaml:"items"`
+		} `yaml:"secret"`
+	} `yaml:"volumes"`
+}
+
+type podSecurity struct {
+	RunAsNonRoot   *bool  `yaml:"runAsNonRoot"`
+	RunAsUser      *int64 `yaml:"runAsUser"`
+	RunAsGroup     *int64 `yaml:"runAsGroup"`
+	SeccompProfile struct {
+		Type string `yaml:"type"`
+	} `yaml:"seccompProfile"`
+}
+
+type container struct {
+	Name    string   `yaml:"name"`
+	Image   string   `yaml:"image"`
+	Command []string `yaml:"command"`
+	Args    []string `yaml:"args"`
+	Ports   []struct {
+		Name          string `yaml:"name"`
+		ContainerPort int    `yaml:"containerPort"`
+	} `yaml:"ports"`
+	Env []struct {
+		Name      string `yaml:"name"`
+		Value     string `yaml:"value"`
+		ValueFrom *struct {
+			SecretKeyRef *struct {
+				Name string `yaml:"name"`
+				Key  string `yaml:"key"`
+			} `yaml:"secretKeyRef"`
+		} `yaml:"valueFrom"`
+	} `yaml:"env"`
+	EnvFrom []struct {
+		ConfigMapRef *struct {
+			Name string `yaml:"name"`
+		} `yaml:"configMapRef"`
+		SecretRef *struct {
+			Name string `yaml:"name"`
+		} `yaml:"secretRef"`
+	} `yaml:"envFrom"`
+	VolumeMounts []struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+		SubPath   string `yaml:"subPath"`
+		ReadOnly  bool   `yaml:"readOnly"`
+	} `yaml:"volumeMounts"`
+	StartupProbe   *probe `yaml:"startupProbe"`
+	LivenessProbe  *probe `yaml:"livenessProbe"`
+	ReadinessProbe *probe `yaml:"readinessProbe"`
+	Lifecycle      *struct {
+		PreStop *struct {
+			Sleep *struct {
+				Seconds int `yaml:"seconds"`
+			} `yaml:"sleep"`
+			Exec any `yaml:"exec"`
+		} `yaml:"preStop"`
+	} `yaml:"lifecycle"`
+	Resources struct {
+		Requests map[string]string `yaml:"requests"`
+		Limits   map[string]string `yaml:"limits"`
+	} `yaml:"resources"`
+	SecurityContext *struct {
+		RunAsNonRoot             *bool  `yaml:"runAsNonRoot"`
+		RunAsUser                *int64 `yaml:"runAsUser"`
+		AllowPrivilegeEscalation *bool  `yaml:"allowPrivilegeEscalation"`
+		ReadOnlyRootFilesystem   *bool  `yaml:"readOnlyRootFilesystem"`
+		Privileged               *bool  `yaml:"privileged"`
+		Capabilities             struct {
+			Drop []string `yaml:"drop"`
+			Add  []string `yaml:"add"`
+		} `yaml:"capabilities"`
+	} `yaml:"securityContext"`
+}
+
+type probe struct {
+	HTTPGet *struct {
+		Path string `yaml:"path"`
+		Port any    `yaml:"port"`
+	} `yaml:"httpGet"`
+	PeriodSeconds    int `yaml:"periodSeconds"`
+	TimeoutSeconds   int `yaml:"timeoutSeconds"`
+	FailureThreshold int `yaml:"failureThreshold"`
+}
+
+// loadManifests reads every YAML document under kubernetes/.
+func loadManifests(t *testing.T) []manifest {
+	t.Helper()
+	files, err := filepath.Glob("kubernetes/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests under deploy/kubernetes: %v", err)
+	}
+	var all []manifest
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for i := 0; ; i++ {
+			var n yaml.Node
+			err := dec.Decode(&n)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: document %d: %v", f, i, err)
+			}
+			var m manifest
+			if err := n.Decode(&m); err != nil {
+				t.Fatalf("%s: document %d: %v", f, i, err)
+			}
+			if m.APIVersion == "" || m.Kind == "" || m.Metadata.Name == "" {
+				t.Fatalf("%s: document %d: want apiVersion, kind and metadata.name", f, i)
+			}
+			m.file, m.node = f, &n
+			all = append(all, m)
+		}
+	}
+	return all
+}
+
+func find(t *testing.T, all []manifest, kind string) []manifest {
+	t.Helper()
+	var out []manifest
+	for _, m := range all {
+		if m.Kind == kind {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no %s in deploy/kubernetes", kind)
+	}
+	return out
+}
+
+func decode[T any](t *testing.T, m manifest) T {
+	t.Helper()
+	var v T
+	if err := m.node.Decode(&v); err != nil {
+		t.Fatalf("%s: %s %s: %v", m.file, m.Kind, m.Metadata.Name, err)
+	}
+	return v
+}
+
+func containerNamed(t *testing.T, spec podSpec, name string) container {
+	t.Helper()
+	for _, c := range spec.Containers {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no container %q", name)
+	return container{}
+}
+
+func TestManifestsAreWellFormed(t *testing.T) {
+	seen := map[string]string{}
+	for _, m := range loadManifests(t) {
+		id := m.Kind + "/" + m.Metadata.Name
+		if prev, ok := seen[id]; ok {
+			t.Errorf("%s defined twice (%s, %s)", id, prev, m.file)
+		}
+		seen[id] = m.file
+		if m.Metadata.Labels["app.kubernetes.io/name"] != "wxavatar" {
+			t.Errorf("%s: %s: want label app.kubernetes.io/name=wxavatar", m.file, id)
+		}
+	}
+}
+
+// shutdownGrace reads the drain after SIGTERM from cmd/wxavatar/run.go, so
+// that the grace periods here follow it.
+func shutdownGrace(t *testing.T) time.Duration {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "../cmd/wxavatar/run.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, s := range g.Specs {
+			vs := s.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				if name.Name != "shutdownGrace" || i >= len(vs.Values) {
+					continue
+				}
+				// N * time.Second
+				if b, ok := vs.Values[i].(*ast.BinaryExpr); ok && b.Op == token.MUL {
+					lit, ok1 := b.X.(*ast.BasicLit)
+					sel, ok2 := b.Y.(*ast.SelectorExpr)
+					if ok1 && ok2 && sel.Sel.Name == "Second" {
+						n, err := strconv.Atoi(lit.Value)
+						if err == nil {
+							return time.Duration(n) * time.Second
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Fatal("cmd/wxavatar/run.go: no `const shutdownGrace = N * time.Second`; update deploy_test.go to find the drain time")
+	return 0
+}
+
+func TestDeployment(t *testing.T) {
+	all := loadManifests(t)
+	dm := find(t, all, "Deployment")[0]
+	d := decode[deployment](t, dm)
+	pod := d.Spec.Template.Spec
+
+	if d.Spec.Replicas < 2 {
+		t.Errorf("replicas = %d: the PostgreSQL example runs several", d.Spec.Replicas)
+	}
+	if mu := d.Spec.Strategy.RollingUpdate.MaxUnavailable; d.Spec.Strategy.Type == "RollingUpdate" && mu != 0 && mu != "0" && mu != "0%" {
+		t.Errorf("rollingUpdate.maxUnavailable = %v: a rollout should never go below the replica count", mu)
+	}
+
+	// Pod security.
+	sc := pod.SecurityContext
+	if sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Error("pod securityContext.runAsNonRoot must be true")
+	}
+	if sc.RunAsUser == nil || *sc.RunAsUser != nonRootUID {
+		t.Errorf("pod securityContext.runAsUser must be %d (the image's user)", nonRootUID)
+	}
+	if sc.SeccompProfile.Type != "RuntimeDefault" {
+		t.Error("pod securityContext.seccompProfile.type must be RuntimeDefault")
+	}
+	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Error("automountServiceAccountToken must be false: wxavatar never talks to the API server")
+	}
+	for _, c := range pod.Containers {
+		checkContainerSecurity(t, "Deployment", c)
+	}
+
+	app := containerNamed(t, pod, "wxavatar")
+	if len(app.Args) == 0 || app.Args[0] != "serve" || slices.Contains(app.Args, "--dev") {
+		t.Errorf("wxavatar args = %q, want [serve] (never --dev)", app.Args)
+	}
+	if app.Resources.Requests["memory"] == "" || app.Resources.Limits["memory"] == "" {
+		t.Error("wxavatar needs a memory request and limit")
+	}
+
+	// Ports and probes.
+	ports := map[string]int{}
+	for _, p := range app.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if ports["http"] != apiPort {
+		t.Errorf("container port http = %d, want %d (ADDR's default)", ports["http"], apiPort)
+	}
+	checkProbe := func(name string, p *probe, path string) {
+		t.Helper()
+		if p == nil || p.HTTPGet == nil {
+			t.Errorf("%s: want an httpGet probe on %s", name, path)
+			return
+		}
+		if p.HTTPGet.Path != path {
+			t.Errorf("%s: path %q, want %q", name, p.HTTPGet.Path, path)
+		}
+		if port := p.HTTPGet.Port; port != "http" && port != apiPort {
+			t.Errorf("%s: port %v, want http (%d)", name, port, apiPort)
+		}
+	}
+	checkProbe("livenessProbe", app.LivenessProbe, healthPath)
+	checkProbe("readinessProbe", app.ReadinessProbe, readyPath)
+	if app.StartupProbe != nil {
+		checkProbe("startupProbe", app.StartupProbe, healthPath)
+	}
+	// /readyz bounds its checks at 3 s: a shorter probe timeout would fail
+	// pods that are merely slow to hear from COS.
+	if p := app.ReadinessProbe; p != nil && p.TimeoutSeconds < 4 {
+		t.Errorf("readinessProbe.timeoutSeconds = %d, want ≥ 4 (/readyz may take 3 s)", p.TimeoutSeconds)
+	}
+
+	// Graceful shutdown: preStop sleep, then SIGTERM and the drain, all within
+	// the grace period.
+	preStop := 0
+	if app.Lifecycle == nil || app.Lifecycle.PreStop == nil || app.Lifecycle.PreStop.Sleep == nil {
+		t.Error("wxavatar needs lifecycle.preStop.sleep (the image has no shell for an exec hook)")
+	} else {
+		preStop = app.Lifecycle.PreStop.Sleep.Seconds
+		if preStop <= 0 {
+			t.Error("preStop.sleep.seconds must be > 0")
+		}
+	}
+	if app.Lifecycle != nil && app.Lifecycle.PreStop != nil && app.Lifecycle.PreStop.Exec != nil {
+		t.Error("preStop exec needs a shell; the distroless image has none")
+	}
+	drain := int(shutdownGrace(t) / time.Second)
+	if g := pod.TerminationGracePeriodSeconds; g == nil || *g < preStop+drain+1 || *g < 20 {
+		t.Errorf("terminationGracePeriodSeconds must be ≥ preStop (%d) + drain (%d) + 1 and ≥ 20", preStop, drain)
+	}
+
+	// Keys: a Secret volume mounted as a directory, the *_FILE settings
+	// pointing into it, every file a key of the Secret.
+	keysVolume := ""
+	for _, v := range pod.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == "wxavatar-keys" {
+			keysVolume = v.Name
+			if len(v.Secret.Items) > 0 {
+				t.Error("the keys Secret volume lists items: a key added later would not appear; mount the whole Secret")
+			}
+		}
+	}
+	if keysVolume == "" {
+		t.Fatal("no volume from the Secret wxavatar-keys")
+	}
+	mountOf := func(c container) string {
+		for _, m := range c.VolumeMounts {
+			if m.Name == keysVolume {
+				if m.SubPath != "" {
+					t.Errorf("%s mounts the keys with subPath: the kubelet never updates subPath mounts, so rotation would not reach it", c.Name)
+				}
+				if !m.ReadOnly {
+					t.Errorf("%s mounts the keys read-write", c.Name)
+				}
+				return m.MountPath
+			}
+		}
+		return ""
+	}
+	if got := mountOf(app); got != keysMount {
+		t.Fatalf("wxavatar mounts the keys at %q, want %q", got, keysMount)
+	}
+	secretKeys := map[string]bool{}
+	for _, s := range find(t, all, "Secret") {
+		if s.Metadata.Name == "wxavatar-keys" {
+			for k := range s.StringData {
+				secretKeys[k] = true
+			}
+			for k := range s.Data {
+				secretKeys[k] = true
+			}
+		}
+	}
+	fileSettings := map[string]bool{}
+	for _, e := range app.Env {
+		name, ok := strings.CutSuffix(e.Name, "_FILE")
+		if !ok {
+			continue
+		}
+		if !slices.Contains(secretSettings, name) {
+			t.Errorf("env %s: wxavatar reads no such file setting", e.Name)
+		}
+		fileSettings[name] = true
+		dir, file := path.Split(e.Value)
+		if path.Clean(dir) != keysMount {
+			t.Errorf("env %s=%s: not in the mounted Secret %s, so SIGHUP would not see a rotation", e.Name, e.Value, keysMount)
+		}
+		if !secretKeys[file] {
+			t.Errorf("env %s=%s: the Secret wxavatar-keys (secret.example.yaml) has no key %q", e.Name, e.Value, file)
+		}
+	}
+	for _, name := range []string{"WECHAT_SECRET", "JWT_KEYS", "COS_SECRET_ID", "COS_SECRET_KEY"} {
+		if !fileSettings[name] {
+			t.Errorf("wxavatar: %s_FILE unset: the key must come from the mounted Secret to rotate with SIGHUP", name)
+		}
+		for _, e := range app.Env {
+			if e.Name == name {
+				t.Errorf("wxavatar: %s set directly: environment values never change on SIGHUP", name)
+			}
+		}
+	}
+	checkDatabaseURL(t, "Deployment", app, all)
+
+	// The reloader: sees the same mount, can signal wxavatar, signals HUP.
+	var reloader *container
+	for i := range pod.Containers {
+		if pod.Containers[i].Name != "wxavatar" {
+			reloader = &pod.Containers[i]
+		}
+	}
+	if reloader == nil {
+		t.Fatal("no key-reloader sidecar: nothing would send SIGHUP when the Secret changes")
+	}
+	if !pod.ShareProcessNamespace {
+		t.Error("shareProcessNamespace must be true: the sidecar signals wxavatar's process")
+	}
+	if got := mountOf(*reloader); got != keysMount {
+		t.Errorf("%s watches %q, want the same mount as wxavatar (%s)", reloader.Name, got, keysMount)
+	}
+	script := strings.Join(append(reloader.Command, reloader.Args...), " ")
+	for _, want := range []string{keysMount, "..data", "pidof wxavatar", "kill -HUP"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("%s: script does not mention %q", reloader.Name, want)
+		}
+	}
+	// Kubernetes expands $(NAME) of defined variables in command and args:
+	// the script must not collide with one.
+	for _, e := range reloader.Env {
+		if strings.Contains(script, "$("+e.Name+")") {
+			t.Errorf("%s: $(%s) in the script would be expanded by Kubernetes", reloader.Name, e.Name)
+		}
+	}
+
+	// Settings: the ConfigMap is loaded, and its ports agree with the
+	// container's.
+	cm := configMap(t, all)
+	loaded := false
+	for _, ef := range app.EnvFrom {
+		if ef.ConfigMapRef != nil && ef.ConfigMapRef.Name == cm.Metadata.Name {
+			loaded = true
+		}
+		if ef.SecretRef != nil {
+			t.Error("envFrom a Secret: keys in the environment never change on SIGHUP; mount them as files")
+		}
+	}
+	if !loaded {
+		t.Errorf("wxavatar does not load the ConfigMap %s", cm.Metadata.Name)
+	}
+	if addr := cm.Data["ADDR"]; addr != "" && portOf(t, "ADDR", addr) != apiPort {
+		t.Errorf("ADDR=%s, but the probes and the Service use %d", addr, apiPort)
+	}
+	if addr := cm.Data["METRICS_ADDR"]; addr != "" {
+		if p := portOf(t, "METRICS_ADDR", addr); ports["metrics"] != p {
+			t.Errorf("METRICS_ADDR=%s, but container port metrics = %d", addr, ports["metrics"])
+		}
+		if host, _, _ := net.SplitHostPort(addr); host == "127.0.0.1" || host == "localhost" {
+			t.Errorf("METRICS_ADDR=%s: Prometheus cannot reach loopback in a pod", addr)
+		}
+	}
+	if _, ok := cm.Data["TRUSTED_PROXIES"]; !ok {
+		t.Error("the ConfigMap should set TRUSTED_PROXIES: behind an ingress, every client shares its address otherwise")
+	}
+}
+
+func checkContainerSecurity(t *testing.T, owner string, c container) {
+	t.Helper()
+	sc := c.SecurityContext
+	if sc == nil {
+		t.Errorf("%s: container %s has no securityContext", owner, c.Name)
+		return
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("%s: %s: allowPrivilegeEscalation must be false", owner, c.Name)
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Errorf("%s: %s: readOnlyRootFilesystem must be true", owner, c.Name)
+	}
+	if !slices.Contains(sc.Capabilities.Drop, "ALL") || len(sc.Capabilities.Add) > 0 {
+		t.Errorf("%s: %s: capabilities must drop ALL and add none", owner, c.Name)
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		t.Errorf("%s: %s: privileged", owner, c.Name)
+	}
+	if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+		t.Errorf("%s: %s: runs as root", owner, c.Name)
+	}
+}
+
+func checkDatabaseURL(t *testing.T, owner string, c container, all []manifest) {
+	t.Helper()
+	for _, e := range c.Env {
+		if e.Name != "DATABASE_URL" {
+			continue
+		}
+		if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+			t.Errorf("%s: DATABASE_URL must come from a Secret (it holds the password)", owner)
+			return
+		}
+		ref := e.ValueFrom.SecretKeyRef
+		for _, s := range find(t, all, "Secret") {
+			if s.Metadata.Name == ref.Name {
+				url := s.StringData[ref.Key]
+				if url == "" && s.Data[ref.Key] == "" {
+					t.Errorf("%s: DATABASE_URL: Secret %s has no key %s", owner, ref.Name, ref.Key)
+				}
+				if url != "" && !strings.HasPrefix(url, "postgres://") && !strings.HasPrefix(url, "postgresql://") {
+					t.Errorf("%s: DATABASE_URL example is not PostgreSQL, which several replicas need", owner)
+				}
+				return
+			}
+		}
+		t.Errorf("%s: DATABASE_URL: no Secret %s", owner, ref.Name)
+		return
+	}
+	t.Errorf("%s: DATABASE_URL unset: the default is SQLite in the container", owner)
+}
+
+func configMap(t *testing.T, all []manifest) manifest {
+	t.Helper()
+	cms := find(t, all, "ConfigMap")
+	if len(cms) != 1 {
+		t.Fatalf("want one ConfigMap, have %d", len(cms))
+	}
+	return cms[0]
+}
+
+func portOf(t *testing.T, name, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	n, err2 := strconv.Atoi(p)
+	if err != nil || err2 != nil {
+		t.Errorf("%s=%q: want host:port", name, addr)
+	}
+	return n
+}
+
+func TestMigrateJob(t *testing.T) {
+	all := loadManifests(t)
+	j := decode[job](t, find(t, all, "Job")[0])
+	d := decode[deployment](t, find(t, all, "Deployment")[0])
+	pod := j.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("the migrate Job has %d containers, want 1", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	if len(c.Args) == 0 || c.Args[0] != "migrate" {
+		t.Errorf("Job args = %q, want [migrate]", c.Args)
+	}
+	if app := containerNamed(t, d.Spec.Template.Spec, "wxavatar"); c.Image != app.Image {
+		t.Errorf("Job image %q differs from the Deployment's %q", c.Image, app.Image)
+	}
+	if pod.RestartPolicy != "Never" && pod.RestartPolicy != "OnFailure" {
+		t.Errorf("Job restartPolicy = %q", pod.RestartPolicy)
+	}
+	if sc := pod.SecurityContext; sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.SeccompProfile.Type != "RuntimeDefault" {
+		t.Error("Job pod: runAsNonRoot and seccompProfile RuntimeDefault")
+	}
+	checkContainerSecurity(t, "Job", c)
+	checkDatabaseURL(t, "Job", c, all)
+	// Job pods must not receive the Service's traffic.
+	if matches(decode[service](t, find(t, all, "Service")[0]).Spec.Selector, j.Spec.Template.Metadata.Labels) {
+		t.Error("the Service selects the migrate Job's pods")
+	}
+}
+
+func matches(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestServiceAndBudgetSelectThePods(t *testing.T) {
+	all := loadManifests(t)
+	d := decode[deployment](t, find(t, all, "Deployment")[0])
+	labels := d.Spec.Template.Metadata.Labels
+	if !matches(d.Spec.Selector.MatchLabels, labels) {
+		t.Error("the Deployment's selector does not match its pod labels")
+	}
+	app := containerNamed(t, d.Spec.Template.Spec, "wxavatar")
+	portNames := map[string]int{}
+	for _, p := range app.Ports {
+		portNames[p.Name] = p.ContainerPort
+	}
+	sm := find(t, all, "Service")[0]
+	s := decode[service](t, sm)
+	if !matches(s.Spec.Selector, labels) {
+		t.Error("the Service does not select the Deployment's pods")
+	}
+	hasHTTP := false
+	for _, p := range s.Spec.Ports {
+		switch tp := p.TargetPort.(type) {
+		case string:
+			if _, ok := portNames[tp]; !ok {
+				t.Errorf("Service port %s: targetPort %q is no container port", p.Name, tp)
+			}
+			hasHTTP = hasHTTP || tp == "http"
+		case int:
+			hasHTTP = hasHTTP || tp == apiPort
+		}
+	}
+	if !hasHTTP {
+		t.Error("the Service does not route to the http port")
+	}
+	for _, m := range all {
+		if m.Kind == "PodDisruptionBudget" {
+			if p := decode[pdb](t, m); !matches(p.Spec.Selector.MatchLabels, labels) {
+				t.Error("the PodDisruptionBudget does not select the Deployment's pods")
+			}
+		}
+	}
+}
+
+// ---- settings names -------------------------------------------------------
+
+// knownSettings are the variables .env.example documents.
+func knownSettings(t *testing.T) map[string]bool {
+	t.Helper()
+	f, err := os.Open("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	known := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	re := regexp.MustCompile(`^([A-Z][A-Z0-9_]*)=`)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			known[m[1]] = true
+		}
+	}
+	if len(known) < 10 {
+		t.Fatalf(".env.example: found only %d settings", len(known))
+	}
+	return known
+}
+
+// TestSettingNamesExist catches a misspelt variable, which wxavatar would
+// silently ignore.
+func TestSettingNamesExist(t *testing.T) {
+	known := knownSettings(t)
+	ok := func(name string) bool { return known[name] || strings.HasPrefix(name, "GO") }
+	all := loadManifests(t)
+	for k := range configMap(t, all).Data {
+		if !ok(k) {
+			t.Errorf("ConfigMap: %s is not a wxavatar setting (.env.example)", k)
+		}
+	}
+	d := decode[deployment](t, find(t, all, "Deployment")[0])
+	j := decode[job](t, find(t, all, "Job")[0])
+	for _, c := range []container{containerNamed(t, d.Spec.Template.Spec, "wxavatar"), j.Spec.Template.Spec.Containers[0]} {
+		for _, e := range c.Env {
+			if !ok(e.Name) {
+				t.Errorf("%s: env %s is not a wxavatar setting (.env.example)", c.Name, e.Name)
+			}
+		}
+	}
+	env := readEnvFile(t, "systemd/wxavatar.env")
+	for k := range env {
+		if !ok(k) {
+			t.Errorf("systemd/wxavatar.env: %s is not a wxavatar setting (.env.example)", k)
+		}
+	}
+}
+
+func readEnvFile(t *testing.T, name string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Errorf("%s: %q is not NAME=value", name, line)
+			continue
+		}
+		env[k] = v
+	}
+	return env
+}
+
+// ---- systemd --------------------------------------------------------------
+
+// unitSettings parses a unit file: section.Key → values, in order.
+func unitSettings(t *testing.T, name string) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	section := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+		case strings.HasPrefix(line, "["):
+			section = strings.Trim(line, "[]")
+		default:
+			k, v, ok := strings.Cut(line, "=")
+			if !ok {
+				t.Fatalf("%s: %q", name, line)
+			}
+			out[section+"."+k] = append(out[section+"."+k], v)
+		}
+	}
+	return out
+}
+
+func TestSystemdUnit(t *testing.T) {
+	u := unitSettings(t, "systemd/wxavatar.service")
+	one := func(key string) string {
+		t.Helper()
+		v := u["Service."+key]
+		if len(v) == 0 {
+			t.Errorf("wxavatar.service: %s unset", key)
+			return ""
+		}
+		return v[len(v)-1]
+	}
+	if got := one("ExecStart"); !strings.Contains(got, " serve ") || !strings.HasSuffix(got, "--env-file "+envFilePath) || strings.Contains(got, "--dev") {
+		t.Errorf("ExecStart=%s, want `wxavatar serve --env-file %s`", got, envFilePath)
+	}
+	if got := one("ExecReload"); !regexp.MustCompile(`kill -(HUP|SIGHUP|s HUP) \$MAINPID$`).MatchString(got) {
+		t.Errorf("ExecReload=%s, want kill -HUP $MAINPID", got)
+	}
+	// Values that systemd puts in the environment beat the settings file and
+	// never change on reload: a reload must reread every key.
+	if _, ok := u["Service.EnvironmentFile"]; ok {
+		t.Error("EnvironmentFile= freezes the settings in the environment, where a reload cannot change them; use --env-file")
+	}
+	for _, e := range u["Service.Environment"] {
+		for _, s := range secretSettings {
+			if strings.Contains(e, s+"=") || strings.Contains(e, s+"_FILE=") {
+				t.Errorf("Environment=%s: keys set here never change on reload", e)
+			}
+		}
+	}
+	for _, k := range []string{"LoadCredential", "LoadCredentialEncrypted", "SetCredential"} {
+		if _, ok := u["Service."+k]; ok {
+			t.Errorf("%s=: credentials are copied at start and not refreshed by a reload; deploy/README.md uses files under /etc/wxavatar/secrets", k)
+		}
+	}
+	if user := one("User"); user == "" || user == "root" || user == "0" {
+		t.Errorf("User=%q: run as a dedicated user", user)
+	}
+	stop, err := time.ParseDuration(strings.TrimSpace(one("TimeoutStopSec")))
+	if err != nil || stop < shutdownGrace(t)+time.Second {
+		t.Errorf("TimeoutStopSec=%s: want more than the %s drain", one("TimeoutStopSec"), shutdownGrace(t))
+	}
+	for key, want := range map[string]string{
+		"Type": "exec", "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+		"PrivateTmp": "yes", "PrivateDevices": "yes", "CapabilityBoundingSet": "", "StateDirectory": "wxavatar",
+		"Restart": "on-failure", "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+	} {
+		if got := one(key); got != want {
+			t.Errorf("%s=%s, want %s", key, got, want)
+		}
+	}
+	if !slices.Contains(u["Service.SystemCallFilter"], "@system-service") {
+		t.Error("SystemCallFilter=@system-service missing")
+	}
+	for _, key := range []string{"MemoryMax", "LimitNOFILE"} {
+		one(key)
+	}
+	// The paths the unit reads must not be hidden from it.
+	for _, k := range []string{"InaccessiblePaths", "TemporaryFileSystem"} {
+		for _, v := range u["Service."+k] {
+			if strings.Contains(v, "/etc") {
+				t.Errorf("%s=%s hides the settings or the secrets", k, v)
+			}
+		}
+	}
+
+	env := readEnvFile(t, "systemd/wxavatar.env")
+	for _, s := range []string{"WECHAT_SECRET", "JWT_KEYS", "COS_SECRET_ID", "COS_SECRET_KEY"} {
+		if env[s] != "" {
+			t.Errorf("systemd/wxavatar.env sets %s inline; the example keeps keys in files", s)
+		}
+		if f := env[s+"_FILE"]; !strings.HasPrefix(f, "/etc/wxavatar/secrets/") {
+			t.Errorf("systemd/wxavatar.env: %s_FILE=%q, want a file under /etc/wxavatar/secrets/", s, f)
+		}
+	}
+	if db := env["DATABASE_URL"]; !strings.HasPrefix(db, "sqlite:/var/lib/wxavatar/") && !strings.HasPrefix(db, "postgres") {
+		t.Errorf("systemd/wxavatar.env: DATABASE_URL=%s: SQLite must live in the StateDirectory (/var/lib/wxavatar), the only writable path", db)
+	}
+}
+
+// ---- Docker ---------------------------------------------------------------
+
+type dockerStage struct {
+	from  string
+	lines []string // instructions, continuation lines joined
+}
+
+func dockerStages(t *testing.T) []dockerStage {
+	t.Helper()
+	b, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stages []dockerStage
+	var cur strings.Builder
+	flush := func() {
+		line := strings.TrimSpace(cur.String())
+		cur.Reset()
+		if line == "" {
+			return
+		}
+		if fields := strings.Fields(line); strings.EqualFold(fields[0], "FROM") {
+			stages = append(stages, dockerStage{from: line})
+		}
+		if len(stages) > 0 {
+			stages[len(stages)-1].lines = append(stages[len(stages)-1].lines, line)
+		}
+	}
+	for _, raw := range strings.Split(string(b), "\n") {
+		s := strings.TrimSpace(raw)
+		if strings.HasPrefix(s, "#") {
+			continue
+		}
+		if strings.HasSuffix(s, "\\") {
+			cur.WriteString(strings.TrimSuffix(s, "\\") + " ")
+			continue
+		}
+		cur.WriteString(s)
+		flush()
+	}
+	flush()
+	return stages
+}
+
+func instr(st dockerStage, name string) []string {
+	var out []string
+	for _, l := range st.lines {
+		if f := strings.Fields(l); strings.EqualFold(f[0], name) {
+			out = append(out, strings.TrimSpace(l[len(f[0]):]))
+		}
+	}
+	return out
+}
+
+func TestDockerfile(t *testing.T) {
+	stages := dockerStages(t)
+	if len(stages) < 2 {
+		t.Fatalf("Dockerfile has %d stages, want a builder and a runtime stage", len(stages))
+	}
+	build, final := stages[0], stages[len(stages)-1]
+
+	// Builder: modules in their own layer, then a static build.
+	var buildCmd string
+	download, copyMods, copyAll := -1, -1, -1
+	for i, l := range build.lines {
+		switch {
+		case strings.HasPrefix(l, "COPY go.mod go.sum"):
+			copyMods = i
+		case strings.HasPrefix(l, "RUN") && strings.Contains(l, "go mod download"):
+			download = i
+		case strings.HasPrefix(l, "COPY . "):
+			copyAll = i
+		case strings.HasPrefix(l, "RUN") && strings.Contains(l, "go build"):
+			buildCmd = l
+		}
+	}
+	if copyMods < 0 || download < copyMods || copyAll < download {
+		t.Error("builder: want COPY go.mod go.sum, RUN go mod download, then COPY . (modules cached as a layer)")
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags="-s -w"`, "./cmd/wxavatar"} {
+		if !strings.Contains(buildCmd, want) {
+			t.Errorf("builder: the go build line lacks %s", want)
+		}
+	}
+
+	// Runtime: distroless or scratch, non-root, no shell-based health check.
+	base := strings.Fields(final.from)[1]
+	if strings.HasPrefix(base, "--platform") {
+		base = strings.Fields(final.from)[2]
+	}
+	if !strings.HasPrefix(base, "gcr.io/distroless/static") && base != "scratch" {
+		t.Errorf("runtime stage FROM %s: want distroless/static or scratch", base)
+	}
+	users := instr(final, "USER")
+	if len(users) == 0 {
+		t.Fatal("runtime stage has no USER: it would run as root")
+	}
+	uid, _, _ := strings.Cut(users[len(users)-1], ":")
+	if n, err := strconv.Atoi(uid); err != nil || n == 0 {
+		t.Errorf("USER %s: want a numeric non-root UID (runAsNonRoot checks it without /etc/passwd)", users[len(users)-1])
+	} else if n != nonRootUID {
+		t.Errorf("USER %d: the Kubernetes example runs as %d", n, nonRootUID)
+	}
+	if got := instr(final, "ENTRYPOINT"); len(got) != 1 || got[0] != `["/wxavatar"]` {
+		t.Errorf("ENTRYPOINT %q, want [\"/wxavatar\"] (exec form: the binary is PID 1 and gets the signals)", got)
+	}
+	if got := instr(final, "CMD"); len(got) != 1 || got[0] != `["serve"]` {
+		t.Errorf("CMD %q, want [\"serve\"]", got)
+	}
+	if got := instr(final, "EXPOSE"); !slices.Contains(got, strconv.Itoa(apiPort)) {
+		t.Errorf("EXPOSE %q, want %d", got, apiPort)
+	}
+	for _, hc := range instr(final, "HEALTHCHECK") {
+		if !strings.EqualFold(hc, "NONE") {
+			t.Errorf("HEALTHCHECK %s: the image has no shell or curl to run it", hc)
+		}
+	}
+	for _, env := range instr(final, "ENV") {
+		// The process environment beats the settings file and never changes
+		// on SIGHUP.
+		for _, s := range append(secretSettings, "DATABASE_URL") {
+			if strings.Contains(env, s) {
+				t.Errorf("ENV %s in the image would override every settings file", env)
+			}
+		}
+	}
+}
+
+// TestDockerGoVersion keeps the builder image at or above go.mod's go line.
+func TestDockerGoVersion(t *testing.T) {
+	b, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\d+)\.(\d+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("go.mod: no go line")
+	}
+	df, _ := os.ReadFile("../Dockerfile")
+	v := regexp.MustCompile(`(?m)^ARG GO_VERSION=(\d+)\.(\d+)`).FindSubmatch(df)
+	if v == nil {
+		t.Fatal("Dockerfile: no ARG GO_VERSION=X.Y")
+	}
+	atoi := func(b []byte) int { n, _ := strconv.Atoi(string(b)); return n }
+	if atoi(v[1]) < atoi(m[1]) || (atoi(v[1]) == atoi(m[1]) && atoi(v[2]) < atoi(m[2])) {
+		t.Errorf("Dockerfile GO_VERSION %s.%s is older than go.mod's go %s.%s", v[1], v[2], m[1], m[2])
+	}
+}
+
+// dockerignore is .dockerignore as Docker reads it: patterns relative to the
+// context root, `*` and `?` within one path element, `**` across them, `!`
+// re-including; a path is excluded when the last pattern that matches it or
+// one of its parent folders says so.
+type dockerignore []struct {
+	re      *regexp.Regexp
+	exclude bool
+}
+
+func readDockerignore(t *testing.T) dockerignore {
+	t.Helper()
+	b, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dockerignore
+	for _, line := range strings.Split(string(b), "\n") {
+		p := strings.TrimSpace(line)
+		if p == "" || strings.HasPrefix(p, "#") {
+			continue
+		}
+		exclude := true
+		if strings.HasPrefix(p, "!") {
+			exclude, p = false, strings.TrimSpace(p[1:])
+		}
+		p = strings.TrimPrefix(path.Clean(p), "/")
+		var re strings.Builder
+		re.WriteString("^")
+		for i := 0; i < len(p); i++ {
+			switch c := p[i]; {
+			case c == '*' && i+1 < len(p) && p[i+1] == '*':
+				i++
+				if i+1 < len(p) && p[i+1] == '/' {
+					i++
+					re.WriteString("(.*/)?")
+				} else {
+					re.WriteString(".*")
+				}
+			case c == '*':
+				re.WriteString("[^/]*")
+			case c == '?':
+				re.WriteString("[^/]")
+			default:
+				re.WriteString(regexp.QuoteMeta(string(c)))
+			}
+		}
+		re.WriteString("$")
+		d = append(d, struct {
+			re      *regexp.Regexp
+			exclude bool
+		}{regexp.MustCompile(re.String()), exclude})
+	}
+	return d
+}
+
+func (d dockerignore) excludes(rel string) bool {
+	excluded := false
+	for _, p := range d {
+		for q := rel; ; q = path.Dir(q) {
+			if p.re.MatchString(q) {
+				excluded = p.exclude
+				break
+			}
+			if !strings.Contains(q, "/") {
+				break
+			}
+		}
+	}
+	return excluded
+}
+
+func TestDockerignore(t *testing.T) {
+	d := readDockerignore(t)
+	for _, p := range []string{".git/config", ".env", "data/wxavatar.db", "miniprogram/app.js", "bench/results/x.json",
+		"miniprogram/node_modules/a/index.js", "wxavatar", "db/db_test.go", "deploy/deploy_test.go"} {
+		if !d.excludes(p) {
+			t.Errorf(".dockerignore lets %s into the build context", p)
+		}
+	}
+
+	// Every file the build reads must stay in the context: go.mod, go.sum and
+	// the Go and embedded files of the module's packages that the binary
+	// imports, as the Dockerfile builds it.
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH")
+	}
+	cmd := exec.Command(goTool, "list", "-deps", "-f",
+		`{{if and .Module (eq .Module.Path "`+modulePath+`")}}{{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{range .EmbedFiles}} {{.}}{{end}}{{"\n"}}{{end}}`,
+		"./cmd/wxavatar")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	needed := []string{"go.mod", "go.sum"}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		rel, err := filepath.Rel(root, f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range f[1:] {
+			needed = append(needed, filepath.ToSlash(filepath.Join(rel, name)))
+		}
+	}
+	if len(needed) < 10 {
+		t.Fatalf("go list found only %d files: %q", len(needed), needed)
+	}
+	for _, p := range needed {
+		if d.excludes(p) {
+			t.Errorf(".dockerignore excludes %s, which the build needs", p)
+		}
+	}
+}
