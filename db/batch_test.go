@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -62,4 +63,28 @@ func TestBatchedCreatesFailAlone(t *testing.T) {
 		}
 	}
 	t.Logf("%d creates committed alongside failing ones", ok)
+}
+
+// TestCheckpointsOffTheWriter: commits leave checkpointing to the background
+// goroutine, and Close leaves an empty WAL behind.
+func TestCheckpointsOffTheWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ckpt.db")
+	d, err := Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auto int
+	if err := d.write.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil || auto != 0 {
+		t.Errorf("wal_autocheckpoint on the writer = %d, %v; want 0", auto, err)
+	}
+	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+	for i := 0; i < 50; i++ {
+		mustCreateUpload(t, d, testUpload("u1", fmt.Sprintf("c%02d", i)), t0)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() != 0 {
+		t.Errorf("WAL left at %d bytes after Close; want it checkpointed and truncated", fi.Size())
+	}
 }

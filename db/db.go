@@ -66,6 +66,12 @@ type DB struct {
 	// creates groups concurrent CreateUpload calls on a SQLite file into one
 	// commit (see batch.go); nil elsewhere.
 	creates *batcher
+	// checkpoints stops the background WAL checkpointer of a SQLite file.
+	checkpoints struct {
+		quit chan struct{}
+		once sync.Once
+		wg   sync.WaitGroup
+	}
 	// bound caches each query rebound for the dialect (see query.go). The keys are the
 	// package's constant queries, so it stays small.
 	bound sync.Map
@@ -135,6 +141,7 @@ func open(ctx context.Context, rawURL string, busyTimeout time.Duration) (*DB, e
 	if reads != writes {
 		d.writers = &sync.Mutex{}
 		d.startBatcher()
+		d.startCheckpointer()
 	}
 	if d.applied, err = d.migrate(ctx); err != nil {
 		return nil, errors.Join(err, d.Close())
@@ -173,6 +180,11 @@ func openSQLite(path string, busyTimeout time.Duration) (reads, writes *sql.DB, 
 		if readOnly {
 			// A write routed to the readers fails loudly instead of racing the writer.
 			q.Add("_pragma", "query_only(1)")
+		} else if !memory {
+			// No checkpoint inside a commit: it would fsync on the writer's
+			// hot path. A background goroutine checkpoints instead (see
+			// checkpointer).
+			q.Add("_pragma", "wal_autocheckpoint(0)")
 		}
 		// Take the write lock at BEGIN: a deferred transaction that reads and then writes can
 		// fail with SQLITE_BUSY at its first write without the busy handler being consulted.
@@ -246,6 +258,7 @@ func (d *DB) migrate(ctx context.Context) (int, error) {
 // Close releases the database. An in-memory database is gone afterwards.
 func (d *DB) Close() error {
 	d.stopBatcher()
+	d.stopCheckpointer()
 	if d.write != d.sql {
 		return errors.Join(d.sql.Close(), d.write.Close())
 	}
