@@ -36,7 +36,7 @@ const sweepable = `object_deleted_at IS NULL
 	     (status IN ('pending', 'expired') AND expires_at < ?)
 	  OR (status = 'confirmed' AND replaced_at IS NOT NULL AND replaced_at < ?)
 	)
-	AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_url = uploads.url)`
+	AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id)`
 
 // ClaimSweep claims up to p.Limit due objects for this caller. A pending
 // upload claimed here becomes expired, so a late confirm cannot race the

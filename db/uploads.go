@@ -181,17 +181,17 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 		return user, up, tx.Commit()
 	}
 
-	// The avatar being replaced becomes the sweeper's, after its grace period.
+	// The avatar being replaced becomes the sweeper's, after its grace period. Found by the
+	// user's avatar_upload_id: one row, however many uploads the user has made.
 	if _, err := tx.exec(ctx, `
 		UPDATE uploads SET replaced_at = ?
-		WHERE user_id = ? AND status = 'confirmed' AND replaced_at IS NULL AND id <> ?
-		  AND url = (SELECT avatar_url FROM users WHERE id = ?)`,
-		toMillis(now), userID, uploadID, userID); err != nil {
+		WHERE id = (SELECT avatar_upload_id FROM users WHERE id = ?) AND id <> ? AND replaced_at IS NULL`,
+		toMillis(now), userID, uploadID); err != nil {
 		return User{}, Upload{}, err
 	}
 	user, err := scanUser(tx.queryRow(ctx,
-		`UPDATE users SET avatar_url = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
-		up.URL, toMillis(now), userID))
+		`UPDATE users SET avatar_url = ?, avatar_upload_id = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
+		up.URL, up.ID, toMillis(now), userID))
 	if err != nil {
 		return User{}, Upload{}, err
 	}
