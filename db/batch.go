@@ -10,9 +10,12 @@ import (
 // Group commit for CreateUpload on a SQLite file. Issuing an upload signature
 // is the hot path, and on SQLite every commit writes its pages to the WAL: a
 // writer goroutine takes the creates that arrive together and commits them as
-// one transaction, each under its own savepoint so that one refusal (pending
-// cap, unknown user) does not undo the others. A caller returns only once its
-// row is committed, exactly as with a transaction of its own.
+// one transaction. One refusal does not undo the others: the checks are reads,
+// and a failing INSERT is undone alone (SQLite's ABORT rolls back the
+// statement, not the transaction). Statements run without the callers'
+// cancellation, because an interrupted write rolls back the whole
+// transaction; a caller gone before its turn is skipped. A caller returns only
+// once its row is committed, exactly as with a transaction of its own.
 
 // maxBatch bounds one transaction, and so the wait of its last member.
 const maxBatch = 64
@@ -98,26 +101,13 @@ func (d *DB) commitCreates(batch []*createJob) {
 		return
 	}
 	defer tx.Rollback()
+	ctx := context.Background()
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		if _, err := tx.exec(j.ctx, `SAVEPOINT create_upload`); err != nil {
-			finish(err)
-			return
-		}
-		if err := d.insertUpload(j.ctx, tx, j.u, j.maxPending, j.now); err != nil {
-			results[i] = err
-			if _, rerr := tx.exec(context.Background(), `ROLLBACK TO create_upload`); rerr != nil {
-				finish(rerr)
-				return
-			}
-		}
-		if _, err := tx.exec(context.Background(), `RELEASE create_upload`); err != nil {
-			finish(err)
-			return
-		}
+		results[i] = d.insertUpload(ctx, tx, j.u, j.maxPending, j.now)
 	}
 	finish(tx.Commit())
 }
