@@ -33,7 +33,7 @@ type SweepPolicy struct {
 const sweepable = `object_deleted_at IS NULL
 	AND (sweep_claimed_at IS NULL OR sweep_claimed_at < ?)
 	AND (
-	     (status IN ('pending', 'expired') AND expires_at < ?)
+	     (status IN ('pending', 'expired', 'rejected') AND expires_at < ?)
 	  OR (status = 'confirmed' AND replaced_at IS NOT NULL AND replaced_at < ?)
 	)
 	AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id)`
@@ -63,8 +63,14 @@ func (d *DB) claimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]Sw
 			rows.Close()
 			return nil, err
 		}
-		t.Reason = "replaced"
-		if status != string(UploadConfirmed) {
+		switch status {
+		case string(UploadConfirmed):
+			t.Reason = "replaced"
+		case string(UploadRejected):
+			// Deleted at rejection, but the signature stayed valid until
+			// expiry: whatever was uploaded again since goes too.
+			t.Reason = "rejected"
+		default:
 			t.Reason = "expired"
 		}
 		candidates = append(candidates, t)

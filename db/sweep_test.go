@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,6 +130,51 @@ func TestClaimSweepManyInstances(t *testing.T) {
 			if count != 1 {
 				t.Errorf("task %s claimed %d times", id, count)
 			}
+		}
+	})
+}
+
+// TestSweepRejectedAndRacingConfirms: a rejected upload's key is swept once
+// its signature has expired (it may have been uploaded to again), and two
+// confirms racing for one user leave every avatar they replaced sweepable.
+func TestSweepRejectedAndRacingConfirms(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		for _, id := range []string{"x", "a", "b", "bad"} {
+			mustCreateUpload(t, d, testUpload("u1", id), t0)
+		}
+		if _, err := d.RejectUpload(ctx, "u1", "bad", t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "x", 10, t0); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for _, id := range []string{"a", "b"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, _, err := d.ConfirmUpload(ctx, "u1", id, 10, t0.Add(time.Minute)); err != nil {
+					t.Errorf("confirm %s: %v", id, err)
+				}
+			}()
+		}
+		wg.Wait()
+		u, err := d.UserByID(ctx, "u1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		winner, loser := "a", "b"
+		if strings.HasSuffix(u.AvatarURL, "/b.png") {
+			winner, loser = "b", "a"
+		}
+		now := t0.Add(time.Hour)
+		policy := SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Minute, Limit: 10}
+		want := []string{"bad:rejected", loser + ":replaced", "x:replaced"}
+		sort.Strings(want)
+		if got := claimKeys(t, d, policy, now); !equal(got, want) {
+			t.Errorf("claimed %v; want %v (avatar in use: %s)", got, want, winner)
 		}
 	})
 }

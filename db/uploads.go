@@ -181,13 +181,23 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 		return user, up, tx.Commit()
 	}
 
-	// The avatar being replaced becomes the sweeper's, after its grace period. Found by the
-	// user's avatar_upload_id: one row, however many uploads the user has made.
-	if _, err := tx.exec(ctx, `
-		UPDATE uploads SET replaced_at = ?
-		WHERE id = (SELECT avatar_upload_id FROM users WHERE id = ?) AND id <> ? AND replaced_at IS NULL`,
-		toMillis(now), userID, uploadID); err != nil {
+	// The avatar being replaced becomes the sweeper's, after its grace period. The user row
+	// is read, and on PostgreSQL locked, before anything else changes it: two confirms
+	// racing under READ COMMITTED must each see the avatar the other replaced, or one
+	// replaced avatar would never be marked (and never swept).
+	lockUser := `SELECT avatar_upload_id FROM users WHERE id = ?`
+	if d.dialect == dialectPostgres {
+		lockUser += ` FOR UPDATE`
+	}
+	var previous sql.NullString
+	if err := tx.queryRow(ctx, lockUser, userID).Scan(&previous); err != nil {
 		return User{}, Upload{}, err
+	}
+	if previous.Valid && previous.String != uploadID {
+		if _, err := tx.exec(ctx, `UPDATE uploads SET replaced_at = ? WHERE id = ? AND replaced_at IS NULL`,
+			toMillis(now), previous.String); err != nil {
+			return User{}, Upload{}, err
+		}
 	}
 	user, err := scanUser(tx.queryRow(ctx,
 		`UPDATE users SET avatar_url = ?, avatar_upload_id = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,

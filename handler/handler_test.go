@@ -49,7 +49,7 @@ func (f *fakeObjects) Stat(_ context.Context, key string) (storage.ObjectInfo, e
 	return f.stat(key)
 }
 
-func (f *fakeObjects) ReadPrefix(_ context.Context, key string, n int) ([]byte, error) {
+func (f *fakeObjects) ReadPrefix(_ context.Context, key string, n int, _ string) ([]byte, error) {
 	return f.readPrefix(key, n)
 }
 
@@ -592,6 +592,15 @@ func TestConfirm(t *testing.T) {
 	if a := confirm(token, id); a.status != 200 {
 		t.Errorf("retry after storage came back: %d %s", a.status, a.raw)
 	}
+
+	// Replaced between the HEAD and the ranged GET (If-Match failed): 409, retry.
+	id, key = newUpload("image/png")
+	stored[key], types[key] = pngHead, "image/png"
+	ta.objects.readPrefix = func(string, int) ([]byte, error) { return nil, storage.ErrChanged }
+	if a := confirm(token, id); a.status != 409 || a.code() != "upload_missing" {
+		t.Errorf("object changed during confirm: %d %q; want 409 upload_missing", a.status, a.code())
+	}
+	ta.objects.readPrefix = func(key string, n int) ([]byte, error) { return stored[key][:min(n, len(stored[key]))], nil }
 
 	// Expired and nothing stored: 410.
 	id, _ = newUpload("image/png")

@@ -39,7 +39,9 @@ type Objects interface {
 	SignUpload(ctx context.Context, spec storage.UploadSpec) (storage.SignedUpload, error)
 	ObjectURL(key string) string
 	Stat(ctx context.Context, key string) (storage.ObjectInfo, error)
-	ReadPrefix(ctx context.Context, key string, n int) ([]byte, error)
+	// ReadPrefix reads the first n bytes; with etag, only of that version
+	// (storage.ErrChanged otherwise).
+	ReadPrefix(ctx context.Context, key string, n int, etag string) ([]byte, error)
 	Delete(ctx context.Context, key string) error
 	Ping(ctx context.Context) error
 }

@@ -98,6 +98,9 @@ func handleCreateUpload(d *Deps) echo.HandlerFunc {
 			return err
 		}
 		if err := d.Store.CreateUpload(ctx, up, d.Limits.PendingUploads, now); err != nil {
+			if errors.Is(err, db.ErrNotFound) {
+				return auth.ErrUnauthorized // a valid token whose user is gone
+			}
 			if errors.Is(err, db.ErrTooManyPending) {
 				return &apiError{status: http.StatusTooManyRequests, code: "rate_limited",
 					message:    "too many unconfirmed uploads; confirm or let them expire",
@@ -161,6 +164,9 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 		switch up.Status {
 		case db.UploadConfirmed:
 			u, err := d.Store.UserByID(ctx, userID)
+			if errors.Is(err, db.ErrNotFound) {
+				return auth.ErrUnauthorized
+			}
 			if err != nil {
 				return err
 			}
@@ -212,9 +218,11 @@ func inspect(ctx context.Context, objects Objects, up db.Upload, now time.Time) 
 	if info.ContentType != up.ContentType {
 		return 0, "the stored object's Content-Type is not the declared one", nil
 	}
-	head, err := objects.ReadPrefix(ctx, up.Key, sniffPrefix)
-	if errors.Is(err, storage.ErrNotFound) {
-		return 0, "", errUploadMissing // deleted between HEAD and GET
+	// If-Match: the bytes sniffed are those of the object whose size was
+	// checked, not of one uploaded again in between.
+	head, err := objects.ReadPrefix(ctx, up.Key, sniffPrefix, info.ETag)
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrChanged) {
+		return 0, "", errUploadMissing // deleted or replaced between HEAD and GET: retry
 	}
 	if err != nil {
 		return 0, "", err
@@ -225,16 +233,22 @@ func inspect(ctx context.Context, objects Objects, up db.Upload, now time.Time) 
 	return info.Size, "", nil
 }
 
-// reject deletes the object first, then records the rejection, so that a
-// storage failure leaves the upload pending and a retry redoes both.
+// reject records the rejection first, then deletes the object. Once recorded,
+// no confirm can accept the upload, and if the delete fails, or the client
+// uploads again with its still-valid signature, the sweeper deletes the object
+// after the signature expires. If another confirm accepted the upload
+// meanwhile, the object is that user's avatar and stays.
 func reject(ctx context.Context, d *Deps, up db.Upload, reason string) error {
-	if err := d.Objects.Delete(ctx, up.Key); err != nil {
-		return err
-	}
-	if _, err := d.Store.RejectUpload(ctx, up.UserID, up.ID, d.Now()); err != nil && !errors.Is(err, db.ErrConflict) {
+	if _, err := d.Store.RejectUpload(ctx, up.UserID, up.ID, d.Now()); err != nil {
+		if errors.Is(err, db.ErrConflict) {
+			return rejected(reason)
+		}
 		return err
 	}
 	d.Logger.InfoContext(ctx, "upload rejected", "upload_id", up.ID, "reason", reason)
 	d.Metrics.UploadEvent("rejected", 1)
+	if err := d.Objects.Delete(ctx, up.Key); err != nil {
+		d.Logger.WarnContext(ctx, "rejected object not deleted; the sweeper will", "upload_id", up.ID, "error", err.Error())
+	}
 	return rejected(reason)
 }

@@ -19,6 +19,7 @@ import (
 // one of these once, in translate.
 var (
 	ErrNotFound    = errors.New("object not found")
+	ErrChanged     = errors.New("object changed")
 	ErrUnavailable = errors.New("object storage unavailable")
 )
 
@@ -219,13 +220,18 @@ func (c *Client) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 }
 
 // ReadPrefix returns up to n bytes from the start of key with a ranged GET.
-func (c *Client) ReadPrefix(ctx context.Context, key string, n int) ([]byte, error) {
+// A non-empty etag makes it If-Match: a different version is ErrChanged.
+func (c *Client) ReadPrefix(ctx context.Context, key string, n int, etag string) ([]byte, error) {
 	if n < 1 {
 		return nil, errors.New("storage: read prefix of fewer than 1 byte")
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	resp, err := c.cos.Object.Get(ctx, key, &cos.ObjectGetOptions{Range: fmt.Sprintf("bytes=0-%d", n-1)})
+	opt := &cos.ObjectGetOptions{Range: fmt.Sprintf("bytes=0-%d", n-1)}
+	if etag != "" {
+		opt.XOptionHeader = &http.Header{"If-Match": {`"` + etag + `"`}}
+	}
+	resp, err := c.cos.Object.Get(ctx, key, opt)
 	if err != nil {
 		return nil, translate("get", err)
 	}
@@ -266,6 +272,9 @@ func translate(op string, err error) error {
 		return fmt.Errorf("storage: %s: %w", op, ErrNotFound)
 	}
 	var cerr *cos.ErrorResponse
+	if errors.As(err, &cerr) && cerr.Response != nil && cerr.Response.StatusCode == http.StatusPreconditionFailed {
+		return fmt.Errorf("storage: %s: %w", op, ErrChanged)
+	}
 	if errors.As(err, &cerr) && cerr.Response != nil {
 		return fmt.Errorf("storage: %s: %w: status %d %s", op, ErrUnavailable, cerr.Response.StatusCode, cerr.Code)
 	}

@@ -90,9 +90,13 @@ func TestClientAgainstLocalServer(t *testing.T) {
 				if err != nil || info.Size != int64(len(data)) || info.ContentType != "image/png" || info.ETag == "" {
 					t.Fatalf("Stat = %+v, %v", info, err)
 				}
-				head, err := c.ReadPrefix(ctx, key, 8)
+				head, err := c.ReadPrefix(ctx, key, 8, info.ETag)
 				if err != nil || !bytes.Equal(head, data[:8]) {
 					t.Fatalf("ReadPrefix = %q, %v; want %q", head, err, data[:8])
+				}
+				// If-Match: another version of the object is ErrChanged.
+				if _, err := c.ReadPrefix(ctx, key, 8, "0123456789abcdef0123456789abcdef"); !errors.Is(err, ErrChanged) {
+					t.Errorf("ReadPrefix with a stale ETag: %v; want ErrChanged", err)
 				}
 				resp, err := http.Get(c.ObjectURL(key))
 				if err != nil {
@@ -109,7 +113,7 @@ func TestClientAgainstLocalServer(t *testing.T) {
 				if err := c.Delete(ctx, key); err != nil {
 					t.Errorf("deleting a missing object: %v; want nil", err)
 				}
-				if _, err := c.ReadPrefix(ctx, key, 8); !errors.Is(err, ErrNotFound) {
+				if _, err := c.ReadPrefix(ctx, key, 8, ""); !errors.Is(err, ErrNotFound) {
 					t.Errorf("ReadPrefix after delete: %v; want ErrNotFound", err)
 				}
 			}
