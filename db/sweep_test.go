@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -175,6 +176,41 @@ func TestSweepRejectedAndRacingConfirms(t *testing.T) {
 		sort.Strings(want)
 		if got := claimKeys(t, d, policy, now); !equal(got, want) {
 			t.Errorf("claimed %v; want %v (avatar in use: %s)", got, want, winner)
+		}
+	})
+}
+
+// TestRacingConfirmsMarkEveryReplacedAvatar: many confirms racing for one
+// user; afterwards every confirmed upload but the avatar in use is marked
+// replaced (and so will be swept).
+func TestRacingConfirmsMarkEveryReplacedAvatar(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		n := 0
+		for round := 0; round < 15; round++ {
+			var wg sync.WaitGroup
+			for k := 0; k < 6; k++ {
+				id := fmt.Sprintf("r%02dk%d", round, k)
+				mustCreateUpload(t, d, testUpload("u1", id), t0)
+				n++
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, _, err := d.ConfirmUpload(ctx, "u1", id, 10, t0.Add(time.Minute)); err != nil {
+						t.Errorf("confirm %s: %v", id, err)
+					}
+				}()
+			}
+			wg.Wait()
+		}
+		var unmarked int
+		if err := d.queryRow(ctx, `SELECT COUNT(*) FROM uploads
+			WHERE status = 'confirmed' AND replaced_at IS NULL`).Scan(&unmarked); err != nil {
+			t.Fatal(err)
+		}
+		if unmarked != 1 {
+			t.Errorf("%d confirmed uploads are neither the avatar nor marked replaced; want only the avatar (1)", unmarked)
 		}
 	})
 }
