@@ -25,16 +25,7 @@ type faultyRig struct {
 // short timeouts so that each failure shows within a bounded time.
 func startFaulty(t *testing.T) *faultyRig {
 	t.Helper()
-	local, err := storage.NewLocalServer(storage.LocalServerConfig{
-		Dir: t.TempDir(), Bucket: testBucketName,
-		Credentials: func() []storage.Credentials {
-			return []storage.Credentials{{SecretID: testCOSID, SecretKey: testCOSKey}}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	faults := storage.NewFaults(local)
+	faults := storage.NewFaults(newTestCOS(t, storage.LocalServerConfig{}))
 	cosSrv := httptest.NewServer(faults)
 	t.Cleanup(cosSrv.Close)
 	wechat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,13 +43,10 @@ func startFaulty(t *testing.T) *faultyRig {
 	}))
 	t.Cleanup(wechat.Close)
 	dbPath := filepath.Join(t.TempDir(), "faults.db")
-	srv := start(t, []string{"serve", "--env-file", ""}, map[string]string{
-		"ADDR": "127.0.0.1:0", "DATABASE_URL": "sqlite:" + dbPath + "?busy_timeout=200ms",
-		"WECHAT_APPID": "wxf", "WECHAT_SECRET": "wxfsecret", "WECHAT_API_BASE": wechat.URL, "WECHAT_TIMEOUT": "300ms",
-		"JWT_KEYS": "k1:" + testJWTSecret, "COS_BUCKET": testBucketName, "COS_REGION": "ap-guangzhou",
-		"COS_SECRET_ID": testCOSID, "COS_SECRET_KEY": testCOSKey, "COS_BUCKET_URL": cosSrv.URL, "COS_TIMEOUT": "300ms",
+	srv := start(t, []string{"serve", "--env-file", ""}, serverEnv(wechat.URL, cosSrv.URL, "sqlite:"+dbPath+"?busy_timeout=200ms", map[string]string{
+		"WECHAT_TIMEOUT": "300ms", "COS_TIMEOUT": "300ms",
 		"LIMIT_PENDING_UPLOADS": "0", "LIMIT_UPLOADS_PER_MINUTE": "0", "LIMIT_SESSIONS_PER_MINUTE": "0",
-	})
+	}))
 	return &faultyRig{srv: srv, c: client{t: t, base: srv.api}, faults: faults, dbPath: dbPath}
 }
 

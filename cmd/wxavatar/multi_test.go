@@ -16,15 +16,7 @@ import (
 // database, as behind a load balancer.
 func TestTwoInstancesOnePostgres(t *testing.T) {
 	pgURL := dbtest.PostgresURL(t)
-	local, err := storage.NewLocalServer(storage.LocalServerConfig{
-		Dir: t.TempDir(), Bucket: testBucketName,
-		Credentials: func() []storage.Credentials {
-			return []storage.Credentials{{SecretID: testCOSID, SecretKey: testCOSKey}}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	local := newTestCOS(t, storage.LocalServerConfig{})
 	var mu sync.Mutex
 	deletes := map[string]int{}
 	cosSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -36,15 +28,11 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 		local.ServeHTTP(w, r)
 	}))
 	defer cosSrv.Close()
-	wechat := fakeWeChat(t, "wxmulti", "wxmultisecret")
-	env := map[string]string{
-		"ADDR": "127.0.0.1:0", "DATABASE_URL": pgURL,
-		"WECHAT_APPID": "wxmulti", "WECHAT_SECRET": "wxmultisecret", "WECHAT_API_BASE": wechat.URL,
-		"JWT_KEYS": "k1:" + testJWTSecret, "COS_BUCKET": testBucketName, "COS_REGION": "ap-guangzhou",
-		"COS_SECRET_ID": testCOSID, "COS_SECRET_KEY": testCOSKey, "COS_BUCKET_URL": cosSrv.URL,
+	wechat := fakeWeChat(t, testAppID, testAppSecret)
+	env := serverEnv(wechat.URL, cosSrv.URL, pgURL, map[string]string{
 		"LIMIT_UPLOADS_PER_MINUTE": "3", "LIMIT_PENDING_UPLOADS": "0", "LIMIT_SESSIONS_PER_MINUTE": "0",
 		"SWEEP_INTERVAL": "100ms", "SWEEP_GRACE": "0s",
-	}
+	})
 	a := client{t: t, base: start(t, []string{"serve", "--env-file", ""}, env).api}
 	b := client{t: t, base: start(t, []string{"serve", "--env-file", ""}, env).api}
 

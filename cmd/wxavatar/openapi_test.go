@@ -254,36 +254,15 @@ func (k *contract) checkCoverage() {
 func TestOpenAPIContract(t *testing.T) {
 	const sessionLimit = 15
 	k := loadContract(t) // before the server: a broken document fails at once
-	wechat := fakeWeChat(t, "wxoaappid", "wxoasecret")
-	local, err := storage.NewLocalServer(storage.LocalServerConfig{
-		Dir:    t.TempDir(),
-		Bucket: testBucketName,
-		Credentials: func() []storage.Credentials {
-			return []storage.Credentials{{SecretID: testCOSID, SecretKey: testCOSKey}}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cosSrv := httptest.NewServer(local)
+	wechat := fakeWeChat(t, testAppID, testAppSecret)
+	cosSrv := httptest.NewServer(newTestCOS(t, storage.LocalServerConfig{}))
 	defer cosSrv.Close()
-	srv := start(t, []string{"serve", "--env-file", ""}, map[string]string{
-		"ADDR":                      "127.0.0.1:0",
-		"DATABASE_URL":              "sqlite:" + filepath.Join(t.TempDir(), "contract.db"),
-		"WECHAT_APPID":              "wxoaappid",
-		"WECHAT_SECRET":             "wxoasecret",
-		"WECHAT_API_BASE":           wechat.URL,
-		"JWT_KEYS":                  "k1:" + testJWTSecret,
-		"COS_BUCKET":                testBucketName,
-		"COS_REGION":                "ap-guangzhou",
-		"COS_SECRET_ID":             testCOSID,
-		"COS_SECRET_KEY":            testCOSKey,
-		"COS_BUCKET_URL":            cosSrv.URL,
+	srv := start(t, []string{"serve", "--env-file", ""}, serverEnv(wechat.URL, cosSrv.URL, "sqlite:"+filepath.Join(t.TempDir(), "contract.db"), map[string]string{
 		"UPLOAD_MAX_BYTES":          fmt.Sprint(testMaxBytes),
 		"LIMIT_PENDING_UPLOADS":     "3",
 		"LIMIT_UPLOADS_PER_MINUTE":  "0", // the pending cap provides the uploads' 429
 		"LIMIT_SESSIONS_PER_MINUTE": fmt.Sprint(sessionLimit),
-	})
+	}))
 	k.base = srv.api
 	oversize := strings.Repeat(" ", 17<<10) // JSON white space: a valid body, over 16 KiB
 

@@ -108,14 +108,9 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	// The local object server plays COS: CAM decides which keys it accepts.
 	var cam atomic.Pointer[[]storage.Credentials]
 	cam.Store(&[]storage.Credentials{old})
-	local, err := storage.NewLocalServer(storage.LocalServerConfig{
-		Dir: t.TempDir(), Bucket: testBucketName,
+	cosSrv := httptest.NewServer(newTestCOS(t, storage.LocalServerConfig{
 		Credentials: func() []storage.Credentials { return *cam.Load() },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cosSrv := httptest.NewServer(local)
+	}))
 	defer cosSrv.Close()
 	wechat := fakeWeChat(t, "wxrot", "wxrotsecret")
 

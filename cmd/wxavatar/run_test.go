@@ -318,7 +318,48 @@ func testImage(t *testing.T, format string) []byte {
 	return b.Bytes()
 }
 
+// newTestCOS is the local object server standing in for COS, in a folder of
+// the test's, accepting the test credentials unless cfg names others.
+func newTestCOS(t *testing.T, cfg storage.LocalServerConfig) *storage.LocalServer {
+	t.Helper()
+	cfg.Dir, cfg.Bucket = t.TempDir(), testBucketName
+	if cfg.Credentials == nil {
+		cfg.Credentials = func() []storage.Credentials {
+			return []storage.Credentials{{SecretID: testCOSID, SecretKey: testCOSKey}}
+		}
+	}
+	local, err := storage.NewLocalServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return local
+}
+
+// serverEnv is a production configuration against a fake WeChat and a local
+// object server, plus extra settings.
+func serverEnv(wechatURL, cosURL, databaseURL string, extra map[string]string) map[string]string {
+	env := map[string]string{
+		"ADDR":            "127.0.0.1:0",
+		"DATABASE_URL":    databaseURL,
+		"WECHAT_APPID":    testAppID,
+		"WECHAT_SECRET":   testAppSecret,
+		"WECHAT_API_BASE": wechatURL,
+		"JWT_KEYS":        "k1:" + testJWTSecret,
+		"COS_BUCKET":      testBucketName,
+		"COS_REGION":      "ap-guangzhou",
+		"COS_SECRET_ID":   testCOSID,
+		"COS_SECRET_KEY":  testCOSKey,
+		"COS_BUCKET_URL":  cosURL,
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
 const (
+	testAppID      = "wxtestappid"
+	testAppSecret  = "wxtestappsecret"
 	testJWTSecret  = "e2e-jwt-secret-0123456789abcdef0123"
 	testCOSID      = "AKIDe2eTestSecretId0000000000000000"
 	testCOSKey     = "e2eTestSecretKey00000000000000000"
@@ -329,39 +370,19 @@ const (
 // TestEndToEnd runs the production configuration: a fake WeChat, the local
 // object server standing in for COS, and the real program started by run.
 func TestEndToEnd(t *testing.T) {
-	wechat := fakeWeChat(t, "wxe2eappid", "wxe2esecret")
+	wechat := fakeWeChat(t, testAppID, testAppSecret)
 	var clockShift atomic.Int64 // lets the test move the object server's clock
 	cosLogs := &syncBuffer{}
-	local, err := storage.NewLocalServer(storage.LocalServerConfig{
+	cosSrv := httptest.NewServer(newTestCOS(t, storage.LocalServerConfig{
 		Logger: slog.New(slog.NewJSONHandler(cosLogs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Dir:    t.TempDir(),
-		Bucket: testBucketName,
-		Credentials: func() []storage.Credentials {
-			return []storage.Credentials{{SecretID: testCOSID, SecretKey: testCOSKey}}
-		},
-		Now: func() time.Time { return time.Now().Add(time.Duration(clockShift.Load())) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cosSrv := httptest.NewServer(local)
+		Now:    func() time.Time { return time.Now().Add(time.Duration(clockShift.Load())) },
+	}))
 	defer cosSrv.Close()
 
-	env := map[string]string{
-		"ADDR":             "127.0.0.1:0",
-		"DATABASE_URL":     "sqlite:" + filepath.Join(t.TempDir(), "e2e.db"),
-		"WECHAT_APPID":     "wxe2eappid",
-		"WECHAT_SECRET":    "wxe2esecret",
-		"WECHAT_API_BASE":  wechat.URL,
-		"JWT_KEYS":         "k1:" + testJWTSecret,
-		"COS_BUCKET":       testBucketName,
-		"COS_REGION":       "ap-guangzhou",
-		"COS_SECRET_ID":    testCOSID,
-		"COS_SECRET_KEY":   testCOSKey,
-		"COS_BUCKET_URL":   cosSrv.URL,
+	env := serverEnv(wechat.URL, cosSrv.URL, "sqlite:"+filepath.Join(t.TempDir(), "e2e.db"), map[string]string{
 		"UPLOAD_MAX_BYTES": fmt.Sprint(testMaxBytes),
 		"METRICS_ADDR":     "127.0.0.1:0",
-	}
+	})
 	srv := start(t, []string{"serve", "--env-file", ""}, env)
 	var secrets []string
 	c := client{t: t, base: srv.api, secrets: &secrets}
@@ -555,7 +576,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("only %d tokens and signatures collected", len(secrets))
 	}
 	secrets = append(secrets, "openid-alice", "openid-bob", "sessionkey-alice", "sessionkey-bob",
-		"wxe2esecret", testJWTSecret, testCOSKey)
+		testAppSecret, testJWTSecret, testCOSKey)
 	for _, secret := range secrets {
 		if secret != "" && strings.Contains(logs, secret) {
 			t.Errorf("log output contains %.12q…", secret)
