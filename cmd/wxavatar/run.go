@@ -143,16 +143,14 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 	defer database.Close()
 
 	var k keys
-	var servers []*http.Server
-	var serveErrs = make(chan error, 4)
+	srvs := &servers{logger: logger, errs: make(chan error, 4)}
 	if cfg.Dev {
 		k.devAccepted = &atomic.Pointer[[]storage.Credentials]{}
 		k.devAccepted.Store(&[]storage.Credentials{cfg.COSCredentials})
-		srv, u, err := startDevStorage(cfg, k.devAccepted, logger, serveErrs)
+		u, err := startDevStorage(cfg, k.devAccepted, logger, srvs)
 		if err != nil {
 			return err
 		}
-		servers = append(servers, srv)
 		if cfg.COSBucketURL == nil {
 			cfg.COSBucketURL = u
 		}
@@ -191,57 +189,50 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on ADDR %s: %w", cfg.Addr, err)
-	}
 	sweeper := &handler.Sweeper{Store: database, Objects: k.objects, Logger: logger.With("component", "sweeper"),
 		Now: time.Now, Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, Metrics: metrics}
 	if cfg.PprofAddr != "" {
-		pln, err := net.Listen("tcp", cfg.PprofAddr)
-		if err != nil {
-			return fmt.Errorf("listen on PPROF_ADDR %s: %w", cfg.PprofAddr, err)
-		}
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		psrv := newHTTPServer(mux, logger)
-		psrv.WriteTimeout = 2 * time.Minute // CPU profiles take their time
-		servers = append(servers, psrv)
-		go func() { serveErrs <- psrv.Serve(pln) }()
-		fmt.Fprintf(stdout, "wxavatar: pprof on http://%s/debug/pprof/\n", pln.Addr())
+		addr, err := srvs.start("PPROF_ADDR", cfg.PprofAddr, mux, func(s *http.Server) {
+			s.WriteTimeout = 2 * time.Minute // CPU profiles take their time
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wxavatar: pprof on http://%s/debug/pprof/\n", addr)
 	}
 	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
-		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler())
-		msrv := newHTTPServer(mux, logger)
-		servers = append(servers, msrv)
-		go func() { serveErrs <- msrv.Serve(mln) }()
-		fmt.Fprintf(stdout, "wxavatar: metrics on http://%s/metrics\n", mln.Addr())
+		addr, err := srvs.start("METRICS_ADDR", cfg.MetricsAddr, mux, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wxavatar: metrics on http://%s/metrics\n", addr)
 	}
 	sweepCtx, stopSweeping := context.WithCancel(context.Background())
 	sweeping := make(chan struct{})
 	go func() { defer close(sweeping); sweeper.Run(sweepCtx) }()
 	defer func() { stopSweeping(); <-sweeping }()
-	apiServer := newHTTPServer(api, logger)
-	servers = append(servers, apiServer)
-	go func() { serveErrs <- apiServer.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String(), "cos_secret_id", cfg.COSCredentials.MaskedID(),
+	// The API starts last, so that it is the first to stop (see shutdown).
+	addr, err := srvs.start("ADDR", cfg.Addr, api, nil)
+	if err != nil {
+		return err
+	}
+	logger.Info("listening", "addr", addr.String(), "cos_secret_id", cfg.COSCredentials.MaskedID(),
 		"jwt_kid", cfg.JWTKeys.SigningKID())
-	fmt.Fprintf(stdout, "wxavatar: API on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "wxavatar: API on http://%s\n", addr)
 
 	for running := true; running; {
 		select {
 		case <-ctx.Done():
 			running = false
-		case err := <-serveErrs:
+		case err := <-srvs.errs:
 			if !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serve: %w", err)
 			}
@@ -256,12 +247,40 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 		}
 	}
 	logger.Info("shutting down", "grace", shutdownGrace.String())
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	return srvs.shutdown()
+}
+
+// servers are the process's HTTP listeners.
+type servers struct {
+	logger *slog.Logger
+	list   []*http.Server
+	errs   chan error // a server that stopped on its own
+}
+
+// start serves h on addr (the setting that names it, for errors); tune, if
+// set, adjusts the server's limits.
+func (s *servers) start(setting, addr string, h http.Handler, tune func(*http.Server)) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s %s: %w", setting, addr, err)
+	}
+	srv := newHTTPServer(h, s.logger)
+	if tune != nil {
+		tune(srv)
+	}
+	s.list = append(s.list, srv)
+	go func() { s.errs <- srv.Serve(ln) }()
+	return ln.Addr(), nil
+}
+
+// shutdown drains the servers in the reverse order of their start: the API
+// first, so that requests in flight can still reach the local object server
+// while they finish.
+func (s *servers) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	// API first, so that requests in flight can still reach the local
-	// object server while they finish.
-	for i := len(servers) - 1; i >= 0; i-- {
-		if err := servers[i].Shutdown(sctx); err != nil {
+	for i := len(s.list) - 1; i >= 0; i-- {
+		if err := s.list[i].Shutdown(ctx); err != nil {
 			return fmt.Errorf("shutdown: %w", err)
 		}
 	}
@@ -282,7 +301,7 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	}
 }
 
-func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials], logger *slog.Logger, serveErrs chan<- error) (*http.Server, *url.URL, error) {
+func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials], logger *slog.Logger, srvs *servers) (*url.URL, error) {
 	local, err := storage.NewLocalServer(storage.LocalServerConfig{
 		Dir:         cfg.DevStorageDir,
 		Bucket:      cfg.COSBucket,
@@ -290,11 +309,7 @@ func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials]
 		Logger:      logger.With("component", "local-object-server"),
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("local object server: %w", err)
-	}
-	ln, err := net.Listen("tcp", cfg.DevStorageAddr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listen on DEV_STORAGE_ADDR %s: %w", cfg.DevStorageAddr, err)
+		return nil, fmt.Errorf("local object server: %w", err)
 	}
 	var h http.Handler = local
 	if cfg.DevFaults != (storage.FaultConfig{}) {
@@ -304,12 +319,15 @@ func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials]
 		logger.Warn("local object server injects faults", "latency", cfg.DevFaults.Latency.String(),
 			"error_rate", cfg.DevFaults.ErrorRate, "drop_rate", cfg.DevFaults.DropRate)
 	}
-	srv := newHTTPServer(h, logger)
-	// Uploads of several MiB from a slow phone need more than the API's
-	// read timeout.
-	srv.ReadTimeout, srv.WriteTimeout = 5*time.Minute, 5*time.Minute
-	go func() { serveErrs <- srv.Serve(ln) }()
-	return srv, &url.URL{Scheme: "http", Host: ln.Addr().String()}, nil
+	addr, err := srvs.start("DEV_STORAGE_ADDR", cfg.DevStorageAddr, h, func(s *http.Server) {
+		// Uploads of several MiB from a slow phone need more than the
+		// API's read timeout.
+		s.ReadTimeout, s.WriteTimeout = 5*time.Minute, 5*time.Minute
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &url.URL{Scheme: "http", Host: addr.String()}, nil
 }
 
 const devWarning = `
