@@ -180,8 +180,6 @@ func jsonKind(goKind string) string {
 		return "a string"
 	case "int64", "int", "int32":
 		return "an integer"
-	case "ptr":
-		return "of another type"
 	}
 	return "of another type"
 }
@@ -199,7 +197,6 @@ func requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			rand.Read(b[:])
 			id = hex.EncodeToString(b[:])
 		}
-		c.Set(requestIDHeader, id)
 		c.Response().Header().Set(requestIDHeader, id)
 		// In the request's context too, so that every log line made with it
 		// names the request (see LogHandler).
@@ -222,7 +219,7 @@ func saneRequestID(id string) bool {
 }
 
 func requestID(c echo.Context) string {
-	id, _ := c.Get(requestIDHeader).(string)
+	id, _ := c.Request().Context().Value(requestIDKey{}).(string)
 	return id
 }
 
