@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,5 +174,25 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	if _, err := http.Get(rig.srv.api + "/healthz"); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("after shutdown: %v; want connection refused", err)
+	}
+}
+
+// TestSIGTERMStopsCleanly: the signal a service manager sends ends run with
+// no error, after the listeners close (were it not handled, it would kill
+// the test process).
+func TestSIGTERMStopsCleanly(t *testing.T) {
+	rig := startFaulty(t)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the listener to close", func() bool {
+		_, err := http.Get(rig.srv.api + "/healthz")
+		return err != nil
+	})
+	if err := rig.srv.stop(); err != nil {
+		t.Errorf("run after SIGTERM: %v; want nil", err)
+	}
+	if !strings.Contains(rig.srv.stderr.String(), `"msg":"shutting down"`) {
+		t.Errorf("no shutdown logged: %s", rig.srv.stderr)
 	}
 }
