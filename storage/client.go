@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ var (
 // Config describes one bucket.
 type Config struct {
 	Bucket        string   // name-appid, as the POST policy's bucket condition names it
+	Region        string   // e.g. ap-shanghai; names the bucket as a copy source. Empty → BucketURL's host
 	BucketURL     *url.URL // endpoint, e.g. https://name-appid.cos.ap-shanghai.myqcloud.com
 	PublicBaseURL *url.URL // base of permanent object URLs (a CDN domain); nil → BucketURL
 	Credentials   Credentials
@@ -40,9 +42,10 @@ type Config struct {
 // Client talks to one COS bucket through cos-go-sdk-v5. Its credentials can be
 // swapped at run time; each call uses the credentials current when it began.
 type Client struct {
-	cfg   Config
-	creds atomic.Pointer[Credentials]
-	cos   *cos.Client
+	cfg            Config
+	copySourceHost string // how x-cos-copy-source names this bucket
+	creds          atomic.Pointer[Credentials]
+	cos            *cos.Client
 }
 
 // NewClient checks cfg and builds a client; it makes no network call.
@@ -75,7 +78,12 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.Instrument != nil {
 		cfg.Transport = cfg.Instrument(cfg.Transport)
 	}
-	c := &Client{cfg: cfg}
+	c := &Client{cfg: cfg, copySourceHost: cfg.BucketURL.Host}
+	if cfg.Region != "" {
+		// COS wants the bucket's own domain here, even when requests go to
+		// another endpoint (private network, accelerated).
+		c.copySourceHost = cfg.Bucket + ".cos." + cfg.Region + ".myqcloud.com"
+	}
 	c.creds.Store(&cfg.Credentials)
 	c.cos = cos.NewClient(&cos.BaseURL{BucketURL: cfg.BucketURL}, &http.Client{
 		Transport: &signingTransport{creds: c.Credentials, next: cfg.Transport},
@@ -197,51 +205,91 @@ func (c *Client) SignUpload(ctx context.Context, spec UploadSpec) (SignedUpload,
 	}, nil
 }
 
-// ObjectInfo is what a HEAD tells about an object.
+// ObjectInfo is what storage says of a whole object.
 type ObjectInfo struct {
 	Size        int64
 	ContentType string
-	ETag        string
+	ETag        string // unquoted
 }
 
-// Stat HEADs key. A missing object is ErrNotFound.
-func (c *Client) Stat(ctx context.Context, key string) (ObjectInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	resp, err := c.cos.Object.Head(ctx, key, nil)
-	if err != nil {
-		return ObjectInfo{}, translate("head", err)
-	}
-	return ObjectInfo{
-		Size:        resp.ContentLength,
-		ContentType: resp.Header.Get("Content-Type"),
-		ETag:        strings.Trim(resp.Header.Get("ETag"), `"`),
-	}, nil
-}
-
-// ReadPrefix returns up to n bytes from the start of key with a ranged GET.
-// A non-empty etag makes it If-Match: a different version is ErrChanged.
-func (c *Client) ReadPrefix(ctx context.Context, key string, n int, etag string) ([]byte, error) {
+// Peek reads up to n bytes from the start of key with one ranged GET, and
+// what that answer tells of the whole object: its size (Content-Range), type
+// and ETag, all of one version. An empty object has no byte to range over;
+// storage answers 416 and Peek reports Size 0 with no bytes.
+func (c *Client) Peek(ctx context.Context, key string, n int) (ObjectInfo, []byte, error) {
 	if n < 1 {
-		return nil, errors.New("storage: read prefix of fewer than 1 byte")
+		return ObjectInfo{}, nil, errors.New("storage: peek at fewer than 1 byte")
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	opt := &cos.ObjectGetOptions{Range: fmt.Sprintf("bytes=0-%d", n-1)}
-	if etag != "" {
-		opt.XOptionHeader = &http.Header{"If-Match": {`"` + etag + `"`}}
-	}
-	resp, err := c.cos.Object.Get(ctx, key, opt)
+	resp, err := c.cos.Object.Get(ctx, key, &cos.ObjectGetOptions{Range: fmt.Sprintf("bytes=0-%d", n-1)})
 	if err != nil {
-		return nil, translate("get", err)
+		var cerr *cos.ErrorResponse
+		if errors.As(err, &cerr) && cerr.Response != nil &&
+			cerr.Response.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+			return ObjectInfo{}, nil, nil
+		}
+		return ObjectInfo{}, nil, translate("get", err)
 	}
 	defer resp.Body.Close()
-	// A server that ignores Range sends the whole object: read no more than n.
+	info := ObjectInfo{
+		Size:        resp.ContentLength, // a server that ignores Range sends the whole object
+		ContentType: resp.Header.Get("Content-Type"),
+		ETag:        strings.Trim(resp.Header.Get("ETag"), `"`),
+	}
+	if resp.StatusCode == http.StatusPartialContent {
+		info.Size = totalSize(resp.Header.Get("Content-Range"))
+	}
+	if info.Size < 0 {
+		return ObjectInfo{}, nil, fmt.Errorf("storage: get: %w: the answer does not tell the object's size", ErrUnavailable)
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(n)))
 	if err != nil {
-		return nil, translate("get", err)
+		return ObjectInfo{}, nil, translate("get", err)
 	}
-	return b, nil
+	return info, b, nil
+}
+
+// totalSize is the complete length in a Content-Range of "bytes a-b/size",
+// or -1.
+func totalSize(contentRange string) int64 {
+	_, total, ok := strings.Cut(contentRange, "/")
+	if !ok {
+		return -1
+	}
+	size, err := strconv.ParseInt(total, 10, 64)
+	if err != nil || size < 0 {
+		return -1
+	}
+	return size
+}
+
+// CopySpec says how Copy writes its destination.
+type CopySpec struct {
+	// IfMatch is the ETag the source must still have; otherwise nothing is
+	// written and Copy returns ErrChanged.
+	IfMatch string
+	// The destination's metadata, replacing the source's.
+	ContentType, CacheControl string
+}
+
+// Copy copies src to dst inside the bucket, server side. A missing source is
+// ErrNotFound.
+func (c *Client) Copy(ctx context.Context, src, dst string, spec CopySpec) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	h := &cos.ObjectCopyHeaderOptions{
+		XCosMetadataDirective: "Replaced",
+		ContentType:           spec.ContentType,
+		CacheControl:          spec.CacheControl,
+	}
+	if spec.IfMatch != "" {
+		h.XCosCopySourceIfMatch = `"` + spec.IfMatch + `"`
+	}
+	if _, _, err := c.cos.Object.Copy(ctx, dst, c.copySourceHost+"/"+src, &cos.ObjectCopyOptions{ObjectCopyHeaderOptions: h}); err != nil {
+		return translate("copy", err)
+	}
+	return nil
 }
 
 // Delete removes key; deleting a missing object succeeds.

@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	cos "github.com/tencentyun/cos-go-sdk-v5"
 )
 
 func newClientFor(t *testing.T, b *testBucket, cred Credentials) *Client {
@@ -80,29 +83,54 @@ func TestClientAgainstLocalServer(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := c.Stat(ctx, key); !errors.Is(err, ErrNotFound) {
-					t.Fatalf("Stat before upload: %v; want ErrNotFound", err)
+				if _, _, err := c.Peek(ctx, key, 8); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("Peek before upload: %v; want ErrNotFound", err)
 				}
 				if status := upload(t, s, data); status/100 != 2 {
 					t.Fatalf("upload %d: status %d", i, status)
 				}
-				info, err := c.Stat(ctx, key)
-				if err != nil || info.Size != int64(len(data)) || info.ContentType != "image/png" || info.ETag == "" {
-					t.Fatalf("Stat = %+v, %v", info, err)
+				info, head, err := c.Peek(ctx, key, 8)
+				if err != nil || info.Size != int64(len(data)) || info.ContentType != "image/png" || info.ETag == "" ||
+					!bytes.Equal(head, data[:8]) {
+					t.Fatalf("Peek = %+v, %q, %v; want size %d, image/png, an ETag and %q", info, head, err, len(data), data[:8])
 				}
-				head, err := c.ReadPrefix(ctx, key, 8, info.ETag)
-				if err != nil || !bytes.Equal(head, data[:8]) {
-					t.Fatalf("ReadPrefix = %q, %v; want %q", head, err, data[:8])
+				// Copy: the destination gets the source's bytes and the
+				// metadata asked for; a stale ETag copies nothing.
+				dst := key + ".copy"
+				stale := CopySpec{IfMatch: "0123456789abcdef0123456789abcdef", ContentType: "image/png"}
+				if err := c.Copy(ctx, key, dst, stale); !errors.Is(err, ErrChanged) {
+					t.Errorf("Copy with a stale ETag: %v; want ErrChanged", err)
 				}
-				// If-Match: another version of the object is ErrChanged.
-				if _, err := c.ReadPrefix(ctx, key, 8, "0123456789abcdef0123456789abcdef"); !errors.Is(err, ErrChanged) {
-					t.Errorf("ReadPrefix with a stale ETag: %v; want ErrChanged", err)
+				if err := c.Copy(ctx, "avatars/u/missing.png", dst, CopySpec{ContentType: "image/png"}); !errors.Is(err, ErrNotFound) {
+					t.Errorf("Copy of a missing source: %v; want ErrNotFound", err)
 				}
-				resp, err := http.Get(c.ObjectURL(key))
+				if _, _, err := c.Peek(ctx, dst, 8); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("after refused copies, Peek(dst): %v; want ErrNotFound", err)
+				}
+				spec := CopySpec{IfMatch: info.ETag, ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}
+				if err := c.Copy(ctx, key, dst, spec); err != nil {
+					t.Fatalf("Copy: %v", err)
+				}
+				resp, err := http.Get(c.ObjectURL(dst))
 				if err != nil {
 					t.Fatal(err)
 				}
 				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !bytes.Equal(got, data) || resp.Header.Get("Content-Type") != spec.ContentType ||
+					resp.Header.Get("Cache-Control") != spec.CacheControl {
+					t.Errorf("copy: %d bytes, Content-Type %q, Cache-Control %q; want the %d uploaded, %q, %q",
+						len(got), resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"),
+						len(data), spec.ContentType, spec.CacheControl)
+				}
+				if err := c.Delete(ctx, dst); err != nil {
+					t.Fatal(err)
+				}
+				resp, err = http.Get(c.ObjectURL(key))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ = io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if !bytes.Equal(got, data) {
 					t.Errorf("public GET of ObjectURL returned %d bytes; want the %d uploaded", len(got), len(data))
@@ -113,8 +141,8 @@ func TestClientAgainstLocalServer(t *testing.T) {
 				if err := c.Delete(ctx, key); err != nil {
 					t.Errorf("deleting a missing object: %v; want nil", err)
 				}
-				if _, err := c.ReadPrefix(ctx, key, 8, ""); !errors.Is(err, ErrNotFound) {
-					t.Errorf("ReadPrefix after delete: %v; want ErrNotFound", err)
+				if _, _, err := c.Peek(ctx, key, 8); !errors.Is(err, ErrNotFound) {
+					t.Errorf("Peek after delete: %v; want ErrNotFound", err)
 				}
 			}
 			if strings.Contains(mustSign(t, c).PutURL, "x-cos-security-token") != (cred.SessionToken != "") {
@@ -206,8 +234,11 @@ func TestClientTranslatesFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Stat(ctx, "k"); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("Stat on 500: %v; want ErrUnavailable", err)
+	if _, _, err := c.Peek(ctx, "k", 8); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Peek on 500: %v; want ErrUnavailable", err)
+	}
+	if err := c.Copy(ctx, "k", "k2", CopySpec{}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Copy on 500: %v; want ErrUnavailable", err)
 	}
 	// Wrong key: 403 is our misconfiguration, reported as unavailable.
 	b := newTestBucket(t, LocalServerConfig{})
@@ -219,6 +250,48 @@ func TestClientTranslatesFailures(t *testing.T) {
 	broken.Close()
 	if err := c.Delete(ctx, "k"); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Delete with no server: %v; want ErrUnavailable", err)
+	}
+}
+
+// TestPeekSmallAndEmptyObjects: a range past the end still tells the size;
+// an empty object (416 to any range) is Size 0.
+func TestPeekSmallAndEmptyObjects(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{})
+	c := newClientFor(t, b, testCredentials)
+	ctx := context.Background()
+	for _, data := range [][]byte{{}, []byte("GIF"), bytes.Repeat([]byte("x"), 100)} {
+		key := "objects/" + strconv.Itoa(len(data))
+		opt := &cos.ObjectPutOptions{ObjectPutHeaderOptions: &cos.ObjectPutHeaderOptions{ContentType: "image/png"}}
+		if _, err := b.client(testCredentials).Object.Put(ctx, key, bytes.NewReader(data), opt); err != nil {
+			t.Fatalf("PUT %d bytes: %v", len(data), err)
+		}
+		info, head, err := c.Peek(ctx, key, 32)
+		want := data[:min(len(data), 32)]
+		if err != nil || info.Size != int64(len(data)) || !bytes.Equal(head, want) {
+			t.Errorf("Peek of %d bytes = %+v, %q, %v; want size %d and %q", len(data), info, head, err, len(data), want)
+		}
+	}
+}
+
+// TestCopySourceNamesTheBucket: with Region set, x-cos-copy-source names the
+// bucket by its COS domain, whatever endpoint the requests go to.
+func TestCopySourceNamesTheBucket(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("x-cos-copy-source")
+		w.Write([]byte("<CopyObjectResult><ETag>\"e\"</ETag></CopyObjectResult>"))
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	c, err := NewClient(Config{Bucket: "b-1250000000", Region: "ap-shanghai", BucketURL: u, Credentials: testCredentials})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Copy(context.Background(), "avatars/u/a b.png", "avatars/u/x.png", CopySpec{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "b-1250000000.cos.ap-shanghai.myqcloud.com/avatars/u/a%20b.png"; got != want {
+		t.Errorf("x-cos-copy-source = %q; want %q", got, want)
 	}
 }
 

@@ -53,16 +53,16 @@ func TestClientUnderFaults(t *testing.T) {
 	} {
 		faults.Set(cfg)
 		start := time.Now()
-		_, err := c.Stat(ctx, "k")
+		_, _, err := c.Peek(ctx, "k", 8)
 		if elapsed := time.Since(start); elapsed > time.Second {
-			t.Errorf("%s: Stat took %s; want it bounded by the 300ms timeout", name, elapsed)
+			t.Errorf("%s: Peek took %s; want it bounded by the 300ms timeout", name, elapsed)
 		}
 		if !errors.Is(err, ErrUnavailable) {
-			t.Errorf("%s: Stat = %v; want ErrUnavailable", name, err)
+			t.Errorf("%s: Peek = %v; want ErrUnavailable", name, err)
 		}
 	}
 	faults.Set(FaultConfig{})
-	if _, err := c.Stat(ctx, "k"); !errors.Is(err, ErrNotFound) {
+	if _, _, err := c.Peek(ctx, "k", 8); !errors.Is(err, ErrNotFound) {
 		t.Errorf("after the faults cleared: %v; want ErrNotFound", err)
 	}
 	resp, err := http.Get(srv.URL + "/missing")

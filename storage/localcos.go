@@ -149,6 +149,9 @@ func (s *LocalServer) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch r.Method {
 	case http.MethodPut:
+		if r.Header.Get("x-cos-copy-source") != "" {
+			return s.copyObject(w, r, key)
+		}
 		return s.putObject(w, r, key)
 	case http.MethodDelete:
 		return s.deleteObject(w, r, key)
@@ -206,6 +209,9 @@ func (s *LocalServer) getObject(w http.ResponseWriter, r *http.Request, key stri
 	h := w.Header()
 	h.Set("Content-Type", obj.meta.ContentType)
 	h.Set("X-Content-Type-Options", "nosniff")
+	if obj.meta.CacheControl != "" {
+		h.Set("Cache-Control", obj.meta.CacheControl)
+	}
 	setObjectHeaders(h, obj.meta)
 	// ServeContent answers Range, If-Range, If-None-Match and HEAD from the
 	// ETag and modification time set above.
@@ -244,7 +250,7 @@ func (s *LocalServer) putObject(w http.ResponseWriter, r *http.Request, key stri
 		contentType = defaultContentType
 	}
 	meta, err := s.writeObject(r.Context(), objectWrite{
-		key: key, contentType: contentType, body: r.Body,
+		key: key, contentType: contentType, cacheControl: r.Header.Get("Cache-Control"), body: r.Body,
 		size: sizeRange{min: 0, max: s.maxObjectBytes}, md5: wantMD5,
 	})
 	if err != nil {
@@ -253,6 +259,104 @@ func (s *LocalServer) putObject(w http.ResponseWriter, r *http.Request, key stri
 	setObjectHeaders(w.Header(), meta)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// copyObject is PUT Object - Copy from another key of this bucket. The
+// metadata is the source's (x-cos-metadata-directive: Copy, the default) or
+// the request's (Replaced); x-cos-copy-source-If-Match and -If-None-Match
+// make it conditional on the source's ETag.
+func (s *LocalServer) copyObject(w http.ResponseWriter, r *http.Request, key string) error {
+	if err := s.verifier.verifyRequest(r); err != nil {
+		return err
+	}
+	srcKey, err := s.copySourceKey(r)
+	if err != nil {
+		return err
+	}
+	directive := r.Header.Get("x-cos-metadata-directive")
+	if directive != "" && directive != "Copy" && directive != "Replaced" {
+		return refuse(http.StatusBadRequest, "InvalidArgument", "x-cos-metadata-directive must be Copy or Replaced.")
+	}
+	for name := range r.Header {
+		switch name := strings.ToLower(name); {
+		case !strings.HasPrefix(name, "x-cos-copy-source-"):
+		case name == "x-cos-copy-source-if-match", name == "x-cos-copy-source-if-none-match":
+		default:
+			// A condition silently ignored would copy what the caller ruled out.
+			return refuse(http.StatusNotImplemented, "NotImplemented", "The local object server does not support "+name+".")
+		}
+	}
+	src, err := s.openObject(srcKey)
+	if err != nil {
+		return err
+	}
+	defer src.file.Close()
+	if m := r.Header.Get("x-cos-copy-source-If-Match"); m != "" && strings.Trim(m, `"`) != src.meta.ETag {
+		return errPreconditionFailed
+	}
+	if m := r.Header.Get("x-cos-copy-source-If-None-Match"); m != "" && strings.Trim(m, `"`) == src.meta.ETag {
+		return errPreconditionFailed
+	}
+	contentType, cacheControl := src.meta.ContentType, src.meta.CacheControl
+	if directive == "Replaced" {
+		contentType, cacheControl = r.Header.Get("Content-Type"), r.Header.Get("Cache-Control")
+		if contentType == "" {
+			contentType = defaultContentType
+		}
+	}
+	meta, err := s.writeObject(r.Context(), objectWrite{
+		key: key, contentType: contentType, cacheControl: cacheControl, body: src.body,
+		size: sizeRange{min: 0, max: s.maxObjectBytes},
+	})
+	if err != nil {
+		return err
+	}
+	body, err := xml.Marshal(copyObjectResult{
+		ETag: `"` + meta.ETag + `"`, LastModified: meta.Modified.Format(time.RFC3339),
+		CRC64: strconv.FormatUint(meta.CRC64, 10),
+	})
+	if err != nil {
+		return fmt.Errorf("encode copy result: %w", err)
+	}
+	body = append([]byte(xml.Header), body...)
+	h := w.Header()
+	h.Set("Content-Type", "application/xml")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body) // the copy is stored; a vanished client changes nothing
+	return nil
+}
+
+var errPreconditionFailed = refuse(http.StatusPreconditionFailed, "PreconditionFailed",
+	"At least one of the pre-conditions you specified did not hold.")
+
+// copyObjectResult is the body of a successful PUT Object - Copy.
+type copyObjectResult struct {
+	XMLName      xml.Name `xml:"CopyObjectResult"`
+	ETag         string
+	LastModified string
+	CRC64        string
+}
+
+// copySourceKey reads x-cos-copy-source, <bucket host>/<URL-encoded key>.
+// Only this bucket is served: the host must be the one the request was sent
+// to, or COS's name for this bucket (<bucket>.cos.<region>.myqcloud.com).
+func (s *LocalServer) copySourceKey(r *http.Request) (string, error) {
+	host, escaped, ok := strings.Cut(r.Header.Get("x-cos-copy-source"), "/")
+	if !ok || escaped == "" {
+		return "", refuse(http.StatusBadRequest, "InvalidArgument", "x-cos-copy-source must be <bucket host>/<key>.")
+	}
+	if host != r.Host && !(strings.HasPrefix(host, s.bucket+".cos.") && strings.HasSuffix(host, ".myqcloud.com")) {
+		return "", refuse(http.StatusBadRequest, "InvalidArgument", "x-cos-copy-source names another bucket; the local object server holds one.")
+	}
+	if strings.Contains(escaped, "?") {
+		return "", refuse(http.StatusNotImplemented, "NotImplemented", "The local object server keeps no object versions.")
+	}
+	key, err := url.PathUnescape(escaped)
+	if err != nil {
+		return "", refuse(http.StatusBadRequest, "InvalidArgument", "x-cos-copy-source is not URL-encoded correctly.")
+	}
+	return key, checkKey(key)
 }
 
 // deleteObject answers 204 whether or not the object existed, like COS.
@@ -417,12 +521,14 @@ func objectLocation(r *http.Request, key string) string {
 const objectMagic = "wxcos\x00o1"
 
 type objectMeta struct {
-	Key         string    `json:"key"`
-	ContentType string    `json:"content_type"`
-	ETag        string    `json:"etag"` // hex MD5 of the bytes, unquoted
-	CRC64       uint64    `json:"crc64ecma"`
-	Size        int64     `json:"size"`
-	Modified    time.Time `json:"modified"`
+	Key         string `json:"key"`
+	ContentType string `json:"content_type"`
+	// CacheControl is the Cache-Control the object is served with, if any.
+	CacheControl string    `json:"cache_control,omitempty"`
+	ETag         string    `json:"etag"` // hex MD5 of the bytes, unquoted
+	CRC64        uint64    `json:"crc64ecma"`
+	Size         int64     `json:"size"`
+	Modified     time.Time `json:"modified"`
 }
 
 func (s *LocalServer) objectPath(key string) string {
@@ -492,11 +598,12 @@ func readObjectMeta(f *os.File) (objectMeta, error) {
 // objectWrite is one object to store, with the size range it must fall in
 // and, when the client sent Content-MD5, the digest it must have.
 type objectWrite struct {
-	key         string
-	contentType string
-	body        io.Reader
-	size        sizeRange
-	md5         []byte
+	key          string
+	contentType  string
+	cacheControl string
+	body         io.Reader
+	size         sizeRange
+	md5          []byte
 }
 
 // writeObject streams in.body to a temporary file, checks its size and
@@ -540,12 +647,13 @@ func (s *LocalServer) writeObject(ctx context.Context, in objectWrite) (meta obj
 			"The Content-MD5 you specified did not match what we received.")
 	}
 	meta = objectMeta{
-		Key:         in.key,
-		ContentType: in.contentType,
-		ETag:        hex.EncodeToString(sumMD5.Sum(nil)),
-		CRC64:       sumCRC.Sum64(),
-		Size:        n,
-		Modified:    s.now().UTC(),
+		Key:          in.key,
+		ContentType:  in.contentType,
+		CacheControl: in.cacheControl,
+		ETag:         hex.EncodeToString(sumMD5.Sum(nil)),
+		CRC64:        sumCRC.Sum64(),
+		Size:         n,
+		Modified:     s.now().UTC(),
 	}
 	if err := appendObjectMeta(tmp, meta); err != nil {
 		return objectMeta{}, err

@@ -888,3 +888,87 @@ func TestLocalServerLogsNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalServerCopy: PUT Object - Copy keeps or replaces metadata as asked,
+// honours the source conditions it supports, refuses the ones it does not,
+// and, like every write, needs a signature.
+func TestLocalServerCopy(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{})
+	c := b.client(testCredentials)
+	ctx := context.Background()
+	data := []byte("\x89PNG\r\n\x1a\nsource bytes")
+	put := &cos.ObjectPutOptions{ObjectPutHeaderOptions: &cos.ObjectPutHeaderOptions{ContentType: "image/png", CacheControl: "no-cache"}}
+	resp, err := c.Object.Put(ctx, "src.png", bytes.NewReader(data), put)
+	if err != nil {
+		t.Fatal(err)
+	}
+	etag := resp.Header.Get("ETag")
+	source := b.url.Host + "/src.png"
+	copyWith := func(h *cos.ObjectCopyHeaderOptions, src string) (*cos.ObjectCopyResult, error) {
+		res, _, err := c.Object.Copy(ctx, "dst.png", src, &cos.ObjectCopyOptions{ObjectCopyHeaderOptions: h})
+		return res, err
+	}
+	get := func() (http.Header, []byte) {
+		t.Helper()
+		resp, err := http.Get(b.srv.URL + "/dst.png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET dst.png: status %d", resp.StatusCode)
+		}
+		return resp.Header, body
+	}
+
+	res, err := copyWith(&cos.ObjectCopyHeaderOptions{XCosCopySourceIfMatch: etag}, source)
+	if err != nil || res.ETag != etag {
+		t.Fatalf("copy with the default directive: %+v, %v; want ETag %s", res, err, etag)
+	}
+	if h, body := get(); !bytes.Equal(body, data) || h.Get("Content-Type") != "image/png" || h.Get("Cache-Control") != "no-cache" {
+		t.Errorf("Copy directive: %q, %s, %s; want the source's bytes and metadata", body, h.Get("Content-Type"), h.Get("Cache-Control"))
+	}
+	// COS's own name for the bucket is this bucket too.
+	if _, err := copyWith(&cos.ObjectCopyHeaderOptions{XCosMetadataDirective: "Replaced", ContentType: "image/webp"},
+		testBucketName+".cos.ap-guangzhou.myqcloud.com/src.png"); err != nil {
+		t.Fatalf("copy naming the bucket by its COS domain: %v", err)
+	}
+	if h, _ := get(); h.Get("Content-Type") != "image/webp" || h.Get("Cache-Control") != "" {
+		t.Errorf("Replaced directive: Content-Type %q, Cache-Control %q; want image/webp and none", h.Get("Content-Type"), h.Get("Cache-Control"))
+	}
+
+	for _, tt := range []struct {
+		name   string
+		h      cos.ObjectCopyHeaderOptions
+		src    string
+		code   string
+		status int
+	}{
+		{"If-Match another version", cos.ObjectCopyHeaderOptions{XCosCopySourceIfMatch: `"0123"`}, source, "PreconditionFailed", 412},
+		{"If-None-Match this version", cos.ObjectCopyHeaderOptions{XCosCopySourceIfNoneMatch: etag}, source, "PreconditionFailed", 412},
+		{"unsupported condition", cos.ObjectCopyHeaderOptions{XCosCopySourceIfModifiedSince: "Wed, 30 Nov 2016 20:21:38 GMT"}, source, "NotImplemented", 501},
+		{"bad directive", cos.ObjectCopyHeaderOptions{XCosMetadataDirective: "Merge"}, source, "InvalidArgument", 400},
+		{"another bucket", cos.ObjectCopyHeaderOptions{}, "other-1250000000.cos.ap-guangzhou.myqcloud.com/src.png", "InvalidArgument", 400},
+		{"missing source", cos.ObjectCopyHeaderOptions{}, b.url.Host + "/none.png", "NoSuchKey", 404},
+	} {
+		_, err := copyWith(&tt.h, tt.src)
+		if code, status := cosCode(t, err); code != tt.code || status != tt.status {
+			t.Errorf("%s: %s %d; want %s %d", tt.name, code, status, tt.code, tt.status)
+		}
+	}
+	if h, _ := get(); h.Get("Content-Type") != "image/webp" {
+		t.Errorf("a refused copy changed the destination: Content-Type %q", h.Get("Content-Type"))
+	}
+
+	req, _ := http.NewRequest(http.MethodPut, b.srv.URL+"/stolen.png", nil)
+	req.Header.Set("x-cos-copy-source", source)
+	resp2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := cosErrorOf(t, resp2); resp2.StatusCode != http.StatusForbidden || code != "AccessDenied" {
+		t.Errorf("unsigned copy: %d %s; want 403 AccessDenied", resp2.StatusCode, code)
+	}
+	b.assertNoTempFiles(t)
+}
