@@ -2,20 +2,28 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 )
 
-// SweepTask is one object the sweeper should delete.
+// SweepTask is one upload whose objects the sweeper should delete.
 type SweepTask struct {
 	UploadID string
-	Key      string
-	Reason   string // "expired" or "replaced"
+	Keys     []string // the objects to delete
+	// Reason is "expired" (never confirmed), "rejected", "spent" (the upload
+	// key of a confirmed upload, whose avatar is a copy elsewhere) or
+	// "replaced" (an avatar the user has since replaced).
+	Reason string
+	// What FinishSweep records as deleted.
+	uploadKey, avatar bool
 }
 
 // SweepPolicy says which objects are due.
 type SweepPolicy struct {
-	// ExpiredBefore: pending uploads whose signature expired before this
-	// instant are abandoned; whatever was stored under them goes.
+	// ExpiredBefore: an upload key whose signatures expired before this
+	// instant will not be written again; whatever is stored there goes,
+	// unless it is an avatar (rows from before avatars were copies).
 	ExpiredBefore time.Time
 	// ReplacedBefore: avatars replaced before this instant go.
 	ReplacedBefore time.Time
@@ -26,82 +34,118 @@ type SweepPolicy struct {
 	Limit int
 }
 
-// sweepable is the one definition of "this upload's object may be deleted":
-// used to pick candidates and again, atomically, to claim each one, so that
-// of several instances exactly one claims a task, and an object that is
-// somebody's avatar is never claimed.
-const sweepable = `object_deleted_at IS NULL
-	AND (sweep_claimed_at IS NULL OR sweep_claimed_at < ?)
-	AND (
-	     (status IN ('pending', 'expired', 'rejected') AND expires_at < ?)
-	  OR (status = 'confirmed' AND replaced_at IS NOT NULL AND replaced_at < ?)
-	)
-	AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id)`
+// The one definition of "this upload's objects may be deleted", used to pick
+// candidates, again, atomically, to claim each one (so that of several
+// instances exactly one claims a task), and once more to say what the claim
+// covers. An object that is somebody's avatar is never due.
+const (
+	// The upload key, once no signature can write it: for every upload but
+	// the confirmed ones whose avatar is that very key (rows from before
+	// avatars were copies). Args: ExpiredBefore.
+	uploadKeyDue = `(object_deleted_at IS NULL AND expires_at < ?
+		AND (status <> 'confirmed' OR avatar_key <> object_key))`
+	// The avatar, once replaced and past its grace period. Args: ReplacedBefore.
+	avatarDue = `(avatar_deleted_at IS NULL AND status = 'confirmed' AND replaced_at < ?
+		AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id))`
+	// Args: lease end, ExpiredBefore, ReplacedBefore.
+	sweepable = `(sweep_claimed_at IS NULL OR sweep_claimed_at < ?) AND (` + uploadKeyDue + ` OR ` + avatarDue + `)`
+)
 
-// ClaimSweep claims up to p.Limit due objects for this caller. A pending
-// upload claimed here becomes expired, so a late confirm cannot race the
-// deletion. The caller deletes each object, then calls FinishSweep; a task
-// never finished is retaken after p.Lease.
+// ClaimSweep claims up to p.Limit uploads with objects due for this caller. A
+// pending upload claimed here becomes expired, so a late confirm cannot race
+// the deletion. The caller deletes each task's objects, then calls
+// FinishSweep; a task never finished is retaken after p.Lease.
 func (d *DB) ClaimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]SweepTask, error) {
 	tasks, err := d.claimSweep(ctx, p, now)
 	return tasks, translate(err)
 }
 
 func (d *DB) claimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]SweepTask, error) {
-	leaseEnd := toMillis(now.Add(-p.Lease))
-	args := []any{leaseEnd, toMillis(p.ExpiredBefore), toMillis(p.ReplacedBefore)}
-	rows, err := d.query(ctx, `SELECT id, object_key, status FROM uploads WHERE `+sweepable+`
+	expired, replaced := toMillis(p.ExpiredBefore), toMillis(p.ReplacedBefore)
+	args := []any{toMillis(now.Add(-p.Lease)), expired, replaced}
+	rows, err := d.query(ctx, `SELECT id FROM uploads WHERE `+sweepable+`
 		ORDER BY expires_at LIMIT ?`, append(args, p.Limit)...)
 	if err != nil {
 		return nil, err
 	}
-	var candidates []SweepTask
+	var candidates []string
 	for rows.Next() {
-		var t SweepTask
-		var status string
-		if err := rows.Scan(&t.UploadID, &t.Key, &status); err != nil {
+		var id string
+		if err := rows.Scan(&id); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		switch status {
-		case string(UploadConfirmed):
-			t.Reason = "replaced"
-		case string(UploadRejected):
-			// Deleted at rejection, but the signature stayed valid until
-			// expiry: whatever was uploaded again since goes too.
-			t.Reason = "rejected"
-		default:
-			t.Reason = "expired"
-		}
-		candidates = append(candidates, t)
+		candidates = append(candidates, id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	var claimed []SweepTask
-	for _, t := range candidates {
+	for _, id := range candidates {
 		// Each claim is its own statement: the WHERE is evaluated again under
 		// the row lock, so a competing instance or a confirm that got there
-		// first makes this one a no-op.
-		res, err := d.exec(ctx, `
+		// first makes this one a no-op, and what it returns is what was due
+		// when it was claimed, not when it was picked.
+		var (
+			t                        = SweepTask{UploadID: id}
+			key, avatarKey, status   string
+			keyDue, avatarOfRowIsDue bool
+		)
+		err := d.writeRow(ctx, func(row rowScanner) error {
+			return row.Scan(&key, &avatarKey, &status, &keyDue, &avatarOfRowIsDue)
+		}, `
 			UPDATE uploads SET sweep_claimed_at = ?,
 				status = CASE WHEN status = 'pending' THEN 'expired' ELSE status END
-			WHERE id = ? AND `+sweepable, append([]any{toMillis(now), t.UploadID}, args...)...)
+			WHERE id = ? AND `+sweepable+`
+			RETURNING object_key, avatar_key, status, `+uploadKeyDue+`, `+avatarDue,
+			append(append([]any{toMillis(now), id}, args...), expired, replaced)...)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
 		if err != nil {
 			return claimed, err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return claimed, err
-		} else if n == 1 {
-			claimed = append(claimed, t)
+		confirmed := status == string(UploadConfirmed)
+		if keyDue {
+			t.Keys, t.uploadKey = append(t.Keys, key), true
+			// An upload never confirmed may still have a copy, made by a
+			// confirm that then lost to a rejection or to this sweeper.
+			if !confirmed && avatarKey != key {
+				t.Keys, t.avatar = append(t.Keys, avatarKey), true
+			}
 		}
+		if avatarOfRowIsDue {
+			t.avatar = true
+			if avatarKey == key {
+				t.uploadKey = true
+			}
+			if !keyDue || avatarKey != key {
+				t.Keys = append(t.Keys, avatarKey)
+			}
+		}
+		switch {
+		case avatarOfRowIsDue:
+			t.Reason = "replaced"
+		case confirmed:
+			t.Reason = "spent"
+		case status == string(UploadRejected):
+			// Deleted at rejection, but the signature stayed valid until
+			// expiry: whatever was uploaded again since goes too.
+			t.Reason = "rejected"
+		default:
+			t.Reason = "expired"
+		}
+		claimed = append(claimed, t)
 	}
 	return claimed, nil
 }
 
-// FinishSweep records that the task's object is gone.
-func (d *DB) FinishSweep(ctx context.Context, uploadID string, now time.Time) error {
-	_, err := d.exec(ctx, `UPDATE uploads SET object_deleted_at = ? WHERE id = ?`, toMillis(now), uploadID)
+// FinishSweep records that the task's objects are gone and releases its claim.
+func (d *DB) FinishSweep(ctx context.Context, t SweepTask, now time.Time) error {
+	_, err := d.exec(ctx, `UPDATE uploads SET sweep_claimed_at = NULL,
+		object_deleted_at = CASE WHEN ? THEN ? ELSE object_deleted_at END,
+		avatar_deleted_at = CASE WHEN ? THEN ? ELSE avatar_deleted_at END
+		WHERE id = ?`, t.uploadKey, toMillis(now), t.avatar, toMillis(now), t.UploadID)
 	return translate(err)
 }

@@ -44,34 +44,120 @@ func TestClaimSweep(t *testing.T) {
 		now := t0.Add(30 * time.Minute)
 		policy := SweepPolicy{ExpiredBefore: now.Add(-15 * time.Minute), ReplacedBefore: now.Add(-time.Hour), Lease: 5 * time.Minute, Limit: 10}
 
-		// Replaced too recently for the grace period: only the abandoned
-		// pending uploads (fresh expired at t0+10m too) go.
-		if got, want := claimKeys(t, d, policy, now), []string{"abandoned:expired", "fresh:expired"}; !equal(got, want) {
-			t.Errorf("claimed %v; want %v", got, want)
+		// Replaced too recently for the grace period. Every upload key whose
+		// signature expired goes: the abandoned pending uploads' (fresh
+		// expired at t0+10m too) with any copy a losing confirm made, and
+		// the confirmed uploads' keys (their avatars are copies).
+		tasks := claim(t, d, policy, now)
+		want := map[string]string{
+			"abandoned:expired": "avatars/u1/abandoned.png avatars/u1/abandoned/avatar.png",
+			"fresh:expired":     "avatars/u1/fresh.png avatars/u1/fresh/avatar.png",
+			"first:spent":       "avatars/u1/first.png",
+			"second:spent":      "avatars/u1/second.png",
+		}
+		if !equalTasks(tasks, want) {
+			t.Errorf("claimed %v; want %v", tasks, want)
 		}
 		// A claimed pending upload is expired: a late confirm cannot win.
 		if _, up, err := d.ConfirmUpload(ctx, "u1", "abandoned", 10, now); err != ErrConflict || up.Status != UploadExpired {
 			t.Errorf("confirm after claim: %v, status %s; want ErrConflict, expired", err, up.Status)
 		}
 		// Claimed tasks are not handed out again while the lease holds.
-		if got := claimKeys(t, d, policy, now); len(got) != 0 {
+		if got := claim(t, d, policy, now); len(got) != 0 {
 			t.Errorf("claimed again within the lease: %v", got)
 		}
 		// Unfinished tasks come back once the lease runs out; finished ones don't.
-		if err := d.FinishSweep(ctx, "abandoned", now); err != nil {
-			t.Fatal(err)
+		for _, task := range tasks {
+			if task.UploadID != "fresh" {
+				if err := d.FinishSweep(ctx, task, now); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		later := now.Add(6 * time.Minute)
-		if got, want := claimKeys(t, d, policy, later), []string{"fresh:expired"}; !equal(got, want) {
-			t.Errorf("after the lease: %v; want %v", got, want)
+		tasks = claim(t, d, policy, later)
+		if want := map[string]string{"fresh:expired": "avatars/u1/fresh.png avatars/u1/fresh/avatar.png"}; !equalTasks(tasks, want) {
+			t.Errorf("after the lease: %v; want %v", tasks, want)
 		}
-		// After the grace period the replaced avatar goes, never the one in use.
+		if err := d.FinishSweep(ctx, tasks[0], later); err != nil {
+			t.Fatal(err)
+		}
+		// After the grace period the replaced avatar goes, never the one in
+		// use; its upload key is gone already. A finished task's claim is
+		// released at once.
 		policy.ReplacedBefore = t0.Add(2 * time.Minute)
-		got := claimKeys(t, d, policy, later.Add(6*time.Minute))
-		if want := []string{"first:replaced", "fresh:expired"}; !equal(got, want) {
-			t.Errorf("after the grace period: %v; want %v", got, want)
+		tasks = claim(t, d, policy, later)
+		if want := map[string]string{"first:replaced": "avatars/u1/first/avatar.png"}; !equalTasks(tasks, want) {
+			t.Errorf("after the grace period: %v; want %v", tasks, want)
+		}
+		if err := d.FinishSweep(ctx, tasks[0], later); err != nil {
+			t.Fatal(err)
+		}
+		if got := claim(t, d, policy, later.Add(time.Hour)); len(got) != 0 {
+			t.Errorf("everything finished, yet claimed %v", got)
 		}
 	})
+}
+
+// TestClaimSweepLegacyAvatar: a row from before avatars were copies is its
+// own avatar: its key is never swept as spent, and once replaced it is
+// deleted once.
+func TestClaimSweepLegacyAvatar(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustCreateUpload(t, d, testUpload("u1", "old"), t0)
+		if _, err := d.exec(ctx, `UPDATE uploads SET avatar_key = object_key WHERE id = 'old'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "old", 10, t0); err != nil {
+			t.Fatal(err)
+		}
+		now := t0.Add(time.Hour)
+		policy := SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Minute, Limit: 10}
+		if got := claim(t, d, policy, now); len(got) != 0 {
+			t.Errorf("a legacy avatar in use: claimed %v", got)
+		}
+		mustCreateUpload(t, d, testUpload("u1", "new"), t0)
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "new", 10, t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		tasks := claim(t, d, policy, now)
+		want := map[string]string{"old:replaced": "avatars/u1/old.png", "new:spent": "avatars/u1/new.png"}
+		if !equalTasks(tasks, want) {
+			t.Fatalf("claimed %v; want %v", tasks, want)
+		}
+		for _, task := range tasks {
+			if err := d.FinishSweep(ctx, task, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := claim(t, d, policy, now.Add(time.Hour)); len(got) != 0 {
+			t.Errorf("claimed %v after every task finished", got)
+		}
+	})
+}
+
+func claim(t *testing.T, d *DB, p SweepPolicy, now time.Time) []SweepTask {
+	t.Helper()
+	tasks, err := d.ClaimSweep(context.Background(), p, now)
+	if err != nil {
+		t.Fatalf("ClaimSweep: %v", err)
+	}
+	return tasks
+}
+
+// equalTasks compares tasks with want, "id:reason" → space-separated keys.
+func equalTasks(tasks []SweepTask, want map[string]string) bool {
+	if len(tasks) != len(want) {
+		return false
+	}
+	for _, task := range tasks {
+		if keys, ok := want[task.UploadID+":"+task.Reason]; !ok || keys != strings.Join(task.Keys, " ") {
+			return false
+		}
+	}
+	return true
 }
 
 func equal(a, b []string) bool {
@@ -167,12 +253,12 @@ func TestSweepRejectedAndRacingConfirms(t *testing.T) {
 			t.Fatal(err)
 		}
 		winner, loser := "a", "b"
-		if strings.HasSuffix(u.AvatarURL, "/b.png") {
+		if strings.HasSuffix(u.AvatarURL, "/b/avatar.png") {
 			winner, loser = "b", "a"
 		}
 		now := t0.Add(time.Hour)
 		policy := SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Minute, Limit: 10}
-		want := []string{"bad:rejected", loser + ":replaced", "x:replaced"}
+		want := []string{"bad:rejected", loser + ":replaced", winner + ":spent", "x:replaced"}
 		sort.Strings(want)
 		if got := claimKeys(t, d, policy, now); !equal(got, want) {
 			t.Errorf("claimed %v; want %v (avatar in use: %s)", got, want, winner)

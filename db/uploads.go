@@ -22,15 +22,18 @@ const (
 
 // Upload is a signature handed out for one avatar object, and what became of it.
 type Upload struct {
-	ID, UserID, Key, ContentType, URL string // URL: permanent URL once confirmed
-	MaxBytes                          int64
-	Status                            UploadStatus
-	Size                              int64 // 0 until confirmed
-	CreatedAt, ExpiresAt              time.Time
-	ConfirmedAt                       time.Time // zero until confirmed
+	ID, UserID, ContentType string
+	// Key is the object the upload signatures name; AvatarKey is where
+	// confirm copies it once checked, and URL is AvatarKey's permanent URL.
+	Key, AvatarKey, URL  string
+	MaxBytes             int64
+	Status               UploadStatus
+	Size                 int64 // 0 until confirmed
+	CreatedAt, ExpiresAt time.Time
+	ConfirmedAt          time.Time // zero until confirmed
 }
 
-const uploadColumns = `id, user_id, object_key, content_type, url, max_bytes, status, size,
+const uploadColumns = `id, user_id, object_key, avatar_key, content_type, url, max_bytes, status, size,
 	created_at, expires_at, confirmed_at`
 
 func scanUpload(row rowScanner) (Upload, error) {
@@ -40,7 +43,7 @@ func scanUpload(row rowScanner) (Upload, error) {
 		created, expires int64
 		confirmed        sql.NullInt64
 	)
-	if err := row.Scan(&u.ID, &u.UserID, &u.Key, &u.ContentType, &u.URL, &u.MaxBytes, &status,
+	if err := row.Scan(&u.ID, &u.UserID, &u.Key, &u.AvatarKey, &u.ContentType, &u.URL, &u.MaxBytes, &status,
 		&u.Size, &created, &expires, &confirmed); err != nil {
 		return Upload{}, err
 	}
@@ -64,9 +67,13 @@ func uploadForUser(ctx context.Context, q querier, userID, uploadID string) (Upl
 // u.Status, u.Size and u.ConfirmedAt are ignored and CreatedAt is now. An unknown user is
 // ErrNotFound; a reused id or key is ErrConflict.
 func (d *DB) CreateUpload(ctx context.Context, u Upload, maxPending int, now time.Time) error {
-	if u.ID == "" || u.UserID == "" || u.Key == "" || u.ContentType == "" || u.URL == "" ||
+	if u.ID == "" || u.UserID == "" || u.Key == "" || u.AvatarKey == "" || u.ContentType == "" || u.URL == "" ||
 		u.MaxBytes <= 0 || u.ExpiresAt.IsZero() {
-		return errors.New("db: create upload: id, user id, key, content type, url, max bytes and expiry are required")
+		return errors.New("db: create upload: id, user id, keys, content type, url, max bytes and expiry are required")
+	}
+	if u.AvatarKey == u.Key {
+		// The signatures name Key until they expire: the avatar must live elsewhere.
+		return errors.New("db: create upload: the avatar key must differ from the upload key")
 	}
 	return translate(d.createUpload(ctx, u, maxPending, now))
 }
@@ -118,10 +125,10 @@ func (d *DB) insertUpload(ctx context.Context, tx *txn, u Upload, maxPending int
 	}
 
 	_, err := tx.exec(ctx, `
-		INSERT INTO uploads (id, user_id, object_key, content_type, url, max_bytes, status, size,
+		INSERT INTO uploads (id, user_id, object_key, avatar_key, content_type, url, max_bytes, status, size,
 			created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
-		u.ID, u.UserID, u.Key, u.ContentType, u.URL, u.MaxBytes,
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
+		u.ID, u.UserID, u.Key, u.AvatarKey, u.ContentType, u.URL, u.MaxBytes,
 		toMillis(now), toMillis(u.ExpiresAt))
 	return err
 }

@@ -17,8 +17,9 @@ func testUpload(userID, id string) Upload {
 		ID:          id,
 		UserID:      userID,
 		Key:         "avatars/" + userID + "/" + id + ".png",
+		AvatarKey:   "avatars/" + userID + "/" + id + "/avatar.png",
 		ContentType: "image/png",
-		URL:         "https://cdn.example.com/avatars/" + userID + "/" + id + ".png",
+		URL:         "https://cdn.example.com/avatars/" + userID + "/" + id + "/avatar.png",
 		MaxBytes:    5 << 20,
 		ExpiresAt:   t0.Add(uploadTTL),
 	}
@@ -58,6 +59,10 @@ func TestCreateUploadErrors(t *testing.T) {
 		sameKey.Key = testUpload("u1", "up1").Key
 		noExpiry := testUpload("u1", "up3")
 		noExpiry.ExpiresAt = time.Time{}
+		sameAvatarKey := testUpload("u1", "up4")
+		sameAvatarKey.AvatarKey = testUpload("u1", "up1").AvatarKey
+		avatarIsUploadKey := testUpload("u1", "up5")
+		avatarIsUploadKey.AvatarKey = avatarIsUploadKey.Key
 		tests := []struct {
 			name    string
 			u       Upload
@@ -66,6 +71,8 @@ func TestCreateUploadErrors(t *testing.T) {
 			{"unknown user", testUpload("nobody", "up9"), ErrNotFound},
 			{"same id", testUpload("u1", "up1"), ErrConflict},
 			{"same key", sameKey, ErrConflict},
+			{"same avatar key", sameAvatarKey, ErrConflict},
+			{"avatar under the signed key", avatarIsUploadKey, nil},
 			{"no expiry", noExpiry, nil},
 			{"no id", testUpload("u1", ""), nil},
 		}

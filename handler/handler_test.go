@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,10 +24,10 @@ import (
 // fakeObjects is object storage as a struct of funcs; nil funcs behave like
 // an empty bucket that answers.
 type fakeObjects struct {
-	stat       func(key string) (storage.ObjectInfo, error)
-	readPrefix func(key string, n int) ([]byte, error)
-	delete     func(key string) error
-	ping       func() error
+	peek   func(key string, n int) (storage.ObjectInfo, []byte, error)
+	copy   func(src, dst string, spec storage.CopySpec) error
+	delete func(key string) error
+	ping   func() error
 }
 
 func (f *fakeObjects) SignUpload(_ context.Context, spec storage.UploadSpec) (storage.SignedUpload, error) {
@@ -42,15 +43,67 @@ func (f *fakeObjects) Pin(ctx context.Context) context.Context { return ctx }
 
 func (f *fakeObjects) ObjectURL(key string) string { return "https://cdn.example.com/" + key }
 
-func (f *fakeObjects) Stat(_ context.Context, key string) (storage.ObjectInfo, error) {
-	if f.stat == nil {
-		return storage.ObjectInfo{}, storage.ErrNotFound
+func (f *fakeObjects) Peek(_ context.Context, key string, n int) (storage.ObjectInfo, []byte, error) {
+	if f.peek == nil {
+		return storage.ObjectInfo{}, nil, storage.ErrNotFound
 	}
-	return f.stat(key)
+	return f.peek(key, n)
 }
 
-func (f *fakeObjects) ReadPrefix(_ context.Context, key string, n int, _ string) ([]byte, error) {
-	return f.readPrefix(key, n)
+func (f *fakeObjects) Copy(_ context.Context, src, dst string, spec storage.CopySpec) error {
+	if f.copy == nil {
+		return nil
+	}
+	return f.copy(src, dst, spec)
+}
+
+// bucket is an in-memory bucket behind fakeObjects' funcs; an object's ETag
+// is its bytes and type.
+type bucket struct {
+	objects map[string][]byte
+	types   map[string]string
+	cache   map[string]string // Cache-Control
+	deleted []string
+}
+
+func (b *bucket) etag(key string) string {
+	return fmt.Sprintf("%x", string(b.objects[key])+b.types[key])
+}
+
+func (b *bucket) put(key, contentType string, data []byte) {
+	b.objects[key], b.types[key] = data, contentType
+}
+
+func (b *bucket) install(f *fakeObjects) {
+	f.peek = func(key string, n int) (storage.ObjectInfo, []byte, error) {
+		data, ok := b.objects[key]
+		if !ok {
+			return storage.ObjectInfo{}, nil, storage.ErrNotFound
+		}
+		return storage.ObjectInfo{Size: int64(len(data)), ContentType: b.types[key], ETag: b.etag(key)}, data[:min(n, len(data))], nil
+	}
+	f.copy = func(src, dst string, spec storage.CopySpec) error {
+		if _, ok := b.objects[src]; !ok {
+			return storage.ErrNotFound
+		}
+		if spec.IfMatch != b.etag(src) {
+			return storage.ErrChanged
+		}
+		b.put(dst, spec.ContentType, b.objects[src])
+		b.cache[dst] = spec.CacheControl
+		return nil
+	}
+	f.delete = func(key string) error {
+		b.deleted = append(b.deleted, key)
+		delete(b.objects, key)
+		return nil
+	}
+}
+
+func newBucket(f *fakeObjects) *bucket {
+	b := &bucket{objects: map[string][]byte{}, types: map[string]string{}, cache: map[string]string{}}
+	b.install(f)
+	return b
 }
 
 func (f *fakeObjects) Delete(_ context.Context, key string) error {
@@ -406,8 +459,9 @@ func TestCreateUpload(t *testing.T) {
 	if want := "avatars/" + userID + "/" + id + ".png"; up["key"] != want {
 		t.Errorf("key = %v; want %s", up["key"], want)
 	}
-	if up["url"] != "https://cdn.example.com/"+up["key"].(string) || up["max_bytes"] != float64(1000) {
-		t.Errorf("url/max_bytes = %v/%v", up["url"], up["max_bytes"])
+	// The avatar is a copy under a key no signature names.
+	if want := "https://cdn.example.com/avatars/" + userID + "/" + id + "/avatar.png"; up["url"] != want || up["max_bytes"] != float64(1000) {
+		t.Errorf("url/max_bytes = %v/%v; want %s/1000", up["url"], up["max_bytes"], want)
 	}
 	exp, err := time.Parse(time.RFC3339, up["expires_at"].(string))
 	if err != nil || !exp.Equal(ta.now.Add(10*time.Minute).Truncate(time.Second)) {
@@ -495,7 +549,7 @@ var pngHead = append(append([]byte{}, pngSignature...), 0, 0, 0, 13, 'I', 'H', '
 
 func TestConfirm(t *testing.T) {
 	ta := newTestAPI(t, nil)
-	token, _ := ta.login(t, "gina")
+	token, userID := ta.login(t, "gina")
 	otherToken, _ := ta.login(t, "hank")
 	newUpload := func(ct string) (id, key string) {
 		a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"`+ct+`"}`)
@@ -506,24 +560,13 @@ func TestConfirm(t *testing.T) {
 		return up["id"].(string), up["key"].(string)
 	}
 	confirm := func(tok, id string) answer { return ta.do(t, "POST", "/v1/avatar/uploads/"+id+"/confirm", tok, "") }
-	stored := map[string][]byte{}
-	types := map[string]string{}
-	var deleted []string
-	ta.objects.stat = func(key string) (storage.ObjectInfo, error) {
-		b, ok := stored[key]
-		if !ok {
-			return storage.ObjectInfo{}, storage.ErrNotFound
-		}
-		return storage.ObjectInfo{Size: int64(len(b)), ContentType: types[key]}, nil
-	}
-	ta.objects.readPrefix = func(key string, n int) ([]byte, error) { return stored[key][:min(n, len(stored[key]))], nil }
-	ta.objects.delete = func(key string) error { deleted = append(deleted, key); delete(stored, key); return nil }
+	b := newBucket(ta.objects)
 
 	id, key := newUpload("image/png")
 	if a := confirm(token, id); a.status != 409 || a.code() != "upload_missing" {
 		t.Errorf("before upload: %d %q; want 409 upload_missing", a.status, a.code())
 	}
-	stored[key], types[key] = pngHead, "image/png"
+	b.put(key, "image/png", pngHead)
 	if a := confirm(otherToken, id); a.status != 404 || a.code() != "upload_not_found" {
 		t.Errorf("other user's upload: %d %q; want 404 upload_not_found", a.status, a.code())
 	}
@@ -536,7 +579,8 @@ func TestConfirm(t *testing.T) {
 	if a.status != 200 {
 		t.Fatalf("confirm: %d %s", a.status, a.raw)
 	}
-	wantURL := "https://cdn.example.com/" + key
+	avatarKey := strings.TrimSuffix(key, ".png") + "/avatar.png"
+	wantURL := "https://cdn.example.com/" + avatarKey
 	if a.body["user"].(map[string]any)["avatar_url"] != wantURL {
 		t.Errorf("avatar_url = %v; want %s", a.body["user"], wantURL)
 	}
@@ -544,10 +588,18 @@ func TestConfirm(t *testing.T) {
 	if up["status"] != "confirmed" || up["size"] != float64(len(pngHead)) || up["content_type"] != "image/png" || up["url"] != wantURL {
 		t.Errorf("upload = %v", up)
 	}
-	// Idempotent: the same answer, even after the object went away.
-	delete(stored, key)
-	if b := confirm(token, id); b.status != 200 || b.raw != a.raw {
-		t.Errorf("second confirm: %d %s; want the first answer %s", b.status, b.raw, a.raw)
+	if !bytes.Equal(b.objects[avatarKey], pngHead) || b.types[avatarKey] != "image/png" || b.cache[avatarKey] != avatarCacheControl {
+		t.Errorf("avatar copy: %q %q %q; want the checked bytes, image/png, %q", b.objects[avatarKey], b.types[avatarKey], b.cache[avatarKey], avatarCacheControl)
+	}
+	// Idempotent: the same answer, even after the upload key was written
+	// again or emptied; the avatar copy is not touched.
+	b.put(key, "image/png", []byte("\x89PNG\r\n\x1a\nnot the checked bytes"))
+	if c := confirm(token, id); c.status != 200 || c.raw != a.raw {
+		t.Errorf("second confirm: %d %s; want the first answer %s", c.status, c.raw, a.raw)
+	}
+	delete(b.objects, key)
+	if c := confirm(token, id); c.status != 200 || c.raw != a.raw || !bytes.Equal(b.objects[avatarKey], pngHead) {
+		t.Errorf("third confirm: %d %s; want the first answer %s and the avatar unchanged", c.status, c.raw, a.raw)
 	}
 
 	// Rejections delete the object and stick.
@@ -559,17 +611,18 @@ func TestConfirm(t *testing.T) {
 		{"image/jpeg", "image/jpeg", pngHead},                  // PNG bytes labelled JPEG
 		{"image/png", "image/jpeg", pngHead},                   // stored Content-Type differs
 		{"image/png", "image/png", make([]byte, 1001)},         // too large
+		{"image/png", "image/png", []byte{}},                   // empty
 		{"image/webp", "image/webp", []byte("RIFF0000WEBPVP")}, // truncated WebP
 	}
 	for i, r := range rejects {
 		id, key := newUpload(r.ct)
-		stored[key], types[key] = r.bytes, r.storedType
-		deleted = nil
+		b.put(key, r.storedType, r.bytes)
+		b.deleted = nil
 		if a := confirm(token, id); a.status != 422 || a.code() != "upload_rejected" {
 			t.Errorf("reject %d: %d %q; want 422 upload_rejected", i, a.status, a.code())
 		}
-		if len(deleted) != 1 || deleted[0] != key {
-			t.Errorf("reject %d: deleted %v; want [%s]", i, deleted, key)
+		if len(b.deleted) != 1 || b.deleted[0] != key {
+			t.Errorf("reject %d: deleted %v; want [%s]", i, b.deleted, key)
 		}
 		if a := confirm(token, id); a.status != 422 {
 			t.Errorf("reject %d again: %d; want 422", i, a.status)
@@ -581,30 +634,52 @@ func TestConfirm(t *testing.T) {
 
 	// Storage down: 503, nothing recorded, a retry succeeds.
 	id, key = newUpload("image/png")
-	stored[key], types[key] = pngHead, "image/png"
-	ta.objects.stat = func(string) (storage.ObjectInfo, error) { return storage.ObjectInfo{}, storage.ErrUnavailable }
+	b.put(key, "image/png", pngHead)
+	ta.objects.peek = func(string, int) (storage.ObjectInfo, []byte, error) {
+		return storage.ObjectInfo{}, nil, storage.ErrUnavailable
+	}
 	if a := confirm(token, id); a.status != 503 || a.code() != "storage_unavailable" {
 		t.Errorf("storage down: %d %q; want 503 storage_unavailable", a.status, a.code())
 	}
-	ta.objects.stat = func(key string) (storage.ObjectInfo, error) {
-		return storage.ObjectInfo{Size: int64(len(stored[key])), ContentType: types[key]}, nil
-	}
+	b.install(ta.objects)
 	if a := confirm(token, id); a.status != 200 {
 		t.Errorf("retry after storage came back: %d %s", a.status, a.raw)
 	}
 
-	// Replaced between the HEAD and the ranged GET (If-Match failed): 409, retry.
+	// Written again between the check and the copy (If-Match failed): 409,
+	// nothing recorded, and a retry checks the new bytes.
 	id, key = newUpload("image/png")
-	stored[key], types[key] = pngHead, "image/png"
-	ta.objects.readPrefix = func(string, int) ([]byte, error) { return nil, storage.ErrChanged }
+	b.put(key, "image/png", pngHead)
+	ta.objects.copy = func(string, string, storage.CopySpec) error { return storage.ErrChanged }
 	if a := confirm(token, id); a.status != 409 || a.code() != "upload_missing" {
 		t.Errorf("object changed during confirm: %d %q; want 409 upload_missing", a.status, a.code())
 	}
-	ta.objects.readPrefix = func(key string, n int) ([]byte, error) { return stored[key][:min(n, len(stored[key]))], nil }
+	b.install(ta.objects)
+	b.put(key, "image/png", []byte("text now"))
+	if a := confirm(token, id); a.status != 422 {
+		t.Errorf("retry after the object changed to text: %d %s; want 422", a.status, a.raw)
+	}
+
+	// A confirm that loses to a racing rejection deletes the copy it made.
+	id, key = newUpload("image/png")
+	b.put(key, "image/png", pngHead)
+	ta.objects.copy = func(src, dst string, spec storage.CopySpec) error {
+		if _, err := ta.store.RejectUpload(context.Background(), userID, id, ta.now); err != nil {
+			t.Fatal(err)
+		}
+		b.put(dst, spec.ContentType, b.objects[src])
+		return nil
+	}
+	if a := confirm(token, id); a.status != 422 || a.code() != "upload_rejected" {
+		t.Errorf("confirm that lost to a rejection: %d %q; want 422 upload_rejected", a.status, a.code())
+	}
+	if lost := strings.TrimSuffix(key, ".png") + "/avatar.png"; b.objects[lost] != nil {
+		t.Errorf("the losing confirm's copy %s was left behind", lost)
+	}
+	b.install(ta.objects)
 
 	// Expired and nothing stored: 410.
 	id, _ = newUpload("image/png")
-	ta.objects.stat = func(string) (storage.ObjectInfo, error) { return storage.ObjectInfo{}, storage.ErrNotFound }
 	ta.now = ta.now.Add(11 * time.Minute)
 	if a := confirm(token, id); a.status != 410 || a.code() != "upload_expired" {
 		t.Errorf("expired: %d %q; want 410 upload_expired", a.status, a.code())

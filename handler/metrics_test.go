@@ -61,10 +61,9 @@ func TestLogLinesCarryRequestID(t *testing.T) {
 	token, _ := ta.login(t, "noah")
 	a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png"}`)
 	id := a.body["upload"].(map[string]any)["id"].(string)
-	ta.objects.stat = func(string) (storage.ObjectInfo, error) {
-		return storage.ObjectInfo{Size: 5, ContentType: "image/png"}, nil
+	ta.objects.peek = func(string, int) (storage.ObjectInfo, []byte, error) {
+		return storage.ObjectInfo{Size: 5, ContentType: "image/png"}, []byte("hello"), nil
 	}
-	ta.objects.readPrefix = func(string, int) ([]byte, error) { return []byte("hello"), nil }
 	ta.logs.Reset()
 	r := ta.do(t, "POST", "/v1/avatar/uploads/"+id+"/confirm", token, "", "X-Request-Id", "trace-42")
 	if r.status != 422 {

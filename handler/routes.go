@@ -38,10 +38,12 @@ type Objects interface {
 	Pin(ctx context.Context) context.Context
 	SignUpload(ctx context.Context, spec storage.UploadSpec) (storage.SignedUpload, error)
 	ObjectURL(key string) string
-	Stat(ctx context.Context, key string) (storage.ObjectInfo, error)
-	// ReadPrefix reads the first n bytes; with etag, only of that version
-	// (storage.ErrChanged otherwise).
-	ReadPrefix(ctx context.Context, key string, n int, etag string) ([]byte, error)
+	// Peek reads the first n bytes of key and what storage says of the
+	// whole object, all of one version.
+	Peek(ctx context.Context, key string, n int) (storage.ObjectInfo, []byte, error)
+	// Copy copies src to dst server side, only while src still has
+	// spec.IfMatch as its ETag (storage.ErrChanged otherwise).
+	Copy(ctx context.Context, src, dst string, spec storage.CopySpec) error
 	Delete(ctx context.Context, key string) error
 	Ping(ctx context.Context) error
 }

@@ -15,7 +15,7 @@ import (
 // SweepStore is what the sweeper needs of the records.
 type SweepStore interface {
 	ClaimSweep(ctx context.Context, p db.SweepPolicy, now time.Time) ([]db.SweepTask, error)
-	FinishSweep(ctx context.Context, uploadID string, now time.Time) error
+	FinishSweep(ctx context.Context, task db.SweepTask, now time.Time) error
 	PruneRateLimits(ctx context.Context, now time.Time) (int64, error)
 }
 
@@ -34,8 +34,9 @@ const (
 	sweepBatch = 100
 )
 
-// Sweeper deletes the objects nobody will use: uploads that expired
-// unconfirmed, and avatars replaced more than Grace ago. Several instances may
+// Sweeper deletes the objects nobody will use: whatever is stored under an
+// upload key once its signatures have expired (confirmed avatars are copies
+// elsewhere), and avatars replaced more than Grace ago. Several instances may
 // sweep one database: each object is claimed by exactly one of them.
 type Sweeper struct {
 	Store    SweepStore
@@ -89,21 +90,27 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 			break
 		}
 		for _, task := range tasks {
-			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := s.Objects.Delete(dctx, task.Key)
-			cancel()
+			var err error
+			for _, key := range task.Keys {
+				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				err = s.Objects.Delete(dctx, key)
+				cancel()
+				if err != nil {
+					break
+				}
+			}
 			if err != nil {
 				failed++
 				s.Logger.Warn("sweep: delete failed, retried later", "upload_id", task.UploadID, "error", err.Error())
 				continue
 			}
-			if err := s.Store.FinishSweep(ctx, task.UploadID, s.Now()); err != nil {
+			if err := s.Store.FinishSweep(ctx, task, s.Now()); err != nil {
 				return deleted, err
 			}
 			if task.Reason == "expired" {
 				s.Metrics.UploadEvent("expired", 1)
 			}
-			deleted++
+			deleted += len(task.Keys)
 		}
 	}
 	// Rate-limit rows of clients idle for a while are dead weight.

@@ -52,8 +52,8 @@ func TestSweeper(t *testing.T) {
 		t.Fatal(err)
 	}
 	mk := func(id string) db.Upload {
-		u := db.Upload{ID: id, UserID: "u1", Key: "avatars/u1/" + id + ".png", ContentType: "image/png",
-			URL: "https://cdn/avatars/u1/" + id + ".png", MaxBytes: 100, ExpiresAt: t0.Add(10 * time.Minute)}
+		u := db.Upload{ID: id, UserID: "u1", Key: "avatars/u1/" + id + ".png", AvatarKey: "avatars/u1/" + id + "/avatar.png",
+			ContentType: "image/png", URL: "https://cdn/avatars/u1/" + id + "/avatar.png", MaxBytes: 100, ExpiresAt: t0.Add(10 * time.Minute)}
 		if err := store.CreateUpload(ctx, u, 0, t0); err != nil {
 			t.Fatal(err)
 		}
@@ -92,12 +92,15 @@ func TestSweeper(t *testing.T) {
 	}
 	sweep() // nothing is due yet
 	clock = t0.Add(30 * time.Minute)
-	sweep(abandoned.Key) // expired and abandoned
+	// Signatures expired: the abandoned upload (and any copy a losing
+	// confirm made), and the upload keys of the confirmed ones, whose
+	// avatars are copies.
+	sweep(abandoned.Key, abandoned.AvatarKey, old.Key, current.Key)
 	clock = t0.Add(25 * time.Hour)
-	sweep(old.Key) // replaced more than Grace ago
+	sweep(old.AvatarKey) // replaced more than Grace ago
 	clock = t0.Add(100 * 24 * time.Hour)
 	sweep() // the avatar in use is never deleted
-	if deleter.deleted[current.Key] != 0 {
+	if deleter.deleted[current.AvatarKey] != 0 {
 		t.Errorf("the avatar in use was deleted")
 	}
 	if u, _ := store.UserByID(ctx, "u1"); u.AvatarURL != current.URL {
@@ -113,7 +116,7 @@ func TestSweeper(t *testing.T) {
 	deleter.fail = false
 	sweep() // still leased
 	clock = clock.Add(sweepLease + time.Second)
-	sweep(late.Key)
+	sweep(late.Key, late.AvatarKey)
 }
 
 // TestSweepersOnOneDatabase: several instances sweeping at once delete each
@@ -129,8 +132,8 @@ func TestSweepersOnOneDatabase(t *testing.T) {
 	const n = 250 // more than two batches
 	for i := 0; i < n; i++ {
 		id := newID()
-		if err := setup.CreateUpload(ctx, db.Upload{ID: id, UserID: "u1", Key: "k/" + id, ContentType: "image/png",
-			URL: "https://cdn/k/" + id, MaxBytes: 1, ExpiresAt: t0}, 0, t0); err != nil {
+		if err := setup.CreateUpload(ctx, db.Upload{ID: id, UserID: "u1", Key: "k/" + id, AvatarKey: "a/" + id,
+			ContentType: "image/png", URL: "https://cdn/a/" + id, MaxBytes: 1, ExpiresAt: t0}, 0, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -148,8 +151,8 @@ func TestSweepersOnOneDatabase(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if len(deleter.deleted) != n {
-		t.Errorf("%d objects deleted; want %d", len(deleter.deleted), n)
+	if len(deleter.deleted) != 2*n {
+		t.Errorf("%d objects deleted; want %d (an upload key and a possible copy per upload)", len(deleter.deleted), 2*n)
 	}
 	for key, count := range deleter.deleted {
 		if count != 1 {

@@ -28,6 +28,9 @@ const (
 	clockSkew = time.Minute
 	// confirmTimeout keeps the whole confirm inside the contract's 10 s.
 	confirmTimeout = 9 * time.Second
+	// avatarCacheControl: an avatar's key is never written again once
+	// confirmed (a new avatar gets a new key), so caches may keep it for good.
+	avatarCacheControl = "public, max-age=31536000, immutable"
 )
 
 type createUploadRequest struct {
@@ -87,9 +90,13 @@ func handleCreateUpload(d *Deps) echo.HandlerFunc {
 			CreatedAt:   now,
 			ExpiresAt:   expires,
 		}
-		// The server picks the key: the client never names a path.
+		// The server picks the keys: the client never names a path. The
+		// signatures name Key and stay valid until they expire; confirm
+		// copies the checked object to AvatarKey, which no signature names,
+		// so nobody can overwrite an avatar once it is confirmed.
 		up.Key = "avatars/" + userID + "/" + up.ID + ext
-		up.URL = d.Objects.ObjectURL(up.Key)
+		up.AvatarKey = "avatars/" + userID + "/" + up.ID + "/avatar" + ext
+		up.URL = d.Objects.ObjectURL(up.AvatarKey)
 		signed, err := d.Objects.SignUpload(ctx, storage.UploadSpec{
 			Key: up.Key, ContentType: up.ContentType, MaxBytes: up.MaxBytes,
 			NotBefore: now.Add(-clockSkew), Expires: expires,
@@ -176,16 +183,34 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 		case db.UploadExpired:
 			return errUploadExpired
 		}
-		size, reason, err := inspect(ctx, d.Objects, up, d.Now())
+		info, reason, err := inspect(ctx, d.Objects, up, d.Now())
 		if err != nil {
 			return err
 		}
 		if reason != "" {
 			return reject(ctx, d, up, reason)
 		}
-		u, up, err := d.Store.ConfirmUpload(ctx, userID, uploadID, size, d.Now())
+		// The avatar is a copy of exactly the version checked (If-Match):
+		// bytes uploaded again under the still-valid signature, before or
+		// after this, never reach it.
+		err = d.Objects.Copy(ctx, up.Key, up.AvatarKey, storage.CopySpec{
+			IfMatch: info.ETag, ContentType: up.ContentType, CacheControl: avatarCacheControl,
+		})
+		if errors.Is(err, storage.ErrChanged) || errors.Is(err, storage.ErrNotFound) {
+			return errUploadMissing // replaced or deleted since it was checked: retry
+		}
+		if err != nil {
+			return err
+		}
+		copied := up.AvatarKey
+		u, up, err := d.Store.ConfirmUpload(ctx, userID, uploadID, info.Size, d.Now())
 		if errors.Is(err, db.ErrConflict) {
-			// Another request rejected it, or the sweeper took it, meanwhile.
+			// Another request rejected it, or the sweeper took it, meanwhile:
+			// the copy just made is nobody's avatar (the sweeper deletes it
+			// too, if this fails).
+			if err := d.Objects.Delete(ctx, copied); err != nil {
+				d.Logger.WarnContext(ctx, "copy of a lost confirm not deleted; the sweeper will", "upload_id", up.ID, "error", err.Error())
+			}
 			if up.Status == db.UploadExpired {
 				return errUploadExpired
 			}
@@ -199,38 +224,30 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 	}
 }
 
-// inspect looks at the stored object. It returns the object's size when it is
-// acceptable, or why it is not; err is for storage that did not answer.
-func inspect(ctx context.Context, objects Objects, up db.Upload, now time.Time) (size int64, reason string, err error) {
-	info, err := objects.Stat(ctx, up.Key)
+// inspect looks at the stored object with one ranged GET. It returns what
+// storage says of the object when it is acceptable, or why it is not; err is
+// for storage that did not answer.
+func inspect(ctx context.Context, objects Objects, up db.Upload, now time.Time) (info storage.ObjectInfo, reason string, err error) {
+	info, head, err := objects.Peek(ctx, up.Key, sniffPrefix)
 	if errors.Is(err, storage.ErrNotFound) {
 		if now.After(up.ExpiresAt) {
-			return 0, "", errUploadExpired
+			return info, "", errUploadExpired
 		}
-		return 0, "", errUploadMissing
+		return info, "", errUploadMissing
 	}
 	if err != nil {
-		return 0, "", err
+		return info, "", err
 	}
 	if info.Size < 1 || info.Size > up.MaxBytes {
-		return 0, fmt.Sprintf("the stored object is %d bytes; it must be 1 to %d", info.Size, up.MaxBytes), nil
+		return info, fmt.Sprintf("the stored object is %d bytes; it must be 1 to %d", info.Size, up.MaxBytes), nil
 	}
 	if info.ContentType != up.ContentType {
-		return 0, "the stored object's Content-Type is not the declared one", nil
-	}
-	// If-Match: the bytes sniffed are those of the object whose size was
-	// checked, not of one uploaded again in between.
-	head, err := objects.ReadPrefix(ctx, up.Key, sniffPrefix, info.ETag)
-	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrChanged) {
-		return 0, "", errUploadMissing // deleted or replaced between HEAD and GET: retry
-	}
-	if err != nil {
-		return 0, "", err
+		return info, "the stored object's Content-Type is not the declared one", nil
 	}
 	if got := sniffImage(head); got != up.ContentType {
-		return 0, fmt.Sprintf("the stored bytes are not a %s image", imageExt[up.ContentType][1:]), nil
+		return info, fmt.Sprintf("the stored bytes are not a %s image", imageExt[up.ContentType][1:]), nil
 	}
-	return info.Size, "", nil
+	return info, "", nil
 }
 
 // reject records the rejection first, then deletes the object. Once recorded,

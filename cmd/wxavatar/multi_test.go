@@ -81,8 +81,9 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	})
 	time.Sleep(500 * time.Millisecond) // several more rounds on both instances
 	mu.Lock()
-	if deletes[first.Key] != 1 || deletes[second.Key] != 0 {
-		t.Errorf("DELETEs: first avatar %d, avatar in use %d; want 1 and 0", deletes[first.Key], deletes[second.Key])
+	firstAvatar, secondAvatar := strings.TrimPrefix(first.URL, cosSrv.URL+"/"), strings.TrimPrefix(second.URL, cosSrv.URL+"/")
+	if deletes[firstAvatar] != 1 || deletes[secondAvatar] != 0 {
+		t.Errorf("DELETEs: first avatar %d, avatar in use %d; want 1 and 0", deletes[firstAvatar], deletes[secondAvatar])
 	}
 	mu.Unlock()
 	if status, body := download(t, second.URL); status != 200 || len(body) == 0 {

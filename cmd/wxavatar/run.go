@@ -159,7 +159,7 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 
 	metrics := handler.NewMetrics()
 	k.objects, err = storage.NewClient(storage.Config{
-		Bucket: cfg.COSBucket, BucketURL: cfg.COSBucketURL, PublicBaseURL: cfg.PublicBaseURL,
+		Bucket: cfg.COSBucket, Region: cfg.COSRegion, BucketURL: cfg.COSBucketURL, PublicBaseURL: cfg.PublicBaseURL,
 		Credentials: cfg.COSCredentials, Timeout: cfg.COSTimeout,
 		Instrument: func(rt http.RoundTripper) http.RoundTripper { return metrics.InstrumentTransport("cos", rt) },
 	})

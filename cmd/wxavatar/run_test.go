@@ -406,7 +406,8 @@ func TestEndToEnd(t *testing.T) {
 		if r.status != 200 {
 			t.Fatalf("confirm: %d %s", r.status, r.raw)
 		}
-		wantURL := cosSrv.URL + "/" + up.Key
+		// The avatar is a copy under a key no signature names.
+		wantURL := cosSrv.URL + "/" + strings.TrimSuffix(up.Key, ".png") + "/avatar.png"
 		if got := r.body["user"].(map[string]any)["avatar_url"]; got != wantURL || up.URL != wantURL {
 			t.Errorf("avatar_url = %v, upload url %s; want %s", got, up.URL, wantURL)
 		}
@@ -416,6 +417,31 @@ func TestEndToEnd(t *testing.T) {
 		status, got := download(t, wantURL)
 		if status != 200 || !bytes.Equal(got, data) {
 			t.Errorf("download: %d, %d bytes; want 200 and the %d uploaded bytes", status, len(got), len(data))
+		}
+		resp, err := http.Get(wantURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
+			t.Errorf("avatar Cache-Control = %q; want it cached for good (its key is never written again)", cc)
+		}
+
+		// The signatures stay valid until they expire, but what they write
+		// never reaches the confirmed avatar, by POST form or by PUT.
+		other := testImage(t, "png")
+		other = append(other[:len(other):len(other)], "trailing bytes"...)
+		if got := postForm(t, up, other, nil); got.status != 204 {
+			t.Fatalf("upload again with the same form: %+v; want 204", got)
+		}
+		if got := put(t, up, []byte("\x89PNG\r\n\x1a\n<script>"), ""); got.status != 200 {
+			t.Fatalf("upload again with the same PUT URL: %+v; want 200", got)
+		}
+		if again := c.confirm(alice, up.ID); again.status != 200 || !bytes.Equal(again.raw, r.raw) {
+			t.Errorf("confirm after uploading again: %d %s; want the first 200", again.status, again.raw)
+		}
+		if status, got := download(t, wantURL); status != 200 || !bytes.Equal(got, data) {
+			t.Errorf("avatar after uploading again: %d, %d bytes; want the %d bytes confirmed", status, len(got), len(data))
 		}
 	})
 
@@ -434,8 +460,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 		me := c.call("GET", "/v1/me", alice, "")
 		avatar := me.body["user"].(map[string]any)["avatar_url"].(string)
-		if avatar != cosSrv.URL+"/"+up.Key {
-			t.Errorf("avatar_url = %s; want the JPEG's URL", avatar)
+		if avatar != up.URL || avatar != cosSrv.URL+"/"+strings.TrimSuffix(up.Key, ".jpg")+"/avatar.jpg" {
+			t.Errorf("avatar_url = %s; want the JPEG's URL %s", avatar, up.URL)
 		}
 		if status, got := download(t, avatar); status != 200 || !bytes.Equal(got, data) {
 			t.Errorf("download: %d, %d bytes; want 200 and the uploaded bytes", status, len(got))

@@ -1,0 +1,22 @@
+-- A confirmed avatar is a server-side copy of the uploaded object, under a key no upload
+-- signature names: a signature stays valid until it expires, and without the copy its holder
+-- could overwrite a confirmed avatar with bytes nobody checked.
+--   avatar_key:        where the copy goes. Rows from before this migration served the upload
+--                      key itself, so for them avatar_key = object_key.
+--   avatar_deleted_at: when the sweeper deleted the copy (object_deleted_at is the upload key's).
+
+-- +goose Up
+ALTER TABLE uploads ADD COLUMN avatar_key TEXT NOT NULL DEFAULT '';
+UPDATE uploads SET avatar_key = object_key;
+CREATE UNIQUE INDEX uploads_avatar_key ON uploads (avatar_key);
+ALTER TABLE uploads ADD COLUMN avatar_deleted_at BIGINT;
+UPDATE uploads SET avatar_deleted_at = object_deleted_at WHERE status = 'confirmed';
+DROP INDEX uploads_sweep_replaced;
+CREATE INDEX uploads_sweep_replaced ON uploads (replaced_at) WHERE replaced_at IS NOT NULL AND avatar_deleted_at IS NULL;
+
+-- +goose Down
+DROP INDEX uploads_sweep_replaced;
+CREATE INDEX uploads_sweep_replaced ON uploads (replaced_at) WHERE replaced_at IS NOT NULL AND object_deleted_at IS NULL;
+DROP INDEX uploads_avatar_key;
+ALTER TABLE uploads DROP COLUMN avatar_deleted_at;
+ALTER TABLE uploads DROP COLUMN avatar_key;
