@@ -552,12 +552,21 @@ func (s *LocalServer) openObject(key string) (storedObject, error) {
 		return storedObject{}, fmt.Errorf("open object: %w", err)
 	}
 	meta, err := readObjectMeta(f)
+	if errors.Is(err, errTornObject) {
+		f.Close()
+		s.log.Error("local cos: an object was cut short, presumably by a crash; it reads as missing",
+			"file", f.Name(), "error", err.Error())
+		return storedObject{}, errNoSuchKey
+	}
 	if err != nil {
 		f.Close()
 		return storedObject{}, fmt.Errorf("read object %s: %w", f.Name(), err)
 	}
 	return storedObject{file: f, meta: meta, body: io.NewSectionReader(f, 0, meta.Size)}, nil
 }
+
+// errTornObject: the file is not a whole object (see appendObjectMeta).
+var errTornObject = errors.New("torn object")
 
 func readObjectMeta(f *os.File) (objectMeta, error) {
 	fi, err := f.Stat()
@@ -568,18 +577,18 @@ func readObjectMeta(f *os.File) (objectMeta, error) {
 	size := fi.Size()
 	var footer [tail]byte
 	if size < tail {
-		return objectMeta{}, errors.New("file too short for an object")
+		return objectMeta{}, fmt.Errorf("%w: file too short for an object", errTornObject)
 	}
 	if _, err := f.ReadAt(footer[:], size-tail); err != nil {
 		return objectMeta{}, err
 	}
 	if string(footer[4:]) != objectMagic {
-		return objectMeta{}, errors.New("not an object file")
+		return objectMeta{}, fmt.Errorf("%w: no object footer", errTornObject)
 	}
 	n := int64(binary.BigEndian.Uint32(footer[:4]))
 	dataSize := size - tail - n
 	if dataSize < 0 {
-		return objectMeta{}, errors.New("metadata length out of range")
+		return objectMeta{}, fmt.Errorf("%w: metadata length out of range", errTornObject)
 	}
 	raw := make([]byte, n)
 	if _, err := f.ReadAt(raw, dataSize); err != nil {
@@ -587,10 +596,10 @@ func readObjectMeta(f *os.File) (objectMeta, error) {
 	}
 	var meta objectMeta
 	if err := json.Unmarshal(raw, &meta); err != nil {
-		return objectMeta{}, err
+		return objectMeta{}, fmt.Errorf("%w: %w", errTornObject, err)
 	}
 	if meta.Size != dataSize {
-		return objectMeta{}, errors.New("metadata size disagrees with the file")
+		return objectMeta{}, fmt.Errorf("%w: metadata size disagrees with the file", errTornObject)
 	}
 	return meta, nil
 }
@@ -667,8 +676,14 @@ func (s *LocalServer) writeObject(ctx context.Context, in objectWrite) (meta obj
 	return meta, nil
 }
 
-// appendObjectMeta writes the metadata footer and flushes the file, so that
-// a crash after the rename cannot leave a short object under the key.
+// appendObjectMeta writes the metadata footer.
+//
+// There is no fsync: this is a development object server, and like the
+// SQLite database it runs beside (WAL, synchronous=NORMAL), it may lose the
+// last writes to a power loss or kernel crash, while a flush per object would
+// cost more than the rest of an upload or a copy together. It never serves a
+// torn object: openObject checks the footer (magic, length, size), and one
+// that a crash left short reads as missing.
 func appendObjectMeta(f *os.File, meta objectMeta) error {
 	raw, err := json.Marshal(meta)
 	if err != nil {
@@ -678,9 +693,6 @@ func appendObjectMeta(f *os.File, meta objectMeta) error {
 	raw = append(raw, objectMagic...)
 	if _, err := f.Write(raw); err != nil {
 		return fmt.Errorf("write object metadata: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync object: %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -971,4 +972,39 @@ func TestLocalServerCopy(t *testing.T) {
 		t.Errorf("unsigned copy: %d %s; want 403 AccessDenied", resp2.StatusCode, code)
 	}
 	b.assertNoTempFiles(t)
+}
+
+// TestLocalServerTornObjectReadsAsMissing: an object file a crash cut short
+// (objects are not flushed one by one) is never served, nor a 500: it is
+// missing, as if its upload had not happened.
+func TestLocalServerTornObjectReadsAsMissing(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{})
+	if _, err := b.client(testCredentials).Object.Put(context.Background(), "whole.png", strings.NewReader("0123456789"), nil); err != nil {
+		t.Fatal(err)
+	}
+	path := func(key string) string {
+		sum := sha256.Sum256([]byte(key))
+		return filepath.Join(b.dir, "objects", hex.EncodeToString(sum[:]))
+	}
+	whole, err := os.ReadFile(path("whole.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"empty":        {},
+		"bytes only":   []byte("0123456789"),
+		"footer cut":   whole[:len(whole)-3],
+		"size too big": append([]byte("0"), whole...),
+	} {
+		if err := os.WriteFile(path("torn.png"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(b.srv.URL + "/torn.png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := cosErrorOf(t, resp); resp.StatusCode != http.StatusNotFound || code != "NoSuchKey" {
+			t.Errorf("%s: %d %s; want 404 NoSuchKey", name, resp.StatusCode, code)
+		}
+	}
 }
