@@ -7,54 +7,66 @@ import (
 	"time"
 )
 
-// Group commit for CreateUpload on a SQLite file. Issuing an upload signature
-// is the hot path, and on SQLite every commit writes its pages to the WAL: a
-// writer goroutine takes the creates that arrive together and commits them as
-// one transaction. One refusal does not undo the others: the checks are reads,
-// and a failing INSERT is undone alone (SQLite's ABORT rolls back the
-// statement, not the transaction). Statements run without the callers'
-// cancellation, because an interrupted write rolls back the whole
-// transaction; a caller gone before its turn is skipped. A caller returns only
-// once its row is committed, exactly as with a transaction of its own.
+// Group commit on a SQLite file. Issuing an upload signature and confirming
+// an upload are the hot paths, and on SQLite every commit writes its pages to
+// the WAL: a writer goroutine takes the writes that arrive together and
+// commits them as one transaction. Each runs inside a savepoint, so one that
+// fails is undone alone and the others still commit. Statements run without
+// the callers' cancellation, because an interrupted write rolls back the
+// whole transaction; a caller gone before its turn is skipped. A caller
+// returns only once its writes are committed, exactly as with a transaction
+// of its own.
 
 // maxBatch bounds one transaction, and so the wait of its last member.
 const maxBatch = 64
 
-type createJob struct {
-	ctx        context.Context
-	u          Upload
-	maxPending int
-	now        time.Time
-	done       chan error
+type writeJob struct {
+	ctx  context.Context
+	run  func(ctx context.Context, tx *txn) error
+	done chan error
 }
 
 type batcher struct {
-	jobs chan *createJob // unbuffered: a job is sent only to a running writer
+	jobs chan *writeJob // unbuffered: a job is sent only to a running writer
 	quit chan struct{}
 	stop sync.Once
 	wg   sync.WaitGroup
 }
 
 func (d *DB) startBatcher() {
-	d.creates = &batcher{jobs: make(chan *createJob), quit: make(chan struct{})}
-	d.creates.wg.Add(1)
-	go d.runCreates()
+	d.batch = &batcher{jobs: make(chan *writeJob), quit: make(chan struct{})}
+	d.batch.wg.Add(1)
+	go d.runBatches()
 }
 
 func (d *DB) stopBatcher() {
-	if d.creates != nil {
-		d.creates.stop.Do(func() { close(d.creates.quit) })
-		d.creates.wg.Wait()
+	if d.batch != nil {
+		d.batch.stop.Do(func() { close(d.batch.quit) })
+		d.batch.wg.Wait()
 	}
 }
 
 var errClosed = errors.New("db: closed")
 
-func (d *DB) createBatched(ctx context.Context, u Upload, maxPending int, now time.Time) error {
-	job := &createJob{ctx: ctx, u: u, maxPending: maxPending, now: now, done: make(chan error, 1)}
+// inTx runs fn in a write transaction and commits it: grouped with others on
+// a SQLite file, in one of its own elsewhere. fn's effects count only when
+// inTx returns nil.
+func (d *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *txn) error) error {
+	if d.batch == nil {
+		tx, err := d.begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	job := &writeJob{ctx: ctx, run: fn, done: make(chan error, 1)}
 	select {
-	case d.creates.jobs <- job:
-	case <-d.creates.quit:
+	case d.batch.jobs <- job:
+	case <-d.batch.quit:
 		return errClosed
 	case <-ctx.Done():
 		return ctx.Err()
@@ -62,30 +74,30 @@ func (d *DB) createBatched(ctx context.Context, u Upload, maxPending int, now ti
 	return <-job.done
 }
 
-func (d *DB) runCreates() {
-	defer d.creates.wg.Done()
+func (d *DB) runBatches() {
+	defer d.batch.wg.Done()
 	for {
-		var first *createJob
+		var first *writeJob
 		select {
-		case first = <-d.creates.jobs:
-		case <-d.creates.quit:
+		case first = <-d.batch.jobs:
+		case <-d.batch.quit:
 			return
 		}
-		batch := append(make([]*createJob, 0, maxBatch), first)
+		batch := append(make([]*writeJob, 0, maxBatch), first)
 	gather:
 		for len(batch) < maxBatch {
 			select {
-			case j := <-d.creates.jobs:
+			case j := <-d.batch.jobs:
 				batch = append(batch, j)
 			default:
 				break gather
 			}
 		}
-		d.commitCreates(batch)
+		d.commitBatch(batch)
 	}
 }
 
-func (d *DB) commitCreates(batch []*createJob) {
+func (d *DB) commitBatch(batch []*writeJob) {
 	results := make([]error, len(batch))
 	finish := func(commitErr error) {
 		for i, j := range batch {
@@ -95,19 +107,33 @@ func (d *DB) commitCreates(batch []*createJob) {
 			j.done <- results[i]
 		}
 	}
-	tx, err := d.begin(context.Background())
+	ctx := context.Background()
+	tx, err := d.begin(ctx)
 	if err != nil {
 		finish(err)
 		return
 	}
 	defer tx.Rollback()
-	ctx := context.Background()
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		results[i] = d.insertUpload(ctx, tx, j.u, j.maxPending, j.now)
+		if _, err := tx.exec(ctx, `SAVEPOINT job`); err != nil {
+			finish(err)
+			return
+		}
+		results[i] = j.run(ctx, tx)
+		if results[i] != nil {
+			if _, err := tx.exec(ctx, `ROLLBACK TO job`); err != nil {
+				finish(err)
+				return
+			}
+		}
+		if _, err := tx.exec(ctx, `RELEASE job`); err != nil {
+			finish(err)
+			return
+		}
 	}
 	finish(tx.Commit())
 }

@@ -14,7 +14,7 @@ import (
 // commit) succeed or fail each on its own.
 func TestBatchedCreatesFailAlone(t *testing.T) {
 	d := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "batch.db"))
-	if d.creates == nil {
+	if d.batch == nil {
 		t.Fatal("a SQLite file database does not batch creates")
 	}
 	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
@@ -63,6 +63,46 @@ func TestBatchedCreatesFailAlone(t *testing.T) {
 		}
 	}
 	t.Logf("%d creates committed alongside failing ones", ok)
+}
+
+// TestBatchedWritesUndoneAlone: a write that fails after changing rows is
+// undone, its rows included, while those committed beside it stay.
+func TestBatchedWritesUndoneAlone(t *testing.T) {
+	d := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "batch.db"))
+	const n = 80
+	for i := range n {
+		mustUpsert(t, d, User{ID: fmt.Sprintf("u%02d", i), OpenID: fmt.Sprintf("o%02d", i)}, t0)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("u%02d", i)
+			err := d.inTx(context.Background(), func(ctx context.Context, tx *txn) error {
+				if _, err := tx.exec(ctx, `UPDATE users SET nickname = 'changed' WHERE id = ?`, id); err != nil {
+					return err
+				}
+				if i%2 == 0 {
+					return errors.New("refused after a write")
+				}
+				return nil
+			})
+			if (err != nil) != (i%2 == 0) {
+				t.Errorf("write %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		u, err := d.UserByID(context.Background(), fmt.Sprintf("u%02d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if changed := u.Nickname == "changed"; changed != (i%2 == 1) {
+			t.Errorf("user %d: nickname %q after a write that %s", i, u.Nickname, map[bool]string{true: "failed", false: "succeeded"}[i%2 == 0])
+		}
+	}
 }
 
 // TestCheckpointsOffTheWriter: commits leave checkpointing to the background

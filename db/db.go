@@ -63,9 +63,9 @@ type DB struct {
 	// stmts caches prepared statements on a SQLite file, whose driver would
 	// parse every query text again on every call.
 	stmts sync.Map
-	// creates groups concurrent CreateUpload calls on a SQLite file into one
+	// batch groups concurrent CreateUpload and ConfirmUpload calls on a SQLite file into one
 	// commit (see batch.go); nil elsewhere.
-	creates *batcher
+	batch *batcher
 	// checkpoints stops the background WAL checkpointer of a SQLite file.
 	checkpoints struct {
 		quit chan struct{}

@@ -79,18 +79,9 @@ func (d *DB) CreateUpload(ctx context.Context, u Upload, maxPending int, now tim
 }
 
 func (d *DB) createUpload(ctx context.Context, u Upload, maxPending int, now time.Time) error {
-	if d.creates != nil {
-		return d.createBatched(ctx, u, maxPending, now)
-	}
-	tx, err := d.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := d.insertUpload(ctx, tx, u, maxPending, now); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return d.inTx(ctx, func(ctx context.Context, tx *txn) error {
+		return d.insertUpload(ctx, tx, u, maxPending, now)
+	})
 }
 
 // insertUpload is CreateUpload's work inside tx.
@@ -152,11 +143,24 @@ func (d *DB) ConfirmUpload(ctx context.Context, userID, uploadID string, size in
 }
 
 func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (User, Upload, error) {
-	tx, err := d.begin(ctx)
-	if err != nil {
+	var (
+		user User
+		up   Upload
+	)
+	err := d.inTx(ctx, func(ctx context.Context, tx *txn) error {
+		var err error
+		user, up, err = d.confirmIn(ctx, tx, userID, uploadID, size, now)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrConflict) {
 		return User{}, Upload{}, err
 	}
-	defer tx.Rollback()
+	return user, up, err
+}
+
+// confirmIn is ConfirmUpload's work inside tx; on ErrConflict the upload is
+// returned too.
+func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, size int64, now time.Time) (User, Upload, error) {
 
 	// The state check is in the UPDATE itself, so of two racing confirms exactly one changes
 	// the row even where transactions are not serialized (PostgreSQL read committed).
@@ -185,7 +189,7 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 		if err != nil {
 			return User{}, Upload{}, err
 		}
-		return user, up, tx.Commit()
+		return user, up, nil
 	}
 
 	// The avatar being replaced becomes the sweeper's, after its grace period. The user row
@@ -210,9 +214,6 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 		`UPDATE users SET avatar_url = ?, avatar_upload_id = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
 		up.URL, up.ID, toMillis(now), userID))
 	if err != nil {
-		return User{}, Upload{}, err
-	}
-	if err := tx.Commit(); err != nil {
 		return User{}, Upload{}, err
 	}
 	return user, up, nil
