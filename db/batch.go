@@ -10,8 +10,10 @@ import (
 // Group commit on a SQLite file. Issuing an upload signature and confirming
 // an upload are the hot paths, and on SQLite every commit writes its pages to
 // the WAL: a writer goroutine takes the writes that arrive together and
-// commits them as one transaction. Each runs inside a savepoint, so one that
-// fails is undone alone and the others still commit. Statements run without
+// commits them as one transaction. One that writes more than once runs inside
+// a savepoint, so that if it fails it is undone alone and the others still
+// commit; one whose only write is its last statement needs none (SQLite's
+// ABORT undoes a failing statement, not the transaction). Statements run without
 // the callers' cancellation, because an interrupted write rolls back the
 // whole transaction; a caller gone before its turn is skipped. A caller
 // returns only once its writes are committed, exactly as with a transaction
@@ -21,9 +23,10 @@ import (
 const maxBatch = 64
 
 type writeJob struct {
-	ctx  context.Context
-	run  func(ctx context.Context, tx *txn) error
-	done chan error
+	ctx       context.Context
+	savepoint bool
+	run       func(ctx context.Context, tx *txn) error
+	done      chan error
 }
 
 type batcher struct {
@@ -50,8 +53,9 @@ var errClosed = errors.New("db: closed")
 
 // inTx runs fn in a write transaction and commits it: grouped with others on
 // a SQLite file, in one of its own elsewhere. fn's effects count only when
-// inTx returns nil.
-func (d *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *txn) error) error {
+// inTx returns nil. savepoint must be true unless fn's only write is its last
+// statement.
+func (d *DB) inTx(ctx context.Context, savepoint bool, fn func(ctx context.Context, tx *txn) error) error {
 	if d.batch == nil {
 		tx, err := d.begin(ctx)
 		if err != nil {
@@ -63,7 +67,7 @@ func (d *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *txn) err
 		}
 		return tx.Commit()
 	}
-	job := &writeJob{ctx: ctx, run: fn, done: make(chan error, 1)}
+	job := &writeJob{ctx: ctx, savepoint: savepoint, run: fn, done: make(chan error, 1)}
 	select {
 	case d.batch.jobs <- job:
 	case <-d.batch.quit:
@@ -117,6 +121,10 @@ func (d *DB) commitBatch(batch []*writeJob) {
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
+			continue
+		}
+		if !j.savepoint {
+			results[i] = j.run(ctx, tx)
 			continue
 		}
 		if _, err := tx.exec(ctx, `SAVEPOINT job`); err != nil {

@@ -79,7 +79,7 @@ func TestBatchedWritesUndoneAlone(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			id := fmt.Sprintf("u%02d", i)
-			err := d.inTx(context.Background(), func(ctx context.Context, tx *txn) error {
+			err := d.inTx(context.Background(), true, func(ctx context.Context, tx *txn) error {
 				if _, err := tx.exec(ctx, `UPDATE users SET nickname = 'changed' WHERE id = ?`, id); err != nil {
 					return err
 				}

@@ -270,6 +270,13 @@ func (d *DB) Ping(ctx context.Context) error {
 	return translate(d.sql.PingContext(ctx))
 }
 
+// foreignKeyViolation reports a SQLite foreign key failure (a missing
+// referenced row).
+func foreignKeyViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
 // translate turns driver errors into the package's vocabulary. It is the only place that
 // knows SQLite result codes and PostgreSQL SQLSTATEs; the cause stays reachable through %w
 // for logs.
