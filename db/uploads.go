@@ -25,6 +25,8 @@ type Upload struct {
 	ID, UserID, ContentType string
 	// Key is the object the upload signatures name; AvatarKey is where
 	// confirm copies it once checked, and URL is AvatarKey's permanent URL.
+	// Both must be unique; only Key's uniqueness is checked here, AvatarKey
+	// is the caller's to derive from the (unique) ID.
 	Key, AvatarKey, URL  string
 	MaxBytes             int64
 	Status               UploadStatus

@@ -4,11 +4,13 @@
 --   avatar_key:        where the copy goes. Rows from before this migration served the upload
 --                      key itself, so for them avatar_key = object_key.
 --   avatar_deleted_at: when the sweeper deleted the copy (object_deleted_at is the upload key's).
+-- avatar_key has no index: nothing looks a row up by it, and its uniqueness follows from the
+-- id's (the service names it avatars/<user>/<id>/avatar.<ext>); a unique index on it made
+-- every upload signature's INSERT a quarter slower on SQLite.
 
 -- +goose Up
 ALTER TABLE uploads ADD COLUMN avatar_key TEXT NOT NULL DEFAULT '';
 UPDATE uploads SET avatar_key = object_key;
-CREATE UNIQUE INDEX uploads_avatar_key ON uploads (avatar_key);
 ALTER TABLE uploads ADD COLUMN avatar_deleted_at BIGINT;
 UPDATE uploads SET avatar_deleted_at = object_deleted_at WHERE status = 'confirmed';
 DROP INDEX uploads_sweep_replaced;
@@ -17,6 +19,5 @@ CREATE INDEX uploads_sweep_replaced ON uploads (replaced_at) WHERE replaced_at I
 -- +goose Down
 DROP INDEX uploads_sweep_replaced;
 CREATE INDEX uploads_sweep_replaced ON uploads (replaced_at) WHERE replaced_at IS NOT NULL AND object_deleted_at IS NULL;
-DROP INDEX uploads_avatar_key;
 ALTER TABLE uploads DROP COLUMN avatar_deleted_at;
 ALTER TABLE uploads DROP COLUMN avatar_key;
