@@ -43,9 +43,15 @@ const (
 	// the confirmed ones whose avatar is that very key (rows from before
 	// avatars were copies). Args: ExpiredBefore.
 	uploadKeyDue = `(object_deleted_at IS NULL AND expires_at < ?
-		AND (status <> 'confirmed' OR avatar_key <> object_key))`
+		AND (status <> 'confirmed' OR ` + avatarIsCopy + `)
+		AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id AND ` + avatarIsKey + `))`
+	// Rows from before avatars were copies, and rows written by instances
+	// of that version during a rolling upgrade (avatar_key ''), keep the
+	// avatar under the upload key.
+	avatarIsCopy = `(avatar_key <> '' AND avatar_key <> object_key)`
+	avatarIsKey  = `(avatar_key = '' OR avatar_key = object_key)`
 	// The avatar, once replaced and past its grace period. Args: ReplacedBefore.
-	avatarDue = `(avatar_deleted_at IS NULL AND status = 'confirmed' AND replaced_at < ?
+	avatarDue = `(avatar_deleted_at IS NULL AND status = 'confirmed' AND replaced_at IS NOT NULL AND replaced_at < ?
 		AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id))`
 	// Args: lease end, ExpiredBefore, ReplacedBefore.
 	sweepable = `(sweep_claimed_at IS NULL OR sweep_claimed_at < ?) AND (` + uploadKeyDue + ` OR ` + avatarDue + `)`
@@ -105,6 +111,9 @@ func (d *DB) claimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]Sw
 		}
 		if err != nil {
 			return claimed, err
+		}
+		if avatarKey == "" {
+			avatarKey = key // see avatarIsKey
 		}
 		confirmed := status == string(UploadConfirmed)
 		if keyDue {

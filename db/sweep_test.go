@@ -103,11 +103,20 @@ func TestClaimSweep(t *testing.T) {
 // own avatar: its key is never swept as spent, and once replaced it is
 // deleted once.
 func TestClaimSweepLegacyAvatar(t *testing.T) {
+	// Rows from before the migration have avatar_key = object_key; rows that
+	// instances of the old version write during a rolling upgrade, ''.
+	for name, legacy := range map[string]string{"migrated": "object_key", "old instance": "''"} {
+		t.Run(name, func(t *testing.T) { testClaimSweepLegacyAvatar(t, legacy) })
+	}
+}
+
+func testClaimSweepLegacyAvatar(t *testing.T, legacy string) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
 		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
 		mustCreateUpload(t, d, testUpload("u1", "old"), t0)
-		if _, err := d.exec(ctx, `UPDATE uploads SET avatar_key = object_key WHERE id = 'old'`); err != nil {
+		mustCreateUpload(t, d, testUpload("u1", "abandoned"), t0)
+		if _, err := d.exec(ctx, `UPDATE uploads SET avatar_key = `+legacy+` WHERE id IN ('old', 'abandoned')`); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := d.ConfirmUpload(ctx, "u1", "old", 10, t0); err != nil {
@@ -115,14 +124,25 @@ func TestClaimSweepLegacyAvatar(t *testing.T) {
 		}
 		now := t0.Add(time.Hour)
 		policy := SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Minute, Limit: 10}
-		if got := claim(t, d, policy, now); len(got) != 0 {
-			t.Errorf("a legacy avatar in use: claimed %v", got)
+		// A legacy avatar in use is never due; an abandoned legacy upload has
+		// no copy to delete.
+		tasks := claim(t, d, policy, now)
+		if want := map[string]string{"abandoned:expired": "avatars/u1/abandoned.png"}; !equalTasks(tasks, want) {
+			t.Errorf("claimed %v; want %v", tasks, want)
+		}
+		for _, task := range tasks {
+			if err := d.FinishSweep(ctx, task, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if up, err := d.UploadForUser(ctx, "u1", "old"); err != nil || up.AvatarKey != up.Key {
+			t.Errorf("legacy upload: AvatarKey %q, %v; want the upload key %q", up.AvatarKey, err, up.Key)
 		}
 		mustCreateUpload(t, d, testUpload("u1", "new"), t0)
 		if _, _, err := d.ConfirmUpload(ctx, "u1", "new", 10, t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		tasks := claim(t, d, policy, now)
+		tasks = claim(t, d, policy, now.Add(time.Hour))
 		want := map[string]string{"old:replaced": "avatars/u1/old.png", "new:spent": "avatars/u1/new.png"}
 		if !equalTasks(tasks, want) {
 			t.Fatalf("claimed %v; want %v", tasks, want)

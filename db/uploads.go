@@ -49,6 +49,11 @@ func scanUpload(row rowScanner) (Upload, error) {
 		&u.Size, &created, &expires, &confirmed); err != nil {
 		return Upload{}, err
 	}
+	if u.AvatarKey == "" {
+		// Written by an instance from before avatars were copies (a rolling
+		// upgrade): its avatar is the upload key itself.
+		u.AvatarKey = u.Key
+	}
 	u.Status = UploadStatus(status)
 	u.CreatedAt, u.ExpiresAt = fromMillis(created), fromMillis(expires)
 	if confirmed.Valid {

@@ -192,15 +192,21 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 		}
 		// The avatar is a copy of exactly the version checked (If-Match):
 		// bytes uploaded again under the still-valid signature, before or
-		// after this, never reach it.
-		err = d.Objects.Copy(ctx, up.Key, up.AvatarKey, storage.CopySpec{
-			IfMatch: info.ETag, ContentType: up.ContentType, CacheControl: avatarCacheControl,
-		})
-		if errors.Is(err, storage.ErrChanged) || errors.Is(err, storage.ErrNotFound) {
-			return errUploadMissing // replaced or deleted since it was checked: retry
-		}
-		if err != nil {
-			return err
+		// after this, never reach it. An upload signed by an instance from
+		// before avatars were copies keeps its avatar under its own key.
+		if up.AvatarKey != up.Key {
+			if info.ETag == "" {
+				return fmt.Errorf("object storage gave no ETag to copy by: %w", storage.ErrUnavailable)
+			}
+			err = d.Objects.Copy(ctx, up.Key, up.AvatarKey, storage.CopySpec{
+				IfMatch: info.ETag, ContentType: up.ContentType, CacheControl: avatarCacheControl,
+			})
+			if errors.Is(err, storage.ErrChanged) || errors.Is(err, storage.ErrNotFound) {
+				return errUploadMissing // replaced or deleted since it was checked: retry
+			}
+			if err != nil {
+				return err
+			}
 		}
 		copied := up.AvatarKey
 		u, up, err := d.Store.ConfirmUpload(ctx, userID, uploadID, info.Size, d.Now())
@@ -208,8 +214,10 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 			// Another request rejected it, or the sweeper took it, meanwhile:
 			// the copy just made is nobody's avatar (the sweeper deletes it
 			// too, if this fails).
-			if err := d.Objects.Delete(ctx, copied); err != nil {
-				d.Logger.WarnContext(ctx, "copy of a lost confirm not deleted; the sweeper will", "upload_id", up.ID, "error", err.Error())
+			if copied != up.Key {
+				if err := d.Objects.Delete(ctx, copied); err != nil {
+					d.Logger.WarnContext(ctx, "copy of a lost confirm not deleted; the sweeper will", "upload_id", up.ID, "error", err.Error())
+				}
 			}
 			if up.Status == db.UploadExpired {
 				return errUploadExpired
