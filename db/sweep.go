@@ -43,13 +43,9 @@ const (
 	// the confirmed ones whose avatar is that very key (rows from before
 	// avatars were copies). Args: ExpiredBefore.
 	uploadKeyDue = `(object_deleted_at IS NULL AND expires_at < ?
-		AND (status <> 'confirmed' OR ` + avatarIsCopy + `)
-		AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id AND ` + avatarIsKey + `))`
-	// Rows from before avatars were copies, and rows written by instances
-	// of that version during a rolling upgrade (avatar_key ''), keep the
-	// avatar under the upload key.
-	avatarIsCopy = `(avatar_key <> '' AND avatar_key <> object_key)`
-	avatarIsKey  = `(avatar_key = '' OR avatar_key = object_key)`
+		AND (status <> 'confirmed' OR ` + avatarKeyOf + ` <> object_key)
+		AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id
+			AND ` + avatarKeyOf + ` = object_key))`
 	// The avatar, once replaced and past its grace period. Args: ReplacedBefore.
 	avatarDue = `(avatar_deleted_at IS NULL AND status = 'confirmed' AND replaced_at IS NOT NULL AND replaced_at < ?
 		AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id))`
@@ -104,16 +100,13 @@ func (d *DB) claimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]Sw
 			UPDATE uploads SET sweep_claimed_at = ?,
 				status = CASE WHEN status = 'pending' THEN 'expired' ELSE status END
 			WHERE id = ? AND `+sweepable+`
-			RETURNING object_key, avatar_key, status, `+uploadKeyDue+`, `+avatarDue,
+			RETURNING object_key, `+avatarKeyOf+`, status, `+uploadKeyDue+`, `+avatarDue,
 			append(append([]any{toMillis(now), id}, args...), expired, replaced)...)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
 		if err != nil {
 			return claimed, err
-		}
-		if avatarKey == "" {
-			avatarKey = key // see avatarIsKey
 		}
 		confirmed := status == string(UploadConfirmed)
 		if keyDue {

@@ -35,7 +35,13 @@ type Upload struct {
 	ConfirmedAt          time.Time // zero until confirmed
 }
 
-const uploadColumns = `id, user_id, object_key, avatar_key, content_type, url, max_bytes, status, size,
+// avatarKeyOf is the one definition of an upload's avatar key. Rows from
+// before avatars were copies keep the avatar under the upload key: migrated
+// ones say so (avatar_key = object_key), those that instances of that
+// version write during a rolling upgrade leave avatar_key ”.
+const avatarKeyOf = `COALESCE(NULLIF(avatar_key, ''), object_key)`
+
+const uploadColumns = `id, user_id, object_key, ` + avatarKeyOf + `, content_type, url, max_bytes, status, size,
 	created_at, expires_at, confirmed_at`
 
 func scanUpload(row rowScanner) (Upload, error) {
@@ -48,11 +54,6 @@ func scanUpload(row rowScanner) (Upload, error) {
 	if err := row.Scan(&u.ID, &u.UserID, &u.Key, &u.AvatarKey, &u.ContentType, &u.URL, &u.MaxBytes, &status,
 		&u.Size, &created, &expires, &confirmed); err != nil {
 		return Upload{}, err
-	}
-	if u.AvatarKey == "" {
-		// Written by an instance from before avatars were copies (a rolling
-		// upgrade): its avatar is the upload key itself.
-		u.AvatarKey = u.Key
 	}
 	u.Status = UploadStatus(status)
 	u.CreatedAt, u.ExpiresAt = fromMillis(created), fromMillis(expires)
