@@ -311,19 +311,24 @@ func (s *LocalServer) copyObject(w http.ResponseWriter, r *http.Request, key str
 	if err != nil {
 		return err
 	}
-	body, err := xml.Marshal(copyObjectResult{
+	return writeXML(w, http.StatusOK, copyObjectResult{
 		ETag: `"` + meta.ETag + `"`, LastModified: meta.Modified.Format(time.RFC3339),
 		CRC64: strconv.FormatUint(meta.CRC64, 10),
 	})
+}
+
+// writeXML answers a write that succeeded with an XML document.
+func writeXML(w http.ResponseWriter, status int, doc any) error {
+	body, err := xml.Marshal(doc)
 	if err != nil {
-		return fmt.Errorf("encode copy result: %w", err)
+		return fmt.Errorf("encode %T: %w", doc, err)
 	}
 	body = append([]byte(xml.Header), body...)
 	h := w.Header()
 	h.Set("Content-Type", "application/xml")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body) // the copy is stored; a vanished client changes nothing
+	w.WriteHeader(status)
+	_, _ = w.Write(body) // the write is done; a vanished client changes nothing
 	return nil
 }
 
@@ -475,15 +480,7 @@ func (s *LocalServer) answerPost(w http.ResponseWriter, r *http.Request, fields 
 	case "200":
 		w.WriteHeader(http.StatusOK)
 	case "201":
-		body, err := xml.Marshal(postResponse{Location: location, Bucket: s.bucket, Key: meta.Key, ETag: `"` + meta.ETag + `"`})
-		if err != nil {
-			return fmt.Errorf("encode post response: %w", err)
-		}
-		body = append([]byte(xml.Header), body...)
-		h.Set("Content-Type", "application/xml")
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(http.StatusCreated)
-		_, _ = w.Write(body) // the object is stored; a vanished client changes nothing
+		return writeXML(w, http.StatusCreated, postResponse{Location: location, Bucket: s.bucket, Key: meta.Key, ETag: `"` + meta.ETag + `"`})
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}
