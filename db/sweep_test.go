@@ -3,26 +3,11 @@ package db
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
-
-func claimKeys(t *testing.T, d *DB, p SweepPolicy, now time.Time) []string {
-	t.Helper()
-	tasks, err := d.ClaimSweep(context.Background(), p, now)
-	if err != nil {
-		t.Fatalf("ClaimSweep: %v", err)
-	}
-	var keys []string
-	for _, task := range tasks {
-		keys = append(keys, task.UploadID+":"+task.Reason)
-	}
-	sort.Strings(keys)
-	return keys
-}
 
 func TestClaimSweep(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
@@ -158,6 +143,22 @@ func testClaimSweepLegacyAvatar(t *testing.T, legacy string) {
 	})
 }
 
+// confirmAtOnce confirms the user's uploads ids concurrently.
+func confirmAtOnce(t *testing.T, d *DB, userID string, now time.Time, ids ...string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := d.ConfirmUpload(context.Background(), userID, id, 10, now); err != nil {
+				t.Errorf("confirm %s: %v", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 func claim(t *testing.T, d *DB, p SweepPolicy, now time.Time) []SweepTask {
 	t.Helper()
 	tasks, err := d.ClaimSweep(context.Background(), p, now)
@@ -174,18 +175,6 @@ func equalTasks(tasks []SweepTask, want map[string]string) bool {
 	}
 	for _, task := range tasks {
 		if keys, ok := want[task.UploadID+":"+task.Reason]; !ok || keys != strings.Join(task.Keys, " ") {
-			return false
-		}
-	}
-	return true
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
 			return false
 		}
 	}
@@ -257,17 +246,7 @@ func TestSweepRejectedAndRacingConfirms(t *testing.T) {
 		if _, _, err := d.ConfirmUpload(ctx, "u1", "x", 10, t0); err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		for _, id := range []string{"a", "b"} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if _, _, err := d.ConfirmUpload(ctx, "u1", id, 10, t0.Add(time.Minute)); err != nil {
-					t.Errorf("confirm %s: %v", id, err)
-				}
-			}()
-		}
-		wg.Wait()
+		confirmAtOnce(t, d, "u1", t0.Add(time.Minute), "a", "b")
 		u, err := d.UserByID(ctx, "u1")
 		if err != nil {
 			t.Fatal(err)
@@ -278,9 +257,13 @@ func TestSweepRejectedAndRacingConfirms(t *testing.T) {
 		}
 		now := t0.Add(time.Hour)
 		policy := SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Minute, Limit: 10}
-		want := []string{"bad:rejected", loser + ":replaced", winner + ":spent", "x:replaced"}
-		sort.Strings(want)
-		if got := claimKeys(t, d, policy, now); !equal(got, want) {
+		want := map[string]string{
+			"bad:rejected":      "avatars/u1/bad.png avatars/u1/bad/avatar.png",
+			loser + ":replaced": "avatars/u1/" + loser + ".png avatars/u1/" + loser + "/avatar.png",
+			winner + ":spent":   "avatars/u1/" + winner + ".png",
+			"x:replaced":        "avatars/u1/x.png avatars/u1/x/avatar.png",
+		}
+		if got := claim(t, d, policy, now); !equalTasks(got, want) {
 			t.Errorf("claimed %v; want %v (avatar in use: %s)", got, want, winner)
 		}
 	})
@@ -295,20 +278,14 @@ func TestRacingConfirmsMarkEveryReplacedAvatar(t *testing.T) {
 		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
 		n := 0
 		for round := 0; round < 15; round++ {
-			var wg sync.WaitGroup
+			var ids []string
 			for k := 0; k < 6; k++ {
 				id := fmt.Sprintf("r%02dk%d", round, k)
 				mustCreateUpload(t, d, testUpload("u1", id), t0)
 				n++
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if _, _, err := d.ConfirmUpload(ctx, "u1", id, 10, t0.Add(time.Minute)); err != nil {
-						t.Errorf("confirm %s: %v", id, err)
-					}
-				}()
+				ids = append(ids, id)
 			}
-			wg.Wait()
+			confirmAtOnce(t, d, "u1", t0.Add(time.Minute), ids...)
 		}
 		var unmarked int
 		if err := d.queryRow(ctx, `SELECT COUNT(*) FROM uploads
