@@ -39,7 +39,7 @@ type Objects interface {
 	SignUpload(ctx context.Context, spec storage.UploadSpec) (storage.SignedUpload, error)
 	ObjectURL(key string) string
 	// Peek reads the first n bytes of key and what storage says of the
-	// whole object, all of one version.
+	// whole object (size, type, ETag), all of one version.
 	Peek(ctx context.Context, key string, n int) (storage.ObjectInfo, []byte, error)
 	// Copy copies src to dst server side, only while src still has
 	// spec.IfMatch as its ETag (storage.ErrChanged otherwise).

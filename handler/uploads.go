@@ -195,9 +195,6 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 		// after this, never reach it. An upload signed by an instance from
 		// before avatars were copies keeps its avatar under its own key.
 		if up.AvatarKey != up.Key {
-			if info.ETag == "" {
-				return fmt.Errorf("object storage gave no ETag to copy by: %w", storage.ErrUnavailable)
-			}
 			err = d.Objects.Copy(ctx, up.Key, up.AvatarKey, storage.CopySpec{
 				IfMatch: info.ETag, ContentType: up.ContentType, CacheControl: avatarCacheControl,
 			})

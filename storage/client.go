@@ -214,7 +214,8 @@ type ObjectInfo struct {
 
 // Peek reads up to n bytes from the start of key with one ranged GET, and
 // what that answer tells of the whole object: its size (Content-Range), type
-// and ETag, all of one version. An empty object has no byte to range over;
+// and ETag, all of one version; an answer without size or ETag is
+// ErrUnavailable. An empty object has no byte to range over;
 // storage answers 416 and Peek reports Size 0 with no bytes.
 func (c *Client) Peek(ctx context.Context, key string, n int) (ObjectInfo, []byte, error) {
 	if n < 1 {
@@ -240,8 +241,10 @@ func (c *Client) Peek(ctx context.Context, key string, n int) (ObjectInfo, []byt
 	if resp.StatusCode == http.StatusPartialContent {
 		info.Size = totalSize(resp.Header.Get("Content-Range"))
 	}
-	if info.Size < 0 {
-		return ObjectInfo{}, nil, fmt.Errorf("storage: get: %w: the answer does not tell the object's size", ErrUnavailable)
+	// Both are what a caller acts on: the size to check, the ETag to pin
+	// the version it checked (a Copy without one would copy whatever is there).
+	if info.Size < 0 || info.ETag == "" {
+		return ObjectInfo{}, nil, fmt.Errorf("storage: get: %w: the answer does not tell the object's size and ETag", ErrUnavailable)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(n)))
 	if err != nil {

@@ -273,6 +273,39 @@ func TestPeekSmallAndEmptyObjects(t *testing.T) {
 	}
 }
 
+// TestPeekNeedsSizeAndETag: an answer that does not say which version it is,
+// or how large the whole object is, cannot be checked or copied by.
+func TestPeekNeedsSizeAndETag(t *testing.T) {
+	for name, h := range map[string]map[string]string{
+		"no ETag":         {"Content-Range": "bytes 0-3/4"},
+		"no total size":   {"Content-Range": "bytes 0-3/*", "ETag": `"e"`},
+		"no range at all": {"ETag": `"e"`},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for k, v := range h {
+				w.Header().Set(k, v)
+			}
+			if _, ranged := h["Content-Range"]; ranged {
+				w.WriteHeader(http.StatusPartialContent)
+			} else {
+				w.Header().Set("Transfer-Encoding", "chunked") // no Content-Length either
+				w.WriteHeader(http.StatusOK)
+				w.(http.Flusher).Flush()
+			}
+			w.Write([]byte("GIF8"))
+		}))
+		u, _ := url.Parse(srv.URL)
+		c, err := NewClient(Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.Peek(context.Background(), "k", 4); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s: Peek = %v; want ErrUnavailable", name, err)
+		}
+		srv.Close()
+	}
+}
+
 // TestCopySourceNamesTheBucket: with Region set, x-cos-copy-source names the
 // bucket by its COS domain, whatever endpoint the requests go to.
 func TestCopySourceNamesTheBucket(t *testing.T) {
