@@ -230,6 +230,39 @@ func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, si
 	return user, up, nil
 }
 
+// ClaimCopy reserves, for the caller, copying version etag of a pending
+// upload's object to its avatar key. Two confirms that checked the same
+// version may both copy it; one that checked another version may not until
+// the claim is older than staleBefore (its holder has given up). Otherwise
+// it returns ErrConflict with the upload as it is: confirmed (nothing to
+// copy), pending (another version is being copied), rejected or expired.
+// Missing/foreign → ErrNotFound.
+func (d *DB) ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (Upload, error) {
+	var up Upload
+	err := d.inTx(ctx, true, func(ctx context.Context, tx *txn) error {
+		res, err := tx.exec(ctx, `
+			UPDATE uploads SET copy_etag = ?, copy_claimed_at = ?
+			WHERE id = ? AND user_id = ? AND status = 'pending'
+				AND (copy_etag IS NULL OR copy_etag = ? OR copy_claimed_at < ?)`,
+			etag, toMillis(now), uploadID, userID, etag, toMillis(staleBefore))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if up, err = uploadForUser(ctx, tx, userID, uploadID); err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrConflict
+		}
+		return nil
+	})
+	return up, translate(err)
+}
+
 // RejectUpload marks a pending upload rejected; rejected again → returns it unchanged;
 // confirmed → ErrConflict; missing/foreign → ErrNotFound.
 func (d *DB) RejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (Upload, error) {

@@ -660,6 +660,36 @@ func TestConfirm(t *testing.T) {
 		t.Errorf("retry after the object changed to text: %d %s; want 422", a.status, a.raw)
 	}
 
+	// Two confirms race while the object is written again: the one that
+	// checked the newer bytes may not copy them over the avatar the other is
+	// recording (409, retry), and once it is recorded, confirming again
+	// copies nothing.
+	id, key = newUpload("image/png")
+	first := append([]byte{}, pngHead...)
+	second := append(append([]byte{}, pngHead...), "written again"...)
+	b.put(key, "image/png", first)
+	var racing answer
+	copyNow := ta.objects.copy
+	ta.objects.copy = func(src, dst string, spec storage.CopySpec) error {
+		ta.objects.copy = copyNow
+		if err := copyNow(src, dst, spec); err != nil {
+			return err
+		}
+		b.put(key, "image/png", second) // under the still-valid signature
+		racing = confirm(token, id)
+		return nil
+	}
+	if a := confirm(token, id); a.status != 200 || a.body["upload"].(map[string]any)["size"] != float64(len(first)) {
+		t.Fatalf("confirm that claimed the copy first: %d %s", a.status, a.raw)
+	}
+	if racing.status != 409 || racing.code() != "upload_missing" {
+		t.Errorf("confirm that checked other bytes meanwhile: %d %q; want 409 upload_missing", racing.status, racing.code())
+	}
+	avatar := strings.TrimSuffix(key, ".png") + "/avatar.png"
+	if a := confirm(token, id); a.status != 200 || !bytes.Equal(b.objects[avatar], first) {
+		t.Errorf("confirm again: %d; avatar %q; want 200 and the first bytes, as recorded", a.status, b.objects[avatar])
+	}
+
 	// A confirm that loses to a racing rejection deletes the copy it made.
 	id, key = newUpload("image/png")
 	b.put(key, "image/png", pngHead)

@@ -26,6 +26,7 @@ type Store interface {
 	SetNickname(ctx context.Context, userID, nickname string, now time.Time) (db.User, error)
 	CreateUpload(ctx context.Context, u db.Upload, maxPending int, now time.Time) error
 	UploadForUser(ctx context.Context, userID, uploadID string) (db.Upload, error)
+	ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (db.Upload, error)
 	ConfirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (db.User, db.Upload, error)
 	RejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (db.Upload, error)
 	Ping(ctx context.Context) error

@@ -31,6 +31,10 @@ const (
 	// avatarCacheControl: an avatar's key is never written again once
 	// confirmed (a new avatar gets a new key), so caches may keep it for good.
 	avatarCacheControl = "public, max-age=31536000, immutable"
+	// copyLease: a confirm's claim on copying one version outlives the
+	// whole confirm (confirmTimeout) many times over; an older one belongs
+	// to a confirm that is gone.
+	copyLease = time.Minute
 )
 
 type createUploadRequest struct {
@@ -145,7 +149,7 @@ func confirmed(c echo.Context, u db.User, up db.Upload) error {
 
 var (
 	errUploadNotFound = newError(http.StatusNotFound, "upload_not_found", "no such upload")
-	errUploadMissing  = newError(http.StatusConflict, "upload_missing", "nothing is stored under the upload's key yet; retry after the upload finishes")
+	errUploadMissing  = newError(http.StatusConflict, "upload_missing", "nothing is stored under the upload's key yet, or it changed while being confirmed; retry after the upload finishes")
 	errUploadExpired  = newError(http.StatusGone, "upload_expired", "the upload signature expired with nothing confirmed; ask for a new one")
 )
 
@@ -168,20 +172,8 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		switch up.Status {
-		case db.UploadConfirmed:
-			u, err := d.Store.UserByID(ctx, userID)
-			if errors.Is(err, db.ErrNotFound) {
-				return auth.ErrUnauthorized
-			}
-			if err != nil {
-				return err
-			}
-			return confirmed(c, u, up)
-		case db.UploadRejected:
-			return rejected("this upload was rejected; ask for a new signature")
-		case db.UploadExpired:
-			return errUploadExpired
+		if up.Status != db.UploadPending {
+			return answerSettled(ctx, c, d, up)
 		}
 		info, reason, err := inspect(ctx, d.Objects, up, d.Now())
 		if err != nil {
@@ -195,6 +187,17 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 		// after this, never reach it. An upload signed by an instance from
 		// before avatars were copies keeps its avatar under its own key.
 		if up.AvatarKey != up.Key {
+			// Only one checked version may be copied: without the claim, a
+			// confirm that checked bytes written again under the signature
+			// could copy them over an avatar another confirm just recorded.
+			now := d.Now()
+			claimed, err := d.Store.ClaimCopy(ctx, userID, uploadID, info.ETag, now, now.Add(-copyLease))
+			if errors.Is(err, db.ErrConflict) {
+				return answerSettled(ctx, c, d, claimed)
+			}
+			if err != nil {
+				return err
+			}
 			err = d.Objects.Copy(ctx, up.Key, up.AvatarKey, storage.CopySpec{
 				IfMatch: info.ETag, ContentType: up.ContentType, CacheControl: avatarCacheControl,
 			})
@@ -216,10 +219,7 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 					d.Logger.WarnContext(ctx, "copy of a lost confirm not deleted; the sweeper will", "upload_id", up.ID, "error", err.Error())
 				}
 			}
-			if up.Status == db.UploadExpired {
-				return errUploadExpired
-			}
-			return rejected("this upload was rejected; ask for a new signature")
+			return answerSettled(ctx, c, d, up)
 		}
 		if err != nil {
 			return err
@@ -227,6 +227,29 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 		d.Metrics.UploadEvent("confirmed", 1)
 		return confirmed(c, u, up)
 	}
+}
+
+// answerSettled answers a confirm of an upload that this request will not
+// confirm: the same 200 as the confirm that did, or why it cannot be.
+func answerSettled(ctx context.Context, c echo.Context, d *Deps, up db.Upload) error {
+	switch up.Status {
+	case db.UploadConfirmed:
+		u, err := d.Store.UserByID(ctx, up.UserID)
+		if errors.Is(err, db.ErrNotFound) {
+			return auth.ErrUnauthorized
+		}
+		if err != nil {
+			return err
+		}
+		return confirmed(c, u, up)
+	case db.UploadRejected:
+		return rejected("this upload was rejected; ask for a new signature")
+	case db.UploadExpired:
+		return errUploadExpired
+	}
+	// Still pending: another confirm is copying another version of the
+	// object, stored since this one was checked. Retrying checks again.
+	return errUploadMissing
 }
 
 // inspect looks at the stored object with one ranged GET. It returns what
