@@ -86,7 +86,7 @@ func handleCreateUpload(d *Deps) echo.HandlerFunc {
 		// expires_at must be the instant they end.
 		expires := now.Add(d.UploadTTL).Truncate(time.Second)
 		up := db.Upload{
-			ID:          newID(),
+			ID:          newUploadID(now),
 			UserID:      userID,
 			ContentType: *req.ContentType,
 			MaxBytes:    d.UploadMaxBytes,
