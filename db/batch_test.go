@@ -32,7 +32,7 @@ func TestBatchedCreatesFailAlone(t *testing.T) {
 			}
 			u := testUpload(user, fmt.Sprintf("up%02d", i))
 			if i%3 == 1 && i > 30 {
-				u.Key = taken.Key
+				u = testUpload(user, taken.ID)
 			}
 			errs[i] = d.CreateUpload(context.Background(), u, 0, t0)
 		}()
@@ -47,7 +47,7 @@ func TestBatchedCreatesFailAlone(t *testing.T) {
 			}
 		case i%3 == 1 && i > 30:
 			if !errors.Is(err, ErrConflict) {
-				t.Errorf("create %d with a taken key: %v; want ErrConflict", i, err)
+				t.Errorf("create %d with a taken id: %v; want ErrConflict", i, err)
 			}
 		default:
 			if err != nil {

@@ -228,9 +228,22 @@ func openSQLite(path string, busyTimeout time.Duration) (reads, writes *sql.DB, 
 // migrate applies the embedded migrations that the database has not seen yet and reports how
 // many it applied. The same files serve both dialects.
 func (d *DB) migrate(ctx context.Context) (int, error) {
+	p, err := d.migrator()
+	if err != nil {
+		return 0, err
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("db: migrate: %w", translate(err))
+	}
+	return len(res), nil
+}
+
+// migrator is the goose provider of the embedded migrations for d.
+func (d *DB) migrator() (*goose.Provider, error) {
 	fsys, err := fs.Sub(embedded, "migrations")
 	if err != nil {
-		return 0, fmt.Errorf("db: migrations: %w", err)
+		return nil, fmt.Errorf("db: migrations: %w", err)
 	}
 	gooseDialect := goose.DialectSQLite3
 	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
@@ -240,19 +253,15 @@ func (d *DB) migrate(ctx context.Context) (int, error) {
 		// is held while migrating, retried every second for up to 5 minutes.
 		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
-			return 0, fmt.Errorf("db: migrations: %w", err)
+			return nil, fmt.Errorf("db: migrations: %w", err)
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
 	p, err := goose.NewProvider(gooseDialect, d.write, fsys, opts...)
 	if err != nil {
-		return 0, fmt.Errorf("db: migrations: %w", err)
+		return nil, fmt.Errorf("db: migrations: %w", err)
 	}
-	res, err := p.Up(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("db: migrate: %w", translate(err))
-	}
-	return len(res), nil
+	return p, nil
 }
 
 // Close releases the database. An in-memory database is gone afterwards.

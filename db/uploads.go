@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -25,8 +26,9 @@ type Upload struct {
 	ID, UserID, ContentType string
 	// Key is the object the upload signatures name; AvatarKey is where
 	// confirm copies it once checked, and URL is AvatarKey's permanent URL.
-	// Both must be unique; only Key's uniqueness is checked here, AvatarKey
-	// is the caller's to derive from the (unique) ID.
+	// Both must name the (unique) ID, which makes them unique too: Key's last
+	// segment is the ID and an extension (".../<id>.png"), AvatarKey's
+	// second-to-last segment is the ID (".../<id>/avatar.png").
 	Key, AvatarKey, URL  string
 	MaxBytes             int64
 	Status               UploadStatus
@@ -73,17 +75,42 @@ func uploadForUser(ctx context.Context, q querier, userID, uploadID string) (Upl
 // the count and the insert happen in one transaction so concurrent calls cannot exceed the cap.
 //
 // u.Status, u.Size and u.ConfirmedAt are ignored and CreatedAt is now. An unknown user is
-// ErrNotFound; a reused id or key is ErrConflict.
+// ErrNotFound; a reused id is ErrConflict; keys that do not name the id are refused.
 func (d *DB) CreateUpload(ctx context.Context, u Upload, maxPending int, now time.Time) error {
 	if u.ID == "" || u.UserID == "" || u.Key == "" || u.AvatarKey == "" || u.ContentType == "" || u.URL == "" ||
 		u.MaxBytes <= 0 || u.ExpiresAt.IsZero() {
 		return errors.New("db: create upload: id, user id, keys, content type, url, max bytes and expiry are required")
 	}
-	if u.AvatarKey == u.Key {
-		// The signatures name Key until they expire: the avatar must live elsewhere.
-		return errors.New("db: create upload: the avatar key must differ from the upload key")
+	if u.AvatarKey == u.Key || !keysNameID(u) {
+		// The signatures name Key until they expire, so the avatar must live
+		// elsewhere. The keys' uniqueness follows from the id's only for keys
+		// that name it: neither key is indexed, since every signature inserts
+		// a row (migrations 00003 and 00004).
+		return errors.New("db: create upload: the keys must differ and name the id (<prefix>/<id>.<ext>, <prefix>/<id>/<name>)")
 	}
 	return translate(d.createUpload(ctx, u, maxPending, now))
+}
+
+// keysNameID reports whether u's keys name its ID as Upload says. An ID has
+// no '.' or '/', so two uploads' Keys are equal only if their IDs are, and so
+// are two AvatarKeys.
+func keysNameID(u Upload) bool {
+	if u.ID == "" || strings.ContainsAny(u.ID, "./") {
+		return false
+	}
+	_, name := cutLast(u.Key)
+	dir, _ := cutLast(u.AvatarKey)
+	_, parent := cutLast(dir)
+	return strings.HasPrefix(name, u.ID+".") && parent == u.ID
+}
+
+// cutLast splits key at its last '/'.
+func cutLast(key string) (before, after string) {
+	i := strings.LastIndexByte(key, '/')
+	if i < 0 {
+		return "", key
+	}
+	return key[:i], key[i+1:]
 }
 
 func (d *DB) createUpload(ctx context.Context, u Upload, maxPending int, now time.Time) error {

@@ -57,6 +57,13 @@ func TestCreateUploadErrors(t *testing.T) {
 
 		sameKey := testUpload("u1", "up2")
 		sameKey.Key = testUpload("u1", "up1").Key
+		sameAvatarKey := testUpload("u1", "up4")
+		sameAvatarKey.AvatarKey = testUpload("u1", "up1").AvatarKey
+		keyWithoutExt := testUpload("u1", "up6")
+		keyWithoutExt.Key = "avatars/u1/up6"
+		idWithDot := testUpload("u1", "up.7")
+		bothKeys := testUpload("u1", "up8")
+		bothKeys.Key, bothKeys.AvatarKey = "up8/up8.png", "up8/up8.png"
 		noExpiry := testUpload("u1", "up3")
 		noExpiry.ExpiresAt = time.Time{}
 		avatarIsUploadKey := testUpload("u1", "up5")
@@ -68,7 +75,13 @@ func TestCreateUploadErrors(t *testing.T) {
 		}{
 			{"unknown user", testUpload("nobody", "up9"), ErrNotFound},
 			{"same id", testUpload("u1", "up1"), ErrConflict},
-			{"same key", sameKey, ErrConflict},
+			// A key that does not name its id could repeat another upload's:
+			// no index would notice, so CreateUpload refuses it.
+			{"key naming another id", sameKey, nil},
+			{"avatar key naming another id", sameAvatarKey, nil},
+			{"key without an extension", keyWithoutExt, nil},
+			{"id with a dot", idWithDot, nil},
+			{"one key for both", bothKeys, nil},
 			{"avatar under the signed key", avatarIsUploadKey, nil},
 			{"no expiry", noExpiry, nil},
 			{"no id", testUpload("u1", ""), nil},

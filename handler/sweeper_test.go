@@ -132,7 +132,7 @@ func TestSweepersOnOneDatabase(t *testing.T) {
 	const n = 250 // more than two batches
 	for i := 0; i < n; i++ {
 		id := newID()
-		if err := setup.CreateUpload(ctx, db.Upload{ID: id, UserID: "u1", Key: "k/" + id, AvatarKey: "a/" + id,
+		if err := setup.CreateUpload(ctx, db.Upload{ID: id, UserID: "u1", Key: "k/" + id + ".png", AvatarKey: "a/" + id + "/avatar.png",
 			ContentType: "image/png", URL: "https://cdn/a/" + id, MaxBytes: 1, ExpiresAt: t0}, 0, t0); err != nil {
 			t.Fatal(err)
 		}
