@@ -394,3 +394,21 @@ func TestGrepFile(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestParseProcStat(t *testing.T) {
+	// utime 250 and stime 50 ticks; the command name holds ") (" to make
+	// sure fields are counted from the last ')'.
+	stat := "4242 (wx) (avatar) S 1 4242 4242 0 -1 4194560 1200 0 0 0 250 50 0 0 20 0 9 0 123 456 789"
+	got, err := parseProcStat(stat)
+	if err != nil || got != 3*time.Second {
+		t.Fatalf("parseProcStat = %v, %v; want 3s", got, err)
+	}
+	for _, bad := range []string{"", "4242 (wx", "4242 (wx) S 1 2", "4242 (wx) S 1 4242 4242 0 -1 0 0 0 0 0 x 50"} {
+		if _, err := parseProcStat(bad); err == nil {
+			t.Errorf("parseProcStat(%q): no error", bad)
+		}
+	}
+	if d, err := readCPU(os.Getpid()); err != nil || d < 0 {
+		t.Errorf("readCPU(self) = %v, %v", d, err)
+	}
+}

@@ -245,7 +245,7 @@ func runService(ctx context.Context, o options, bin, tmp string, rep *report) (e
 			return fmt.Errorf("wxavatar exited (%v); its log: %s\n%s", svc.proc.exitErr(), svc.proc.log, tail(svc.proc.log, 2000))
 		}
 		svc.peaks.begin()
-		res := measureScenario(ctx, client, sc, o, func(window time.Duration) func() {
+		res := measureScenario(ctx, client, sc, o, svc.proc.pid(), func(window time.Duration) func() {
 			if !prof || svc.pprof == "" {
 				return func() {}
 			}
@@ -328,7 +328,7 @@ func runCompanion(ctx context.Context, o options, dir, tmp string, rep *report) 
 	client := newClient(o.concurrency)
 	defer client.CloseIdleConnections()
 	c.peaks.begin()
-	res := measureScenario(ctx, client, companionScenario(c.url), o, nil)
+	res := measureScenario(ctx, client, companionScenario(c.url), o, c.proc.pid(), nil)
 	res.PeakRSSKiB = c.peaks.observe()
 	rep.Scenarios = append(rep.Scenarios, res)
 	logf("companion: %.0f req/s, p50 %s, p99 %s, peak RSS %s, %d errors", res.RPS, fmtMs(res.P50Ms), fmtMs(res.P99Ms), fmtKiB(res.PeakRSSKiB), res.Errors)
@@ -357,10 +357,11 @@ func isSignalExit(err error) bool {
 	return false
 }
 
-// measureScenario runs the warm-up and the timed window. startProfile, when
-// set, is called as the window starts and returns a function that waits for
-// the profiles to be saved.
-func measureScenario(ctx context.Context, client *http.Client, sc *scenario, o options, startProfile func(window time.Duration) func()) scenarioResult {
+// measureScenario runs the warm-up and the timed window, and measures the
+// CPU time process pid spends in the window. startProfile, when set, is
+// called as the window starts and returns a function that waits for the
+// profiles to be saved.
+func measureScenario(ctx context.Context, client *http.Client, sc *scenario, o options, pid int, startProfile func(window time.Duration) func()) scenarioResult {
 	var seq atomic.Int64
 	res := scenarioResult{Name: sc.Name, Key: sc.Key, Process: sc.Process}
 	if o.warmup > 0 {
@@ -376,9 +377,14 @@ func measureScenario(ctx context.Context, client *http.Client, sc *scenario, o o
 	if startProfile != nil {
 		wait = startProfile(o.duration)
 	}
+	cpu0, cpuErr := readCPU(pid)
 	st := runWindow(ctx, client, sc, o.concurrency, o.duration, &seq)
+	cpu1, cpuErr1 := readCPU(pid)
 	wait()
 	res.fill(st)
+	if n := st.OK + st.Errors; cpuErr == nil && cpuErr1 == nil && n > 0 {
+		res.CPUPerRequestUs = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(n)
+	}
 	if st.PoolDry {
 		res.Note = appendNote(res.Note, fmt.Sprintf("POOL RAN DRY after %.2fs of the %s window: the rate is over that time", st.DryAfter.Seconds(), o.duration))
 	}

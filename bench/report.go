@@ -94,6 +94,10 @@ type scenarioResult struct {
 	MaxMs          float64  `json:"max_ms"`
 	MeanMs         float64  `json:"mean_ms"`
 	PeakRSSKiB     int64    `json:"peak_rss_kib"` // warm-up and window
+	// CPUPerRequestUs is the process's CPU time (user + system) over the
+	// window per request: steadier than req/s on a shared machine, and
+	// free of the generator's share.
+	CPUPerRequestUs float64 `json:"cpu_us_per_request"`
 	Note           string   `json:"note,omitempty"`
 }
 
@@ -209,7 +213,7 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- load: closed loop, %d keep-alive connections, %s warm-up + %s timed per scenario, generator on the same machine; %d users\n\n",
 		r.Options.Concurrency, r.Options.Warmup, r.Options.Duration, r.Options.Users)
 
-	b.WriteString("| scenario | req/s | p50 | p99 | peak RSS | errors |\n|---|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| scenario | req/s | p50 | p99 | CPU/request | peak RSS | errors |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Scenarios {
 		errs := fmtInt(s.Errors)
 		if s.Errors > 0 || s.WarmupErrors > 0 {
@@ -218,7 +222,7 @@ func (r *report) markdown() string {
 				errs += fmt.Sprintf(" (+%s in warm-up)", fmtInt(s.WarmupErrors))
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", s.Name, fmtRPS(s.RPS), fmtMs(s.P50Ms), fmtMs(s.P99Ms), fmtKiB(s.PeakRSSKiB), errs)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", s.Name, fmtRPS(s.RPS), fmtMs(s.P50Ms), fmtMs(s.P99Ms), fmtCPU(s.CPUPerRequestUs), fmtKiB(s.PeakRSSKiB), errs)
 	}
 	ranService := r.Wxavatar.StartRSSKiB > 0
 	b.WriteString("\n")
@@ -319,6 +323,13 @@ func fmtKiB(kib int64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.1f MiB", float64(kib)/1024)
+}
+
+func fmtCPU(us float64) string {
+	if us <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f µs", us)
 }
 
 func machineInfo(root string) machine {
