@@ -98,7 +98,7 @@ type scenarioResult struct {
 	// window per request: steadier than req/s on a shared machine, and
 	// free of the generator's share.
 	CPUPerRequestUs float64 `json:"cpu_us_per_request"`
-	Note           string   `json:"note,omitempty"`
+	Note            string  `json:"note,omitempty"`
 }
 
 type targetCheck struct {
