@@ -176,31 +176,12 @@ func (c *Client) SignUpload(ctx context.Context, spec UploadSpec) (SignedUpload,
 	if err != nil {
 		return SignedUpload{}, err
 	}
-	header := http.Header{}
-	header.Set("Content-Type", spec.ContentType)
-	opt := &cos.PresignedURLOptions{
-		Header: &header,
-		AuthTime: &cos.AuthTime{
-			SignStartTime: spec.NotBefore, SignEndTime: spec.Expires,
-			KeyStartTime: spec.NotBefore, KeyEndTime: spec.Expires,
-		},
-	}
-	if cred.SessionToken != "" {
-		q := url.Values{}
-		q.Set("x-cos-security-token", cred.SessionToken)
-		opt.Query = &q
-	}
-	put, err := c.cos.Object.GetPresignedURL(ctx, http.MethodPut, spec.Key, cred.SecretID, cred.SecretKey,
-		spec.Expires.Sub(spec.NotBefore), opt)
-	if err != nil {
-		return SignedUpload{}, fmt.Errorf("storage: presign put: %w", err)
-	}
 	post := *c.cfg.BucketURL
 	post.Path, post.RawPath, post.RawQuery = "/", "", ""
 	return SignedUpload{
 		PostURL:    post.String(),
 		PostForm:   form,
-		PutURL:     put.String(),
+		PutURL:     presignPut(cred, c.cfg.BucketURL, spec),
 		PutHeaders: map[string]string{"Content-Type": spec.ContentType},
 	}, nil
 }

@@ -32,9 +32,10 @@ func (c Credentials) MaskedID() string {
 
 // The COS signature (v5, "sha1") is small enough that the protocol text is
 // clearer than any wrapper: these helpers are the building blocks shared by
-// the POST policy signer and the local server's verifier. The request signer
-// itself is the SDK's; the verifier is written from the protocol so that each
-// checks the other.
+// the POST policy signer, the presigned PUT (presign.go) and the local
+// server's verifier. The SDK signs every request the service sends; the
+// presigned PUT is checked byte for byte against the SDK's, and the verifier
+// is written from the protocol, so that each checks the others.
 
 // keyTime renders a COS q-key-time / q-sign-time value.
 func keyTime(start, end time.Time) string {
@@ -60,13 +61,17 @@ func sha1Hex(s string) string {
 // cosEncode is the RFC 3986 encoding COS uses for signed keys and values:
 // every byte but A-Z a-z 0-9 - _ . ~ is percent-encoded with upper-case hex,
 // so space is %20 and !'()* are encoded too.
-func cosEncode(s string) string {
+func cosEncode(s string) string { return percentEncode(s, "-_.~") }
+
+// percentEncode encodes every byte of s but A-Z a-z 0-9 and those in keep as
+// %XX with upper-case hex.
+func percentEncode(s, keep string) string {
 	const hexDigits = "0123456789ABCDEF"
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte(keep, c) >= 0 {
 			b.WriteByte(c)
 			continue
 		}
