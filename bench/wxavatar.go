@@ -63,10 +63,11 @@ func init() {
 }
 `
 
-// buildService compiles the service once, as it would be deployed; with
-// withPprof, plus pprofOverlay.
+// buildService compiles the service once, as the Dockerfile builds it for
+// deployment (static, no symbol table or DWARF); with withPprof, plus
+// pprofOverlay.
 func buildService(ctx context.Context, root, tmp, out string, withPprof bool) error {
-	args := []string{"build", "-o", out}
+	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", out}
 	if withPprof {
 		src := filepath.Join(tmp, "bench_pprof_overlay.go")
 		if err := os.WriteFile(src, []byte(pprofOverlay), 0o644); err != nil {
@@ -86,6 +87,7 @@ func buildService(ctx context.Context, root, tmp, out string, withPprof bool) er
 	}
 	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/wxavatar")...)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("go build ./cmd/wxavatar: %w", err)
@@ -109,6 +111,7 @@ func startService(ctx context.Context, bin, tmp string, pprofPorts []int) (*serv
 		"LIMIT_SESSIONS_PER_MINUTE=0",
 		"SWEEP_INTERVAL=0",
 	}
+
 	if len(pprofPorts) == 2 {
 		// The service's own pprof, should it serve one, and the overlay's.
 		env = append(env, fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", pprofPorts[0]),
