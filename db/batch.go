@@ -2,9 +2,13 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"sync"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Group commit on a SQLite file. Issuing an upload signature and confirming
@@ -151,6 +155,15 @@ func (d *DB) commitBatch(batch []*writeJob) {
 		}
 		if !j.savepoint {
 			results[i] = j.run(ctx, tx)
+			if err := results[i]; err != nil && !refusal(err) {
+				// Some errors (a full disk, an I/O error) make SQLite roll
+				// back the whole transaction: the jobs after this one would
+				// run outside it and persist while their callers hear of a
+				// failure. Nothing of the batch is committed instead, and
+				// every job not refused on its own hears of it.
+				finish(err)
+				return
+			}
 			continue
 		}
 		if _, err := tx.exec(ctx, `SAVEPOINT job`); err != nil {
@@ -170,6 +183,18 @@ func (d *DB) commitBatch(batch []*writeJob) {
 		}
 	}
 	finish(tx.Commit())
+}
+
+// refusal reports whether err, from a job without a savepoint, is one that
+// leaves the transaction as it was: the package's own refusals, no row, or a
+// constraint (SQLite undoes only the statement that broke it).
+func refusal(err error) bool {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrTooManyPending) ||
+		errors.Is(err, sql.ErrNoRows) {
+		return true
+	}
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
 }
 
 // checkpointInterval is how often the WAL is copied back into the database

@@ -128,3 +128,56 @@ func TestCheckpointsOffTheWriter(t *testing.T) {
 		t.Errorf("WAL left at %d bytes after Close; want it checkpointed and truncated", fi.Size())
 	}
 }
+
+// TestBatchAbortsOnTransactionError: a job without a savepoint that fails
+// with anything but a refusal may have cost the whole transaction (SQLite
+// rolls it back on a full disk or an I/O error). Then nothing of the batch
+// is committed and every job hears of the failure, rather than the jobs
+// after it persisting outside the transaction while reported as failed.
+func TestBatchAbortsOnTransactionError(t *testing.T) {
+	d := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "batch.db"))
+	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+	ioErr := errors.New("disk I/O error")
+	create := func(id string) *writeJob {
+		u := testUpload("u1", id)
+		return &writeJob{ctx: context.Background(), done: make(chan error, 1), run: func(ctx context.Context, tx *txn) error {
+			return d.insertUpload(ctx, tx, u, 0, t0)
+		}}
+	}
+	failing := &writeJob{ctx: context.Background(), done: make(chan error, 1), run: func(ctx context.Context, tx *txn) error {
+		return ioErr
+	}}
+	refused := create("taken")
+	mustCreateUpload(t, d, testUpload("u1", "taken"), t0)
+	batch := []*writeJob{create("before"), refused, failing, create("after")}
+	d.commitBatch(batch)
+	for i, j := range batch {
+		err := <-j.done
+		switch {
+		case j == refused:
+			if !errors.Is(translate(err), ErrConflict) {
+				t.Errorf("job %d (a taken id): %v; want its own conflict", i, err)
+			}
+		case !errors.Is(err, ioErr):
+			t.Errorf("job %d: %v; want the batch's failure", i, err)
+		}
+	}
+	for _, id := range []string{"before", "after"} {
+		if _, err := d.UploadForUser(context.Background(), "u1", id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("upload %q after the batch failed: %v; want it not stored", id, err)
+		}
+	}
+	// Refusals alone do not abort: the others commit.
+	batch = []*writeJob{create("one"), create("taken"), create("two")}
+	d.commitBatch(batch)
+	for i, j := range batch {
+		if err := <-j.done; (err != nil) != (i == 1) {
+			t.Errorf("job %d of a batch with one refusal: %v", i, err)
+		}
+	}
+	for _, id := range []string{"one", "two"} {
+		if _, err := d.UploadForUser(context.Background(), "u1", id); err != nil {
+			t.Errorf("upload %q beside a refused job: %v; want it stored", id, err)
+		}
+	}
+}
