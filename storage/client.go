@@ -44,6 +44,7 @@ type Config struct {
 type Client struct {
 	cfg            Config
 	copySourceHost string // how x-cos-copy-source names this bucket
+	postURL        string // where POST Object forms go: the bucket's root
 	creds          atomic.Pointer[Credentials]
 	cos            *cos.Client
 }
@@ -78,7 +79,9 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.Instrument != nil {
 		cfg.Transport = cfg.Instrument(cfg.Transport)
 	}
-	c := &Client{cfg: cfg, copySourceHost: cfg.BucketURL.Host}
+	post := *cfg.BucketURL
+	post.Path, post.RawPath, post.RawQuery = "/", "", ""
+	c := &Client{cfg: cfg, copySourceHost: cfg.BucketURL.Host, postURL: post.String()}
 	if cfg.Region != "" {
 		// COS wants the bucket's own domain here, even when requests go to
 		// another endpoint (private network, accelerated).
@@ -176,10 +179,8 @@ func (c *Client) SignUpload(ctx context.Context, spec UploadSpec) (SignedUpload,
 	if err != nil {
 		return SignedUpload{}, err
 	}
-	post := *c.cfg.BucketURL
-	post.Path, post.RawPath, post.RawQuery = "/", "", ""
 	return SignedUpload{
-		PostURL:    post.String(),
+		PostURL:    c.postURL,
 		PostForm:   form,
 		PutURL:     presignPut(cred, c.cfg.BucketURL, spec),
 		PutHeaders: map[string]string{"Content-Type": spec.ContentType},

@@ -2,7 +2,7 @@
 -- index put each insert on a random page of its own (keys start with the user id): the
 -- insert cost a fifth more with it on SQLite, the whole signature about 20% of its throughput.
 -- Nothing looks a row up by object_key, and its uniqueness follows from the primary key's:
--- CreateUpload only accepts keys that name their upload's id (see keyNamesID), exactly as
+-- CreateUpload only accepts keys that name their upload's id (see keysNameID), exactly as
 -- avatar_key already did (00003).
 --
 -- SQLite cannot drop a constraint's index, so the table is rebuilt, with the same columns in
