@@ -30,6 +30,8 @@ import (
 	"time"
 
 	cos "github.com/tencentyun/cos-go-sdk-v5"
+
+	"github.com/wxavatar/wxavatar/internal/testutil"
 )
 
 const testBucketName = "wxavatar-1250000000"
@@ -837,26 +839,8 @@ func TestNewLocalServerRejectsBadConfig(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output written from the server's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestLocalServerLogsNoSecrets(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	temporary := Credentials{SecretID: "AKIDtemporary", SecretKey: "temporary-secret-key", SessionToken: "sts-secret-token"}
 	now := time.Now()

@@ -26,31 +26,14 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/wxavatar/wxavatar/internal/testutil"
 	"github.com/wxavatar/wxavatar/storage"
 )
 
-// syncBuffer is an io.Writer the server writes to while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type running struct {
 	api    string
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testutil.SyncBuffer
+	stderr *testutil.SyncBuffer
 	stop   func() error
 }
 
@@ -59,7 +42,7 @@ type running struct {
 func start(t *testing.T, args []string, env map[string]string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	r := &running{stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}}
 	done := make(chan error, 1)
 	getenv := func(k string) string { return env[k] }
 	go func() { done <- run(ctx, args, getenv, r.stdout, r.stderr) }()
@@ -372,7 +355,7 @@ const (
 func TestEndToEnd(t *testing.T) {
 	wechat := fakeWeChat(t, testAppID, testAppSecret)
 	var clockShift atomic.Int64 // lets the test move the object server's clock
-	cosLogs := &syncBuffer{}
+	cosLogs := &testutil.SyncBuffer{}
 	cosSrv := httptest.NewServer(newTestCOS(t, storage.LocalServerConfig{
 		Logger: slog.New(slog.NewJSONHandler(cosLogs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    func() time.Time { return time.Now().Add(time.Duration(clockShift.Load())) },
