@@ -10,7 +10,7 @@ func TestNewUploadID(t *testing.T) {
 	seen := map[string]bool{}
 	prev := ""
 	for i := range 2000 {
-		now := t0.Add(time.Duration(i/10) * time.Second) // ten ids per second
+		now := t0.Add(time.Duration(i/10) * time.Millisecond) // ten ids per millisecond
 		id := newUploadID(now)
 		if !validID(id) {
 			t.Fatalf("newUploadID = %q: not an id validID accepts", id)
@@ -19,23 +19,31 @@ func TestNewUploadID(t *testing.T) {
 			t.Fatalf("newUploadID repeated %q", id)
 		}
 		seen[id] = true
-		if i%10 == 0 && prev != "" && id[:7] <= prev[:7] {
-			t.Fatalf("id %q of a later second does not sort after %q", id, prev)
+		if i%10 == 0 && prev != "" && id[:9] <= prev[:9] {
+			t.Fatalf("id %q of a later millisecond does not sort after %q", id, prev)
 		}
 		prev = id
 	}
-	// The first 7 digits are the unix second in sorted base32.
-	id := newUploadID(time.Unix(1<<30+37, 0))
-	if got, want := id[:7], "3222237"; got != want { // 2^30+37 in base32 digits is 1,0,0,0,0,1,5
+	// The first 9 digits are the unix millisecond in sorted base32.
+	id := newUploadID(time.UnixMilli(1<<40 + 37))
+	if got, want := id[:9], "322222237"; got != want { // 2^40+37 in base32 digits is 1,0,0,0,0,0,0,1,5
 		t.Fatalf("time digits = %q, want %q", got, want)
 	}
-	// Across a base32 carry too, and across every alphabet boundary (7 < a).
-	a, b := newUploadID(time.Unix(31, 0)), newUploadID(time.Unix(32, 0))
-	if a[:7] >= b[:7] {
-		t.Fatalf("%q (second 31) does not sort before %q (second 32)", a, b)
+	// Today's ids start with the millisecond, not with a random digit.
+	if got, want := newUploadID(t0)[:9], "3ocd4fqc2"; got != want {
+		t.Fatalf("time digits of %v = %q, want %q", t0, got, want)
 	}
-	c, e := newUploadID(time.Unix(5, 0)), newUploadID(time.Unix(6, 0))
-	if c[:7] >= e[:7] {
-		t.Fatalf("%q (second 5, digit '7') does not sort before %q (second 6, digit 'a')", c, e)
+	// Across a base32 carry too, and across every alphabet boundary (7 < a).
+	a, b := newUploadID(time.UnixMilli(31)), newUploadID(time.UnixMilli(32))
+	if a[:9] >= b[:9] {
+		t.Fatalf("%q (ms 31) does not sort before %q (ms 32)", a, b)
+	}
+	c, e := newUploadID(time.UnixMilli(5)), newUploadID(time.UnixMilli(6))
+	if c[:9] >= e[:9] {
+		t.Fatalf("%q (ms 5, digit '7') does not sort before %q (ms 6, digit 'a')", c, e)
+	}
+	// Sub-millisecond differences do not matter; the random part still differs.
+	if x, y := newUploadID(t0), newUploadID(t0.Add(time.Microsecond)); x[:9] != y[:9] || x == y {
+		t.Fatalf("ids %q and %q of one millisecond", x, y)
 	}
 }
