@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -126,6 +127,72 @@ func TestCheckpointsOffTheWriter(t *testing.T) {
 	}
 	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() != 0 {
 		t.Errorf("WAL left at %d bytes after Close; want it checkpointed and truncated", fi.Size())
+	}
+}
+
+// TestCheckpointStartsWALOver: under steady load the WAL does not grow
+// without end. SQLite starts the WAL over only at a write that finds all of
+// it copied, and a PASSIVE checkpoint cannot copy the pages newer than a
+// reader's snapshot, nor those written while it works: under load one of the
+// two always holds. Once the WAL is long, checkpoint makes the next write
+// start it over anyway.
+func TestCheckpointStartsWALOver(t *testing.T) {
+	d := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "wal.db"))
+	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+	n := 0
+	write := func(k int) {
+		t.Helper()
+		for range k {
+			n++
+			mustCreateUpload(t, d, testUpload("u1", fmt.Sprintf("up%04d", n)), t0)
+		}
+	}
+	walLength := func() int {
+		t.Helper()
+		var busy, frames, copied int
+		if err := d.write.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+			t.Fatal(err)
+		}
+		return frames
+	}
+	// checkpointPastReader checkpoints while a reader holds an older
+	// snapshot, which ends between the PASSIVE step and the next.
+	checkpointPastReader := func(restart int) int {
+		t.Helper()
+		rd, err := d.sql.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows int
+		if err := rd.QueryRow(`SELECT COUNT(*) FROM uploads`).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		write(10)
+		prev := testHookAfterPassive
+		defer func() { testHookAfterPassive = prev }()
+		testHookAfterPassive = func() { rd.Rollback() }
+		return d.checkpoint(restart)
+	}
+
+	// Below the bound the WAL goes on growing.
+	write(20)
+	before := checkpointPastReader(1 << 20)
+	write(1)
+	if after := walLength(); after <= before {
+		t.Fatalf("WAL at %d pages after a write that followed a checkpoint of %d pages; want it longer (not started over)", after, before)
+	}
+	// At the bound the next write starts it over.
+	long := checkpointPastReader(16)
+	if long < 16 {
+		t.Fatalf("WAL at %d pages; the test needs at least 16", long)
+	}
+	write(1)
+	if after := walLength(); after >= long {
+		t.Fatalf("WAL at %d pages after the checkpoint of a %d-page WAL and one write; want it started over", after, long)
+	}
+	var rows int
+	if err := d.sql.QueryRow(`SELECT COUNT(*) FROM uploads`).Scan(&rows); err != nil || rows != n {
+		t.Fatalf("%d uploads stored (%v); want the %d written", rows, err, n)
 	}
 }
 
