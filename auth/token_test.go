@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -208,5 +209,84 @@ func TestMiddleware(t *testing.T) {
 		if want == nil && seen != "user-7" {
 			t.Errorf("UserID = %q; want user-7", seen)
 		}
+	}
+}
+
+// TestVerifiedTokenCache: a token verified once is accepted again without
+// parsing, but only while every check it passed still holds: its times, and
+// the key ring it was verified under.
+func TestVerifiedTokenCache(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	clock := now
+	tk := newTestTokens(t, func() time.Time { return clock }, Key{"k1", secretA})
+	s, exp, err := tk.Issue("u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if sub, err := tk.Verify(s); err != nil || sub != "u1" {
+			t.Fatalf("verify %d = %q, %v; want u1", i, sub, err)
+		}
+	}
+	if n := len(tk.keys.Load().verified); n != 1 {
+		t.Fatalf("%d tokens remembered; want 1", n)
+	}
+	// One character off the remembered token is another token: refused.
+	other := "A"
+	if strings.HasSuffix(s, other) {
+		other = "B"
+	}
+	if _, err := tk.Verify(s[:len(s)-1] + other); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("altered token: err = %v; want ErrUnauthorized", err)
+	}
+	// Up to the parser's own bound and not past it: exp + leeway.
+	clock = exp.Add(clockLeeway - time.Nanosecond)
+	if _, err := tk.Verify(s); err != nil {
+		t.Errorf("just before exp+leeway: %v", err)
+	}
+	clock = exp.Add(clockLeeway)
+	if _, err := tk.Verify(s); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("at exp+leeway: err = %v; want ErrUnauthorized", err)
+	}
+	if _, err := tk.parser.ParseWithClaims(s, &jwt.RegisteredClaims{}, func(*jwt.Token) (any, error) { return secretA, nil }); err == nil {
+		t.Errorf("the parser itself accepts the token at exp+leeway; the cache's bound is off")
+	}
+	// Before iat - leeway (a clock stepped back) the remembered token does
+	// not pass either.
+	clock = now.Add(-clockLeeway - time.Second)
+	if _, err := tk.Verify(s); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("before iat-leeway: err = %v; want ErrUnauthorized", err)
+	}
+	// Retiring the key forgets what it verified.
+	clock = now
+	if _, err := tk.Verify(s); err != nil {
+		t.Fatal(err)
+	}
+	ring, _ := NewKeyRing(Key{"k2", secretB})
+	tk.SetKeyRing(ring)
+	if _, err := tk.Verify(s); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("token of a retired key, verified before: err = %v; want ErrUnauthorized", err)
+	}
+}
+
+// TestVerifiedTokenCacheBounded: the cache never holds more than
+// maxVerifiedTokens tokens, and tokens still verify once it was cleared.
+func TestVerifiedTokenCacheBounded(t *testing.T) {
+	tk := newTestTokens(t, fixedClock(time.Now()), Key{"k1", secretA})
+	first, _, _ := tk.Issue("u0")
+	for i := range maxVerifiedTokens + 10 {
+		s, _, err := tk.Issue(fmt.Sprintf("u%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tk.Verify(s); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(tk.keys.Load().verified); n > maxVerifiedTokens {
+			t.Fatalf("%d tokens remembered; want at most %d", n, maxVerifiedTokens)
+		}
+	}
+	if sub, err := tk.Verify(first); err != nil || sub != "u0" {
+		t.Errorf("verify after the cache was cleared = %q, %v; want u0", sub, err)
 	}
 }
