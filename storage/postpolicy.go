@@ -4,7 +4,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
+
+	"github.com/wxavatar/wxavatar/internal/jsonx"
 )
 
 // The SDK signs requests and presigned URLs but has no helper for the POST
@@ -50,23 +53,7 @@ func signPostForm(cred Credentials, bucket string, spec UploadSpec) (map[string]
 		return nil, err
 	}
 	kt := keyTime(spec.NotBefore, spec.Expires)
-	conditions := []any{
-		map[string]string{"bucket": bucket},
-		[]string{"eq", "$key", spec.Key},
-		[]string{"eq", "$Content-Type", spec.ContentType},
-		[]any{"content-length-range", 1, spec.MaxBytes},
-		map[string]string{"success_action_status": postSuccessStatus},
-		map[string]string{"q-sign-algorithm": "sha1"},
-		map[string]string{"q-ak": cred.SecretID},
-		map[string]string{"q-sign-time": kt},
-	}
-	if cred.SessionToken != "" {
-		conditions = append(conditions, map[string]string{"x-cos-security-token": cred.SessionToken})
-	}
-	policy, err := json.Marshal(struct {
-		Expiration string `json:"expiration"`
-		Conditions []any  `json:"conditions"`
-	}{spec.Expires.UTC().Format(policyTimeLayout), conditions})
+	policy, err := policyJSON(cred, bucket, spec, kt)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +71,61 @@ func signPostForm(cred Credentials, bucket string, spec UploadSpec) (map[string]
 		form["x-cos-security-token"] = cred.SessionToken
 	}
 	return form, nil
+}
+
+// policyJSON is the POST policy: its expiration, and conditions that pin
+// every field the form sends.
+func policyJSON(cred Credentials, bucket string, spec UploadSpec, kt string) ([]byte, error) {
+	expiration := spec.Expires.UTC().Format(policyTimeLayout)
+	if !jsonx.Plain(expiration, bucket, spec.Key, spec.ContentType, cred.SecretID, kt, cred.SessionToken) {
+		return policyJSONSlow(cred, bucket, spec, kt, expiration)
+	}
+	// What policyJSONSlow writes, without reflection: every signature
+	// makes one (TestPolicyJSONFastPath compares the two).
+	b := make([]byte, 0, 384+len(spec.Key)+len(cred.SessionToken))
+	b = append(b, `{"expiration":`...)
+	b = jsonx.AppendString(b, expiration)
+	b = append(b, `,"conditions":[{"bucket":`...)
+	b = jsonx.AppendString(b, bucket)
+	b = append(b, `},["eq","$key",`...)
+	b = jsonx.AppendString(b, spec.Key)
+	b = append(b, `],["eq","$Content-Type",`...)
+	b = jsonx.AppendString(b, spec.ContentType)
+	b = append(b, `],["content-length-range",1,`...)
+	b = strconv.AppendInt(b, spec.MaxBytes, 10)
+	b = append(b, `],{"success_action_status":"`+postSuccessStatus+`"},{"q-sign-algorithm":"sha1"},{"q-ak":`...)
+	b = jsonx.AppendString(b, cred.SecretID)
+	b = append(b, `},{"q-sign-time":`...)
+	b = jsonx.AppendString(b, kt)
+	b = append(b, '}')
+	if cred.SessionToken != "" {
+		b = append(b, `,{"x-cos-security-token":`...)
+		b = jsonx.AppendString(b, cred.SessionToken)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), nil
+}
+
+// policyJSONSlow is policyJSON through encoding/json, for strings that need
+// escaping.
+func policyJSONSlow(cred Credentials, bucket string, spec UploadSpec, kt, expiration string) ([]byte, error) {
+	conditions := []any{
+		map[string]string{"bucket": bucket},
+		[]string{"eq", "$key", spec.Key},
+		[]string{"eq", "$Content-Type", spec.ContentType},
+		[]any{"content-length-range", 1, spec.MaxBytes},
+		map[string]string{"success_action_status": postSuccessStatus},
+		map[string]string{"q-sign-algorithm": "sha1"},
+		map[string]string{"q-ak": cred.SecretID},
+		map[string]string{"q-sign-time": kt},
+	}
+	if cred.SessionToken != "" {
+		conditions = append(conditions, map[string]string{"x-cos-security-token": cred.SessionToken})
+	}
+	return json.Marshal(struct {
+		Expiration string `json:"expiration"`
+		Conditions []any  `json:"conditions"`
+	}{expiration, conditions})
 }
 
 // policySignature is hex(HMAC-SHA1(SignKey, hex(SHA1(policy JSON as sent)))).

@@ -121,3 +121,47 @@ func TestSignPostFormRejectsBadSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyJSONFastPath: the policy written without reflection is byte for
+// byte the one encoding/json writes, and strings that need escaping take
+// encoding/json's path.
+func TestPolicyJSONFastPath(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	kt := keyTime(now, now.Add(10*time.Minute))
+	for _, c := range []struct {
+		cred   Credentials
+		bucket string
+		key    string
+	}{
+		{Credentials{SecretID: "AKIDexample", SecretKey: "s"}, "wxavatar-1250000000", "avatars/u1/3ocd4fqc2abc.png"},
+		{Credentials{SecretID: "AKIDexample", SecretKey: "s", SessionToken: "tok/+=en"}, "b-1", "avatars/u1/x.webp"},
+		{Credentials{SecretID: "AKID", SecretKey: "s"}, "b-1", `odd "key" <&> \ é`},
+		{Credentials{SecretID: "AKID", SecretKey: "s", SessionToken: "tok\u2028"}, "b-1", "k"},
+	} {
+		spec := UploadSpec{Key: c.key, ContentType: "image/png", MaxBytes: 5 << 20, NotBefore: now, Expires: now.Add(10 * time.Minute)}
+		got, err := policyJSON(c.cred, c.bucket, spec, kt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := policyJSONSlow(c.cred, c.bucket, spec, kt, spec.Expires.UTC().Format(policyTimeLayout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("policy for key %q:\n got %s\nwant %s", c.key, got, want)
+		}
+		if !json.Valid(got) {
+			t.Errorf("policy for key %q is not JSON: %s", c.key, got)
+		}
+	}
+}
+
+// TestSignKeyMemo: the remembered SignKey is used only for the same secret
+// key and key time.
+func TestSignKeyMemo(t *testing.T) {
+	for _, c := range [][2]string{{"k1", "1;2"}, {"k1", "1;2"}, {"k2", "1;2"}, {"k2", "1;3"}, {"k1", "1;3"}, {"k1", "1;2"}} {
+		if got, want := signKey(c[0], c[1]), hmacSHA1Hex(c[0], c[1]); got != want {
+			t.Errorf("signKey(%q, %q) = %s; want %s", c[0], c[1], got, want)
+		}
+	}
+}

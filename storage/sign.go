@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,9 +44,22 @@ func keyTime(start, end time.Time) string {
 }
 
 // signKey is SignKey = hex(HMAC-SHA1(SecretKey, KeyTime)).
+//
+// Every signature issued in one second has the same key time, and each
+// needs the SignKey twice (POST policy and presigned PUT): the last one made
+// is kept and reused while key and key time stay the same.
 func signKey(secretKey, keyTime string) string {
-	return hmacSHA1Hex(secretKey, keyTime)
+	if m := lastSignKey.Load(); m != nil && m.keyTime == keyTime && m.secretKey == secretKey {
+		return m.signKey
+	}
+	k := hmacSHA1Hex(secretKey, keyTime)
+	lastSignKey.Store(&signKeyMemo{secretKey: secretKey, keyTime: keyTime, signKey: k})
+	return k
 }
+
+type signKeyMemo struct{ secretKey, keyTime, signKey string }
+
+var lastSignKey atomic.Pointer[signKeyMemo]
 
 func hmacSHA1Hex(key, msg string) string {
 	m := hmac.New(sha1.New, []byte(key))
