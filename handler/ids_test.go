@@ -1,6 +1,9 @@
 package handler
 
 import (
+	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,5 +48,54 @@ func TestNewUploadID(t *testing.T) {
 	// Sub-millisecond differences do not matter; the random part still differs.
 	if x, y := newUploadID(t0), newUploadID(t0.Add(time.Microsecond)); x[:9] != y[:9] || x == y {
 		t.Fatalf("ids %q and %q of one millisecond", x, y)
+	}
+}
+
+// TestNewUploadJSON: the signature's answer written without reflection is
+// byte for byte what c.JSON writes for it, strings that need escaping and
+// missing maps included.
+func TestNewUploadJSON(t *testing.T) {
+	for _, u := range []newUploadJSON{
+		{
+			ID: "3ocd4fqc2abcdefghijklmnopq", Key: "avatars/u/3ocd4fqc2abcdefghijklmnopq.png", ExpiresAt: "2026-11-25T10:10:00Z",
+			MaxBytes: 5 << 20, URL: "https://cdn.example.com/avatars/u/x/avatar.png",
+			Post: postJSON{URL: "https://b.cos.ap-shanghai.myqcloud.com/", FileField: "file",
+				Form: map[string]string{"key": "k", "policy": "eyJ+/=", "q-ak": "AKID", "Content-Type": "image/png", "q-key-time": "1;2"}},
+			Put: putJSON{URL: "https://b.cos.ap-shanghai.myqcloud.com/k?q-ak=AKID&q-sign-time=1%3B2", Headers: map[string]string{"Content-Type": "image/png"}},
+		},
+		{ID: "odd \"<&>\" \\ é \x01 \u2028", MaxBytes: -1},
+	} {
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(map[string]newUploadJSON{"upload": u}); err != nil {
+			t.Fatal(err)
+		}
+		if got := u.appendJSON(nil); string(got) != want.String() {
+			t.Errorf("appendJSON:\n got %s\nwant %s", got, want.String())
+		}
+	}
+}
+
+// TestCreateUploadAnswerForms: the signature's answer is compact JSON, and
+// indented under Echo's ?pretty, with the same content either way.
+func TestCreateUploadAnswerForms(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	token, _ := ta.login(t, "erin")
+	plain := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png"}`)
+	pretty := ta.do(t, "POST", "/v1/avatar/uploads?pretty", token, `{"content_type":"image/png"}`)
+	for name, a := range map[string]answer{"plain": plain, "pretty": pretty} {
+		if a.status != 201 || a.header.Get("Content-Type") != "application/json" {
+			t.Fatalf("%s: status %d, Content-Type %q; want 201 application/json: %s", name, a.status, a.header.Get("Content-Type"), a.raw)
+		}
+		up, _ := a.body["upload"].(map[string]any)
+		form, _ := up["post"].(map[string]any)["form"].(map[string]any)
+		if up["id"] == nil || form["policy"] == nil || form["q-signature"] == nil {
+			t.Errorf("%s: answer lacks id, policy or signature: %s", name, a.raw)
+		}
+	}
+	if strings.Contains(plain.raw, "\n  ") || !strings.HasSuffix(plain.raw, "}\n") {
+		t.Errorf("plain answer is not one compact line: %q", plain.raw)
+	}
+	if !strings.Contains(pretty.raw, "\n  ") {
+		t.Errorf("?pretty answer is not indented: %q", pretty.raw)
 	}
 }

@@ -1,33 +1,92 @@
-// Package jsonx writes the JSON of the two hottest answers, an upload
-// signature and its POST policy, without encoding/json's reflection, for the
-// common case where no string needs escaping.
+// Package jsonx writes JSON strings exactly as encoding/json does, without
+// its reflection, for the two answers every upload signature makes: the POST
+// policy and the signature's own response.
 //
-// Hand-written because the standard library's allocation-free string quoting
+// Hand-written because the standard library's reflection-free string writer
 // (encoding/json/jsontext) still needs GOEXPERIMENT=jsonv2, and a whole
-// third-party encoder would be a large dependency for one response. Callers
-// fall back to encoding/json whenever Plain says a string needs escaping, so
-// the output is always byte for byte what encoding/json writes (the tests of
-// each caller check that).
+// third-party encoder would be a large dependency for two documents.
+// FuzzAppendString checks every string against encoding/json.
 package jsonx
 
-// Plain reports whether encoding/json writes each of ss as itself between
-// double quotes: printable ASCII without '"', '\\' and the HTML characters
-// '<', '>' and '&' that it escapes by default.
-func Plain(ss ...string) bool {
-	for _, s := range ss {
-		for i := 0; i < len(s); i++ {
-			switch c := s[i]; {
-			case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
-				return false
-			}
-		}
-	}
-	return true
-}
+import (
+	"slices"
+	"unicode/utf8"
+)
 
-// AppendString appends s, which must be Plain, as a JSON string.
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as encoding/json.Marshal writes a string: quoted,
+// with '"' and '\\' escaped, control characters as \b \f \n \r \t or \u00XX,
+// '<' '>' '&' as \u003c \u003e \u0026, U+2028 and U+2029 as \u2028 and
+// \u2029, and each byte of invalid UTF-8 as \ufffd.
 func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
-	b = append(b, s...)
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// AppendStringMap appends m as encoding/json.Marshal writes a
+// map[string]string: keys in byte order, null for a nil map.
+func AppendStringMap(b []byte, m map[string]string) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, k)
+		b = append(b, ':')
+		b = AppendString(b, m[k])
+	}
+	return append(b, '}')
 }

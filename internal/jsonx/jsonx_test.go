@@ -5,10 +5,12 @@ import (
 	"testing"
 )
 
-// FuzzPlain: whenever Plain accepts a string, AppendString writes exactly
-// what encoding/json does.
-func FuzzPlain(f *testing.F) {
-	for _, s := range []string{"", "avatars/u/x.png", "a\"b", `a\b`, "<", ">", "&", "\x7f", "\x00", "é", "\u2028", "~ !#$%'()*+,-./:;=?@[]^_`{|}"} {
+// FuzzAppendString: AppendString writes every string exactly as
+// encoding/json does.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "avatars/u/x.png", "a\"b", `a\b`, "<>&", "\x7f", "\x00\x01\x1f", "\b\f\n\r\t",
+		"é", "\u2028\u2029", "\xff", "a\xe2\x80", "😀", "~ !#$%'()*+,-./:;=?@[]^_`{|}",
+		"https://b.cos.ap-shanghai.myqcloud.com/k.png?q-ak=x&q-sign-time=1;2"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -16,42 +18,26 @@ func FuzzPlain(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := string(AppendString(nil, s))
-		if Plain(s) && got != string(want) {
-			t.Fatalf("AppendString(%q) = %s; encoding/json writes %s", s, got, want)
-		}
-		if !Plain(s) && got == string(want) && s != "" {
-			// Not wrong, but Plain should only refuse what needs escaping.
-			for i := 0; i < len(s); i++ {
-				if c := s[i]; c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-					continue
-				}
-				return
-			}
-			t.Fatalf("Plain(%q) = false for a string encoding/json writes as is", s)
+		if got := AppendString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Fatalf("AppendString(%q) = %s; encoding/json writes %s", s, got[1:], want)
 		}
 	})
 }
 
-func TestPlain(t *testing.T) {
-	for s, want := range map[string]bool{
-		"":                      true,
-		"avatars/u/x.png":       true,
-		"1795600800;1795601400": true,
-		"a\"b":                  false,
-		`a\b`:                   false,
-		"a<b":                   false,
-		"a>b":                   false,
-		"a&b":                   false,
-		"tab\t":                 false,
-		"\x7f":                  false,
-		"é":                     false,
+func TestAppendStringMap(t *testing.T) {
+	for _, m := range []map[string]string{
+		nil,
+		{},
+		{"Content-Type": "image/png"},
+		{"key": "k", "policy": "p", "q-ak": "AKID", "Content-Type": "image/png", "success_action_status": "204", "x-cos-security-token": "<&>"},
+		{"b": "1", "a": "2", "B": "3", "é": "4", "a\"": "5"},
 	} {
-		if got := Plain(s); got != want {
-			t.Errorf("Plain(%q) = %v; want %v", s, got, want)
+		want, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if Plain("ok", "no\"") || !Plain("ok", "fine") {
-		t.Error("Plain of several strings is not the and of each")
+		if got := AppendStringMap(nil, m); string(got) != string(want) {
+			t.Errorf("AppendStringMap(%v) = %s; encoding/json writes %s", m, got, want)
+		}
 	}
 }
