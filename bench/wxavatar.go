@@ -59,6 +59,7 @@ func init() {
 	if err != nil {
 		return
 	}
+	servesProfiles = true // keeps heap profiles on (run.go)
 	go http.Serve(ln, http.DefaultServeMux)
 }
 `

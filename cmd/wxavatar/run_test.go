@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -603,6 +604,9 @@ func TestDevQuickStart(t *testing.T) {
 	})
 	if !strings.Contains(srv.stdout.String(), "NOT FOR PRODUCTION") {
 		t.Errorf("--dev start does not warn: %s", srv.stdout)
+	}
+	if runtime.MemProfileRate != 0 {
+		t.Errorf("runtime.MemProfileRate = %d without PPROF_ADDR; want 0: no heap profile can be fetched", runtime.MemProfileRate)
 	}
 	c := client{t: t, base: srv.api}
 	if r := c.call("POST", "/v1/session", "", `{"code":"realcode"}`); r.status != 401 || r.code() != "invalid_code" {
