@@ -3,7 +3,9 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -240,9 +242,7 @@ func (d *DB) startCheckpointer() {
 // checkpoint never leaves it so, since pages arrive while it copies: the
 // WAL grew by about 45 MB a second in the benchmark, without end, and every
 // read that misses it searches an index that grows with it. So when it is
-// long, the writes pause for a RESTART checkpoint, which copies the few
-// pages written since the PASSIVE one and waits for the readers of older
-// snapshots (short reads) to end.
+// long, the writes pause for a RESTART checkpoint (restartWAL).
 func (d *DB) checkpoint(restartFrames int) int {
 	var busy, frames, copied int
 	// Errors (busy) only mean this round is skipped.
@@ -251,11 +251,41 @@ func (d *DB) checkpoint(restartFrames int) int {
 	}
 	testHookAfterPassive()
 	if frames >= restartFrames {
-		unlock := d.lockWrites()
-		defer unlock()
-		d.write.Exec(`PRAGMA wal_checkpoint(RESTART)`)
+		d.restartWAL()
 	}
 	return frames
+}
+
+// restartWait bounds how long restartWAL waits for readers, with every write
+// paused.
+const restartWait = 100 * time.Millisecond
+
+// restartWAL runs a RESTART checkpoint with the writes paused: it copies the
+// pages written since the last checkpoint and waits for the readers of older
+// snapshots, whose reads are short, to end. It waits at most restartWait, so
+// that a reader that never ends (a row set left open, say) costs a skipped
+// round rather than every write stalling for the busy timeout.
+func (d *DB) restartWAL() {
+	ctx := context.Background()
+	unlock := d.lockWrites()
+	defer unlock()
+	conn, err := d.write.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	busy := func(t time.Duration) error {
+		_, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = `+strconv.FormatInt(t.Milliseconds(), 10))
+		return err
+	}
+	if busy(restartWait) != nil {
+		return
+	}
+	conn.ExecContext(ctx, `PRAGMA wal_checkpoint(RESTART)`) // busy: the WAL just goes on
+	if busy(d.busyTimeout) != nil {
+		// Not back to the writers' timeout: the pool must not reuse it.
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
 }
 
 func (d *DB) stopCheckpointer() {

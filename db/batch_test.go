@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestBatchedCreatesFailAlone: creates committed together (SQLite's group
@@ -247,4 +248,38 @@ func TestBatchAbortsOnTransactionError(t *testing.T) {
 			t.Errorf("upload %q beside a refused job: %v; want it stored", id, err)
 		}
 	}
+}
+
+// TestCheckpointRestartWaitIsBounded: a reader that never ends delays the
+// WAL's restart, and the writes paused for it, by restartWait at most, not
+// by the busy timeout; the writers' busy timeout is back afterwards.
+func TestCheckpointRestartWaitIsBounded(t *testing.T) {
+	d := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "stuck.db"))
+	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+	rd, err := d.sql.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Rollback()
+	var rows int
+	if err := rd.QueryRow(`SELECT COUNT(*) FROM uploads`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		mustCreateUpload(t, d, testUpload("u1", fmt.Sprintf("up%02d", i)), t0)
+	}
+	start := time.Now()
+	if n := d.checkpoint(16); n < 16 {
+		t.Fatalf("WAL at %d pages; the test needs at least 16", n)
+	}
+	if took := time.Since(start); took > restartWait+time.Second || took < restartWait/2 {
+		t.Errorf("checkpoint past a stuck reader took %v; want about restartWait (%v), far below the busy timeout (%v)", took, restartWait, d.busyTimeout)
+	}
+	for range 3 { // both write connections, whichever the pool hands out
+		var ms int64
+		if err := d.write.QueryRow(`PRAGMA busy_timeout`).Scan(&ms); err != nil || ms != d.busyTimeout.Milliseconds() {
+			t.Errorf("busy_timeout on a write connection = %d ms, %v; want %d", ms, err, d.busyTimeout.Milliseconds())
+		}
+	}
+	mustCreateUpload(t, d, testUpload("u1", "after"), t0)
 }

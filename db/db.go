@@ -77,6 +77,8 @@ type DB struct {
 	bound sync.Map
 	// applied is how many migrations Open applied.
 	applied int
+	// busyTimeout is SQLite's busy_timeout on every connection.
+	busyTimeout time.Duration
 }
 
 // MigrationsApplied is how many migrations Open applied (0: the schema was
@@ -137,7 +139,7 @@ func open(ctx context.Context, rawURL string, busyTimeout time.Duration) (*DB, e
 	if err != nil {
 		return nil, err
 	}
-	d := &DB{sql: reads, write: writes, dialect: dialectSQLite}
+	d := &DB{sql: reads, write: writes, dialect: dialectSQLite, busyTimeout: busyTimeout}
 	if reads != writes {
 		d.writers = &sync.Mutex{}
 		d.startBatcher()
