@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -64,6 +65,9 @@ type newUploadJSON struct {
 	Post      postJSON `json:"post"`
 	Put       putJSON  `json:"put"`
 }
+
+// answerBuffers holds the buffers signature answers are written into.
+var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // appendJSON appends what c.JSON writes for map[string]newUploadJSON{"upload":
 // u}, newline included, without reflection: every signature answers with
@@ -158,7 +162,10 @@ func handleCreateUpload(d *Deps) echo.HandlerFunc {
 			// Echo indents for ?pretty; nothing else reads the query.
 			return c.JSON(http.StatusCreated, map[string]newUploadJSON{"upload": body})
 		}
-		return c.JSONBlob(http.StatusCreated, body.appendJSON(make([]byte, 0, 2048)))
+		buf := answerBuffers.Get().(*[]byte)
+		defer answerBuffers.Put(buf)
+		*buf = body.appendJSON((*buf)[:0])
+		return c.JSONBlob(http.StatusCreated, *buf) // copied out before it returns
 	}
 }
 
