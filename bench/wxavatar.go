@@ -59,7 +59,6 @@ func init() {
 	if err != nil {
 		return
 	}
-	servesProfiles = true // keeps heap profiles on (run.go)
 	go http.Serve(ln, http.DefaultServeMux)
 }
 `
@@ -114,7 +113,8 @@ func startService(ctx context.Context, bin, tmp string, pprofPorts []int) (*serv
 	}
 
 	if len(pprofPorts) == 2 {
-		// The service's own pprof, should it serve one, and the overlay's.
+		// The service's own pprof (with it, heap profiles are sampled), and
+		// the overlay's.
 		env = append(env, fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", pprofPorts[0]),
 			fmt.Sprintf("BENCH_PPROF_ADDR=127.0.0.1:%d", pprofPorts[1]))
 	}

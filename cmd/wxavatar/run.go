@@ -32,10 +32,6 @@ var errUsage = errors.New("usage: wxavatar serve [--dev] [--env-file .env] | wxa
 // is set.
 const defaultMemoryLimit = 20 << 20
 
-// servesProfiles is set by builds that serve /debug/pprof/ other than on
-// PPROF_ADDR (the benchmark's profiling overlay), so heap profiles stay on.
-var servesProfiles bool
-
 // shutdownGrace is how long requests in flight may take to finish.
 const shutdownGrace = 15 * time.Second
 
@@ -85,7 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
-	if cfg.PprofAddr == "" && !servesProfiles {
+	if cfg.PprofAddr == "" {
 		// Nobody can fetch a heap profile, so sampling stops here: the
 		// runtime files every sampled allocation's stack in a 1.4 MiB
 		// hash table, whose pages a long run touches one by one.
