@@ -202,7 +202,8 @@ func refusal(err error) bool {
 // checkpointInterval is how often the WAL is copied back into the database
 // file. SQLite would do it inside whichever commit crosses 1000 pages, with
 // an fsync on the writer's path; a PASSIVE checkpoint here runs beside the
-// writer and never blocks it.
+// writer and never blocks it. Only a long WAL pauses the writes, briefly,
+// to start it over (checkpoint).
 const checkpointInterval = time.Second
 
 // testHookAfterPassive runs between checkpoint's two steps.
