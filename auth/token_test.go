@@ -36,7 +36,7 @@ func fixedClock(t time.Time) func() time.Time { return func() time.Time { return
 
 // forge signs arbitrary claims and header fields, as an attacker who knows
 // (or guesses) a key would.
-func forge(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+func forge(t testing.TB, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(method, claims)
 	if kid != "" {
