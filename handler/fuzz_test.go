@@ -2,21 +2,15 @@ package handler
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
-
-	"github.com/wxavatar/wxavatar/auth"
-	"github.com/wxavatar/wxavatar/db"
 )
 
 // FuzzNickname checks normalizeNickname against the contract's rule, stated
@@ -130,35 +124,6 @@ func FuzzSniffImage(f *testing.F) {
 	})
 }
 
-// newFuzzAPI is newTestAPI for a *testing.F: one API for a whole fuzz run.
-func newFuzzAPI(tb testing.TB) *testAPI {
-	tb.Helper()
-	store, err := db.Open(context.Background(), "sqlite::memory:")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	ring, err := auth.ParseKeyRing("k1:0123456789abcdef0123456789abcdef")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tokens, err := auth.NewTokens(ring, time.Hour, time.Now)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ta := &testAPI{store: store, objects: &fakeObjects{}, tokens: tokens, logs: &bytes.Buffer{}, now: time.Now()}
-	ta.e, err = New(Deps{
-		Logger: slog.New(slog.NewJSONHandler(ta.logs, nil)),
-		Now:    func() time.Time { return ta.now },
-		Login:  auth.DevLogin{}, Tokens: tokens, Store: store, Objects: ta.objects, Limiter: store,
-		UploadMaxBytes: 1000, UploadTTL: 10 * time.Minute,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return ta
-}
-
 // serveRaw sends body as is and returns status, headers and body; it never
 // fails the test itself.
 func serveRaw(e http.Handler, method, path, token string, body []byte, header ...string) *httptest.ResponseRecorder {
@@ -219,7 +184,7 @@ func FuzzDecodeJSON(f *testing.F) {
 			f.Add([]byte(s), route)
 		}
 	}
-	ta := newFuzzAPI(f)
+	ta := newTestAPI(f, nil)
 	rec := serveRaw(ta.e, http.MethodPost, "/v1/session", "", []byte(`{"code":"dev-fuzzer"}`))
 	var login struct{ Token string }
 	if err := json.Unmarshal(rec.Body.Bytes(), &login); rec.Code != 200 || err != nil {

@@ -135,7 +135,7 @@ type testAPI struct {
 	now     time.Time
 }
 
-func newTestAPI(t *testing.T, mutate func(*Deps)) *testAPI {
+func newTestAPI(t testing.TB, mutate func(*Deps)) *testAPI {
 	t.Helper()
 	store, err := db.Open(context.Background(), "sqlite::memory:")
 	if err != nil {
