@@ -125,7 +125,7 @@ func FuzzSniffImage(f *testing.F) {
 }
 
 // serveRaw sends body as is and returns status, headers and body; it never
-// fails the test itself.
+// fails the test itself. An X-Test-Remote header sets the peer address.
 func serveRaw(e http.Handler, method, path, token string, body []byte, header ...string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -134,6 +134,9 @@ func serveRaw(e http.Handler, method, path, token string, body []byte, header ..
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
+	}
+	if ra := req.Header.Get("X-Test-Remote"); ra != "" {
+		req.RemoteAddr = ra
 	}
 	rec := httptest.NewRecorder()
 	e.ServeHTTP(rec, req)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -182,19 +181,7 @@ func (a answer) code() string {
 
 func (ta *testAPI) do(t *testing.T, method, path, token, body string, header ...string) answer {
 	t.Helper()
-	req := httptest.NewRequest(method, path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	if ra := req.Header.Get("X-Test-Remote"); ra != "" {
-		req.RemoteAddr = ra
-	}
-	rec := httptest.NewRecorder()
-	ta.e.ServeHTTP(rec, req)
+	rec := serveRaw(ta.e, method, path, token, []byte(body), header...)
 	a := answer{status: rec.Code, header: rec.Header(), raw: rec.Body.String()}
 	if rec.Body.Len() > 0 {
 		if err := json.Unmarshal(rec.Body.Bytes(), &a.body); err != nil {
