@@ -123,27 +123,30 @@ func TestOpenFileSettings(t *testing.T) {
 		t.Fatalf("database file: %v", err)
 	}
 
-	// Hold two connections at once so the second is a fresh one: every connection of the pool
+	// Hold two connections of each pool at once so the second is a fresh one: every connection
 	// must carry the settings, not only the first.
 	ctx := context.Background()
-	for i := range 2 {
-		c, err := d.sql.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		for _, p := range []struct{ pragma, want string }{
-			{"journal_mode", "wal"},
-			{"foreign_keys", "1"},
-			{"busy_timeout", "5000"},
-			{"synchronous", "1"}, // NORMAL
-		} {
-			var got string
-			if err := c.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(&got); err != nil {
-				t.Fatalf("conn %d: PRAGMA %s: %v", i, p.pragma, err)
+	for pool, db := range map[string]*sql.DB{"readers": d.sql, "writers": d.write} {
+		for i := range 2 {
+			c, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if got != p.want {
-				t.Errorf("conn %d: PRAGMA %s = %q; want %q", i, p.pragma, got, p.want)
+			defer c.Close()
+			for _, p := range []struct{ pragma, want string }{
+				{"journal_mode", "wal"},
+				{"foreign_keys", "1"},
+				{"busy_timeout", "5000"},
+				{"synchronous", "1"},   // NORMAL
+				{"cache_size", "-256"}, // KiB
+			} {
+				var got string
+				if err := c.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(&got); err != nil {
+					t.Fatalf("%s conn %d: PRAGMA %s: %v", pool, i, p.pragma, err)
+				}
+				if got != p.want {
+					t.Errorf("%s conn %d: PRAGMA %s = %q; want %q", pool, i, p.pragma, got, p.want)
+				}
 			}
 		}
 	}
