@@ -253,7 +253,10 @@ func (d *DB) migrator() (*goose.Provider, error) {
 		return nil, fmt.Errorf("db: migrations: %w", err)
 	}
 	gooseDialect := goose.DialectSQLite3
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	opts := []goose.ProviderOption{
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(d.avatarUploadMigration()),
+	}
 	if d.dialect == dialectPostgres {
 		gooseDialect = goose.DialectPostgres
 		// Instances starting together on one database take turns: a session advisory lock

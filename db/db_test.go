@@ -206,7 +206,7 @@ func TestMigrationsTwiceIsNoop(t *testing.T) {
 			`SELECT COUNT(*) FROM goose_db_version WHERE version_id > 0`).Scan(&versions); err != nil {
 			t.Fatal(err)
 		}
-		if want := migrationCount(t); versions != want {
+		if want := migrationCount(t, d); versions != want {
 			t.Errorf("recorded migrations: got %d; want %d", versions, want)
 		}
 	})

@@ -2,9 +2,11 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // TestMigration4KeepsUploads: 00004 rebuilds uploads without object_key's
@@ -106,4 +108,114 @@ func uploadRows(t *testing.T, d *DB) [][]any {
 		t.Fatal(err)
 	}
 	return all
+}
+
+// TestMigration5RecordsAvatarUpload: 00005 brings users.avatar_upload_id to
+// both kinds of database found before it. One without the column (00001 as
+// first released) gets it, with the current avatar's upload filled in, so the
+// next confirm marks that upload replaced. One that already has it (00001 as
+// a later release wrote it) keeps its values.
+func TestMigration5RecordsAvatarUpload(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		p, err := d.migrator()
+		if err != nil {
+			t.Fatal(err)
+		}
+		index := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?`
+		if d.dialect == dialectPostgres {
+			index = `SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ?`
+		}
+		indexes := func() (byURL, byUpload int) {
+			t.Helper()
+			if err := d.queryRow(ctx, index, "users_avatar_url").Scan(&byURL); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.queryRow(ctx, index, "users_avatar_upload").Scan(&byUpload); err != nil {
+				t.Fatal(err)
+			}
+			return byURL, byUpload
+		}
+		avatarUpload := func(userID string) sql.NullString {
+			t.Helper()
+			var id sql.NullString
+			if err := d.queryRow(ctx, `SELECT avatar_upload_id FROM users WHERE id = ?`, userID).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, User{ID: "u2", OpenID: "o2"}, t0)
+		mustUpsert(t, d, User{ID: "u3", OpenID: "o3"}, t0)
+		for _, u := range []string{"u1", "u2"} {
+			mustCreateUpload(t, d, testUpload(u, u+"-old"), t0)
+			if _, _, err := d.ConfirmUpload(ctx, u, u+"-old", 10, t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		// Before 00005, as first released: no column, an index on avatar_url.
+		if _, err := p.DownTo(ctx, 4); err != nil {
+			t.Fatalf("down to 4: %v", err)
+		}
+		if _, err := d.exec(ctx, `SELECT avatar_upload_id FROM users`); err == nil {
+			t.Fatal("after down to 4: users.avatar_upload_id is still there")
+		}
+		if byURL, byUpload := indexes(); byURL != 1 || byUpload != 0 {
+			t.Fatalf("after down to 4: indexes by avatar_url %d, by avatar_upload_id %d; want 1, 0", byURL, byUpload)
+		}
+		if _, err := p.Up(ctx); err != nil {
+			t.Fatalf("up from 00001 as first released: %v", err)
+		}
+		if byURL, byUpload := indexes(); byURL != 0 || byUpload != 1 {
+			t.Errorf("after up: indexes by avatar_url %d, by avatar_upload_id %d; want 0, 1", byURL, byUpload)
+		}
+		for _, c := range []struct {
+			user string
+			want sql.NullString
+		}{{"u1", sql.NullString{String: "u1-old", Valid: true}}, {"u2", sql.NullString{String: "u2-old", Valid: true}}, {"u3", sql.NullString{}}} {
+			if got := avatarUpload(c.user); got != c.want {
+				t.Errorf("after up: %s's avatar_upload_id = %v; want %v", c.user, got, c.want)
+			}
+		}
+		mustCreateUpload(t, d, testUpload("u1", "u1-new"), t0)
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "u1-new", 10, t0.Add(time.Minute)); err != nil {
+			t.Fatalf("confirm after the upgrade: %v", err)
+		}
+		var replaced sql.NullInt64
+		if err := d.queryRow(ctx, `SELECT replaced_at FROM uploads WHERE id = 'u1-old'`).Scan(&replaced); err != nil {
+			t.Fatal(err)
+		}
+		if !replaced.Valid {
+			t.Error("after up, a new confirm did not mark the avatar it replaced")
+		}
+
+		// Before 00005, as a later release left it: the column and its index
+		// already there, with values that must stay.
+		if _, err := p.DownTo(ctx, 4); err != nil {
+			t.Fatalf("down to 4: %v", err)
+		}
+		for _, s := range []string{
+			`ALTER TABLE users ADD COLUMN avatar_upload_id TEXT`,
+			`DROP INDEX users_avatar_url`,
+			`CREATE INDEX users_avatar_upload ON users (avatar_upload_id)`,
+			`UPDATE users SET avatar_upload_id = 'kept' WHERE id = 'u2'`,
+		} {
+			if _, err := d.exec(ctx, s); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+		if _, err := p.Up(ctx); err != nil {
+			t.Fatalf("up from 00001 with the column: %v", err)
+		}
+		if got := avatarUpload("u2"); got != (sql.NullString{String: "kept", Valid: true}) {
+			t.Errorf("after up: u2's avatar_upload_id = %v; want kept", got)
+		}
+		if got := avatarUpload("u1"); got != (sql.NullString{String: "u1-new", Valid: true}) {
+			t.Errorf("after up: u1's avatar_upload_id = %v; want u1-new (filled in again)", got)
+		}
+		if byURL, byUpload := indexes(); byURL != 0 || byUpload != 1 {
+			t.Errorf("after up: indexes by avatar_url %d, by avatar_upload_id %d; want 0, 1", byURL, byUpload)
+		}
+	})
 }

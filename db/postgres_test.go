@@ -13,14 +13,22 @@ import (
 	"github.com/wxavatar/wxavatar/db/dbtest"
 )
 
-// migrationCount is how many migrations the package embeds.
-func migrationCount(t *testing.T) int {
+// migrationCount is how many migrations the package has: the embedded SQL
+// files and the Go ones.
+func migrationCount(t *testing.T, d *DB) int {
 	t.Helper()
+	p, err := d.migrator()
+	if err != nil {
+		t.Fatal(err)
+	}
 	files, err := fs.Glob(embedded, "migrations/*.sql")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("embedded migrations: %v, %v", files, err)
 	}
-	return len(files)
+	if n := len(p.ListSources()); n <= len(files) {
+		t.Fatalf("%d migrations, %d of them SQL files; want the Go ones too", n, len(files))
+	}
+	return len(p.ListSources())
 }
 
 func TestRebind(t *testing.T) {
@@ -105,7 +113,7 @@ func TestOpenPostgresConcurrently(t *testing.T) {
 		`SELECT COUNT(*) FROM goose_db_version WHERE version_id > 0`).Scan(&versions); err != nil {
 		t.Fatal(err)
 	}
-	if want := migrationCount(t); versions != want {
+	if want := migrationCount(t, d); versions != want {
 		t.Errorf("recorded migrations: got %d; want %d (each once)", versions, want)
 	}
 }

@@ -8,8 +8,6 @@ CREATE TABLE users (
     unionid    TEXT,
     nickname   TEXT   NOT NULL DEFAULT '',
     avatar_url TEXT,
-    -- The upload whose object avatar_url names: the sweeper never touches it.
-    avatar_upload_id TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
@@ -41,7 +39,7 @@ CREATE INDEX uploads_user_status_expires ON uploads (user_id, status, expires_at
 -- Serve the sweeper: expired pending uploads, and replaced avatars.
 CREATE INDEX uploads_sweep_expired ON uploads (status, expires_at) WHERE object_deleted_at IS NULL;
 CREATE INDEX uploads_sweep_replaced ON uploads (replaced_at) WHERE replaced_at IS NOT NULL AND object_deleted_at IS NULL;
-CREATE INDEX users_avatar_upload ON users (avatar_upload_id);
+CREATE INDEX users_avatar_url ON users (avatar_url);
 
 -- +goose Down
 DROP TABLE uploads;
