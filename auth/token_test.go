@@ -231,6 +231,14 @@ func TestVerifiedTokenCache(t *testing.T) {
 	if n := len(tk.keys.Load().verified); n != 1 {
 		t.Fatalf("%d tokens remembered; want 1", n)
 	}
+	// With a parser that refuses every token, the remembered one still
+	// passes: it is not parsed again.
+	parser := tk.parser
+	tk.parser = jwt.NewParser(jwt.WithValidMethods([]string{"none-such"}))
+	if sub, err := tk.Verify(s); err != nil || sub != "u1" {
+		t.Fatalf("remembered token, parser refusing all = %q, %v; want u1 from the cache", sub, err)
+	}
+	tk.parser = parser
 	// One character off the remembered token is another token: refused.
 	other := "A"
 	if strings.HasSuffix(s, other) {
@@ -284,6 +292,10 @@ func TestVerifiedTokenCacheBounded(t *testing.T) {
 		}
 		if n := len(tk.keys.Load().verified); n > maxVerifiedTokens {
 			t.Fatalf("%d tokens remembered; want at most %d", n, maxVerifiedTokens)
+		}
+		// Once full, the cache starts over rather than stop remembering.
+		if _, ok := tk.keys.Load().lookup(s); !ok {
+			t.Fatalf("token %d verified but not remembered", i)
 		}
 	}
 	if sub, err := tk.Verify(first); err != nil || sub != "u0" {
