@@ -263,10 +263,13 @@ func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, si
 // the claim is older than staleBefore (its holder has given up). Otherwise
 // it returns ErrConflict with the upload as it is: confirmed (nothing to
 // copy), pending (another version is being copied), rejected or expired.
-// Missing/foreign → ErrNotFound.
+// Missing/foreign → ErrNotFound. A claim taken returns no upload: the caller
+// has it already.
 func (d *DB) ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (Upload, error) {
 	var up Upload
-	err := d.inTx(ctx, true, func(ctx context.Context, tx *txn) error {
+	// No savepoint: the UPDATE is the only write, and the read after it
+	// happens only when it changed nothing.
+	err := d.inTx(ctx, false, func(ctx context.Context, tx *txn) error {
 		res, err := tx.exec(ctx, `
 			UPDATE uploads SET copy_etag = ?, copy_claimed_at = ?
 			WHERE id = ? AND user_id = ? AND status = 'pending'
@@ -279,13 +282,13 @@ func (d *DB) ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, 
 		if err != nil {
 			return err
 		}
+		if n > 0 {
+			return nil
+		}
 		if up, err = uploadForUser(ctx, tx, userID, uploadID); err != nil {
 			return err
 		}
-		if n == 0 {
-			return ErrConflict
-		}
-		return nil
+		return ErrConflict
 	})
 	return up, translate(err)
 }
