@@ -249,24 +249,23 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 				return err
 			}
 		}
-		copied := up.AvatarKey
-		u, up, err := d.Store.ConfirmUpload(ctx, userID, uploadID, info.Size, d.Now())
+		u, settled, err := d.Store.ConfirmUpload(ctx, userID, uploadID, info.Size, d.Now())
 		if errors.Is(err, db.ErrConflict) {
 			// Another request rejected it, or the sweeper took it, meanwhile:
 			// the copy just made is nobody's avatar (the sweeper deletes it
 			// too, if this fails).
-			if copied != up.Key {
-				if err := d.Objects.Delete(ctx, copied); err != nil {
+			if up.AvatarKey != up.Key {
+				if err := d.Objects.Delete(ctx, up.AvatarKey); err != nil {
 					d.Logger.WarnContext(ctx, "copy of a lost confirm not deleted; the sweeper will", "upload_id", up.ID, "error", err.Error())
 				}
 			}
-			return answerSettled(ctx, c, d, up)
+			return answerSettled(ctx, c, d, settled)
 		}
 		if err != nil {
 			return err
 		}
 		d.Metrics.UploadEvent("confirmed", 1)
-		return confirmed(c, u, up)
+		return confirmed(c, u, settled)
 	}
 }
 
