@@ -127,12 +127,13 @@ func (d *DB) insertUpload(ctx context.Context, tx *txn, u Upload, maxPending int
 	// BEGIN IMMEDIATE already serializes every writer, and its foreign key check on the INSERT
 	// finds a missing user with one statement less on the hot path.
 	if d.dialect == dialectPostgres {
-		var n int
-		if err := tx.queryRow(ctx, `WITH locked AS (UPDATE users SET updated_at = updated_at WHERE id = ? RETURNING 1)
-			SELECT COUNT(*) FROM locked`, u.UserID).Scan(&n); err != nil {
+		res, err := tx.exec(ctx, `UPDATE users SET updated_at = updated_at WHERE id = ?`, u.UserID)
+		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
 			return ErrNotFound
 		}
 	}
