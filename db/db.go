@@ -198,37 +198,33 @@ func openSQLite(path string, busyTimeout time.Duration) (reads, writes *sql.DB, 
 		q.Set("_txlock", "immediate")
 		return path + "?" + q.Encode()
 	}
+	// database/sql keeps idle connections for good by default: each keeps
+	// its page cache and prepared statements.
+	pool := func(readOnly bool, conns int) (*sql.DB, error) {
+		db, err := sql.Open("sqlite", dsn(readOnly))
+		if err != nil {
+			return nil, fmt.Errorf("db: open sqlite: %w", err)
+		}
+		db.SetMaxOpenConns(conns)
+		db.SetMaxIdleConns(conns)
+		return db, nil
+	}
 	if memory {
 		// One connection is the whole database: it reads and writes.
-		db, err := sql.Open("sqlite", dsn(false))
-		if err != nil {
-			return nil, nil, fmt.Errorf("db: open sqlite: %w", err)
-		}
-		db.SetMaxOpenConns(1)
-		db.SetMaxIdleConns(1)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(0)
-		return db, db, nil
-	}
-	writes, err = sql.Open("sqlite", dsn(false))
-	if err != nil {
-		return nil, nil, fmt.Errorf("db: open sqlite: %w", err)
+		db, err := pool(false, 1)
+		return db, db, err
 	}
 	// Two connections: the writer, and one to prepare statements on while a
 	// transaction holds the first (writes themselves are one at a time, see
 	// DB.writers).
-	writes.SetMaxOpenConns(2)
-	writes.SetMaxIdleConns(2)
-	writes.SetConnMaxLifetime(0)
-	writes.SetConnMaxIdleTime(0)
-	reads, err = sql.Open("sqlite", dsn(true))
-	if err != nil {
-		return nil, nil, errors.Join(fmt.Errorf("db: open sqlite: %w", err), writes.Close())
+	if writes, err = pool(false, 2); err != nil {
+		return nil, nil, err
 	}
 	// Each connection carries its own page cache (see above): a few readers
 	// serve a WAL database well on a small machine.
-	reads.SetMaxOpenConns(4)
-	reads.SetMaxIdleConns(4)
+	if reads, err = pool(true, 4); err != nil {
+		return nil, nil, errors.Join(err, writes.Close())
+	}
 	return reads, writes, nil
 }
 
