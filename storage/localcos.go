@@ -612,12 +612,12 @@ type objectWrite struct {
 	md5          []byte
 }
 
-// writeObject streams in.body to a temporary file, checks its size and
-// digest, appends the metadata and renames the file into place. Nothing is
-// visible under the key until the rename.
 // copyBuffers saves io.Copy's 32 KiB allocation on every upload.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
+// writeObject streams in.body to a temporary file, checks its size and
+// digest, appends the metadata and renames the file into place. Nothing is
+// visible under the key until the rename.
 func (s *LocalServer) writeObject(ctx context.Context, in objectWrite) (meta objectMeta, err error) {
 	tmp, err := os.CreateTemp(s.tmpDir, "object-*")
 	if err != nil {
