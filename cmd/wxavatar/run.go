@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -74,13 +73,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := slog.New(handler.LogHandler(slog.NewJSONHandler(stderr, nil)))
-	// The live heap of this service is a few MiB, yet under load the
-	// default pacing lets it swell to several times that between
-	// collections. A soft limit keeps the footprint small; GOMEMLIMIT (read
-	// by the Go runtime itself) overrides it.
-	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
 	if cfg.PprofAddr == "" {
 		// Nobody can fetch a heap profile, so sampling stops here: the
 		// runtime files every sampled allocation's stack in a 1.4 MiB
@@ -151,6 +143,9 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 
 	var k keys
 	srvs := &servers{logger: logger, errs: make(chan error, 4)}
+	// A start that fails part way, or a server that stops on its own, must
+	// not leave the others serving; after a graceful shutdown this is a no-op.
+	defer srvs.close()
 	if cfg.Dev {
 		k.devAccepted = &atomic.Pointer[[]storage.Credentials]{}
 		k.devAccepted.Store(&[]storage.Credentials{cfg.COSCredentials})
@@ -283,6 +278,13 @@ func (s *servers) start(setting, addr string, h http.Handler, tune func(*http.Se
 // shutdown drains the servers in the reverse order of their start: the API
 // first, so that requests in flight can still reach the local object server
 // while they finish.
+// close stops every server at once, dropping their connections.
+func (s *servers) close() {
+	for _, srv := range s.list {
+		srv.Close()
+	}
+}
+
 func (s *servers) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()

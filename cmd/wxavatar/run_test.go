@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -634,5 +635,43 @@ func TestDevQuickStart(t *testing.T) {
 	}
 	if status, body := download(t, srv.api+"/metrics"); status != 200 || !strings.Contains(string(body), `wxavatar_uploads_total{event="issued"} 1`) {
 		t.Errorf("/metrics on the API listener: %d; want 200 with the upload counted", status)
+	}
+}
+
+// TestFailedStartClosesListeners: when the API cannot listen, the listeners
+// opened before it (the local object server, metrics) are closed, not left
+// serving in a process that reports it did not start.
+func TestFailedStartClosesListeners(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	freePort := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	storageAddr, metricsAddr := freePort(), freePort()
+	dir := t.TempDir()
+	env := map[string]string{
+		"ADDR": taken.Addr().String(), "DEV_STORAGE_ADDR": storageAddr, "METRICS_ADDR": metricsAddr,
+		"DATABASE_URL": "sqlite:" + filepath.Join(dir, "dev.db"), "DEV_STORAGE_DIR": filepath.Join(dir, "objects"),
+	}
+	var stdout, stderr testutil.SyncBuffer
+	err = run(context.Background(), []string{"serve", "--dev", "--env-file", ""}, func(k string) string { return env[k] }, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "listen on ADDR") {
+		t.Fatalf("run = %v; want the ADDR listen error", err)
+	}
+	for _, addr := range []string{storageAddr, metricsAddr} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("%s still taken after the failed start: %v", addr, err)
+			continue
+		}
+		ln.Close()
 	}
 }
