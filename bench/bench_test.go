@@ -408,7 +408,10 @@ func TestParseProcStat(t *testing.T) {
 			t.Errorf("parseProcStat(%q): no error", bad)
 		}
 	}
-	if d, err := readCPU(os.Getpid()); err != nil || d < 0 {
-		t.Errorf("readCPU(self) = %v, %v", d, err)
+	if _, err := readCPU(os.Getpid()); err != nil {
+		if _, statErr := os.Stat("/proc/self/stat"); statErr != nil {
+			t.Skip("no /proc:", statErr)
+		}
+		t.Errorf("readCPU(self): %v", err)
 	}
 }
