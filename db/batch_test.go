@@ -65,6 +65,29 @@ func TestBatchedCreatesFailAlone(t *testing.T) {
 		}
 	}
 	t.Logf("%d creates committed alongside failing ones", ok)
+
+	// The same in one batch built by hand, so that grouping is not left to
+	// timing: each create fails or succeeds on its own.
+	ctx := context.Background()
+	creates := []Upload{testUpload("u1", "b1"), testUpload("nobody", "b2"), testUpload("u1", taken.ID), testUpload("u1", "b3")}
+	wants := []error{nil, ErrNotFound, ErrConflict, nil}
+	batch := make([]*writeJob, len(creates))
+	for i, u := range creates {
+		batch[i] = &writeJob{ctx: ctx, done: make(chan error, 1), run: func(ctx context.Context, tx *txn) error {
+			return d.insertUpload(ctx, tx, u, 0, t0)
+		}}
+	}
+	d.commitBatch(batch)
+	for i, j := range batch {
+		if err := translate(<-j.done); !errors.Is(err, wants[i]) || (wants[i] == nil && err != nil) {
+			t.Errorf("batched create %d: %v; want %v", i, err, wants[i])
+		}
+	}
+	for _, id := range []string{"b1", "b3"} {
+		if _, err := d.UploadForUser(ctx, "u1", id); err != nil {
+			t.Errorf("batched upload %s beside failing ones: %v; want it stored", id, err)
+		}
+	}
 }
 
 // TestBatchedWritesUndoneAlone: a write that fails after changing rows is
@@ -103,6 +126,35 @@ func TestBatchedWritesUndoneAlone(t *testing.T) {
 		}
 		if changed := u.Nickname == "changed"; changed != (i%2 == 1) {
 			t.Errorf("user %d: nickname %q after a write that %s", i, u.Nickname, map[bool]string{true: "failed", false: "succeeded"}[i%2 == 0])
+		}
+	}
+
+	// The same in one batch built by hand, so that grouping is not left to
+	// timing.
+	batch := make([]*writeJob, 6)
+	for i := range batch {
+		id := fmt.Sprintf("u%02d", i)
+		batch[i] = &writeJob{ctx: context.Background(), savepoint: true, done: make(chan error, 1), run: func(ctx context.Context, tx *txn) error {
+			if _, err := tx.exec(ctx, `UPDATE users SET nickname = 'batched' WHERE id = ?`, id); err != nil {
+				return err
+			}
+			if i%2 == 0 {
+				return errors.New("refused after a write")
+			}
+			return nil
+		}}
+	}
+	d.commitBatch(batch)
+	for i, j := range batch {
+		if err := <-j.done; (err != nil) != (i%2 == 0) {
+			t.Errorf("batched write %d: %v", i, err)
+		}
+		u, err := d.UserByID(context.Background(), fmt.Sprintf("u%02d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if batched := u.Nickname == "batched"; batched != (i%2 == 1) {
+			t.Errorf("user %d in one batch: nickname %q", i, u.Nickname)
 		}
 	}
 }
