@@ -224,8 +224,8 @@ func (d *DB) startCheckpointer() {
 		for {
 			select {
 			case <-c.quit:
-				// A last full checkpoint leaves a compact file behind.
-				d.write.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+				// No last checkpoint here: SQLite makes one, and deletes
+				// the WAL, when Close closes the last connection.
 				return
 			case <-t.C:
 				d.checkpoint(walRestartFrames)

@@ -160,7 +160,8 @@ func TestBatchedWritesUndoneAlone(t *testing.T) {
 }
 
 // TestCheckpointsOffTheWriter: commits leave checkpointing to the background
-// goroutine, and Close leaves an empty WAL behind.
+// goroutine, and Close leaves no WAL behind (SQLite checkpoints at the last
+// connection's close).
 func TestCheckpointsOffTheWriter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ckpt.db")
 	d, err := Open(context.Background(), "sqlite:"+path)
