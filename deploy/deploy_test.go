@@ -650,6 +650,10 @@ func TestMigrateJob(t *testing.T) {
 	if matches(decode[service](t, find(t, all, "Service")[0]).Spec.Selector, j.Spec.Template.Metadata.Labels) {
 		t.Error("the Service selects the migrate Job's pods")
 	}
+	// Nor count toward the Deployment's disruption budget.
+	if matches(decode[pdb](t, find(t, all, "PodDisruptionBudget")[0]).Spec.Selector.MatchLabels, j.Spec.Template.Metadata.Labels) {
+		t.Error("the PodDisruptionBudget selects the migrate Job's pods")
+	}
 }
 
 func matches(selector, labels map[string]string) bool {
@@ -1030,7 +1034,10 @@ func TestDockerGoVersion(t *testing.T) {
 	if m == nil {
 		t.Fatal("go.mod: no go line")
 	}
-	df, _ := os.ReadFile("../Dockerfile")
+	df, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
 	v := regexp.MustCompile(`(?m)^ARG GO_VERSION=(\d+)\.(\d+)`).FindSubmatch(df)
 	if v == nil {
 		t.Fatal("Dockerfile: no ARG GO_VERSION=X.Y")
