@@ -76,7 +76,9 @@ func TestNewUploadJSON(t *testing.T) {
 }
 
 // TestCreateUploadAnswerForms: the signature's answer is compact JSON, and
-// indented under Echo's ?pretty, with the same content either way.
+// indented under Echo's ?pretty, each with the upload's id, policy and
+// signature (TestNewUploadJSON compares the compact bytes with
+// encoding/json's).
 func TestCreateUploadAnswerForms(t *testing.T) {
 	ta := newTestAPI(t, nil)
 	token, _ := ta.login(t, "erin")
