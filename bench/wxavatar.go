@@ -292,7 +292,7 @@ func doJSON(client *http.Client, req *http.Request, want int, out any) error {
 
 var (
 	jsonCT     = []string{"application/json"}
-	signBody   = []byte(`{"content_type":"image/png"}`)
+	signBody   = fmt.Appendf(nil, `{"content_type":"image/png","size":%d}`, len(avatarPNG)) // as the mini program client asks
 	confirmOK  = []byte(`"status":"confirmed"`)
 	signPutURL = []byte(`"put":{"url":"http://127.0.0.1:`)
 )

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,12 +31,15 @@ type fakeObjects struct {
 }
 
 func (f *fakeObjects) SignUpload(_ context.Context, spec storage.UploadSpec) (storage.SignedUpload, error) {
-	return storage.SignedUpload{
-		PostURL:    "https://bucket-1250000000.cos.ap-guangzhou.myqcloud.com/",
-		PostForm:   map[string]string{"key": spec.Key, "Content-Type": spec.ContentType, "policy": "p", "q-signature": "s"},
-		PutURL:     "https://bucket-1250000000.cos.ap-guangzhou.myqcloud.com/" + spec.Key + "?q-signature=s",
-		PutHeaders: map[string]string{"Content-Type": spec.ContentType},
-	}, nil
+	signed := storage.SignedUpload{
+		PostURL:  "https://bucket-1250000000.cos.ap-guangzhou.myqcloud.com/",
+		PostForm: map[string]string{"key": spec.Key, "Content-Type": spec.ContentType, "policy": "p", "q-signature": "s"},
+	}
+	if spec.Size > 0 { // as storage.Client signs: a PUT only for a declared size
+		signed.PutURL = "https://bucket-1250000000.cos.ap-guangzhou.myqcloud.com/" + spec.Key + "?q-signature=s"
+		signed.PutHeaders = map[string]string{"Content-Type": spec.ContentType, "Content-Length": strconv.FormatInt(spec.Size, 10)}
+	}
+	return signed, nil
 }
 
 func (f *fakeObjects) Pin(ctx context.Context) context.Context { return ctx }
@@ -458,9 +462,11 @@ func TestCreateUpload(t *testing.T) {
 	if post["file_field"] != "file" || post["form"].(map[string]any)["Content-Type"] != "image/png" {
 		t.Errorf("post = %v", post)
 	}
-	if up["put"].(map[string]any)["headers"].(map[string]any)["Content-Type"] != "image/png" {
-		t.Errorf("put = %v", up["put"])
+	// The PUT URL pins the declared size; without one there is none.
+	if h := up["put"].(map[string]any)["headers"].(map[string]any); h["Content-Type"] != "image/png" || h["Content-Length"] != "1000" {
+		t.Errorf("put = %v; want headers Content-Type image/png, Content-Length 1000", up["put"])
 	}
+	// (TestCreateUploadAnswerForms: without a size there is no put.)
 	tests := []struct {
 		body   string
 		status int

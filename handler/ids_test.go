@@ -61,9 +61,11 @@ func TestNewUploadJSON(t *testing.T) {
 			MaxBytes: 5 << 20, URL: "https://cdn.example.com/avatars/u/x/avatar.png",
 			Post: postJSON{URL: "https://b.cos.ap-shanghai.myqcloud.com/", FileField: "file",
 				Form: map[string]string{"key": "k", "policy": "eyJ+/=", "q-ak": "AKID", "Content-Type": "image/png", "q-key-time": "1;2"}},
-			Put: putJSON{URL: "https://b.cos.ap-shanghai.myqcloud.com/k?q-ak=AKID&q-sign-time=1%3B2", Headers: map[string]string{"Content-Type": "image/png"}},
+			Put: &putJSON{URL: "https://b.cos.ap-shanghai.myqcloud.com/k?q-ak=AKID&q-sign-time=1%3B2",
+				Headers: map[string]string{"Content-Type": "image/png", "Content-Length": "34567"}},
 		},
-		{ID: "odd \"<&>\" \\ é \x01 \u2028", MaxBytes: -1},
+		{ID: "odd \"<&>\" \\ é \x01 \u2028", MaxBytes: -1, Put: &putJSON{}},
+		{ID: "no size declared, so no put", Post: postJSON{Form: map[string]string{}}},
 	} {
 		var want bytes.Buffer
 		if err := json.NewEncoder(&want).Encode(map[string]newUploadJSON{"upload": u}); err != nil {
@@ -92,6 +94,9 @@ func TestCreateUploadAnswerForms(t *testing.T) {
 		form, _ := up["post"].(map[string]any)["form"].(map[string]any)
 		if up["id"] == nil || form["policy"] == nil || form["q-signature"] == nil {
 			t.Errorf("%s: answer lacks id, policy or signature: %s", name, a.raw)
+		}
+		if _, ok := up["put"]; ok { // no size declared: nothing could pin a PUT's
+			t.Errorf("%s: answer without a declared size has a put: %s", name, a.raw)
 		}
 	}
 	if strings.Contains(plain.raw, "\n  ") || !strings.HasSuffix(plain.raw, "}\n") {

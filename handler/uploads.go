@@ -63,7 +63,7 @@ type newUploadJSON struct {
 	MaxBytes  int64    `json:"max_bytes"`
 	URL       string   `json:"url"`
 	Post      postJSON `json:"post"`
-	Put       putJSON  `json:"put"`
+	Put       *putJSON `json:"put,omitempty"` // only for a declared size
 }
 
 // answerBuffers holds the buffers signature answers are written into.
@@ -89,11 +89,15 @@ func (u newUploadJSON) appendJSON(b []byte) []byte {
 	b = jsonx.AppendString(b, u.Post.FileField)
 	b = append(b, `,"form":`...)
 	b = jsonx.AppendStringMap(b, u.Post.Form)
-	b = append(b, `},"put":{"url":`...)
-	b = jsonx.AppendString(b, u.Put.URL)
-	b = append(b, `,"headers":`...)
-	b = jsonx.AppendStringMap(b, u.Put.Headers)
-	return append(b, "}}}\n"...)
+	b = append(b, '}')
+	if u.Put != nil {
+		b = append(b, `,"put":{"url":`...)
+		b = jsonx.AppendString(b, u.Put.URL)
+		b = append(b, `,"headers":`...)
+		b = jsonx.AppendStringMap(b, u.Put.Headers)
+		b = append(b, '}')
+	}
+	return append(b, "}}\n"...)
 }
 
 func handleCreateUpload(d *Deps) echo.HandlerFunc {
@@ -134,10 +138,16 @@ func handleCreateUpload(d *Deps) echo.HandlerFunc {
 		up.Key = "avatars/" + userID + "/" + up.ID + ext
 		up.AvatarKey = "avatars/" + userID + "/" + up.ID + "/avatar" + ext
 		up.URL = d.Objects.ObjectURL(up.AvatarKey)
-		signed, err := d.Objects.SignUpload(ctx, storage.UploadSpec{
+		spec := storage.UploadSpec{
 			Key: up.Key, ContentType: up.ContentType, MaxBytes: up.MaxBytes,
 			NotBefore: now.Add(-clockSkew), Expires: expires,
-		})
+		}
+		if req.Size != nil {
+			// A presigned PUT can pin a size only by signing its exact
+			// Content-Length: there is a PUT URL only for a declared size.
+			spec.Size = *req.Size
+		}
+		signed, err := d.Objects.SignUpload(ctx, spec)
 		if err != nil {
 			return err
 		}
@@ -156,7 +166,9 @@ func handleCreateUpload(d *Deps) echo.HandlerFunc {
 		body := newUploadJSON{
 			ID: up.ID, Key: up.Key, ExpiresAt: formatTime(expires), MaxBytes: up.MaxBytes, URL: up.URL,
 			Post: postJSON{URL: signed.PostURL, FileField: "file", Form: signed.PostForm},
-			Put:  putJSON{URL: signed.PutURL, Headers: signed.PutHeaders},
+		}
+		if signed.PutURL != "" {
+			body.Put = &putJSON{URL: signed.PutURL, Headers: signed.PutHeaders}
 		}
 		if c.Request().URL.RawQuery != "" {
 			// Echo indents for ?pretty; nothing else reads the query.

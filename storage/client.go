@@ -168,8 +168,12 @@ type SignedUpload struct {
 	PutHeaders map[string]string
 }
 
-// SignUpload signs a POST form and a presigned PUT URL for spec. Both expire
-// at spec.Expires and pin the key and the Content-Type.
+// SignUpload signs a POST form and, when spec declares a size, a presigned
+// PUT URL for spec. Both expire at spec.Expires and pin the key and the
+// Content-Type; the form's policy bounds the size, the PUT URL signs the
+// declared Content-Length. Without a declared size PutURL is empty: a PUT URL
+// that signs no Content-Length lets its holder store any size up to COS's
+// 5 GB limit.
 func (c *Client) SignUpload(ctx context.Context, spec UploadSpec) (SignedUpload, error) {
 	cred := c.Credentials()
 	if pinned, ok := ctx.Value(pinnedKey{}).(*Credentials); ok {
@@ -179,12 +183,14 @@ func (c *Client) SignUpload(ctx context.Context, spec UploadSpec) (SignedUpload,
 	if err != nil {
 		return SignedUpload{}, err
 	}
-	return SignedUpload{
-		PostURL:    c.postURL,
-		PostForm:   form,
-		PutURL:     presignPut(cred, c.cfg.BucketURL, spec),
-		PutHeaders: map[string]string{"Content-Type": spec.ContentType},
-	}, nil
+	signed := SignedUpload{PostURL: c.postURL, PostForm: form}
+	if spec.Size > 0 {
+		signed.PutURL = presignPut(cred, c.cfg.BucketURL, spec)
+		signed.PutHeaders = map[string]string{
+			"Content-Type": spec.ContentType, "Content-Length": strconv.FormatInt(spec.Size, 10),
+		}
+	}
+	return signed, nil
 }
 
 // ObjectInfo is what storage says of a whole object.

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,7 +81,9 @@ func TestClientAgainstLocalServer(t *testing.T) {
 			data := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 40)...)
 			for i, upload := range []func(*testing.T, SignedUpload, []byte) int{uploadWithForm, uploadWithPut} {
 				key := "avatars/u/" + string(rune('a'+i)) + " (1).png"
-				s, err := c.SignUpload(ctx, clientSpec(key))
+				sized := clientSpec(key)
+				sized.Size = int64(len(data))
+				s, err := c.SignUpload(ctx, sized)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -154,7 +158,9 @@ func TestClientAgainstLocalServer(t *testing.T) {
 
 func mustSign(t *testing.T, c *Client) SignedUpload {
 	t.Helper()
-	s, err := c.SignUpload(context.Background(), clientSpec("k.png"))
+	spec := clientSpec("k.png")
+	spec.Size = 48
+	s, err := c.SignUpload(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +171,7 @@ func TestClientPresignedPutEndsAtExpiry(t *testing.T) {
 	b := newTestBucket(t, LocalServerConfig{})
 	c := newClientFor(t, b, testCredentials)
 	spec := clientSpec("k.png")
+	spec.Size = 48
 	s, err := c.SignUpload(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
@@ -177,8 +184,74 @@ func TestClientPresignedPutEndsAtExpiry(t *testing.T) {
 	if got := s.PostForm["q-key-time"]; got != want {
 		t.Errorf("POST q-key-time = %s; want %s", got, want)
 	}
-	if got := u.Query().Get("q-header-list"); got != "content-type;host" {
-		t.Errorf("PUT signs headers %q; want content-type;host", got)
+	if got := u.Query().Get("q-header-list"); got != "content-length;content-type;host" {
+		t.Errorf("PUT signs headers %q; want content-length;content-type;host", got)
+	}
+	if want := map[string]string{"Content-Type": "image/png", "Content-Length": "48"}; !maps.Equal(s.PutHeaders, want) {
+		t.Errorf("PUT headers = %v; want %v", s.PutHeaders, want)
+	}
+}
+
+// TestClientPresignedPutPinsSize: a presigned PUT stores exactly the declared
+// size or nothing, and without a declared size there is no PUT URL at all,
+// since COS would take up to 5 GB under one that signs no Content-Length.
+func TestClientPresignedPutPinsSize(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{})
+	c := newClientFor(t, b, testCredentials)
+	ctx := context.Background()
+	data := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 40)...)
+	spec := clientSpec("avatars/u/sized.png")
+	spec.Size = int64(len(data))
+	s, err := c.SignUpload(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(body io.Reader, contentLength string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPut, s.PutURL, body)
+		req.Header.Set("Content-Type", "image/png")
+		if contentLength != "" {
+			req.Header.Set("Content-Length", contentLength)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	longer := append(slices.Clone(data), 0)
+	if got := put(bytes.NewReader(longer), ""); got != http.StatusForbidden {
+		t.Errorf("PUT of %d bytes under a URL signed for %d: status %d; want 403", len(longer), len(data), got)
+	}
+	if got := put(bytes.NewReader(data[:len(data)-1]), ""); got != http.StatusForbidden {
+		t.Errorf("PUT of %d bytes under a URL signed for %d: status %d; want 403", len(data)-1, len(data), got)
+	}
+	// A body of unknown length goes chunked, with no Content-Length to sign.
+	if got := put(io.MultiReader(bytes.NewReader(data)), ""); got != http.StatusForbidden {
+		t.Errorf("chunked PUT: status %d; want 403", got)
+	}
+	if _, _, err := c.Peek(ctx, spec.Key, 8); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after refused PUTs, Peek: %v; want ErrNotFound", err)
+	}
+	if got := put(bytes.NewReader(data), ""); got != http.StatusOK {
+		t.Fatalf("PUT of the declared %d bytes: status %d; want 200", len(data), got)
+	}
+	if info, _, err := c.Peek(ctx, spec.Key, 8); err != nil || info.Size != int64(len(data)) {
+		t.Fatalf("Peek = %+v, %v; want %d bytes", info, err, len(data))
+	}
+
+	spec.Size = 0
+	s, err = c.SignUpload(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.PutURL != "" || s.PutHeaders != nil || s.PostForm["policy"] == "" {
+		t.Errorf("without a size: PUT %q %v, policy %q; want no PUT and a POST form", s.PutURL, s.PutHeaders, s.PostForm["policy"])
+	}
+	spec.Size = spec.MaxBytes + 1
+	if _, err := c.SignUpload(ctx, spec); err == nil {
+		t.Error("SignUpload signed a size over MaxBytes")
 	}
 }
 

@@ -23,8 +23,12 @@ type UploadSpec struct {
 	Key         string
 	ContentType string
 	MaxBytes    int64
-	NotBefore   time.Time
-	Expires     time.Time
+	// Size is the exact size the client declared, 0 if it declared none. A
+	// presigned PUT has no size range: it can only sign one Content-Length,
+	// so there is a PUT URL only for a declared size.
+	Size      int64
+	NotBefore time.Time
+	Expires   time.Time
 }
 
 func (s UploadSpec) validate() error {
@@ -35,6 +39,8 @@ func (s UploadSpec) validate() error {
 		return errors.New("upload spec: empty content type")
 	case s.MaxBytes < 1:
 		return errors.New("upload spec: max bytes below 1")
+	case s.Size < 0 || s.Size > s.MaxBytes:
+		return errors.New("upload spec: size out of 0..max bytes")
 	case !s.Expires.After(s.NotBefore):
 		return errors.New("upload spec: expiry not after start")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -38,25 +39,30 @@ func TestPresignPutMatchesSDK(t *testing.T) {
 		for _, key := range keys {
 			for _, cred := range creds {
 				for _, ct := range []string{"image/png", "image/jpeg; charset=x y"} {
-					spec := UploadSpec{Key: key, ContentType: ct, MaxBytes: 1, NotBefore: nb, Expires: nb.Add(10*time.Minute + 7*time.Second)}
-					h := http.Header{}
-					h.Set("Content-Type", ct)
-					opt := &cos.PresignedURLOptions{Header: &h, AuthTime: &cos.AuthTime{
-						SignStartTime: spec.NotBefore, SignEndTime: spec.Expires,
-						KeyStartTime: spec.NotBefore, KeyEndTime: spec.Expires,
-					}}
-					if cred.SessionToken != "" {
-						q := url.Values{}
-						q.Set("x-cos-security-token", cred.SessionToken)
-						opt.Query = &q
-					}
-					want, err := client.Object.GetPresignedURL(context.Background(), http.MethodPut, key,
-						cred.SecretID, cred.SecretKey, spec.Expires.Sub(spec.NotBefore), opt)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if got := presignPut(cred, base, spec); got != want.String() {
-						t.Errorf("base %s, key %q, token %t, type %q:\n got %s\nwant %s", b, key, cred.SessionToken != "", ct, got, want)
+					for _, size := range []int64{0, 1, 34567} {
+						spec := UploadSpec{Key: key, ContentType: ct, MaxBytes: 34567, Size: size, NotBefore: nb, Expires: nb.Add(10*time.Minute + 7*time.Second)}
+						h := http.Header{}
+						h.Set("Content-Type", ct)
+						if size > 0 {
+							h.Set("Content-Length", strconv.FormatInt(size, 10))
+						}
+						opt := &cos.PresignedURLOptions{Header: &h, AuthTime: &cos.AuthTime{
+							SignStartTime: spec.NotBefore, SignEndTime: spec.Expires,
+							KeyStartTime: spec.NotBefore, KeyEndTime: spec.Expires,
+						}}
+						if cred.SessionToken != "" {
+							q := url.Values{}
+							q.Set("x-cos-security-token", cred.SessionToken)
+							opt.Query = &q
+						}
+						want, err := client.Object.GetPresignedURL(context.Background(), http.MethodPut, key,
+							cred.SecretID, cred.SecretKey, spec.Expires.Sub(spec.NotBefore), opt)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if got := presignPut(cred, base, spec); got != want.String() {
+							t.Errorf("base %s, key %q, token %t, type %q, size %d:\n got %s\nwant %s", b, key, cred.SessionToken != "", ct, size, got, want)
+						}
 					}
 				}
 			}
@@ -72,7 +78,7 @@ func BenchmarkSignUpload(b *testing.B) {
 	}
 	now := time.Now()
 	spec := UploadSpec{Key: "avatars/3ab2cdefgh/3ab2cdefghijklmnopqrstuvwx.png", ContentType: "image/png",
-		MaxBytes: 5 << 20, NotBefore: now, Expires: now.Add(10 * time.Minute)}
+		MaxBytes: 5 << 20, Size: 34567, NotBefore: now, Expires: now.Add(10 * time.Minute)}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.SignUpload(context.Background(), spec); err != nil {

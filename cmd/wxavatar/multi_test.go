@@ -52,8 +52,9 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	}
 
 	// The next one is confirmed on both at once: recorded once, same answer.
-	second := b.newUpload(token, "image/jpeg")
-	if got := put(t, second, testImage(t, "jpeg"), ""); got.status != 200 {
+	jpeg := testImage(t, "jpeg")
+	second := b.newSizedUpload(token, "image/jpeg", len(jpeg))
+	if got := put(t, second, jpeg, ""); got.status != 200 {
 		t.Fatalf("upload: %+v", got)
 	}
 	var wg sync.WaitGroup

@@ -311,9 +311,13 @@ func TestOpenAPIContract(t *testing.T) {
 	k.do(exchange{method: "PATCH", path: "/v1/me", token: "garbage", body: `{"nickname":"x"}`, status: 401, code: "unauthorized"})
 
 	// Upload signatures.
-	newUpload := func(token, contentType string) signedUpload {
+	newUpload := func(token, contentType string, size int) signedUpload {
 		t.Helper()
-		r := k.do(exchange{method: "POST", path: "/v1/avatar/uploads", token: token, body: `{"content_type":"` + contentType + `","size":1000}`, status: 201})
+		body := fmt.Sprintf(`{"content_type":%q,"size":%d}`, contentType, size)
+		if size == 0 {
+			body = `{"content_type":"` + contentType + `"}` // no size: no PUT URL in the answer
+		}
+		r := k.do(exchange{method: "POST", path: "/v1/avatar/uploads", token: token, body: body, status: 201})
 		var out struct{ Upload signedUpload }
 		if err := json.Unmarshal(r.raw, &out); err != nil || out.Upload.ID == "" {
 			t.Fatalf("upload signature: %d %s", r.status, r.raw)
@@ -335,7 +339,7 @@ func TestOpenAPIContract(t *testing.T) {
 		k.do(ex)
 	}
 	for range 3 {
-		newUpload(carol, "image/webp")
+		newUpload(carol, "image/webp", 1000)
 	}
 	r := k.do(exchange{method: "POST", path: "/v1/avatar/uploads", token: carol, body: `{"content_type":"image/webp"}`, status: 429, code: "rate_limited"})
 	if got := r.header.Get("Retry-After"); got != "600" {
@@ -347,7 +351,7 @@ func TestOpenAPIContract(t *testing.T) {
 		t.Helper()
 		return k.do(exchange{method: "POST", path: "/v1/avatar/uploads/" + id + "/confirm", token: token, status: status, code: code})
 	}
-	png := newUpload(alice, "image/png")
+	png := newUpload(alice, "image/png", 1000)
 	confirm(alice, png.ID, 409, "upload_missing")
 	if got := postForm(t, png, testImage(t, "png"), nil); got.status != 204 {
 		t.Fatalf("POST form upload: %+v", got)
@@ -363,14 +367,15 @@ func TestOpenAPIContract(t *testing.T) {
 		t.Errorf("GET /v1/me after confirm: %s", me.raw)
 	}
 
-	notImage := newUpload(alice, "image/png")
+	notImage := newUpload(alice, "image/png", 0)
 	if got := postForm(t, notImage, []byte("<html><script>alert(1)</script></html>"), nil); got.status != 204 {
 		t.Fatalf("POST form upload: %+v", got)
 	}
 	confirm(alice, notImage.ID, 422, "upload_rejected")
 
-	jpeg := newUpload(alice, "image/jpeg")
-	if got := put(t, jpeg, testImage(t, "jpeg"), ""); got.status != 200 {
+	jpegBytes := testImage(t, "jpeg")
+	jpeg := newUpload(alice, "image/jpeg", len(jpegBytes))
+	if got := put(t, jpeg, jpegBytes, ""); got.status != 200 {
 		t.Fatalf("PUT upload: %+v", got)
 	}
 

@@ -56,7 +56,7 @@ func (w *loadWorker) once() error {
 		return err
 	}
 	token := s["token"].(string)
-	u, err := w.call("POST", "/v1/avatar/uploads", token, []byte(`{"content_type":"image/png"}`), 201)
+	u, err := w.call("POST", "/v1/avatar/uploads", token, fmt.Appendf(nil, `{"content_type":"image/png","size":%d}`, len(w.png)), 201)
 	if err != nil {
 		return err
 	}
@@ -128,13 +128,13 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	})
 	c := client{t: t, base: srv.api}
 	oldToken := c.login("code-before")
-	early := c.newUpload(oldToken, "image/png") // signed with the old key, uploaded after the swap
+	png := testImage(t, "png")
+	early := c.newSizedUpload(oldToken, "image/png", len(png)) // signed with the old key, uploaded after the swap
 	qak := func(u signedUpload) string { return u.Post.Form["q-ak"] }
 	if qak(early) != old.SecretID {
 		t.Fatalf("first signature carries %s; want the old SecretId", qak(early))
 	}
 
-	png := testImage(t, "png")
 	var gen atomic.Int64
 	stop := make(chan struct{})
 	failures := make(chan string, 1000)

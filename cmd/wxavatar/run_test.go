@@ -189,9 +189,22 @@ type signedUpload struct {
 	}
 }
 
+// newUpload asks for a signature without declaring a size: a POST form only.
 func (c client) newUpload(token, contentType string) signedUpload {
 	c.t.Helper()
-	r := c.call("POST", "/v1/avatar/uploads", token, `{"content_type":"`+contentType+`"}`)
+	return c.signUpload(token, `{"content_type":"`+contentType+`"}`)
+}
+
+// newSizedUpload asks for a signature for exactly size bytes: a POST form and
+// a PUT URL that takes only that many.
+func (c client) newSizedUpload(token, contentType string, size int) signedUpload {
+	c.t.Helper()
+	return c.signUpload(token, fmt.Sprintf(`{"content_type":%q,"size":%d}`, contentType, size))
+}
+
+func (c client) signUpload(token, body string) signedUpload {
+	c.t.Helper()
+	r := c.call("POST", "/v1/avatar/uploads", token, body)
 	if r.status != 201 {
 		c.t.Fatalf("upload signature: %d %s", r.status, r.raw)
 	}
@@ -377,7 +390,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("png by POST form", func(t *testing.T) {
 		data := testImage(t, "png")
-		up := c.newUpload(alice, "image/png")
+		up := c.newSizedUpload(alice, "image/png", len(data))
 		if got := c.confirm(alice, up.ID); got.status != 409 || got.code() != "upload_missing" {
 			t.Errorf("confirm before upload: %d %q; want 409 upload_missing", got.status, got.code())
 		}
@@ -419,7 +432,9 @@ func TestEndToEnd(t *testing.T) {
 		if got := postForm(t, up, other, nil); got.status != 204 {
 			t.Fatalf("upload again with the same form: %+v; want 204", got)
 		}
-		if got := put(t, up, []byte("\x89PNG\r\n\x1a\n<script>"), ""); got.status != 200 {
+		script := []byte("\x89PNG\r\n\x1a\n<script>")
+		script = append(script, make([]byte, len(data)-len(script))...) // the declared size
+		if got := put(t, up, script, ""); got.status != 200 {
 			t.Fatalf("upload again with the same PUT URL: %+v; want 200", got)
 		}
 		if again := c.confirm(alice, up.ID); again.status != 200 || !bytes.Equal(again.raw, r.raw) {
@@ -432,7 +447,10 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("jpeg by presigned PUT", func(t *testing.T) {
 		data := testImage(t, "jpeg")
-		up := c.newUpload(alice, "image/jpeg")
+		up := c.newSizedUpload(alice, "image/jpeg", len(data))
+		if got := put(t, up, data[:len(data)-1], ""); got.status != 403 || got.code != "SignatureDoesNotMatch" {
+			t.Errorf("PUT of another size than declared: %+v; want 403 SignatureDoesNotMatch", got)
+		}
 		if got := put(t, up, data, "image/png"); got.status != 403 || got.code != "SignatureDoesNotMatch" {
 			t.Errorf("PUT with another Content-Type: %+v; want 403 SignatureDoesNotMatch", got)
 		}

@@ -277,7 +277,8 @@ function createClient (options) {
         url: put.url,
         method: 'PUT',
         // Exactly the headers the URL was signed with: COS refuses any other
-        // Content-Type.
+        // Content-Type, and any Content-Length but the size declared when
+        // signing (the runtime sends the data's own length, which is it).
         header: put.headers,
         data: data,
         dataType: 'text',
