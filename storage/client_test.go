@@ -206,12 +206,12 @@ func TestClientPresignedPutPinsSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	put := func(body io.Reader, contentLength string) int {
+	put := func(body io.Reader, copySource string) int {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPut, s.PutURL, body)
 		req.Header.Set("Content-Type", "image/png")
-		if contentLength != "" {
-			req.Header.Set("Content-Length", contentLength)
+		if copySource != "" {
+			req.Header.Set("x-cos-copy-source", copySource)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -230,6 +230,15 @@ func TestClientPresignedPutPinsSize(t *testing.T) {
 	// A body of unknown length goes chunked, with no Content-Length to sign.
 	if got := put(io.MultiReader(bytes.NewReader(data)), ""); got != http.StatusForbidden {
 		t.Errorf("chunked PUT: status %d; want 403", got)
+	}
+	// Nor does an unsigned x-cos-copy-source turn it into a copy of a
+	// larger object (the URL signs the body's length, not the source).
+	big := clientSpec("avatars/u/big.png")
+	if bs, err := c.SignUpload(ctx, big); err != nil || uploadWithForm(t, bs, bytes.Repeat(data, 2)) != http.StatusNoContent {
+		t.Fatalf("storing the copy source: %v", err)
+	}
+	if got := put(bytes.NewReader(data), c.copySourceHost+"/"+big.Key); got != http.StatusBadRequest {
+		t.Errorf("PUT turned into a copy: status %d; want 400", got)
 	}
 	if _, _, err := c.Peek(ctx, spec.Key, 8); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after refused PUTs, Peek: %v; want ErrNotFound", err)

@@ -150,6 +150,13 @@ func (s *LocalServer) serve(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodPut:
 		if r.Header.Get("x-cos-copy-source") != "" {
+			// A copy has no body. One with a body is a presigned PUT (whose
+			// signature covers its Content-Length but, as the SDKs sign,
+			// never x-cos-copy-source) turned into a copy of another object,
+			// of another size.
+			if r.ContentLength != 0 {
+				return refuse(http.StatusBadRequest, "InvalidRequest", "A copy request must not carry a body.")
+			}
 			return s.copyObject(w, r, key)
 		}
 		return s.putObject(w, r, key)
