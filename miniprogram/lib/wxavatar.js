@@ -351,6 +351,9 @@ function createClient (options) {
       const upload = signed.upload
       onProgress(0)
       if (method === 'put') {
+        if (!upload.put) { // the server signs a PUT only for a declared size
+          throw new WxAvatarError('upload_failed', 'the server signed no PUT URL for this upload')
+        }
         await putToCOS(upload.put, data)
       } else {
         await postToCOS(upload.post, tempFilePath, onProgress)
