@@ -143,9 +143,7 @@ func handleCreateUpload(d *Deps) echo.HandlerFunc {
 			NotBefore: now.Add(-clockSkew), Expires: expires,
 		}
 		if req.Size != nil {
-			// A presigned PUT can pin a size only by signing its exact
-			// Content-Length: there is a PUT URL only for a declared size.
-			spec.Size = *req.Size
+			spec.Size = *req.Size // and so a PUT URL, which signs it (see storage.UploadSpec)
 		}
 		signed, err := d.Objects.SignUpload(ctx, spec)
 		if err != nil {

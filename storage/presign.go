@@ -8,8 +8,8 @@ import (
 
 // presignPut is the presigned PUT URL for spec on the bucket at base: the
 // COS request signature ("请求签名") over the method, the object path and
-// the Content-Type and Host headers (and Content-Length, when spec declares a
-// size), valid from spec.NotBefore to spec.Expires, with an STS token as the
+// the Content-Length (spec.Size, which must be set), Content-Type and Host
+// headers, valid from spec.NotBefore to spec.Expires, with an STS token as the
 // signed x-cos-security-token parameter. It writes exactly the URL cos-go-sdk-v5's
 // Object.GetPresignedURL writes for the same request, base's path ignored as
 // the SDK ignores it (TestPresignPutMatchesSDK compares them byte for byte,
@@ -32,12 +32,8 @@ func presignPut(cred Credentials, base *url.URL, spec UploadSpec) string {
 	}
 	// HttpString: lower(method), decoded path, signed parameters, signed
 	// headers (names lower-case and sorted, values RFC 3986-encoded).
-	headers, headerList := "", "content-type%3Bhost"
-	if spec.Size > 0 {
-		headers, headerList = "content-length="+strconv.FormatInt(spec.Size, 10)+"&", "content-length%3Bcontent-type%3Bhost"
-	}
-	httpString := "put\n" + path + "\n" + params + "\n" +
-		headers + "content-type=" + cosEncode(spec.ContentType) + "&host=" + cosEncode(base.Host) + "\n"
+	httpString := "put\n" + path + "\n" + params + "\n" + "content-length=" + strconv.FormatInt(spec.Size, 10) +
+		"&content-type=" + cosEncode(spec.ContentType) + "&host=" + cosEncode(base.Host) + "\n"
 	signature := hmacSHA1Hex(signKey(cred.SecretKey, kt), "sha1\n"+kt+"\n"+sha1Hex(httpString)+"\n")
 
 	var b strings.Builder
@@ -47,7 +43,7 @@ func presignPut(cred Credentials, base *url.URL, spec UploadSpec) string {
 	}
 	b.WriteString("q-sign-algorithm=sha1&q-ak=" + sdkEscape(cred.SecretID))
 	b.WriteString("&q-sign-time=" + sdkEscape(kt) + "&q-key-time=" + sdkEscape(kt))
-	b.WriteString("&q-header-list=" + headerList + "&q-url-param-list=" + paramList)
+	b.WriteString("&q-header-list=content-length%3Bcontent-type%3Bhost&q-url-param-list=" + paramList)
 	b.WriteString("&q-signature=" + signature)
 	return b.String()
 }
