@@ -150,13 +150,6 @@ func (s *LocalServer) serve(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodPut:
 		if r.Header.Get("x-cos-copy-source") != "" {
-			// A copy has no body. One with a body is a presigned PUT (whose
-			// signature covers its Content-Length but, as the SDKs sign,
-			// never x-cos-copy-source) turned into a copy of another object,
-			// of another size.
-			if r.ContentLength != 0 {
-				return refuse(http.StatusBadRequest, "InvalidRequest", "A copy request must not carry a body.")
-			}
 			return s.copyObject(w, r, key)
 		}
 		return s.putObject(w, r, key)
@@ -275,6 +268,12 @@ func (s *LocalServer) putObject(w http.ResponseWriter, r *http.Request, key stri
 func (s *LocalServer) copyObject(w http.ResponseWriter, r *http.Request, key string) error {
 	if err := s.verifier.verifyRequest(r); err != nil {
 		return err
+	}
+	// A copy has no body. One with a body is a presigned PUT (whose signature
+	// covers its Content-Length but, as the SDKs sign, never
+	// x-cos-copy-source) turned into a copy of another object, of another size.
+	if r.ContentLength != 0 {
+		return refuse(http.StatusBadRequest, "InvalidRequest", "A copy request must not carry a body.")
 	}
 	srcKey, err := s.copySourceKey(r)
 	if err != nil {
