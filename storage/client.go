@@ -185,10 +185,7 @@ func (c *Client) SignUpload(ctx context.Context, spec UploadSpec) (SignedUpload,
 	}
 	signed := SignedUpload{PostURL: c.postURL, PostForm: form}
 	if spec.Size > 0 {
-		signed.PutURL = presignPut(cred, c.cfg.BucketURL, spec)
-		signed.PutHeaders = map[string]string{
-			"Content-Type": spec.ContentType, "Content-Length": strconv.FormatInt(spec.Size, 10),
-		}
+		signed.PutURL, signed.PutHeaders = presignPut(cred, c.cfg.BucketURL, spec)
 	}
 	return signed, nil
 }

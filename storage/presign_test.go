@@ -58,8 +58,13 @@ func TestPresignPutMatchesSDK(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						if got := presignPut(cred, base, spec); got != want.String() {
+						got, headers := presignPut(cred, base, spec)
+						if got != want.String() {
 							t.Errorf("base %s, key %q, token %t, type %q, size %d:\n got %s\nwant %s", b, key, cred.SessionToken != "", ct, size, got, want)
+						}
+						// The headers handed to the client are the ones the SDK signed.
+						if len(headers) != len(h) || headers["Content-Type"] != h.Get("Content-Type") || headers["Content-Length"] != h.Get("Content-Length") {
+							t.Errorf("headers to send %v; the SDK signed %v", headers, h)
 						}
 					}
 				}
