@@ -233,8 +233,8 @@ func TestVerifiedTokenCache(t *testing.T) {
 	}
 	// With a parser that refuses every token, the remembered one still
 	// passes: it is not parsed again.
-	parser := tk.parser
-	tk.parser = jwt.NewParser(jwt.WithValidMethods([]string{"none-such"}))
+	parser, refuseAll := tk.parser, jwt.NewParser(jwt.WithValidMethods([]string{"none-such"}))
+	tk.parser = refuseAll
 	if sub, err := tk.Verify(s); err != nil || sub != "u1" {
 		t.Fatalf("remembered token, parser refusing all = %q, %v; want u1 from the cache", sub, err)
 	}
@@ -247,11 +247,14 @@ func TestVerifiedTokenCache(t *testing.T) {
 	if _, err := tk.Verify(s[:len(s)-1] + other); !errors.Is(err, ErrUnauthorized) {
 		t.Errorf("altered token: err = %v; want ErrUnauthorized", err)
 	}
-	// Up to the parser's own bound and not past it: exp + leeway.
+	// Up to the parser's own bound, from the cache (the parser refuses
+	// all), and not past it: exp + leeway.
 	clock = exp.Add(clockLeeway - time.Nanosecond)
+	tk.parser = refuseAll
 	if _, err := tk.Verify(s); err != nil {
-		t.Errorf("just before exp+leeway: %v", err)
+		t.Errorf("just before exp+leeway, from the cache: %v", err)
 	}
+	tk.parser = parser
 	clock = exp.Add(clockLeeway)
 	if _, err := tk.Verify(s); !errors.Is(err, ErrUnauthorized) {
 		t.Errorf("at exp+leeway: err = %v; want ErrUnauthorized", err)

@@ -441,7 +441,7 @@ func TestSniffImage(t *testing.T) {
 func TestCreateUpload(t *testing.T) {
 	ta := newTestAPI(t, func(d *Deps) { d.Limits.PendingUploads = 2 })
 	token, userID := ta.login(t, "dave")
-	a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png","size":1000}`)
+	a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png","size":999}`)
 	if a.status != 201 {
 		t.Fatalf("status %d; want 201: %s", a.status, a.raw)
 	}
@@ -463,8 +463,8 @@ func TestCreateUpload(t *testing.T) {
 		t.Errorf("post = %v", post)
 	}
 	// The PUT URL pins the declared size; without one there is none.
-	if h := up["put"].(map[string]any)["headers"].(map[string]any); h["Content-Type"] != "image/png" || h["Content-Length"] != "1000" {
-		t.Errorf("put = %v; want headers Content-Type image/png, Content-Length 1000", up["put"])
+	if h := up["put"].(map[string]any)["headers"].(map[string]any); h["Content-Type"] != "image/png" || h["Content-Length"] != "999" {
+		t.Errorf("put = %v; want headers Content-Type image/png, Content-Length 999 (the declared size, not max_bytes)", up["put"])
 	}
 	// (TestCreateUploadAnswerForms: without a size there is no put.)
 	tests := []struct {
