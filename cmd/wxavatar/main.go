@@ -11,6 +11,10 @@ import (
 	"runtime/debug"
 )
 
+// defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
+// is set.
+const defaultMemoryLimit = 20 << 20
+
 func main() {
 	// The live heap of this service is a few MiB, yet under load the
 	// default pacing lets it swell to several times that between

@@ -27,10 +27,6 @@ import (
 
 var errUsage = errors.New("usage: wxavatar serve [--dev] [--env-file .env] | wxavatar migrate [--env-file .env]")
 
-// defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
-// is set.
-const defaultMemoryLimit = 20 << 20
-
 // shutdownGrace is how long requests in flight may take to finish.
 const shutdownGrace = 15 * time.Second
 
@@ -256,7 +252,8 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 type servers struct {
 	logger *slog.Logger
 	list   []*http.Server
-	errs   chan error // a server that stopped on its own
+	lns    []net.Listener // theirs: Close closes only those Serve has begun to use
+	errs   chan error     // a server that stopped on its own
 }
 
 // start serves h on addr (the setting that names it, for errors); tune, if
@@ -270,21 +267,24 @@ func (s *servers) start(setting, addr string, h http.Handler, tune func(*http.Se
 	if tune != nil {
 		tune(srv)
 	}
-	s.list = append(s.list, srv)
+	s.list, s.lns = append(s.list, srv), append(s.lns, ln)
 	go func() { s.errs <- srv.Serve(ln) }()
 	return ln.Addr(), nil
+}
+
+// close stops every server at once, dropping their connections. It closes
+// the listeners itself too: a server whose Serve has not begun yet would
+// leave its port bound.
+func (s *servers) close() {
+	for i, srv := range s.list {
+		srv.Close()
+		s.lns[i].Close()
+	}
 }
 
 // shutdown drains the servers in the reverse order of their start: the API
 // first, so that requests in flight can still reach the local object server
 // while they finish.
-// close stops every server at once, dropping their connections.
-func (s *servers) close() {
-	for _, srv := range s.list {
-		srv.Close()
-	}
-}
-
 func (s *servers) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
