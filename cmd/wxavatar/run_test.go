@@ -613,6 +613,23 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// TestPprofKeepsHeapSampling: with PPROF_ADDR set, heap profiles can be
+// fetched, so allocation sampling stays on (TestDevQuickStart checks that it
+// stops without).
+func TestPprofKeepsHeapSampling(t *testing.T) {
+	rate := runtime.MemProfileRate
+	t.Cleanup(func() { runtime.MemProfileRate = rate })
+	runtime.MemProfileRate = 512 << 10
+	dir := t.TempDir()
+	start(t, []string{"serve", "--dev", "--env-file", ""}, map[string]string{
+		"ADDR": "127.0.0.1:0", "DEV_STORAGE_ADDR": "127.0.0.1:0", "PPROF_ADDR": "127.0.0.1:0",
+		"DATABASE_URL": "sqlite:" + filepath.Join(dir, "dev.db"), "DEV_STORAGE_DIR": filepath.Join(dir, "objects"),
+	})
+	if runtime.MemProfileRate != 512<<10 {
+		t.Errorf("runtime.MemProfileRate = %d with PPROF_ADDR; want it left at %d", runtime.MemProfileRate, 512<<10)
+	}
+}
+
 // TestDevQuickStart follows the README: `serve --dev`, log in as dev-<name>,
 // upload with the POST form, confirm, download.
 func TestDevQuickStart(t *testing.T) {
