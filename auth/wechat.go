@@ -146,17 +146,47 @@ func netFailure(err error) string {
 	return "network error"
 }
 
-// DevLogin stands in for WeChat in `serve --dev`: the code "dev-<name>" logs
-// in as the user <name>; any other code is invalid.
+// DevLogin stands in for WeChat in `serve --dev`. The code "dev-<name>" logs
+// in as the user <name>, so tests and curl can be several people. Any other
+// code is what wx.login returns in WeChat DevTools, a real code that only
+// WeChat could exchange: it logs in as the one user "devtools", so that the
+// sample mini program works in DevTools out of the box and keeps its avatar
+// across launches. Set WECHAT_APPID and WECHAT_SECRET to use real WeChat
+// login in --dev.
 type DevLogin struct{}
 
-// Exchange accepts dev-<name> where name is 1–32 letters, digits, '-' or '_'.
+// DevToolsUser is the user a WeChat-shaped code logs in as in --dev.
+const DevToolsUser = "devtools"
+
+// Exchange accepts dev-<name> where name is 1–32 letters, digits, '-' or '_',
+// and a WeChat-shaped code; anything else is invalid, so a client's handling
+// of invalid_code can be tried in --dev.
 func (DevLogin) Exchange(_ context.Context, code string) (Identity, error) {
 	name, ok := strings.CutPrefix(code, "dev-")
-	if !ok || name == "" || len(name) > 32 || strings.IndexFunc(name, func(r rune) bool {
+	if !ok {
+		if !wechatShaped(code) {
+			return Identity{}, ErrInvalidCode
+		}
+		return Identity{OpenID: "dev-openid-" + DevToolsUser}, nil
+	}
+	if name == "" || len(name) > 32 || strings.IndexFunc(name, func(r rune) bool {
 		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_')
 	}) >= 0 {
 		return Identity{}, ErrInvalidCode
 	}
 	return Identity{OpenID: "dev-openid-" + name}, nil
+}
+
+// wechatShaped reports whether code looks like a wx.login code: 16 to 64
+// ASCII letters and digits.
+func wechatShaped(code string) bool {
+	if len(code) < 16 || len(code) > 64 {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		if c := code[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -115,16 +115,22 @@ func TestNewWeChatRejectsBadConfig(t *testing.T) {
 }
 
 func TestDevLogin(t *testing.T) {
-	for code, want := range map[string]error{
-		"dev-alice": nil, "dev-Bob_2": nil, "dev-": ErrInvalidCode, "alice": ErrInvalidCode,
-		"dev-a b": ErrInvalidCode, "dev-" + strings.Repeat("x", 33): ErrInvalidCode, "dev-../x": ErrInvalidCode,
+	for code, want := range map[string]string{
+		"dev-alice": "dev-openid-alice", "dev-Bob_2": "dev-openid-Bob_2",
+		// What wx.login returns in WeChat DevTools: one stable user.
+		"0c3Xa8000Ow1sT1bqA300y0wnS2Xa80x": "dev-openid-devtools", "0a1b2c3d4e5f6g7h": "dev-openid-devtools",
+		// Neither a dev code nor WeChat-shaped; a malformed dev code.
+		"alice": "", "0c3Xa8000Ow1sT1bqA300y0wnS2Xa80x-": "", strings.Repeat("a", 65): "", "dev-": "", "dev-a b": "", "dev-" + strings.Repeat("x", 33): "", "dev-../x": "",
 	} {
 		id, err := DevLogin{}.Exchange(context.Background(), code)
-		if !errors.Is(err, want) || (want == nil && err != nil) {
-			t.Errorf("Exchange(%q) err = %v; want %v", code, err, want)
+		if want == "" {
+			if !errors.Is(err, ErrInvalidCode) {
+				t.Errorf("Exchange(%q) err = %v; want ErrInvalidCode", code, err)
+			}
+			continue
 		}
-		if want == nil && id.OpenID != "dev-openid-"+strings.TrimPrefix(code, "dev-") {
-			t.Errorf("Exchange(%q) openid = %q", code, id.OpenID)
+		if err != nil || id.OpenID != want {
+			t.Errorf("Exchange(%q) = %q, %v; want %q", code, id.OpenID, err, want)
 		}
 	}
 }
