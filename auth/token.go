@@ -209,7 +209,7 @@ func (t *Tokens) Issue(subject string) (string, time.Time, error) {
 }
 
 // Verify checks signature, algorithm, kid, issuer, audience, issue and expiry
-// times, and returns the subject.
+// times and the lifetime between them, and returns the subject.
 func (t *Tokens) Verify(token string) (string, error) {
 	if token == "" || len(token) > maxTokenBytes {
 		return "", ErrUnauthorized
@@ -233,6 +233,13 @@ func (t *Tokens) Verify(token string) (string, error) {
 		return secret, nil
 	})
 	if err != nil || claims.Subject == "" {
+		return "", ErrUnauthorized
+	}
+	// Every token Issue signs says when it was issued and lives ttl: one
+	// that says nothing, or claims a longer life, was not made here (or
+	// was made under a longer SESSION_TTL than now in force), and a stolen
+	// key must not mint sessions that outlive the next rotation.
+	if claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > t.ttl+clockLeeway {
 		return "", ErrUnauthorized
 	}
 	// The times the parser checked, with its leeway: exp is required, iat

@@ -91,29 +91,44 @@ func TestTokenRejections(t *testing.T) {
 	if _, err := tk.Verify(valid); err != nil {
 		t.Fatalf("forged-but-valid token refused: %v", err)
 	}
+	// At the limits: a lifetime of exactly the TTL plus leeway, an issue
+	// time as far ahead as the leeway allows (another instance's clock).
+	for name, claims := range map[string]jwt.MapClaims{
+		"lifetime TTL+leeway": with("exp", now.Add(2*time.Hour+clockLeeway).Unix()),
+		"iat at the leeway":   with("iat", now.Add(clockLeeway).Unix()),
+	} {
+		if _, err := tk.Verify(forge(t, jwt.SigningMethodHS256, secretA, "k1", claims)); err != nil {
+			t.Errorf("%s: refused: %v", name, err)
+		}
+	}
 	parts := strings.Split(valid, ".")
 	noneHeader := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT","kid":"k1"}`))
 	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"wxavatar","aud":"wxavatar-miniprogram","sub":"admin","iat":1,"exp":9999999999}`)) + "." + parts[2]
 	tests := map[string]string{
-		"alg none":          noneHeader + "." + parts[1] + ".",
-		"alg none signed":   forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "k1", good()),
-		"HS512":             forge(t, jwt.SigningMethodHS512, secretA, "k1", good()),
-		"wrong key":         forge(t, jwt.SigningMethodHS256, secretB, "k1", good()),
-		"unknown kid":       forge(t, jwt.SigningMethodHS256, secretA, "k9", good()),
-		"no kid":            forge(t, jwt.SigningMethodHS256, secretA, "", good()),
-		"wrong audience":    forge(t, jwt.SigningMethodHS256, secretA, "k1", with("aud", "someone-else")),
-		"no audience":       forge(t, jwt.SigningMethodHS256, secretA, "k1", with("aud", nil)),
-		"wrong issuer":      forge(t, jwt.SigningMethodHS256, secretA, "k1", with("iss", "evil")),
-		"no subject":        forge(t, jwt.SigningMethodHS256, secretA, "k1", with("sub", nil)),
-		"expired":           forge(t, jwt.SigningMethodHS256, secretA, "k1", with("exp", now.Add(-time.Minute).Unix())),
-		"no expiry":         forge(t, jwt.SigningMethodHS256, secretA, "k1", with("exp", nil)),
-		"issued in future":  forge(t, jwt.SigningMethodHS256, secretA, "k1", with("iat", now.Add(time.Hour).Unix())),
-		"tampered payload":  tampered,
-		"garbage":           "not.a.jwt",
-		"empty":             "",
-		"oversized":         strings.Repeat("a", maxTokenBytes+1),
-		"truncated":         valid[:len(valid)-3],
-		"signature removed": parts[0] + "." + parts[1] + ".",
+		"alg none":           noneHeader + "." + parts[1] + ".",
+		"alg none signed":    forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "k1", good()),
+		"HS512":              forge(t, jwt.SigningMethodHS512, secretA, "k1", good()),
+		"wrong key":          forge(t, jwt.SigningMethodHS256, secretB, "k1", good()),
+		"unknown kid":        forge(t, jwt.SigningMethodHS256, secretA, "k9", good()),
+		"no kid":             forge(t, jwt.SigningMethodHS256, secretA, "", good()),
+		"wrong audience":     forge(t, jwt.SigningMethodHS256, secretA, "k1", with("aud", "someone-else")),
+		"no audience":        forge(t, jwt.SigningMethodHS256, secretA, "k1", with("aud", nil)),
+		"wrong issuer":       forge(t, jwt.SigningMethodHS256, secretA, "k1", with("iss", "evil")),
+		"no subject":         forge(t, jwt.SigningMethodHS256, secretA, "k1", with("sub", nil)),
+		"expired":            forge(t, jwt.SigningMethodHS256, secretA, "k1", with("exp", now.Add(-time.Minute).Unix())),
+		"no expiry":          forge(t, jwt.SigningMethodHS256, secretA, "k1", with("exp", nil)),
+		"issued in future":   forge(t, jwt.SigningMethodHS256, secretA, "k1", with("iat", now.Add(time.Hour).Unix())),
+		"issued past leeway": forge(t, jwt.SigningMethodHS256, secretA, "k1", with("iat", now.Add(clockLeeway+time.Second).Unix())),
+		"no issued at":       forge(t, jwt.SigningMethodHS256, secretA, "k1", with("iat", nil)),
+		// The service's tokens live SESSION_TTL (2h here), leeway allowed.
+		"lives past the TTL": forge(t, jwt.SigningMethodHS256, secretA, "k1", with("exp", now.Add(2*time.Hour+clockLeeway+time.Second).Unix())),
+		"lives for years":    forge(t, jwt.SigningMethodHS256, secretA, "k1", with("exp", now.AddDate(10, 0, 0).Unix())),
+		"tampered payload":   tampered,
+		"garbage":            "not.a.jwt",
+		"empty":              "",
+		"oversized":          strings.Repeat("a", maxTokenBytes+1),
+		"truncated":          valid[:len(valid)-3],
+		"signature removed":  parts[0] + "." + parts[1] + ".",
 	}
 	for name, tok := range tests {
 		t.Run(name, func(t *testing.T) {

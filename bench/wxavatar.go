@@ -109,6 +109,8 @@ func startService(ctx context.Context, bin, tmp string, pprofPorts []int) (*serv
 		"LIMIT_UPLOADS_PER_MINUTE=0",
 		"LIMIT_PENDING_UPLOADS=0",
 		"LIMIT_SESSIONS_PER_MINUTE=0",
+		"LIMIT_CONFIRMS_PER_MINUTE=0",
+		"METRICS_ADDR=off",
 		"SWEEP_INTERVAL=0",
 	}
 

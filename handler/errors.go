@@ -118,7 +118,7 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		ae := toAPIError(err)
 		if ae.status >= 500 {
 			logger.ErrorContext(c.Request().Context(), "request failed",
-				"route", c.Path(), "code", ae.code, "error", err.Error())
+				"route", routeLabel(c), "code", ae.code, "error", err.Error())
 		}
 		if ae.retryAfter > 0 {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -319,14 +321,85 @@ func TestRoutingErrors(t *testing.T) {
 	}
 }
 
-func TestReadyz(t *testing.T) {
+// TestUserGone: a valid token whose user no longer exists is refused alike
+// on every route that takes a token.
+func TestUserGone(t *testing.T) {
 	ta := newTestAPI(t, nil)
-	if a := ta.do(t, "GET", "/readyz", "", ""); a.status != 200 || a.body["status"] != "ready" {
-		t.Errorf("readyz: %d %s", a.status, a.raw)
+	token, _, err := ta.tokens.Issue("nosuchusernosuchusernosuch")
+	if err != nil {
+		t.Fatal(err)
 	}
-	ta.objects.ping = func() error { return storage.ErrUnavailable }
-	if a := ta.do(t, "GET", "/readyz", "", ""); a.status != 503 || a.code() != "not_ready" {
-		t.Errorf("readyz with storage down: %d %s", a.status, a.raw)
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/v1/me", ""},
+		{"PATCH", "/v1/me", `{"nickname":"ghost"}`},
+		{"PUT", "/v1/me", `{"nickname":"ghost"}`},
+		{"POST", "/v1/avatar/uploads", `{"content_type":"image/png","size":100}`},
+		{"POST", "/v1/avatar/uploads/nosuchuploadnosuchupload23/confirm", ""},
+		{"POST", "/v1/avatar/uploads/not-an-id/confirm", ""},
+	} {
+		if a := ta.do(t, r.method, r.path, token, r.body); a.status != 401 || a.code() != "unauthorized" {
+			t.Errorf("%s %s for a user that is gone: %d %q; want 401 unauthorized", r.method, r.path, a.status, a.code())
+		}
+	}
+}
+
+// countingStore counts the database checks /readyz makes.
+type countingStore struct {
+	Store
+	pings atomic.Int32
+}
+
+func (s *countingStore) Ping(ctx context.Context) error {
+	s.pings.Add(1)
+	return s.Store.Ping(ctx)
+}
+
+// TestReadyz: the verdict follows the database and storage, and a flood of
+// unauthenticated /readyz makes one database and one storage check per
+// readyCheckEvery, not one per request.
+func TestReadyz(t *testing.T) {
+	var store *countingStore
+	ta := newTestAPI(t, func(d *Deps) { store = &countingStore{Store: d.Store}; d.Store = store })
+	var storagePings atomic.Int32
+	storageDown := atomic.Bool{}
+	ta.objects.ping = func() error {
+		storagePings.Add(1)
+		if storageDown.Load() {
+			return storage.ErrUnavailable
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if rec := serveRaw(ta.e, "GET", "/readyz", "", nil); rec.Code != 200 {
+				t.Errorf("readyz: %d %s", rec.Code, rec.Body)
+			}
+		}()
+	}
+	wg.Wait()
+	if store.pings.Load() != 1 || storagePings.Load() != 1 {
+		t.Errorf("200 /readyz made %d database and %d storage checks; want 1 and 1", store.pings.Load(), storagePings.Load())
+	}
+	storageDown.Store(true)
+	if a := ta.do(t, "GET", "/readyz", "", ""); a.status != 200 {
+		t.Errorf("readyz within %s of a good check: %d; want the cached 200", readyCheckEvery, a.status)
+	}
+	ta.now = ta.now.Add(readyCheckEvery)
+	for i := 0; i < 50; i++ {
+		if a := ta.do(t, "GET", "/readyz", "", ""); a.status != 503 || a.code() != "not_ready" {
+			t.Fatalf("readyz with storage down: %d %s", a.status, a.raw)
+		}
+	}
+	if store.pings.Load() != 2 || storagePings.Load() != 2 {
+		t.Errorf("after %s: %d database and %d storage checks; want 2 and 2", readyCheckEvery, store.pings.Load(), storagePings.Load())
+	}
+	storageDown.Store(false)
+	ta.now = ta.now.Add(readyCheckEvery)
+	if a := ta.do(t, "GET", "/readyz", "", ""); a.status != 200 || a.body["status"] != "ready" {
+		t.Errorf("readyz after storage came back: %d %s", a.status, a.raw)
 	}
 }
 
@@ -505,7 +578,7 @@ func TestCreateUpload(t *testing.T) {
 func TestRateLimits(t *testing.T) {
 	_, trusted, _ := net.ParseCIDR("10.0.0.0/8")
 	ta := newTestAPI(t, func(d *Deps) {
-		d.Limits = Limits{UploadsPerMinute: 2, SessionsPerMinute: 2, TrustedProxies: []*net.IPNet{trusted}}
+		d.Limits = Limits{UploadsPerMinute: 2, SessionsPerMinute: 2, ConfirmsPerMinute: 3, TrustedProxies: []*net.IPNet{trusted}}
 	})
 	login := func(remote, xff string) int {
 		return ta.do(t, "POST", "/v1/session", "", `{"code":"dev-erin"}`, "X-Test-Remote", remote, "X-Forwarded-For", xff).status
@@ -534,6 +607,39 @@ func TestRateLimits(t *testing.T) {
 		if want == 429 && (a.code() != "rate_limited" || a.header.Get("Retry-After") != "30") {
 			t.Errorf("upload limit: code %q Retry-After %q; want rate_limited 30", a.code(), a.header.Get("Retry-After"))
 		}
+	}
+	// Each confirm reads and copies in storage: per user, counted whatever
+	// the upload, known or not, and before any storage call.
+	peeks := 0
+	ta.objects.peek = func(string, int) (storage.ObjectInfo, []byte, error) {
+		peeks++
+		return storage.ObjectInfo{}, nil, storage.ErrNotFound
+	}
+	ta.now = ta.now.Add(time.Minute) // the upload limit frees up
+	up := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png"}`)
+	if up.status != 201 {
+		t.Fatalf("upload: %d %s", up.status, up.raw)
+	}
+	id := up.body["upload"].(map[string]any)["id"].(string)
+	otherToken, _ := ta.login(t, "gus")
+	for i, want := range []int{409, 409, 404, 429, 429} {
+		target := id
+		if i == 2 {
+			target = "nosuchuploadnosuchupload23"
+		}
+		a := ta.do(t, "POST", "/v1/avatar/uploads/"+target+"/confirm", token, "")
+		if a.status != want {
+			t.Errorf("confirm %d: %d %q; want %d", i, a.status, a.code(), want)
+		}
+		if want == 429 && (a.code() != "rate_limited" || a.header.Get("Retry-After") != "20") {
+			t.Errorf("confirm limit: code %q Retry-After %q; want rate_limited 20", a.code(), a.header.Get("Retry-After"))
+		}
+	}
+	if peeks != 2 {
+		t.Errorf("%d storage reads; want 2: a refused confirm must not reach storage", peeks)
+	}
+	if a := ta.do(t, "POST", "/v1/avatar/uploads/"+id+"/confirm", otherToken, ""); a.status != 404 {
+		t.Errorf("another user's confirm: %d; want 404 (limits are per user)", a.status)
 	}
 }
 

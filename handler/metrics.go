@@ -74,14 +74,35 @@ func (m *Metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err) // answer now, so the status is the one sent
 		}
-		route := c.Path()
-		if route == "" {
-			route = "unmatched" // never the raw path: unbounded label values
-		}
-		m.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).Inc()
-		m.latency.WithLabelValues(route, c.Request().Method).Observe(time.Since(start).Seconds())
+		route, method := routeLabel(c), methodLabel(c.Request().Method)
+		m.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().Status)).Inc()
+		m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 		return nil
 	}
+}
+
+// routeLabel is the request's route template, or "unmatched": Echo sets
+// c.Path() only to a registered template, so the values are as many as the
+// routes. Never the raw path, which any client chooses.
+func routeLabel(c echo.Context) string {
+	if route := c.Path(); route != "" {
+		return route
+	}
+	return "unmatched"
+}
+
+// methodLabel is the request method when it is one of HTTP's usual ones,
+// "other" otherwise. Go's server accepts any token as a method, of any
+// length, so a raw method as a label (or a log field) would let any client
+// add label values without end: memory that grows for good, and a /metrics
+// page that grows with it.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // InstrumentTransport measures the calls made through next to upstream

@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,7 +14,7 @@ import (
 
 func TestMetrics(t *testing.T) {
 	m := NewMetrics()
-	ta := newTestAPI(t, func(d *Deps) { d.Metrics, d.ServeMetrics = m, true })
+	ta := newTestAPI(t, func(d *Deps) { d.Metrics = m })
 	token, _ := ta.login(t, "mia")
 	for i := 0; i < 3; i++ {
 		ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png"}`)
@@ -31,9 +32,7 @@ func TestMetrics(t *testing.T) {
 	}
 	m.UploadEvent("expired", 2)
 
-	rec := httptest.NewRecorder()
-	ta.e.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	body := rec.Body.String()
+	body := scrape(t, m)
 	for _, want := range []string{
 		`wxavatar_http_requests_total{method="POST",route="/v1/avatar/uploads",status="201"} 3`,
 		`wxavatar_http_requests_total{method="GET",route="/v1/me",status="401"} 1`,
@@ -52,6 +51,60 @@ func TestMetrics(t *testing.T) {
 	}
 	if strings.Contains(body, "/no/such/route") {
 		t.Errorf("/metrics carries a raw path as a label")
+	}
+}
+
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("GET /metrics: %d", rec.Code)
+	}
+	return rec.Body.String()
+}
+
+// TestMetricLabelsBounded: whatever methods and paths clients send, the
+// request metrics keep one series per route, known method and status, and
+// the log never carries the raw method. Go's server takes any token as a
+// method, so each new one used to be a new series, kept for good.
+func TestMetricLabelsBounded(t *testing.T) {
+	m := NewMetrics()
+	ta := newTestAPI(t, func(d *Deps) { d.Metrics = m })
+	long := strings.Repeat("M", 4096)
+	for i := 0; i < 200; i++ {
+		method := fmt.Sprintf("X%d%s", i, long)
+		serveRaw(ta.e, method, "/v1/me", "", nil)
+		serveRaw(ta.e, method, fmt.Sprintf("/no/such/%d", i), "", nil)
+		serveRaw(ta.e, "GET", fmt.Sprintf("/v1/avatar/uploads/%d/confirm", i), "", nil)
+	}
+	body := scrape(t, m)
+	series := 0
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "wxavatar_http_requests_total{") {
+			series++
+		}
+	}
+	// other × {/v1/me 405, unmatched 404} and GET × the confirm route's 405.
+	if series != 3 {
+		t.Errorf("%d series of wxavatar_http_requests_total; want 3:\n%s", series, body)
+	}
+	for _, want := range []string{
+		`wxavatar_http_requests_total{method="other",route="/v1/me",status="405"} 200`,
+		`wxavatar_http_requests_total{method="other",route="unmatched",status="404"} 200`,
+		`wxavatar_http_requests_total{method="GET",route="/v1/avatar/uploads/:id/confirm",status="405"} 200`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if len(body) > 64<<10 {
+		t.Errorf("/metrics is %d bytes after 600 requests", len(body))
+	}
+	for _, leak := range []string{long[:64], "/no/such/", "X199"} {
+		if strings.Contains(body, leak) || strings.Contains(ta.logs.String(), leak) {
+			t.Errorf("/metrics or the log carries %.20q…, a raw method or path", leak)
+		}
 	}
 }
 

@@ -223,9 +223,9 @@ func requestID(c echo.Context) string {
 	return id
 }
 
-// logMiddleware writes one line per request: route template (never the raw
-// URL), status and duration. Headers and bodies are never logged: they carry
-// tokens and codes.
+// logMiddleware writes one line per request: method and route template from
+// bounded sets (never the raw method or URL), status and duration. Headers
+// and bodies are never logged: they carry tokens and codes.
 func logMiddleware(logger *slog.Logger, now func() time.Time) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -240,8 +240,8 @@ func logMiddleware(logger *slog.Logger, now func() time.Time) echo.MiddlewareFun
 				level = slog.LevelError
 			}
 			logger.LogAttrs(c.Request().Context(), level, "request",
-				slog.String("method", c.Request().Method),
-				slog.String("route", c.Path()),
+				slog.String("method", methodLabel(c.Request().Method)),
+				slog.String("route", routeLabel(c)),
 				slog.Int("status", status),
 				slog.Duration("duration", now().Sub(start)),
 			)

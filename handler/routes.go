@@ -72,6 +72,9 @@ type Limits struct {
 	UploadsPerMinute  int
 	PendingUploads    int
 	SessionsPerMinute int
+	// ConfirmsPerMinute bounds the storage calls (a read and a copy) that
+	// one user's confirms make.
+	ConfirmsPerMinute int
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []*net.IPNet
 }
@@ -88,10 +91,10 @@ type Deps struct {
 	UploadMaxBytes int64
 	UploadTTL      time.Duration
 	Limits         Limits
-	// Metrics, when set, are recorded; ServeMetrics also serves them at
-	// /metrics on this listener.
-	Metrics      *Metrics
-	ServeMetrics bool
+	// Metrics, when set, are recorded. The API never serves them: they
+	// tell anyone who reads them the traffic and the errors of the service,
+	// so they have a listener of their own (see Metrics.Handler).
+	Metrics *Metrics
 }
 
 func (d *Deps) check() error {
@@ -125,9 +128,6 @@ func New(d Deps) (*echo.Echo, error) {
 	}
 	e.Use(middleware.Recover(), middleware.BodyLimit(bodyLimit))
 	addRoutes(e, &d)
-	if d.Metrics != nil && d.ServeMetrics {
-		e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
-	}
 	return e, nil
 }
 
@@ -148,7 +148,7 @@ func addRoutes(e *echo.Echo, d *Deps) {
 	// with PUT: same body, same answers.
 	e.PUT("/v1/me", handlePatchMe(d), authed)
 	e.POST("/v1/avatar/uploads", handleCreateUpload(d), authed, rateLimit(d, "uploads:", d.Limits.UploadsPerMinute, auth.UserID))
-	e.POST("/v1/avatar/uploads/:id/confirm", handleConfirm(d), authed)
+	e.POST("/v1/avatar/uploads/:id/confirm", handleConfirm(d), authed, rateLimit(d, "confirms:", d.Limits.ConfirmsPerMinute, auth.UserID))
 }
 
 // ipExtractor believes X-Forwarded-For only from the configured proxies;

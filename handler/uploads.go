@@ -211,14 +211,14 @@ func rejected(reason string) *apiError {
 func handleConfirm(d *Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		userID, uploadID := auth.UserID(c), c.Param("id")
-		if !validID(uploadID) {
-			return errUploadNotFound
-		}
 		ctx, cancel := context.WithTimeout(d.Objects.Pin(c.Request().Context()), confirmTimeout)
 		defer cancel()
+		if !validID(uploadID) {
+			return uploadNotFound(ctx, d, userID)
+		}
 		up, err := d.Store.UploadForUser(ctx, userID, uploadID)
 		if errors.Is(err, db.ErrNotFound) {
-			return errUploadNotFound
+			return uploadNotFound(ctx, d, userID)
 		}
 		if err != nil {
 			return err
@@ -277,6 +277,19 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 		d.Metrics.UploadEvent("confirmed", 1)
 		return confirmed(c, u, settled)
 	}
+}
+
+// uploadNotFound answers a confirm of an upload the user does not have:
+// 404, unless the user is gone, which every route answers alike with 401.
+func uploadNotFound(ctx context.Context, d *Deps, userID string) error {
+	_, err := d.Store.UserByID(ctx, userID)
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return auth.ErrUnauthorized
+	case err != nil:
+		return err
+	}
+	return errUploadNotFound
 }
 
 // answerSettled answers a confirm of an upload that this request will not

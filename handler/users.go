@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -85,15 +86,46 @@ func handleHealthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyCheckEvery is how long one readiness verdict is reused: /readyz
+// needs no login, and each check is a database query and a signed storage
+// call, so a flood of requests must not become a flood of checks.
+const readyCheckEvery = 5 * time.Second
+
+// readiness runs at most one database and one storage check per
+// readyCheckEvery, whatever the request rate; requests that arrive while
+// a check runs wait for its verdict.
+type readiness struct {
+	d       *Deps
+	mu      sync.Mutex
+	checked time.Time
+	verdict *apiError // nil: ready
+}
+
+func (r *readiness) check(ctx context.Context) *apiError {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := r.d.Now(); !r.checked.IsZero() && now.Sub(r.checked) < readyCheckEvery && !now.Before(r.checked) {
+		return r.verdict
+	}
+	// Not the request's own context: one caller hanging up must not
+	// become every caller's "not ready".
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	r.verdict = nil
+	if err := r.d.Store.Ping(ctx); err != nil {
+		r.verdict = &apiError{status: http.StatusServiceUnavailable, code: "not_ready", message: "database does not answer", cause: err}
+	} else if err := r.d.Objects.Ping(ctx); err != nil {
+		r.verdict = &apiError{status: http.StatusServiceUnavailable, code: "not_ready", message: "object storage does not answer", cause: err}
+	}
+	r.checked = r.d.Now()
+	return r.verdict
+}
+
 func handleReadyz(d *Deps) echo.HandlerFunc {
+	r := &readiness{d: d}
 	return func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
-		defer cancel()
-		if err := d.Store.Ping(ctx); err != nil {
-			return &apiError{status: http.StatusServiceUnavailable, code: "not_ready", message: "database does not answer", cause: err}
-		}
-		if err := d.Objects.Ping(ctx); err != nil {
-			return &apiError{status: http.StatusServiceUnavailable, code: "not_ready", message: "object storage does not answer", cause: err}
+		if err := r.check(c.Request().Context()); err != nil {
+			return err
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 	}

@@ -23,7 +23,7 @@ import (
 type config struct {
 	Dev            bool
 	Addr           string
-	MetricsAddr    string // "" → /metrics on Addr
+	MetricsAddr    string // "" → no metrics listener (METRICS_ADDR=off)
 	PprofAddr      string // "" → no profiling endpoint
 	DatabaseURL    string
 	WeChatAppID    string
@@ -48,7 +48,12 @@ type config struct {
 	DevFaults      storage.FaultConfig
 }
 
-const defaultDatabaseURL = "sqlite:./data/wxavatar.db"
+const (
+	defaultDatabaseURL = "sqlite:./data/wxavatar.db"
+	// defaultMetricsAddr keeps /metrics off every public interface unless
+	// the operator says where Prometheus reaches it.
+	defaultMetricsAddr = "127.0.0.1:9090"
+)
 
 // Development values: public on purpose, accepted only by the local object
 // server and only in --dev.
@@ -99,18 +104,57 @@ type settingError struct {
 
 func (e *settingError) Error() string { return "config: " + e.name + ": " + e.msg }
 
-// parser collects the first error; later calls become no-ops so that
-// loadConfig reads as a list of settings.
-type parser struct {
-	src envSource
-	dev bool
-	err error
+// configError is every setting that is wrong, one line each, so that an
+// operator fixes them all after one failed start rather than one per start.
+type configError []*settingError
+
+func (e configError) Error() string {
+	lines := make([]string, len(e))
+	for i, se := range e {
+		lines[i] = se.Error()
+	}
+	return strings.Join(lines, "\n")
 }
 
-func (p *parser) fail(name, format string, args ...any) {
-	if p.err == nil {
-		p.err = &settingError{name: name, msg: fmt.Sprintf(format, args...)}
+func (e configError) Unwrap() []error {
+	errs := make([]error, len(e))
+	for i, se := range e {
+		errs[i] = se
 	}
+	return errs
+}
+
+// parser collects an error per bad variable, so that loadConfig reads as a
+// list of settings and reports every problem at once.
+type parser struct {
+	src  envSource
+	dev  bool
+	errs configError
+}
+
+// fail records what is wrong with name; only its first problem is kept.
+func (p *parser) fail(name, format string, args ...any) {
+	if !p.failed(name) {
+		p.errs = append(p.errs, &settingError{name: name, msg: fmt.Sprintf(format, args...)})
+	}
+}
+
+// failed reports whether name (or name_FILE) already has a problem.
+func (p *parser) failed(name string) bool {
+	for _, e := range p.errs {
+		if e.name == name || e.name == name+"_FILE" {
+			return true
+		}
+	}
+	return false
+}
+
+// err is nil, or every problem found.
+func (p *parser) err() error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	return p.errs
 }
 
 // str returns the variable, or def when unset. A variable required in
@@ -202,28 +246,37 @@ func loadConfig(dev bool, src envSource) (config, error) {
 		defAddr = "127.0.0.1:8080"
 	}
 	c.Addr = p.str("ADDR", defAddr, false)
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	if !validHostPort(c.Addr) {
 		p.fail("ADDR", "want host:port, like %s", defAddr)
 	}
-	c.MetricsAddr = p.str("METRICS_ADDR", "", false)
-	if c.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			p.fail("METRICS_ADDR", "want host:port, like 127.0.0.1:9090")
-		} else if dev && !loopback(c.MetricsAddr) {
-			p.fail("METRICS_ADDR", "--dev listens on loopback only (127.0.0.1, ::1 or localhost)")
-		}
+	switch c.MetricsAddr = p.str("METRICS_ADDR", defaultMetricsAddr, false); {
+	case c.MetricsAddr == "off":
+		c.MetricsAddr = ""
+	case !validHostPort(c.MetricsAddr):
+		p.fail("METRICS_ADDR", "want host:port, like %s, or off", defaultMetricsAddr)
+	case dev && !loopback(c.MetricsAddr):
+		p.fail("METRICS_ADDR", "--dev listens on loopback only (127.0.0.1, ::1 or localhost)")
 	}
 	c.PprofAddr = p.str("PPROF_ADDR", "", false)
 	if c.PprofAddr != "" && !loopback(c.PprofAddr) {
 		p.fail("PPROF_ADDR", "profiles expose internals: want a loopback host:port, like 127.0.0.1:6060")
 	}
 	c.DatabaseURL = p.str("DATABASE_URL", defaultDatabaseURL, false)
+	// In --dev, WeChat login is optional: both set → real login, neither →
+	// the dev login.
 	c.WeChatAppID = p.str("WECHAT_APPID", "", true)
 	c.WeChatSecret = p.secret("WECHAT_SECRET", "", true)
+	if dev && (c.WeChatAppID == "") != (c.WeChatSecret == "") && !p.failed("WECHAT_SECRET") {
+		if c.WeChatAppID == "" {
+			p.fail("WECHAT_APPID", "set with WECHAT_SECRET for real WeChat login in --dev, or unset both")
+		} else {
+			p.fail("WECHAT_SECRET", "set with WECHAT_APPID for real WeChat login in --dev, or unset both")
+		}
+	}
 	c.WeChatAPIBase = p.str("WECHAT_API_BASE", "https://api.weixin.qq.com", false)
 	p.url("WECHAT_API_BASE", c.WeChatAPIBase)
 
-	if keys := p.secret("JWT_KEYS", devJWTKeys, true); p.err == nil {
+	if keys := p.secret("JWT_KEYS", devJWTKeys, true); !p.failed("JWT_KEYS") {
 		ring, err := auth.ParseKeyRing(keys)
 		if err != nil {
 			p.fail("JWT_KEYS", "%v (want kid:secret[,kid:secret…], secrets of 32 bytes or more)", err)
@@ -258,6 +311,7 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	c.Limits.UploadsPerMinute = int(p.integer("LIMIT_UPLOADS_PER_MINUTE", 10, 0, 1_000_000))
 	c.Limits.PendingUploads = int(p.integer("LIMIT_PENDING_UPLOADS", 5, 0, 1_000_000))
 	c.Limits.SessionsPerMinute = int(p.integer("LIMIT_SESSIONS_PER_MINUTE", 30, 0, 1_000_000))
+	c.Limits.ConfirmsPerMinute = int(p.integer("LIMIT_CONFIRMS_PER_MINUTE", 30, 0, 1_000_000))
 	for _, cidr := range strings.FieldsFunc(p.str("TRUSTED_PROXIES", "", false), func(r rune) bool { return r == ',' || r == ' ' }) {
 		_, n, err := net.ParseCIDR(cidr)
 		if err != nil {
@@ -284,7 +338,17 @@ func loadConfig(dev bool, src envSource) (config, error) {
 			p.fail("DEV_STORAGE_ADDR", "--dev listens on loopback only (127.0.0.1, ::1 or localhost)")
 		}
 	}
-	return c, p.err
+	return c, p.err()
+}
+
+// validHostPort reports whether addr is host:port with a port number.
+func validHostPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	return err == nil && (n > 0 || port == "0")
 }
 
 func loopback(addr string) bool {

@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +109,89 @@ func TestEnvFile(t *testing.T) {
 	}
 }
 
+// TestLoadConfigNamesEveryBadVariable: an operator fixes every setting after
+// one failed start, not one setting per start.
+func TestLoadConfigNamesEveryBadVariable(t *testing.T) {
+	_, err := load(t, false, map[string]string{
+		"SESSION_TTL": "forever", "UPLOAD_MAX_BYTES": "5MB", "METRICS_ADDR": "9090", "JWT_KEYS": "k1:short",
+	})
+	want := []string{"WECHAT_APPID", "WECHAT_SECRET", "JWT_KEYS", "COS_BUCKET", "COS_REGION", "COS_SECRET_ID",
+		"COS_SECRET_KEY", "SESSION_TTL", "UPLOAD_MAX_BYTES", "METRICS_ADDR"}
+	var got []string
+	for _, line := range strings.Split(fmt.Sprint(err), "\n") {
+		name, _, _ := strings.Cut(strings.TrimPrefix(line, "config: "), ":")
+		got = append(got, name)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("errors name %q; want one line for each of %q:\n%v", got, want, err)
+	}
+}
+
+func TestMetricsAddr(t *testing.T) {
+	for _, tt := range []struct {
+		value, want string
+		dev         bool
+	}{
+		{"", "127.0.0.1:9090", false}, {"", "127.0.0.1:9090", true}, // never the API listener by default
+		{"off", "", false}, {":9100", ":9100", false}, {"127.0.0.1:0", "127.0.0.1:0", true},
+	} {
+		env := prodEnv()
+		if tt.dev {
+			env = map[string]string{}
+		}
+		env["METRICS_ADDR"] = tt.value
+		c, err := load(t, tt.dev, env)
+		if err != nil || c.MetricsAddr != tt.want {
+			t.Errorf("METRICS_ADDR=%q (dev %v): %q, %v; want %q", tt.value, tt.dev, c.MetricsAddr, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"9090", "host:port", "127.0.0.1:99999"} {
+		env := prodEnv()
+		env["METRICS_ADDR"] = bad
+		if _, err := load(t, false, env); err == nil || !strings.Contains(err.Error(), "METRICS_ADDR") {
+			t.Errorf("METRICS_ADDR=%q: %v; want an error naming it", bad, err)
+		}
+	}
+}
+
+// TestDevWeChatLogin: --dev uses real WeChat login when both credentials are
+// set, the dev login when neither is, and refuses one without the other.
+func TestDevWeChatLogin(t *testing.T) {
+	c, err := load(t, true, map[string]string{"WECHAT_APPID": "wx1", "WECHAT_SECRET": "s"})
+	if err != nil || c.WeChatAppID != "wx1" || c.WeChatSecret != "s" {
+		t.Errorf("--dev with both: %+v, %v", c, err)
+	}
+	for name, env := range map[string]map[string]string{
+		"WECHAT_SECRET": {"WECHAT_APPID": "wx1"}, "WECHAT_APPID": {"WECHAT_SECRET": "s"},
+	} {
+		var se *settingError
+		if _, err := load(t, true, env); !errors.As(err, &se) || se.name != name {
+			t.Errorf("--dev with only the other one: %v; want an error naming %s", err, name)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"serve", "--help"}, {"serve", "-h"}, {"migrate", "--help"}} {
+		var out strings.Builder
+		if err := run(context.Background(), args, func(string) string { return "" }, &out, io.Discard); err != nil {
+			t.Errorf("run(%q) = %v; want nil (exit 0)", args, err)
+		}
+		for _, want := range []string{"serve", "migrate", "version", "--dev", "--env-file", ".env.example", "Configuration"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("run(%q) prints no %q:\n%s", args, want, out.String())
+			}
+		}
+	}
+	var out strings.Builder
+	if err := run(context.Background(), []string{"version"}, func(string) string { return "" }, &out, io.Discard); err != nil ||
+		!strings.HasPrefix(out.String(), "wxavatar ") || !strings.Contains(out.String(), "go1.") {
+		t.Errorf("version: %q, %v; want \"wxavatar <version> go1.…\"", out.String(), err)
+	}
+}
+
 func TestRunRefusesBadStart(t *testing.T) {
 	for _, args := range [][]string{nil, {"serve", "extra"}, {"frobnicate"}, {"serve", "--nope"}} {
 		if err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard); !errors.Is(err, errUsage) {
@@ -141,6 +228,127 @@ func TestEnvExampleListsEverySetting(t *testing.T) {
 	for name := range listed {
 		if !read[name] {
 			t.Errorf(".env.example lists %s, which nothing reads", name)
+		}
+	}
+}
+
+// documentedSetting is what .env.example or the README says of a variable.
+type documentedSetting struct {
+	where    string
+	def      string // "" when it names none
+	required bool   // "required without --dev"
+}
+
+// envExampleSettings reads .env.example: a "# default: X" line gives the next
+// variable's default; "Required without --dev" in a comment makes every
+// variable right under that comment required.
+func envExampleSettings(t *testing.T) map[string]documentedSetting {
+	b, err := os.ReadFile("../../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]documentedSetting{}
+	def, comment, inComment := "", "", false
+	for i, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "#"):
+			if !inComment {
+				comment, inComment = "", true
+			}
+			comment += line + "\n"
+			if v, ok := strings.CutPrefix(line, "# default: "); ok {
+				def = v
+			}
+		case strings.Contains(line, "="):
+			name, _, _ := strings.Cut(line, "=")
+			out[name] = documentedSetting{where: fmt.Sprintf(".env.example:%d", i+1), def: def,
+				required: strings.Contains(comment, "Required without --dev")}
+			def, inComment = "", false
+		default:
+			comment, def, inComment = "", "", false
+		}
+	}
+	return out
+}
+
+// readmeSettings reads the README's configuration table: the first
+// `value` of the default column is the default, "required without" marks a
+// required variable.
+func readmeSettings(t *testing.T) map[string]documentedSetting {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "| variable | meaning | default |")
+	if !ok {
+		t.Fatal("README has no configuration table")
+	}
+	out := map[string]documentedSetting{}
+	for _, line := range strings.Split(table, "\n")[2:] {
+		cells := strings.Split(line, "|")
+		if len(cells) < 5 {
+			break
+		}
+		def := strings.TrimSpace(cells[len(cells)-2])
+		d := documentedSetting{where: "README: " + strings.TrimSpace(cells[1]), required: strings.HasPrefix(def, "required without")}
+		if _, v, ok := strings.Cut(def, "`"); ok && !d.required && strings.HasPrefix(def, "`") {
+			d.def, _, _ = strings.Cut(v, "`")
+		}
+		for _, f := range strings.Split(cells[1], "`") {
+			if f = strings.TrimSpace(f); f != "" && f != "," && strings.ToUpper(f) == f {
+				out[f] = d
+			}
+		}
+	}
+	return out
+}
+
+// TestDocumentedDefaults keeps .env.example and the README's table true:
+// setting a variable to its documented default changes nothing, and the
+// variables documented as required are exactly those a production start
+// cannot do without.
+func TestDocumentedDefaults(t *testing.T) {
+	for _, doc := range []map[string]documentedSetting{envExampleSettings(t), readmeSettings(t)} {
+		if len(doc) < 25 {
+			t.Fatalf("read %d settings from the docs; the parser is lost", len(doc))
+		}
+		for name, d := range doc {
+			dev := strings.HasPrefix(name, "DEV_") // read in --dev only
+			base := prodEnv()
+			if dev {
+				base = map[string]string{}
+			}
+			if _, ok := base[name]; ok && d.def != "" {
+				t.Errorf("%s: %s documents a default, but production cannot start without it", d.where, name)
+				continue
+			}
+			if d.def == "" || strings.Contains(d.def, "<") {
+				continue
+			}
+			want, err := load(t, dev, base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			withDefault := maps.Clone(base)
+			withDefault[name] = d.def
+			got, err := load(t, dev, withDefault)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: %s=%s is documented as the default, but setting it changes the configuration (err %v)", d.where, name, d.def, err)
+			}
+		}
+		for name := range prodEnv() {
+			env := prodEnv()
+			delete(env, name)
+			var se *settingError
+			_, err := load(t, false, env)
+			if needed := errors.As(err, &se) && se.name == name; needed != doc[name].required {
+				t.Errorf("%s: documented as required: %v; production start without it fails: %v", name, doc[name].required, needed)
+			}
+		}
+		for name, d := range doc {
+			if _, ok := prodEnv()[name]; d.required && !ok {
+				t.Errorf("%s: %s is documented as required, but production starts without it", d.where, name)
+			}
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 )
 
 // defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
@@ -25,7 +26,12 @@ func main() {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "wxavatar:", err)
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(os.Stderr, "wxavatar:", line)
+		}
+		if _, ok := errors.AsType[configError](err); ok {
+			fmt.Fprintln(os.Stderr, "wxavatar: every setting is described in .env.example and by `wxavatar help`")
+		}
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
 		}

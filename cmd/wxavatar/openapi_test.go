@@ -252,7 +252,7 @@ func (k *contract) checkCoverage() {
 // (the shortest UPLOAD_TTL is a minute), 500, database_unavailable and
 // timeout.
 func TestOpenAPIContract(t *testing.T) {
-	const sessionLimit = 15
+	const sessionLimit, confirmLimit = 15, 8
 	k := loadContract(t) // before the server: a broken document fails at once
 	wechat := fakeWeChat(t, testAppID, testAppSecret)
 	cosSrv := httptest.NewServer(newTestCOS(t, storage.LocalServerConfig{}))
@@ -262,6 +262,7 @@ func TestOpenAPIContract(t *testing.T) {
 		"LIMIT_PENDING_UPLOADS":     "3",
 		"LIMIT_UPLOADS_PER_MINUTE":  "0", // the pending cap provides the uploads' 429
 		"LIMIT_SESSIONS_PER_MINUTE": fmt.Sprint(sessionLimit),
+		"LIMIT_CONFIRMS_PER_MINUTE": fmt.Sprint(confirmLimit), // alice makes fewer
 	}))
 	k.base = srv.api
 	oversize := strings.Repeat(" ", 17<<10) // JSON white space: a valid body, over 16 KiB
@@ -360,6 +361,11 @@ func TestOpenAPIContract(t *testing.T) {
 	confirm(alice, "nosuchuploadnosuchupload23", 404, "upload_not_found")
 	confirm(alice, png.ID, 200, "")
 	confirm(alice, png.ID, 200, "") // idempotent
+	// bob's confirms this minute: one above, then up to the limit.
+	for i := 1; i < confirmLimit; i++ {
+		confirm(bob, "nosuchuploadnosuchupload23", 404, "upload_not_found")
+	}
+	confirm(bob, png.ID, 429, "rate_limited")
 	k.do(exchange{method: "POST", path: "/v1/avatar/uploads/" + png.ID + "/confirm", status: 401, code: "unauthorized", invalid: true})
 	k.do(exchange{method: "POST", path: "/v1/avatar/uploads/" + png.ID + "/confirm", token: alice, body: `{}` + oversize, status: 413, code: "request_too_large"})
 	me := k.do(exchange{method: "GET", path: "/v1/me", token: alice, status: 200}) // avatar_url set
@@ -404,10 +410,21 @@ func TestOpenAPIContract(t *testing.T) {
 	cosSrv.Close()
 	start := time.Now()
 	confirm(alice, jpeg.ID, 503, "storage_unavailable")
-	k.do(exchange{method: "GET", path: "/readyz", status: 503, code: "not_ready"})
 	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("answers with storage down took %v", d)
+		t.Errorf("confirm with storage down took %v", d)
 	}
+	// /readyz checks again once its last verdict is 5 s old.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(srv.api + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || time.Now().After(deadline) {
+			break
+		}
+	}
+	k.do(exchange{method: "GET", path: "/readyz", status: 503, code: "not_ready"})
 
 	k.checkCoverage()
 }

@@ -25,7 +25,29 @@ import (
 	"github.com/wxavatar/wxavatar/storage"
 )
 
-var errUsage = errors.New("usage: wxavatar serve [--dev] [--env-file .env] | wxavatar migrate [--env-file .env]")
+var errUsage = errors.New("usage: wxavatar serve [--dev] [--env-file .env] | migrate [--env-file .env] | version | help")
+
+// usage is what --help prints.
+const usage = `wxavatar keeps a WeChat mini program user's avatar and nickname.
+
+Usage:
+  wxavatar serve [--dev] [--env-file FILE]   run the service
+  wxavatar migrate [--env-file FILE]         apply the database schema and stop
+  wxavatar version                           print the version
+  wxavatar help                              print this
+
+Flags:
+  --dev            run everything on this machine: local object server, SQLite,
+                   dev login (dev-<name> codes, and DevTools' codes as the user
+                   "devtools"); loopback only, public keys, never for production
+  --env-file FILE  settings file read when present; the environment wins
+                   (default .env)
+
+Settings are environment variables. Every one is listed with its default in
+.env.example and in the README's "Configuration" table
+(https://github.com/wxavatar/wxavatar#configuration). Without --dev, a start
+with missing or invalid settings names every one of them, one per line.
+`
 
 // shutdownGrace is how long requests in flight may take to finish.
 const shutdownGrace = 15 * time.Second
@@ -33,17 +55,31 @@ const shutdownGrace = 15 * time.Second
 // run is the whole program, with its environment passed in so that tests can
 // run it as it runs in production.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "serve" && args[0] != "migrate") {
+	if len(args) == 0 {
+		return errUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "wxavatar", version())
+		return nil
+	case "serve", "migrate":
+	default:
 		return errUsage
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors become errUsage; --help prints usage
 	dev := false
 	if args[0] == "serve" {
-		fs.BoolVar(&dev, "dev", false, "run everything locally: object server, SQLite, dev login (not for production)")
+		fs.BoolVar(&dev, "dev", false, "")
 	}
-	envFile := fs.String("env-file", ".env", "settings file read when present; the environment wins")
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+	envFile := fs.String("env-file", ".env", "")
+	if err := fs.Parse(args[1:]); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return nil
+	} else if err != nil || fs.NArg() > 0 {
 		return errUsage
 	}
 	if args[0] == "migrate" {
@@ -100,7 +136,7 @@ func migrate(ctx context.Context, getenv func(string) string, envFile string, st
 type keys struct {
 	objects *storage.Client
 	tokens  *auth.Tokens
-	wechat  *auth.WeChat // nil in --dev
+	wechat  *auth.WeChat // nil with the dev login
 	// devAccepted is what the in-process object server accepts: in --dev it
 	// plays COS, where old and new keys both work during a rotation.
 	devAccepted *atomic.Pointer[[]storage.Credentials]
@@ -117,7 +153,7 @@ func (k keys) reload(cfg config, logger *slog.Logger) {
 	}
 	// Validated by loadConfig, so these cannot fail.
 	k.objects.SetCredentials(cfg.COSCredentials)
-	if k.wechat != nil {
+	if k.wechat != nil && cfg.WeChatSecret != "" { // "" only in --dev, where login stays as it started
 		k.wechat.SetSecret(cfg.WeChatSecret)
 	}
 	k.tokens.SetKeyRing(cfg.JWTKeys)
@@ -165,7 +201,7 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 		return err
 	}
 	var login handler.Login = auth.DevLogin{}
-	if !cfg.Dev {
+	if cfg.WeChatAppID != "" { // always outside --dev; in --dev when both are set
 		k.wechat, err = auth.NewWeChat(cfg.WeChatAPIBase, cfg.WeChatAppID, cfg.WeChatSecret, &http.Client{
 			Timeout:   cfg.WeChatTimeout,
 			Transport: metrics.InstrumentTransport("wechat", http.DefaultTransport),
@@ -174,6 +210,9 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 			return err
 		}
 		login = k.wechat
+		if cfg.Dev {
+			fmt.Fprintln(stdout, "wxavatar: --dev with WECHAT_APPID set: real WeChat login (code2Session), everything else local")
+		}
 	}
 	k.tokens, err = auth.NewTokens(cfg.JWTKeys, cfg.SessionTTL, time.Now)
 	if err != nil {
@@ -182,7 +221,7 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 	api, err := handler.New(handler.Deps{
 		Logger: logger, Now: time.Now, Login: login, Tokens: k.tokens, Store: database, Objects: k.objects, Limiter: database,
 		UploadMaxBytes: cfg.UploadMaxBytes, UploadTTL: cfg.UploadTTL, Limits: cfg.Limits,
-		Metrics: metrics, ServeMetrics: cfg.MetricsAddr == "",
+		Metrics: metrics,
 	})
 	if err != nil {
 		return err

@@ -46,7 +46,12 @@ func start(t *testing.T, args []string, env map[string]string) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{stdout: &testutil.SyncBuffer{}, stderr: &testutil.SyncBuffer{}}
 	done := make(chan error, 1)
-	getenv := func(k string) string { return env[k] }
+	getenv := func(k string) string {
+		if v, ok := env[k]; ok || k != "METRICS_ADDR" {
+			return v
+		}
+		return "127.0.0.1:0" // not the default port: tests run side by side
+	}
 	go func() { done <- run(ctx, args, getenv, r.stdout, r.stderr) }()
 	var once sync.Once
 	var stopErr error
@@ -668,8 +673,22 @@ func TestDevQuickStart(t *testing.T) {
 	if r := c.call("GET", "/readyz", "", ""); r.status != 200 {
 		t.Errorf("readyz: %d %s", r.status, r.raw)
 	}
-	if status, body := download(t, srv.api+"/metrics"); status != 200 || !strings.Contains(string(body), `wxavatar_uploads_total{event="issued"} 1`) {
-		t.Errorf("/metrics on the API listener: %d; want 200 with the upload counted", status)
+	// Metrics have a loopback listener of their own; the API never serves them.
+	if status, _ := download(t, srv.api+"/metrics"); status != 404 {
+		t.Errorf("/metrics on the API listener: %d; want 404", status)
+	}
+	_, after, ok := strings.Cut(srv.stdout.String(), "metrics on ")
+	if !ok {
+		t.Fatalf("no metrics listener announced: %s", srv.stdout)
+	}
+	if status, body := download(t, strings.TrimSpace(strings.SplitN(after, "\n", 2)[0])); status != 200 || !strings.Contains(string(body), `wxavatar_uploads_total{event="issued"} 1`) {
+		t.Errorf("/metrics on its own listener: %d; want 200 with the upload counted", status)
+	}
+	// What wx.login gives in WeChat DevTools logs in as one stable user.
+	first := c.call("POST", "/v1/session", "", `{"code":"0c3Xa8000Ow1sT1bqA300y0wnS2Xa80x"}`)
+	again := c.call("POST", "/v1/session", "", `{"code":"0b1Yz9000Pq2rS3tuB400z1xoT3Yb91y"}`)
+	if first.status != 200 || again.status != 200 || first.body["user"].(map[string]any)["id"] != again.body["user"].(map[string]any)["id"] {
+		t.Errorf("DevTools codes in --dev: %d %s, %d %s; want 200 and the same user twice", first.status, first.raw, again.status, again.raw)
 	}
 }
 
