@@ -13,6 +13,7 @@ require (
 	github.com/pb33f/libopenapi-validator v0.16.2
 	github.com/pressly/goose/v3 v3.29.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/rivo/uniseg v0.4.7
 	github.com/tencentyun/cos-go-sdk-v5 v0.7.70
 	golang.org/x/text v0.44.0
 	golang.org/x/time v0.16.0

@@ -221,7 +221,7 @@ func handlePatchMe(d *Deps) echo.HandlerFunc {
 		name, ok := normalizeNickname(*req.Nickname)
 		if !ok {
 			return newError(http.StatusBadRequest, "invalid_nickname",
-				"nickname must be 1 to 32 characters without control or format characters")
+				"nickname must be 1 to 32 visible characters, with no blank or invisible ones")
 		}
 		u, err := d.Store.SetNickname(c.Request().Context(), auth.UserID(c), name, d.Now())
 		if errors.Is(err, db.ErrNotFound) {
