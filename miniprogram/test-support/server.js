@@ -51,6 +51,9 @@ async function startServer () {
     HOME: process.env.HOME || dir,
     ADDR: '127.0.0.1:0',
     DEV_STORAGE_ADDR: '127.0.0.1:0',
+    // /metrics on a free loopback port of its own: a fixed one (the service
+    // is to default to 127.0.0.1:9090) would make parallel runs collide.
+    METRICS_ADDR: '127.0.0.1:0',
     DATABASE_URL: 'sqlite:' + path.join(dir, 'wx.db'),
     DEV_STORAGE_DIR: path.join(dir, 'objects'),
     JWT_KEYS: DEV_JWT_KID + ':' + DEV_JWT_SECRET,
