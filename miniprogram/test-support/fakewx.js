@@ -7,6 +7,7 @@
 // errMsg strings, uploadFile's data as a string, readFile's data as an
 // ArrayBuffer.
 
+const crypto = require('node:crypto')
 const fs = require('node:fs')
 const http = require('node:http')
 const https = require('node:https')
@@ -30,16 +31,34 @@ function toArrayBuffer (buf) {
   return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)
 }
 
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+
+// wechatCode makes a code shaped like the ones wx.login gives, in WeChat
+// DevTools as on phones: 32 ASCII letters and digits, new on every call
+// (e.g. 0c3Xa8000Ow1sT1bqA300y0wnS2Xa80x).
+function wechatCode () {
+  const bytes = crypto.randomBytes(32)
+  let code = ''
+  for (const b of bytes) code += ALNUM[b % ALNUM.length]
+  return code
+}
+
 // createFakeWx returns the fake and what it saw.
-//   loginName   wx.login answers code "dev-<loginName>" (the service's dev login)
-//   loginCode   or this exact code
+//   (default)   wx.login answers a new WeChat-shaped code each time, as in
+//               DevTools; serve --dev logs every such code in as the one
+//               user "devtools"
+//   loginName   wx.login answers "dev-<loginName>": serve --dev's named dev
+//               users, for tests that need several people
+//   loginCode   wx.login answers this exact code
 function createFakeWx (options) {
-  const o = Object.assign({ loginName: 'alice' }, options)
+  const o = Object.assign({}, options)
   const fake = {
     // Every call to wxavatar or COS: {method, url, status, code}; status 0 when
     // no answer came.
     log: [],
     loginCalls: 0,
+    // Every code wx.login gave, in order.
+    loginCodes: [],
     toasts: [],
     store: new Map(),
     // uploadFile behaviour, changeable per test:
@@ -54,7 +73,9 @@ function createFakeWx (options) {
 
   fake.login = function (opts) {
     fake.loginCalls++
-    finish(opts, true, { code: o.loginCode || 'dev-' + o.loginName, errMsg: 'login:ok' })
+    const code = o.loginCode || (o.loginName ? 'dev-' + o.loginName : wechatCode())
+    fake.loginCodes.push(code)
+    finish(opts, true, { code, errMsg: 'login:ok' })
   }
 
   fake.request = function (opts) {
@@ -210,4 +231,4 @@ async function multipartPost (url, formData, fieldName, filePath, bytes, progres
   })
 }
 
-module.exports = { createFakeWx }
+module.exports = { createFakeWx, wechatCode }

@@ -12,6 +12,7 @@ const { createFakeWx } = require('../test-support/fakewx')
 const { startServer } = require('../test-support/server')
 const images = require('../test-support/images')
 const { MESSAGES } = require('../utils/messages')
+const { TOKEN_STORAGE_KEY } = require('../lib/wxavatar')
 
 let srv
 let files
@@ -28,20 +29,29 @@ function instantiate (def) {
   return inst
 }
 
+// launch starts the mini program afresh with this wx, as DevTools does: the
+// page and the app's client are loaded anew, and the page's onLoad has run.
+async function launch (wxapi) {
+  global.wx = wxapi
+  for (const m of ['../utils/client', '../pages/profile/profile']) delete require.cache[require.resolve(m)]
+  let def
+  global.Page = (d) => { def = d }
+  require('../pages/profile/profile')
+  const p = instantiate(def)
+  await p.onLoad()
+  return p
+}
+
 before(async () => {
   srv = await startServer()
   files = images.tempFiles()
-  fake = createFakeWx({ loginName: 'page-' + process.pid })
-  global.wx = fake
+  // wx.login gives WeChat-shaped codes, as in DevTools.
+  fake = createFakeWx()
   console.warn = (...args) => { warnings.push(args) }
-  let def
-  global.Page = (d) => { def = d }
-  // config.js is read when utils/client.js is first required: point it at
-  // this run's service first.
+  // config.js is read when utils/client.js is required: point it at this
+  // run's service first.
   require('../config').baseURL = srv.api
-  require('../pages/profile/profile')
-  page = instantiate(def)
-  await page.onLoad()
+  page = await launch(fake)
 }, { timeout: 200000 })
 
 after(async () => {
@@ -58,6 +68,7 @@ function lastToast () {
 
 test('onLoad logged in and showed the profile without an error', () => {
   assert.equal(fake.loginCalls, 1)
+  assert.match(fake.loginCodes[0], /^[0-9A-Za-z]{32}$/)
   assert.equal(fake.toasts.length, 0, JSON.stringify(fake.toasts))
   assert.equal(page.data.avatarUrl, '')
 })
@@ -102,4 +113,33 @@ test('a blank nickname is caught on the page, an invalid one by the service', as
   assert.equal(fake.log[fake.log.length - 1].code, 'invalid_nickname')
   assert.equal(page.data.nickname, '小明')
   assert.equal(page.data.saving, false)
+})
+
+// In DevTools wx.login gives a real code that only WeChat could exchange;
+// serve --dev logs every such code in as the one user devtools, so that what
+// was saved in one launch is there in the next.
+test('DevTools: a later launch logs in with a new WeChat-shaped code and finds the same avatar and nickname', async () => {
+  assert.match(page.data.avatarUrl, /^http:\/\/127\.0\.0\.1:\d+\/avatars\//, 'an earlier test set no avatar')
+  // A launch with empty storage (cache cleared, or another machine): no
+  // token, so the client logs in again.
+  const next = createFakeWx()
+  const toasts = fake.toasts.length
+  const again = await launch(next)
+  assert.equal(next.loginCalls, 1)
+  assert.match(next.loginCodes[0], /^[0-9A-Za-z]{32}$/)
+  assert.notEqual(next.loginCodes[0], fake.loginCodes[0])
+  assert.equal(next.toasts.length, 0, JSON.stringify(next.toasts))
+  assert.equal(fake.toasts.length, toasts)
+  assert.equal(again.data.avatarUrl, page.data.avatarUrl)
+  assert.equal(again.data.nickname, '小明')
+
+  // Both launches' tokens are the same user's.
+  const ids = []
+  for (const w of [fake, next]) {
+    const token = w.getStorageSync(TOKEN_STORAGE_KEY)
+    const res = await fetch(srv.api + '/v1/me', { headers: { Authorization: 'Bearer ' + token } })
+    assert.equal(res.status, 200)
+    ids.push((await res.json()).user.id)
+  }
+  assert.equal(ids[0], ids[1])
 })

@@ -78,6 +78,22 @@ test('calls without a token log in first, once for parallel calls', async () => 
   assert.ok(got.every((u) => u.id === got[0].id))
 })
 
+test('WeChat-shaped codes, as wx.login gives in DevTools, log in as one user who keeps the avatar', async () => {
+  const first = createFakeWx()
+  const data = images.png(12)
+  const { user } = await createClient({ baseURL: srv.api, wx: first }).uploadAvatar(files.write(data))
+  // Another launch, another code of the same shape: the same user.
+  const second = createFakeWx()
+  const me = await createClient({ baseURL: srv.api, wx: second }).me()
+  assert.equal(me.id, user.id)
+  assert.equal(me.avatar_url, user.avatar_url)
+  const codes = first.loginCodes.concat(second.loginCodes)
+  assert.equal(codes.length, 2)
+  for (const c of codes) assert.match(c, /^[0-9A-Za-z]{32}$/)
+  assert.notEqual(codes[0], codes[1])
+  assert.deepEqual(await download(me.avatar_url), data)
+})
+
 test('a login code the service refuses is a typed error with its request id', async () => {
   const { client } = newClient({ loginCode: 'not-a-dev-code' })
   await assert.rejects(client.login(), (err) => {
