@@ -27,6 +27,10 @@ const UPLOAD_TIMEOUT_MS = 60000
 // 201 when the form asks for them.
 const POST_OK_STATUS = [200, 201, 204]
 
+// How much of the file the type sniffing reads: every signature
+// sniffImageType knows fits (WebP's is the longest, 12 bytes).
+const SNIFF_BYTES = 16
+
 // PUT /v1/me, not PATCH: wx.request documents only OPTIONS, GET, HEAD, POST,
 // PUT, DELETE, TRACE and CONNECT, and clients have been seen refusing PATCH
 // ("request:fail method is invalid"). The service answers both the same way.
@@ -235,16 +239,68 @@ function createClient (options) {
     return result(res)
   }
 
-  function readFile (filePath) {
+  function readFailed (e, filePath) {
+    return new WxAvatarError('read_file_failed', (e && e.errMsg) || 'cannot read ' + filePath)
+  }
+
+  // readFile reads the file into an ArrayBuffer (no encoding given), or
+  // only [position, position+length) of it. readFile's position and length
+  // came with base library 2.10.0; older ones do not know them and read the
+  // whole file, which still works, only with more memory, since callers
+  // look at the first bytes of whatever comes back. chooseAvatar itself
+  // needs 2.21.2, so its temporary files always get the short read.
+  function readFile (filePath, position, length) {
     return new Promise(function (resolve, reject) {
-      wxapi.getFileSystemManager().readFile({
+      const req = {
         filePath: filePath,
         success: function (r) { resolve(r.data) },
-        fail: function (e) {
-          reject(new WxAvatarError('read_file_failed', (e && e.errMsg) || 'cannot read ' + filePath))
-        }
-      })
+        fail: function (e) { reject(readFailed(e, filePath)) }
+      }
+      if (length !== undefined) {
+        req.position = position
+        req.length = length
+      }
+      wxapi.getFileSystemManager().readFile(req)
     })
+  }
+
+  // fileSize asks the runtime for the file's size without reading the file
+  // into the mini program's memory. FileSystemManager.getFileInfo is
+  // documented for exactly these files, the local temporary ones
+  // (wxfile://… on phones, http://tmp/… in DevTools); it also hashes the
+  // file (md5 by default), natively. Plugins have no getFileInfo, so there,
+  // or when it fails, FileSystemManager.stat's Stats.size is asked.
+  function fileSize (filePath) {
+    const fsm = wxapi.getFileSystemManager()
+    function sizeOf (r) {
+      return r && typeof r.size === 'number' ? r.size : -1
+    }
+    function viaStat (earlier) {
+      return new Promise(function (resolve, reject) {
+        if (typeof fsm.stat !== 'function') return reject(readFailed(earlier, filePath))
+        fsm.stat({
+          path: filePath,
+          success: function (r) {
+            const size = sizeOf(r && r.stats)
+            if (size >= 0) resolve(size)
+            else reject(readFailed({ errMsg: 'stat gave no size for ' + filePath }, filePath))
+          },
+          fail: function (e) { reject(readFailed(e, filePath)) }
+        })
+      })
+    }
+    if (typeof fsm.getFileInfo !== 'function') return viaStat(null)
+    return new Promise(function (resolve, reject) {
+      fsm.getFileInfo({
+        filePath: filePath,
+        success: function (r) {
+          const size = sizeOf(r)
+          if (size >= 0) resolve(size)
+          else reject({ errMsg: 'getFileInfo gave no size for ' + filePath })
+        },
+        fail: reject
+      })
+    }).catch(viaStat)
   }
 
   function postToCOS (post, filePath, onProgress) {
@@ -341,18 +397,30 @@ function createClient (options) {
       if (method !== 'post' && method !== 'put') {
         throw new TypeError("wxavatar: method must be 'post' or 'put'")
       }
-      const data = await readFile(tempFilePath)
-      const bytes = new Uint8Array(data, 0, Math.min(16, data.byteLength))
-      const contentType = sniffImageType(bytes)
+      // The size and the first bytes are all a signature needs: the POST
+      // form's upload is wx.uploadFile's job, which reads the file itself.
+      // Only the PUT sends bytes from here, so only it reads the whole file
+      // (up to the service's limit, 5 MiB by default), once signed.
+      const size = await fileSize(tempFilePath)
+      // An empty file leaves readFile no valid range (position within
+      // [0, size-1], length within [1, size]): nothing to read.
+      const head = size > 0 ? await readFile(tempFilePath, 0, Math.min(SNIFF_BYTES, size)) : new ArrayBuffer(0)
+      const contentType = sniffImageType(new Uint8Array(head, 0, Math.min(SNIFF_BYTES, head.byteLength)))
       if (!contentType) {
         throw new WxAvatarError('unsupported_type', 'the file is not a JPEG, PNG or WebP image')
       }
-      const signed = await authed('POST', '/v1/avatar/uploads', { content_type: contentType, size: data.byteLength })
+      const signed = await authed('POST', '/v1/avatar/uploads', { content_type: contentType, size: size })
       const upload = signed.upload
       onProgress(0)
       if (method === 'put') {
         if (!upload.put) { // the server signs a PUT only for a declared size
           throw new WxAvatarError('upload_failed', 'the server signed no PUT URL for this upload')
+        }
+        const data = await readFile(tempFilePath)
+        // The URL signs the size declared as Content-Length.
+        if (data.byteLength !== size) {
+          throw new WxAvatarError('read_file_failed', 'the file changed while being uploaded: ' +
+            size + ' bytes, then ' + data.byteLength)
         }
         await putToCOS(upload.put, data)
       } else {

@@ -2,10 +2,11 @@
 
 // A wx object for node whose network and file calls are real: wx.request is
 // fetch, wx.uploadFile is a real multipart POST sent in chunks so that
-// onProgressUpdate reports real progress, readFile reads the disk. Callback
-// shapes follow the mini program documentation: success/fail/complete,
-// errMsg strings, uploadFile's data as a string, readFile's data as an
-// ArrayBuffer.
+// onProgressUpdate reports real progress, and the FileSystemManager's
+// readFile, getFileInfo and stat work on the disk. Callback shapes follow the
+// mini program documentation: success/fail/complete, errMsg strings,
+// uploadFile's data as a string, readFile's data as an ArrayBuffer unless an
+// encoding is given.
 
 const crypto = require('node:crypto')
 const fs = require('node:fs')
@@ -50,8 +51,13 @@ function wechatCode () {
 //   loginName   wx.login answers "dev-<loginName>": serve --dev's named dev
 //               users, for tests that need several people
 //   loginCode   wx.login answers this exact code
+//   baseLibrary the base library version (SDKVersion) to behave as; before
+//               2.10.0 readFile knows no position or length and reads the
+//               whole file
+//   without     FileSystemManager methods to leave out, e.g. ['getFileInfo']
+//               as in plugins, which do not have it
 function createFakeWx (options) {
-  const o = Object.assign({}, options)
+  const o = Object.assign({ baseLibrary: '3.3.4', without: [] }, options)
   const fake = {
     // Every call to wxavatar or COS: {method, url, status, code}; status 0 when
     // no answer came.
@@ -61,6 +67,11 @@ function createFakeWx (options) {
     loginCodes: [],
     toasts: [],
     store: new Map(),
+    // Every FileSystemManager call: {api, path, position, length, bytes};
+    // position and length as asked, bytes how many bytes of the file it
+    // handed to the mini program's JavaScript (readFile only: getFileInfo's
+    // digest and wx.uploadFile read the file natively).
+    fileCalls: [],
     // uploadFile behaviour, changeable per test:
     //   lagMs     report success at once, really POST this much later
     //             (storage that makes the object visible late)
@@ -130,6 +141,7 @@ function createFakeWx (options) {
     const behaviour = fake.upload
     let bytes
     try {
+      // The runtime reads the file natively: not counted in bytesRead.
       bytes = fs.readFileSync(opts.filePath)
     } catch (e) {
       finish(opts, false, { errMsg: 'uploadFile:fail file not found' })
@@ -158,19 +170,11 @@ function createFakeWx (options) {
     return task
   }
 
-  fake.getFileSystemManager = function () {
-    return {
-      readFile (opts) {
-        fs.readFile(opts.filePath, (err, buf) => {
-          if (err) {
-            finish(opts, false, { errMsg: 'readFile:fail no such file or directory, open "' + opts.filePath + '"' })
-            return
-          }
-          finish(opts, true, { data: opts.encoding ? buf.toString(opts.encoding) : toArrayBuffer(buf), errMsg: 'readFile:ok' })
-        })
-      }
-    }
-  }
+  fake.bytesRead = () => fake.fileCalls.reduce((n, c) => n + c.bytes, 0)
+  const fsm = fileSystemManager(fake.fileCalls, versionAtLeast(o.baseLibrary, '2.10.0'))
+  for (const name of o.without) delete fsm[name]
+  // wx.getFileSystemManager gives the one global manager.
+  fake.getFileSystemManager = () => fsm
 
   // What a page needs besides the network.
   fake.getStorageSync = (k) => (fake.store.has(k) ? fake.store.get(k) : '')
@@ -181,6 +185,156 @@ function createFakeWx (options) {
   fake.hideLoading = () => {}
 
   return fake
+}
+
+// versionAtLeast compares base library versions such as 2.9.4 and 2.10.0.
+function versionAtLeast (version, min) {
+  const a = version.split('.').map(Number)
+  const b = min.split('.').map(Number)
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if ((a[i] || 0) !== (b[i] || 0)) return (a[i] || 0) > (b[i] || 0)
+  }
+  return true
+}
+
+// readFile's documented encodings; node's Buffer knows them all by these names.
+const ENCODINGS = ['ascii', 'base64', 'binary', 'hex', 'ucs2', 'ucs-2', 'utf16le', 'utf-16le', 'utf-8', 'utf8', 'latin1']
+
+// Failures as documented for FileSystemManager: errMsg "<api>:fail <message>"
+// and errno from the documentation's error table.
+const ENOENT = { errno: 1300002, message: 'no such file or directory' }
+const EISDIR = { errno: 1300021, message: 'Is a directory' }
+const EINVAL = { errno: 1300022, message: 'Invalid argument' }
+
+function fsFail (opts, api, e, detail) {
+  finish(opts, false, { errMsg: api + ':fail ' + e.message + (detail || ''), errno: e.errno })
+}
+
+// The runtime checks parameter types before anything else, with messages
+// like this one.
+function paramError (opts, api, name, want, value) {
+  const got = value === undefined ? 'Undefined' : value === null ? 'Null'
+    : typeof value === 'string' ? 'String' : typeof value === 'number' ? 'Number' : 'Object'
+  finish(opts, false, { errMsg: api + ':fail parameter error: parameter.' + name + ' should be ' + want + ' instead of ' + got + ';' })
+}
+
+function statsOf (st) {
+  return {
+    mode: st.mode,
+    size: st.size,
+    lastAccessedTime: Math.floor(st.atimeMs / 1000),
+    lastModifiedTime: Math.floor(st.mtimeMs / 1000),
+    isDirectory: () => st.isDirectory(),
+    isFile: () => st.isFile()
+  }
+}
+
+// fileSystemManager implements what the client uses of FileSystemManager,
+// as documented (developers.weixin.qq.com/miniprogram/dev/api/file/):
+//   readFile({filePath, encoding?, position?, length?})  data: ArrayBuffer,
+//     or a string in the encoding; position and length (base library
+//     2.10.0) read [position, position+length), position within
+//     [0, fileLength-1], length within [1, fileLength]. A range that runs
+//     past the end is refused too, the strict reading of that interval.
+//   getFileInfo({filePath, digestAlgorithm?})  {size, digest}, md5 by
+//     default, for local temporary and cache files
+//   stat({path, recursive?})  {stats}: a Stats, or for a directory read
+//     recursively an array of {path, stats}
+function fileSystemManager (calls, positional) {
+  return {
+    readFile (opts) {
+      const api = 'readFile'
+      if (typeof opts.filePath !== 'string') return paramError(opts, api, 'filePath', 'String', opts.filePath)
+      if (opts.encoding !== undefined && !ENCODINGS.includes(opts.encoding)) {
+        return finish(opts, false, { errMsg: api + ':fail invalid encoding: ' + opts.encoding })
+      }
+      // An older base library knows nothing of position and length.
+      const position = positional ? opts.position : undefined
+      const length = positional ? opts.length : undefined
+      for (const [name, v] of [['position', position], ['length', length]]) {
+        if (v !== undefined && typeof v !== 'number') return paramError(opts, api, name, 'Number', v)
+      }
+      // Recorded: the range asked for, and the bytes handed over.
+      const call = { api, path: opts.filePath, position: opts.position, length: opts.length, bytes: 0 }
+      readRange(opts.filePath, position, length).then((buf) => {
+        calls.push(Object.assign(call, { bytes: buf.length }))
+        const data = opts.encoding ? buf.toString(opts.encoding) : toArrayBuffer(buf)
+        finish(opts, true, { data, errMsg: api + ':ok' })
+      }, (e) => {
+        calls.push(call)
+        fsFail(opts, api, e.wx || ENOENT, e.wx ? '' : ', open ' + opts.filePath)
+      })
+    },
+
+    getFileInfo (opts) {
+      const api = 'getFileInfo'
+      if (typeof opts.filePath !== 'string') return paramError(opts, api, 'filePath', 'String', opts.filePath)
+      const algorithm = opts.digestAlgorithm || 'md5'
+      if (!['md5', 'sha1', 'sha256'].includes(algorithm)) {
+        return finish(opts, false, { errMsg: api + ':fail invalid digestAlgorithm: ' + algorithm })
+      }
+      calls.push({ api, path: opts.filePath, bytes: 0 })
+      fs.stat(opts.filePath, (err, st) => {
+        if (err) return fsFail(opts, api, ENOENT, ' ' + opts.filePath)
+        if (st.isDirectory()) return fsFail(opts, api, EISDIR, ' ' + opts.filePath)
+        // The digest is computed natively: nothing reaches the page's memory.
+        const hash = crypto.createHash(algorithm)
+        fs.createReadStream(opts.filePath).on('data', (c) => hash.update(c)).on('error', () => {
+          fsFail(opts, api, ENOENT, ' ' + opts.filePath)
+        }).on('end', () => {
+          finish(opts, true, { size: st.size, digest: hash.digest('hex'), errMsg: api + ':ok' })
+        })
+      })
+    },
+
+    stat (opts) {
+      const api = 'stat'
+      if (typeof opts.path !== 'string') return paramError(opts, api, 'path', 'String', opts.path)
+      calls.push({ api, path: opts.path, bytes: 0 })
+      fs.stat(opts.path, (err, st) => {
+        if (err) return fsFail(opts, api, ENOENT, ' ' + opts.path)
+        if (!opts.recursive || !st.isDirectory()) {
+          return finish(opts, true, { stats: statsOf(st), errMsg: api + ':ok' })
+        }
+        const list = []
+        const walk = (rel) => {
+          const here = fs.statSync(path.join(opts.path, rel))
+          list.push({ path: '/' + rel, stats: statsOf(here) })
+          if (here.isDirectory()) for (const name of fs.readdirSync(path.join(opts.path, rel))) walk(path.posix.join(rel, name))
+        }
+        walk('')
+        finish(opts, true, { stats: list, errMsg: api + ':ok' })
+      })
+    }
+  }
+}
+
+// readRange reads [position, position+length) of the file, only those
+// bytes; the whole file when neither is given. A documented range error
+// rejects with e.wx set.
+async function readRange (filePath, position, length) {
+  const fh = await fs.promises.open(filePath, 'r')
+  try {
+    const st = await fh.stat()
+    if (st.isDirectory()) throw Object.assign(new Error('directory'), { wx: EISDIR })
+    const size = st.size
+    const start = position === undefined ? 0 : position
+    const count = length === undefined ? size - start : length
+    const bad = (position !== undefined && !(Number.isInteger(position) && position >= 0 && position <= size - 1)) ||
+      (length !== undefined && !(Number.isInteger(length) && length >= 1 && length <= size)) ||
+      start + count > size
+    if (bad) throw Object.assign(new Error('range'), { wx: EINVAL })
+    const buf = Buffer.alloc(count)
+    let got = 0
+    while (got < count) {
+      const { bytesRead } = await fh.read(buf, got, count - got, start + got)
+      if (bytesRead === 0) break
+      got += bytesRead
+    }
+    return buf.subarray(0, got)
+  } finally {
+    await fh.close()
+  }
 }
 
 function errorCode (data) {

@@ -3,6 +3,7 @@
 // Test images: a real PNG built here, a real JPEG from fixtures, a real 1×1
 // WebP, and files that only pretend to be images.
 
+const crypto = require('node:crypto')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -53,6 +54,16 @@ function png (size) {
   return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))])
 }
 
+// largePNG is a valid PNG of exactly bytes bytes: a small image padded with
+// a private ancillary chunk ("waPd"), which decoders skip.
+function largePNG (bytes) {
+  const small = png(16)
+  const iend = chunk('IEND', Buffer.alloc(0))
+  const pad = bytes - small.length - 12 // a chunk's length, type and CRC
+  if (pad < 0) throw new Error('largePNG: ' + bytes + ' bytes is too small')
+  return Buffer.concat([small.subarray(0, small.length - iend.length), chunk('waPd', crypto.randomBytes(pad)), iend])
+}
+
 // A 24×24 baseline JPEG written by Go's image/jpeg.
 function jpeg () {
   return fs.readFileSync(path.join(__dirname, '..', 'test', 'fixtures', 'avatar.jpg'))
@@ -88,4 +99,4 @@ function tempFiles () {
   }
 }
 
-module.exports = { png, jpeg, webp, notReallyPNG, gif, tempFiles }
+module.exports = { png, largePNG, jpeg, webp, notReallyPNG, gif, tempFiles }

@@ -93,3 +93,69 @@ test('code shipped to the phone uses nothing newer than ES2017', () => {
     }
   }
 })
+
+// The client's tests rely on the fake FileSystemManager behaving as
+// documented; these pin that down.
+test('the fake FileSystemManager reads ranges, sizes and stats as documented', async () => {
+  const { createFakeWx } = require('../test-support/fakewx')
+  const crypto = require('node:crypto')
+  const files = images.tempFiles()
+  try {
+    const data = images.png(8)
+    const file = files.write(data)
+    // call runs one API and resolves with ['success' | 'fail', result], and
+    // checks that complete came after, with the same result.
+    const call = (fsm, api, opts) => new Promise((resolve) => {
+      let outcome
+      fsm[api](Object.assign({}, opts, {
+        success: (r) => { outcome = ['success', r] },
+        fail: (r) => { outcome = ['fail', r] },
+        complete: (r) => {
+          assert.ok(outcome, 'complete before success/fail')
+          assert.equal(r, outcome[1])
+          resolve(outcome)
+        }
+      }))
+    })
+    const fake = createFakeWx()
+    const fsm = fake.getFileSystemManager()
+    assert.equal(fsm, fake.getFileSystemManager(), 'not one global manager')
+
+    let [how, r] = await call(fsm, 'readFile', { filePath: file })
+    assert.equal(how, 'success')
+    assert.equal(r.errMsg, 'readFile:ok')
+    assert.ok(r.data instanceof ArrayBuffer)
+    assert.deepEqual(Buffer.from(r.data), data)
+
+    ;[how, r] = await call(fsm, 'readFile', { filePath: file, position: 1, length: 3, encoding: 'hex' })
+    assert.deepEqual([how, r.data], ['success', data.subarray(1, 4).toString('hex')])
+    ;[how, r] = await call(fsm, 'readFile', { filePath: file, position: data.length - 1 })
+    assert.deepEqual(Buffer.from(r.data), data.subarray(data.length - 1))
+
+    for (const range of [{ position: data.length }, { position: -1 }, { length: 0 }, { length: data.length + 1 },
+      { position: 1, length: data.length }]) {
+      ;[how, r] = await call(fsm, 'readFile', Object.assign({ filePath: file }, range))
+      assert.deepEqual([how, r.errMsg, r.errno], ['fail', 'readFile:fail Invalid argument', 1300022], JSON.stringify(range))
+    }
+    ;[how, r] = await call(fsm, 'readFile', { filePath: file + '.gone' })
+    assert.deepEqual([how, r.errMsg], ['fail', 'readFile:fail no such file or directory, open ' + file + '.gone'])
+
+    ;[how, r] = await call(fsm, 'getFileInfo', { filePath: file })
+    assert.deepEqual([how, r.size, r.digest, r.errMsg],
+      ['success', data.length, crypto.createHash('md5').update(data).digest('hex'), 'getFileInfo:ok'])
+    ;[how, r] = await call(fsm, 'stat', { path: file })
+    assert.deepEqual([how, r.stats.size, r.stats.isFile(), r.stats.isDirectory()], ['success', data.length, true, false])
+    ;[how, r] = await call(fsm, 'stat', { path: file + '.gone' })
+    assert.equal(how, 'fail')
+    assert.match(r.errMsg, /^stat:fail no such file or directory/)
+    assert.equal(fake.bytesRead(), data.length + 3 + 1)
+
+    // Before base library 2.10.0 there is no position or length.
+    const old = createFakeWx({ baseLibrary: '2.9.4', without: ['getFileInfo'] }).getFileSystemManager()
+    ;[how, r] = await call(old, 'readFile', { filePath: file, position: 0, length: 4 })
+    assert.deepEqual(Buffer.from(r.data), data)
+    assert.equal(old.getFileInfo, undefined)
+  } finally {
+    files.remove()
+  }
+})

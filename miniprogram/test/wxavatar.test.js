@@ -55,6 +55,12 @@ async function download (url) {
   return Buffer.from(await res.arrayBuffer())
 }
 
+// wholeReads lists the byte counts of readFile calls that read a whole file
+// (no position or length).
+function wholeReads (fake) {
+  return fake.fileCalls.filter((c) => c.api === 'readFile' && c.length === undefined).map((c) => c.bytes)
+}
+
 function calls (fake, method, pathPart) {
   return fake.log.filter((c) => c.method === method && c.url.includes(pathPart))
 }
@@ -141,6 +147,67 @@ test('JPEG by presigned PUT with an ArrayBuffer', async () => {
   assert.deepEqual(cos.map((c) => [c.method, c.status]), [['PUT', 200]])
   assert.deepEqual(progress, [0, 100])
   assert.deepEqual(await download(user.avatar_url), data)
+  // The PUT sends the bytes from the page, so it reads the whole file.
+  assert.deepEqual(wholeReads(fake), [data.length])
+})
+
+// The POST form upload needs from the page only the size and the first
+// bytes: wx.uploadFile reads the file itself.
+test('POST of a 3 MiB file: sized without reading, typed from its first bytes, uploaded whole', async () => {
+  const { client, fake } = newClient()
+  const data = images.largePNG(3 * 1024 * 1024)
+  const { user, upload } = await client.uploadAvatar(files.write(data, '.jpg'))
+  assert.ok(fake.bytesRead() <= 64, 'read ' + fake.bytesRead() + ' bytes of ' + data.length)
+  assert.deepEqual(wholeReads(fake), [])
+  assert.ok(fake.fileCalls.some((c) => c.api === 'getFileInfo'), 'no getFileInfo')
+  assert.equal(upload.content_type, 'image/png')
+  assert.equal(upload.size, data.length)
+  assert.deepEqual(await download(user.avatar_url), data)
+})
+
+test('PUT of a 3 MiB file: read whole once, after signing, and sent', async () => {
+  const { client, fake } = newClient()
+  const data = images.largePNG(3 * 1024 * 1024)
+  const { user, upload } = await client.uploadAvatar(files.write(data), { method: 'put' })
+  assert.deepEqual(wholeReads(fake), [data.length])
+  assert.ok(fake.bytesRead() <= data.length + 64)
+  assert.equal(upload.size, data.length)
+  assert.deepEqual(await download(user.avatar_url), data)
+})
+
+test('a base library before 2.10.0 ignores readFile position and length: the upload still works', async () => {
+  const { client, fake } = newClient({ baseLibrary: '2.9.4' })
+  const data = images.largePNG(256 * 1024)
+  const { user } = await client.uploadAvatar(files.write(data))
+  assert.deepEqual(wholeReads(fake), [], 'the client asked for a whole read')
+  assert.equal(fake.bytesRead(), data.length, 'the fake honoured position/length on an old base library')
+  assert.deepEqual(await download(user.avatar_url), data)
+})
+
+test('without getFileInfo (plugins have none) the size comes from stat', async () => {
+  const { client, fake } = newClient({ without: ['getFileInfo'] })
+  const data = images.png(32)
+  const { upload } = await client.uploadAvatar(files.write(data))
+  assert.equal(upload.size, data.length)
+  assert.deepEqual(fake.fileCalls.filter((c) => c.api !== 'readFile').map((c) => c.api), ['stat'])
+})
+
+test('files shorter than the type bytes, even empty, are unsupported_type, not a read error', async () => {
+  const { client, fake } = newClient()
+  await assert.rejects(client.uploadAvatar(files.write(Buffer.from([0xFF, 0xD8]))), isError('unsupported_type', 0))
+  await assert.rejects(client.uploadAvatar(files.write(Buffer.alloc(0))), isError('unsupported_type', 0))
+  assert.deepEqual(fake.fileCalls.filter((c) => c.api === 'readFile').map((c) => c.bytes), [2])
+  assert.equal(fake.log.length, 0)
+})
+
+test('a file that is gone is read_file_failed with the runtime errMsg', async () => {
+  const { client, fake } = newClient()
+  await assert.rejects(client.uploadAvatar(files.write(images.png(4)) + '.gone'), (err) => {
+    isError('read_file_failed', 0)(err)
+    assert.match(err.message, /^stat:fail no such file or directory/)
+    return true
+  })
+  assert.equal(fake.log.length, 0)
 })
 
 test('WebP by signed POST form', async () => {
@@ -235,6 +302,7 @@ test('a file larger than the service allows: 413 too_large from the signature re
   images.jpeg().copy(big)
   await assert.rejects(client.uploadAvatar(files.write(big)), isError('too_large', 413))
   assert.equal(fake.log.filter((c) => !c.url.startsWith(srv.api)).length, 0, 'uploaded anyway')
+  assert.ok(fake.bytesRead() <= 64, 'read ' + fake.bytesRead() + ' bytes to be told no')
 })
 
 test('COS refusing the upload is upload_failed with its status and COS code', async () => {
