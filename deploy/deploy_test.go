@@ -538,12 +538,34 @@ func TestDeployment(t *testing.T) {
 	if addr := cm.Data["ADDR"]; addr != "" && portOf(t, "ADDR", addr) != apiPort {
 		t.Errorf("ADDR=%s, but the probes and the Service use %d", addr, apiPort)
 	}
-	if addr := cm.Data["METRICS_ADDR"]; addr != "" {
-		if p := portOf(t, "METRICS_ADDR", addr); ports["metrics"] != p {
+	// /metrics has its own listener, 127.0.0.1:9090 unless METRICS_ADDR says
+	// otherwise ("off" turns it off), and the API port never serves it. In a
+	// pod that default is out of Prometheus' reach: the ConfigMap must name
+	// the container port "metrics", or turn metrics off along with the port.
+	scrape := d.Spec.Template.Metadata.Annotations
+	switch addr := cm.Data["METRICS_ADDR"]; addr {
+	case "":
+		t.Error("the ConfigMap does not set METRICS_ADDR: the default, 127.0.0.1:9090, is the pod's loopback, which Prometheus cannot reach (set \":9090\", or \"off\")")
+	case "off":
+		if _, ok := ports["metrics"]; ok {
+			t.Error("METRICS_ADDR=off, but the container declares a metrics port")
+		}
+		if scrape["prometheus.io/scrape"] == "true" {
+			t.Error("METRICS_ADDR=off, but the pod asks Prometheus to scrape it")
+		}
+	default:
+		p := portOf(t, "METRICS_ADDR", addr)
+		if ports["metrics"] != p {
 			t.Errorf("METRICS_ADDR=%s, but container port metrics = %d", addr, ports["metrics"])
 		}
-		if host, _, _ := net.SplitHostPort(addr); host == "127.0.0.1" || host == "localhost" {
+		if p == apiPort {
+			t.Errorf("METRICS_ADDR=%s: the API port; /metrics needs a listener of its own", addr)
+		}
+		if host, _, _ := net.SplitHostPort(addr); host == "localhost" || net.ParseIP(host).IsLoopback() {
 			t.Errorf("METRICS_ADDR=%s: Prometheus cannot reach loopback in a pod", addr)
+		}
+		if ann, ok := scrape["prometheus.io/port"]; ok && ann != strconv.Itoa(p) {
+			t.Errorf("annotation prometheus.io/port=%s, but METRICS_ADDR=%s", ann, addr)
 		}
 	}
 	if _, ok := cm.Data["TRUSTED_PROXIES"]; !ok {
