@@ -4,22 +4,29 @@
 // production and that nothing else would catch before a deploy: probes on
 // the right paths and port, non-root and read-only containers, the key
 // Secret mounted as a directory that SIGHUP rereads, a grace period longer
-// than the drain, a static non-root image, and a reload that really reloads.
+// than the drain, a static non-root image, and a reload that really reloads;
+// and that the bucket setup in README.md (CAM and bucket policies, CORS,
+// lifecycle) follows the key layout and the COS calls of the code.
 package deploy
 
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,6 +35,8 @@ import (
 	"time"
 
 	yaml "github.com/pb33f/go-yaml"
+
+	"github.com/wxavatar/wxavatar/storage"
 )
 
 // The service's contract, from cmd/wxavatar and handler/.
@@ -1188,5 +1197,737 @@ func TestDockerignore(t *testing.T) {
 		if d.excludes(p) {
 			t.Errorf(".dockerignore excludes %s, which the build needs", p)
 		}
+	}
+}
+
+// ---- bucket setup ---------------------------------------------------------
+
+// The placeholders of deploy/README.md's policies: every resource starts with
+// bucketResource, which is also the bucket itself for bucket-level actions.
+const bucketResource = "qcs::cos:<region>:uid/<appid>:<bucket>/"
+
+// bucketSetupBlocks returns the fenced code blocks of lang under the README's
+// "## Bucket setup" heading, indented ones (in list items) included.
+func bucketSetupBlocks(t *testing.T, lang string) []string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Bucket setup\n")
+	if !ok {
+		t.Fatal("deploy/README.md has no \"## Bucket setup\" section")
+	}
+	if i := strings.Index(section, "\n## "); i >= 0 {
+		section = section[:i]
+	}
+	var blocks []string
+	var cur []string
+	indent, in := "", false
+	for _, line := range strings.Split(section, "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case !in && trimmed == "```"+lang:
+			in, cur, indent = true, nil, line[:len(line)-len(strings.TrimLeft(line, " "))]
+		case in && trimmed == "```":
+			in = false
+			blocks = append(blocks, strings.Join(cur, "\n"))
+		case in:
+			cur = append(cur, strings.TrimPrefix(line, indent))
+		}
+	}
+	if in {
+		t.Fatalf("deploy/README.md: an unclosed ```%s block under Bucket setup", lang)
+	}
+	return blocks
+}
+
+// keyTemplate is how handler/uploads.go builds a key: string literals, and
+// the expressions between them (userID, up.ID, ext), by their source text.
+type keyTemplate []struct{ lit, expr string }
+
+// keyLayout reads the two keys an upload names from handler/uploads.go, the
+// upload key (up.Key, which the signatures name) and the avatar key
+// (up.AvatarKey, which only the service's copy writes), and the extensions
+// (imageExt's values).
+func keyLayout(t *testing.T) (upload, avatar keyTemplate, exts []string) {
+	t.Helper()
+	const file = "../handler/uploads.go"
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flatten func(e ast.Expr, out *keyTemplate) bool
+	flatten = func(e ast.Expr, out *keyTemplate) bool {
+		switch e := e.(type) {
+		case *ast.BinaryExpr:
+			return e.Op == token.ADD && flatten(e.X, out) && flatten(e.Y, out)
+		case *ast.BasicLit:
+			s, err := strconv.Unquote(e.Value)
+			*out = append(*out, struct{ lit, expr string }{lit: s})
+			return e.Kind == token.STRING && err == nil
+		case *ast.Ident:
+			*out = append(*out, struct{ lit, expr string }{expr: e.Name})
+			return true
+		case *ast.SelectorExpr:
+			if x, ok := e.X.(*ast.Ident); ok {
+				*out = append(*out, struct{ lit, expr string }{expr: x.Name + "." + e.Sel.Name})
+				return true
+			}
+		}
+		return false
+	}
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.AssignStmt:
+			if len(n.Lhs) != 1 || len(n.Rhs) != 1 {
+				return true
+			}
+			sel, ok := n.Lhs[0].(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			var dst *keyTemplate
+			switch sel.Sel.Name {
+			case "Key":
+				dst = &upload
+			case "AvatarKey":
+				dst = &avatar
+			default:
+				return true
+			}
+			if *dst != nil {
+				t.Fatalf("%s: .%s is assigned twice; this test reads one key layout", file, sel.Sel.Name)
+			}
+			if !flatten(n.Rhs[0], dst) {
+				t.Fatalf("%s: .%s is not built from string literals and variables joined by +; update keyLayout", file, sel.Sel.Name)
+			}
+		case *ast.ValueSpec:
+			for i, name := range n.Names {
+				if name.Name != "imageExt" || i >= len(n.Values) {
+					continue
+				}
+				lit, ok := n.Values[i].(*ast.CompositeLit)
+				if !ok {
+					t.Fatalf("%s: imageExt is not a map literal", file)
+				}
+				for _, el := range lit.Elts {
+					var v *ast.BasicLit
+					if kv, ok := el.(*ast.KeyValueExpr); ok {
+						v, _ = kv.Value.(*ast.BasicLit)
+					}
+					s, err := "", error(nil)
+					if v != nil {
+						s, err = strconv.Unquote(v.Value)
+					}
+					if v == nil || err != nil || !strings.HasPrefix(s, ".") {
+						t.Fatalf("%s: imageExt: want \"type\": \".ext\" entries", file)
+					}
+					exts = append(exts, s)
+				}
+			}
+		}
+		return true
+	})
+	if upload == nil || avatar == nil || len(exts) == 0 {
+		t.Fatalf("%s: found no up.Key = …, up.AvatarKey = … or imageExt; update keyLayout", file)
+	}
+	return upload, avatar, exts
+}
+
+// keySamples fills a template in: ids of the kind newID makes (26 characters
+// of a-z2-7), one of them spelling "avatar", and every extension.
+func keySamples(t *testing.T, k keyTemplate, exts []string) []string {
+	t.Helper()
+	ids := [][2]string{
+		{"abcdefghijklmnopqrstuvwxyz", "mzxw6ytboi2345672345672345"},
+		{"avatarsavatarsavatarsavata", "avatar2345672345672345672a"},
+	}
+	var out []string
+	for _, id := range ids {
+		for _, ext := range exts {
+			var b strings.Builder
+			for _, p := range k {
+				switch p.expr {
+				case "":
+					b.WriteString(p.lit)
+				case "userID":
+					b.WriteString(id[0])
+				case "up.ID":
+					b.WriteString(id[1])
+				case "ext":
+					b.WriteString(ext)
+				default:
+					t.Fatalf("handler/uploads.go builds a key from %s, which keySamples cannot fill in", p.expr)
+				}
+			}
+			out = append(out, b.String())
+		}
+	}
+	return out
+}
+
+// docPattern is a template as deploy/README.md writes it:
+// avatars/<user>/<upload>/avatar.<ext>.
+func (k keyTemplate) docPattern() string {
+	var b strings.Builder
+	for _, p := range k {
+		switch p.expr {
+		case "":
+			b.WriteString(p.lit)
+		case "userID":
+			b.WriteString("<user>")
+		case "up.ID":
+			b.WriteString("<upload>")
+		case "ext":
+			b.WriteString(".<ext>")
+		default:
+			b.WriteString("<" + p.expr + ">")
+		}
+	}
+	return b.String()
+}
+
+// literalPrefix is what every key of the template starts with.
+func (k keyTemplate) literalPrefix() string {
+	var b strings.Builder
+	for _, p := range k {
+		if p.expr != "" {
+			break
+		}
+		b.WriteString(p.lit)
+	}
+	return b.String()
+}
+
+// globMatch reports whether a policy resource matches name, its * matching
+// any run of characters that may (spanSlash) or may not contain a '/'. COS
+// documents only a trailing * (a prefix); how it reads one elsewhere it does
+// not say, so patterns that rely on one are checked both ways.
+func globMatch(pattern, name string, spanSlash bool) bool {
+	star := "[^/]*"
+	if spanSlash {
+		star = ".*"
+	}
+	parts := strings.Split(pattern, "*")
+	for i := range parts {
+		parts[i] = regexp.QuoteMeta(parts[i])
+	}
+	return regexp.MustCompile("^" + strings.Join(parts, star) + "$").MatchString(name)
+}
+
+// stringList is a policy field that may be one string or a list of them.
+type stringList []string
+
+func (l *stringList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*l = stringList{one}
+		return nil
+	}
+	var many []string
+	err := json.Unmarshal(b, &many)
+	*l = many
+	return err
+}
+
+type accessPolicy struct {
+	Version   string `json:"version"`
+	Statement []struct {
+		Effect    string `json:"effect"`
+		Principal *struct {
+			QCS stringList `json:"qcs"`
+		} `json:"principal"`
+		Action    stringList     `json:"action"`
+		Resource  stringList     `json:"resource"`
+		Condition map[string]any `json:"condition"`
+	} `json:"statement"`
+}
+
+// bucketPolicies parses the README's JSON blocks: the service's CAM policy
+// (no principal) and the bucket policy that publishes the avatars.
+func bucketPolicies(t *testing.T) (service, public accessPolicy) {
+	t.Helper()
+	var nService, nPublic int
+	for i, block := range bucketSetupBlocks(t, "json") {
+		dec := json.NewDecoder(strings.NewReader(block))
+		dec.DisallowUnknownFields()
+		var p accessPolicy
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("deploy/README.md, Bucket setup, JSON block %d: not a policy the console would take: %v", i+1, err)
+		}
+		if dec.More() {
+			t.Fatalf("deploy/README.md, Bucket setup, JSON block %d: more than one JSON value", i+1)
+		}
+		if p.Version != "2.0" || len(p.Statement) == 0 {
+			t.Errorf("JSON block %d: want version 2.0 and statements", i+1)
+		}
+		for _, s := range p.Statement {
+			if s.Effect != "allow" {
+				t.Errorf("JSON block %d: effect %q; these policies only allow", i+1, s.Effect)
+			}
+			if len(s.Action) == 0 || len(s.Resource) == 0 {
+				t.Errorf("JSON block %d: a statement without action or resource", i+1)
+			}
+			for _, r := range s.Resource {
+				if !strings.HasPrefix(r, bucketResource) {
+					t.Errorf("JSON block %d: resource %q does not start with %s (the placeholders are <region>, <appid>, <bucket>)", i+1, r, bucketResource)
+				}
+			}
+			for _, a := range s.Action {
+				if !strings.HasPrefix(a, "name/cos:") || strings.Contains(a, "*") {
+					t.Errorf("JSON block %d: action %q: want one name/cos:<Action>, no wildcard", i+1, a)
+				}
+			}
+		}
+		if p.Statement != nil && p.Statement[0].Principal != nil {
+			public = p
+			nPublic++
+		} else {
+			service = p
+			nService++
+		}
+	}
+	if nService != 1 || nPublic != 1 {
+		t.Fatalf("deploy/README.md, Bucket setup: want one CAM policy (no principal) and one bucket policy (principal) in ```json blocks, have %d and %d", nService, nPublic)
+	}
+	return service, public
+}
+
+// keyKind says which keys a request touches.
+type keyKind int
+
+const (
+	uploadKeys keyKind = iota // avatars/<user>/<upload>.<ext>
+	avatarKeys                // avatars/<user>/<upload>/avatar.<ext>
+	theBucket                 // the bucket itself
+)
+
+type grant struct {
+	action string
+	keys   keyKind
+}
+
+// sdkCalls maps every call storage/ makes on cos-go-sdk-v5's client
+// (c.cos.<Service>.<Method>) to the CAM actions COS checks and the keys the
+// handlers pass it. A call not listed here fails TestBucketSetupPolicies: add
+// it here and to the policy in deploy/README.md.
+var sdkCalls = map[string][]grant{
+	"Object.Get": {{"name/cos:GetObject", uploadKeys}}, // Peek: confirm's ranged read
+	// Copy: PUT Object - Copy checks PutObjectCopy on the destination and
+	// GetObject on the source.
+	"Object.Copy":   {{"name/cos:PutObjectCopy", avatarKeys}, {"name/cos:GetObject", uploadKeys}},
+	"Object.Delete": {{"name/cos:DeleteObject", uploadKeys}, {"name/cos:DeleteObject", avatarKeys}}, // rejects, the sweeper, a lost confirm's copy
+	"Bucket.Head":   {{"name/cos:HeadBucket", theBucket}},                                           // Ping: /readyz
+}
+
+// signedRequests maps the fields of storage.SignedUpload to the request a
+// client makes with them, which COS checks against the signer's policy.
+var signedRequests = map[string][]grant{
+	"PostURL":    {{"name/cos:PostObject", uploadKeys}},
+	"PostForm":   nil,
+	"PutURL":     {{"name/cos:PutObject", uploadKeys}},
+	"PutHeaders": nil,
+}
+
+// storageSDKCalls lists the SDK calls in storage/'s non-test files.
+func storageSDKCalls(t *testing.T) map[string][]string {
+	t.Helper()
+	files, err := filepath.Glob("../storage/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no storage/*.go: %v", err)
+	}
+	calls := map[string][]string{}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			method, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			svc, ok := method.X.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			// c.cos.Object.Get(…), or any client's .Object./.Bucket./… call.
+			viaCos := false
+			if client, ok := svc.X.(*ast.SelectorExpr); ok && client.Sel.Name == "cos" {
+				viaCos = true
+			}
+			switch svc.Sel.Name {
+			case "Object", "Bucket", "Service", "Batch", "CI":
+			default:
+				if !viaCos {
+					return true
+				}
+			}
+			key := svc.Sel.Name + "." + method.Sel.Name
+			calls[key] = append(calls[key], fset.Position(call.Pos()).String())
+			return true
+		})
+	}
+	if len(calls) == 0 {
+		t.Fatal("found no SDK call in storage/: update storageSDKCalls")
+	}
+	return calls
+}
+
+// signedUpload signs one upload with storage's own signer, as the service does.
+func signedUpload(t *testing.T) storage.SignedUpload {
+	t.Helper()
+	base, _ := url.Parse("https://avatars-1250000000.cos.ap-guangzhou.myqcloud.com")
+	c, err := storage.NewClient(storage.Config{
+		Bucket: "avatars-1250000000", Region: "ap-guangzhou", BucketURL: base,
+		Credentials: storage.Credentials{SecretID: "AKIDexample", SecretKey: "example-secret", SessionToken: "example-token"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	s, err := c.SignUpload(context.Background(), storage.UploadSpec{
+		Key: "avatars/u/x.png", ContentType: "image/png", MaxBytes: 1 << 20, Size: 1000,
+		NotBefore: now, Expires: now.Add(10 * time.Minute),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// neededGrants is every (action, keys) the code needs: the SDK calls in
+// storage/ and the requests clients make with what SignUpload signs.
+func neededGrants(t *testing.T) []grant {
+	t.Helper()
+	var need []grant
+	for call, where := range storageSDKCalls(t) {
+		g, ok := sdkCalls[call]
+		if !ok {
+			t.Errorf("%s calls %s: which CAM action does it need? Add it to sdkCalls in deploy_test.go and to the policy in deploy/README.md", where[0], call)
+		}
+		need = append(need, g...)
+	}
+	signed := reflect.ValueOf(signedUpload(t))
+	for i := 0; i < signed.NumField(); i++ {
+		name := signed.Type().Field(i).Name
+		g, ok := signedRequests[name]
+		if !ok {
+			t.Errorf("storage.SignedUpload.%s: which request does it sign? Add it to signedRequests in deploy_test.go and its action to the policy in deploy/README.md", name)
+		}
+		if !signed.Field(i).IsZero() {
+			need = append(need, g...)
+		}
+	}
+	return need
+}
+
+// TestBucketSetupPolicies keeps the CAM policy and the bucket policy in
+// deploy/README.md in step with the code: the service's policy grants
+// exactly the actions storage/ needs, on exactly the keys handler/ builds,
+// and the bucket policy publishes the avatars and no upload key.
+func TestBucketSetupPolicies(t *testing.T) {
+	upload, avatar, exts := keyLayout(t)
+	samples := map[keyKind][]string{
+		uploadKeys: keySamples(t, upload, exts),
+		avatarKeys: keySamples(t, avatar, exts),
+	}
+	templates := map[keyKind]keyTemplate{uploadKeys: upload, avatarKeys: avatar}
+	for _, k := range templates {
+		if k.literalPrefix() == "" {
+			t.Fatalf("handler/uploads.go: the key %s has no fixed prefix; the policies need one", k.docPattern())
+		}
+	}
+	service, public := bucketPolicies(t)
+
+	// covers: the documented forms only, a whole key or a prefix ending in *.
+	covers := func(resource string, k keyKind, key string) bool {
+		if k == theBucket {
+			return resource == bucketResource
+		}
+		name := bucketResource + key
+		if p, ok := strings.CutSuffix(resource, "*"); ok {
+			return strings.HasPrefix(name, p)
+		}
+		return resource == name
+	}
+	coversAll := func(resource string, k keyKind) bool {
+		if k == theBucket {
+			return covers(resource, k, "")
+		}
+		for _, key := range samples[k] {
+			if !covers(resource, k, key) {
+				return false
+			}
+		}
+		return true
+	}
+
+	need := neededGrants(t)
+	needed := map[string]bool{}
+	for _, g := range need {
+		needed[g.action] = true
+		ok := false
+		for _, s := range service.Statement {
+			for _, r := range s.Resource {
+				ok = ok || slices.Contains(s.Action, g.action) && coversAll(r, g.keys)
+			}
+		}
+		if !ok {
+			what := map[keyKind]string{uploadKeys: upload.docPattern(), avatarKeys: avatar.docPattern(), theBucket: "the bucket (" + bucketResource + ")"}[g.keys]
+			t.Errorf("the CAM policy does not grant %s on %s, which the code needs", g.action, what)
+		}
+	}
+	for _, s := range service.Statement {
+		if s.Condition != nil {
+			t.Errorf("the CAM policy has a condition (%v): check by hand that it still allows what the code does, then teach this test", s.Condition)
+		}
+		for _, a := range s.Action {
+			if !needed[a] {
+				t.Errorf("the CAM policy grants %s, which nothing in storage/ needs", a)
+			}
+			for _, r := range s.Resource {
+				if strings.Count(r, "*") > 1 || strings.Contains(strings.TrimSuffix(r, "*"), "*") {
+					t.Errorf("the CAM policy: resource %q has a * COS does not document (only a trailing one, a prefix)", r)
+				}
+				used := false
+				for _, g := range need {
+					if g.action != a {
+						continue
+					}
+					if g.keys == theBucket {
+						used = used || covers(r, theBucket, "")
+						continue
+					}
+					for _, key := range samples[g.keys] {
+						if !covers(r, g.keys, key) {
+							continue
+						}
+						used = true
+						// No wider than the fixed prefix of the keys it serves.
+						if p := templates[g.keys].literalPrefix(); !strings.HasPrefix(strings.TrimSuffix(r, "*"), bucketResource+p) {
+							t.Errorf("the CAM policy: %s on %s reaches past %s*, the keys it is needed for (%s)", a, r, p, templates[g.keys].docPattern())
+						}
+						break
+					}
+				}
+				if !used {
+					t.Errorf("the CAM policy grants %s on %s, which no request of the code touches", a, r)
+				}
+			}
+		}
+	}
+
+	// The bucket policy: anyone may GetObject an avatar, and nothing else. Its
+	// resource has a * inside the path, so it must hold however COS reads it.
+	for _, s := range public.Statement {
+		if s.Principal == nil || !slices.Equal(s.Principal.QCS, []string{"qcs::cam::anyone:anyone"}) {
+			t.Error("the bucket policy: every statement's principal must be anyone (qcs::cam::anyone:anyone)")
+		}
+		if !slices.Equal(s.Action, []string{"name/cos:GetObject"}) {
+			t.Errorf("the bucket policy grants %q, want name/cos:GetObject only", s.Action)
+		}
+		for _, r := range s.Resource {
+			for _, key := range samples[uploadKeys] {
+				if globMatch(r, bucketResource+key, true) {
+					t.Errorf("the bucket policy's %s publishes the upload key %s, whose bytes nobody checked", r, key)
+				}
+			}
+		}
+	}
+	for _, key := range samples[avatarKeys] {
+		published := false
+		for _, s := range public.Statement {
+			for _, r := range s.Resource {
+				published = published || globMatch(r, bucketResource+key, false)
+			}
+		}
+		if !published {
+			t.Errorf("the bucket policy does not publish the avatar %s (its * read as matching within one path segment, the narrower reading)", key)
+		}
+	}
+
+	// The section's table names the layout the code builds.
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []keyTemplate{upload, avatar} {
+		if !strings.Contains(string(b), "`"+k.docPattern()+"`") {
+			t.Errorf("deploy/README.md does not name the key layout `%s` that handler/uploads.go builds", k.docPattern())
+		}
+	}
+}
+
+type corsConfiguration struct {
+	XMLName xml.Name `xml:"CORSConfiguration"`
+	Rules   []struct {
+		AllowedOrigin []string `xml:"AllowedOrigin"`
+		AllowedMethod []string `xml:"AllowedMethod"`
+		AllowedHeader []string `xml:"AllowedHeader"`
+		ExposeHeader  []string `xml:"ExposeHeader"`
+		MaxAgeSeconds int      `xml:"MaxAgeSeconds"`
+	} `xml:"CORSRule"`
+}
+
+type lifecycleFilter struct {
+	Prefix *string  `xml:"Prefix"`
+	Tag    []string `xml:"Tag>Key"`
+	And    *struct {
+		Prefix *string  `xml:"Prefix"`
+		Tag    []string `xml:"Tag>Key"`
+	} `xml:"And"`
+}
+
+type lifecycleConfiguration struct {
+	XMLName xml.Name `xml:"LifecycleConfiguration"`
+	Rules   []struct {
+		ID         string          `xml:"ID"`
+		Filter     lifecycleFilter `xml:"Filter"`
+		Status     string          `xml:"Status"`
+		Expiration *struct {
+			Days int `xml:"Days"`
+		} `xml:"Expiration"`
+		AbortIncompleteMultipartUpload *struct {
+			DaysAfterInitiation int `xml:"DaysAfterInitiation"`
+		} `xml:"AbortIncompleteMultipartUpload"`
+	} `xml:"Rule"`
+}
+
+func (f lifecycleFilter) prefix() string {
+	if f.And != nil && f.And.Prefix != nil {
+		return *f.And.Prefix
+	}
+	if f.Prefix != nil {
+		return *f.Prefix
+	}
+	return ""
+}
+
+// bucketSetupXML parses the README's XML blocks by their root element.
+func bucketSetupXML(t *testing.T) (corsConfiguration, lifecycleConfiguration) {
+	t.Helper()
+	var cors []corsConfiguration
+	var lifecycle []lifecycleConfiguration
+	for i, block := range bucketSetupBlocks(t, "xml") {
+		var root struct{ XMLName xml.Name }
+		if err := xml.Unmarshal([]byte(block), &root); err != nil {
+			t.Fatalf("deploy/README.md, Bucket setup, XML block %d: %v", i+1, err)
+		}
+		switch root.XMLName.Local {
+		case "CORSConfiguration":
+			var c corsConfiguration
+			if err := xml.Unmarshal([]byte(block), &c); err != nil {
+				t.Fatalf("XML block %d: %v", i+1, err)
+			}
+			cors = append(cors, c)
+		case "LifecycleConfiguration":
+			var l lifecycleConfiguration
+			if err := xml.Unmarshal([]byte(block), &l); err != nil {
+				t.Fatalf("XML block %d: %v", i+1, err)
+			}
+			lifecycle = append(lifecycle, l)
+		default:
+			t.Errorf("XML block %d: <%s> is neither a CORS nor a lifecycle configuration", i+1, root.XMLName.Local)
+		}
+	}
+	if len(cors) != 1 || len(lifecycle) != 1 {
+		t.Fatalf("deploy/README.md, Bucket setup: want one CORSConfiguration and one LifecycleConfiguration in ```xml blocks, have %d and %d", len(cors), len(lifecycle))
+	}
+	return cors[0], lifecycle[0]
+}
+
+// TestBucketSetupCORS: a browser may send, to the bucket, every request
+// SignUpload signs, with every header it makes the client send, and read the
+// ETag; and GET and HEAD the avatars.
+func TestBucketSetupCORS(t *testing.T) {
+	cors, _ := bucketSetupXML(t)
+	signed := signedUpload(t)
+	var methods []string
+	if signed.PostURL != "" {
+		methods = append(methods, "POST")
+	}
+	if signed.PutURL != "" {
+		methods = append(methods, "PUT")
+	}
+	methods = append(methods, "GET", "HEAD")
+	for _, m := range methods {
+		var rules int
+		for _, r := range cors.Rules {
+			if !slices.Contains(r.AllowedMethod, m) {
+				continue
+			}
+			rules++
+			if len(r.AllowedOrigin) == 0 {
+				t.Errorf("CORS: a rule for %s allows no origin", m)
+			}
+			if !slices.ContainsFunc(r.ExposeHeader, func(h string) bool { return strings.EqualFold(h, "ETag") }) {
+				t.Errorf("CORS: the rule for %s does not expose ETag", m)
+			}
+			if m != "PUT" {
+				continue
+			}
+			for h := range signed.PutHeaders {
+				// Content-Length is the browser's own: never preflighted.
+				if strings.EqualFold(h, "Content-Length") || strings.EqualFold(h, "Host") {
+					continue
+				}
+				if !slices.ContainsFunc(r.AllowedHeader, func(a string) bool { return a == "*" || strings.EqualFold(a, h) }) {
+					t.Errorf("CORS: the PUT rule does not allow the header %s, which the signed PUT makes the client send (storage.SignedUpload.PutHeaders)", h)
+				}
+			}
+		}
+		if rules == 0 {
+			t.Errorf("CORS: no rule allows %s", m)
+		}
+	}
+}
+
+// TestBucketSetupLifecycle: no lifecycle rule may expire an avatar; and once
+// the upload keys have a prefix of their own, the README must expire them
+// after a day, as a backstop to the sweeper.
+func TestBucketSetupLifecycle(t *testing.T) {
+	_, lifecycle := bucketSetupXML(t)
+	upload, avatar, exts := keyLayout(t)
+	avatars, uploads := keySamples(t, avatar, exts), keySamples(t, upload, exts)
+	backstop := false
+	for _, r := range lifecycle.Rules {
+		if r.Status != "Enabled" {
+			t.Errorf("lifecycle rule %s: Status %q, want Enabled", r.ID, r.Status)
+		}
+		if a := r.AbortIncompleteMultipartUpload; a != nil && a.DaysAfterInitiation < 1 {
+			t.Errorf("lifecycle rule %s: DaysAfterInitiation %d, want ≥ 1", r.ID, a.DaysAfterInitiation)
+		}
+		if r.Expiration == nil {
+			continue
+		}
+		prefix := r.Filter.prefix()
+		for _, key := range avatars {
+			if strings.HasPrefix(key, prefix) {
+				t.Errorf("lifecycle rule %s expires every key under %q, avatars (%s) included", r.ID, prefix, key)
+				break
+			}
+		}
+		all := true
+		for _, key := range uploads {
+			all = all && strings.HasPrefix(key, prefix)
+		}
+		backstop = backstop || all && r.Expiration.Days == 1
+	}
+	separable := true
+	for _, key := range avatars {
+		separable = separable && !strings.HasPrefix(key, upload.literalPrefix())
+	}
+	if separable && !backstop {
+		t.Errorf("the upload keys now have a prefix of their own (%s): add a lifecycle rule to deploy/README.md that expires them after 1 day (<Expiration><Days>1</Days>), as a backstop to the sweeper", upload.literalPrefix())
 	}
 }
