@@ -169,9 +169,10 @@ type SignedUpload struct {
 }
 
 // SignUpload signs a POST form and, when spec declares a size, a presigned
-// PUT URL for spec. Both expire at spec.Expires and pin the key and the
-// Content-Type; the form's policy bounds the size, the PUT URL signs the
-// declared Content-Length. Without a declared size PutURL is empty: a PUT URL
+// PUT URL for spec. Both expire at spec.Expires and pin the key, the
+// Content-Type, a private ACL and the STANDARD storage class (see
+// stagingACL); the form's policy bounds the size, the PUT URL signs the
+// declared Content-Length. PutHeaders are the headers the PUT must carry. Without a declared size PutURL is empty: a PUT URL
 // that signs no Content-Length lets its holder store any size up to COS's
 // 5 GB limit.
 func (c *Client) SignUpload(ctx context.Context, spec UploadSpec) (SignedUpload, error) {
@@ -263,6 +264,13 @@ type CopySpec struct {
 
 // Copy copies src to dst inside the bucket, server side. A missing source is
 // ErrNotFound.
+//
+// dst gets nothing the uploader chose but the bytes: the metadata directive
+// is Replaced, so only spec's Content-Type and Cache-Control are stored (no
+// x-cos-meta-*, Content-Disposition, Content-Encoding or Expires of the
+// source), the storage class is STANDARD, and no ACL is named, so dst
+// inherits the bucket's: COS copies neither the source's storage class nor
+// its ACL ("PUT Object - Copy").
 func (c *Client) Copy(ctx context.Context, src, dst string, spec CopySpec) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
@@ -270,6 +278,7 @@ func (c *Client) Copy(ctx context.Context, src, dst string, spec CopySpec) error
 		XCosMetadataDirective: "Replaced",
 		ContentType:           spec.ContentType,
 		CacheControl:          spec.CacheControl,
+		XCosStorageClass:      "STANDARD",
 	}
 	if spec.IfMatch != "" {
 		h.XCosCopySourceIfMatch = `"` + spec.IfMatch + `"`

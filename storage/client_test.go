@@ -184,10 +184,11 @@ func TestClientPresignedPutEndsAtExpiry(t *testing.T) {
 	if got := s.PostForm["q-key-time"]; got != want {
 		t.Errorf("POST q-key-time = %s; want %s", got, want)
 	}
-	if got := u.Query().Get("q-header-list"); got != "content-length;content-type;host" {
-		t.Errorf("PUT signs headers %q; want content-length;content-type;host", got)
+	if got, want := u.Query().Get("q-header-list"), "content-length;content-type;host;x-cos-acl;x-cos-storage-class"; got != want {
+		t.Errorf("PUT signs headers %q; want %s", got, want)
 	}
-	if want := map[string]string{"Content-Type": "image/png", "Content-Length": "48"}; !maps.Equal(s.PutHeaders, want) {
+	if want := map[string]string{"Content-Type": "image/png", "Content-Length": "48", "x-cos-acl": "private",
+		"x-cos-storage-class": "STANDARD"}; !maps.Equal(s.PutHeaders, want) {
 		t.Errorf("PUT headers = %v; want %v", s.PutHeaders, want)
 	}
 }
@@ -209,7 +210,9 @@ func TestClientPresignedPutPinsSize(t *testing.T) {
 	put := func(body io.Reader, copySource string) int {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPut, s.PutURL, body)
-		req.Header.Set("Content-Type", "image/png")
+		for k, v := range s.PutHeaders {
+			req.Header.Set(k, v)
+		}
 		if copySource != "" {
 			req.Header.Set("x-cos-copy-source", copySource)
 		}
@@ -423,5 +426,116 @@ func TestObjectURL(t *testing.T) {
 	c2, _ := NewClient(Config{Bucket: "b-1250000000", BucketURL: b, Credentials: testCredentials})
 	if got, want := c2.ObjectURL("a b.png"), "https://b-1250000000.cos.ap-guangzhou.myqcloud.com/a%20b.png"; got != want {
 		t.Errorf("ObjectURL without CDN = %s; want %s", got, want)
+	}
+}
+
+// TestSignedUploadPinsACLAndStorageClass: neither signature lets its holder
+// choose the staging object's ACL or storage class; only the pinned values,
+// sent as given, upload.
+func TestSignedUploadPinsACLAndStorageClass(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{})
+	c := newClientFor(t, b, testCredentials)
+	data := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 40)...)
+	spec := clientSpec("avatars/u/pinned.png")
+	spec.Size = int64(len(data))
+	s, err := c.SignUpload(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, field, value string // value "" drops the field or header
+		wantStatus         int
+		wantCode           string
+	}{
+		{"PUT with x-cos-acl public-read", "x-cos-acl", "public-read", 403, "SignatureDoesNotMatch"},
+		{"PUT with x-cos-acl default", "x-cos-acl", "default", 403, "SignatureDoesNotMatch"},
+		{"PUT without x-cos-acl", "x-cos-acl", "", 403, "SignatureDoesNotMatch"},
+		{"PUT with x-cos-storage-class ARCHIVE", "x-cos-storage-class", "ARCHIVE", 403, "SignatureDoesNotMatch"},
+		{"PUT without x-cos-storage-class", "x-cos-storage-class", "", 403, "SignatureDoesNotMatch"},
+		{"POST with acl public-read", "acl", "public-read", 403, "AccessDenied"},
+		{"POST without acl", "acl", "", 403, "AccessDenied"},
+		{"POST with x-cos-storage-class STANDARD_IA", "x-cos-storage-class", "STANDARD_IA", 403, "AccessDenied"},
+		{"POST without x-cos-storage-class", "x-cos-storage-class", "", 403, "AccessDenied"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var req *http.Request
+			if strings.HasPrefix(tt.name, "PUT") {
+				req = mustRequest(t, http.MethodPut, s.PutURL, bytes.NewReader(data))
+				for k, v := range s.PutHeaders {
+					req.Header.Set(k, v)
+				}
+				req.Header.Del(tt.field)
+				if tt.value != "" {
+					req.Header.Set(tt.field, tt.value)
+				}
+			} else {
+				form := maps.Clone(s.PostForm)
+				delete(form, tt.field)
+				if tt.value != "" {
+					form[tt.field] = tt.value
+				}
+				var body bytes.Buffer
+				mw := multipart.NewWriter(&body)
+				for _, k := range slices.Sorted(maps.Keys(form)) {
+					mw.WriteField(k, form[k])
+				}
+				fw, _ := mw.CreateFormFile("file", "avatar.png")
+				fw.Write(data)
+				mw.Close()
+				req = mustRequest(t, http.MethodPost, s.PostURL, &body)
+				req.Header.Set("Content-Type", mw.FormDataContentType())
+			}
+			resp := do(t, req)
+			if code := cosErrorOf(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
+				t.Errorf("got %d %q; want %d %q", resp.StatusCode, code, tt.wantStatus, tt.wantCode)
+			}
+		})
+	}
+	if _, _, err := c.Peek(context.Background(), spec.Key, 8); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after refused uploads, Peek: %v; want ErrNotFound", err)
+	}
+	// As given, both upload.
+	if got := uploadWithPut(t, s, data); got != http.StatusOK {
+		t.Errorf("PUT with the signed headers: %d; want 200", got)
+	}
+	if got := uploadWithForm(t, s, data); got != http.StatusNoContent {
+		t.Errorf("POST with the signed form: %d; want 204", got)
+	}
+}
+
+// TestCopyRequestHeaders: the copy request replaces the metadata, names
+// STANDARD, and names no ACL (the copy inherits the bucket's), whatever the
+// source carries.
+func TestCopyRequestHeaders(t *testing.T) {
+	var got http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		w.Write([]byte("<CopyObjectResult><ETag>\"e\"</ETag></CopyObjectResult>"))
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	c, err := NewClient(Config{Bucket: "b-1250000000", BucketURL: u, Credentials: testCredentials})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := CopySpec{IfMatch: "0123", ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}
+	if err := c.Copy(context.Background(), "avatars/u/up.png", "avatars/u/up/avatar.png", spec); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"x-cos-metadata-directive":   "Replaced",
+		"x-cos-storage-class":        "STANDARD",
+		"Content-Type":               spec.ContentType,
+		"Cache-Control":              spec.CacheControl,
+		"x-cos-copy-source-If-Match": `"0123"`,
+	} {
+		if g := got.Get(name); g != want {
+			t.Errorf("copy request %s: %q; want %q", name, g, want)
+		}
+	}
+	for name := range got {
+		if n := strings.ToLower(name); n == "x-cos-acl" || strings.HasPrefix(n, "x-cos-grant-") || strings.HasPrefix(n, "x-cos-meta-") {
+			t.Errorf("copy request names %s: %q; want the bucket's ACL and no metadata of its own", name, got.Get(name))
+		}
 	}
 }

@@ -51,6 +51,34 @@ func (s UploadSpec) validate() error {
 // wx.uploadFile's success callback free of a body to parse.
 const postSuccessStatus = "204"
 
+// What every upload signature pins besides the key, the type and the size,
+// in the POST policy (form fields acl and x-cos-storage-class, COS's names
+// in a form) and as signed headers of the presigned PUT (x-cos-acl,
+// x-cos-storage-class):
+//
+//   - the ACL, private: the staging object holds bytes nobody has checked
+//     yet, so nobody but the service (signed reads) may fetch them from the
+//     bucket, whatever the bucket's own ACL; confirm copies the checked
+//     bytes to the permanent key, whose copy request names no ACL, so the
+//     avatar inherits the bucket's (public-read) as COS documents for PUT
+//     Object - Copy;
+//   - the storage class, STANDARD: a client could otherwise store its upload
+//     as ARCHIVE, which COS will not serve (InvalidObjectState) until
+//     restored, or as an infrequent-access class billed for a minimum
+//     duration and per read.
+//
+// Cache-Control, Content-Disposition, Content-Encoding, Expires and
+// x-cos-meta-* are not pinned: they only change how the staging object is
+// served, and it is private and never served as an avatar (the copy replaces
+// all its metadata with the service's own). Nor is success_action_redirect:
+// a COS policy can only require a field, never its absence, so pinning it
+// would mean sending an empty redirect, whose handling COS does not
+// document; a form redirected to "" would fail every upload.
+const (
+	stagingACL          = "private"
+	stagingStorageClass = "STANDARD"
+)
+
 // signPostForm returns the POST Object form fields for spec: a policy that
 // pins every field the client sends, and its signature.
 func signPostForm(cred Credentials, bucket string, spec UploadSpec) (map[string]string, error) {
@@ -68,6 +96,8 @@ func signPostForm(cred Credentials, bucket string, spec UploadSpec) (map[string]
 		"q-signature":           policySignature(cred.SecretKey, kt, string(policy)),
 		"Content-Type":          spec.ContentType,
 		"success_action_status": postSuccessStatus,
+		"acl":                   stagingACL,
+		"x-cos-storage-class":   stagingStorageClass,
 	}
 	if cred.SessionToken != "" {
 		form["x-cos-security-token"] = cred.SessionToken
@@ -91,7 +121,8 @@ func policyJSON(cred Credentials, bucket string, spec UploadSpec, kt string) []b
 	b = jsonx.AppendString(b, spec.ContentType)
 	b = append(b, `],["content-length-range",1,`...)
 	b = strconv.AppendInt(b, spec.MaxBytes, 10)
-	b = append(b, `],{"success_action_status":"`+postSuccessStatus+`"},{"q-sign-algorithm":"sha1"},{"q-ak":`...)
+	b = append(b, `],{"success_action_status":"`+postSuccessStatus+`"},{"acl":"`+stagingACL+
+		`"},{"x-cos-storage-class":"`+stagingStorageClass+`"},{"q-sign-algorithm":"sha1"},{"q-ak":`...)
 	b = jsonx.AppendString(b, cred.SecretID)
 	b = append(b, `},{"q-sign-time":`...)
 	b = jsonx.AppendString(b, kt)

@@ -80,6 +80,8 @@ func TestSignPostFormPinsEveryField(t *testing.T) {
 			`["eq","$Content-Type","image/png"]`:      true,
 			`["content-length-range",1,5242880]`:      true,
 			`{"success_action_status":"204"}`:         true,
+			`{"acl":"private"}`:                       true,
+			`{"x-cos-storage-class":"STANDARD"}`:      true,
 			`{"q-sign-algorithm":"sha1"}`:             true,
 			`{"q-ak":"` + vectorSecretID + `"}`:       true,
 			`{"q-sign-time":"1567150692;1567151292"}`: true,
@@ -91,6 +93,13 @@ func TestSignPostFormPinsEveryField(t *testing.T) {
 			}
 		} else if _, ok := form["x-cos-security-token"]; ok {
 			t.Errorf("form carries x-cos-security-token without temporary credentials")
+		}
+		// The form sends what the policy pins, under the names COS reads in
+		// a form (acl, not the header's x-cos-acl).
+		for field, value := range map[string]string{"acl": "private", "x-cos-storage-class": "STANDARD", "success_action_status": "204"} {
+			if got := form[field]; got != value {
+				t.Errorf("form %s = %q; want %q", field, got, value)
+			}
 		}
 		if got := len(policy.Conditions); got != len(want) {
 			t.Errorf("policy has %d conditions; want %d", got, len(want))
@@ -146,6 +155,8 @@ func TestPolicyJSON(t *testing.T) {
 			[]string{"eq", "$Content-Type", spec.ContentType},
 			[]any{"content-length-range", 1, spec.MaxBytes},
 			map[string]string{"success_action_status": postSuccessStatus},
+			map[string]string{"acl": "private"},
+			map[string]string{"x-cos-storage-class": "STANDARD"},
 			map[string]string{"q-sign-algorithm": "sha1"},
 			map[string]string{"q-ak": c.cred.SecretID},
 			map[string]string{"q-sign-time": kt},

@@ -8,8 +8,8 @@ import (
 
 // presignPut is the presigned PUT URL for spec on the bucket at base: the
 // COS request signature ("请求签名") over the method, the object path and
-// the Content-Length (spec.Size, which must be set), Content-Type and Host
-// headers, valid from spec.NotBefore to spec.Expires, with an STS token as the
+// the Content-Length (spec.Size, which must be set), Content-Type, Host,
+// x-cos-acl (private) and x-cos-storage-class (STANDARD) headers, valid from spec.NotBefore to spec.Expires, with an STS token as the
 // signed x-cos-security-token parameter. It writes exactly the URL cos-go-sdk-v5's
 // Object.GetPresignedURL writes for the same request, base's path ignored as
 // the SDK ignores it (TestPresignPutMatchesSDK compares them byte for byte,
@@ -36,7 +36,8 @@ func presignPut(cred Credentials, base *url.URL, spec UploadSpec) (string, map[s
 	// headers (names lower-case and sorted, values RFC 3986-encoded).
 	size := strconv.FormatInt(spec.Size, 10)
 	httpString := "put\n" + path + "\n" + params + "\n" + "content-length=" + size +
-		"&content-type=" + cosEncode(spec.ContentType) + "&host=" + cosEncode(base.Host) + "\n"
+		"&content-type=" + cosEncode(spec.ContentType) + "&host=" + cosEncode(base.Host) +
+		"&x-cos-acl=" + stagingACL + "&x-cos-storage-class=" + stagingStorageClass + "\n"
 	signature := hmacSHA1Hex(signKey(cred.SecretKey, kt), "sha1\n"+kt+"\n"+sha1Hex(httpString)+"\n")
 
 	var b strings.Builder
@@ -46,9 +47,12 @@ func presignPut(cred Credentials, base *url.URL, spec UploadSpec) (string, map[s
 	}
 	b.WriteString("q-sign-algorithm=sha1&q-ak=" + sdkEscape(cred.SecretID))
 	b.WriteString("&q-sign-time=" + sdkEscape(kt) + "&q-key-time=" + sdkEscape(kt))
-	b.WriteString("&q-header-list=content-length%3Bcontent-type%3Bhost&q-url-param-list=" + paramList)
+	b.WriteString("&q-header-list=content-length%3Bcontent-type%3Bhost%3Bx-cos-acl%3Bx-cos-storage-class&q-url-param-list=" + paramList)
 	b.WriteString("&q-signature=" + signature)
-	return b.String(), map[string]string{"Content-Type": spec.ContentType, "Content-Length": size}
+	return b.String(), map[string]string{
+		"Content-Type": spec.ContentType, "Content-Length": size,
+		"x-cos-acl": stagingACL, "x-cos-storage-class": stagingStorageClass,
+	}
 }
 
 // sdkEscape is the SDK's encodeURIComponent: every byte but A-Z a-z 0-9

@@ -63,7 +63,9 @@ func (w *loadWorker) once() error {
 	up := u["upload"].(map[string]any)
 	put := up["put"].(map[string]any)
 	req, _ := http.NewRequest(http.MethodPut, put["url"].(string), bytes.NewReader(w.png))
-	req.Header.Set("Content-Type", "image/png")
+	for k, v := range put["headers"].(map[string]any) {
+		req.Header.Set(k, v.(string))
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
