@@ -196,11 +196,17 @@ type ObjectInfo struct {
 	Size        int64
 	ContentType string
 	ETag        string // unquoted
+	// StorageClass is the class COS reports in x-cos-storage-class, e.g.
+	// STANDARD_IA; COS sends that header only for objects that are not
+	// STANDARD (GET Object), so its absence reads as "STANDARD". An object in
+	// an archive class (ARCHIVE, DEEP_ARCHIVE) cannot be peeked at at all:
+	// COS refuses to read it (403 InvalidObjectState, ErrUnavailable here).
+	StorageClass string
 }
 
 // Peek reads up to n bytes from the start of key with one ranged GET, and
-// what that answer tells of the whole object: its size (Content-Range), type
-// and ETag, all of one version; an answer without size or ETag is
+// what that answer tells of the whole object: its size (Content-Range), type,
+// ETag and storage class, all of one version; an answer without size or ETag is
 // ErrUnavailable. An empty object has no byte to range over;
 // storage answers 416 and Peek reports Size 0 with no bytes.
 func (c *Client) Peek(ctx context.Context, key string, n int) (ObjectInfo, []byte, error) {
@@ -220,9 +226,13 @@ func (c *Client) Peek(ctx context.Context, key string, n int) (ObjectInfo, []byt
 	}
 	defer resp.Body.Close()
 	info := ObjectInfo{
-		Size:        resp.ContentLength, // a server that ignores Range sends the whole object
-		ContentType: resp.Header.Get("Content-Type"),
-		ETag:        strings.Trim(resp.Header.Get("ETag"), `"`),
+		Size:         resp.ContentLength, // a server that ignores Range sends the whole object
+		ContentType:  resp.Header.Get("Content-Type"),
+		ETag:         strings.Trim(resp.Header.Get("ETag"), `"`),
+		StorageClass: resp.Header.Get("x-cos-storage-class"),
+	}
+	if info.StorageClass == "" {
+		info.StorageClass = "STANDARD"
 	}
 	if resp.StatusCode == http.StatusPartialContent {
 		info.Size = totalSize(resp.Header.Get("Content-Range"))

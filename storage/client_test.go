@@ -95,8 +95,8 @@ func TestClientAgainstLocalServer(t *testing.T) {
 				}
 				info, head, err := c.Peek(ctx, key, 8)
 				if err != nil || info.Size != int64(len(data)) || info.ContentType != "image/png" || info.ETag == "" ||
-					!bytes.Equal(head, data[:8]) {
-					t.Fatalf("Peek = %+v, %q, %v; want size %d, image/png, an ETag and %q", info, head, err, len(data), data[:8])
+					info.StorageClass != "STANDARD" || !bytes.Equal(head, data[:8]) {
+					t.Fatalf("Peek = %+v, %q, %v; want size %d, image/png, an ETag, STANDARD and %q", info, head, err, len(data), data[:8])
 				}
 				// Copy: the destination gets the source's bytes and the
 				// metadata asked for; a stale ETag copies nothing.
@@ -130,14 +130,11 @@ func TestClientAgainstLocalServer(t *testing.T) {
 				if err := c.Delete(ctx, dst); err != nil {
 					t.Fatal(err)
 				}
-				resp, err = http.Get(c.ObjectURL(key))
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, _ = io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if !bytes.Equal(got, data) {
-					t.Errorf("public GET of ObjectURL returned %d bytes; want the %d uploaded", len(got), len(data))
+				// The uploaded object itself is private: only the copy
+				// (above) is public.
+				resp = do(t, mustRequest(t, http.MethodGet, c.ObjectURL(key), nil))
+				if code := cosErrorOf(t, resp); resp.StatusCode != http.StatusForbidden || code != "AccessDenied" {
+					t.Errorf("anonymous GET of the uploaded object: %d %q; want 403 AccessDenied", resp.StatusCode, code)
 				}
 				if err := c.Delete(ctx, key); err != nil {
 					t.Fatal(err)

@@ -53,9 +53,11 @@ const (
 )
 
 // LocalServer is an http.Handler that behaves like a public-read COS bucket:
-// anyone may GET or HEAD an object, while PUT, POST Object (form upload) and
-// DELETE must carry a valid COS signature. Errors are COS's XML documents, so
-// cos-go-sdk-v5 and Tencent's other SDKs can be pointed at it unchanged.
+// anyone may GET or HEAD an object whose ACL is default (inherit the
+// bucket's) or public-read, while reads of a private object, PUT, POST Object
+// (form upload) and DELETE must carry a valid COS signature. Errors are COS's
+// XML documents, so cos-go-sdk-v5 and Tencent's other SDKs can be pointed at
+// it unchanged.
 //
 // It is a plain http.Handler so that fault injection (latency, 5xx, dropped
 // connections) can be added later as a wrapper in front of it.
@@ -193,10 +195,14 @@ func (s *LocalServer) headBucket(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// getObject serves GET and HEAD. Reading is public, but a request that
-// carries a signature must carry a valid one, as on COS.
+// getObject serves GET and HEAD. Reading is public unless the object is
+// private, but a request that carries a signature must carry a valid one, as
+// on COS. An object in an archive class answers GET with InvalidObjectState,
+// as COS does until it is restored (which this server does not model); HEAD
+// still tells its class.
 func (s *LocalServer) getObject(w http.ResponseWriter, r *http.Request, key string) error {
-	if hasSignature(r) {
+	signed := hasSignature(r)
+	if signed {
 		if err := s.verifier.verifyRequest(r); err != nil {
 			return err
 		}
@@ -206,11 +212,24 @@ func (s *LocalServer) getObject(w http.ResponseWriter, r *http.Request, key stri
 		return err
 	}
 	defer obj.file.Close()
+	if !signed && obj.meta.ACL == aclPrivate {
+		return errPrivateObject
+	}
+	if r.Method == http.MethodGet && isArchiveClass(obj.meta.StorageClass) {
+		return errArchived
+	}
 	h := w.Header()
 	h.Set("Content-Type", obj.meta.ContentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	if obj.meta.CacheControl != "" {
 		h.Set("Cache-Control", obj.meta.CacheControl)
+	}
+	for name, value := range obj.meta.Headers {
+		h.Set(name, value)
+	}
+	// COS names the class only when it is not STANDARD (GET/HEAD Object).
+	if obj.meta.StorageClass != "" {
+		h.Set("x-cos-storage-class", obj.meta.StorageClass)
 	}
 	setObjectHeaders(h, obj.meta)
 	// ServeContent answers Range, If-Range, If-None-Match and HEAD from the
@@ -245,12 +264,12 @@ func (s *LocalServer) putObject(w http.ResponseWriter, r *http.Request, key stri
 		}
 		wantMD5 = sum
 	}
-	contentType := r.Header.Get("Content-Type")
-	if contentType == "" {
-		contentType = defaultContentType
+	attrs, err := readObjectAttrs(headerValues(r.Header), "x-cos-acl")
+	if err != nil {
+		return err
 	}
 	meta, err := s.writeObject(r.Context(), objectWrite{
-		key: key, contentType: contentType, cacheControl: r.Header.Get("Cache-Control"), body: r.Body,
+		key: key, attrs: attrs, body: r.Body,
 		size: sizeRange{min: 0, max: s.maxObjectBytes}, md5: wantMD5,
 	})
 	if err != nil {
@@ -262,9 +281,13 @@ func (s *LocalServer) putObject(w http.ResponseWriter, r *http.Request, key stri
 }
 
 // copyObject is PUT Object - Copy from another key of this bucket. The
-// metadata is the source's (x-cos-metadata-directive: Copy, the default) or
-// the request's (Replaced); x-cos-copy-source-If-Match and -If-None-Match
-// make it conditional on the source's ETag.
+// metadata (Content-Type, Cache-Control, Content-Disposition,
+// Content-Encoding, Expires, x-cos-meta-*) is the source's
+// (x-cos-metadata-directive: Copy, the default) or only what the request
+// sets (Replaced); the ACL and the storage class are never the source's but
+// the request's, by default the bucket's ACL and STANDARD, as COS documents;
+// x-cos-copy-source-If-Match and -If-None-Match make it conditional on the
+// source's ETag.
 func (s *LocalServer) copyObject(w http.ResponseWriter, r *http.Request, key string) error {
 	if err := s.verifier.verifyRequest(r); err != nil {
 		return err
@@ -282,6 +305,10 @@ func (s *LocalServer) copyObject(w http.ResponseWriter, r *http.Request, key str
 	directive := r.Header.Get("x-cos-metadata-directive")
 	if directive != "" && directive != "Copy" && directive != "Replaced" {
 		return refuse(http.StatusBadRequest, "InvalidArgument", "x-cos-metadata-directive must be Copy or Replaced.")
+	}
+	attrs, err := readObjectAttrs(headerValues(r.Header), "x-cos-acl")
+	if err != nil {
+		return err
 	}
 	for name := range r.Header {
 		switch name := strings.ToLower(name); {
@@ -303,15 +330,14 @@ func (s *LocalServer) copyObject(w http.ResponseWriter, r *http.Request, key str
 	if m := r.Header.Get("x-cos-copy-source-If-None-Match"); m != "" && strings.Trim(m, `"`) == src.meta.ETag {
 		return errPreconditionFailed
 	}
-	contentType, cacheControl := src.meta.ContentType, src.meta.CacheControl
-	if directive == "Replaced" {
-		contentType, cacheControl = r.Header.Get("Content-Type"), r.Header.Get("Cache-Control")
-		if contentType == "" {
-			contentType = defaultContentType
-		}
+	if isArchiveClass(src.meta.StorageClass) {
+		return errArchived
+	}
+	if directive != "Replaced" {
+		attrs.contentType, attrs.cacheControl, attrs.headers = src.meta.ContentType, src.meta.CacheControl, src.meta.Headers
 	}
 	meta, err := s.writeObject(r.Context(), objectWrite{
-		key: key, contentType: contentType, cacheControl: cacheControl, body: src.body,
+		key: key, attrs: attrs, body: src.body,
 		size: sizeRange{min: 0, max: s.maxObjectBytes},
 	})
 	if err != nil {
@@ -453,11 +479,12 @@ func (s *LocalServer) storePostFile(w http.ResponseWriter, r *http.Request, fiel
 		return err
 	}
 	size.max = min(size.max, s.maxObjectBytes)
-	contentType := fields["content-type"]
-	if contentType == "" {
-		contentType = defaultContentType
+	// A form names the ACL "acl" where a PUT has the header x-cos-acl.
+	attrs, err := readObjectAttrs(fields, "acl")
+	if err != nil {
+		return err
 	}
-	meta, err := s.writeObject(r.Context(), objectWrite{key: key, contentType: contentType, body: file, size: size})
+	meta, err := s.writeObject(r.Context(), objectWrite{key: key, attrs: attrs, body: file, size: size})
 	if err != nil {
 		return err
 	}
@@ -527,7 +554,14 @@ type objectMeta struct {
 	Key         string `json:"key"`
 	ContentType string `json:"content_type"`
 	// CacheControl is the Cache-Control the object is served with, if any.
-	CacheControl string    `json:"cache_control,omitempty"`
+	CacheControl string `json:"cache_control,omitempty"`
+	// Headers are the other metadata the object is served with:
+	// Content-Disposition, Content-Encoding, Expires and X-Cos-Meta-*.
+	Headers map[string]string `json:"headers,omitempty"`
+	// ACL is private or public-read; empty inherits the bucket's (public-read).
+	ACL string `json:"acl,omitempty"`
+	// StorageClass is empty for STANDARD.
+	StorageClass string    `json:"storage_class,omitempty"`
 	ETag         string    `json:"etag"` // hex MD5 of the bytes, unquoted
 	CRC64        uint64    `json:"crc64ecma"`
 	Size         int64     `json:"size"`
@@ -610,12 +644,11 @@ func readObjectMeta(f *os.File) (objectMeta, error) {
 // objectWrite is one object to store, with the size range it must fall in
 // and, when the client sent Content-MD5, the digest it must have.
 type objectWrite struct {
-	key          string
-	contentType  string
-	cacheControl string
-	body         io.Reader
-	size         sizeRange
-	md5          []byte
+	key   string
+	attrs objectAttrs
+	body  io.Reader
+	size  sizeRange
+	md5   []byte
 }
 
 // copyBuffers saves io.Copy's 32 KiB allocation on every upload.
@@ -660,8 +693,11 @@ func (s *LocalServer) writeObject(ctx context.Context, in objectWrite) (meta obj
 	}
 	meta = objectMeta{
 		Key:          in.key,
-		ContentType:  in.contentType,
-		CacheControl: in.cacheControl,
+		ContentType:  in.attrs.contentType,
+		CacheControl: in.attrs.cacheControl,
+		Headers:      in.attrs.headers,
+		ACL:          in.attrs.acl,
+		StorageClass: in.attrs.storageClass,
 		ETag:         hex.EncodeToString(sumMD5.Sum(nil)),
 		CRC64:        sumCRC.Sum64(),
 		Size:         n,
@@ -698,6 +734,96 @@ func appendObjectMeta(f *os.File, meta objectMeta) error {
 		return fmt.Errorf("write object metadata: %w", err)
 	}
 	return nil
+}
+
+// Object attributes.
+
+// objectAttrs are what a write stores besides the bytes.
+type objectAttrs struct {
+	contentType  string
+	cacheControl string
+	headers      map[string]string // see objectMeta.Headers
+	acl          string            // see objectMeta.ACL
+	storageClass string            // see objectMeta.StorageClass
+}
+
+const (
+	aclPrivate = "private"
+	// maxUserMetaBytes is COS's limit on x-cos-meta-*, names and values.
+	maxUserMetaBytes = 2 << 10
+)
+
+// storageClasses are the classes COS documents for PUT Object (besides
+// STANDARD, the default).
+var storageClasses = map[string]bool{
+	"STANDARD_IA": true, "INTELLIGENT_TIERING": true, "ARCHIVE": true, "DEEP_ARCHIVE": true,
+	"MAZ_STANDARD": true, "MAZ_STANDARD_IA": true, "MAZ_INTELLIGENT_TIERING": true,
+}
+
+// isArchiveClass: COS will not read such an object's bytes until restored.
+func isArchiveClass(class string) bool { return class == "ARCHIVE" || class == "DEEP_ARCHIVE" }
+
+var (
+	errPrivateObject = refuse(http.StatusForbidden, "AccessDenied",
+		"Access Denied: the object is private; only a signed request may read it.")
+	errArchived = refuse(http.StatusForbidden, "InvalidObjectState",
+		"The object is in an archive storage class and must be restored before it can be read.")
+)
+
+// headerValues keys the first value of each header by its lower-cased name.
+func headerValues(h http.Header) map[string]string {
+	m := make(map[string]string, len(h))
+	for name, vs := range h {
+		if len(vs) > 0 {
+			m[strings.ToLower(name)] = vs[0]
+		}
+	}
+	return m
+}
+
+// readObjectAttrs reads the attributes of a write from values, keyed by
+// lower-cased header or form field name; aclField names the ACL (x-cos-acl in
+// a header, acl in a form). Whatever else values hold is not stored.
+func readObjectAttrs(values map[string]string, aclField string) (objectAttrs, error) {
+	a := objectAttrs{contentType: values["content-type"], cacheControl: values["cache-control"]}
+	if a.contentType == "" {
+		a.contentType = defaultContentType
+	}
+	metaBytes := 0
+	for name, value := range values {
+		switch {
+		case name == "content-disposition", name == "content-encoding", name == "expires":
+		case strings.HasPrefix(name, "x-cos-meta-") && len(name) > len("x-cos-meta-"):
+			metaBytes += len(name) - len("x-cos-meta-") + len(value)
+		default:
+			continue
+		}
+		if a.headers == nil {
+			a.headers = make(map[string]string)
+		}
+		a.headers[http.CanonicalHeaderKey(name)] = value
+	}
+	if metaBytes > maxUserMetaBytes {
+		return objectAttrs{}, refuse(http.StatusBadRequest, "MetadataTooLarge",
+			fmt.Sprintf("Your metadata headers exceed the maximum allowed metadata size of %d bytes.", maxUserMetaBytes))
+	}
+	switch acl := values[aclField]; acl {
+	case "", "default":
+	case aclPrivate, "public-read":
+		a.acl = acl
+	default:
+		return objectAttrs{}, refuse(http.StatusBadRequest, "InvalidArgument",
+			aclField+" must be default, private or public-read.")
+	}
+	switch class := values["x-cos-storage-class"]; {
+	case class == "", class == "STANDARD":
+	case storageClasses[class]:
+		a.storageClass = class
+	default:
+		return objectAttrs{}, refuse(http.StatusBadRequest, "NotSupportedStorageClass",
+			"The storage class you specified is not valid.")
+	}
+	return a, nil
 }
 
 func errEntityTooLarge(maxBytes int64) error {
