@@ -107,6 +107,10 @@ func FuzzPostPolicy(f *testing.F) {
 		{p, "content-type", "image/png ", "", false},
 		{p, "success_action_status", "201", "", false},
 		{p, "success_action_redirect", "https://evil.example/", "", false},
+		{p, "x-cos-acl", "public-read", "", false},
+		{p, "acl", "public-read", "", false},
+		{p, "x-cos-storage-class", "ARCHIVE", "", false},
+		{p, "x-cos-meta-foo", "bar", "", false},
 		{p, "q-signature", strings.ToUpper(valid["q-signature"]), "", false},
 		{p, "q-signature", valid["q-signature"][:39] + "0", "", false},
 		{p, "q-key-time", "1700000000;1700009999", "", false},
@@ -194,7 +198,8 @@ func FuzzPostPolicy(f *testing.F) {
 		if key != fuzzSpec.Key {
 			t.Fatalf("edited form verifies for key %q; pinned %q", key, fuzzSpec.Key)
 		}
-		for _, k := range []string{"q-sign-algorithm", "q-ak", "q-key-time", "content-type", "success_action_status", "x-cos-security-token"} {
+		for _, k := range []string{"q-sign-algorithm", "q-ak", "q-key-time", "content-type", "success_action_status", "x-cos-security-token",
+			"acl", "x-cos-storage-class"} {
 			if g, ok := form[k]; !ok || g != valid[k] {
 				t.Fatalf("edited form verifies with %s = %q (present %v); signed %q", k, g, ok, valid[k])
 			}
@@ -204,6 +209,14 @@ func FuzzPostPolicy(f *testing.F) {
 		}
 		if st, ok := form["q-sign-time"]; ok && st != keyTime {
 			t.Fatalf("edited form verifies with q-sign-time %q; pinned %q", st, keyTime)
+		}
+		// No field the signer did not send verifies, but those a condition
+		// names (bucket, whose value is the addressed bucket's whatever the
+		// form says, and q-sign-time, pinned above).
+		for k := range form {
+			if _, signed := valid[k]; !signed && k != "bucket" && k != "q-sign-time" {
+				t.Fatalf("edited form verifies with a field the signer did not send: %q", k)
+			}
 		}
 	})
 }

@@ -16,8 +16,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -45,11 +47,16 @@ const (
 	maxKeyBytes           = 850 // COS's limit on an object key, in bytes
 	defaultContentType    = "application/octet-stream"
 
-	// A POST form's fields come before its file and are held in memory, so
-	// they are bounded; the file itself is streamed to disk.
-	maxFormFieldBytes = 64 << 10
-	maxFormBytes      = 256 << 10
-	maxFormParts      = 64
+	// A POST form's fields come before its file and are read before the
+	// signature can be checked, so what is parsed of them is bounded: the
+	// values (held in memory), the number of parts, each part's header, and
+	// all the bytes before the file's, boundaries and unnamed parts included.
+	// The file itself is streamed to disk once the policy is verified.
+	maxFormFieldBytes  = 64 << 10
+	maxFormBytes       = 256 << 10
+	maxFormParts       = 64
+	maxPartHeaderBytes = 8 << 10
+	maxFormPrefixBytes = maxFormBytes + 64<<10
 )
 
 // LocalServer is an http.Handler that behaves like a public-read COS bucket:
@@ -412,29 +419,39 @@ func (s *LocalServer) deleteObject(w http.ResponseWriter, r *http.Request, key s
 // and whose file part comes last. The file is streamed, never buffered; any
 // part after it is ignored.
 func (s *LocalServer) postObject(w http.ResponseWriter, r *http.Request) error {
-	mr, err := r.MultipartReader()
-	if err != nil {
+	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mediaType != "multipart/form-data" && mediaType != "multipart/mixed") || params["boundary"] == "" {
 		return errMalformedPOST
 	}
+	// Until the file part begins, the body is read through prefix, which
+	// stops at maxFormPrefixBytes: mime/multipart alone would parse up to
+	// 10 MiB of header per part, and skip unnamed parts of any size.
+	prefix := &formPrefix{r: r.Body, left: maxFormPrefixBytes}
+	mr := multipart.NewReader(prefix, params["boundary"])
 	fields := make(map[string]string)
 	total := 0
 	for range maxFormParts {
 		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
+		switch {
+		case prefix.exceeded:
+			return errFormTooLarge("the form's fields and part headers before the file")
+		case errors.Is(err, io.EOF):
 			return refuse(http.StatusBadRequest, "InvalidArgument", "POST requires exactly one file upload per request.")
-		}
-		if err != nil {
+		case err != nil:
 			return errMalformedPOST
+		case partHeaderBytes(part.Header) > maxPartHeaderBytes:
+			return errFormTooLarge("a part's header")
 		}
 		// COS matches form field names without regard to case.
 		name := strings.ToLower(part.FormName())
 		if name == "file" {
+			prefix.lift()
 			return s.storePostFile(w, r, fields, part)
 		}
 		if name == "" {
 			continue
 		}
-		value, err := readFormField(part)
+		value, err := readFormField(part, prefix)
 		if err != nil {
 			return err
 		}
@@ -442,26 +459,75 @@ func (s *LocalServer) postObject(w http.ResponseWriter, r *http.Request) error {
 			return refuse(http.StatusBadRequest, "InvalidArgument", "The form field "+name+" appears more than once.")
 		}
 		if total += len(value); total > maxFormBytes {
-			return refuse(http.StatusBadRequest, "InvalidArgument", "The form fields before the file are too large.")
+			return errFormTooLarge("the form's fields before the file")
 		}
 		fields[name] = value
 	}
-	return refuse(http.StatusBadRequest, "MalformedPOSTRequest", "The form has too many parts.")
+	return errFormTooLarge(fmt.Sprintf("the form has more than %d parts before the file", maxFormParts))
 }
 
 var errMalformedPOST = refuse(http.StatusBadRequest, "MalformedPOSTRequest",
 	"The body of your POST request is not well-formed multipart/form-data.")
 
-func readFormField(part *multipart.Part) (string, error) {
+// errFormTooLarge is COS's refusal of what comes before a form's file.
+func errFormTooLarge(what string) error {
+	return refuse(http.StatusBadRequest, "MaxPostPreDataLengthExceededError",
+		"Your POST request fields preceding the upload file were too large: "+what+".")
+}
+
+func readFormField(part *multipart.Part, prefix *formPrefix) (string, error) {
 	b, err := io.ReadAll(io.LimitReader(part, maxFormFieldBytes+1))
-	if err != nil {
+	switch {
+	case prefix.exceeded:
+		return "", errFormTooLarge("the form's fields and part headers before the file")
+	case err != nil:
 		return "", errMalformedPOST
-	}
-	if len(b) > maxFormFieldBytes {
-		return "", refuse(http.StatusBadRequest, "InvalidArgument", "A form field is larger than 64 KiB.")
+	case len(b) > maxFormFieldBytes:
+		return "", errFormTooLarge(fmt.Sprintf("a field is larger than %d KiB", maxFormFieldBytes>>10))
 	}
 	return string(b), nil
 }
+
+// partHeaderBytes is the size of a part's header as sent, near enough.
+func partHeaderBytes(h textproto.MIMEHeader) int {
+	n := 0
+	for name, values := range h {
+		for _, v := range values {
+			n += len(name) + len(": \r\n") + len(v)
+		}
+	}
+	return n
+}
+
+// formPrefix reads a form's body and fails once more than left bytes have
+// been read, until lift: what precedes the file is bounded, the file is not
+// (writeObject bounds it by the policy).
+type formPrefix struct {
+	r        io.Reader
+	left     int64
+	lifted   bool
+	exceeded bool
+}
+
+var errFormPrefix = errors.New("form prefix too large")
+
+func (p *formPrefix) Read(b []byte) (int, error) {
+	if p.lifted {
+		return p.r.Read(b)
+	}
+	if p.left <= 0 {
+		p.exceeded = true
+		return 0, errFormPrefix
+	}
+	if int64(len(b)) > p.left {
+		b = b[:p.left]
+	}
+	n, err := p.r.Read(b)
+	p.left -= int64(n)
+	return n, err
+}
+
+func (p *formPrefix) lift() { p.lifted = true }
 
 // storePostFile verifies the form, then streams the file part to disk while
 // holding it to the policy's content-length-range.

@@ -73,7 +73,9 @@ const postSuccessStatus = "204"
 // all its metadata with the service's own). Nor is success_action_redirect:
 // a COS policy can only require a field, never its absence, so pinning it
 // would mean sending an empty redirect, whose handling COS does not
-// document; a form redirected to "" would fail every upload.
+// document; a form redirected to "" would fail every upload. Whether COS
+// refuses a form field no condition names is not documented either; the
+// local server refuses it, as S3 does (checkPostConditions).
 const (
 	stagingACL          = "private"
 	stagingStorageClass = "STANDARD"

@@ -533,16 +533,35 @@ func policyInt(v any) (int64, bool) {
 	return n, err == nil
 }
 
-// checkPostConditions holds the form against every condition. Refusals name
-// the condition's field, never its value: a value may be an STS token, and
+// postSignatureFields are the form fields the signature check verifies
+// itself (the policy's own signature, the key, its time window, the STS
+// token), so no condition need name them; S3 likewise exempts its signature
+// and policy fields (and the file, never in fields here). S3 also exempts
+// fields named x-ignore-*; COS documents no such prefix, so none is exempt.
+var postSignatureFields = map[string]bool{
+	"policy": true, "q-sign-algorithm": true, "q-ak": true, "q-key-time": true, "q-signature": true,
+	securityTokenField: true,
+}
+
+// checkPostConditions holds the form against every condition, then refuses
+// any form field no condition names, as S3 does ("Each form field that you
+// specify in a form (except x-amz-signature, file, policy, and field names
+// that have an x-ignore- prefix) must appear in the list of conditions"):
+// COS documents no such rule, but a field no condition pins is one the
+// signer did not mean to allow (success_action_redirect, x-cos-acl,
+// x-cos-grant-*, x-cos-meta-*, ...), and the answer is S3's, 403
+// AccessDenied "Invalid according to Policy: Extra input fields: ...".
+// Refusals name fields, never their values: a value may be an STS token, and
 // refusals are logged.
 func checkPostConditions(conditions []postFormCondition, fields map[string]string, key, bucket string) (sizeRange, error) {
 	size := sizeRange{min: 0, max: math.MaxInt64}
+	covered := make(map[string]bool, len(conditions))
 	for _, c := range conditions {
 		if c.op == "content-length-range" {
 			size.min, size.max = max(size.min, c.min), min(size.max, c.max)
 			continue
 		}
+		covered[c.field] = true
 		got, ok := postFieldValue(c.field, fields, key, bucket)
 		if !ok {
 			return sizeRange{}, errPolicyFailed("Policy Condition failed: the form has no " + c.field + " field")
@@ -558,7 +577,35 @@ func checkPostConditions(conditions []postFormCondition, fields map[string]strin
 			return sizeRange{}, errPolicyFailed("Policy Condition failed: " + c.op + " $" + c.field)
 		}
 	}
+	var extra []string
+	for name := range fields {
+		if !covered[name] && !postSignatureFields[name] {
+			extra = append(extra, name)
+		}
+	}
+	if len(extra) > 0 {
+		return sizeRange{}, errPolicyFailed("Extra input fields: " + fieldList(extra))
+	}
 	return size, nil
+}
+
+// fieldList names form fields, sorted, for a refusal: at most a few, each
+// cut short, since the client chose them.
+func fieldList(names []string) string {
+	const most, longest = 8, 64
+	slices.Sort(names)
+	out := make([]string, 0, min(len(names), most)+1)
+	for i, name := range names {
+		if i == most {
+			out = append(out, fmt.Sprintf("and %d more", len(names)-most))
+			break
+		}
+		if len(name) > longest {
+			name = strings.ToValidUTF8(name[:longest], "") + "..."
+		}
+		out = append(out, name)
+	}
+	return strings.Join(out, ", ")
 }
 
 // postFieldValue is the value a condition on field is held against.
