@@ -14,6 +14,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	cos "github.com/tencentyun/cos-go-sdk-v5"
 )
 
 // Hostile uploads against the local object server: a client holding a valid
@@ -242,4 +245,118 @@ func TestLocalServerPostBoundsTheForm(t *testing.T) {
 		t.Errorf("a form within the bounds, unsigned: %d %q; want 403 AccessDenied", status, got)
 	}
 	b.assertNoTempFiles(t)
+}
+
+// put sends the presigned PUT with its signed headers and edit applied.
+func (u hostileUpload) put(t *testing.T, edit func(h http.Header)) *http.Response {
+	t.Helper()
+	req := mustRequest(t, http.MethodPut, u.s.PutURL, bytes.NewReader(u.data))
+	for k, v := range u.s.PutHeaders {
+		req.Header.Set(k, v)
+	}
+	edit(req.Header)
+	return do(t, req)
+}
+
+// TestLocalServerPutRefusesUnsignedHeaders: the presigned PUT with one more
+// header the object would be stored or served with is refused unless the
+// signature covers it; a signed header given another value does not verify.
+func TestLocalServerPutRefusesUnsignedHeaders(t *testing.T) {
+	u := newHostileUpload(t)
+	for _, tt := range []struct {
+		header, value string
+		wantCode      string
+		wantMessage   string // contained in the message
+	}{
+		{"Cache-Control", "public, max-age=31536000", "AccessDenied", "not signed: cache-control."},
+		{"Content-Disposition", `attachment; filename="a.html"`, "AccessDenied", "not signed: content-disposition."},
+		{"Content-Encoding", "gzip", "AccessDenied", "not signed: content-encoding."},
+		{"Expires", "Thu, 01 Jan 2099 00:00:00 GMT", "AccessDenied", "not signed: expires."},
+		{"x-cos-meta-foo", "bar", "AccessDenied", "not signed: x-cos-meta-foo."},
+		{"x-cos-grant-read", `id="100000000001"`, "AccessDenied", "not signed: x-cos-grant-read."},
+		{"x-cos-grant-full-control", `id="100000000001"`, "AccessDenied", "not signed: x-cos-grant-full-control."},
+		{"x-cos-tagging", "a=b", "AccessDenied", "not signed: x-cos-tagging."},
+		{"success_action_redirect", "https://evil.example/", "", ""}, // not a header COS reads on a PUT
+		// Signed headers given another value.
+		{"x-cos-acl", "public-read", "SignatureDoesNotMatch", "does not match"},
+		{"x-cos-storage-class", "ARCHIVE", "SignatureDoesNotMatch", "does not match"},
+		{"Content-Type", "text/html", "SignatureDoesNotMatch", "does not match"},
+	} {
+		t.Run(tt.header, func(t *testing.T) {
+			resp := u.put(t, func(h http.Header) { h.Set(tt.header, tt.value) })
+			status, code, message := cosError(t, resp)
+			wantStatus := 403
+			if tt.wantCode == "" {
+				wantStatus = 200
+			}
+			if status != wantStatus || code != tt.wantCode || !strings.Contains(message, tt.wantMessage) {
+				t.Errorf("got %d %s %q; want %d %s containing %q", status, code, message, wantStatus, tt.wantCode, tt.wantMessage)
+			}
+			if status == 200 {
+				if _, err := u.c.cos.Object.Delete(context.Background(), u.key); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+	u.assertNothingStored(t)
+	if got := uploadWithPut(t, u.s, u.data); got != http.StatusOK {
+		t.Errorf("the signed PUT as given: %d; want 200", got)
+	}
+}
+
+// TestLocalServerSignedWritesCoverTheirHeaders: the same holds for requests
+// signed in the Authorization header, PUT and copy alike: a header added
+// after signing is refused, one the SDK signed is stored.
+func TestLocalServerSignedWritesCoverTheirHeaders(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{})
+	if err := putWith(t, b.client(testCredentials), "src.png", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name       string
+		copy       bool
+		signed     map[string]string
+		added      map[string]string // after signing
+		wantStatus int
+		wantCode   string
+	}{
+		{name: "PUT, all signed", signed: map[string]string{"Content-Type": "image/png", "Cache-Control": "no-cache", "x-cos-meta-a": "1"}, wantStatus: 200},
+		{name: "PUT, Cache-Control added", signed: map[string]string{"Content-Type": "image/png"},
+			added: map[string]string{"Cache-Control": "max-age=31536000"}, wantStatus: 403, wantCode: "AccessDenied"},
+		{name: "PUT, x-cos-acl added", signed: map[string]string{"Content-Type": "image/png"},
+			added: map[string]string{"x-cos-acl": "public-read"}, wantStatus: 403, wantCode: "AccessDenied"},
+		{name: "copy, all signed", copy: true, signed: map[string]string{"x-cos-metadata-directive": "Replaced", "Content-Type": "image/png"}, wantStatus: 200},
+		{name: "copy, x-cos-meta added", copy: true, signed: map[string]string{"x-cos-metadata-directive": "Replaced"},
+			added: map[string]string{"x-cos-meta-a": "1"}, wantStatus: 403, wantCode: "AccessDenied"},
+		{name: "copy, Content-Disposition added", copy: true, signed: map[string]string{"x-cos-metadata-directive": "Replaced"},
+			added: map[string]string{"Content-Disposition": "attachment"}, wantStatus: 403, wantCode: "AccessDenied"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var body io.Reader = strings.NewReader("png bytes")
+			if tt.copy {
+				body = nil
+			}
+			req := mustRequest(t, http.MethodPut, b.srv.URL+"/dst.png", body)
+			if tt.copy {
+				req.Header.Set("x-cos-copy-source", b.url.Host+"/src.png")
+			}
+			for k, v := range tt.signed {
+				req.Header.Set(k, v)
+			}
+			cosAddAuthorization(req)
+			for k, v := range tt.added {
+				req.Header.Set(k, v)
+			}
+			resp := do(t, req)
+			if code := cosErrorOf(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
+				t.Errorf("got %d %q; want %d %q", resp.StatusCode, code, tt.wantStatus, tt.wantCode)
+			}
+		})
+	}
+}
+
+// cosAddAuthorization signs req as cos-go-sdk-v5 signs every request.
+func cosAddAuthorization(req *http.Request) {
+	cos.AddAuthorizationHeader(testCredentials.SecretID, testCredentials.SecretKey, "", req, cos.NewAuthTime(time.Minute))
 }

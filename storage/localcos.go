@@ -256,6 +256,9 @@ func (s *LocalServer) putObject(w http.ResponseWriter, r *http.Request, key stri
 	if err := s.verifier.verifyRequest(r); err != nil {
 		return err
 	}
+	if err := checkStoredHeadersSigned(r); err != nil {
+		return err
+	}
 	// COS wants the length up front, or a chunked body (ContentLength -1).
 	if r.ContentLength == 0 && r.Header.Get("Content-Length") == "" && len(r.TransferEncoding) == 0 {
 		return refuse(http.StatusLengthRequired, "MissingContentLength", "You must provide the Content-Length HTTP header.")
@@ -304,6 +307,9 @@ func (s *LocalServer) copyObject(w http.ResponseWriter, r *http.Request, key str
 	// x-cos-copy-source) turned into a copy of another object, of another size.
 	if r.ContentLength != 0 {
 		return refuse(http.StatusBadRequest, "InvalidRequest", "A copy request must not carry a body.")
+	}
+	if err := checkStoredHeadersSigned(r); err != nil {
+		return err
 	}
 	srcKey, err := s.copySourceKey(r)
 	if err != nil {
