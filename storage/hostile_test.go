@@ -360,3 +360,37 @@ func TestLocalServerSignedWritesCoverTheirHeaders(t *testing.T) {
 func cosAddAuthorization(req *http.Request) {
 	cos.AddAuthorizationHeader(testCredentials.SecretID, testCredentials.SecretKey, "", req, cos.NewAuthTime(time.Minute))
 }
+
+// TestLocalServerServesOneRange: one byte range is served as 206; a list of
+// ranges, or several Range headers, get the whole object with 200, never a
+// multipart/byteranges answer.
+func TestLocalServerServesOneRange(t *testing.T) {
+	b := newTestBucket(t, LocalServerConfig{})
+	_, err := b.client(testCredentials).Object.Put(context.Background(), "r.txt", strings.NewReader("0123456789"),
+		&cos.ObjectPutOptions{ObjectPutHeaderOptions: &cos.ObjectPutHeaderOptions{ContentType: "text/plain"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		ranges           []string
+		wantStatus       int
+		wantBody, wantCR string
+	}{
+		{[]string{"bytes=2-4"}, 206, "234", "bytes 2-4/10"},
+		{[]string{"bytes=7-"}, 206, "789", "bytes 7-9/10"},
+		{[]string{"bytes=0-1,5-6"}, 200, "0123456789", ""},
+		{[]string{"bytes=0-1, 0-1, 0-1"}, 200, "0123456789", ""},
+		{[]string{"bytes=0-1", "bytes=5-6"}, 200, "0123456789", ""},
+	} {
+		req := mustRequest(t, http.MethodGet, b.srv.URL+"/r.txt", nil)
+		req.Header["Range"] = tt.ranges
+		resp := do(t, req)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.wantStatus || string(body) != tt.wantBody || resp.Header.Get("Content-Range") != tt.wantCR ||
+			resp.Header.Get("Content-Type") != "text/plain" {
+			t.Errorf("Range %q: %d %q, Content-Range %q, Content-Type %q; want %d %q, %q, text/plain", tt.ranges,
+				resp.StatusCode, body, resp.Header.Get("Content-Range"), resp.Header.Get("Content-Type"), tt.wantStatus, tt.wantBody, tt.wantCR)
+		}
+	}
+}

@@ -239,6 +239,15 @@ func (s *LocalServer) getObject(w http.ResponseWriter, r *http.Request, key stri
 		h.Set("x-cos-storage-class", obj.meta.StorageClass)
 	}
 	setObjectHeaders(h, obj.meta)
+	// COS documents Range as one "bytes=first-last" and says nothing of a
+	// list; S3, which serves one range too, is observed to answer a list
+	// with 200 and the whole object, as RFC 9110 lets a server that ignores
+	// Range do. So does this server, rather than the multipart/byteranges
+	// answer ServeContent would write, which no COS client expects.
+	if ranges := r.Header.Values("Range"); len(ranges) > 1 || len(ranges) == 1 && strings.Contains(ranges[0], ",") {
+		r = r.Clone(r.Context())
+		r.Header.Del("Range")
+	}
 	// ServeContent answers Range, If-Range, If-None-Match and HEAD from the
 	// ETag and modification time set above.
 	http.ServeContent(w, r, "", obj.meta.Modified, obj.body)
