@@ -68,6 +68,7 @@ type bucket struct {
 	objects map[string][]byte
 	types   map[string]string
 	cache   map[string]string // Cache-Control
+	class   map[string]string // storage class; "" is STANDARD
 	deleted []string
 }
 
@@ -85,7 +86,14 @@ func (b *bucket) install(f *fakeObjects) {
 		if !ok {
 			return storage.ObjectInfo{}, nil, storage.ErrNotFound
 		}
-		return storage.ObjectInfo{Size: int64(len(data)), ContentType: b.types[key], ETag: b.etag(key)}, data[:min(n, len(data))], nil
+		if b.class[key] == "ARCHIVE" {
+			return storage.ObjectInfo{}, nil, storage.ErrArchived
+		}
+		class := b.class[key]
+		if class == "" {
+			class = storage.StandardClass
+		}
+		return storage.ObjectInfo{Size: int64(len(data)), ContentType: b.types[key], ETag: b.etag(key), StorageClass: class}, data[:min(n, len(data))], nil
 	}
 	f.copy = func(src, dst string, spec storage.CopySpec) error {
 		if _, ok := b.objects[src]; !ok {
@@ -106,7 +114,7 @@ func (b *bucket) install(f *fakeObjects) {
 }
 
 func newBucket(f *fakeObjects) *bucket {
-	b := &bucket{objects: map[string][]byte{}, types: map[string]string{}, cache: map[string]string{}}
+	b := &bucket{objects: map[string][]byte{}, types: map[string]string{}, cache: map[string]string{}, class: map[string]string{}}
 	b.install(f)
 	return b
 }
@@ -705,17 +713,21 @@ func TestConfirm(t *testing.T) {
 	rejects := []struct {
 		ct, storedType string
 		bytes          []byte
+		class          string
 	}{
-		{"image/png", "image/png", []byte("not an image at all, just text")},
-		{"image/jpeg", "image/jpeg", pngHead},                  // PNG bytes labelled JPEG
-		{"image/png", "image/jpeg", pngHead},                   // stored Content-Type differs
-		{"image/png", "image/png", make([]byte, 1001)},         // too large
-		{"image/png", "image/png", []byte{}},                   // empty
-		{"image/webp", "image/webp", []byte("RIFF0000WEBPVP")}, // truncated WebP
+		{"image/png", "image/png", []byte("not an image at all, just text"), ""},
+		{"image/jpeg", "image/jpeg", pngHead, ""},                  // PNG bytes labelled JPEG
+		{"image/png", "image/jpeg", pngHead, ""},                   // stored Content-Type differs
+		{"image/png", "image/png", make([]byte, 1001), ""},         // too large
+		{"image/png", "image/png", []byte{}, ""},                   // empty
+		{"image/webp", "image/webp", []byte("RIFF0000WEBPVP"), ""}, // truncated WebP
+		{"image/png", "image/png", pngHead, "STANDARD_IA"},         // not the class signed for
+		{"image/png", "image/png", pngHead, "ARCHIVE"},             // cannot even be read
 	}
 	for i, r := range rejects {
 		id, key := newUpload(r.ct)
 		b.put(key, r.storedType, r.bytes)
+		b.class[key] = r.class
 		b.deleted = nil
 		if a := confirm(token, id); a.status != 422 || a.code() != "upload_rejected" {
 			t.Errorf("reject %d: %d %q; want 422 upload_rejected", i, a.status, a.code())

@@ -115,7 +115,7 @@ func TestLogLinesCarryRequestID(t *testing.T) {
 	a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png"}`)
 	id := a.body["upload"].(map[string]any)["id"].(string)
 	ta.objects.peek = func(string, int) (storage.ObjectInfo, []byte, error) {
-		return storage.ObjectInfo{Size: 5, ContentType: "image/png"}, []byte("hello"), nil
+		return storage.ObjectInfo{Size: 5, ContentType: "image/png", StorageClass: storage.StandardClass}, []byte("hello"), nil
 	}
 	ta.logs.Reset()
 	r := ta.do(t, "POST", "/v1/avatar/uploads/"+id+"/confirm", token, "", "X-Request-Id", "trace-42")

@@ -315,6 +315,8 @@ func answerSettled(ctx context.Context, c echo.Context, d *Deps, up db.Upload) e
 	return errUploadMissing
 }
 
+const notStandard = "the stored object is not in the STANDARD storage class"
+
 // inspect looks at the stored object with one ranged GET. It returns what
 // storage says of the object when it is acceptable, or why it is not; err is
 // for storage that did not answer.
@@ -326,8 +328,16 @@ func inspect(ctx context.Context, objects Objects, up db.Upload, now time.Time) 
 		}
 		return info, "", errUploadMissing
 	}
+	if errors.Is(err, storage.ErrArchived) {
+		return info, notStandard, nil
+	}
 	if err != nil {
 		return info, "", err
+	}
+	// The signatures pin STANDARD; anything else was stored some other
+	// way, and would cost more to keep or to read than we agreed to pay.
+	if info.StorageClass != storage.StandardClass {
+		return info, notStandard, nil
 	}
 	if info.Size < 1 || info.Size > up.MaxBytes {
 		return info, fmt.Sprintf("the stored object is %d bytes; it must be 1 to %d", info.Size, up.MaxBytes), nil

@@ -22,7 +22,14 @@ var (
 	ErrNotFound    = errors.New("object not found")
 	ErrChanged     = errors.New("object changed")
 	ErrUnavailable = errors.New("object storage unavailable")
+	// ErrArchived: the object is in an archive storage class, which COS
+	// will not read until it is restored (403 InvalidObjectState).
+	ErrArchived = errors.New("object archived")
 )
+
+// StandardClass is COS's default storage class: the one uploads are signed
+// for, and the one avatars are copied into.
+const StandardClass = "STANDARD"
 
 // Config describes one bucket.
 type Config struct {
@@ -200,7 +207,7 @@ type ObjectInfo struct {
 	// STANDARD_IA; COS sends that header only for objects that are not
 	// STANDARD (GET Object), so its absence reads as "STANDARD". An object in
 	// an archive class (ARCHIVE, DEEP_ARCHIVE) cannot be peeked at at all:
-	// COS refuses to read it (403 InvalidObjectState, ErrUnavailable here).
+	// COS refuses to read it (403 InvalidObjectState, ErrArchived here).
 	StorageClass string
 }
 
@@ -232,7 +239,7 @@ func (c *Client) Peek(ctx context.Context, key string, n int) (ObjectInfo, []byt
 		StorageClass: resp.Header.Get("x-cos-storage-class"),
 	}
 	if info.StorageClass == "" {
-		info.StorageClass = "STANDARD"
+		info.StorageClass = StandardClass
 	}
 	if resp.StatusCode == http.StatusPartialContent {
 		info.Size = totalSize(resp.Header.Get("Content-Range"))
@@ -288,7 +295,7 @@ func (c *Client) Copy(ctx context.Context, src, dst string, spec CopySpec) error
 		XCosMetadataDirective: "Replaced",
 		ContentType:           spec.ContentType,
 		CacheControl:          spec.CacheControl,
-		XCosStorageClass:      "STANDARD",
+		XCosStorageClass:      StandardClass,
 	}
 	if spec.IfMatch != "" {
 		h.XCosCopySourceIfMatch = `"` + spec.IfMatch + `"`
@@ -329,6 +336,9 @@ func translate(op string, err error) error {
 	var cerr *cos.ErrorResponse
 	if errors.As(err, &cerr) && cerr.Response != nil && cerr.Response.StatusCode == http.StatusPreconditionFailed {
 		return fmt.Errorf("storage: %s: %w", op, ErrChanged)
+	}
+	if errors.As(err, &cerr) && cerr.Response != nil && cerr.Code == "InvalidObjectState" {
+		return fmt.Errorf("storage: %s: %w", op, ErrArchived)
 	}
 	if errors.As(err, &cerr) && cerr.Response != nil {
 		return fmt.Errorf("storage: %s: %w: status %d %s", op, ErrUnavailable, cerr.Response.StatusCode, cerr.Code)

@@ -151,8 +151,8 @@ func TestLocalServerStorageClass(t *testing.T) {
 			}
 			switch {
 			case tt.wantGet != 200:
-				if !errors.Is(err, ErrUnavailable) {
-					t.Errorf("Peek of an archived object: %+v, %v; want ErrUnavailable", info, err)
+				if !errors.Is(err, ErrArchived) {
+					t.Errorf("Peek of an archived object: %+v, %v; want ErrArchived", info, err)
 				}
 			case err != nil || info.StorageClass != wantClass:
 				t.Errorf("Peek: %+v, %v; want StorageClass %q", info, err, wantClass)

@@ -78,7 +78,7 @@ const postSuccessStatus = "204"
 // local server refuses it, as S3 does (checkPostConditions).
 const (
 	stagingACL          = "private"
-	stagingStorageClass = "STANDARD"
+	stagingStorageClass = StandardClass
 )
 
 // signPostForm returns the POST Object form fields for spec: a policy that
