@@ -528,7 +528,7 @@ func TestCreateUpload(t *testing.T) {
 	}
 	up := a.body["upload"].(map[string]any)
 	id := up["id"].(string)
-	if want := "avatars/" + userID + "/" + id + ".png"; up["key"] != want {
+	if want := "uploads/" + userID + "/" + id + ".png"; up["key"] != want {
 		t.Errorf("key = %v; want %s", up["key"], want)
 	}
 	// The avatar is a copy under a key no signature names.
@@ -686,7 +686,7 @@ func TestConfirm(t *testing.T) {
 	if a.status != 200 {
 		t.Fatalf("confirm: %d %s", a.status, a.raw)
 	}
-	avatarKey := strings.TrimSuffix(key, ".png") + "/avatar.png"
+	avatarKey := "avatars/" + strings.TrimSuffix(strings.TrimPrefix(key, "uploads/"), ".png") + "/avatar.png"
 	wantURL := "https://cdn.example.com/" + avatarKey
 	if a.body["user"].(map[string]any)["avatar_url"] != wantURL {
 		t.Errorf("avatar_url = %v; want %s", a.body["user"], wantURL)

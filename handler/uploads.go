@@ -26,6 +26,11 @@ var imageExt = map[string]string{
 }
 
 const (
+	// uploadsPrefix holds what clients upload, private until confirm
+	// checks it; avatarsPrefix holds the avatars confirm writes, public.
+	// Uploads signed before 2026-12 have their keys under avatars/ too.
+	uploadsPrefix = "uploads/"
+	avatarsPrefix = "avatars/"
 	// clockSkew starts each signature a little in the past so that COS,
 	// whose clock may lag ours, does not see it as not yet valid.
 	clockSkew = time.Minute
@@ -134,9 +139,13 @@ func handleCreateUpload(d *Deps) echo.HandlerFunc {
 		// The server picks the keys: the client never names a path. The
 		// signatures name Key and stay valid until they expire; confirm
 		// copies the checked object to AvatarKey, which no signature names,
-		// so nobody can overwrite an avatar once it is confirmed.
-		up.Key = "avatars/" + userID + "/" + up.ID + ext
-		up.AvatarKey = "avatars/" + userID + "/" + up.ID + "/avatar" + ext
+		// so nobody can overwrite an avatar once it is confirmed. Uploads
+		// and avatars have prefixes of their own, so that the bucket can
+		// publish avatars/ alone, let a lifecycle rule expire what is left
+		// in uploads/, and grant each prefix only what it needs
+		// (deploy/README.md, "Bucket setup").
+		up.Key = uploadsPrefix + userID + "/" + up.ID + ext
+		up.AvatarKey = avatarsPrefix + userID + "/" + up.ID + "/avatar" + ext
 		up.URL = d.Objects.ObjectURL(up.AvatarKey)
 		spec := storage.UploadSpec{
 			Key: up.Key, ContentType: up.ContentType, MaxBytes: up.MaxBytes,

@@ -410,7 +410,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("confirm: %d %s", r.status, r.raw)
 		}
 		// The avatar is a copy under a key no signature names.
-		wantURL := cosSrv.URL + "/" + strings.TrimSuffix(up.Key, ".png") + "/avatar.png"
+		wantURL := cosSrv.URL + "/avatars/" + strings.TrimSuffix(strings.TrimPrefix(up.Key, "uploads/"), ".png") + "/avatar.png"
 		if got := r.body["user"].(map[string]any)["avatar_url"]; got != wantURL || up.URL != wantURL {
 			t.Errorf("avatar_url = %v, upload url %s; want %s", got, up.URL, wantURL)
 		}
@@ -468,7 +468,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		me := c.call("GET", "/v1/me", alice, "")
 		avatar := me.body["user"].(map[string]any)["avatar_url"].(string)
-		if avatar != up.URL || avatar != cosSrv.URL+"/"+strings.TrimSuffix(up.Key, ".jpg")+"/avatar.jpg" {
+		if avatar != up.URL || avatar != cosSrv.URL+"/avatars/"+strings.TrimSuffix(strings.TrimPrefix(up.Key, "uploads/"), ".jpg")+"/avatar.jpg" {
 			t.Errorf("avatar_url = %s; want the JPEG's URL %s", avatar, up.URL)
 		}
 		if status, got := download(t, avatar); status != 200 || !bytes.Equal(got, data) {
