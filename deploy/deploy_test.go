@@ -1206,9 +1206,13 @@ func TestDockerignore(t *testing.T) {
 // bucketResource, which is also the bucket itself for bucket-level actions.
 const bucketResource = "qcs::cos:<region>:uid/<appid>:<bucket>/"
 
-// bucketSetupBlocks returns the fenced code blocks of lang under the README's
-// "## Bucket setup" heading, indented ones (in list items) included.
-func bucketSetupBlocks(t *testing.T, lang string) []string {
+// upgradeHeading opens the subsection of "## Bucket setup" on upgrading from
+// the releases whose upload keys shared avatars/ with the avatars.
+const upgradeHeading = "### Upgrading from the previous release"
+
+// bucketSetupSection is the README's "## Bucket setup" section, up to the next
+// "## " heading.
+func bucketSetupSection(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile("README.md")
 	if err != nil {
@@ -1221,17 +1225,33 @@ func bucketSetupBlocks(t *testing.T, lang string) []string {
 	if i := strings.Index(section, "\n## "); i >= 0 {
 		section = section[:i]
 	}
-	var blocks []string
+	return section
+}
+
+// setupBlock is a fenced code block of the bucket setup, and whether it is in
+// its upgrade subsection.
+type setupBlock struct {
+	text    string
+	upgrade bool
+}
+
+// bucketSetupBlocks returns the fenced code blocks of lang under the README's
+// "## Bucket setup" heading, indented ones (in list items) included.
+func bucketSetupBlocks(t *testing.T, lang string) []setupBlock {
+	t.Helper()
+	var blocks []setupBlock
 	var cur []string
-	indent, in := "", false
-	for _, line := range strings.Split(section, "\n") {
+	indent, in, upgrade := "", false, false
+	for _, line := range strings.Split(bucketSetupSection(t), "\n") {
 		trimmed := strings.TrimSpace(line)
 		switch {
+		case !in && strings.HasPrefix(line, "### "):
+			upgrade = line == upgradeHeading
 		case !in && trimmed == "```"+lang:
 			in, cur, indent = true, nil, line[:len(line)-len(strings.TrimLeft(line, " "))]
 		case in && trimmed == "```":
 			in = false
-			blocks = append(blocks, strings.Join(cur, "\n"))
+			blocks = append(blocks, setupBlock{strings.Join(cur, "\n"), upgrade})
 		case in:
 			cur = append(cur, strings.TrimPrefix(line, indent))
 		}
@@ -1242,9 +1262,80 @@ func bucketSetupBlocks(t *testing.T, lang string) []string {
 	return blocks
 }
 
-// keyTemplate is how handler/uploads.go builds a key: string literals, and
+// keyTemplate is how handler/uploads.go builds a key: string literals (the
+// handler's string constants, such as uploadsPrefix, resolved to theirs), and
 // the expressions between them (userID, up.ID, ext), by their source text.
 type keyTemplate []struct{ lit, expr string }
+
+// handlerConsts reads the string constants declared at package level in
+// handler/'s non-test files: name = "literal", or literals and constants
+// joined by +.
+func handlerConsts(t *testing.T) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob("../handler/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no handler/*.go: %v", err)
+	}
+	var specs []*ast.ValueSpec
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.CONST {
+				for _, s := range g.Specs {
+					specs = append(specs, s.(*ast.ValueSpec))
+				}
+			}
+		}
+	}
+	consts := map[string]string{}
+	var eval func(e ast.Expr) (string, bool)
+	eval = func(e ast.Expr) (string, bool) {
+		switch e := e.(type) {
+		case *ast.BasicLit:
+			if e.Kind != token.STRING {
+				return "", false
+			}
+			s, err := strconv.Unquote(e.Value)
+			return s, err == nil
+		case *ast.Ident:
+			s, ok := consts[e.Name]
+			return s, ok
+		case *ast.ParenExpr:
+			return eval(e.X)
+		case *ast.BinaryExpr:
+			x, okX := eval(e.X)
+			y, okY := eval(e.Y)
+			return x + y, e.Op == token.ADD && okX && okY
+		}
+		return "", false
+	}
+	// A constant may be built from one declared after it: resolve until
+	// nothing more does.
+	for more := true; more; {
+		more = false
+		for _, vs := range specs {
+			if id, ok := vs.Type.(*ast.Ident); vs.Type != nil && (!ok || id.Name != "string") {
+				continue // a constant of another type, even one based on string
+			}
+			for i, name := range vs.Names {
+				if _, done := consts[name.Name]; done || i >= len(vs.Values) {
+					continue
+				}
+				if s, ok := eval(vs.Values[i]); ok {
+					consts[name.Name], more = s, true
+				}
+			}
+		}
+	}
+	return consts
+}
 
 // keyLayout reads the two keys an upload names from handler/uploads.go, the
 // upload key (up.Key, which the signatures name) and the avatar key
@@ -1257,6 +1348,7 @@ func keyLayout(t *testing.T) (upload, avatar keyTemplate, exts []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	consts := handlerConsts(t)
 	var flatten func(e ast.Expr, out *keyTemplate) bool
 	flatten = func(e ast.Expr, out *keyTemplate) bool {
 		switch e := e.(type) {
@@ -1267,7 +1359,11 @@ func keyLayout(t *testing.T) (upload, avatar keyTemplate, exts []string) {
 			*out = append(*out, struct{ lit, expr string }{lit: s})
 			return e.Kind == token.STRING && err == nil
 		case *ast.Ident:
-			*out = append(*out, struct{ lit, expr string }{expr: e.Name})
+			if s, ok := consts[e.Name]; ok {
+				*out = append(*out, struct{ lit, expr string }{lit: s})
+			} else {
+				*out = append(*out, struct{ lit, expr string }{expr: e.Name})
+			}
 			return true
 		case *ast.SelectorExpr:
 			if x, ok := e.X.(*ast.Ident); ok {
@@ -1300,7 +1396,7 @@ func keyLayout(t *testing.T) (upload, avatar keyTemplate, exts []string) {
 				t.Fatalf("%s: .%s is assigned twice; this test reads one key layout", file, sel.Sel.Name)
 			}
 			if !flatten(n.Rhs[0], dst) {
-				t.Fatalf("%s: .%s is not built from string literals and variables joined by +; update keyLayout", file, sel.Sel.Name)
+				t.Fatalf("%s: .%s is not built from string literals, constants and variables joined by +; update keyLayout", file, sel.Sel.Name)
 			}
 		case *ast.ValueSpec:
 			for i, name := range n.Names {
@@ -1334,6 +1430,12 @@ func keyLayout(t *testing.T) (upload, avatar keyTemplate, exts []string) {
 	}
 	return upload, avatar, exts
 }
+
+// legacyUpload is the upload key of the releases before uploads/ had a prefix
+// of its own (commit 15951b0): history, so written here rather than read from
+// the code. Uploads they signed are stored there until the sweeper deletes
+// them, and so are the avatars confirmed before migration 00003, for good.
+var legacyUpload = keyTemplate{{lit: "avatars/"}, {expr: "userID"}, {lit: "/"}, {expr: "up.ID"}, {expr: "ext"}}
 
 // keySamples fills a template in: ids of the kind newID makes (26 characters
 // of a-z2-7), one of them spelling "avatar", and every extension.
@@ -1400,22 +1502,6 @@ func (k keyTemplate) literalPrefix() string {
 	return b.String()
 }
 
-// globMatch reports whether a policy resource matches name, its * matching
-// any run of characters that may (spanSlash) or may not contain a '/'. COS
-// documents only a trailing * (a prefix); how it reads one elsewhere it does
-// not say, so patterns that rely on one are checked both ways.
-func globMatch(pattern, name string, spanSlash bool) bool {
-	star := "[^/]*"
-	if spanSlash {
-		star = ".*"
-	}
-	parts := strings.Split(pattern, "*")
-	for i := range parts {
-		parts[i] = regexp.QuoteMeta(parts[i])
-	}
-	return regexp.MustCompile("^" + strings.Join(parts, star) + "$").MatchString(name)
-}
-
 // stringList is a policy field that may be one string or a list of them.
 type stringList []string
 
@@ -1445,12 +1531,14 @@ type accessPolicy struct {
 }
 
 // bucketPolicies parses the README's JSON blocks: the service's CAM policy
-// (no principal) and the bucket policy that publishes the avatars.
-func bucketPolicies(t *testing.T) (service, public accessPolicy) {
+// (no principal), the bucket policy that publishes the avatars, and, in the
+// upgrade subsection, the statement the service also needs during a rollout
+// from a release with the shared prefix.
+func bucketPolicies(t *testing.T) (service, public, rollout accessPolicy) {
 	t.Helper()
-	var nService, nPublic int
+	var nService, nPublic, nRollout int
 	for i, block := range bucketSetupBlocks(t, "json") {
-		dec := json.NewDecoder(strings.NewReader(block))
+		dec := json.NewDecoder(strings.NewReader(block.text))
 		dec.DisallowUnknownFields()
 		var p accessPolicy
 		if err := dec.Decode(&p); err != nil {
@@ -1462,6 +1550,7 @@ func bucketPolicies(t *testing.T) (service, public accessPolicy) {
 		if p.Version != "2.0" || len(p.Statement) == 0 {
 			t.Errorf("JSON block %d: want version 2.0 and statements", i+1)
 		}
+		principals := 0
 		for _, s := range p.Statement {
 			if s.Effect != "allow" {
 				t.Errorf("JSON block %d: effect %q; these policies only allow", i+1, s.Effect)
@@ -1469,9 +1558,18 @@ func bucketPolicies(t *testing.T) (service, public accessPolicy) {
 			if len(s.Action) == 0 || len(s.Resource) == 0 {
 				t.Errorf("JSON block %d: a statement without action or resource", i+1)
 			}
+			if s.Principal != nil {
+				principals++
+			}
 			for _, r := range s.Resource {
 				if !strings.HasPrefix(r, bucketResource) {
 					t.Errorf("JSON block %d: resource %q does not start with %s (the placeholders are <region>, <appid>, <bucket>)", i+1, r, bucketResource)
+				}
+				// COS documents a whole key, a prefix ending in *, and
+				// <bucket>/ for the bucket; how it reads a * anywhere else
+				// it does not say.
+				if strings.Contains(strings.TrimSuffix(r, "*"), "*") {
+					t.Errorf("JSON block %d: resource %q has a * COS does not document (only a trailing one, a prefix)", i+1, r)
 				}
 			}
 			for _, a := range s.Action {
@@ -1480,26 +1578,35 @@ func bucketPolicies(t *testing.T) (service, public accessPolicy) {
 				}
 			}
 		}
-		if p.Statement != nil && p.Statement[0].Principal != nil {
+		switch {
+		case principals != 0 && principals != len(p.Statement):
+			t.Errorf("JSON block %d: some statements name a principal and some do not: a CAM policy names none, a bucket policy names one in each", i+1)
+		case block.upgrade && principals == 0:
+			rollout = p
+			nRollout++
+		case block.upgrade:
+			t.Errorf("JSON block %d: a bucket policy in %q: the upgrade changes the service's policy only", i+1, upgradeHeading)
+		case principals > 0:
 			public = p
 			nPublic++
-		} else {
+		default:
 			service = p
 			nService++
 		}
 	}
-	if nService != 1 || nPublic != 1 {
-		t.Fatalf("deploy/README.md, Bucket setup: want one CAM policy (no principal) and one bucket policy (principal) in ```json blocks, have %d and %d", nService, nPublic)
+	if nService != 1 || nPublic != 1 || nRollout != 1 {
+		t.Fatalf("deploy/README.md, Bucket setup: want one CAM policy (no principal) and one bucket policy (principal) in ```json blocks, and one CAM statement in %q; have %d, %d and %d", upgradeHeading, nService, nPublic, nRollout)
 	}
-	return service, public
+	return service, public, rollout
 }
 
 // keyKind says which keys a request touches.
 type keyKind int
 
 const (
-	uploadKeys keyKind = iota // avatars/<user>/<upload>.<ext>
+	uploadKeys keyKind = iota // uploads/<user>/<upload>.<ext>
 	avatarKeys                // avatars/<user>/<upload>/avatar.<ext>
+	legacyKeys                // avatars/<user>/<upload>.<ext>, see legacyUpload
 	theBucket                 // the bucket itself
 )
 
@@ -1514,11 +1621,15 @@ type grant struct {
 // it here and to the policy in deploy/README.md.
 var sdkCalls = map[string][]grant{
 	"Object.Get": {{"name/cos:GetObject", uploadKeys}}, // Peek: confirm's ranged read
-	// Copy: PUT Object - Copy checks PutObjectCopy on the destination and
-	// GetObject on the source.
-	"Object.Copy":   {{"name/cos:PutObjectCopy", avatarKeys}, {"name/cos:GetObject", uploadKeys}},
-	"Object.Delete": {{"name/cos:DeleteObject", uploadKeys}, {"name/cos:DeleteObject", avatarKeys}}, // rejects, the sweeper, a lost confirm's copy
-	"Bucket.Head":   {{"name/cos:HeadBucket", theBucket}},                                           // Ping: /readyz
+	// Copy: "PUT Object - Copy" names cos:PutObjectCopy, and needs read
+	// permission on the source.
+	"Object.Copy": {{"name/cos:PutObjectCopy", avatarKeys}, {"name/cos:GetObject", uploadKeys}},
+	// Rejects and the sweeper (upload keys), replaced avatars and a lost
+	// confirm's copy (avatar keys), and what older releases left under their
+	// keys: upload keys the sweeper deletes, avatars from before migration
+	// 00003 once replaced.
+	"Object.Delete": {{"name/cos:DeleteObject", uploadKeys}, {"name/cos:DeleteObject", avatarKeys}, {"name/cos:DeleteObject", legacyKeys}},
+	"Bucket.Head":   {{"name/cos:HeadBucket", theBucket}}, // Ping: /readyz
 }
 
 // signedRequests maps the fields of storage.SignedUpload to the request a
@@ -1528,6 +1639,16 @@ var signedRequests = map[string][]grant{
 	"PostForm":   nil,
 	"PutURL":     {{"name/cos:PutObject", uploadKeys}},
 	"PutHeaders": nil,
+}
+
+// rolloutGrants is what the releases with the shared prefix need on their
+// upload keys (legacyKeys) while they run beside this one, beyond the
+// DeleteObject the policy keeps on avatars/* for good: the POST and PUT their
+// signatures make, confirm's read and the copy's source.
+var rolloutGrants = []grant{
+	{"name/cos:PostObject", legacyKeys},
+	{"name/cos:PutObject", legacyKeys},
+	{"name/cos:GetObject", legacyKeys},
 }
 
 // storageSDKCalls lists the SDK calls in storage/'s non-test files.
@@ -1596,7 +1717,7 @@ func signedUpload(t *testing.T) storage.SignedUpload {
 	}
 	now := time.Now()
 	s, err := c.SignUpload(context.Background(), storage.UploadSpec{
-		Key: "avatars/u/x.png", ContentType: "image/png", MaxBytes: 1 << 20, Size: 1000,
+		Key: "uploads/u/x.png", ContentType: "image/png", MaxBytes: 1 << 20, Size: 1000,
 		NotBefore: now, Expires: now.Add(10 * time.Minute),
 	})
 	if err != nil {
@@ -1631,74 +1752,89 @@ func neededGrants(t *testing.T) []grant {
 	return need
 }
 
-// TestBucketSetupPolicies keeps the CAM policy and the bucket policy in
-// deploy/README.md in step with the code: the service's policy grants
-// exactly the actions storage/ needs, on exactly the keys handler/ builds,
-// and the bucket policy publishes the avatars and no upload key.
-func TestBucketSetupPolicies(t *testing.T) {
+// bucketKeys is every kind of key the bucket holds: the templates and samples
+// of the two handler/uploads.go builds, and of the older upload key.
+type bucketKeys struct {
+	templates map[keyKind]keyTemplate
+	samples   map[keyKind][]string
+}
+
+func readBucketKeys(t *testing.T) bucketKeys {
+	t.Helper()
 	upload, avatar, exts := keyLayout(t)
-	samples := map[keyKind][]string{
-		uploadKeys: keySamples(t, upload, exts),
-		avatarKeys: keySamples(t, avatar, exts),
+	keys := bucketKeys{
+		templates: map[keyKind]keyTemplate{uploadKeys: upload, avatarKeys: avatar, legacyKeys: legacyUpload},
+		samples:   map[keyKind][]string{},
 	}
-	templates := map[keyKind]keyTemplate{uploadKeys: upload, avatarKeys: avatar}
-	for _, k := range templates {
-		if k.literalPrefix() == "" {
-			t.Fatalf("handler/uploads.go: the key %s has no fixed prefix; the policies need one", k.docPattern())
+	for k, tmpl := range keys.templates {
+		if tmpl.literalPrefix() == "" {
+			t.Fatalf("handler/uploads.go: the key %s has no fixed prefix; the policies need one", tmpl.docPattern())
 		}
+		keys.samples[k] = keySamples(t, tmpl, exts)
 	}
-	service, public := bucketPolicies(t)
+	return keys
+}
 
-	// covers: the documented forms only, a whole key or a prefix ending in *.
-	covers := func(resource string, k keyKind, key string) bool {
-		if k == theBucket {
-			return resource == bucketResource
-		}
-		name := bucketResource + key
-		if p, ok := strings.CutSuffix(resource, "*"); ok {
-			return strings.HasPrefix(name, p)
-		}
-		return resource == name
+func (keys bucketKeys) describe(k keyKind) string {
+	if k == theBucket {
+		return "the bucket (" + bucketResource + ")"
 	}
-	coversAll := func(resource string, k keyKind) bool {
-		if k == theBucket {
-			return covers(resource, k, "")
-		}
-		for _, key := range samples[k] {
-			if !covers(resource, k, key) {
-				return false
-			}
-		}
-		return true
-	}
+	return keys.templates[k].docPattern()
+}
 
-	need := neededGrants(t)
+// covers reads a resource as COS documents it: the bucket itself, a whole
+// key, or a prefix ending in *.
+func covers(resource string, k keyKind, key string) bool {
+	if k == theBucket {
+		return resource == bucketResource
+	}
+	name := bucketResource + key
+	if p, ok := strings.CutSuffix(resource, "*"); ok {
+		return strings.HasPrefix(name, p)
+	}
+	return resource == name
+}
+
+func (keys bucketKeys) coversAll(resource string, k keyKind) bool {
+	if k == theBucket {
+		return covers(resource, k, "")
+	}
+	for _, key := range keys.samples[k] {
+		if !covers(resource, k, key) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkGrants checks that the CAM policy p grants every grant of need, on
+// resources that cover all its keys, and nothing else: no action nothing
+// needs, no resource that no need of that action touches, none reaching past
+// the fixed prefix of the keys it serves.
+func checkGrants(t *testing.T, name string, p accessPolicy, need []grant, keys bucketKeys) {
+	t.Helper()
 	needed := map[string]bool{}
 	for _, g := range need {
 		needed[g.action] = true
 		ok := false
-		for _, s := range service.Statement {
+		for _, s := range p.Statement {
 			for _, r := range s.Resource {
-				ok = ok || slices.Contains(s.Action, g.action) && coversAll(r, g.keys)
+				ok = ok || slices.Contains(s.Action, g.action) && keys.coversAll(r, g.keys)
 			}
 		}
 		if !ok {
-			what := map[keyKind]string{uploadKeys: upload.docPattern(), avatarKeys: avatar.docPattern(), theBucket: "the bucket (" + bucketResource + ")"}[g.keys]
-			t.Errorf("the CAM policy does not grant %s on %s, which the code needs", g.action, what)
+			t.Errorf("%s does not grant %s on %s, which the code needs", name, g.action, keys.describe(g.keys))
 		}
 	}
-	for _, s := range service.Statement {
+	for _, s := range p.Statement {
 		if s.Condition != nil {
-			t.Errorf("the CAM policy has a condition (%v): check by hand that it still allows what the code does, then teach this test", s.Condition)
+			t.Errorf("%s has a condition (%v): check by hand that it still allows what the code does, then teach this test", name, s.Condition)
 		}
 		for _, a := range s.Action {
 			if !needed[a] {
-				t.Errorf("the CAM policy grants %s, which nothing in storage/ needs", a)
+				t.Errorf("%s grants %s, which nothing in storage/ needs", name, a)
 			}
 			for _, r := range s.Resource {
-				if strings.Count(r, "*") > 1 || strings.Contains(strings.TrimSuffix(r, "*"), "*") {
-					t.Errorf("the CAM policy: resource %q has a * COS does not document (only a trailing one, a prefix)", r)
-				}
 				used := false
 				for _, g := range need {
 					if g.action != a {
@@ -1708,27 +1844,39 @@ func TestBucketSetupPolicies(t *testing.T) {
 						used = used || covers(r, theBucket, "")
 						continue
 					}
-					for _, key := range samples[g.keys] {
+					for _, key := range keys.samples[g.keys] {
 						if !covers(r, g.keys, key) {
 							continue
 						}
 						used = true
 						// No wider than the fixed prefix of the keys it serves.
-						if p := templates[g.keys].literalPrefix(); !strings.HasPrefix(strings.TrimSuffix(r, "*"), bucketResource+p) {
-							t.Errorf("the CAM policy: %s on %s reaches past %s*, the keys it is needed for (%s)", a, r, p, templates[g.keys].docPattern())
+						if p := keys.templates[g.keys].literalPrefix(); !strings.HasPrefix(strings.TrimSuffix(r, "*"), bucketResource+p) {
+							t.Errorf("%s: %s on %s reaches past %s*, the keys it is needed for (%s)", name, a, r, p, keys.describe(g.keys))
 						}
 						break
 					}
 				}
 				if !used {
-					t.Errorf("the CAM policy grants %s on %s, which no request of the code touches", a, r)
+					t.Errorf("%s grants %s on %s, which no request of the code touches", name, a, r)
 				}
 			}
 		}
 	}
+}
 
-	// The bucket policy: anyone may GetObject an avatar, and nothing else. Its
-	// resource has a * inside the path, so it must hold however COS reads it.
+// TestBucketSetupPolicies keeps the policies in deploy/README.md in step with
+// the code: the service's CAM policy grants exactly the actions storage/
+// needs, each on exactly the prefix of the keys handler/ builds for it; the
+// rollout statement of the upgrade grants the older release what it needs on
+// its upload keys, and nothing else; the bucket policy publishes the avatars
+// and no upload key.
+func TestBucketSetupPolicies(t *testing.T) {
+	keys := readBucketKeys(t)
+	service, public, rollout := bucketPolicies(t)
+	checkGrants(t, "the CAM policy", service, neededGrants(t), keys)
+	checkGrants(t, "the rollout statement in "+upgradeHeading, rollout, rolloutGrants, keys)
+
+	// The bucket policy: anyone may GetObject every avatar, and no upload key.
 	for _, s := range public.Statement {
 		if s.Principal == nil || !slices.Equal(s.Principal.QCS, []string{"qcs::cam::anyone:anyone"}) {
 			t.Error("the bucket policy: every statement's principal must be anyone (qcs::cam::anyone:anyone)")
@@ -1736,34 +1884,41 @@ func TestBucketSetupPolicies(t *testing.T) {
 		if !slices.Equal(s.Action, []string{"name/cos:GetObject"}) {
 			t.Errorf("the bucket policy grants %q, want name/cos:GetObject only", s.Action)
 		}
+		if s.Condition != nil {
+			t.Errorf("the bucket policy has a condition (%v): check by hand what it publishes, then teach this test", s.Condition)
+		}
 		for _, r := range s.Resource {
-			for _, key := range samples[uploadKeys] {
-				if globMatch(r, bucketResource+key, true) {
+			for _, key := range keys.samples[uploadKeys] {
+				if covers(r, uploadKeys, key) {
 					t.Errorf("the bucket policy's %s publishes the upload key %s, whose bytes nobody checked", r, key)
 				}
 			}
 		}
 	}
-	for _, key := range samples[avatarKeys] {
+	for _, key := range keys.samples[avatarKeys] {
 		published := false
 		for _, s := range public.Statement {
 			for _, r := range s.Resource {
-				published = published || globMatch(r, bucketResource+key, false)
+				published = published || covers(r, avatarKeys, key)
 			}
 		}
 		if !published {
-			t.Errorf("the bucket policy does not publish the avatar %s (its * read as matching within one path segment, the narrower reading)", key)
+			t.Errorf("the bucket policy does not publish the avatar %s", key)
 		}
 	}
 
-	// The section's table names the layout the code builds.
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
+	// The section names the layout the code builds, and the upgrade the
+	// older one and what ends the rollout.
+	section := bucketSetupSection(t)
+	for _, k := range []keyKind{uploadKeys, avatarKeys} {
+		if !strings.Contains(section, "`"+keys.describe(k)+"`") {
+			t.Errorf("deploy/README.md does not name the key layout `%s` that handler/uploads.go builds", keys.describe(k))
+		}
 	}
-	for _, k := range []keyTemplate{upload, avatar} {
-		if !strings.Contains(string(b), "`"+k.docPattern()+"`") {
-			t.Errorf("deploy/README.md does not name the key layout `%s` that handler/uploads.go builds", k.docPattern())
+	_, upgrade, _ := strings.Cut(section, "\n"+upgradeHeading+"\n")
+	for _, s := range []string{"`" + keys.describe(legacyKeys) + "`", "`UPLOAD_TTL`", "`SWEEP_INTERVAL`"} {
+		if !strings.Contains(upgrade, s) {
+			t.Errorf("deploy/README.md, %q does not name %s (the older upload keys, and what ends the rollout)", upgradeHeading, s)
 		}
 	}
 }
@@ -1818,7 +1973,8 @@ func bucketSetupXML(t *testing.T) (corsConfiguration, lifecycleConfiguration) {
 	t.Helper()
 	var cors []corsConfiguration
 	var lifecycle []lifecycleConfiguration
-	for i, block := range bucketSetupBlocks(t, "xml") {
+	for i, b := range bucketSetupBlocks(t, "xml") {
+		block := b.text
 		var root struct{ XMLName xml.Name }
 		if err := xml.Unmarshal([]byte(block), &root); err != nil {
 			t.Fatalf("deploy/README.md, Bucket setup, XML block %d: %v", i+1, err)
