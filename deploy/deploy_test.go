@@ -1641,6 +1641,21 @@ var signedRequests = map[string][]grant{
 	"PutHeaders": nil,
 }
 
+// aclGrant is what an upload that sets the object's ACL also needs. COS's
+// PUT Object and POST Object pages do not say; Tencent's COSCLI documentation
+// (tencentyun/coscli, docs/official-doc.md, the permissions of cp and sync)
+// says an upload with an ACL needs cos:PutObjectACL, the ACL travelling with
+// the upload as a PUT Object acl would. neededGrants asks for it when the
+// signed form or PUT carries an ACL field or header (setsACL).
+var aclGrant = grant{"name/cos:PutObjectACL", uploadKeys}
+
+// setsACL reports whether a POST form field or a PUT header sets the ACL of
+// the object it uploads.
+func setsACL(name string) bool {
+	n := strings.ToLower(name)
+	return n == "acl" || n == "x-cos-acl" || strings.HasPrefix(n, "x-cos-grant-")
+}
+
 // rolloutGrants is what the releases with the shared prefix need on their
 // upload keys (legacyKeys) while they run beside this one, beyond the
 // DeleteObject the policy keeps on avatars/* for good: the POST and PUT their
@@ -1747,6 +1762,14 @@ func neededGrants(t *testing.T) []grant {
 		}
 		if !signed.Field(i).IsZero() {
 			need = append(need, g...)
+		}
+	}
+	upload := signed.Interface().(storage.SignedUpload)
+	for _, fields := range []map[string]string{upload.PostForm, upload.PutHeaders} {
+		for name := range fields {
+			if setsACL(name) {
+				need = append(need, aclGrant)
+			}
 		}
 	}
 	return need
