@@ -1957,38 +1957,73 @@ type corsConfiguration struct {
 	} `xml:"CORSRule"`
 }
 
+// xmlElements catches the elements a struct does not name, so that the test
+// refuses what it does not understand rather than ignoring it.
+type xmlElements []struct{ XMLName xml.Name }
+
+func (e xmlElements) names() []string {
+	var out []string
+	for _, el := range e {
+		out = append(out, "<"+el.XMLName.Local+">")
+	}
+	return out
+}
+
 type lifecycleFilter struct {
 	Prefix *string  `xml:"Prefix"`
 	Tag    []string `xml:"Tag>Key"`
 	And    *struct {
-		Prefix *string  `xml:"Prefix"`
-		Tag    []string `xml:"Tag>Key"`
+		Prefix *string     `xml:"Prefix"`
+		Tag    []string    `xml:"Tag>Key"`
+		Other  xmlElements `xml:",any"` // PrefixNotEquals, ObjectSizeGreaterThan, …
 	} `xml:"And"`
+	Other xmlElements `xml:",any"`
+}
+
+type lifecycleRule struct {
+	ID         string           `xml:"ID"`
+	Prefix     *string          `xml:"Prefix"` // the older form, without Filter
+	Filter     *lifecycleFilter `xml:"Filter"`
+	Status     string           `xml:"Status"`
+	Expiration *struct {
+		Days  int         `xml:"Days"`
+		Date  string      `xml:"Date"`
+		Other xmlElements `xml:",any"`
+	} `xml:"Expiration"`
+	AbortIncompleteMultipartUpload *struct {
+		DaysAfterInitiation int `xml:"DaysAfterInitiation"`
+	} `xml:"AbortIncompleteMultipartUpload"`
+	Other xmlElements `xml:",any"` // Transition, NoncurrentVersion…, …
 }
 
 type lifecycleConfiguration struct {
-	XMLName xml.Name `xml:"LifecycleConfiguration"`
-	Rules   []struct {
-		ID         string          `xml:"ID"`
-		Filter     lifecycleFilter `xml:"Filter"`
-		Status     string          `xml:"Status"`
-		Expiration *struct {
-			Days int `xml:"Days"`
-		} `xml:"Expiration"`
-		AbortIncompleteMultipartUpload *struct {
-			DaysAfterInitiation int `xml:"DaysAfterInitiation"`
-		} `xml:"AbortIncompleteMultipartUpload"`
-	} `xml:"Rule"`
+	XMLName xml.Name        `xml:"LifecycleConfiguration"`
+	Rules   []lifecycleRule `xml:"Rule"`
 }
 
-func (f lifecycleFilter) prefix() string {
-	if f.And != nil && f.And.Prefix != nil {
+// prefix is the key prefix the rule applies to; "" (no prefix) is the whole
+// bucket.
+func (r lifecycleRule) prefix() string {
+	switch f := r.Filter; {
+	case f == nil && r.Prefix != nil:
+		return *r.Prefix
+	case f == nil:
+		return ""
+	case f.And != nil && f.And.Prefix != nil:
 		return *f.And.Prefix
-	}
-	if f.Prefix != nil {
+	case f.Prefix != nil:
 		return *f.Prefix
 	}
 	return ""
+}
+
+// narrowed reports whether the rule's filter has more than a prefix (tags,
+// sizes, excluded prefixes, or what this test does not know): such a rule
+// may miss some of the keys under its prefix.
+func (r lifecycleRule) narrowed() bool {
+	f := r.Filter
+	return f != nil && (len(f.Tag) > 0 || len(f.Other) > 0 ||
+		f.And != nil && (len(f.And.Tag) > 0 || len(f.And.Other) > 0))
 }
 
 // bucketSetupXML parses the README's XML blocks by their root element.
@@ -2071,42 +2106,51 @@ func TestBucketSetupCORS(t *testing.T) {
 	}
 }
 
-// TestBucketSetupLifecycle: no lifecycle rule may expire an avatar; and once
-// the upload keys have a prefix of their own, the README must expire them
-// after a day, as a backstop to the sweeper.
+// TestBucketSetupLifecycle: the README expires the upload keys after a day,
+// as a backstop to the sweeper, and aborts unfinished multipart uploads; and
+// no rule can reach an avatar, nor an older key under avatars/, with any
+// action: an expiration deletes them, a transition to an archive class makes
+// them unservable.
 func TestBucketSetupLifecycle(t *testing.T) {
 	_, lifecycle := bucketSetupXML(t)
-	upload, avatar, exts := keyLayout(t)
-	avatars, uploads := keySamples(t, avatar, exts), keySamples(t, upload, exts)
-	backstop := false
+	keys := readBucketKeys(t)
+	backstop, abort := false, false
 	for _, r := range lifecycle.Rules {
 		if r.Status != "Enabled" {
 			t.Errorf("lifecycle rule %s: Status %q, want Enabled", r.ID, r.Status)
 		}
+		prefix := r.prefix()
+		for _, k := range []keyKind{avatarKeys, legacyKeys} {
+			for _, key := range keys.samples[k] {
+				if strings.HasPrefix(key, prefix) {
+					t.Errorf("lifecycle rule %s applies to every key under %q, %s included: no rule may reach avatars/", r.ID, prefix, key)
+					break
+				}
+			}
+		}
+		if len(r.Other) > 0 {
+			t.Errorf("lifecycle rule %s: %s: only Expiration and AbortIncompleteMultipartUpload belong here (a transition takes an upload out of STANDARD, which confirm refuses)", r.ID, strings.Join(r.Other.names(), ", "))
+		}
+		if e := r.Expiration; e != nil && (e.Days < 1 || e.Date != "" || len(e.Other) > 0) {
+			t.Errorf("lifecycle rule %s: want <Expiration><Days>n</Days></Expiration> with n ≥ 1, and nothing else", r.ID)
+		}
 		if a := r.AbortIncompleteMultipartUpload; a != nil && a.DaysAfterInitiation < 1 {
 			t.Errorf("lifecycle rule %s: DaysAfterInitiation %d, want ≥ 1", r.ID, a.DaysAfterInitiation)
 		}
-		if r.Expiration == nil {
+		if r.Status != "Enabled" {
 			continue
 		}
-		prefix := r.Filter.prefix()
-		for _, key := range avatars {
-			if strings.HasPrefix(key, prefix) {
-				t.Errorf("lifecycle rule %s expires every key under %q, avatars (%s) included", r.ID, prefix, key)
-				break
-			}
-		}
 		all := true
-		for _, key := range uploads {
+		for _, key := range keys.samples[uploadKeys] {
 			all = all && strings.HasPrefix(key, prefix)
 		}
-		backstop = backstop || all && r.Expiration.Days == 1
+		backstop = backstop || all && !r.narrowed() && r.Expiration != nil && r.Expiration.Days == 1
+		abort = abort || r.AbortIncompleteMultipartUpload != nil
 	}
-	separable := true
-	for _, key := range avatars {
-		separable = separable && !strings.HasPrefix(key, upload.literalPrefix())
+	if !backstop {
+		t.Errorf("deploy/README.md: want an enabled lifecycle rule that expires every upload key after 1 day (<Filter><Prefix>%s</Prefix></Filter>, <Expiration><Days>1</Days></Expiration>, no tag or size filter: wxavatar tags nothing), as a backstop to the sweeper", keys.templates[uploadKeys].literalPrefix())
 	}
-	if separable && !backstop {
-		t.Errorf("the upload keys now have a prefix of their own (%s): add a lifecycle rule to deploy/README.md that expires them after 1 day (<Expiration><Days>1</Days>), as a backstop to the sweeper", upload.literalPrefix())
+	if !abort {
+		t.Error("deploy/README.md: want an enabled lifecycle rule that aborts incomplete multipart uploads (<AbortIncompleteMultipartUpload>)")
 	}
 }
