@@ -651,6 +651,13 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
+// avatarKeyOf is where confirm copies the upload at key to:
+// uploads/<user>/<id>.<ext> → avatars/<user>/<id>/avatar.<ext>.
+func avatarKeyOf(key string) string {
+	rest, ext, _ := strings.Cut(strings.TrimPrefix(key, uploadsPrefix), ".")
+	return avatarsPrefix + rest + "/avatar." + ext
+}
+
 // pngHead is the first bytes of a real PNG.
 var pngHead = append(append([]byte{}, pngSignature...), 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0)
 
@@ -686,7 +693,7 @@ func TestConfirm(t *testing.T) {
 	if a.status != 200 {
 		t.Fatalf("confirm: %d %s", a.status, a.raw)
 	}
-	avatarKey := "avatars/" + strings.TrimSuffix(strings.TrimPrefix(key, "uploads/"), ".png") + "/avatar.png"
+	avatarKey := avatarKeyOf(key)
 	wantURL := "https://cdn.example.com/" + avatarKey
 	if a.body["user"].(map[string]any)["avatar_url"] != wantURL {
 		t.Errorf("avatar_url = %v; want %s", a.body["user"], wantURL)
@@ -796,7 +803,7 @@ func TestConfirm(t *testing.T) {
 	if racing.status != 409 || racing.code() != "upload_missing" {
 		t.Errorf("confirm that checked other bytes meanwhile: %d %q; want 409 upload_missing", racing.status, racing.code())
 	}
-	avatar := strings.TrimSuffix(key, ".png") + "/avatar.png"
+	avatar := avatarKeyOf(key)
 	if a := confirm(token, id); a.status != 200 || !bytes.Equal(b.objects[avatar], first) {
 		t.Errorf("confirm again: %d; avatar %q; want 200 and the first bytes, as recorded", a.status, b.objects[avatar])
 	}
