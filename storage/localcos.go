@@ -59,9 +59,10 @@ const (
 	maxFormPrefixBytes = maxFormBytes + 64<<10
 )
 
-// LocalServer is an http.Handler that behaves like a public-read COS bucket:
-// anyone may GET or HEAD an object whose ACL is default (inherit the
-// bucket's) or public-read, while reads of a private object, PUT, POST Object
+// LocalServer is an http.Handler that behaves like a COS bucket whose
+// objects are public unless private (as the production bucket's policy makes
+// avatars/* public): anyone may GET or HEAD an object whose ACL is default or
+// public-read, while reads of a private object, PUT, POST Object
 // (form upload) and DELETE must carry a valid COS signature. Errors are COS's
 // XML documents, so cos-go-sdk-v5 and Tencent's other SDKs can be pointed at
 // it unchanged.

@@ -60,8 +60,9 @@ const postSuccessStatus = "204"
 //     yet, so nobody but the service (signed reads) may fetch them from the
 //     bucket, whatever the bucket's own ACL; confirm copies the checked
 //     bytes to the permanent key, whose copy request names no ACL, so the
-//     avatar inherits the bucket's (public-read) as COS documents for PUT
-//     Object - Copy;
+//     avatar has the bucket's default as COS documents for PUT Object -
+//     Copy, and the bucket policy on avatars/* makes it public
+//     (deploy/README.md, "Bucket setup");
 //   - the storage class, STANDARD: a client could otherwise store its upload
 //     as ARCHIVE, which COS will not serve (InvalidObjectState) until
 //     restored, or as an infrequent-access class billed for a minimum

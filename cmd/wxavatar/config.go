@@ -307,7 +307,10 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	c.WeChatTimeout = p.duration("WECHAT_TIMEOUT", 5*time.Second, 100*time.Millisecond, 9*time.Second)
 	c.COSTimeout = p.duration("COS_TIMEOUT", 3*time.Second, 100*time.Millisecond, 9*time.Second)
 	c.UploadMaxBytes = p.integer("UPLOAD_MAX_BYTES", 5<<20, 1, 5<<30)
-	c.UploadTTL = p.duration("UPLOAD_TTL", 10*time.Minute, time.Minute, 24*time.Hour)
+	// At most 12 h: the bucket's lifecycle rule expires uploads/ after a
+	// day (deploy/README.md), which must never reach an upload whose
+	// signature is still good.
+	c.UploadTTL = p.duration("UPLOAD_TTL", 10*time.Minute, time.Minute, 12*time.Hour)
 	c.Limits.UploadsPerMinute = int(p.integer("LIMIT_UPLOADS_PER_MINUTE", 10, 0, 1_000_000))
 	c.Limits.PendingUploads = int(p.integer("LIMIT_PENDING_UPLOADS", 5, 0, 1_000_000))
 	c.Limits.SessionsPerMinute = int(p.integer("LIMIT_SESSIONS_PER_MINUTE", 30, 0, 1_000_000))
