@@ -130,7 +130,7 @@ func (s *LocalServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The query is left out of every log line: it may hold a signature.
 	s.log.LogAttrs(r.Context(), slog.LevelDebug, "local cos request",
-		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.String("method", logMethod(r.Method)), slog.String("path", logPath(r.URL.Path)),
 		slog.Int("status", rec.status), slog.String("request_id", requestID))
 }
 
@@ -948,6 +948,26 @@ type cosErrorDocument struct {
 var errInternal = &codedError{status: http.StatusInternalServerError, code: "InternalError",
 	message: "We encountered an internal error. Please try again."}
 
+// logMethod is the request method as logged: one of the methods COS serves,
+// or "other". Go's server takes any token as a method, of any length.
+func logMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
+// logPath is the request path as logged, cut to the longest key COS allows
+// (850 bytes), so that no client can make a log line as long as it likes.
+func logPath(p string) string {
+	const maxKeyBytes = 850
+	if len(p) <= maxKeyBytes+1 {
+		return p
+	}
+	return p[:maxKeyBytes+1] + "…"
+}
+
 // writeError sends err as a COS error document. Anything that is not a COS
 // refusal is an internal error: its cause is logged, never sent.
 func (s *LocalServer) writeError(w http.ResponseWriter, r *http.Request, requestID string, err error) {
@@ -957,7 +977,7 @@ func (s *LocalServer) writeError(w http.ResponseWriter, r *http.Request, request
 		ce, level = errInternal, slog.LevelError
 	}
 	attrs := []slog.Attr{
-		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.String("method", logMethod(r.Method)), slog.String("path", logPath(r.URL.Path)),
 		slog.Int("status", ce.status), slog.String("code", ce.code),
 		slog.String("message", ce.message), slog.String("request_id", requestID),
 	}

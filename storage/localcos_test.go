@@ -875,6 +875,27 @@ func TestLocalServerLogsNoSecrets(t *testing.T) {
 	}
 }
 
+// TestLocalServerLogsBounded: a request's method and path reach the log
+// from a bounded set and cut to a bounded length, whatever the client sends.
+func TestLocalServerLogsBounded(t *testing.T) {
+	var logs testutil.SyncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b := newTestBucket(t, LocalServerConfig{Logger: logger})
+	method := "X" + strings.Repeat("M", 8000)
+	do(t, mustRequest(t, method, b.srv.URL+"/k", nil)).Body.Close()
+	do(t, mustRequest(t, http.MethodGet, b.srv.URL+"/"+strings.Repeat("p", 8000), nil)).Body.Close()
+	b.srv.Close()
+	out := logs.String()
+	if !strings.Contains(out, "method=other") {
+		t.Errorf("an unknown method is not logged as other:\n%.500s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if len(line) > 2000 || strings.Contains(line, "MMMM") {
+			t.Errorf("log line of %d bytes carries the raw method or path: %.200s…", len(line), line)
+		}
+	}
+}
+
 // TestLocalServerCopy: PUT Object - Copy keeps or replaces metadata as asked,
 // honours the source conditions it supports, refuses the ones it does not,
 // and, like every write, needs a signature.
