@@ -1267,18 +1267,16 @@ func bucketSetupBlocks(t *testing.T, lang string) []setupBlock {
 // the expressions between them (userID, up.ID, ext), by their source text.
 type keyTemplate []struct{ lit, expr string }
 
-// handlerConsts reads the string constants declared at package level in
-// handler/'s non-test files: name = "literal", or literals and constants
-// joined by +.
-func handlerConsts(t *testing.T) map[string]string {
+// parseSources parses the Go files of dir, tests left out.
+func parseSources(t *testing.T, dir string) (*token.FileSet, []*ast.File) {
 	t.Helper()
-	files, err := filepath.Glob("../handler/*.go")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no handler/*.go: %v", err)
+	names, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no %s/*.go: %v", dir, err)
 	}
-	var specs []*ast.ValueSpec
 	fset := token.NewFileSet()
-	for _, name := range files {
+	var files []*ast.File
+	for _, name := range names {
 		if strings.HasSuffix(name, "_test.go") {
 			continue
 		}
@@ -1286,6 +1284,19 @@ func handlerConsts(t *testing.T) map[string]string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		files = append(files, f)
+	}
+	return fset, files
+}
+
+// handlerConsts reads the string constants declared at package level in
+// handler/'s non-test files: name = "literal", or literals and constants
+// joined by +.
+func handlerConsts(t *testing.T) map[string]string {
+	t.Helper()
+	var specs []*ast.ValueSpec
+	_, files := parseSources(t, "../handler")
+	for _, f := range files {
 		for _, d := range f.Decls {
 			if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.CONST {
 				for _, s := range g.Specs {
@@ -1669,20 +1680,9 @@ var rolloutGrants = []grant{
 // storageSDKCalls lists the SDK calls in storage/'s non-test files.
 func storageSDKCalls(t *testing.T) map[string][]string {
 	t.Helper()
-	files, err := filepath.Glob("../storage/*.go")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no storage/*.go: %v", err)
-	}
 	calls := map[string][]string{}
-	fset := token.NewFileSet()
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+	fset, files := parseSources(t, "../storage")
+	for _, f := range files {
 		ast.Inspect(f, func(n ast.Node) bool {
 			call, ok := n.(*ast.CallExpr)
 			if !ok {
