@@ -9,7 +9,8 @@ import (
 // presignPut is the presigned PUT URL for spec on the bucket at base: the
 // COS request signature ("请求签名") over the method, the object path and
 // the Content-Length (spec.Size, which must be set), Content-Type, Host,
-// x-cos-acl (private) and x-cos-storage-class (STANDARD) headers, valid from spec.NotBefore to spec.Expires, with an STS token as the
+// x-cos-acl (private) and x-cos-storage-class (STANDARD) headers, valid from
+// spec.NotBefore to spec.Expires, with an STS token as the
 // signed x-cos-security-token parameter. It writes exactly the URL cos-go-sdk-v5's
 // Object.GetPresignedURL writes for the same request, base's path ignored as
 // the SDK ignores it (TestPresignPutMatchesSDK compares them byte for byte,
