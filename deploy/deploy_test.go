@@ -34,7 +34,7 @@ import (
 	"testing"
 	"time"
 
-	yaml "github.com/pb33f/go-yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/wxavatar/wxavatar/storage"
 )

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pb33f/libopenapi"
+	"go.yaml.in/yaml/v3"
 )
 
 // TestRoutesMatchOpenAPI keeps openapi.yaml and addRoutes in step: a route
@@ -19,18 +19,19 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := libopenapi.NewDocument(spec)
-	if err != nil {
-		t.Fatalf("openapi.yaml: %v", err)
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
 	}
-	model, err := doc.BuildV3Model()
-	if err != nil {
+	if err := yaml.Unmarshal(spec, &doc); err != nil {
 		t.Fatalf("openapi.yaml: %v", err)
 	}
 	var documented []string
-	for path, item := range model.Model.Paths.PathItems.FromOldest() {
-		for method := range item.GetOperations().KeysFromOldest() {
-			documented = append(documented, strings.ToUpper(method)+" "+path)
+	for path, item := range doc.Paths {
+		for method := range item {
+			switch method {
+			case "get", "put", "post", "delete", "options", "head", "patch", "trace":
+				documented = append(documented, strings.ToUpper(method)+" "+path)
+			}
 		}
 	}
 
