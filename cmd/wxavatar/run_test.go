@@ -729,3 +729,27 @@ func TestFailedStartClosesListeners(t *testing.T) {
 		ln.Close()
 	}
 }
+
+// TestDevWithRealWeChat: --dev with WECHAT_APPID and WECHAT_SECRET logs in
+// through WeChat (here a fake on loopback) and keeps everything else local.
+func TestDevWithRealWeChat(t *testing.T) {
+	wechat := fakeWeChat(t, testAppID, testAppSecret)
+	dir := t.TempDir()
+	srv := start(t, []string{"serve", "--dev", "--env-file", ""}, map[string]string{
+		"ADDR": "127.0.0.1:0", "DEV_STORAGE_ADDR": "127.0.0.1:0",
+		"DATABASE_URL": "sqlite:" + filepath.Join(dir, "dev.db"), "DEV_STORAGE_DIR": filepath.Join(dir, "objects"),
+		"WECHAT_APPID": testAppID, "WECHAT_SECRET": testAppSecret, "WECHAT_API_BASE": wechat.URL,
+	})
+	if !strings.Contains(srv.stdout.String(), "real WeChat login") {
+		t.Errorf("--dev with WeChat credentials does not say it logs in through WeChat: %s", srv.stdout)
+	}
+	c := client{t: t, base: srv.api}
+	token := c.login("code-alice") // a code only the fake WeChat knows
+	if r := c.call("POST", "/v1/session", "", `{"code":"err40029"}`); r.status != 401 || r.code() != "invalid_code" {
+		t.Errorf("a code WeChat refuses: %d %q; want 401 invalid_code", r.status, r.code())
+	}
+	up := c.newUpload(token, "image/png")
+	if u, _ := url.Parse(up.Post.URL); u == nil || !strings.HasPrefix(u.Host, "127.0.0.1:") {
+		t.Errorf("POST URL %s is not the local object server", up.Post.URL)
+	}
+}
