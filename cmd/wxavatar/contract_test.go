@@ -557,7 +557,8 @@ func describeSchemaError(err error) string {
 // coerce turns the string of a header or parameter into the value its
 // schema wants: a number or boolean when the schema's type says so.
 func (d *apiDoc) coerce(schemaPtr string, s string) any {
-	node, _, err := d.resolve(func() any { v, _ := d.lookup(schemaPtr); return v }(), schemaPtr)
+	v, _ := d.lookup(schemaPtr)
+	node, _, err := d.resolve(v, schemaPtr) // a $ref to components.schemas
 	if err != nil {
 		return s
 	}
