@@ -3,14 +3,11 @@ package auth
 import (
 	"encoding/base64"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/labstack/echo/v4"
 )
 
 // fuzzTokens is a token service at a fixed time, so that the tokens it issues
@@ -121,11 +118,6 @@ func FuzzTokenVerify(f *testing.F) {
 		f.Add(s)
 	}
 
-	subjects := map[string]bool{}
-	for _, it := range issued {
-		subjects[it.subject] = true
-	}
-	e := echo.New()
 	f.Fuzz(func(t *testing.T, token string) {
 		sub, err := tk.Verify(token)
 		if err != nil {
@@ -148,21 +140,6 @@ func FuzzTokenVerify(f *testing.F) {
 			got, derr := base64.RawURLEncoding.DecodeString(token[i+1:])
 			if derr != nil || string(got) != string(want.signature) {
 				t.Fatalf("Verify(%q) = %q with a signature other than the one issued", token, sub)
-			}
-		}
-
-		// The middleware: any header value, with and without the scheme.
-		for _, h := range []string{token, "Bearer " + token, "bearer  " + token + " "} {
-			req := httptest.NewRequest(http.MethodGet, "/v1/me", nil)
-			req.Header.Set(echo.HeaderAuthorization, h)
-			c := e.NewContext(req, httptest.NewRecorder())
-			var seen string
-			merr := tk.Middleware()(func(c echo.Context) error { seen = UserID(c); return nil })(c)
-			switch {
-			case merr != nil && !errors.Is(merr, ErrUnauthorized):
-				t.Fatalf("middleware with %q: %v; want ErrUnauthorized", h, merr)
-			case merr == nil && !subjects[seen]:
-				t.Fatalf("middleware with %q let %q through: not a subject this service issued a token for", h, seen)
 			}
 		}
 	})

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/labstack/echo/v4"
 )
 
 // ErrUnauthorized is every reason a session token is refused; the reasons are
@@ -252,31 +251,4 @@ func (t *Tokens) Verify(token string) (string, error) {
 	}
 	keys.remember(token, v)
 	return claims.Subject, nil
-}
-
-const userIDKey = "wxavatar.user_id"
-
-// Middleware lets a request through only with a valid
-// "Authorization: Bearer <token>" and records the token's subject for UserID.
-func (t *Tokens) Middleware() echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			scheme, token, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
-			if !ok || !strings.EqualFold(scheme, "Bearer") {
-				return ErrUnauthorized
-			}
-			sub, err := t.Verify(strings.TrimSpace(token))
-			if err != nil {
-				return err
-			}
-			c.Set(userIDKey, sub)
-			return next(c)
-		}
-	}
-}
-
-// UserID is the authenticated user's id, "" outside Middleware.
-func UserID(c echo.Context) string {
-	id, _ := c.Get(userIDKey).(string)
-	return id
 }

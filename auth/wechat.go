@@ -1,6 +1,7 @@
 // Package auth owns who a caller is: the WeChat code2Session exchange (and
-// its development stand-in), session tokens signed with a rotating key ring,
-// and the Echo middleware that checks them.
+// its development stand-in) and session tokens signed with a rotating key
+// ring. It knows no HTTP framework: handler/ turns a request's bearer token
+// into a user with Tokens.Verify.
 package auth
 
 import (

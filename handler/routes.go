@@ -61,10 +61,10 @@ type Login interface {
 	Exchange(ctx context.Context, code string) (auth.Identity, error)
 }
 
-// Tokens issues session tokens and guards the routes that need one.
+// Tokens issues session tokens and verifies them, returning the subject.
 type Tokens interface {
 	Issue(subject string) (string, time.Time, error)
-	Middleware() echo.MiddlewareFunc
+	Verify(token string) (string, error)
 }
 
 // Limits are the abuse limits; 0 turns one off.
@@ -140,15 +140,15 @@ func addRoutes(e *echo.Echo, d *Deps) {
 
 	// Per route rather than an Echo group: a group's catch-all would answer
 	// a wrong method with 404 instead of 405.
-	authed := d.Tokens.Middleware()
+	authed := requireSession(d.Tokens)
 	e.GET("/v1/me", handleGetMe(d), authed)
 	e.PATCH("/v1/me", handlePatchMe(d), authed)
 	// wx.request cannot send PATCH (its methods are OPTIONS, GET, HEAD,
 	// POST, PUT, DELETE, TRACE, CONNECT), so mini programs set the nickname
 	// with PUT: same body, same answers.
 	e.PUT("/v1/me", handlePatchMe(d), authed)
-	e.POST("/v1/avatar/uploads", handleCreateUpload(d), authed, rateLimit(d, "uploads:", d.Limits.UploadsPerMinute, auth.UserID))
-	e.POST("/v1/avatar/uploads/:id/confirm", handleConfirm(d), authed, rateLimit(d, "confirms:", d.Limits.ConfirmsPerMinute, auth.UserID))
+	e.POST("/v1/avatar/uploads", handleCreateUpload(d), authed, rateLimit(d, "uploads:", d.Limits.UploadsPerMinute, sessionUserID))
+	e.POST("/v1/avatar/uploads/:id/confirm", handleConfirm(d), authed, rateLimit(d, "confirms:", d.Limits.ConfirmsPerMinute, sessionUserID))
 }
 
 // ipExtractor believes X-Forwarded-For only from the configured proxies;

@@ -122,7 +122,7 @@ func handleCreateUpload(d *Deps) echo.HandlerFunc {
 			return newError(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("size must be 1 to %d bytes", d.UploadMaxBytes))
 		}
 		ctx := c.Request().Context()
-		userID := auth.UserID(c)
+		userID := sessionUserID(c)
 		now := d.Now()
 		// Whole seconds: the signatures' key times are in seconds, and
 		// expires_at must be the instant they end.
@@ -219,7 +219,7 @@ func rejected(reason string) *apiError {
 
 func handleConfirm(d *Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		userID, uploadID := auth.UserID(c), c.Param("id")
+		userID, uploadID := sessionUserID(c), c.Param("id")
 		ctx, cancel := context.WithTimeout(d.Objects.Pin(c.Request().Context()), confirmTimeout)
 		defer cancel()
 		if !validID(uploadID) {

@@ -188,7 +188,7 @@ type userResponse struct {
 // currentUser loads the token's user; a token whose user is gone is refused
 // like any other bad token.
 func currentUser(c echo.Context, d *Deps) (db.User, error) {
-	u, err := d.Store.UserByID(c.Request().Context(), auth.UserID(c))
+	u, err := d.Store.UserByID(c.Request().Context(), sessionUserID(c))
 	if errors.Is(err, db.ErrNotFound) {
 		return db.User{}, auth.ErrUnauthorized
 	}
@@ -223,7 +223,7 @@ func handlePatchMe(d *Deps) echo.HandlerFunc {
 			return newError(http.StatusBadRequest, "invalid_nickname",
 				"nickname must be 1 to 32 visible characters, with no blank or invisible ones")
 		}
-		u, err := d.Store.SetNickname(c.Request().Context(), auth.UserID(c), name, d.Now())
+		u, err := d.Store.SetNickname(c.Request().Context(), sessionUserID(c), name, d.Now())
 		if errors.Is(err, db.ErrNotFound) {
 			return auth.ErrUnauthorized
 		}
