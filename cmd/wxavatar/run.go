@@ -55,6 +55,12 @@ const shutdownGrace = 15 * time.Second
 // run is the whole program, with its environment passed in so that tests can
 // run it as it runs in production.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runApp(ctx, args, getenv, stdout, stderr, nil)
+}
+
+// runApp is run that hands the app, once built and listening, to ready:
+// tests read its addresses there.
+func runApp(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(*app)) error {
 	if len(args) == 0 {
 		return errUsage
 	}
@@ -111,7 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// hash table, whose pages a long run touches one by one.
 		runtime.MemProfileRate = 0
 	}
-	return serve(ctx, cfg, load, hup, logger, stdout)
+	return serve(ctx, cfg, load, hup, logger, stdout, ready)
 }
 
 // migrate applies the embedded migrations to DATABASE_URL and stops: deploy
@@ -162,35 +168,65 @@ func (k keys) reload(cfg config, logger *slog.Logger) {
 		"note", "only COS credentials, JWT keys and the WeChat secret reload; other settings change at restart")
 }
 
-func serve(ctx context.Context, cfg config, load func() (config, error), hup <-chan os.Signal, logger *slog.Logger, stdout io.Writer) error {
+// app is the service built from one configuration: every component wired
+// and every listener open and serving. Tests read the listeners' addresses
+// from it.
+type app struct {
+	logger   *slog.Logger
+	database *db.DB
+	keys     keys
+	srvs     *servers
+	sweeper  *handler.Sweeper
+	// Where each listener is; nil for a listener that is off.
+	APIAddr, MetricsAddr, StorageAddr, PprofAddr net.Addr
+}
+
+// serve builds the app from cfg, hands it to ready (tests; nil in
+// production), and runs it until ctx ends or a server fails.
+func serve(ctx context.Context, cfg config, load func() (config, error), hup <-chan os.Signal, logger *slog.Logger, stdout io.Writer, ready func(*app)) error {
+	a, err := buildApp(ctx, cfg, logger, stdout)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(a)
+	}
+	return a.run(ctx, load, hup)
+}
+
+// buildApp opens the database and every listener and wires the components
+// between them. The API listener opens last, so that it is the first to stop
+// (see servers.shutdown). On error, whatever it opened is closed.
+func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Writer) (_ *app, err error) {
 	if cfg.Dev {
 		fmt.Fprintln(stdout, devWarning)
 		logger.Warn("development mode: dev login, local object server, public dev keys; never expose this")
 	}
-	database, err := db.Open(ctx, cfg.DatabaseURL)
+	a := &app{logger: logger, srvs: &servers{logger: logger, errs: make(chan error, 4)}}
+	a.database, err = db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return fmt.Errorf("database: %w", err)
+		return nil, fmt.Errorf("database: %w", err)
 	}
-	defer database.Close()
-
-	var k keys
-	srvs := &servers{logger: logger, errs: make(chan error, 4)}
-	// A start that fails part way, or a server that stops on its own, must
-	// not leave the others serving; after a graceful shutdown this is a no-op.
-	defer srvs.close()
+	defer func() {
+		if err != nil {
+			a.srvs.close()
+			a.database.Close()
+		}
+	}()
+	k := &a.keys
 	if cfg.Dev {
 		k.devAccepted = &atomic.Pointer[[]storage.Credentials]{}
 		k.devAccepted.Store(&[]storage.Credentials{cfg.COSCredentials})
-		u, err := startDevStorage(cfg, k.devAccepted, logger, srvs)
+		a.StorageAddr, err = startDevStorage(cfg, k.devAccepted, logger, a.srvs)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		u := &url.URL{Scheme: "http", Host: a.StorageAddr.String()}
 		if cfg.COSBucketURL == nil {
 			cfg.COSBucketURL = u
 		}
 		fmt.Fprintf(stdout, "wxavatar: local object server on %s (bucket %s)\n", u, cfg.COSBucket)
 	}
-
 	metrics := handler.NewMetrics()
 	k.objects, err = storage.NewClient(storage.Config{
 		Bucket: cfg.COSBucket, Region: cfg.COSRegion, BucketURL: cfg.COSBucketURL, PublicBaseURL: cfg.PublicBaseURL,
@@ -198,7 +234,7 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 		Instrument: func(rt http.RoundTripper) http.RoundTripper { return metrics.InstrumentTransport("cos", rt) },
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var login handler.Login = auth.DevLogin{}
 	if cfg.WeChatAppID != "" { // always outside --dev; in --dev when both are set
@@ -207,7 +243,7 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 			Transport: metrics.InstrumentTransport("wechat", http.DefaultTransport),
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		login = k.wechat
 		if cfg.Dev {
@@ -216,17 +252,17 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 	}
 	k.tokens, err = auth.NewTokens(cfg.JWTKeys, cfg.SessionTTL, time.Now)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	api, err := handler.New(handler.Deps{
-		Logger: logger, Now: time.Now, Login: login, Tokens: k.tokens, Store: database, Objects: k.objects, Limiter: database,
+		Logger: logger, Now: time.Now, Login: login, Tokens: k.tokens, Store: a.database, Objects: k.objects, Limiter: a.database,
 		UploadMaxBytes: cfg.UploadMaxBytes, UploadTTL: cfg.UploadTTL, Limits: cfg.Limits,
 		Metrics: metrics,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sweeper := &handler.Sweeper{Store: database, Objects: k.objects, Logger: logger.With("component", "sweeper"),
+	a.sweeper = &handler.Sweeper{Store: a.database, Objects: k.objects, Logger: logger.With("component", "sweeper"),
 		Now: time.Now, Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, Metrics: metrics}
 	if cfg.PprofAddr != "" {
 		mux := http.NewServeMux()
@@ -235,41 +271,51 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		addr, err := srvs.start("PPROF_ADDR", cfg.PprofAddr, mux, func(s *http.Server) {
+		a.PprofAddr, err = a.srvs.start("PPROF_ADDR", cfg.PprofAddr, mux, func(s *http.Server) {
 			s.WriteTimeout = 2 * time.Minute // CPU profiles take their time
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		fmt.Fprintf(stdout, "wxavatar: pprof on http://%s/debug/pprof/\n", addr)
+		fmt.Fprintf(stdout, "wxavatar: pprof on http://%s/debug/pprof/\n", a.PprofAddr)
 	}
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler())
-		addr, err := srvs.start("METRICS_ADDR", cfg.MetricsAddr, mux, nil)
+		a.MetricsAddr, err = a.srvs.start("METRICS_ADDR", cfg.MetricsAddr, mux, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		fmt.Fprintf(stdout, "wxavatar: metrics on http://%s/metrics\n", addr)
+		fmt.Fprintf(stdout, "wxavatar: metrics on http://%s/metrics\n", a.MetricsAddr)
 	}
+	a.APIAddr, err = a.srvs.start("ADDR", cfg.Addr, api, nil)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("listening", "addr", a.APIAddr.String(), "cos_secret_id", cfg.COSCredentials.MaskedID(),
+		"jwt_kid", cfg.JWTKeys.SigningKID())
+	fmt.Fprintf(stdout, "wxavatar: API on http://%s\n", a.APIAddr)
+	return a, nil
+}
+
+// run sweeps and serves until ctx ends or a server stops on its own,
+// reloading the keys on each SIGHUP, then drains the servers and closes the
+// database.
+func (a *app) run(ctx context.Context, load func() (config, error), hup <-chan os.Signal) error {
+	defer a.database.Close()
+	// A server that stops on its own must not leave the others serving;
+	// after a graceful shutdown this is a no-op.
+	defer a.srvs.close()
 	sweepCtx, stopSweeping := context.WithCancel(context.Background())
 	sweeping := make(chan struct{})
-	go func() { defer close(sweeping); sweeper.Run(sweepCtx) }()
+	go func() { defer close(sweeping); a.sweeper.Run(sweepCtx) }()
 	defer func() { stopSweeping(); <-sweeping }()
-	// The API starts last, so that it is the first to stop (see shutdown).
-	addr, err := srvs.start("ADDR", cfg.Addr, api, nil)
-	if err != nil {
-		return err
-	}
-	logger.Info("listening", "addr", addr.String(), "cos_secret_id", cfg.COSCredentials.MaskedID(),
-		"jwt_kid", cfg.JWTKeys.SigningKID())
-	fmt.Fprintf(stdout, "wxavatar: API on http://%s\n", addr)
 
 	for running := true; running; {
 		select {
 		case <-ctx.Done():
 			running = false
-		case err := <-srvs.errs:
+		case err := <-a.srvs.errs:
 			if !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serve: %w", err)
 			}
@@ -277,14 +323,14 @@ func serve(ctx context.Context, cfg config, load func() (config, error), hup <-c
 		case <-hup:
 			next, err := load()
 			if err != nil {
-				logger.Error("reload refused, old keys stay in force", "error", err.Error())
+				a.logger.Error("reload refused, old keys stay in force", "error", err.Error())
 				continue
 			}
-			k.reload(next, logger)
+			a.keys.reload(next, a.logger)
 		}
 	}
-	logger.Info("shutting down", "grace", shutdownGrace.String())
-	return srvs.shutdown()
+	a.logger.Info("shutting down", "grace", shutdownGrace.String())
+	return a.srvs.shutdown()
 }
 
 // servers are the process's HTTP listeners.
@@ -349,7 +395,7 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	}
 }
 
-func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials], logger *slog.Logger, srvs *servers) (*url.URL, error) {
+func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials], logger *slog.Logger, srvs *servers) (net.Addr, error) {
 	local, err := storage.NewLocalServer(storage.LocalServerConfig{
 		Dir:         cfg.DevStorageDir,
 		Bucket:      cfg.COSBucket,
@@ -375,7 +421,7 @@ func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials]
 	if err != nil {
 		return nil, err
 	}
-	return &url.URL{Scheme: "http", Host: addr.String()}, nil
+	return addr, nil
 }
 
 const devWarning = `

@@ -33,14 +33,16 @@ import (
 )
 
 type running struct {
-	api    string
-	stdout *testutil.SyncBuffer
-	stderr *testutil.SyncBuffer
-	stop   func() error
+	api     string // the API's base URL
+	metrics string // the metrics listener's base URL, "" when off
+	stdout  *testutil.SyncBuffer
+	stderr  *testutil.SyncBuffer
+	stop    func() error
 }
 
-// start runs the real program through run() and waits until /healthz
-// answers, as the production binary would be started.
+// start runs the real program as run() does, with the environment given,
+// and returns once it is built and serving, with the addresses of its
+// listeners.
 func start(t *testing.T, args []string, env map[string]string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -52,7 +54,8 @@ func start(t *testing.T, args []string, env map[string]string) *running {
 		}
 		return "127.0.0.1:0" // not the default port: tests run side by side
 	}
-	go func() { done <- run(ctx, args, getenv, r.stdout, r.stderr) }()
+	built := make(chan *app, 1)
+	go func() { done <- runApp(ctx, args, getenv, r.stdout, r.stderr, func(a *app) { built <- a }) }()
 	var once sync.Once
 	var stopErr error
 	r.stop = func() error {
@@ -71,27 +74,28 @@ func start(t *testing.T, args []string, env map[string]string) *running {
 			t.Errorf("run returned %v on shutdown", err)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			r.stop = func() error { return nil }
-			t.Fatalf("run exited early: %v\nstderr: %s", err, r.stderr)
-		default:
+	select {
+	case a := <-built:
+		r.api = "http://" + a.APIAddr.String()
+		if a.MetricsAddr != nil {
+			r.metrics = "http://" + a.MetricsAddr.String()
 		}
-		if _, after, ok := strings.Cut(r.stdout.String(), "API on "); ok {
-			r.api = strings.TrimSpace(strings.SplitN(after, "\n", 2)[0])
-			if resp, err := http.Get(r.api + "/healthz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					return r
-				}
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
+	case err := <-done:
+		r.stop = func() error { return nil }
+		t.Fatalf("run exited early: %v\nstderr: %s", err, r.stderr)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the app was not built in 10 s\nstdout: %s\nstderr: %s", r.stdout, r.stderr)
 	}
-	t.Fatalf("server did not become healthy\nstdout: %s\nstderr: %s", r.stdout, r.stderr)
-	return nil
+	// Built means listening and serving: /healthz answers at once.
+	resp, err := http.Get(r.api + "/healthz")
+	if err != nil {
+		t.Fatalf("GET /healthz: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /healthz: %d", resp.StatusCode)
+	}
+	return r
 }
 
 // fakeWeChat answers code2Session: "code-<name>" logs in as openid-<name>,
@@ -538,11 +542,10 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		_, after, ok := strings.Cut(srv.stdout.String(), "metrics on ")
-		if !ok {
-			t.Fatalf("no metrics listener announced: %s", srv.stdout)
+		if !strings.Contains(srv.stdout.String(), "metrics on "+srv.metrics+"/metrics") {
+			t.Errorf("the metrics listener is not announced: %s", srv.stdout)
 		}
-		status, body := download(t, strings.TrimSpace(strings.SplitN(after, "\n", 2)[0]))
+		status, body := download(t, srv.metrics+"/metrics")
 		if status != 200 {
 			t.Fatalf("GET /metrics on METRICS_ADDR: %d", status)
 		}
@@ -677,11 +680,7 @@ func TestDevQuickStart(t *testing.T) {
 	if status, _ := download(t, srv.api+"/metrics"); status != 404 {
 		t.Errorf("/metrics on the API listener: %d; want 404", status)
 	}
-	_, after, ok := strings.Cut(srv.stdout.String(), "metrics on ")
-	if !ok {
-		t.Fatalf("no metrics listener announced: %s", srv.stdout)
-	}
-	if status, body := download(t, strings.TrimSpace(strings.SplitN(after, "\n", 2)[0])); status != 200 || !strings.Contains(string(body), `wxavatar_uploads_total{event="issued"} 1`) {
+	if status, body := download(t, srv.metrics+"/metrics"); status != 200 || !strings.Contains(string(body), `wxavatar_uploads_total{event="issued"} 1`) {
 		t.Errorf("/metrics on its own listener: %d; want 200 with the upload counted", status)
 	}
 	// What wx.login gives in WeChat DevTools logs in as one stable user.
