@@ -11,7 +11,7 @@ import (
 
 // The SDK signs requests and presigned URLs but has no helper for the POST
 // Object form policy, so this file writes that signer from Tencent's "POST
-// Object" documentation (checked against vector P1 of cos-vectors.md).
+// Object" documentation (checked against vector P1 of testdata/cos-vectors.md).
 
 // policyTimeLayout is the expiration layout COS documents (millisecond
 // precision, always UTC).

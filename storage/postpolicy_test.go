@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Vector P1 of cos-vectors.md, from Tencent's POST Object documentation.
+// Vector P1 of testdata/cos-vectors.md, from Tencent's POST Object documentation.
 const p1Policy = `{
     "expiration": "2019-08-30T09:38:12.414Z",
     "conditions": [
@@ -23,23 +23,18 @@ const p1Policy = `{
     ]
 }`
 
-const (
-	vectorSecretID  = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q"
-	vectorSecretKey = "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz"
-)
-
 func TestPolicySignatureVectorP1(t *testing.T) {
 	if got := len(p1Policy); got != 555 {
 		t.Fatalf("policy length %d; want 555 (vector text altered)", got)
 	}
 	const kt = "1567150692;1567157892"
-	if got, want := signKey(vectorSecretKey, kt), "39acc8c9f34ba5b19bce4e965b370cd3f62d2fba"; got != want {
+	if got, want := signKey(docSecretKey, kt), "39acc8c9f34ba5b19bce4e965b370cd3f62d2fba"; got != want {
 		t.Errorf("SignKey = %s; want %s", got, want)
 	}
 	if got, want := sha1Hex(p1Policy), "d5d903b8360468bc81c1311f134989bc8c8b5b89"; got != want {
 		t.Errorf("StringToSign = %s; want %s", got, want)
 	}
-	if got, want := policySignature(vectorSecretKey, kt, p1Policy), "7758dc9a832e9d301dca704cacbf9d9f8172fdef"; got != want {
+	if got, want := policySignature(docSecretKey, kt, p1Policy), "7758dc9a832e9d301dca704cacbf9d9f8172fdef"; got != want {
 		t.Errorf("q-signature = %s; want %s", got, want)
 	}
 }
@@ -49,7 +44,7 @@ func TestSignPostFormPinsEveryField(t *testing.T) {
 	spec := UploadSpec{Key: "avatars/u1/up1.png", ContentType: "image/png", MaxBytes: 5242880,
 		NotBefore: start, Expires: start.Add(10 * time.Minute)}
 	for _, token := range []string{"", "sts-token"} {
-		cred := Credentials{SecretID: vectorSecretID, SecretKey: vectorSecretKey, SessionToken: token}
+		cred := Credentials{SecretID: docSecretID, SecretKey: docSecretKey, SessionToken: token}
 		form, err := signPostForm(cred, "examplebucket-1250000000", spec)
 		if err != nil {
 			t.Fatal(err)
@@ -68,7 +63,7 @@ func TestSignPostFormPinsEveryField(t *testing.T) {
 		if got, want := policy.Expiration, "2019-08-30T07:48:12.000Z"; got != want {
 			t.Errorf("expiration = %s; want %s", got, want)
 		}
-		if got, want := form["q-signature"], policySignature(vectorSecretKey, form["q-key-time"], string(raw)); got != want {
+		if got, want := form["q-signature"], policySignature(docSecretKey, form["q-key-time"], string(raw)); got != want {
 			t.Errorf("q-signature = %s; want %s", got, want)
 		}
 		if got, want := form["q-key-time"], "1567150692;1567151292"; got != want {
@@ -83,7 +78,7 @@ func TestSignPostFormPinsEveryField(t *testing.T) {
 			`{"acl":"private"}`:                       true,
 			`{"x-cos-storage-class":"STANDARD"}`:      true,
 			`{"q-sign-algorithm":"sha1"}`:             true,
-			`{"q-ak":"` + vectorSecretID + `"}`:       true,
+			`{"q-ak":"` + docSecretID + `"}`:       true,
 			`{"q-sign-time":"1567150692;1567151292"}`: true,
 		}
 		if token != "" {

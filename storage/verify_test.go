@@ -17,7 +17,7 @@ import (
 	cos "github.com/tencentyun/cos-go-sdk-v5"
 )
 
-// The key pair of Tencent's documented examples (cos-vectors.md).
+// The key pair of Tencent's documented examples (storage/testdata/cos-vectors.md).
 const (
 	docSecretID  = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q"
 	docSecretKey = "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz"
