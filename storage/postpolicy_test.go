@@ -78,7 +78,7 @@ func TestSignPostFormPinsEveryField(t *testing.T) {
 			`{"acl":"private"}`:                       true,
 			`{"x-cos-storage-class":"STANDARD"}`:      true,
 			`{"q-sign-algorithm":"sha1"}`:             true,
-			`{"q-ak":"` + docSecretID + `"}`:       true,
+			`{"q-ak":"` + docSecretID + `"}`:          true,
 			`{"q-sign-time":"1567150692;1567151292"}`: true,
 		}
 		if token != "" {
