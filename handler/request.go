@@ -2,19 +2,13 @@ package handler
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
 	"reflect"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -182,70 +176,4 @@ func jsonKind(goKind string) string {
 		return "an integer"
 	}
 	return "of another type"
-}
-
-const requestIDHeader = echo.HeaderXRequestID
-
-// requestIDMiddleware echoes a sane incoming X-Request-Id or makes one. Echo's
-// own RequestID middleware echoes whatever the client sends, which would let
-// a client inject arbitrary text into our logs and headers.
-func requestIDMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id := c.Request().Header.Get(requestIDHeader)
-		if !saneRequestID(id) {
-			var b [12]byte
-			rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
-		c.Response().Header().Set(requestIDHeader, id)
-		// In the request's context too, so that every log line made with it
-		// names the request (see LogHandler).
-		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), requestIDKey{}, id)))
-		return next(c)
-	}
-}
-
-func saneRequestID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		b := id[i]
-		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_' || b == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-func requestID(c echo.Context) string {
-	id, _ := c.Request().Context().Value(requestIDKey{}).(string)
-	return id
-}
-
-// logMiddleware writes one line per request: method and route template from
-// bounded sets (never the raw method or URL), status and duration. Headers
-// and bodies are never logged: they carry tokens and codes.
-func logMiddleware(logger *slog.Logger, now func() time.Time) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			start := now()
-			err := next(c)
-			if err != nil {
-				c.Error(err) // write the answer now so its status is logged
-			}
-			status := c.Response().Status
-			level := slog.LevelInfo
-			if status >= http.StatusInternalServerError {
-				level = slog.LevelError
-			}
-			logger.LogAttrs(c.Request().Context(), level, "request",
-				slog.String("method", methodLabel(c.Request().Method)),
-				slog.String("route", routeLabel(c)),
-				slog.Int("status", status),
-				slog.Duration("duration", now().Sub(start)),
-			)
-			return nil
-		}
-	}
 }

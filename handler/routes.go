@@ -6,9 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -149,38 +147,4 @@ func addRoutes(e *echo.Echo, d *Deps) {
 	e.PUT("/v1/me", handlePatchMe(d), authed)
 	e.POST("/v1/avatar/uploads", handleCreateUpload(d), authed, rateLimit(d, "uploads:", d.Limits.UploadsPerMinute, sessionUserID))
 	e.POST("/v1/avatar/uploads/:id/confirm", handleConfirm(d), authed, rateLimit(d, "confirms:", d.Limits.ConfirmsPerMinute, sessionUserID))
-}
-
-// ipExtractor believes X-Forwarded-For only from the configured proxies;
-// Echo's default would also believe any private or loopback peer.
-func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
-	if len(trusted) == 0 {
-		return echo.ExtractIPDirect()
-	}
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, n := range trusted {
-		opts = append(opts, echo.TrustIPRange(n))
-	}
-	return echo.ExtractIPFromXFFHeader(opts...)
-}
-
-// rateLimit allows perMinute requests a minute per key, in bursts of up to
-// perMinute; 0 turns it off.
-func rateLimit(d *Deps, scope string, perMinute int, key func(echo.Context) string) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		if perMinute <= 0 {
-			return next
-		}
-		return func(c echo.Context) error {
-			ok, retryAfter, err := d.Limiter.Allow(c.Request().Context(), scope+key(c), perMinute, d.Now())
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return &apiError{status: http.StatusTooManyRequests, code: "rate_limited",
-					message: "too many requests, try again later", retryAfter: int(math.Ceil(retryAfter.Seconds()))}
-			}
-			return next(c)
-		}
-	}
 }

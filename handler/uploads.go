@@ -201,7 +201,9 @@ type confirmResponse struct {
 	Upload uploadJSON `json:"upload"`
 }
 
-func confirmed(c echo.Context, u db.User, up db.Upload) error {
+// writeConfirmed writes the 200 of a confirmed upload: the user and the
+// upload.
+func writeConfirmed(c echo.Context, u db.User, up db.Upload) error {
 	return c.JSON(http.StatusOK, confirmResponse{User: toUserJSON(u), Upload: uploadJSON{
 		ID: up.ID, Status: string(up.Status), Size: up.Size, ContentType: up.ContentType, URL: up.URL,
 	}})
@@ -213,7 +215,9 @@ var (
 	errUploadExpired  = newError(http.StatusGone, "upload_expired", "the upload signature expired with nothing confirmed; ask for a new one")
 )
 
-func rejected(reason string) *apiError {
+// errRejected is the 422 of a rejected upload, with the reason a client can
+// show; it changes nothing (recordRejection does).
+func errRejected(reason string) *apiError {
 	return newError(http.StatusUnprocessableEntity, "upload_rejected", reason)
 }
 
@@ -240,7 +244,7 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 			return err
 		}
 		if reason != "" {
-			return reject(ctx, d, up, reason)
+			return recordRejection(ctx, d, up, reason)
 		}
 		// The avatar is a copy of exactly the version checked (If-Match):
 		// bytes uploaded again under the still-valid signature, before or
@@ -284,7 +288,7 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 			return err
 		}
 		d.Metrics.UploadEvent("confirmed", 1)
-		return confirmed(c, u, settled)
+		return writeConfirmed(c, u, settled)
 	}
 }
 
@@ -313,9 +317,9 @@ func answerSettled(ctx context.Context, c echo.Context, d *Deps, up db.Upload) e
 		if err != nil {
 			return err
 		}
-		return confirmed(c, u, up)
+		return writeConfirmed(c, u, up)
 	case db.UploadRejected:
-		return rejected("this upload was rejected; ask for a new signature")
+		return errRejected("this upload was rejected; ask for a new signature")
 	case db.UploadExpired:
 		return errUploadExpired
 	}
@@ -360,15 +364,15 @@ func inspect(ctx context.Context, objects Objects, up db.Upload, now time.Time) 
 	return info, "", nil
 }
 
-// reject records the rejection first, then deletes the object. Once recorded,
-// no confirm can accept the upload, and if the delete fails, or the client
-// uploads again with its still-valid signature, the sweeper deletes the object
-// after the signature expires. If another confirm accepted the upload
+// recordRejection records the rejection first, then deletes the object, and
+// returns the 422 to answer. Once recorded, no confirm can accept the upload,
+// and if the delete fails, or the client uploads again with its still-valid
+// signature, the sweeper deletes the object after the signature expires. If another confirm accepted the upload
 // meanwhile, the object is that user's avatar and stays.
-func reject(ctx context.Context, d *Deps, up db.Upload, reason string) error {
+func recordRejection(ctx context.Context, d *Deps, up db.Upload, reason string) error {
 	if _, err := d.Store.RejectUpload(ctx, up.UserID, up.ID, d.Now()); err != nil {
 		if errors.Is(err, db.ErrConflict) {
-			return rejected(reason)
+			return errRejected(reason)
 		}
 		return err
 	}
@@ -377,5 +381,5 @@ func reject(ctx context.Context, d *Deps, up db.Upload, reason string) error {
 	if err := d.Objects.Delete(ctx, up.Key); err != nil {
 		d.Logger.WarnContext(ctx, "rejected object not deleted; the sweeper will", "upload_id", up.ID, "error", err.Error())
 	}
-	return rejected(reason)
+	return errRejected(reason)
 }
