@@ -34,11 +34,17 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
+// The errors callers act on; every driver error is translated into one of
+// these once.
 var (
-	ErrNotFound       = errors.New("not found")
-	ErrConflict       = errors.New("conflict") // state does not allow the change
+	// ErrNotFound: no such record (for this user).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the record's state does not allow the change.
+	ErrConflict = errors.New("conflict")
+	// ErrTooManyPending: the user holds the most pending uploads allowed.
 	ErrTooManyPending = errors.New("too many pending uploads")
-	ErrUnavailable    = errors.New("database unavailable") // busy/locked/closed: retry later
+	// ErrUnavailable: the database is busy, locked or closed; retry later.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 //go:embed migrations/*.sql

@@ -13,9 +13,12 @@ import (
 type UploadStatus string
 
 const (
-	UploadPending   UploadStatus = "pending"
+	// UploadPending: signed, not yet confirmed or rejected.
+	UploadPending UploadStatus = "pending"
+	// UploadConfirmed: checked and recorded as the user's avatar (once).
 	UploadConfirmed UploadStatus = "confirmed"
-	UploadRejected  UploadStatus = "rejected"
+	// UploadRejected: the stored object was not an acceptable image.
+	UploadRejected UploadStatus = "rejected"
 	// UploadExpired: the signature expired with nothing confirmed and the
 	// sweeper has taken the upload (and deletes whatever was stored).
 	UploadExpired UploadStatus = "expired"

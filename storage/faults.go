@@ -73,6 +73,8 @@ func NewFaults(next http.Handler) *Faults {
 // Set replaces the faults in force.
 func (f *Faults) Set(cfg FaultConfig) { f.cfg.Store(&cfg) }
 
+// ServeHTTP delays, fails or drops r as the faults in force say, and hands
+// the rest to the wrapped server.
 func (f *Faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cfg := f.cfg.Load()
 	if cfg.Latency > 0 {
