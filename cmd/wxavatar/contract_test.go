@@ -1010,16 +1010,7 @@ func TestContractCheckerRefuses(t *testing.T) {
 		}
 		_, err := d.checkAnswer(req, a.status, h, []byte(a.body))
 		name := fmt.Sprintf("%s %s %d %v %.80s", a.method, a.path, a.status, a.header, a.body)
-		switch {
-		case a.want == "" && err != nil:
-			t.Errorf("%s: refused a good answer: %v", name, err)
-		case a.want != "" && err == nil:
-			t.Errorf("%s: accepted; want an error with %q", name, a.want)
-		case a.want != "" && !strings.Contains(err.Error(), a.want):
-			t.Errorf("%s: error %q; want it to contain %q", name, err, a.want)
-		case err != nil:
-			t.Logf("%s: refused, as it should:\n%v", name, err)
-		}
+		checkVerdict(t, name, err, a.want)
 	}
 
 	type request struct {
@@ -1052,16 +1043,7 @@ func TestContractCheckerRefuses(t *testing.T) {
 		}
 		err := d.checkRequest(req, []byte(r.body))
 		name := fmt.Sprintf("request %s %s token %q %.80s", r.method, r.path, r.token, r.body)
-		switch {
-		case r.want == "" && err != nil:
-			t.Errorf("%s: refused a good request: %v", name, err)
-		case r.want != "" && err == nil:
-			t.Errorf("%s: accepted; want an error with %q", name, r.want)
-		case r.want != "" && !strings.Contains(err.Error(), r.want):
-			t.Errorf("%s: error %q; want it to contain %q", name, err, r.want)
-		case err != nil:
-			t.Logf("%s: refused, as it should:\n%v", name, err)
-		}
+		checkVerdict(t, name, err, r.want)
 	}
 
 	// The document itself: a broken one does not load.
@@ -1086,14 +1068,7 @@ func TestContractCheckerRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := loadAPIDoc(path)
-		switch {
-		case err == nil:
-			t.Errorf("openapi.yaml with %q: loaded; want an error with %q", m.new, m.want)
-		case !strings.Contains(err.Error(), m.want):
-			t.Errorf("openapi.yaml with %q: error %q; want it to contain %q", m.new, err, m.want)
-		default:
-			t.Logf("openapi.yaml with %q: refused, as it should:\n%v", m.new, err)
-		}
+		checkVerdict(t, fmt.Sprintf("openapi.yaml with %q", m.new), err, m.want)
 	}
 
 	// Path templates: the confirm route is found by its template, with its
@@ -1106,5 +1081,21 @@ func TestContractCheckerRefuses(t *testing.T) {
 	tmpl, _ := parseTemplate("/a/{b}/c")
 	if !lit.moreLiteral(tmpl) || tmpl.moreLiteral(lit) {
 		t.Errorf("/a/b/{c} must be matched before /a/{b}/c")
+	}
+}
+
+// checkVerdict fails unless the checker accepted what it should (want "")
+// or refused it with an error that mentions want.
+func checkVerdict(t *testing.T, name string, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%s: refused a good one: %v", name, err)
+	case want != "" && err == nil:
+		t.Errorf("%s: accepted; want an error with %q", name, want)
+	case want != "" && !strings.Contains(err.Error(), want):
+		t.Errorf("%s: error %q; want it to contain %q", name, err, want)
+	case err != nil:
+		t.Logf("%s: refused, as it should:\n%v", name, err)
 	}
 }
