@@ -1459,46 +1459,45 @@ func keySamples(t *testing.T, k keyTemplate, exts []string) []string {
 	var out []string
 	for _, id := range ids {
 		for _, ext := range exts {
-			var b strings.Builder
-			for _, p := range k {
-				switch p.expr {
-				case "":
-					b.WriteString(p.lit)
-				case "userID":
-					b.WriteString(id[0])
-				case "up.ID":
-					b.WriteString(id[1])
-				case "ext":
-					b.WriteString(ext)
-				default:
-					t.Fatalf("handler/uploads.go builds a key from %s, which keySamples cannot fill in", p.expr)
-				}
+			key, ok := k.fill(id[0], id[1], ext)
+			if !ok {
+				t.Fatalf("handler/uploads.go builds a key from %s, which keySamples cannot fill in", key)
 			}
-			out = append(out, b.String())
+			out = append(out, key)
 		}
 	}
 	return out
 }
 
-// docPattern is a template as deploy/README.md writes it:
-// avatars/<user>/<upload>/avatar.<ext>.
-func (k keyTemplate) docPattern() string {
+// fill writes the template with user, upload and ext for its expressions.
+// An expression it does not know makes it return that expression and false.
+func (k keyTemplate) fill(user, upload, ext string) (string, bool) {
 	var b strings.Builder
 	for _, p := range k {
 		switch p.expr {
 		case "":
 			b.WriteString(p.lit)
 		case "userID":
-			b.WriteString("<user>")
+			b.WriteString(user)
 		case "up.ID":
-			b.WriteString("<upload>")
+			b.WriteString(upload)
 		case "ext":
-			b.WriteString(".<ext>")
+			b.WriteString(ext)
 		default:
-			b.WriteString("<" + p.expr + ">")
+			return p.expr, false
 		}
 	}
-	return b.String()
+	return b.String(), true
+}
+
+// docPattern is a template as deploy/README.md writes it:
+// avatars/<user>/<upload>/avatar.<ext>.
+func (k keyTemplate) docPattern() string {
+	pattern, ok := k.fill("<user>", "<upload>", ".<ext>")
+	if !ok {
+		return "<" + pattern + ">"
+	}
+	return pattern
 }
 
 // literalPrefix is what every key of the template starts with.
