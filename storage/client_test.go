@@ -430,15 +430,8 @@ func TestObjectURL(t *testing.T) {
 // choose the staging object's ACL or storage class; only the pinned values,
 // sent as given, upload.
 func TestSignedUploadPinsACLAndStorageClass(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
-	c := newClientFor(t, b, testCredentials)
-	data := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 40)...)
-	spec := clientSpec("avatars/u/pinned.png")
-	spec.Size = int64(len(data))
-	s, err := c.SignUpload(context.Background(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := newHostileUpload(t)
+	c, s, data := u.c, u.s, u.data
 	for _, tt := range []struct {
 		name, field, value string // value "" drops the field or header
 		wantStatus         int
@@ -488,7 +481,7 @@ func TestSignedUploadPinsACLAndStorageClass(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := c.Peek(context.Background(), spec.Key, 8); !errors.Is(err, ErrNotFound) {
+	if _, _, err := c.Peek(context.Background(), u.key, 8); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after refused uploads, Peek: %v; want ErrNotFound", err)
 	}
 	// As given, both upload.
