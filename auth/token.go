@@ -241,13 +241,11 @@ func (t *Tokens) Verify(token string) (string, error) {
 	if claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > t.ttl+clockLeeway {
 		return "", ErrUnauthorized
 	}
-	// The times the parser checked, with its leeway: exp is required, iat
-	// and nbf count when present.
-	v := verifiedToken{subject: claims.Subject, until: claims.ExpiresAt.Add(clockLeeway)}
-	for _, d := range []*jwt.NumericDate{claims.IssuedAt, claims.NotBefore} {
-		if d != nil && d.Add(-clockLeeway).After(v.from) {
-			v.from = d.Add(-clockLeeway)
-		}
+	// The times the parser checked, with its leeway: exp and iat are
+	// required, nbf counts when present.
+	v := verifiedToken{subject: claims.Subject, from: claims.IssuedAt.Add(-clockLeeway), until: claims.ExpiresAt.Add(clockLeeway)}
+	if nbf := claims.NotBefore; nbf != nil && nbf.Add(-clockLeeway).After(v.from) {
+		v.from = nbf.Add(-clockLeeway)
 	}
 	keys.remember(token, v)
 	return claims.Subject, nil

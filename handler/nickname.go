@@ -117,7 +117,7 @@ func nicknameRunes(rs []rune) bool {
 				return false
 			}
 			i = end
-		case unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S):
+		case isBase(r):
 			if blankBase(r) {
 				return false
 			}

@@ -295,11 +295,7 @@ func handleConfirm(d *Deps) echo.HandlerFunc {
 // uploadNotFound answers a confirm of an upload the user does not have:
 // 404, unless the user is gone, which every route answers alike with 401.
 func uploadNotFound(ctx context.Context, d *Deps, userID string) error {
-	_, err := d.Store.UserByID(ctx, userID)
-	switch {
-	case errors.Is(err, db.ErrNotFound):
-		return auth.ErrUnauthorized
-	case err != nil:
+	if _, err := userOrUnauthorized(ctx, d, userID); err != nil {
 		return err
 	}
 	return errUploadNotFound
@@ -310,10 +306,7 @@ func uploadNotFound(ctx context.Context, d *Deps, userID string) error {
 func answerSettled(ctx context.Context, c echo.Context, d *Deps, up db.Upload) error {
 	switch up.Status {
 	case db.UploadConfirmed:
-		u, err := d.Store.UserByID(ctx, up.UserID)
-		if errors.Is(err, db.ErrNotFound) {
-			return auth.ErrUnauthorized
-		}
+		u, err := userOrUnauthorized(ctx, d, up.UserID)
 		if err != nil {
 			return err
 		}

@@ -104,7 +104,7 @@ type readiness struct {
 func (r *readiness) check(ctx context.Context) *apiError {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if now := r.d.Now(); !r.checked.IsZero() && now.Sub(r.checked) < readyCheckEvery && !now.Before(r.checked) {
+	if now := r.d.Now(); now.Sub(r.checked) < readyCheckEvery && !now.Before(r.checked) {
 		return r.verdict
 	}
 	// Not the request's own context: one caller hanging up must not
@@ -185,10 +185,15 @@ type userResponse struct {
 	User userJSON `json:"user"`
 }
 
-// currentUser loads the token's user; a token whose user is gone is refused
-// like any other bad token.
+// currentUser loads the session's user (see userOrUnauthorized).
 func currentUser(c echo.Context, d *Deps) (db.User, error) {
-	u, err := d.Store.UserByID(c.Request().Context(), sessionUserID(c))
+	return userOrUnauthorized(c.Request().Context(), d, sessionUserID(c))
+}
+
+// userOrUnauthorized loads the user id names; a session whose user is gone is
+// refused like any other bad token, on every route.
+func userOrUnauthorized(ctx context.Context, d *Deps, id string) (db.User, error) {
+	u, err := d.Store.UserByID(ctx, id)
 	if errors.Is(err, db.ErrNotFound) {
 		return db.User{}, auth.ErrUnauthorized
 	}
