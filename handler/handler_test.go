@@ -155,14 +155,7 @@ func newTestAPI(t testing.TB, mutate func(*Deps)) *testAPI {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	ring, err := auth.ParseKeyRing("k1:0123456789abcdef0123456789abcdef")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := auth.NewTokens(ring, time.Hour, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := newSessionTokens(t)
 	ta := &testAPI{store: store, objects: &fakeObjects{}, tokens: tokens, logs: &bytes.Buffer{}, now: time.Now()}
 	d := Deps{
 		Logger: slog.New(slog.NewJSONHandler(ta.logs, nil)),
@@ -371,7 +364,11 @@ func TestReadyz(t *testing.T) {
 	var storagePings atomic.Int32
 	storageDown := atomic.Bool{}
 	ta.objects.ping = func() error {
-		storagePings.Add(1)
+		if storagePings.Add(1) == 1 {
+			// Slow enough that the other requests arrive while it runs:
+			// they must wait for its verdict, not check again.
+			time.Sleep(50 * time.Millisecond)
+		}
 		if storageDown.Load() {
 			return storage.ErrUnavailable
 		}

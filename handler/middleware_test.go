@@ -12,13 +12,15 @@ import (
 	"github.com/wxavatar/wxavatar/auth"
 )
 
+// newSessionTokens is the token service of the handler tests: one key,
+// sessions of an hour.
 func newSessionTokens(t testing.TB) *auth.Tokens {
 	t.Helper()
-	ring, err := auth.ParseKeyRing("k1:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+	ring, err := auth.ParseKeyRing("k1:0123456789abcdef0123456789abcdef")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk, err := auth.NewTokens(ring, 2*time.Hour, time.Now)
+	tk, err := auth.NewTokens(ring, time.Hour, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
