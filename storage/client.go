@@ -334,13 +334,13 @@ func translate(op string, err error) error {
 		return fmt.Errorf("storage: %s: %w", op, ErrNotFound)
 	}
 	var cerr *cos.ErrorResponse
-	if errors.As(err, &cerr) && cerr.Response != nil && cerr.Response.StatusCode == http.StatusPreconditionFailed {
-		return fmt.Errorf("storage: %s: %w", op, ErrChanged)
-	}
-	if errors.As(err, &cerr) && cerr.Response != nil && cerr.Code == "InvalidObjectState" {
-		return fmt.Errorf("storage: %s: %w", op, ErrArchived)
-	}
 	if errors.As(err, &cerr) && cerr.Response != nil {
+		switch {
+		case cerr.Response.StatusCode == http.StatusPreconditionFailed:
+			return fmt.Errorf("storage: %s: %w", op, ErrChanged)
+		case cerr.Code == "InvalidObjectState":
+			return fmt.Errorf("storage: %s: %w", op, ErrArchived)
+		}
 		return fmt.Errorf("storage: %s: %w: status %d %s", op, ErrUnavailable, cerr.Response.StatusCode, cerr.Code)
 	}
 	return fmt.Errorf("storage: %s: %w: %w", op, ErrUnavailable, err)

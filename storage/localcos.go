@@ -863,6 +863,17 @@ func headerValues(h http.Header) map[string]string {
 	return m
 }
 
+// storedHeader reports whether a write's header (or form field) of this
+// lower-cased name is stored with the object and served with it; a signed
+// write must have signed every one it sends (checkStoredHeadersSigned).
+func storedHeader(name string) bool {
+	switch name {
+	case "content-type", "cache-control", "content-disposition", "content-encoding", "expires":
+		return true
+	}
+	return strings.HasPrefix(name, "x-cos-meta-")
+}
+
 // readObjectAttrs reads the attributes of a write from values, keyed by
 // lower-cased header or form field name; aclField names the ACL (x-cos-acl in
 // a header, acl in a form). Whatever else values hold is not stored.
@@ -874,11 +885,12 @@ func readObjectAttrs(values map[string]string, aclField string) (objectAttrs, er
 	metaBytes := 0
 	for name, value := range values {
 		switch {
-		case name == "content-disposition", name == "content-encoding", name == "expires":
-		case strings.HasPrefix(name, "x-cos-meta-") && len(name) > len("x-cos-meta-"):
-			metaBytes += len(name) - len("x-cos-meta-") + len(value)
-		default:
+		case name == "content-type", name == "cache-control", name == "x-cos-meta-":
+			continue // the first two are read above
+		case !storedHeader(name):
 			continue
+		case strings.HasPrefix(name, "x-cos-meta-"):
+			metaBytes += len(name) - len("x-cos-meta-") + len(value)
 		}
 		if a.headers == nil {
 			a.headers = make(map[string]string)
@@ -961,7 +973,6 @@ func logMethod(m string) string {
 // logPath is the request path as logged, cut to the longest key COS allows
 // (850 bytes), so that no client can make a log line as long as it likes.
 func logPath(p string) string {
-	const maxKeyBytes = 850
 	if len(p) <= maxKeyBytes+1 {
 		return p
 	}

@@ -167,11 +167,7 @@ func checkStoredHeadersSigned(r *http.Request) error {
 	}
 	var unsigned []string
 	for name := range r.Header {
-		name = strings.ToLower(name)
-		switch {
-		case strings.HasPrefix(name, "x-cos-"), name == "content-type", name == "cache-control",
-			name == "content-disposition", name == "content-encoding", name == "expires":
-		default:
+		if name = strings.ToLower(name); !strings.HasPrefix(name, "x-cos-") && !storedHeader(name) {
 			continue
 		}
 		if _, ok := slices.BinarySearch(fields.headerList, strings.ToLower(cosEncode(name))); !ok {
