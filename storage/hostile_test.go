@@ -352,6 +352,17 @@ func TestLocalServerSignedWritesCoverTheirHeaders(t *testing.T) {
 			if code := cosErrorOf(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
 				t.Errorf("got %d %q; want %d %q", resp.StatusCode, code, tt.wantStatus, tt.wantCode)
 			}
+			if tt.wantStatus != http.StatusOK {
+				return
+			}
+			// What was signed is stored and served.
+			head := do(t, mustRequest(t, http.MethodHead, b.srv.URL+"/dst.png", nil))
+			head.Body.Close()
+			for k, v := range tt.signed {
+				if k != "x-cos-metadata-directive" && head.Header.Get(k) != v {
+					t.Errorf("%s served as %q; want %q, as signed", k, head.Header.Get(k), v)
+				}
+			}
 		})
 	}
 }

@@ -220,8 +220,9 @@ func TestLocalServerCopyMetadata(t *testing.T) {
 		}
 		return resp.Header
 	}
+	src := served("meta/src.png")
 	for name, want := range uploaded {
-		if got := served("meta/src.png").Get(name); got != want {
+		if got := src.Get(name); got != want {
 			t.Errorf("source %s: %q; want %q", name, got, want)
 		}
 	}
