@@ -350,13 +350,13 @@ func validHostPort(addr string) bool {
 	if err != nil {
 		return false
 	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	return err == nil && (n > 0 || port == "0")
+	_, err = strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 func loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if err != nil || !validHostPort(addr) {
 		return false
 	}
 	if host == "localhost" {

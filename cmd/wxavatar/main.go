@@ -30,7 +30,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "wxavatar:", line)
 		}
 		if _, ok := errors.AsType[configError](err); ok {
-			fmt.Fprintln(os.Stderr, "wxavatar: every setting is described in .env.example and by `wxavatar help`")
+			fmt.Fprintln(os.Stderr, "wxavatar: every setting is described in .env.example and the README's Configuration table")
 		}
 		if errors.Is(err, errUsage) {
 			os.Exit(2)

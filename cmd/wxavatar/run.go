@@ -85,8 +85,10 @@ func runApp(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := fs.Parse(args[1:]); errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return nil
-	} else if err != nil || fs.NArg() > 0 {
-		return errUsage
+	} else if err != nil {
+		return fmt.Errorf("%w (%v)", errUsage, err)
+	} else if fs.NArg() > 0 {
+		return fmt.Errorf("%w (unexpected %q)", errUsage, fs.Args())
 	}
 	if args[0] == "migrate" {
 		return migrate(ctx, getenv, *envFile, stdout)

@@ -2,22 +2,19 @@ package main
 
 import (
 	"runtime/debug"
-	"strings"
 )
 
-// buildVersion is set at link time by release builds
-// (-ldflags "-X main.buildVersion=v1.2.3"); empty otherwise.
-var buildVersion string
-
-// version names the build: the release version when linked in, else the
-// module version or the commit the Go toolchain recorded, and the Go version.
+// version names the build: the module version (go install …@vX.Y.Z) and the
+// commit the Go toolchain recorded (a build from a git checkout), whichever
+// it has, and the Go version; "devel" when it has neither, as in the
+// Dockerfile's build, which sees no .git.
 func version() string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return strings.TrimSpace(buildVersion + " (no build information)")
+		return "devel (no build information)"
 	}
-	v := buildVersion
-	if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+	var v string
+	if info.Main.Version != "" && info.Main.Version != "(devel)" {
 		v = info.Main.Version
 	}
 	var rev, dirty string
