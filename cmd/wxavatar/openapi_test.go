@@ -324,22 +324,15 @@ func TestOpenAPIContract(t *testing.T) {
 
 	// Object storage gone: confirm and readiness say so.
 	cosSrv.Close()
-	start := time.Now()
+	began := time.Now()
 	confirm(alice, jpeg.ID, 503, "storage_unavailable")
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(began); d > 5*time.Second {
 		t.Errorf("confirm with storage down took %v", d)
 	}
-	// /readyz checks again once its last verdict is 5 s old.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get(srv.api + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 || time.Now().After(deadline) {
-			break
-		}
-	}
+	// This instance's /readyz answers its last verdict for 5 s; a fresh
+	// instance, with nothing checked yet, checks at once.
+	down := start(t, []string{"serve", "--env-file", ""}, serverEnv(wechat.URL, cosSrv.URL, "sqlite:"+filepath.Join(t.TempDir(), "down.db"), nil))
+	k.base = down.api
 	k.do(exchange{method: "GET", path: "/readyz", status: 503, code: "not_ready"})
 
 	k.checkCoverage()
