@@ -238,8 +238,7 @@ function statsOf (st) {
 //     past the end is refused too, the strict reading of that interval.
 //   getFileInfo({filePath, digestAlgorithm?})  {size, digest}, md5 by
 //     default, for local temporary and cache files
-//   stat({path, recursive?})  {stats}: a Stats, or for a directory read
-//     recursively an array of {path, stats}
+//   stat({path})  {stats}: a Stats (the client never asks for recursive)
 function fileSystemManager (calls, positional) {
   return {
     readFile (opts) {
@@ -293,17 +292,7 @@ function fileSystemManager (calls, positional) {
       calls.push({ api, path: opts.path, bytes: 0 })
       fs.stat(opts.path, (err, st) => {
         if (err) return fsFail(opts, api, ENOENT, ' ' + opts.path)
-        if (!opts.recursive || !st.isDirectory()) {
-          return finish(opts, true, { stats: statsOf(st), errMsg: api + ':ok' })
-        }
-        const list = []
-        const walk = (rel) => {
-          const here = fs.statSync(path.join(opts.path, rel))
-          list.push({ path: '/' + rel, stats: statsOf(here) })
-          if (here.isDirectory()) for (const name of fs.readdirSync(path.join(opts.path, rel))) walk(path.posix.join(rel, name))
-        }
-        walk('')
-        finish(opts, true, { stats: list, errMsg: api + ':ok' })
+        finish(opts, true, { stats: statsOf(st), errMsg: api + ':ok' })
       })
     }
   }
@@ -385,4 +374,4 @@ async function multipartPost (url, formData, fieldName, filePath, bytes, progres
   })
 }
 
-module.exports = { createFakeWx, wechatCode }
+module.exports = { createFakeWx }
