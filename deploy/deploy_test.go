@@ -1909,11 +1909,17 @@ func TestBucketSetupPolicies(t *testing.T) {
 		if s.Condition != nil {
 			t.Errorf("the bucket policy has a condition (%v): check by hand what it publishes, then teach this test", s.Condition)
 		}
+		uploads := bucketResource + keys.templates[uploadKeys].literalPrefix()
 		for _, r := range s.Resource {
 			for _, key := range keys.samples[uploadKeys] {
 				if covers(r, uploadKeys, key) {
 					t.Errorf("the bucket policy's %s publishes the upload key %s, whose bytes nobody checked", r, key)
 				}
+			}
+			// Whatever the ids: a wildcard under the upload keys' fixed
+			// start publishes some of them.
+			if p, ok := strings.CutSuffix(r, "*"); ok && strings.HasPrefix(p, uploads) {
+				t.Errorf("the bucket policy's %s publishes upload keys", r)
 			}
 		}
 	}
@@ -2125,6 +2131,11 @@ func TestBucketSetupLifecycle(t *testing.T) {
 					t.Errorf("lifecycle rule %s applies to every key under %q, %s included: no rule may reach avatars/", r.ID, prefix, key)
 					break
 				}
+			}
+			// Whatever the ids: a prefix that shares the keys' fixed start
+			// reaches some of them.
+			if lit := keys.templates[k].literalPrefix(); strings.HasPrefix(prefix, lit) {
+				t.Errorf("lifecycle rule %s: prefix %q reaches keys %s", r.ID, prefix, keys.templates[k].docPattern())
 			}
 		}
 		if len(r.Other) > 0 {
