@@ -305,6 +305,15 @@ test('a file larger than the service allows: 413 too_large from the signature re
   assert.ok(fake.bytesRead() <= 64, 'read ' + fake.bytesRead() + ' bytes to be told no')
 })
 
+test('by PUT too: the file is read whole only once signed, so a refused one is never loaded', async () => {
+  const { client, fake } = newClient()
+  const big = Buffer.alloc(5 * 1024 * 1024 + 1)
+  images.jpeg().copy(big)
+  await assert.rejects(client.uploadAvatar(files.write(big), { method: 'put' }), isError('too_large', 413))
+  assert.deepEqual(wholeReads(fake), [], 'read the whole file before the signature was refused')
+  assert.ok(fake.bytesRead() <= 64, 'read ' + fake.bytesRead() + ' bytes to be told no')
+})
+
 test('COS refusing the upload is upload_failed with its status and COS code', async () => {
   const { client, fake } = newClient()
   fake.upload = { editForm: (f) => Object.assign(f, { 'q-signature': '0'.repeat(f['q-signature'].length) }) }
