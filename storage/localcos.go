@@ -196,7 +196,7 @@ func checkKey(key string) error {
 // headBucket answers the readiness probe (SDK Bucket.Head); unlike objects,
 // the bucket itself is not public.
 func (s *LocalServer) headBucket(w http.ResponseWriter, r *http.Request) error {
-	if err := s.verifier.verifyRequest(r); err != nil {
+	if _, err := s.verifier.verifyRequest(r); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -211,7 +211,7 @@ func (s *LocalServer) headBucket(w http.ResponseWriter, r *http.Request) error {
 func (s *LocalServer) getObject(w http.ResponseWriter, r *http.Request, key string) error {
 	signed := hasSignature(r)
 	if signed {
-		if err := s.verifier.verifyRequest(r); err != nil {
+		if _, err := s.verifier.verifyRequest(r); err != nil {
 			return err
 		}
 	}
@@ -263,10 +263,11 @@ func setObjectHeaders(h http.Header, meta objectMeta) {
 }
 
 func (s *LocalServer) putObject(w http.ResponseWriter, r *http.Request, key string) error {
-	if err := s.verifier.verifyRequest(r); err != nil {
+	signed, err := s.verifier.verifyRequest(r)
+	if err != nil {
 		return err
 	}
-	if err := checkStoredHeadersSigned(r); err != nil {
+	if err := checkStoredHeadersSigned(r, signed.headerList); err != nil {
 		return err
 	}
 	// COS wants the length up front, or a chunked body (ContentLength -1).
@@ -309,7 +310,8 @@ func (s *LocalServer) putObject(w http.ResponseWriter, r *http.Request, key stri
 // x-cos-copy-source-If-Match and -If-None-Match make it conditional on the
 // source's ETag.
 func (s *LocalServer) copyObject(w http.ResponseWriter, r *http.Request, key string) error {
-	if err := s.verifier.verifyRequest(r); err != nil {
+	signed, err := s.verifier.verifyRequest(r)
+	if err != nil {
 		return err
 	}
 	// A copy has no body. One with a body is a presigned PUT (whose signature
@@ -318,7 +320,7 @@ func (s *LocalServer) copyObject(w http.ResponseWriter, r *http.Request, key str
 	if r.ContentLength != 0 {
 		return refuse(http.StatusBadRequest, "InvalidRequest", "A copy request must not carry a body.")
 	}
-	if err := checkStoredHeadersSigned(r); err != nil {
+	if err := checkStoredHeadersSigned(r, signed.headerList); err != nil {
 		return err
 	}
 	srcKey, err := s.copySourceKey(r)
@@ -421,7 +423,7 @@ func (s *LocalServer) copySourceKey(r *http.Request) (string, error) {
 
 // deleteObject answers 204 whether or not the object existed, like COS.
 func (s *LocalServer) deleteObject(w http.ResponseWriter, r *http.Request, key string) error {
-	if err := s.verifier.verifyRequest(r); err != nil {
+	if _, err := s.verifier.verifyRequest(r); err != nil {
 		return err
 	}
 	if err := os.Remove(s.objectPath(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {

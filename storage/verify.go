@@ -121,35 +121,39 @@ func requestQuery(r *http.Request) url.Values {
 }
 
 // verifyRequest checks the request signature of r, from its Authorization
-// header or its presigned query. A request without one is AccessDenied.
-func (v signatureVerifier) verifyRequest(r *http.Request) error {
+// header or its presigned query, and returns what it verified. A request
+// without one is AccessDenied.
+func (v signatureVerifier) verifyRequest(r *http.Request) (signatureFields, error) {
 	fields, err := requestSignatureFields(r)
 	if err != nil {
-		return err
+		return signatureFields{}, err
 	}
 	if fields.algorithm != "sha1" {
-		return errSignature("q-sign-algorithm must be sha1")
+		return signatureFields{}, errSignature("q-sign-algorithm must be sha1")
 	}
 	cred, err := v.credentialFor(fields.ak)
 	if err != nil {
-		return err
+		return signatureFields{}, err
 	}
 	if err := v.checkWindow(fields.signTime, fields.keyTime); err != nil {
-		return err
+		return signatureFields{}, err
 	}
 	hs, err := httpString(r, fields)
 	if err != nil {
-		return err
+		return signatureFields{}, err
 	}
 	stringToSign := "sha1\n" + fields.keyTime + "\n" + sha1Hex(hs) + "\n"
 	if !signatureMatches(cred, fields.keyTime, stringToSign, fields.signature) {
-		return errSignature("it does not match the request")
+		return signatureFields{}, errSignature("it does not match the request")
 	}
 	token := r.Header.Get(securityTokenField)
 	if token == "" {
 		token = requestQuery(r).Get(securityTokenField)
 	}
-	return checkToken(cred, token)
+	if err := checkToken(cred, token); err != nil {
+		return signatureFields{}, err
+	}
+	return fields, nil
 }
 
 // checkStoredHeadersSigned refuses a write carrying a header the object would
@@ -159,18 +163,14 @@ func (v signatureVerifier) verifyRequest(r *http.Request) error {
 // a year of Cache-Control or a public ACL. COS documents no such check;
 // the refusal is S3's for a presigned request with unsigned x-amz-* headers,
 // 403 AccessDenied "There were headers present in the request which were
-// not signed". Call it after verifyRequest.
-func checkStoredHeadersSigned(r *http.Request) error {
-	fields, err := requestSignatureFields(r)
-	if err != nil {
-		return err
-	}
+// not signed". headerList is the signature's, as verifyRequest returns it.
+func checkStoredHeadersSigned(r *http.Request, headerList []string) error {
 	var unsigned []string
 	for name := range r.Header {
 		if name = strings.ToLower(name); !strings.HasPrefix(name, "x-cos-") && !storedHeader(name) {
 			continue
 		}
-		if _, ok := slices.BinarySearch(fields.headerList, strings.ToLower(cosEncode(name))); !ok {
+		if _, ok := slices.BinarySearch(headerList, strings.ToLower(cosEncode(name))); !ok {
 			unsigned = append(unsigned, name)
 		}
 	}

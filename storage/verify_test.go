@@ -172,7 +172,7 @@ func TestVerifyRequestVectors(t *testing.T) {
 			if creds == nil {
 				creds = []Credentials{docCredentials}
 			}
-			err := verifierAt(tt.now, creds...).verifyRequest(r)
+			_, err := verifierAt(tt.now, creds...).verifyRequest(r)
 			if got := codeOf(err); got != tt.want {
 				t.Errorf("verifyRequest: got %q (%v); want %q", got, err, tt.want)
 			}
@@ -252,7 +252,7 @@ func TestVerifyPresignedURL(t *testing.T) {
 			if !hasSignature(r) {
 				t.Fatalf("hasSignature = false; want true")
 			}
-			err := verifierAt(now, creds...).verifyRequest(r)
+			_, err := verifierAt(now, creds...).verifyRequest(r)
 			if got := codeOf(err); got != tt.want {
 				t.Errorf("verifyRequest: got %q (%v); want %q", got, err, tt.want)
 			}
@@ -272,7 +272,7 @@ func TestVerifyAuthorizationTransport(t *testing.T) {
 	cred := Credentials{SecretID: "AKIDtransport", SecretKey: "transport-key", SessionToken: "sts-token"}
 	v := signatureVerifier{credentials: func() []Credentials { return []Credentials{cred} }, now: time.Now}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := v.verifyRequest(r); err != nil {
+		if _, err := v.verifyRequest(r); err != nil {
 			http.Error(w, codeOf(err), http.StatusForbidden)
 			return
 		}
