@@ -3,7 +3,6 @@ package storage
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -73,18 +72,12 @@ func (u hostileUpload) assertNothingStored(t *testing.T) {
 	u.b.assertNoTempFiles(t)
 }
 
-// cosError reads the code and message of a COS error answer.
+// cosError reads the status, code and message of an answer (see
+// cosErrorDoc).
 func cosError(t *testing.T, resp *http.Response) (status int, code, message string) {
 	t.Helper()
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var doc struct{ Code, Message string }
-	if resp.StatusCode >= 300 {
-		if err := xml.Unmarshal(raw, &doc); err != nil {
-			t.Fatalf("error %d is not a COS error document: %q", resp.StatusCode, raw)
-		}
-	}
-	return resp.StatusCode, doc.Code, doc.Message
+	code, message = cosErrorDoc(t, resp)
+	return resp.StatusCode, code, message
 }
 
 // TestLocalServerPostRefusesUnpinnedFields: the signed form with one more

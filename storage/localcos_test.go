@@ -107,9 +107,18 @@ func cosCode(t *testing.T, err error) (string, int) {
 // cosErrorOf reads a COS error document from a plain HTTP response.
 func cosErrorOf(t *testing.T, resp *http.Response) (code string) {
 	t.Helper()
+	code, _ = cosErrorDoc(t, resp)
+	return code
+}
+
+// cosErrorDoc reads a COS error document from a plain HTTP response, checking
+// that it is one as COS writes it: XML with its declaration, the request id
+// of the header, a message.
+func cosErrorDoc(t *testing.T, resp *http.Response) (code, message string) {
+	t.Helper()
 	defer resp.Body.Close()
 	if resp.StatusCode < 400 || resp.Request.Method == http.MethodHead {
-		return "" // HEAD answers carry no body, so no code
+		return "", "" // HEAD answers carry no body, so no code
 	}
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -135,7 +144,7 @@ func cosErrorOf(t *testing.T, resp *http.Response) (code string) {
 	if doc.Message == "" {
 		t.Errorf("error %s has an empty Message", doc.Code)
 	}
-	return doc.Code
+	return doc.Code, doc.Message
 }
 
 // plainClient is net/http without COS signing; it reports redirects rather
