@@ -749,24 +749,6 @@ func satisfies(scheme map[string]any, req *http.Request) error {
 	case "http":
 		s := str(scheme["scheme"])
 		return credential(strings.ToUpper(s[:min(1, len(s))]) + strings.ToLower(s[min(1, len(s)):]))
-	case "oauth2", "openIdConnect":
-		return credential("Bearer")
-	case "apiKey":
-		name := str(scheme["name"])
-		var ok bool
-		switch str(scheme["in"]) {
-		case "header":
-			ok = req.Header.Get(name) != ""
-		case "query":
-			ok = req.URL.Query().Has(name)
-		case "cookie":
-			_, err := req.Cookie(name)
-			ok = err == nil
-		}
-		if !ok {
-			return fmt.Errorf("wants the API key %s in the %s", name, str(scheme["in"]))
-		}
-		return nil
 	default:
 		return fmt.Errorf("scheme type %q is not supported by this checker", t)
 	}
