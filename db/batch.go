@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxavatar/wxavatar/avatar"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -191,7 +192,7 @@ func (d *DB) commitBatch(batch []*writeJob) {
 // leaves the transaction as it was: the package's own refusals, no row, or a
 // constraint (SQLite undoes only the statement that broke it).
 func refusal(err error) bool {
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrTooManyPending) ||
+	if errors.Is(err, avatar.ErrNotFound) || errors.Is(err, avatar.ErrConflict) || errors.Is(err, avatar.ErrTooManyPending) ||
 		errors.Is(err, sql.ErrNoRows) {
 		return true
 	}

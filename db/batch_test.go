@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxavatar/wxavatar/avatar"
 )
 
 // TestBatchedCreatesFailAlone: creates committed together (SQLite's group
@@ -19,7 +21,7 @@ func TestBatchedCreatesFailAlone(t *testing.T) {
 	if d.batch == nil {
 		t.Fatal("a SQLite file database does not batch creates")
 	}
-	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+	mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 	taken := testUpload("u1", "taken")
 	mustCreateUpload(t, d, taken, t0)
 	var wg sync.WaitGroup
@@ -44,12 +46,12 @@ func TestBatchedCreatesFailAlone(t *testing.T) {
 	for i, err := range errs {
 		switch {
 		case i%3 == 0:
-			if !errors.Is(err, ErrNotFound) {
-				t.Errorf("create %d for an unknown user: %v; want ErrNotFound", i, err)
+			if !errors.Is(err, avatar.ErrNotFound) {
+				t.Errorf("create %d for an unknown user: %v; want avatar.ErrNotFound", i, err)
 			}
 		case i%3 == 1 && i > 30:
-			if !errors.Is(err, ErrConflict) {
-				t.Errorf("create %d with a taken id: %v; want ErrConflict", i, err)
+			if !errors.Is(err, avatar.ErrConflict) {
+				t.Errorf("create %d with a taken id: %v; want avatar.ErrConflict", i, err)
 			}
 		default:
 			if err != nil {
@@ -69,8 +71,8 @@ func TestBatchedCreatesFailAlone(t *testing.T) {
 	// The same in one batch built by hand, so that grouping is not left to
 	// timing: each create fails or succeeds on its own.
 	ctx := context.Background()
-	creates := []Upload{testUpload("u1", "b1"), testUpload("nobody", "b2"), testUpload("u1", taken.ID), testUpload("u1", "b3")}
-	wants := []error{nil, ErrNotFound, ErrConflict, nil}
+	creates := []avatar.Upload{testUpload("u1", "b1"), testUpload("nobody", "b2"), testUpload("u1", taken.ID), testUpload("u1", "b3")}
+	wants := []error{nil, avatar.ErrNotFound, avatar.ErrConflict, nil}
 	batch := make([]*writeJob, len(creates))
 	for i, u := range creates {
 		batch[i] = &writeJob{ctx: ctx, done: make(chan error, 1), run: func(ctx context.Context, tx *txn) error {
@@ -96,7 +98,7 @@ func TestBatchedWritesUndoneAlone(t *testing.T) {
 	d := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "batch.db"))
 	const n = 80
 	for i := range n {
-		mustUpsert(t, d, User{ID: fmt.Sprintf("u%02d", i), OpenID: fmt.Sprintf("o%02d", i)}, t0)
+		mustUpsert(t, d, avatar.User{ID: fmt.Sprintf("u%02d", i), OpenID: fmt.Sprintf("o%02d", i)}, t0)
 	}
 	var wg sync.WaitGroup
 	for i := range n {
@@ -172,7 +174,7 @@ func TestCheckpointsOffTheWriter(t *testing.T) {
 	if err := d.write.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil || auto != 0 {
 		t.Errorf("wal_autocheckpoint on the writer = %d, %v; want 0", auto, err)
 	}
-	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+	mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 	for i := 0; i < 50; i++ {
 		mustCreateUpload(t, d, testUpload("u1", fmt.Sprintf("c%02d", i)), t0)
 	}
@@ -192,7 +194,7 @@ func TestCheckpointsOffTheWriter(t *testing.T) {
 // start it over anyway.
 func TestCheckpointStartsWALOver(t *testing.T) {
 	d := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "wal.db"))
-	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+	mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 	n := 0
 	write := func(k int) {
 		t.Helper()
@@ -257,7 +259,7 @@ func TestCheckpointStartsWALOver(t *testing.T) {
 // after it persisting outside the transaction while reported as failed.
 func TestBatchAbortsOnTransactionError(t *testing.T) {
 	d := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "batch.db"))
-	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+	mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 	ioErr := errors.New("disk I/O error")
 	create := func(id string) *writeJob {
 		u := testUpload("u1", id)
@@ -276,7 +278,7 @@ func TestBatchAbortsOnTransactionError(t *testing.T) {
 		err := <-j.done
 		switch {
 		case j == refused:
-			if !errors.Is(translate(err), ErrConflict) {
+			if !errors.Is(translate(err), avatar.ErrConflict) {
 				t.Errorf("job %d (a taken id): %v; want its own conflict", i, err)
 			}
 		case !errors.Is(err, ioErr):
@@ -284,7 +286,7 @@ func TestBatchAbortsOnTransactionError(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"before", "after"} {
-		if _, err := d.UploadForUser(context.Background(), "u1", id); !errors.Is(err, ErrNotFound) {
+		if _, err := d.UploadForUser(context.Background(), "u1", id); !errors.Is(err, avatar.ErrNotFound) {
 			t.Errorf("upload %q after the batch failed: %v; want it not stored", id, err)
 		}
 	}
@@ -308,7 +310,7 @@ func TestBatchAbortsOnTransactionError(t *testing.T) {
 // by the busy timeout; the writers' busy timeout is back afterwards.
 func TestCheckpointRestartWaitIsBounded(t *testing.T) {
 	d := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "stuck.db"))
-	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+	mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 	rd, err := d.sql.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)

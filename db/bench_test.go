@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+
+	"github.com/wxavatar/wxavatar/avatar"
 )
 
 const benchUsers = 200
@@ -19,7 +21,7 @@ func benchDB(b *testing.B) *DB {
 	}
 	b.Cleanup(func() { d.Close() })
 	for i := range benchUsers {
-		if _, err := d.UpsertUser(context.Background(), User{ID: fmt.Sprintf("u%03d", i), OpenID: fmt.Sprintf("o%03d", i)}, t0); err != nil {
+		if _, err := d.UpsertUser(context.Background(), avatar.User{ID: fmt.Sprintf("u%03d", i), OpenID: fmt.Sprintf("o%03d", i)}, t0); err != nil {
 			b.Fatal(err)
 		}
 	}

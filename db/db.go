@@ -5,8 +5,10 @@
 // the subset both accept, with '?' placeholders that query.go rebinds for PostgreSQL.
 // Opening each backend lives in this file and postgres.go.
 //
-// Every error an exported method returns has been through translate, so callers only need
-// to know ErrNotFound, ErrConflict, ErrTooManyPending, ErrUnavailable and context errors.
+// It implements the records the avatar package declares, with its types. Every error an
+// exported method returns has been through translate, so callers only need to know the
+// domain's avatar.ErrNotFound, ErrConflict, ErrTooManyPending, ErrRecordsUnavailable and
+// context errors.
 package db
 
 import (
@@ -30,21 +32,19 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/wxavatar/wxavatar/avatar"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// The errors callers act on; every driver error is translated into one of
-// these once.
+// The errors callers act on are the domain's (avatar.ErrNotFound,
+// avatar.ErrConflict, avatar.ErrTooManyPending, avatar.ErrRecordsUnavailable):
+// every driver error is translated into one of these once, in translate.
+
+// DB implements the domain's records.
 var (
-	// ErrNotFound: no such record (for this user).
-	ErrNotFound = errors.New("not found")
-	// ErrConflict: the record's state does not allow the change.
-	ErrConflict = errors.New("conflict")
-	// ErrTooManyPending: the user holds the most pending uploads allowed.
-	ErrTooManyPending = errors.New("too many pending uploads")
-	// ErrUnavailable: the database is busy, locked or closed; retry later.
-	ErrUnavailable = errors.New("database unavailable")
+	_ avatar.Records      = (*DB)(nil)
+	_ avatar.SweepRecords = (*DB)(nil)
 )
 
 //go:embed migrations/*.sql
@@ -305,28 +305,28 @@ func translate(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict),
-		errors.Is(err, ErrTooManyPending), errors.Is(err, ErrUnavailable):
+	case errors.Is(err, avatar.ErrNotFound), errors.Is(err, avatar.ErrConflict),
+		errors.Is(err, avatar.ErrTooManyPending), errors.Is(err, avatar.ErrRecordsUnavailable):
 		return err
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.Is(err, sql.ErrNoRows):
-		return ErrNotFound
+		return avatar.ErrNotFound
 	case errors.Is(err, sql.ErrConnDone),
 		// database/sql does not export its "database is closed" error.
 		strings.Contains(err.Error(), "sql: database is closed"):
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", avatar.ErrRecordsUnavailable, err)
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		// Codes are extended result codes; the low byte is the primary code.
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return fmt.Errorf("%w: %w", avatar.ErrRecordsUnavailable, err)
 		case sqlite3.SQLITE_CONSTRAINT:
 			switch se.Code() {
 			case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-				return fmt.Errorf("%w: %w", ErrConflict, err)
+				return fmt.Errorf("%w: %w", avatar.ErrConflict, err)
 			}
 		}
 		return err
@@ -342,13 +342,13 @@ func translate(err error) error {
 	case errors.As(err, &ce), pgconn.Timeout(err), errors.As(err, &ne),
 		errors.Is(err, driver.ErrBadConn), errors.Is(err, pgconn.ErrConnClosed),
 		errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", avatar.ErrRecordsUnavailable, err)
 	case errors.As(err, &pe):
 		switch {
 		case pe.Code == "23505": // unique_violation
-			return fmt.Errorf("%w: %w", ErrConflict, err)
+			return fmt.Errorf("%w: %w", avatar.ErrConflict, err)
 		case pgUnavailable[pe.Code], strings.HasPrefix(pe.Code, "08"): // 08: connection exception
-			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return fmt.Errorf("%w: %w", avatar.ErrRecordsUnavailable, err)
 		}
 		// 23503 foreign_key_violation stays as is, as on SQLite: the methods check the
 		// referenced row first and answer ErrNotFound themselves.

@@ -18,6 +18,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/db/dbtest"
 )
 
@@ -155,7 +156,7 @@ func TestOpenFileSettings(t *testing.T) {
 func TestMemoryIsOneDatabase(t *testing.T) {
 	d := openTest(t, "sqlite::memory:")
 	ctx := context.Background()
-	if _, err := d.UpsertUser(ctx, User{ID: "u1", OpenID: "o1"}, t0); err != nil {
+	if _, err := d.UpsertUser(ctx, avatar.User{ID: "u1", OpenID: "o1"}, t0); err != nil {
 		t.Fatal(err)
 	}
 	// Calls from many goroutines must all see the same in-memory database.
@@ -187,7 +188,7 @@ func TestMigrationsTwiceIsNoop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := d.UpsertUser(ctx, User{ID: "u1", OpenID: "o1"}, t0); err != nil {
+		if _, err := d.UpsertUser(ctx, avatar.User{ID: "u1", OpenID: "o1"}, t0); err != nil {
 			t.Fatal(err)
 		}
 		if err := d.Close(); err != nil {
@@ -221,11 +222,11 @@ func TestPingAndClosed(t *testing.T) {
 		if err := d.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Ping(ctx); !errors.Is(err, ErrUnavailable) {
-			t.Errorf("Ping after Close: got %v; want ErrUnavailable", err)
+		if err := d.Ping(ctx); !errors.Is(err, avatar.ErrRecordsUnavailable) {
+			t.Errorf("Ping after Close: got %v; want avatar.ErrRecordsUnavailable", err)
 		}
-		if _, err := d.UserByID(ctx, "x"); !errors.Is(err, ErrUnavailable) {
-			t.Errorf("UserByID after Close: got %v; want ErrUnavailable", err)
+		if _, err := d.UserByID(ctx, "x"); !errors.Is(err, avatar.ErrRecordsUnavailable) {
+			t.Errorf("UserByID after Close: got %v; want avatar.ErrRecordsUnavailable", err)
 		}
 	})
 }
@@ -275,27 +276,27 @@ func TestTranslate(t *testing.T) {
 		want error // matched with errors.Is; nil means translate must return nil
 	}{
 		{"nil", nil, nil},
-		{"no rows", sql.ErrNoRows, ErrNotFound},
-		{"wrapped no rows", fmt.Errorf("scan: %w", sql.ErrNoRows), ErrNotFound},
-		{"busy", busy, ErrUnavailable},
-		{"conn done", sql.ErrConnDone, ErrUnavailable},
+		{"no rows", sql.ErrNoRows, avatar.ErrNotFound},
+		{"wrapped no rows", fmt.Errorf("scan: %w", sql.ErrNoRows), avatar.ErrNotFound},
+		{"busy", busy, avatar.ErrRecordsUnavailable},
+		{"conn done", sql.ErrConnDone, avatar.ErrRecordsUnavailable},
 		{"canceled", context.Canceled, context.Canceled},
 		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), context.DeadlineExceeded},
-		{"already ours", ErrTooManyPending, ErrTooManyPending},
+		{"already ours", avatar.ErrTooManyPending, avatar.ErrTooManyPending},
 		{"other", other, other},
 		// PostgreSQL: the server's SQLSTATEs, and connections that failed or broke.
-		{"pg unique", fmt.Errorf("exec: %w", &pgconn.PgError{Code: "23505"}), ErrConflict},
-		{"pg serialization", &pgconn.PgError{Code: "40001"}, ErrUnavailable},
-		{"pg deadlock", &pgconn.PgError{Code: "40P01"}, ErrUnavailable},
-		{"pg lock timeout", &pgconn.PgError{Code: "55P03"}, ErrUnavailable},
-		{"pg admin shutdown", &pgconn.PgError{Code: "57P01"}, ErrUnavailable},
-		{"pg starting up", &pgconn.PgError{Code: "57P03"}, ErrUnavailable},
-		{"pg too many connections", &pgconn.PgError{Code: "53300"}, ErrUnavailable},
-		{"pg connection failure", &pgconn.PgError{Code: "08006"}, ErrUnavailable},
-		{"pg conn closed", fmt.Errorf("query: %w", pgconn.ErrConnClosed), ErrUnavailable},
-		{"bad conn", driver.ErrBadConn, ErrUnavailable},
-		{"net", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, ErrUnavailable},
-		{"unexpected eof", fmt.Errorf("receive message: %w", io.ErrUnexpectedEOF), ErrUnavailable},
+		{"pg unique", fmt.Errorf("exec: %w", &pgconn.PgError{Code: "23505"}), avatar.ErrConflict},
+		{"pg serialization", &pgconn.PgError{Code: "40001"}, avatar.ErrRecordsUnavailable},
+		{"pg deadlock", &pgconn.PgError{Code: "40P01"}, avatar.ErrRecordsUnavailable},
+		{"pg lock timeout", &pgconn.PgError{Code: "55P03"}, avatar.ErrRecordsUnavailable},
+		{"pg admin shutdown", &pgconn.PgError{Code: "57P01"}, avatar.ErrRecordsUnavailable},
+		{"pg starting up", &pgconn.PgError{Code: "57P03"}, avatar.ErrRecordsUnavailable},
+		{"pg too many connections", &pgconn.PgError{Code: "53300"}, avatar.ErrRecordsUnavailable},
+		{"pg connection failure", &pgconn.PgError{Code: "08006"}, avatar.ErrRecordsUnavailable},
+		{"pg conn closed", fmt.Errorf("query: %w", pgconn.ErrConnClosed), avatar.ErrRecordsUnavailable},
+		{"bad conn", driver.ErrBadConn, avatar.ErrRecordsUnavailable},
+		{"net", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, avatar.ErrRecordsUnavailable},
+		{"unexpected eof", fmt.Errorf("receive message: %w", io.ErrUnexpectedEOF), avatar.ErrRecordsUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,8 +334,8 @@ func TestTranslateUniqueViolation(t *testing.T) {
 		ctx := context.Background()
 		_, err := d.exec(ctx,
 			`INSERT INTO users (id, openid, created_at, updated_at) VALUES ('a', 'o', 0, 0), ('b', 'o', 0, 0)`)
-		if got := translate(err); !errors.Is(got, ErrConflict) {
-			t.Errorf("translate(%v) = %v; want ErrConflict", err, got)
+		if got := translate(err); !errors.Is(got, avatar.ErrConflict) {
+			t.Errorf("translate(%v) = %v; want avatar.ErrConflict", err, got)
 		}
 		// A foreign key failure is not a conflict the caller can act on.
 		_, err = d.exec(ctx, `
@@ -343,7 +344,7 @@ func TestTranslateUniqueViolation(t *testing.T) {
 		if err == nil {
 			t.Fatal("insert with unknown user_id: got nil error; want a foreign key failure")
 		}
-		if got := translate(err); errors.Is(got, ErrConflict) || errors.Is(got, ErrUnavailable) {
+		if got := translate(err); errors.Is(got, avatar.ErrConflict) || errors.Is(got, avatar.ErrRecordsUnavailable) {
 			t.Errorf("translate(%v) = %v; want it left as is", err, got)
 		}
 	})
@@ -359,7 +360,7 @@ func TestBusyThroughAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	if _, err := d.UpsertUser(ctx, User{ID: "u1", OpenID: "o1"}, t0); err != nil {
+	if _, err := d.UpsertUser(ctx, avatar.User{ID: "u1", OpenID: "o1"}, t0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -380,8 +381,8 @@ func TestBusyThroughAPI(t *testing.T) {
 	}
 	for _, c := range calls {
 		err := c.call()
-		if !errors.Is(err, ErrUnavailable) {
-			t.Errorf("%s while locked: got %v; want ErrUnavailable", c.name, err)
+		if !errors.Is(err, avatar.ErrRecordsUnavailable) {
+			t.Errorf("%s while locked: got %v; want avatar.ErrRecordsUnavailable", c.name, err)
 		}
 		var se *sqlite.Error
 		if !errors.As(err, &se) {

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/wxavatar/wxavatar/avatar"
 )
 
 // TestMigration4KeepsUploads: 00004 rebuilds uploads without object_key's
@@ -22,7 +24,7 @@ func TestMigration4KeepsUploads(t *testing.T) {
 		if _, err := p.DownTo(ctx, 3); err != nil {
 			t.Fatalf("down to 3: %v", err)
 		}
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		// Every column set, NULLs where a row may hold them, and a legacy row
 		// (avatar_key '') as instances of an older version write them.
 		if _, err := d.exec(ctx, `INSERT INTO uploads (id, user_id, object_key, content_type, max_bytes, status,
@@ -62,8 +64,8 @@ func TestMigration4KeepsUploads(t *testing.T) {
 			t.Error("after 00004, an upload of an unknown user was stored; want the foreign key to refuse it")
 		}
 		if _, err := d.exec(ctx, `INSERT INTO uploads (id, user_id, object_key, content_type, max_bytes, url, created_at, expires_at)
-			VALUES ('a', 'u1', 'k/a2.png', 'image/png', 1, 'u', 1, 1)`); !errors.Is(translate(err), ErrConflict) {
-			t.Errorf("after 00004, a second row with one id: %v; want ErrConflict", translate(err))
+			VALUES ('a', 'u1', 'k/a2.png', 'image/png', 1, 'u', 1, 1)`); !errors.Is(translate(err), avatar.ErrConflict) {
+			t.Errorf("after 00004, a second row with one id: %v; want avatar.ErrConflict", translate(err))
 		}
 		// What the service relies on still works on the rebuilt table.
 		if _, err := d.UploadForUser(ctx, "u1", "a"); err != nil {
@@ -144,9 +146,9 @@ func TestMigration5RecordsAvatarUpload(t *testing.T) {
 			}
 			return id
 		}
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
-		mustUpsert(t, d, User{ID: "u2", OpenID: "o2"}, t0)
-		mustUpsert(t, d, User{ID: "u3", OpenID: "o3"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u2", OpenID: "o2"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u3", OpenID: "o3"}, t0)
 		for _, u := range []string{"u1", "u2"} {
 			mustCreateUpload(t, d, testUpload(u, u+"-old"), t0)
 			if _, _, err := d.ConfirmUpload(ctx, u, u+"-old", 10, t0); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/db/dbtest"
 )
 
@@ -122,7 +123,7 @@ func TestOpenPostgresConcurrently(t *testing.T) {
 func TestPostgresLockTimeoutIsUnavailable(t *testing.T) {
 	d := openTest(t, dbtest.PostgresURL(t))
 	ctx := context.Background()
-	mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+	mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 
 	holder, err := d.begin(ctx)
 	if err != nil {
@@ -146,8 +147,8 @@ func TestPostgresLockTimeoutIsUnavailable(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Code != "55P03" {
 		t.Fatalf("update of a locked row: got %v; want SQLSTATE 55P03", err)
 	}
-	if got := translate(err); !errors.Is(got, ErrUnavailable) || !errors.As(got, &pe) {
-		t.Errorf("translate(%v) = %v; want ErrUnavailable with the *pgconn.PgError kept", err, got)
+	if got := translate(err); !errors.Is(got, avatar.ErrRecordsUnavailable) || !errors.As(got, &pe) {
+		t.Errorf("translate(%v) = %v; want avatar.ErrRecordsUnavailable with the *pgconn.PgError kept", err, got)
 	}
 }
 
@@ -159,7 +160,7 @@ func TestPostgresContextEnds(t *testing.T) {
 	defer cancel()
 	var x string
 	err := translate(d.queryRow(ctx, `SELECT pg_sleep(5)::text`).Scan(&x))
-	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnavailable) {
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, avatar.ErrRecordsUnavailable) {
 		t.Errorf("query past its deadline: got %v; want context.DeadlineExceeded", err)
 	}
 	// The pool is still usable afterwards.

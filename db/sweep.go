@@ -5,34 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/wxavatar/wxavatar/avatar"
 )
-
-// SweepTask is one upload whose objects the sweeper should delete.
-type SweepTask struct {
-	UploadID string
-	Keys     []string // the objects to delete
-	// Reason is "expired" (never confirmed), "rejected", "spent" (the upload
-	// key of a confirmed upload, whose avatar is a copy elsewhere) or
-	// "replaced" (an avatar the user has since replaced).
-	Reason string
-	// What FinishSweep records as deleted.
-	uploadKey, avatar bool
-}
-
-// SweepPolicy says which objects are due.
-type SweepPolicy struct {
-	// ExpiredBefore: an upload key whose signatures expired before this
-	// instant will not be written again; whatever is stored there goes,
-	// unless it is an avatar (rows from before avatars were copies).
-	ExpiredBefore time.Time
-	// ReplacedBefore: avatars replaced before this instant go.
-	ReplacedBefore time.Time
-	// Lease is how long a claim holds before another instance may retake it
-	// (a sweeper that died mid-task).
-	Lease time.Duration
-	// Limit caps one batch.
-	Limit int
-}
 
 // The one definition of "this upload's objects may be deleted", used to pick
 // candidates, again, atomically, to claim each one (so that of several
@@ -57,12 +32,12 @@ const (
 // pending upload claimed here becomes expired, so a late confirm cannot race
 // the deletion. The caller deletes each task's objects, then calls
 // FinishSweep; a task never finished is retaken after p.Lease.
-func (d *DB) ClaimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]SweepTask, error) {
+func (d *DB) ClaimSweep(ctx context.Context, p avatar.SweepPolicy, now time.Time) ([]avatar.SweepTask, error) {
 	tasks, err := d.claimSweep(ctx, p, now)
 	return tasks, translate(err)
 }
 
-func (d *DB) claimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]SweepTask, error) {
+func (d *DB) claimSweep(ctx context.Context, p avatar.SweepPolicy, now time.Time) ([]avatar.SweepTask, error) {
 	expired, replaced := toMillis(p.ExpiredBefore), toMillis(p.ReplacedBefore)
 	args := []any{toMillis(now.Add(-p.Lease)), expired, replaced}
 	rows, err := d.query(ctx, `SELECT id FROM uploads WHERE `+sweepable+`
@@ -83,14 +58,14 @@ func (d *DB) claimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]Sw
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	var claimed []SweepTask
+	var claimed []avatar.SweepTask
 	for _, id := range candidates {
 		// Each claim is its own statement: the WHERE is evaluated again under
 		// the row lock, so a competing instance or a confirm that got there
 		// first makes this one a no-op, and what it returns is what was due
 		// when it was claimed, not when it was picked.
 		var (
-			t                        = SweepTask{UploadID: id}
+			t                        = avatar.SweepTask{UploadID: id}
 			key, avatarKey, status   string
 			keyDue, avatarOfRowIsDue bool
 		)
@@ -108,19 +83,19 @@ func (d *DB) claimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]Sw
 		if err != nil {
 			return claimed, err
 		}
-		confirmed := status == string(UploadConfirmed)
+		confirmed := status == string(avatar.UploadConfirmed)
 		if keyDue {
-			t.Keys, t.uploadKey = append(t.Keys, key), true
+			t.Keys, t.UploadKey = append(t.Keys, key), true
 			// An upload never confirmed may still have a copy, made by a
 			// confirm that then lost to a rejection or to this sweeper.
 			if !confirmed && avatarKey != key {
-				t.Keys, t.avatar = append(t.Keys, avatarKey), true
+				t.Keys, t.AvatarKey = append(t.Keys, avatarKey), true
 			}
 		}
 		if avatarOfRowIsDue {
-			t.avatar = true
+			t.AvatarKey = true
 			if avatarKey == key {
-				t.uploadKey = true
+				t.UploadKey = true
 			}
 			if !keyDue || avatarKey != key {
 				t.Keys = append(t.Keys, avatarKey)
@@ -131,7 +106,7 @@ func (d *DB) claimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]Sw
 			t.Reason = "replaced"
 		case confirmed:
 			t.Reason = "spent"
-		case status == string(UploadRejected):
+		case status == string(avatar.UploadRejected):
 			// Deleted at rejection, but the signature stayed valid until
 			// expiry: whatever was uploaded again since goes too.
 			t.Reason = "rejected"
@@ -144,10 +119,10 @@ func (d *DB) claimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]Sw
 }
 
 // FinishSweep records that the task's objects are gone and releases its claim.
-func (d *DB) FinishSweep(ctx context.Context, t SweepTask, now time.Time) error {
+func (d *DB) FinishSweep(ctx context.Context, t avatar.SweepTask, now time.Time) error {
 	_, err := d.exec(ctx, `UPDATE uploads SET sweep_claimed_at = NULL,
 		object_deleted_at = CASE WHEN ? THEN ? ELSE object_deleted_at END,
 		avatar_deleted_at = CASE WHEN ? THEN ? ELSE avatar_deleted_at END
-		WHERE id = ?`, t.uploadKey, toMillis(now), t.avatar, toMillis(now), t.UploadID)
+		WHERE id = ?`, t.UploadKey, toMillis(now), t.AvatarKey, toMillis(now), t.UploadID)
 	return translate(err)
 }

@@ -7,12 +7,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxavatar/wxavatar/avatar"
 )
 
 func TestClaimSweep(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		for _, id := range []string{"first", "second", "abandoned", "fresh"} {
 			mustCreateUpload(t, d, testUpload("u1", id), t0)
 		}
@@ -27,7 +29,7 @@ func TestClaimSweep(t *testing.T) {
 		fresh.ExpiresAt = t0.Add(time.Hour)
 		mustCreateUpload(t, d, fresh, t0)
 		now := t0.Add(30 * time.Minute)
-		policy := SweepPolicy{ExpiredBefore: now.Add(-15 * time.Minute), ReplacedBefore: now.Add(-time.Hour), Lease: 5 * time.Minute, Limit: 10}
+		policy := avatar.SweepPolicy{ExpiredBefore: now.Add(-15 * time.Minute), ReplacedBefore: now.Add(-time.Hour), Lease: 5 * time.Minute, Limit: 10}
 
 		// Replaced too recently for the grace period. Every upload key whose
 		// signature expired goes: the abandoned pending uploads' (fresh
@@ -44,8 +46,8 @@ func TestClaimSweep(t *testing.T) {
 			t.Errorf("claimed %v; want %v", tasks, want)
 		}
 		// A claimed pending upload is expired: a late confirm cannot win.
-		if _, up, err := d.ConfirmUpload(ctx, "u1", "abandoned", 10, now); err != ErrConflict || up.Status != UploadExpired {
-			t.Errorf("confirm after claim: %v, status %s; want ErrConflict, expired", err, up.Status)
+		if _, up, err := d.ConfirmUpload(ctx, "u1", "abandoned", 10, now); err != avatar.ErrConflict || up.Status != avatar.UploadExpired {
+			t.Errorf("confirm after claim: %v, status %s; want avatar.ErrConflict, expired", err, up.Status)
 		}
 		// Claimed tasks are not handed out again while the lease holds.
 		if got := claim(t, d, policy, now); len(got) != 0 {
@@ -98,7 +100,7 @@ func TestClaimSweepLegacyAvatar(t *testing.T) {
 func testClaimSweepLegacyAvatar(t *testing.T, legacy string) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		mustCreateUpload(t, d, testUpload("u1", "old"), t0)
 		mustCreateUpload(t, d, testUpload("u1", "abandoned"), t0)
 		if _, err := d.exec(ctx, `UPDATE uploads SET avatar_key = `+legacy+` WHERE id IN ('old', 'abandoned')`); err != nil {
@@ -108,7 +110,7 @@ func testClaimSweepLegacyAvatar(t *testing.T, legacy string) {
 			t.Fatal(err)
 		}
 		now := t0.Add(time.Hour)
-		policy := SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Minute, Limit: 10}
+		policy := avatar.SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Minute, Limit: 10}
 		// A legacy avatar in use is never due; an abandoned legacy upload has
 		// no copy to delete.
 		tasks := claim(t, d, policy, now)
@@ -159,7 +161,7 @@ func confirmAtOnce(t *testing.T, d *DB, userID string, now time.Time, ids ...str
 	wg.Wait()
 }
 
-func claim(t *testing.T, d *DB, p SweepPolicy, now time.Time) []SweepTask {
+func claim(t *testing.T, d *DB, p avatar.SweepPolicy, now time.Time) []avatar.SweepTask {
 	t.Helper()
 	tasks, err := d.ClaimSweep(context.Background(), p, now)
 	if err != nil {
@@ -169,7 +171,7 @@ func claim(t *testing.T, d *DB, p SweepPolicy, now time.Time) []SweepTask {
 }
 
 // equalTasks compares tasks with want, "id:reason" → space-separated keys.
-func equalTasks(tasks []SweepTask, want map[string]string) bool {
+func equalTasks(tasks []avatar.SweepTask, want map[string]string) bool {
 	if len(tasks) != len(want) {
 		return false
 	}
@@ -186,13 +188,13 @@ func equalTasks(tasks []SweepTask, want map[string]string) bool {
 func TestClaimSweepManyInstances(t *testing.T) {
 	forEachSharedDB(t, func(t *testing.T, url string) {
 		first := openTest(t, url)
-		mustUpsert(t, first, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, first, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		const n = 60
 		for i := 0; i < n; i++ {
 			mustCreateUpload(t, first, testUpload("u1", "up"+string(rune('A'+i/26))+string(rune('a'+i%26))), t0)
 		}
 		now := t0.Add(time.Hour)
-		policy := SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Hour, Limit: 7}
+		policy := avatar.SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Hour, Limit: 7}
 		var mu sync.Mutex
 		seen := map[string]int{}
 		var wg sync.WaitGroup
@@ -236,7 +238,7 @@ func TestClaimSweepManyInstances(t *testing.T) {
 func TestSweepRejectedAndRacingConfirms(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		for _, id := range []string{"x", "a", "b", "bad"} {
 			mustCreateUpload(t, d, testUpload("u1", id), t0)
 		}
@@ -256,7 +258,7 @@ func TestSweepRejectedAndRacingConfirms(t *testing.T) {
 			winner, loser = "b", "a"
 		}
 		now := t0.Add(time.Hour)
-		policy := SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Minute, Limit: 10}
+		policy := avatar.SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Minute, Limit: 10}
 		want := map[string]string{
 			"bad:rejected":      "avatars/u1/bad.png avatars/u1/bad/avatar.png",
 			loser + ":replaced": "avatars/u1/" + loser + ".png avatars/u1/" + loser + "/avatar.png",
@@ -275,7 +277,7 @@ func TestSweepRejectedAndRacingConfirms(t *testing.T) {
 func TestRacingConfirmsMarkEveryReplacedAvatar(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		n := 0
 		for round := 0; round < 15; round++ {
 			var ids []string

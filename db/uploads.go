@@ -6,39 +6,9 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/wxavatar/wxavatar/avatar"
 )
-
-// UploadStatus is where an upload is in its life: pending until the object is checked, then
-// confirmed or rejected for good.
-type UploadStatus string
-
-const (
-	// UploadPending: signed, not yet confirmed or rejected.
-	UploadPending UploadStatus = "pending"
-	// UploadConfirmed: checked and recorded as the user's avatar (once).
-	UploadConfirmed UploadStatus = "confirmed"
-	// UploadRejected: the stored object was not an acceptable image.
-	UploadRejected UploadStatus = "rejected"
-	// UploadExpired: the signature expired with nothing confirmed and the
-	// sweeper has taken the upload (and deletes whatever was stored).
-	UploadExpired UploadStatus = "expired"
-)
-
-// Upload is a signature handed out for one avatar object, and what became of it.
-type Upload struct {
-	ID, UserID, ContentType string
-	// Key is the object the upload signatures name; AvatarKey is where
-	// confirm copies it once checked, and URL is AvatarKey's permanent URL.
-	// Both must name the (unique) ID, which makes them unique too: Key's last
-	// segment is the ID and an extension (".../<id>.png"), AvatarKey's
-	// second-to-last segment is the ID (".../<id>/avatar.png").
-	Key, AvatarKey, URL  string
-	MaxBytes             int64
-	Status               UploadStatus
-	Size                 int64 // 0 until confirmed
-	CreatedAt, ExpiresAt time.Time
-	ConfirmedAt          time.Time // zero until confirmed
-}
 
 // avatarKeyOf is the one definition of an upload's avatar key. Rows from
 // before avatars were copies keep the avatar under the upload key: migrated
@@ -49,18 +19,18 @@ const avatarKeyOf = `COALESCE(NULLIF(avatar_key, ''), object_key)`
 const uploadColumns = `id, user_id, object_key, ` + avatarKeyOf + `, content_type, url, max_bytes, status, size,
 	created_at, expires_at, confirmed_at`
 
-func scanUpload(row rowScanner) (Upload, error) {
+func scanUpload(row rowScanner) (avatar.Upload, error) {
 	var (
-		u                Upload
+		u                avatar.Upload
 		status           string
 		created, expires int64
 		confirmed        sql.NullInt64
 	)
 	if err := row.Scan(&u.ID, &u.UserID, &u.Key, &u.AvatarKey, &u.ContentType, &u.URL, &u.MaxBytes, &status,
 		&u.Size, &created, &expires, &confirmed); err != nil {
-		return Upload{}, err
+		return avatar.Upload{}, err
 	}
-	u.Status = UploadStatus(status)
+	u.Status = avatar.UploadStatus(status)
 	u.CreatedAt, u.ExpiresAt = fromMillis(created), fromMillis(expires)
 	if confirmed.Valid {
 		u.ConfirmedAt = fromMillis(confirmed.Int64)
@@ -68,7 +38,7 @@ func scanUpload(row rowScanner) (Upload, error) {
 	return u, nil
 }
 
-func uploadForUser(ctx context.Context, q querier, userID, uploadID string) (Upload, error) {
+func uploadForUser(ctx context.Context, q querier, userID, uploadID string) (avatar.Upload, error) {
 	return scanUpload(q.queryRow(ctx,
 		`SELECT `+uploadColumns+` FROM uploads WHERE id = ? AND user_id = ?`, uploadID, userID))
 }
@@ -79,7 +49,7 @@ func uploadForUser(ctx context.Context, q querier, userID, uploadID string) (Upl
 //
 // u.Status, u.Size and u.ConfirmedAt are ignored and CreatedAt is now. An unknown user is
 // ErrNotFound; a reused id is ErrConflict; keys that do not name the id are refused.
-func (d *DB) CreateUpload(ctx context.Context, u Upload, maxPending int, now time.Time) error {
+func (d *DB) CreateUpload(ctx context.Context, u avatar.Upload, maxPending int, now time.Time) error {
 	if u.ID == "" || u.UserID == "" || u.Key == "" || u.AvatarKey == "" || u.ContentType == "" || u.URL == "" ||
 		u.MaxBytes <= 0 || u.ExpiresAt.IsZero() {
 		return errors.New("db: create upload: id, user id, keys, content type, url, max bytes and expiry are required")
@@ -97,7 +67,7 @@ func (d *DB) CreateUpload(ctx context.Context, u Upload, maxPending int, now tim
 // keysNameID reports whether u's keys name its ID as Upload says. An ID has
 // no '.' or '/', so two uploads' Keys are equal only if their IDs are, and so
 // are two AvatarKeys.
-func keysNameID(u Upload) bool {
+func keysNameID(u avatar.Upload) bool {
 	if u.ID == "" || strings.ContainsAny(u.ID, "./") {
 		return false
 	}
@@ -116,7 +86,7 @@ func cutLast(key string) (before, after string) {
 	return key[:i], key[i+1:]
 }
 
-func (d *DB) createUpload(ctx context.Context, u Upload, maxPending int, now time.Time) error {
+func (d *DB) createUpload(ctx context.Context, u avatar.Upload, maxPending int, now time.Time) error {
 	// One write, the last statement: a failing INSERT undoes only itself.
 	return d.inTx(ctx, false, func(ctx context.Context, tx *txn) error {
 		return d.insertUpload(ctx, tx, u, maxPending, now)
@@ -124,7 +94,7 @@ func (d *DB) createUpload(ctx context.Context, u Upload, maxPending int, now tim
 }
 
 // insertUpload is CreateUpload's work inside tx.
-func (d *DB) insertUpload(ctx context.Context, tx *txn, u Upload, maxPending int, now time.Time) error {
+func (d *DB) insertUpload(ctx context.Context, tx *txn, u avatar.Upload, maxPending int, now time.Time) error {
 	// The user must exist. On PostgreSQL a no-op write on the user row also locks it until
 	// commit, which serializes concurrent creates for one user under READ COMMITTED. SQLite's
 	// BEGIN IMMEDIATE already serializes every writer, and its foreign key check on the INSERT
@@ -137,7 +107,7 @@ func (d *DB) insertUpload(ctx context.Context, tx *txn, u Upload, maxPending int
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return ErrNotFound
+			return avatar.ErrNotFound
 		}
 	}
 
@@ -150,7 +120,7 @@ func (d *DB) insertUpload(ctx context.Context, tx *txn, u Upload, maxPending int
 			return err
 		}
 		if pending >= maxPending {
-			return ErrTooManyPending
+			return avatar.ErrTooManyPending
 		}
 	}
 
@@ -161,14 +131,14 @@ func (d *DB) insertUpload(ctx context.Context, tx *txn, u Upload, maxPending int
 		u.ID, u.UserID, u.Key, u.AvatarKey, u.ContentType, u.URL, u.MaxBytes,
 		toMillis(now), toMillis(u.ExpiresAt))
 	if foreignKeyViolation(err) {
-		return ErrNotFound
+		return avatar.ErrNotFound
 	}
 	return err
 }
 
 // UploadForUser returns the upload only when it belongs to userID; otherwise ErrNotFound
 // (same error for missing and foreign: callers must not be able to tell them apart).
-func (d *DB) UploadForUser(ctx context.Context, userID, uploadID string) (Upload, error) {
+func (d *DB) UploadForUser(ctx context.Context, userID, uploadID string) (avatar.Upload, error) {
 	u, err := uploadForUser(ctx, d, userID, uploadID)
 	return u, translate(err)
 }
@@ -179,30 +149,30 @@ func (d *DB) UploadForUser(ctx context.Context, userID, uploadID string) (Upload
 // nothing — even if the user has since confirmed a newer avatar). A rejected upload → ErrConflict.
 // Missing/foreign → ErrNotFound. Safe under concurrent calls for the same upload (recorded once).
 // Expiry is not checked: a signature that expired after the object was stored still counts.
-func (d *DB) ConfirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (User, Upload, error) {
+func (d *DB) ConfirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (avatar.User, avatar.Upload, error) {
 	user, up, err := d.confirmUpload(ctx, userID, uploadID, size, now)
 	return user, up, translate(err)
 }
 
-func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (User, Upload, error) {
+func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (avatar.User, avatar.Upload, error) {
 	var (
-		user User
-		up   Upload
+		user avatar.User
+		up   avatar.Upload
 	)
 	err := d.inTx(ctx, true, func(ctx context.Context, tx *txn) error {
 		var err error
 		user, up, err = d.confirmIn(ctx, tx, userID, uploadID, size, now)
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrConflict) {
-		return User{}, Upload{}, err
+	if err != nil && !errors.Is(err, avatar.ErrConflict) {
+		return avatar.User{}, avatar.Upload{}, err
 	}
 	return user, up, err
 }
 
 // confirmIn is ConfirmUpload's work inside tx; on ErrConflict the upload is
 // returned too.
-func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, size int64, now time.Time) (User, Upload, error) {
+func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, size int64, now time.Time) (avatar.User, avatar.Upload, error) {
 
 	// The state check is in the UPDATE itself, so of two racing confirms exactly one changes
 	// the row even where transactions are not serialized (PostgreSQL read committed).
@@ -211,25 +181,25 @@ func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, si
 		WHERE id = ? AND user_id = ? AND status = 'pending'`,
 		size, toMillis(now), uploadID, userID)
 	if err != nil {
-		return User{}, Upload{}, err
+		return avatar.User{}, avatar.Upload{}, err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return User{}, Upload{}, err
+		return avatar.User{}, avatar.Upload{}, err
 	}
 
 	up, err := uploadForUser(ctx, tx, userID, uploadID)
 	if err != nil {
-		return User{}, Upload{}, err
+		return avatar.User{}, avatar.Upload{}, err
 	}
 	if n == 0 {
-		if up.Status != UploadConfirmed {
-			return User{}, up, ErrConflict
+		if up.Status != avatar.UploadConfirmed {
+			return avatar.User{}, up, avatar.ErrConflict
 		}
 		user, err := scanUser(tx.queryRow(ctx,
 			`SELECT `+userColumns+` FROM users WHERE id = ?`, userID))
 		if err != nil {
-			return User{}, Upload{}, err
+			return avatar.User{}, avatar.Upload{}, err
 		}
 		return user, up, nil
 	}
@@ -244,19 +214,19 @@ func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, si
 	}
 	var previous sql.NullString
 	if err := tx.queryRow(ctx, lockUser, userID).Scan(&previous); err != nil {
-		return User{}, Upload{}, err
+		return avatar.User{}, avatar.Upload{}, err
 	}
 	if previous.Valid && previous.String != uploadID {
 		if _, err := tx.exec(ctx, `UPDATE uploads SET replaced_at = ? WHERE id = ? AND replaced_at IS NULL`,
 			toMillis(now), previous.String); err != nil {
-			return User{}, Upload{}, err
+			return avatar.User{}, avatar.Upload{}, err
 		}
 	}
 	user, err := scanUser(tx.queryRow(ctx,
 		`UPDATE users SET avatar_url = ?, avatar_upload_id = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
 		up.URL, up.ID, toMillis(now), userID))
 	if err != nil {
-		return User{}, Upload{}, err
+		return avatar.User{}, avatar.Upload{}, err
 	}
 	return user, up, nil
 }
@@ -269,8 +239,8 @@ func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, si
 // copy), pending (another version is being copied), rejected or expired.
 // Missing/foreign → ErrNotFound. A claim taken returns no upload: the caller
 // has it already.
-func (d *DB) ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (Upload, error) {
-	var up Upload
+func (d *DB) ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (avatar.Upload, error) {
+	var up avatar.Upload
 	// No savepoint: the UPDATE is the only write, and the read after it
 	// happens only when it changed nothing.
 	err := d.inTx(ctx, false, func(ctx context.Context, tx *txn) error {
@@ -292,22 +262,22 @@ func (d *DB) ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, 
 		if up, err = uploadForUser(ctx, tx, userID, uploadID); err != nil {
 			return err
 		}
-		return ErrConflict
+		return avatar.ErrConflict
 	})
 	return up, translate(err)
 }
 
 // RejectUpload marks a pending upload rejected; rejected again → returns it unchanged;
 // confirmed → ErrConflict; missing/foreign → ErrNotFound.
-func (d *DB) RejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (Upload, error) {
+func (d *DB) RejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (avatar.Upload, error) {
 	up, err := d.rejectUpload(ctx, userID, uploadID, now)
 	return up, translate(err)
 }
 
-func (d *DB) rejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (Upload, error) {
+func (d *DB) rejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (avatar.Upload, error) {
 	tx, err := d.begin(ctx)
 	if err != nil {
-		return Upload{}, err
+		return avatar.Upload{}, err
 	}
 	defer tx.Rollback()
 
@@ -315,14 +285,14 @@ func (d *DB) rejectUpload(ctx context.Context, userID, uploadID string, now time
 		UPDATE uploads SET status = 'rejected', rejected_at = ?
 		WHERE id = ? AND user_id = ? AND status = 'pending'`,
 		toMillis(now), uploadID, userID); err != nil {
-		return Upload{}, err
+		return avatar.Upload{}, err
 	}
 	up, err := uploadForUser(ctx, tx, userID, uploadID)
 	if err != nil {
-		return Upload{}, err
+		return avatar.Upload{}, err
 	}
-	if up.Status != UploadRejected {
-		return Upload{}, ErrConflict
+	if up.Status != avatar.UploadRejected {
+		return avatar.Upload{}, avatar.ErrConflict
 	}
 	return up, tx.Commit()
 }

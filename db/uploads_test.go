@@ -7,13 +7,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxavatar/wxavatar/avatar"
 )
 
 const uploadTTL = 10 * time.Minute
 
 // testUpload describes a fresh upload for userID created at t0.
-func testUpload(userID, id string) Upload {
-	return Upload{
+func testUpload(userID, id string) avatar.Upload {
+	return avatar.Upload{
 		ID:          id,
 		UserID:      userID,
 		Key:         "avatars/" + userID + "/" + id + ".png",
@@ -25,7 +27,7 @@ func testUpload(userID, id string) Upload {
 	}
 }
 
-func mustCreateUpload(t *testing.T, d *DB, u Upload, now time.Time) {
+func mustCreateUpload(t *testing.T, d *DB, u avatar.Upload, now time.Time) {
 	t.Helper()
 	if err := d.CreateUpload(context.Background(), u, 0, now); err != nil {
 		t.Fatalf("CreateUpload(%s): %v", u.ID, err)
@@ -35,14 +37,14 @@ func mustCreateUpload(t *testing.T, d *DB, u Upload, now time.Time) {
 func TestCreateUploadStoresPending(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		in := testUpload("u1", "up1")
-		in.Status, in.Size, in.ConfirmedAt = UploadConfirmed, 99, t0 // ignored
+		in.Status, in.Size, in.ConfirmedAt = avatar.UploadConfirmed, 99, t0 // ignored
 		mustCreateUpload(t, d, in, t0)
 
 		got, err := d.UploadForUser(ctx, "u1", "up1")
 		want := testUpload("u1", "up1")
-		want.Status, want.CreatedAt = UploadPending, t0
+		want.Status, want.CreatedAt = avatar.UploadPending, t0
 		if err != nil || got != want {
 			t.Errorf("UploadForUser: got %+v, %v; want %+v, nil", got, err, want)
 		}
@@ -52,7 +54,7 @@ func TestCreateUploadStoresPending(t *testing.T) {
 func TestCreateUploadErrors(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
 
 		sameKey := testUpload("u1", "up2")
@@ -70,11 +72,11 @@ func TestCreateUploadErrors(t *testing.T) {
 		avatarIsUploadKey.AvatarKey = avatarIsUploadKey.Key
 		tests := []struct {
 			name    string
-			u       Upload
+			u       avatar.Upload
 			wantErr error // nil: any error
 		}{
-			{"unknown user", testUpload("nobody", "up9"), ErrNotFound},
-			{"same id", testUpload("u1", "up1"), ErrConflict},
+			{"unknown user", testUpload("nobody", "up9"), avatar.ErrNotFound},
+			{"same id", testUpload("u1", "up1"), avatar.ErrConflict},
 			// A key that does not name its id could repeat another upload's:
 			// no index would notice, so CreateUpload refuses it.
 			{"key naming another id", sameKey, nil},
@@ -98,11 +100,11 @@ func TestCreateUploadErrors(t *testing.T) {
 func TestCreateUploadPendingCap(t *testing.T) {
 	type existing struct {
 		createdAt time.Time
-		status    UploadStatus
+		status    avatar.UploadStatus
 	}
 	now := t0.Add(uploadTTL / 2)
-	pending := existing{t0, UploadPending}
-	expired := existing{t0.Add(-uploadTTL), UploadPending} // expires exactly at t0
+	pending := existing{t0, avatar.UploadPending}
+	expired := existing{t0.Add(-uploadTTL), avatar.UploadPending} // expires exactly at t0
 	tests := []struct {
 		name     string
 		existing []existing
@@ -111,10 +113,10 @@ func TestCreateUploadPendingCap(t *testing.T) {
 	}{
 		{"empty", nil, 2, nil},
 		{"below cap", []existing{pending}, 2, nil},
-		{"at cap", []existing{pending, pending}, 2, ErrTooManyPending},
+		{"at cap", []existing{pending, pending}, 2, avatar.ErrTooManyPending},
 		{"expired do not count", []existing{pending, expired, expired}, 2, nil},
-		{"confirmed do not count", []existing{pending, {t0, UploadConfirmed}}, 2, nil},
-		{"rejected do not count", []existing{pending, {t0, UploadRejected}}, 2, nil},
+		{"confirmed do not count", []existing{pending, {t0, avatar.UploadConfirmed}}, 2, nil},
+		{"rejected do not count", []existing{pending, {t0, avatar.UploadRejected}}, 2, nil},
 		{"cap 0 is no limit", []existing{pending, pending, pending}, 0, nil},
 		{"negative cap is no limit", []existing{pending, pending, pending}, -1, nil},
 	}
@@ -122,9 +124,9 @@ func TestCreateUploadPendingCap(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			forEachDB(t, func(t *testing.T, d *DB) {
 				ctx := context.Background()
-				mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+				mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 				// Another user's pending uploads never count.
-				mustUpsert(t, d, User{ID: "u2", OpenID: "o2"}, t0)
+				mustUpsert(t, d, avatar.User{ID: "u2", OpenID: "o2"}, t0)
 				for i := range 3 {
 					mustCreateUpload(t, d, testUpload("u2", fmt.Sprint("other", i)), t0)
 				}
@@ -142,8 +144,8 @@ func TestCreateUploadPendingCap(t *testing.T) {
 					t.Fatalf("CreateUpload: got %v; want %v", err, tt.wantErr)
 				}
 				_, err = d.UploadForUser(ctx, "u1", "new")
-				if tt.wantErr != nil && !errors.Is(err, ErrNotFound) {
-					t.Errorf("refused upload: UploadForUser got %v; want ErrNotFound (not stored)", err)
+				if tt.wantErr != nil && !errors.Is(err, avatar.ErrNotFound) {
+					t.Errorf("refused upload: UploadForUser got %v; want avatar.ErrNotFound (not stored)", err)
 				}
 			})
 		})
@@ -151,15 +153,15 @@ func TestCreateUploadPendingCap(t *testing.T) {
 }
 
 // setStatus moves an upload through the public API into status.
-func setStatus(t *testing.T, d *DB, userID, uploadID string, status UploadStatus) {
+func setStatus(t *testing.T, d *DB, userID, uploadID string, status avatar.UploadStatus) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
 	switch status {
-	case UploadPending:
-	case UploadConfirmed:
+	case avatar.UploadPending:
+	case avatar.UploadConfirmed:
 		_, _, err = d.ConfirmUpload(ctx, userID, uploadID, 1234, t0)
-	case UploadRejected:
+	case avatar.UploadRejected:
 		_, err = d.RejectUpload(ctx, userID, uploadID, t0)
 	}
 	if err != nil {
@@ -170,7 +172,7 @@ func setStatus(t *testing.T, d *DB, userID, uploadID string, status UploadStatus
 func TestCreateUploadConcurrentCap(t *testing.T) {
 	const workers, limit = 20, 5
 	forEachDB(t, func(t *testing.T, d *DB) {
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		var wg sync.WaitGroup
 		errs := make([]error, workers)
 		for i := range workers {
@@ -184,10 +186,10 @@ func TestCreateUploadConcurrentCap(t *testing.T) {
 			switch {
 			case err == nil:
 				ok++
-			case errors.Is(err, ErrTooManyPending):
+			case errors.Is(err, avatar.ErrTooManyPending):
 				refused++
 			default:
-				t.Errorf("worker %d: got %v; want nil or ErrTooManyPending", i, err)
+				t.Errorf("worker %d: got %v; want nil or avatar.ErrTooManyPending", i, err)
 			}
 		}
 		if ok != limit || refused != workers-limit {
@@ -199,8 +201,8 @@ func TestCreateUploadConcurrentCap(t *testing.T) {
 func TestUploadForUserHidesOtherUsers(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
-		mustUpsert(t, d, User{ID: "u2", OpenID: "o2"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u2", OpenID: "o2"}, t0)
 		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
 
 		if _, err := d.UploadForUser(ctx, "u1", "up1"); err != nil {
@@ -208,8 +210,8 @@ func TestUploadForUserHidesOtherUsers(t *testing.T) {
 		}
 		_, foreign := d.UploadForUser(ctx, "u2", "up1")
 		_, missing := d.UploadForUser(ctx, "u2", "nope")
-		if foreign != ErrNotFound || missing != ErrNotFound {
-			t.Errorf("foreign: got %v, missing: got %v; want both exactly ErrNotFound", foreign, missing)
+		if foreign != avatar.ErrNotFound || missing != avatar.ErrNotFound {
+			t.Errorf("foreign: got %v, missing: got %v; want both exactly avatar.ErrNotFound", foreign, missing)
 		}
 	})
 }
@@ -217,7 +219,7 @@ func TestUploadForUserHidesOtherUsers(t *testing.T) {
 func TestConfirmUpload(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
 		confirmAt := t0.Add(time.Minute)
 
@@ -225,9 +227,9 @@ func TestConfirmUpload(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ConfirmUpload: %v", err)
 		}
-		wantUser := User{ID: "u1", OpenID: "o1", AvatarURL: testUpload("u1", "up1").URL, CreatedAt: t0, UpdatedAt: confirmAt}
+		wantUser := avatar.User{ID: "u1", OpenID: "o1", AvatarURL: testUpload("u1", "up1").URL, CreatedAt: t0, UpdatedAt: confirmAt}
 		wantUp := testUpload("u1", "up1")
-		wantUp.Status, wantUp.Size, wantUp.CreatedAt, wantUp.ConfirmedAt = UploadConfirmed, 1234, t0, confirmAt
+		wantUp.Status, wantUp.Size, wantUp.CreatedAt, wantUp.ConfirmedAt = avatar.UploadConfirmed, 1234, t0, confirmAt
 		if user != wantUser || up != wantUp {
 			t.Fatalf("ConfirmUpload: got %+v, %+v; want %+v, %+v", user, up, wantUser, wantUp)
 		}
@@ -261,12 +263,12 @@ func TestConfirmUpload(t *testing.T) {
 func TestConfirmUploadConcurrent(t *testing.T) {
 	const workers = 10
 	forEachDB(t, func(t *testing.T, d *DB) {
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
 
 		type result struct {
-			user User
-			up   Upload
+			user avatar.User
+			up   avatar.Upload
 			err  error
 		}
 		results := make([]result, workers)
@@ -290,7 +292,7 @@ func TestConfirmUploadConcurrent(t *testing.T) {
 				t.Errorf("worker %d: got %+v, %+v; want every worker to see %+v, %+v", i, r.user, r.up, first.user, first.up)
 			}
 		}
-		if first.up.Status != UploadConfirmed || first.up.ConfirmedAt.IsZero() ||
+		if first.up.Status != avatar.UploadConfirmed || first.up.ConfirmedAt.IsZero() ||
 			!first.user.UpdatedAt.Equal(first.up.ConfirmedAt) {
 			t.Errorf("recorded: upload %+v user %+v; want confirmed once with user updated_at = confirmed_at", first.up, first.user)
 		}
@@ -302,37 +304,37 @@ func TestConfirmUploadConcurrent(t *testing.T) {
 
 func TestUploadStateConflicts(t *testing.T) {
 	ctx := context.Background()
-	confirm := func(d *DB, user, id string) (Upload, error) {
+	confirm := func(d *DB, user, id string) (avatar.Upload, error) {
 		_, up, err := d.ConfirmUpload(ctx, user, id, 1234, t0.Add(time.Minute))
 		return up, err
 	}
-	reject := func(d *DB, user, id string) (Upload, error) {
+	reject := func(d *DB, user, id string) (avatar.Upload, error) {
 		return d.RejectUpload(ctx, user, id, t0.Add(time.Minute))
 	}
-	type op func(d *DB, user, id string) (Upload, error)
+	type op func(d *DB, user, id string) (avatar.Upload, error)
 	tests := []struct {
 		name       string
 		first      op
 		then       op
 		user, id   string
 		wantErr    error
-		wantStatus UploadStatus // status after both, when then succeeds
+		wantStatus avatar.UploadStatus // status after both, when then succeeds
 	}{
-		{"confirm after reject", reject, confirm, "u1", "up1", ErrConflict, ""},
-		{"reject after confirm", confirm, reject, "u1", "up1", ErrConflict, ""},
-		{"reject twice", reject, reject, "u1", "up1", nil, UploadRejected},
-		{"confirm foreign", nil, confirm, "u2", "up1", ErrNotFound, ""},
-		{"reject foreign", nil, reject, "u2", "up1", ErrNotFound, ""},
-		{"confirm missing", nil, confirm, "u1", "nope", ErrNotFound, ""},
-		{"reject missing", nil, reject, "u1", "nope", ErrNotFound, ""},
+		{"confirm after reject", reject, confirm, "u1", "up1", avatar.ErrConflict, ""},
+		{"reject after confirm", confirm, reject, "u1", "up1", avatar.ErrConflict, ""},
+		{"reject twice", reject, reject, "u1", "up1", nil, avatar.UploadRejected},
+		{"confirm foreign", nil, confirm, "u2", "up1", avatar.ErrNotFound, ""},
+		{"reject foreign", nil, reject, "u2", "up1", avatar.ErrNotFound, ""},
+		{"confirm missing", nil, confirm, "u1", "nope", avatar.ErrNotFound, ""},
+		{"reject missing", nil, reject, "u1", "nope", avatar.ErrNotFound, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			forEachDB(t, func(t *testing.T, d *DB) {
-				mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
-				mustUpsert(t, d, User{ID: "u2", OpenID: "o2"}, t0)
+				mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+				mustUpsert(t, d, avatar.User{ID: "u2", OpenID: "o2"}, t0)
 				mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
-				var before Upload
+				var before avatar.Upload
 				if tt.first != nil {
 					var err error
 					if before, err = tt.first(d, "u1", "up1"); err != nil {
@@ -363,11 +365,11 @@ func TestUploadStateConflicts(t *testing.T) {
 func TestRejectUpload(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
 		got, err := d.RejectUpload(ctx, "u1", "up1", t0.Add(time.Minute))
 		want := testUpload("u1", "up1")
-		want.Status, want.CreatedAt = UploadRejected, t0
+		want.Status, want.CreatedAt = avatar.UploadRejected, t0
 		if err != nil || got != want {
 			t.Errorf("RejectUpload: got %+v, %v; want %+v, nil", got, err, want)
 		}
@@ -383,10 +385,10 @@ func TestRejectUpload(t *testing.T) {
 func TestClaimCopy(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
 		stale := t0.Add(-time.Minute)
-		claim := func(etag string, now, staleBefore time.Time) (UploadStatus, error) {
+		claim := func(etag string, now, staleBefore time.Time) (avatar.UploadStatus, error) {
 			up, err := d.ClaimCopy(ctx, "u1", "up1", etag, now, staleBefore)
 			return up.Status, err
 		}
@@ -396,20 +398,20 @@ func TestClaimCopy(t *testing.T) {
 		if _, err := claim("v1", t0.Add(time.Second), stale); err != nil {
 			t.Errorf("same version again: %v; want nil", err)
 		}
-		if st, err := claim("v2", t0.Add(2*time.Second), stale); err != ErrConflict || st != UploadPending {
-			t.Errorf("another version while v1's claim is fresh: %v, %s; want ErrConflict, pending", err, st)
+		if st, err := claim("v2", t0.Add(2*time.Second), stale); err != avatar.ErrConflict || st != avatar.UploadPending {
+			t.Errorf("another version while v1's claim is fresh: %v, %s; want avatar.ErrConflict, pending", err, st)
 		}
 		if _, err := claim("v2", t0.Add(2*time.Minute), t0.Add(time.Minute)); err != nil {
 			t.Errorf("another version once v1's claim is stale: %v; want nil", err)
 		}
-		if _, err := d.ClaimCopy(ctx, "u2", "up1", "v2", t0, stale); err != ErrNotFound {
-			t.Errorf("another user's upload: %v; want ErrNotFound", err)
+		if _, err := d.ClaimCopy(ctx, "u2", "up1", "v2", t0, stale); err != avatar.ErrNotFound {
+			t.Errorf("another user's upload: %v; want avatar.ErrNotFound", err)
 		}
 		if _, _, err := d.ConfirmUpload(ctx, "u1", "up1", 10, t0.Add(2*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		if st, err := claim("v2", t0.Add(3*time.Minute), t0.Add(3*time.Minute)); err != ErrConflict || st != UploadConfirmed {
-			t.Errorf("after confirm: %v, %s; want ErrConflict, confirmed", err, st)
+		if st, err := claim("v2", t0.Add(3*time.Minute), t0.Add(3*time.Minute)); err != avatar.ErrConflict || st != avatar.UploadConfirmed {
+			t.Errorf("after confirm: %v, %s; want avatar.ErrConflict, confirmed", err, st)
 		}
 	})
 }

@@ -5,30 +5,21 @@ import (
 	"database/sql"
 	"errors"
 	"time"
-)
 
-// User is a person who logged in through the mini program.
-type User struct {
-	ID        string // opaque public id
-	OpenID    string
-	UnionID   string // "" when none
-	Nickname  string // "" until set
-	AvatarURL string // "" until an avatar is confirmed
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
+	"github.com/wxavatar/wxavatar/avatar"
+)
 
 // Queries use '?' placeholders; the PostgreSQL backend rebinds them to $n.
 const userColumns = `id, openid, unionid, nickname, avatar_url, created_at, updated_at`
 
-func scanUser(row rowScanner) (User, error) {
+func scanUser(row rowScanner) (avatar.User, error) {
 	var (
-		u                  User
+		u                  avatar.User
 		unionID, avatarURL sql.NullString
 		created, updated   int64
 	)
 	if err := row.Scan(&u.ID, &u.OpenID, &unionID, &u.Nickname, &avatarURL, &created, &updated); err != nil {
-		return User{}, err
+		return avatar.User{}, err
 	}
 	u.UnionID, u.AvatarURL = unionID.String, avatarURL.String
 	u.CreatedAt, u.UpdatedAt = fromMillis(created), fromMillis(updated)
@@ -41,11 +32,11 @@ func scanUser(row rowScanner) (User, error) {
 // Only u.ID, u.OpenID and u.UnionID are read. updated_at moves only when the unionid changes.
 // One statement, so two first logins racing on the same openid both get the same user, on
 // SQLite and on PostgreSQL alike.
-func (d *DB) UpsertUser(ctx context.Context, u User, now time.Time) (User, error) {
+func (d *DB) UpsertUser(ctx context.Context, u avatar.User, now time.Time) (avatar.User, error) {
 	if u.ID == "" || u.OpenID == "" {
-		return User{}, errors.New("db: upsert user: id and openid are required")
+		return avatar.User{}, errors.New("db: upsert user: id and openid are required")
 	}
-	var got User
+	var got avatar.User
 	err := d.writeRow(ctx, func(r rowScanner) (err error) { got, err = scanUser(r); return err }, `
 		INSERT INTO users (id, openid, unionid, nickname, created_at, updated_at)
 		VALUES (?, ?, ?, '', ?, ?)
@@ -63,7 +54,7 @@ func (d *DB) UpsertUser(ctx context.Context, u User, now time.Time) (User, error
 }
 
 // UserByID returns the user with the given id, or ErrNotFound.
-func (d *DB) UserByID(ctx context.Context, id string) (User, error) {
+func (d *DB) UserByID(ctx context.Context, id string) (avatar.User, error) {
 	u, err := scanUser(d.queryRow(ctx,
 		`SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	return u, translate(err)
@@ -71,8 +62,8 @@ func (d *DB) UserByID(ctx context.Context, id string) (User, error) {
 
 // SetNickname stores the nickname as given (the caller validates it) and returns the user,
 // or ErrNotFound.
-func (d *DB) SetNickname(ctx context.Context, userID, nickname string, now time.Time) (User, error) {
-	var u User
+func (d *DB) SetNickname(ctx context.Context, userID, nickname string, now time.Time) (avatar.User, error) {
+	var u avatar.User
 	err := d.writeRow(ctx, func(r rowScanner) (err error) { u, err = scanUser(r); return err },
 		`UPDATE users SET nickname = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
 		nickname, toMillis(now), userID)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/wxavatar/wxavatar/avatar"
 )
 
-func mustUpsert(t *testing.T, d *DB, u User, now time.Time) User {
+func mustUpsert(t *testing.T, d *DB, u avatar.User, now time.Time) avatar.User {
 	t.Helper()
 	got, err := d.UpsertUser(context.Background(), u, now)
 	if err != nil {
@@ -19,19 +21,19 @@ func mustUpsert(t *testing.T, d *DB, u User, now time.Time) User {
 func TestUpsertUserCreatesThenReturnsSame(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		created := mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
-		want := User{ID: "u1", OpenID: "o1", CreatedAt: t0, UpdatedAt: t0}
+		created := mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+		want := avatar.User{ID: "u1", OpenID: "o1", CreatedAt: t0, UpdatedAt: t0}
 		if created != want {
 			t.Errorf("first UpsertUser: got %+v; want %+v", created, want)
 		}
 
 		// Second login proposes a fresh id; the stored one wins.
-		again := mustUpsert(t, d, User{ID: "u2", OpenID: "o1"}, t0.Add(time.Hour))
+		again := mustUpsert(t, d, avatar.User{ID: "u2", OpenID: "o1"}, t0.Add(time.Hour))
 		if again != want {
 			t.Errorf("second UpsertUser: got %+v; want %+v", again, want)
 		}
-		if _, err := d.UserByID(ctx, "u2"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("UserByID(proposed id): got %v; want ErrNotFound", err)
+		if _, err := d.UserByID(ctx, "u2"); !errors.Is(err, avatar.ErrNotFound) {
+			t.Errorf("UserByID(proposed id): got %v; want avatar.ErrNotFound", err)
 		}
 		byID, err := d.UserByID(ctx, "u1")
 		if err != nil || byID != want {
@@ -55,7 +57,7 @@ func TestUpsertUserUnionID(t *testing.T) {
 		}
 		for i, s := range steps {
 			now := t0.Add(time.Duration(i) * time.Minute)
-			got := mustUpsert(t, d, User{ID: "u1", OpenID: "o1", UnionID: s.unionID}, now)
+			got := mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1", UnionID: s.unionID}, now)
 			if got.UnionID != s.wantUnionID || !got.UpdatedAt.Equal(s.wantUpdated) || !got.CreatedAt.Equal(t0) {
 				t.Errorf("step %d (unionid %q): got unionid %q updated %v created %v; want %q, %v, %v",
 					i, s.unionID, got.UnionID, got.UpdatedAt, got.CreatedAt, s.wantUnionID, s.wantUpdated, t0)
@@ -67,15 +69,15 @@ func TestUpsertUserUnionID(t *testing.T) {
 func TestUpsertUserErrors(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		tests := []struct {
 			name    string
-			u       User
+			u       avatar.User
 			wantErr error // nil: any error
 		}{
-			{"id taken by another openid", User{ID: "u1", OpenID: "o2"}, ErrConflict},
-			{"no id", User{OpenID: "o3"}, nil},
-			{"no openid", User{ID: "u3"}, nil},
+			{"id taken by another openid", avatar.User{ID: "u1", OpenID: "o2"}, avatar.ErrConflict},
+			{"no id", avatar.User{OpenID: "o3"}, nil},
+			{"no openid", avatar.User{ID: "u3"}, nil},
 		}
 		for _, tt := range tests {
 			_, err := d.UpsertUser(ctx, tt.u, t0)
@@ -88,8 +90,8 @@ func TestUpsertUserErrors(t *testing.T) {
 
 func TestUserByIDMissing(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
-		if _, err := d.UserByID(context.Background(), "nobody"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("UserByID(nobody): got %v; want ErrNotFound", err)
+		if _, err := d.UserByID(context.Background(), "nobody"); !errors.Is(err, avatar.ErrNotFound) {
+			t.Errorf("UserByID(nobody): got %v; want avatar.ErrNotFound", err)
 		}
 	})
 }
@@ -97,19 +99,19 @@ func TestUserByIDMissing(t *testing.T) {
 func TestSetNickname(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
-		mustUpsert(t, d, User{ID: "u1", OpenID: "o1", UnionID: "un1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1", UnionID: "un1"}, t0)
 		later := t0.Add(time.Minute)
 
 		got, err := d.SetNickname(ctx, "u1", "小明 🐱", later)
-		want := User{ID: "u1", OpenID: "o1", UnionID: "un1", Nickname: "小明 🐱", CreatedAt: t0, UpdatedAt: later}
+		want := avatar.User{ID: "u1", OpenID: "o1", UnionID: "un1", Nickname: "小明 🐱", CreatedAt: t0, UpdatedAt: later}
 		if err != nil || got != want {
 			t.Errorf("SetNickname: got %+v, %v; want %+v, nil", got, err, want)
 		}
 		if stored, err := d.UserByID(ctx, "u1"); err != nil || stored != want {
 			t.Errorf("UserByID after SetNickname: got %+v, %v; want %+v, nil", stored, err, want)
 		}
-		if _, err := d.SetNickname(ctx, "nobody", "x", later); !errors.Is(err, ErrNotFound) {
-			t.Errorf("SetNickname(nobody): got %v; want ErrNotFound", err)
+		if _, err := d.SetNickname(ctx, "nobody", "x", later); !errors.Is(err, avatar.ErrNotFound) {
+			t.Errorf("SetNickname(nobody): got %v; want avatar.ErrNotFound", err)
 		}
 	})
 }

@@ -1262,7 +1262,7 @@ func bucketSetupBlocks(t *testing.T, lang string) []setupBlock {
 	return blocks
 }
 
-// keyTemplate is how handler/uploads.go builds a key: string literals (the
+// keyTemplate is how avatar/uploads.go builds a key: string literals (the
 // handler's string constants, such as uploadsPrefix, resolved to theirs), and
 // the expressions between them (userID, up.ID, ext), by their source text.
 type keyTemplate []struct{ lit, expr string }
@@ -1289,13 +1289,13 @@ func parseSources(t *testing.T, dir string) (*token.FileSet, []*ast.File) {
 	return fset, files
 }
 
-// handlerConsts reads the string constants declared at package level in
-// handler/'s non-test files: name = "literal", or literals and constants
+// avatarConsts reads the string constants declared at package level in
+// avatar/'s non-test files: name = "literal", or literals and constants
 // joined by +.
-func handlerConsts(t *testing.T) map[string]string {
+func avatarConsts(t *testing.T) map[string]string {
 	t.Helper()
 	var specs []*ast.ValueSpec
-	_, files := parseSources(t, "../handler")
+	_, files := parseSources(t, "../avatar")
 	for _, f := range files {
 		for _, d := range f.Decls {
 			if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.CONST {
@@ -1348,18 +1348,18 @@ func handlerConsts(t *testing.T) map[string]string {
 	return consts
 }
 
-// keyLayout reads the two keys an upload names from handler/uploads.go, the
+// keyLayout reads the two keys an upload names from avatar/uploads.go, the
 // upload key (up.Key, which the signatures name) and the avatar key
 // (up.AvatarKey, which only the service's copy writes), and the extensions
 // (imageExt's values).
 func keyLayout(t *testing.T) (upload, avatar keyTemplate, exts []string) {
 	t.Helper()
-	const file = "../handler/uploads.go"
+	const file = "../avatar/uploads.go"
 	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	consts := handlerConsts(t)
+	consts := avatarConsts(t)
 	var flatten func(e ast.Expr, out *keyTemplate) bool
 	flatten = func(e ast.Expr, out *keyTemplate) bool {
 		switch e := e.(type) {
@@ -1461,7 +1461,7 @@ func keySamples(t *testing.T, k keyTemplate, exts []string) []string {
 		for _, ext := range exts {
 			key, ok := k.fill(id[0], id[1], ext)
 			if !ok {
-				t.Fatalf("handler/uploads.go builds a key from %s, which keySamples cannot fill in", key)
+				t.Fatalf("avatar/uploads.go builds a key from %s, which keySamples cannot fill in", key)
 			}
 			out = append(out, key)
 		}
@@ -1775,7 +1775,7 @@ func neededGrants(t *testing.T) []grant {
 }
 
 // bucketKeys is every kind of key the bucket holds: the templates and samples
-// of the two handler/uploads.go builds, and of the older upload key.
+// of the two avatar/uploads.go builds, and of the older upload key.
 type bucketKeys struct {
 	templates map[keyKind]keyTemplate
 	samples   map[keyKind][]string
@@ -1790,7 +1790,7 @@ func readBucketKeys(t *testing.T) bucketKeys {
 	}
 	for k, tmpl := range keys.templates {
 		if tmpl.literalPrefix() == "" {
-			t.Fatalf("handler/uploads.go: the key %s has no fixed prefix; the policies need one", tmpl.docPattern())
+			t.Fatalf("avatar/uploads.go: the key %s has no fixed prefix; the policies need one", tmpl.docPattern())
 		}
 		keys.samples[k] = keySamples(t, tmpl, exts)
 	}
@@ -1888,7 +1888,7 @@ func checkGrants(t *testing.T, name string, p accessPolicy, need []grant, keys b
 
 // TestBucketSetupPolicies keeps the policies in deploy/README.md in step with
 // the code: the service's CAM policy grants exactly the actions storage/
-// needs, each on exactly the prefix of the keys handler/ builds for it; the
+// needs, each on exactly the prefix of the keys avatar/ builds for it; the
 // rollout statement of the upgrade grants the older release what it needs on
 // its upload keys, and nothing else; the bucket policy publishes the avatars
 // and no upload key.
@@ -1940,7 +1940,7 @@ func TestBucketSetupPolicies(t *testing.T) {
 	section := bucketSetupSection(t)
 	for _, k := range []keyKind{uploadKeys, avatarKeys} {
 		if !strings.Contains(section, "`"+keys.describe(k)+"`") {
-			t.Errorf("deploy/README.md does not name the key layout `%s` that handler/uploads.go builds", keys.describe(k))
+			t.Errorf("deploy/README.md does not name the key layout `%s` that avatar/uploads.go builds", keys.describe(k))
 		}
 	}
 	_, upgrade, _ := strings.Cut(section, "\n"+upgradeHeading+"\n")

@@ -5,14 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/wxavatar/wxavatar/auth"
-	"github.com/wxavatar/wxavatar/db"
-	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/avatar"
 )
 
 // apiError is an answer the contract names: a status, a stable code and a
@@ -46,15 +46,40 @@ func invalidRequest(message string) *apiError {
 // status and a stable error code. Anything it does not know is a 500 whose
 // cause is logged and never shown.
 func toAPIError(err error) *apiError {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return ae
-	}
+	var (
+		ae       *apiError
+		rejected *avatar.RejectedError
+		tooLarge *avatar.SizeError
+		pending  *avatar.PendingLimitError
+		notReady *avatar.NotReadyError
+	)
 	wrap := func(status int, code, msg string, retryAfter int) *apiError {
 		return &apiError{status: status, code: code, message: msg, retryAfter: retryAfter, cause: err}
 	}
 	switch {
-	case errors.Is(err, auth.ErrUnauthorized):
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &notReady):
+		return wrap(http.StatusServiceUnavailable, "not_ready", notReady.Dependency+" does not answer", 0)
+	case errors.As(err, &rejected):
+		return wrap(http.StatusUnprocessableEntity, "upload_rejected", rejected.Reason, 0)
+	case errors.As(err, &tooLarge):
+		return wrap(http.StatusRequestEntityTooLarge, "too_large", tooLarge.Error(), 0)
+	case errors.As(err, &pending):
+		return wrap(http.StatusTooManyRequests, "rate_limited", "too many unconfirmed uploads; confirm or let them expire",
+			int(math.Ceil(pending.RetryAfter.Seconds())))
+	case errors.Is(err, avatar.ErrUploadNotFound):
+		return wrap(http.StatusNotFound, "upload_not_found", "no such upload", 0)
+	case errors.Is(err, avatar.ErrUploadMissing):
+		return wrap(http.StatusConflict, "upload_missing", "nothing is stored under the upload's key yet, or it changed while being confirmed; retry after the upload finishes", 0)
+	case errors.Is(err, avatar.ErrUploadExpired):
+		return wrap(http.StatusGone, "upload_expired", "the upload signature expired with nothing confirmed; ask for a new one", 0)
+	case errors.Is(err, avatar.ErrUnsupportedType):
+		return wrap(http.StatusUnsupportedMediaType, "unsupported_type", "content_type must be image/jpeg, image/png or image/webp", 0)
+	case errors.Is(err, avatar.ErrInvalidNickname):
+		return wrap(http.StatusBadRequest, "invalid_nickname", "nickname must be 1 to 32 visible characters, with no blank or invisible ones", 0)
+	case errors.Is(err, auth.ErrUnauthorized), errors.Is(err, avatar.ErrUserGone):
+		// A session whose user is gone is refused like any other bad token.
 		return wrap(http.StatusUnauthorized, "unauthorized", "missing, malformed, expired or invalid session token", 0)
 	case errors.Is(err, auth.ErrInvalidCode):
 		return wrap(http.StatusUnauthorized, "invalid_code", "the login code is invalid or was already used", 0)
@@ -64,9 +89,9 @@ func toAPIError(err error) *apiError {
 		return wrap(http.StatusTooManyRequests, "rate_limited", "too many logins, try again later", 60)
 	case errors.Is(err, auth.ErrUnavailable):
 		return wrap(http.StatusBadGateway, "wechat_unavailable", "WeChat did not answer properly, try again", 0)
-	case errors.Is(err, storage.ErrUnavailable):
+	case errors.Is(err, avatar.ErrStorageUnavailable):
 		return wrap(http.StatusServiceUnavailable, "storage_unavailable", "object storage did not answer, retrying is safe", 0)
-	case errors.Is(err, db.ErrUnavailable):
+	case errors.Is(err, avatar.ErrRecordsUnavailable):
 		return wrap(http.StatusServiceUnavailable, "database_unavailable", "the database is busy, retrying is safe", 1)
 	case errors.Is(err, context.DeadlineExceeded):
 		return wrap(http.StatusServiceUnavailable, "timeout", "the request took too long, retrying is safe", 0)

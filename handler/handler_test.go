@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,21 +20,21 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/wxavatar/wxavatar/auth"
+	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/db"
-	"github.com/wxavatar/wxavatar/storage"
 )
 
 // fakeObjects is object storage as a struct of funcs; nil funcs behave like
 // an empty bucket that answers.
 type fakeObjects struct {
-	peek   func(key string, n int) (storage.ObjectInfo, []byte, error)
-	copy   func(src, dst string, spec storage.CopySpec) error
+	peek   func(key string, n int) (avatar.ObjectInfo, []byte, error)
+	copy   func(src, dst string, spec avatar.CopySpec) error
 	delete func(key string) error
 	ping   func() error
 }
 
-func (f *fakeObjects) SignUpload(_ context.Context, spec storage.UploadSpec) (storage.SignedUpload, error) {
-	signed := storage.SignedUpload{
+func (f *fakeObjects) SignUpload(_ context.Context, spec avatar.UploadSpec) (avatar.SignedUpload, error) {
+	signed := avatar.SignedUpload{
 		PostURL:  "https://bucket-1250000000.cos.ap-guangzhou.myqcloud.com/",
 		PostForm: map[string]string{"key": spec.Key, "Content-Type": spec.ContentType, "policy": "p", "q-signature": "s"},
 	}
@@ -48,14 +49,14 @@ func (f *fakeObjects) Pin(ctx context.Context) context.Context { return ctx }
 
 func (f *fakeObjects) ObjectURL(key string) string { return "https://cdn.example.com/" + key }
 
-func (f *fakeObjects) Peek(_ context.Context, key string, n int) (storage.ObjectInfo, []byte, error) {
+func (f *fakeObjects) Peek(_ context.Context, key string, n int) (avatar.ObjectInfo, []byte, error) {
 	if f.peek == nil {
-		return storage.ObjectInfo{}, nil, storage.ErrNotFound
+		return avatar.ObjectInfo{}, nil, avatar.ErrObjectNotFound
 	}
 	return f.peek(key, n)
 }
 
-func (f *fakeObjects) Copy(_ context.Context, src, dst string, spec storage.CopySpec) error {
+func (f *fakeObjects) Copy(_ context.Context, src, dst string, spec avatar.CopySpec) error {
 	if f.copy == nil {
 		return nil
 	}
@@ -81,26 +82,26 @@ func (b *bucket) put(key, contentType string, data []byte) {
 }
 
 func (b *bucket) install(f *fakeObjects) {
-	f.peek = func(key string, n int) (storage.ObjectInfo, []byte, error) {
+	f.peek = func(key string, n int) (avatar.ObjectInfo, []byte, error) {
 		data, ok := b.objects[key]
 		if !ok {
-			return storage.ObjectInfo{}, nil, storage.ErrNotFound
+			return avatar.ObjectInfo{}, nil, avatar.ErrObjectNotFound
 		}
 		if b.class[key] == "ARCHIVE" {
-			return storage.ObjectInfo{}, nil, storage.ErrArchived
+			return avatar.ObjectInfo{}, nil, avatar.ErrObjectArchived
 		}
 		class := b.class[key]
 		if class == "" {
-			class = storage.StandardClass
+			class = avatar.StandardClass
 		}
-		return storage.ObjectInfo{Size: int64(len(data)), ContentType: b.types[key], ETag: b.etag(key), StorageClass: class}, data[:min(n, len(data))], nil
+		return avatar.ObjectInfo{Size: int64(len(data)), ContentType: b.types[key], ETag: b.etag(key), StorageClass: class}, data[:min(n, len(data))], nil
 	}
-	f.copy = func(src, dst string, spec storage.CopySpec) error {
+	f.copy = func(src, dst string, spec avatar.CopySpec) error {
 		if _, ok := b.objects[src]; !ok {
-			return storage.ErrNotFound
+			return avatar.ErrObjectNotFound
 		}
 		if spec.IfMatch != b.etag(src) {
-			return storage.ErrChanged
+			return avatar.ErrObjectChanged
 		}
 		b.put(dst, spec.ContentType, b.objects[src])
 		b.cache[dst] = spec.CacheControl
@@ -139,6 +140,9 @@ func (f loginFunc) Exchange(ctx context.Context, code string) (auth.Identity, er
 	return f(ctx, code)
 }
 
+// idPattern is the form of the ids the service makes.
+var idPattern = regexp.MustCompile(`^[a-z2-7]{26}$`)
+
 type testAPI struct {
 	e       *echo.Echo
 	store   *db.DB
@@ -148,7 +152,9 @@ type testAPI struct {
 	now     time.Time
 }
 
-func newTestAPI(t testing.TB, mutate func(*Deps)) *testAPI {
+// newTestAPI serves the API over a real in-memory database and fake object
+// storage; mutate, if set, changes the dependencies before they are wired.
+func newTestAPI(t testing.TB, mutate func(*Deps, *avatar.Config)) *testAPI {
 	t.Helper()
 	store, err := db.Open(context.Background(), "sqlite::memory:")
 	if err != nil {
@@ -157,14 +163,16 @@ func newTestAPI(t testing.TB, mutate func(*Deps)) *testAPI {
 	t.Cleanup(func() { store.Close() })
 	tokens := newSessionTokens(t)
 	ta := &testAPI{store: store, objects: &fakeObjects{}, tokens: tokens, logs: &bytes.Buffer{}, now: time.Now()}
-	d := Deps{
-		Logger: slog.New(slog.NewJSONHandler(ta.logs, nil)),
-		Now:    func() time.Time { return ta.now },
-		Login:  auth.DevLogin{}, Tokens: tokens, Store: store, Objects: ta.objects, Limiter: store,
-		UploadMaxBytes: 1000, UploadTTL: 10 * time.Minute,
-	}
+	// As cmd wires it: the request id on every line, the domain's too.
+	logger := slog.New(LogHandler(slog.NewJSONHandler(ta.logs, nil)))
+	now := func() time.Time { return ta.now }
+	d := Deps{Logger: logger, Now: now, Login: auth.DevLogin{}, Tokens: tokens, Limiter: store}
+	ac := avatar.Config{Records: store, Objects: ta.objects, Logger: logger, Now: now, MaxBytes: 1000, UploadTTL: 10 * time.Minute}
 	if mutate != nil {
-		mutate(&d)
+		mutate(&d, &ac)
+	}
+	if d.Avatars, err = avatar.New(ac); err != nil {
+		t.Fatal(err)
 	}
 	ta.e, err = New(d)
 	if err != nil {
@@ -220,7 +228,7 @@ func TestSessionLogin(t *testing.T) {
 		t.Fatalf("status %d; want 200: %s", a.status, a.raw)
 	}
 	user := a.body["user"].(map[string]any)
-	if user["avatar_url"] != nil || user["nickname"] != "" || !validID(user["id"].(string)) {
+	if user["avatar_url"] != nil || user["nickname"] != "" || !idPattern.MatchString(user["id"].(string)) {
 		t.Errorf("new user = %v; want empty nickname, null avatar_url, opaque id", user)
 	}
 	if strings.Contains(a.raw, "openid") {
@@ -245,7 +253,7 @@ func TestSessionErrors(t *testing.T) {
 		"c-invalid": auth.ErrInvalidCode, "c-restricted": auth.ErrUserRestricted,
 		"c-limited": auth.ErrRateLimited, "c-down": auth.ErrUnavailable,
 	}
-	ta := newTestAPI(t, func(d *Deps) {
+	ta := newTestAPI(t, func(d *Deps, a *avatar.Config) {
 		d.Login = loginFunc(func(_ context.Context, code string) (auth.Identity, error) {
 			if err, ok := loginErr[code]; ok {
 				return auth.Identity{}, err
@@ -346,13 +354,13 @@ func TestUserGone(t *testing.T) {
 
 // countingStore counts the database checks /readyz makes.
 type countingStore struct {
-	Store
+	avatar.Records
 	pings atomic.Int32
 }
 
 func (s *countingStore) Ping(ctx context.Context) error {
 	s.pings.Add(1)
-	return s.Store.Ping(ctx)
+	return s.Records.Ping(ctx)
 }
 
 // TestReadyz: the verdict follows the database and storage, and a flood of
@@ -360,7 +368,7 @@ func (s *countingStore) Ping(ctx context.Context) error {
 // readyCheckEvery, not one per request.
 func TestReadyz(t *testing.T) {
 	var store *countingStore
-	ta := newTestAPI(t, func(d *Deps) { store = &countingStore{Store: d.Store}; d.Store = store })
+	ta := newTestAPI(t, func(d *Deps, a *avatar.Config) { store = &countingStore{Records: a.Records}; a.Records = store })
 	var storagePings atomic.Int32
 	storageDown := atomic.Bool{}
 	ta.objects.ping = func() error {
@@ -370,7 +378,7 @@ func TestReadyz(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		if storageDown.Load() {
-			return storage.ErrUnavailable
+			return avatar.ErrStorageUnavailable
 		}
 		return nil
 	}
@@ -461,63 +469,8 @@ func TestPatchMe(t *testing.T) {
 	}
 }
 
-func TestNormalizeNickname(t *testing.T) {
-	tests := []struct {
-		in   string
-		want string
-		ok   bool
-	}{
-		{"Alice", "Alice", true},
-		{"\u3000小明\t\n", "小明", true},
-		{"e\u0301", "é", true}, // NFC
-		{"👨\u200d👩\u200d👧", "👨\u200d👩\u200d👧", true},
-		{"👍🏽\u200d", "", false},
-		{"a\u200db", "", false},
-		{"\u200d👩", "", false},
-		{"x\u202ey", "", false}, // right-to-left override
-		{"x\ufeffy", "", false},
-		{"x\u0000y", "", false},
-		{"x\u007fy", "", false},
-		{"", "", false},
-		{"\xff", "", false},
-		{strings.Repeat("😀", 32), strings.Repeat("😀", 32), true},
-		{strings.Repeat("😀", 33), "", false},
-		{"'; DROP TABLE users; --", "'; DROP TABLE users; --", true},
-	}
-	for _, tt := range tests {
-		got, ok := normalizeNickname(tt.in)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("normalizeNickname(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
-func TestSniffImage(t *testing.T) {
-	png := append(append([]byte{}, pngSignature...), 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 1)
-	tests := map[string]struct {
-		in   []byte
-		want string
-	}{
-		"jpeg":          {[]byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 'J', 'F', 'I', 'F'}, "image/jpeg"},
-		"png":           {png, "image/png"},
-		"png no IHDR":   {append(append([]byte{}, pngSignature...), 0, 0, 0, 13, 'X', 'X', 'X', 'X'), ""},
-		"webp lossy":    {[]byte("RIFF\x24\x00\x00\x00WEBPVP8 \x00\x00"), "image/webp"},
-		"webp lossless": {[]byte("RIFF\x24\x00\x00\x00WEBPVP8L\x00\x00"), "image/webp"},
-		"riff wave":     {[]byte("RIFF\x24\x00\x00\x00WAVEfmt \x00\x00"), ""},
-		"gif":           {[]byte("GIF89a\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00"), ""},
-		"html":          {[]byte("<html><script>alert(1)</script>"), ""},
-		"empty":         {nil, ""},
-		"short jpeg":    {[]byte{0xFF, 0xD8}, ""},
-	}
-	for name, tt := range tests {
-		if got := sniffImage(tt.in); got != tt.want {
-			t.Errorf("%s: sniffImage = %q; want %q", name, got, tt.want)
-		}
-	}
-}
-
 func TestCreateUpload(t *testing.T) {
-	ta := newTestAPI(t, func(d *Deps) { d.Limits.PendingUploads = 2 })
+	ta := newTestAPI(t, func(d *Deps, a *avatar.Config) { a.PendingUploads = 2 })
 	token, userID := ta.login(t, "dave")
 	a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png","size":999}`)
 	if a.status != 201 {
@@ -582,7 +535,7 @@ func TestCreateUpload(t *testing.T) {
 
 func TestRateLimits(t *testing.T) {
 	_, trusted, _ := net.ParseCIDR("10.0.0.0/8")
-	ta := newTestAPI(t, func(d *Deps) {
+	ta := newTestAPI(t, func(d *Deps, a *avatar.Config) {
 		d.Limits = Limits{UploadsPerMinute: 2, SessionsPerMinute: 2, ConfirmsPerMinute: 3, TrustedProxies: []*net.IPNet{trusted}}
 	})
 	login := func(remote, xff string) int {
@@ -616,9 +569,9 @@ func TestRateLimits(t *testing.T) {
 	// Each confirm reads and copies in storage: per user, counted whatever
 	// the upload, known or not, and before any storage call.
 	peeks := 0
-	ta.objects.peek = func(string, int) (storage.ObjectInfo, []byte, error) {
+	ta.objects.peek = func(string, int) (avatar.ObjectInfo, []byte, error) {
 		peeks++
-		return storage.ObjectInfo{}, nil, storage.ErrNotFound
+		return avatar.ObjectInfo{}, nil, avatar.ErrObjectNotFound
 	}
 	ta.now = ta.now.Add(time.Minute) // the upload limit frees up
 	up := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png"}`)
@@ -651,12 +604,12 @@ func TestRateLimits(t *testing.T) {
 // avatarKeyOf is where confirm copies the upload at key to:
 // uploads/<user>/<id>.<ext> → avatars/<user>/<id>/avatar.<ext>.
 func avatarKeyOf(key string) string {
-	rest, ext, _ := strings.Cut(strings.TrimPrefix(key, uploadsPrefix), ".")
-	return avatarsPrefix + rest + "/avatar." + ext
+	rest, ext, _ := strings.Cut(strings.TrimPrefix(key, "uploads/"), ".")
+	return "avatars/" + rest + "/avatar." + ext
 }
 
 // pngHead is the first bytes of a real PNG.
-var pngHead = append(append([]byte{}, pngSignature...), 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0)
+var pngHead = append([]byte("\x89PNG\r\n\x1a\n"), 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0)
 
 func TestConfirm(t *testing.T) {
 	ta := newTestAPI(t, nil)
@@ -699,8 +652,8 @@ func TestConfirm(t *testing.T) {
 	if up["status"] != "confirmed" || up["size"] != float64(len(pngHead)) || up["content_type"] != "image/png" || up["url"] != wantURL {
 		t.Errorf("upload = %v", up)
 	}
-	if !bytes.Equal(b.objects[avatarKey], pngHead) || b.types[avatarKey] != "image/png" || b.cache[avatarKey] != avatarCacheControl {
-		t.Errorf("avatar copy: %q %q %q; want the checked bytes, image/png, %q", b.objects[avatarKey], b.types[avatarKey], b.cache[avatarKey], avatarCacheControl)
+	if !bytes.Equal(b.objects[avatarKey], pngHead) || b.types[avatarKey] != "image/png" || b.cache[avatarKey] != "public, max-age=31536000, immutable" {
+		t.Errorf("avatar copy: %q %q %q; want the checked bytes, image/png, %q", b.objects[avatarKey], b.types[avatarKey], b.cache[avatarKey], "public, max-age=31536000, immutable")
 	}
 	// Idempotent: the same answer, even after the upload key was written
 	// again or emptied; the avatar copy is not touched.
@@ -750,8 +703,8 @@ func TestConfirm(t *testing.T) {
 	// Storage down: 503, nothing recorded, a retry succeeds.
 	id, key = newUpload("image/png")
 	b.put(key, "image/png", pngHead)
-	ta.objects.peek = func(string, int) (storage.ObjectInfo, []byte, error) {
-		return storage.ObjectInfo{}, nil, storage.ErrUnavailable
+	ta.objects.peek = func(string, int) (avatar.ObjectInfo, []byte, error) {
+		return avatar.ObjectInfo{}, nil, avatar.ErrStorageUnavailable
 	}
 	if a := confirm(token, id); a.status != 503 || a.code() != "storage_unavailable" {
 		t.Errorf("storage down: %d %q; want 503 storage_unavailable", a.status, a.code())
@@ -765,7 +718,7 @@ func TestConfirm(t *testing.T) {
 	// nothing recorded, and a retry checks the new bytes.
 	id, key = newUpload("image/png")
 	b.put(key, "image/png", pngHead)
-	ta.objects.copy = func(string, string, storage.CopySpec) error { return storage.ErrChanged }
+	ta.objects.copy = func(string, string, avatar.CopySpec) error { return avatar.ErrObjectChanged }
 	if a := confirm(token, id); a.status != 409 || a.code() != "upload_missing" {
 		t.Errorf("object changed during confirm: %d %q; want 409 upload_missing", a.status, a.code())
 	}
@@ -785,7 +738,7 @@ func TestConfirm(t *testing.T) {
 	b.put(key, "image/png", first)
 	var racing answer
 	copyNow := ta.objects.copy
-	ta.objects.copy = func(src, dst string, spec storage.CopySpec) error {
+	ta.objects.copy = func(src, dst string, spec avatar.CopySpec) error {
 		ta.objects.copy = copyNow
 		if err := copyNow(src, dst, spec); err != nil {
 			return err
@@ -800,15 +753,15 @@ func TestConfirm(t *testing.T) {
 	if racing.status != 409 || racing.code() != "upload_missing" {
 		t.Errorf("confirm that checked other bytes meanwhile: %d %q; want 409 upload_missing", racing.status, racing.code())
 	}
-	avatar := avatarKeyOf(key)
-	if a := confirm(token, id); a.status != 200 || !bytes.Equal(b.objects[avatar], first) {
-		t.Errorf("confirm again: %d; avatar %q; want 200 and the first bytes, as recorded", a.status, b.objects[avatar])
+	avatarKey = avatarKeyOf(key)
+	if a := confirm(token, id); a.status != 200 || !bytes.Equal(b.objects[avatarKey], first) {
+		t.Errorf("confirm again: %d; avatar %q; want 200 and the first bytes, as recorded", a.status, b.objects[avatarKey])
 	}
 
 	// A confirm that loses to a racing rejection deletes the copy it made.
 	id, key = newUpload("image/png")
 	b.put(key, "image/png", pngHead)
-	ta.objects.copy = func(src, dst string, spec storage.CopySpec) error {
+	ta.objects.copy = func(src, dst string, spec avatar.CopySpec) error {
 		if _, err := ta.store.RejectUpload(context.Background(), userID, id, ta.now); err != nil {
 			t.Fatal(err)
 		}
@@ -832,7 +785,7 @@ func TestConfirm(t *testing.T) {
 }
 
 func TestInternalErrorsAreGeneric(t *testing.T) {
-	ta := newTestAPI(t, func(d *Deps) {
+	ta := newTestAPI(t, func(d *Deps, a *avatar.Config) {
 		d.Login = loginFunc(func(context.Context, string) (auth.Identity, error) {
 			return auth.Identity{}, errors.New("secret-bearing internal failure")
 		})

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/avatar"
 )
 
 func TestMetrics(t *testing.T) {
 	m := NewMetrics()
-	ta := newTestAPI(t, func(d *Deps) { d.Metrics = m })
+	ta := newTestAPI(t, func(d *Deps, a *avatar.Config) { d.Metrics, a.Events = m, m })
 	token, _ := ta.login(t, "mia")
 	for i := 0; i < 3; i++ {
 		ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png"}`)
@@ -70,7 +70,7 @@ func scrape(t *testing.T, m *Metrics) string {
 // method, so each new one used to be a new series, kept for good.
 func TestMetricLabelsBounded(t *testing.T) {
 	m := NewMetrics()
-	ta := newTestAPI(t, func(d *Deps) { d.Metrics = m })
+	ta := newTestAPI(t, func(d *Deps, a *avatar.Config) { d.Metrics, a.Events = m, m })
 	long := strings.Repeat("M", 4096)
 	for i := 0; i < 200; i++ {
 		method := fmt.Sprintf("X%d%s", i, long)
@@ -114,8 +114,8 @@ func TestLogLinesCarryRequestID(t *testing.T) {
 	token, _ := ta.login(t, "noah")
 	a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png"}`)
 	id := a.body["upload"].(map[string]any)["id"].(string)
-	ta.objects.peek = func(string, int) (storage.ObjectInfo, []byte, error) {
-		return storage.ObjectInfo{Size: 5, ContentType: "image/png", StorageClass: storage.StandardClass}, []byte("hello"), nil
+	ta.objects.peek = func(string, int) (avatar.ObjectInfo, []byte, error) {
+		return avatar.ObjectInfo{Size: 5, ContentType: "image/png", StorageClass: avatar.StandardClass}, []byte("hello"), nil
 	}
 	ta.logs.Reset()
 	r := ta.do(t, "POST", "/v1/avatar/uploads/"+id+"/confirm", token, "", "X-Request-Id", "trace-42")

@@ -13,39 +13,8 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/wxavatar/wxavatar/auth"
-	"github.com/wxavatar/wxavatar/db"
-	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/avatar"
 )
-
-// Store is what the handlers need of the records.
-type Store interface {
-	UpsertUser(ctx context.Context, u db.User, now time.Time) (db.User, error)
-	UserByID(ctx context.Context, id string) (db.User, error)
-	SetNickname(ctx context.Context, userID, nickname string, now time.Time) (db.User, error)
-	CreateUpload(ctx context.Context, u db.Upload, maxPending int, now time.Time) error
-	UploadForUser(ctx context.Context, userID, uploadID string) (db.Upload, error)
-	ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (db.Upload, error)
-	ConfirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (db.User, db.Upload, error)
-	RejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (db.Upload, error)
-	Ping(ctx context.Context) error
-}
-
-// Objects is what the handlers need of object storage.
-type Objects interface {
-	// Pin makes every storage call under the returned context use the keys
-	// in force now, even if they rotate before the request ends.
-	Pin(ctx context.Context) context.Context
-	SignUpload(ctx context.Context, spec storage.UploadSpec) (storage.SignedUpload, error)
-	ObjectURL(key string) string
-	// Peek reads the first n bytes of key and what storage says of the
-	// whole object (size, type, ETag), all of one version.
-	Peek(ctx context.Context, key string, n int) (storage.ObjectInfo, []byte, error)
-	// Copy copies src to dst server side, only while src still has
-	// spec.IfMatch as its ETag (storage.ErrChanged otherwise).
-	Copy(ctx context.Context, src, dst string, spec storage.CopySpec) error
-	Delete(ctx context.Context, key string) error
-	Ping(ctx context.Context) error
-}
 
 // Limiter decides whether key may make one more request now, at perMinute
 // requests a minute; it is shared by every instance (it lives in the
@@ -65,10 +34,9 @@ type Tokens interface {
 	Verify(token string) (string, error)
 }
 
-// Limits are the abuse limits; 0 turns one off.
+// Limits are the request rate limits; 0 turns one off.
 type Limits struct {
 	UploadsPerMinute  int
-	PendingUploads    int
 	SessionsPerMinute int
 	// ConfirmsPerMinute bounds the storage calls (a read and a copy) that
 	// one user's confirms make.
@@ -79,16 +47,14 @@ type Limits struct {
 
 // Deps is everything the API needs, passed in so tests can swap any part.
 type Deps struct {
-	Logger         *slog.Logger
-	Now            func() time.Time
-	Login          Login
-	Tokens         Tokens
-	Store          Store
-	Objects        Objects
-	Limiter        Limiter
-	UploadMaxBytes int64
-	UploadTTL      time.Duration
-	Limits         Limits
+	Logger  *slog.Logger
+	Now     func() time.Time
+	Login   Login
+	Tokens  Tokens
+	Limiter Limiter
+	// Avatars is the profile and the avatar upload life cycle.
+	Avatars *avatar.Service
+	Limits  Limits
 	// Metrics, when set, are recorded. The API never serves them: they
 	// tell anyone who reads them the traffic and the errors of the service,
 	// so they have a listener of their own (see Metrics.Handler).
@@ -97,12 +63,8 @@ type Deps struct {
 
 func (d *Deps) check() error {
 	switch {
-	case d.Logger == nil, d.Now == nil, d.Login == nil, d.Tokens == nil, d.Store == nil, d.Objects == nil, d.Limiter == nil:
+	case d.Logger == nil, d.Now == nil, d.Login == nil, d.Tokens == nil, d.Limiter == nil, d.Avatars == nil:
 		return errors.New("handler: missing dependency")
-	case d.UploadMaxBytes < 1:
-		return errors.New("handler: upload max bytes below 1")
-	case d.UploadTTL < time.Minute:
-		return errors.New("handler: upload TTL below one minute")
 	}
 	return nil
 }

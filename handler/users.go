@@ -2,17 +2,13 @@ package handler
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/wxavatar/wxavatar/auth"
-	"github.com/wxavatar/wxavatar/db"
+	"github.com/wxavatar/wxavatar/avatar"
 )
 
 // loginTimeout keeps the whole login inside the contract's 10 s.
@@ -26,7 +22,7 @@ type userJSON struct {
 	UpdatedAt string  `json:"updated_at"`
 }
 
-func toUserJSON(u db.User) userJSON {
+func toUserJSON(u avatar.User) userJSON {
 	j := userJSON{ID: u.ID, Nickname: u.Nickname, UpdatedAt: formatTime(u.UpdatedAt)}
 	if u.AvatarURL != "" {
 		j.AvatarURL = &u.AvatarURL
@@ -35,52 +31,6 @@ func toUserJSON(u db.User) userJSON {
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// newID makes an opaque public id: 128 random bits in lower-case base32.
-func newID() string { return strings.ToLower(rand.Text()) }
-
-// sortedBase32 is base32's 32 digits in ASCII order, so that strings of them
-// sort as the numbers they write.
-const sortedBase32 = "234567abcdefghijklmnopqrstuvwxyz"
-
-// newUploadID makes an upload id of newID's form whose first 9 digits are the
-// millisecond it was made, then 85 random bits. Upload ids are the primary key
-// of the hottest insert: in time order each batch of new rows lands on the
-// same one or two index pages instead of one random page per row. Whole
-// seconds were too coarse: the thousands of ids of one second still spread
-// over that second's pages, and each row of a group commit dirtied a page of
-// its own (every dirty page is two writes to the WAL). The millisecond is no
-// secret: the stored object says when it was written. Hand-written because
-// the sortable id libraries (ULID, UUIDv7) spell ids in other alphabets and
-// lengths than the ids already handed out.
-func newUploadID(now time.Time) string {
-	var b [26]byte
-	ms := uint64(max(now.UnixMilli(), 0))
-	for i := uploadIDTimeDigits - 1; i >= 0; i-- {
-		b[i] = sortedBase32[ms&31]
-		ms >>= 5
-	}
-	copy(b[uploadIDTimeDigits:], strings.ToLower(rand.Text()))
-	return string(b[:])
-}
-
-// uploadIDTimeDigits is how many leading digits of an upload id write its
-// millisecond: 45 bits, enough until the year 3084.
-const uploadIDTimeDigits = 9
-
-// validID reports whether s could be an id newID made; anything else cannot
-// name a record and is answered as not found without a query.
-func validID(s string) bool {
-	if len(s) != 26 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('a' <= c && c <= 'z' || '2' <= c && c <= '7') {
-			return false
-		}
-	}
-	return true
-}
 
 func handleHealthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
@@ -112,10 +62,8 @@ func (r *readiness) check(ctx context.Context) *apiError {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	r.verdict = nil
-	if err := r.d.Store.Ping(ctx); err != nil {
-		r.verdict = &apiError{status: http.StatusServiceUnavailable, code: "not_ready", message: "database does not answer", cause: err}
-	} else if err := r.d.Objects.Ping(ctx); err != nil {
-		r.verdict = &apiError{status: http.StatusServiceUnavailable, code: "not_ready", message: "object storage does not answer", cause: err}
+	if err := r.d.Avatars.Ready(ctx); err != nil {
+		r.verdict = toAPIError(err)
 	}
 	r.checked = r.d.Now()
 	return r.verdict
@@ -168,7 +116,7 @@ func handleSession(d *Deps) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		user, err := d.Store.UpsertUser(ctx, db.User{ID: newID(), OpenID: id.OpenID, UnionID: id.UnionID}, d.Now())
+		user, err := d.Avatars.SignIn(ctx, id.OpenID, id.UnionID)
 		if err != nil {
 			return err
 		}
@@ -185,24 +133,9 @@ type userResponse struct {
 	User userJSON `json:"user"`
 }
 
-// currentUser loads the session's user (see userOrUnauthorized).
-func currentUser(c echo.Context, d *Deps) (db.User, error) {
-	return userOrUnauthorized(c.Request().Context(), d, sessionUserID(c))
-}
-
-// userOrUnauthorized loads the user id names; a session whose user is gone is
-// refused like any other bad token, on every route.
-func userOrUnauthorized(ctx context.Context, d *Deps, id string) (db.User, error) {
-	u, err := d.Store.UserByID(ctx, id)
-	if errors.Is(err, db.ErrNotFound) {
-		return db.User{}, auth.ErrUnauthorized
-	}
-	return u, err
-}
-
 func handleGetMe(d *Deps) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		u, err := currentUser(c, d)
+		u, err := d.Avatars.User(c.Request().Context(), sessionUserID(c))
 		if err != nil {
 			return err
 		}
@@ -223,15 +156,7 @@ func handlePatchMe(d *Deps) echo.HandlerFunc {
 		if req.Nickname == nil {
 			return newError(http.StatusBadRequest, "invalid_nickname", "nickname is required")
 		}
-		name, ok := normalizeNickname(*req.Nickname)
-		if !ok {
-			return newError(http.StatusBadRequest, "invalid_nickname",
-				"nickname must be 1 to 32 visible characters, with no blank or invisible ones")
-		}
-		u, err := d.Store.SetNickname(c.Request().Context(), sessionUserID(c), name, d.Now())
-		if errors.Is(err, db.ErrNotFound) {
-			return auth.ErrUnauthorized
-		}
+		u, err := d.Avatars.SetNickname(c.Request().Context(), sessionUserID(c), *req.Nickname)
 		if err != nil {
 			return err
 		}

@@ -40,6 +40,7 @@ type config struct {
 	PublicBaseURL  *url.URL // nil → the bucket URL
 	UploadMaxBytes int64
 	UploadTTL      time.Duration
+	PendingUploads int
 	Limits         handler.Limits
 	SweepInterval  time.Duration // 0 = no sweeping
 	SweepGrace     time.Duration // how long a replaced avatar is kept
@@ -312,7 +313,7 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	// signature is still good.
 	c.UploadTTL = p.duration("UPLOAD_TTL", 10*time.Minute, time.Minute, 12*time.Hour)
 	c.Limits.UploadsPerMinute = int(p.integer("LIMIT_UPLOADS_PER_MINUTE", 10, 0, 1_000_000))
-	c.Limits.PendingUploads = int(p.integer("LIMIT_PENDING_UPLOADS", 5, 0, 1_000_000))
+	c.PendingUploads = int(p.integer("LIMIT_PENDING_UPLOADS", 5, 0, 1_000_000))
 	c.Limits.SessionsPerMinute = int(p.integer("LIMIT_SESSIONS_PER_MINUTE", 30, 0, 1_000_000))
 	c.Limits.ConfirmsPerMinute = int(p.integer("LIMIT_CONFIRMS_PER_MINUTE", 30, 0, 1_000_000))
 	for _, cidr := range strings.FieldsFunc(p.str("TRUSTED_PROXIES", "", false), func(r rune) bool { return r == ',' || r == ' ' }) {

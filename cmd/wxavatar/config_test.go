@@ -37,7 +37,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if c.Addr != ":8080" || c.DatabaseURL != "sqlite:./data/wxavatar.db" || c.SessionTTL != 2*time.Hour ||
 		c.UploadMaxBytes != 5242880 || c.UploadTTL != 10*time.Minute || c.Limits.UploadsPerMinute != 10 ||
-		c.Limits.PendingUploads != 5 || c.Limits.SessionsPerMinute != 30 || c.WeChatAPIBase != "https://api.weixin.qq.com" {
+		c.PendingUploads != 5 || c.Limits.SessionsPerMinute != 30 || c.WeChatAPIBase != "https://api.weixin.qq.com" {
 		t.Errorf("defaults = %+v", c)
 	}
 	if got, want := c.COSBucketURL.String(), "https://avatars-1250000000.cos.ap-shanghai.myqcloud.com"; got != want {

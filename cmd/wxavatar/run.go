@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wxavatar/wxavatar/auth"
+	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/db"
 	"github.com/wxavatar/wxavatar/handler"
 	"github.com/wxavatar/wxavatar/storage"
@@ -178,7 +179,7 @@ type app struct {
 	database *db.DB
 	keys     keys
 	srvs     *servers
-	sweeper  *handler.Sweeper
+	sweeper  *avatar.Sweeper
 	// Where each listener is; nil for a listener that is off.
 	APIAddr, MetricsAddr, StorageAddr, PprofAddr net.Addr
 }
@@ -256,16 +257,22 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 	if err != nil {
 		return nil, err
 	}
-	api, err := handler.New(handler.Deps{
-		Logger: logger, Now: time.Now, Login: login, Tokens: k.tokens, Store: a.database, Objects: k.objects, Limiter: a.database,
-		UploadMaxBytes: cfg.UploadMaxBytes, UploadTTL: cfg.UploadTTL, Limits: cfg.Limits,
-		Metrics: metrics,
+	avatars, err := avatar.New(avatar.Config{
+		Records: a.database, Objects: objects{k.objects}, Logger: logger, Now: time.Now, Events: metrics,
+		MaxBytes: cfg.UploadMaxBytes, UploadTTL: cfg.UploadTTL, PendingUploads: cfg.PendingUploads,
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.sweeper = &handler.Sweeper{Store: a.database, Objects: k.objects, Logger: logger.With("component", "sweeper"),
-		Now: time.Now, Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, Metrics: metrics}
+	api, err := handler.New(handler.Deps{
+		Logger: logger, Now: time.Now, Login: login, Tokens: k.tokens, Limiter: a.database, Avatars: avatars,
+		Limits: cfg.Limits, Metrics: metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.sweeper = &avatar.Sweeper{Records: a.database, Objects: objects{k.objects}, Logger: logger.With("component", "sweeper"),
+		Now: time.Now, Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, Events: metrics}
 	if cfg.PprofAddr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

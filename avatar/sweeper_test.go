@@ -1,15 +1,17 @@
-package handler
+package avatar_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/db"
 )
 
@@ -48,11 +50,11 @@ func TestSweeper(t *testing.T) {
 	url := "sqlite:" + filepath.Join(t.TempDir(), "sweep.db")
 	store := openSweepDB(t, url)
 	t0 := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
-	if _, err := store.UpsertUser(ctx, db.User{ID: "u1", OpenID: "o1"}, t0); err != nil {
+	if _, err := store.UpsertUser(ctx, avatar.User{ID: "u1", OpenID: "o1"}, t0); err != nil {
 		t.Fatal(err)
 	}
-	mk := func(id string) db.Upload {
-		u := db.Upload{ID: id, UserID: "u1", Key: "avatars/u1/" + id + ".png", AvatarKey: "avatars/u1/" + id + "/avatar.png",
+	mk := func(id string) avatar.Upload {
+		u := avatar.Upload{ID: id, UserID: "u1", Key: "avatars/u1/" + id + ".png", AvatarKey: "avatars/u1/" + id + "/avatar.png",
 			ContentType: "image/png", URL: "https://cdn/avatars/u1/" + id + "/avatar.png", MaxBytes: 100, ExpiresAt: t0.Add(10 * time.Minute)}
 		if err := store.CreateUpload(ctx, u, 0, t0); err != nil {
 			t.Fatal(err)
@@ -68,7 +70,7 @@ func TestSweeper(t *testing.T) {
 	clock := t0.Add(5 * time.Minute)
 	deleter := &countingDeleter{}
 	var logs bytes.Buffer
-	s := &Sweeper{Store: store, Objects: deleter, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	s := &avatar.Sweeper{Records: store, Objects: deleter, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Now: func() time.Time { return clock }, Interval: time.Minute, Grace: 24 * time.Hour}
 
 	sweep := func(want ...string) {
@@ -115,7 +117,7 @@ func TestSweeper(t *testing.T) {
 	}
 	deleter.fail = false
 	sweep() // still leased
-	clock = clock.Add(sweepLease + time.Second)
+	clock = clock.Add(avatar.SweepLease + time.Second)
 	sweep(late.Key, late.AvatarKey)
 }
 
@@ -126,13 +128,13 @@ func TestSweepersOnOneDatabase(t *testing.T) {
 	url := "sqlite:" + filepath.Join(t.TempDir(), "shared.db")
 	setup := openSweepDB(t, url)
 	t0 := time.Now().Add(-time.Hour)
-	if _, err := setup.UpsertUser(ctx, db.User{ID: "u1", OpenID: "o1"}, t0); err != nil {
+	if _, err := setup.UpsertUser(ctx, avatar.User{ID: "u1", OpenID: "o1"}, t0); err != nil {
 		t.Fatal(err)
 	}
 	const n = 250 // more than two batches
 	for i := 0; i < n; i++ {
-		id := newID()
-		if err := setup.CreateUpload(ctx, db.Upload{ID: id, UserID: "u1", Key: "k/" + id + ".png", AvatarKey: "a/" + id + "/avatar.png",
+		id := fmt.Sprintf("up%04d", i)
+		if err := setup.CreateUpload(ctx, avatar.Upload{ID: id, UserID: "u1", Key: "k/" + id + ".png", AvatarKey: "a/" + id + "/avatar.png",
 			ContentType: "image/png", URL: "https://cdn/a/" + id, MaxBytes: 1, ExpiresAt: t0}, 0, t0); err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +142,7 @@ func TestSweepersOnOneDatabase(t *testing.T) {
 	deleter := &countingDeleter{}
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
-		s := &Sweeper{Store: openSweepDB(t, url), Objects: deleter, Logger: slog.New(slog.DiscardHandler),
+		s := &avatar.Sweeper{Records: openSweepDB(t, url), Objects: deleter, Logger: slog.New(slog.DiscardHandler),
 			Now: time.Now, Grace: time.Hour}
 		wg.Add(1)
 		go func() {

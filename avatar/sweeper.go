@@ -1,21 +1,47 @@
-package handler
+package avatar
 
 import (
 	"context"
 	"errors"
 	"log/slog"
 	"time"
-
-	"github.com/wxavatar/wxavatar/db"
 )
 
-// The sweeper lives beside the handlers because, like them, it is the one
-// place allowed to use both the records and object storage.
+// SweepTask is one upload whose objects the sweeper should delete.
+type SweepTask struct {
+	UploadID string
+	Keys     []string // the objects to delete
+	// Reason is "expired" (never confirmed), "rejected", "spent" (the upload
+	// key of a confirmed upload, whose avatar is a copy elsewhere) or
+	// "replaced" (an avatar the user has since replaced).
+	Reason string
+	// What FinishSweep records as deleted: the upload key, the avatar key.
+	UploadKey, AvatarKey bool
+}
 
-// SweepStore is what the sweeper needs of the records.
-type SweepStore interface {
-	ClaimSweep(ctx context.Context, p db.SweepPolicy, now time.Time) ([]db.SweepTask, error)
-	FinishSweep(ctx context.Context, task db.SweepTask, now time.Time) error
+// SweepPolicy says which objects are due.
+type SweepPolicy struct {
+	// ExpiredBefore: an upload key whose signatures expired before this
+	// instant will not be written again; whatever is stored there goes,
+	// unless it is an avatar (rows from before avatars were copies).
+	ExpiredBefore time.Time
+	// ReplacedBefore: avatars replaced before this instant go.
+	ReplacedBefore time.Time
+	// Lease is how long a claim holds before another instance may retake it
+	// (a sweeper that died mid-task).
+	Lease time.Duration
+	// Limit caps one batch.
+	Limit int
+}
+
+// SweepRecords is what the sweeper needs of the records.
+type SweepRecords interface {
+	// ClaimSweep claims up to p.Limit uploads with objects due for this
+	// caller, each for p.Lease; a pending upload claimed becomes expired.
+	ClaimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]SweepTask, error)
+	// FinishSweep records the task's objects as deleted and releases it.
+	FinishSweep(ctx context.Context, task SweepTask, now time.Time) error
+	// PruneRateLimits drops the rate-limit state of clients idle for a while.
 	PruneRateLimits(ctx context.Context, now time.Time) (int64, error)
 }
 
@@ -39,13 +65,13 @@ const (
 // elsewhere), and avatars replaced more than Grace ago. Several instances may
 // sweep one database: each object is claimed by exactly one of them.
 type Sweeper struct {
-	Store    SweepStore
+	Records  SweepRecords
 	Objects  ObjectDeleter
 	Logger   *slog.Logger
 	Now      func() time.Time
 	Interval time.Duration // 0 turns sweeping off
 	Grace    time.Duration // how long a replaced avatar is kept
-	Metrics  *Metrics      // optional
+	Events   Events        // nil: not counted
 }
 
 // Run sweeps every Interval until ctx ends.
@@ -72,7 +98,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 // lease runs out.
 func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	now := s.Now()
-	policy := db.SweepPolicy{
+	policy := SweepPolicy{
 		ExpiredBefore:  now.Add(-abandonedAfter),
 		ReplacedBefore: now.Add(-s.Grace),
 		Lease:          sweepLease,
@@ -80,7 +106,7 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	}
 	deleted, failed := 0, 0
 	for {
-		tasks, err := s.Store.ClaimSweep(ctx, policy, now)
+		tasks, err := s.Records.ClaimSweep(ctx, policy, now)
 		if err != nil {
 			return deleted, err
 		}
@@ -104,17 +130,17 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 				s.Logger.Warn("sweep: delete failed, retried later", "upload_id", task.UploadID, "error", err.Error())
 				continue
 			}
-			if err := s.Store.FinishSweep(ctx, task, s.Now()); err != nil {
+			if err := s.Records.FinishSweep(ctx, task, s.Now()); err != nil {
 				return deleted, err
 			}
-			if task.Reason == "expired" {
-				s.Metrics.UploadEvent("expired", 1)
+			if task.Reason == "expired" && s.Events != nil {
+				s.Events.UploadEvent("expired", 1)
 			}
 			deleted += len(task.Keys)
 		}
 	}
 	// Rate-limit rows of clients idle for a while are dead weight.
-	if _, err := s.Store.PruneRateLimits(ctx, now); err != nil {
+	if _, err := s.Records.PruneRateLimits(ctx, now); err != nil {
 		return deleted, err
 	}
 	if deleted > 0 || failed > 0 {

@@ -1,0 +1,219 @@
+// Package avatar owns what wxavatar is for: a user's profile (login, nickname)
+// and the life cycle of an avatar upload, from the server-chosen key a client
+// is signed to upload to, through confirm's checks, to the sweeper that
+// deletes what nobody will use. It knows nothing of HTTP, SQL or COS: it
+// declares the small interfaces it needs of the records (Records), of object
+// storage (Objects) and of the clock, and answers with the errors below, which
+// the HTTP layer maps to statuses in one place.
+package avatar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// User is a person who logged in through the mini program.
+type User struct {
+	ID        string // opaque public id
+	OpenID    string
+	UnionID   string // "" when none
+	Nickname  string // "" until set
+	AvatarURL string // "" until an avatar is confirmed
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// UploadStatus is where an upload is in its life: pending until the object is checked, then
+// confirmed or rejected for good.
+type UploadStatus string
+
+const (
+	// UploadPending: signed, not yet confirmed or rejected.
+	UploadPending UploadStatus = "pending"
+	// UploadConfirmed: checked and recorded as the user's avatar (once).
+	UploadConfirmed UploadStatus = "confirmed"
+	// UploadRejected: the stored object was not an acceptable image.
+	UploadRejected UploadStatus = "rejected"
+	// UploadExpired: the signature expired with nothing confirmed and the
+	// sweeper has taken the upload (and deletes whatever was stored).
+	UploadExpired UploadStatus = "expired"
+)
+
+// Upload is a signature handed out for one avatar object, and what became of it.
+type Upload struct {
+	ID, UserID, ContentType string
+	// Key is the object the upload signatures name; AvatarKey is where
+	// confirm copies it once checked, and URL is AvatarKey's permanent URL.
+	// Both must name the (unique) ID, which makes them unique too: Key's last
+	// segment is the ID and an extension (".../<id>.png"), AvatarKey's
+	// second-to-last segment is the ID (".../<id>/avatar.png").
+	Key, AvatarKey, URL  string
+	MaxBytes             int64
+	Status               UploadStatus
+	Size                 int64 // 0 until confirmed
+	CreatedAt, ExpiresAt time.Time
+	ConfirmedAt          time.Time // zero until confirmed
+}
+
+// Records is what the service needs of the records. Implementations
+// translate their drivers' errors into ErrNotFound, ErrConflict,
+// ErrTooManyPending and ErrRecordsUnavailable once; the service never sees
+// another kind of failure it must tell apart.
+type Records interface {
+	// UpsertUser creates the user u.ID on first login (keyed by OpenID) or
+	// returns the existing one.
+	UpsertUser(ctx context.Context, u User, now time.Time) (User, error)
+	UserByID(ctx context.Context, id string) (User, error)
+	SetNickname(ctx context.Context, userID, nickname string, now time.Time) (User, error)
+	// CreateUpload inserts a pending upload unless the user already holds
+	// maxPending unexpired pending ones (ErrTooManyPending; 0: no cap).
+	CreateUpload(ctx context.Context, u Upload, maxPending int, now time.Time) error
+	// UploadForUser is ErrNotFound for a missing upload and for another
+	// user's alike.
+	UploadForUser(ctx context.Context, userID, uploadID string) (Upload, error)
+	// ClaimCopy reserves copying version etag of a pending upload; a claim
+	// on another version younger than staleBefore, or an upload no longer
+	// pending, is ErrConflict with the upload as it is.
+	ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (Upload, error)
+	// ConfirmUpload records a pending upload as the user's avatar, once;
+	// one already confirmed is returned as it is, one rejected or expired
+	// is ErrConflict with the upload.
+	ConfirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (User, Upload, error)
+	// RejectUpload records a pending (or rejected) upload as rejected; a
+	// confirmed or expired one is ErrConflict.
+	RejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (Upload, error)
+	Ping(ctx context.Context) error
+}
+
+// The errors Records implementations return.
+var (
+	// ErrNotFound: no such record (for this user).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the record's state does not allow the change.
+	ErrConflict = errors.New("conflict")
+	// ErrTooManyPending: the user holds the most pending uploads allowed.
+	ErrTooManyPending = errors.New("too many pending uploads")
+	// ErrRecordsUnavailable: the database is busy, locked or closed; retry later.
+	ErrRecordsUnavailable = errors.New("database unavailable")
+)
+
+// What the service answers; the HTTP layer gives each one its status.
+var (
+	// ErrUserGone: the session names a user who no longer exists. Every
+	// route answers it like any other bad session.
+	ErrUserGone = errors.New("user gone")
+	// ErrUploadNotFound: the user has no upload with this id.
+	ErrUploadNotFound = errors.New("upload not found")
+	// ErrUploadMissing: nothing is stored under the upload's key yet, or it
+	// changed while being confirmed; retrying after the upload finishes helps.
+	ErrUploadMissing = errors.New("upload missing")
+	// ErrUploadExpired: the signature expired with nothing confirmed.
+	ErrUploadExpired = errors.New("upload expired")
+	// ErrUnsupportedType: a content type other than the accepted images.
+	ErrUnsupportedType = errors.New("unsupported content type")
+	// ErrInvalidNickname: a nickname the profile rule refuses (nickname.go).
+	ErrInvalidNickname = errors.New("invalid nickname")
+)
+
+// RejectedError is a confirm that found the stored object unacceptable; the
+// upload is rejected for good. Reason is safe to show to the user.
+type RejectedError struct{ Reason string }
+
+func (e *RejectedError) Error() string { return "upload rejected: " + e.Reason }
+
+// SizeError is a declared size outside 1 to MaxBytes.
+type SizeError struct{ MaxBytes int64 }
+
+func (e *SizeError) Error() string { return fmt.Sprintf("size must be 1 to %d bytes", e.MaxBytes) }
+
+// PendingLimitError is a new upload refused because the user holds the most
+// unconfirmed ones allowed; by RetryAfter the oldest has expired. It is
+// ErrTooManyPending.
+type PendingLimitError struct{ RetryAfter time.Duration }
+
+func (e *PendingLimitError) Error() string { return ErrTooManyPending.Error() }
+
+// Is makes errors.Is(err, ErrTooManyPending) hold.
+func (e *PendingLimitError) Is(target error) bool { return target == ErrTooManyPending }
+
+// NotReadyError says which dependency does not answer.
+type NotReadyError struct {
+	Dependency string // "database" or "object storage"
+	Err        error
+}
+
+func (e *NotReadyError) Error() string { return e.Dependency + " does not answer: " + e.Err.Error() }
+
+func (e *NotReadyError) Unwrap() error { return e.Err }
+
+// Events counts what happens to uploads ("issued", "confirmed", "rejected",
+// "expired"), for metrics.
+type Events interface {
+	UploadEvent(event string, n int)
+}
+
+// Config is what the service is built from.
+type Config struct {
+	Records Records
+	Objects Objects
+	Logger  *slog.Logger
+	Now     func() time.Time
+	Events  Events // nil: not counted
+	// MaxBytes is the largest avatar accepted, in bytes.
+	MaxBytes int64
+	// UploadTTL is how long an upload signature stays valid.
+	UploadTTL time.Duration
+	// PendingUploads caps each user's unconfirmed uploads; 0: no cap.
+	PendingUploads int
+}
+
+// Service is the profile and avatar upload life cycle. Its methods take the
+// user id a verified session names.
+type Service struct {
+	records        Records
+	objects        Objects
+	log            *slog.Logger
+	now            func() time.Time
+	events         Events
+	maxBytes       int64
+	uploadTTL      time.Duration
+	pendingUploads int
+}
+
+// New checks cfg and builds the service.
+func New(cfg Config) (*Service, error) {
+	switch {
+	case cfg.Records == nil, cfg.Objects == nil, cfg.Logger == nil, cfg.Now == nil:
+		return nil, errors.New("avatar: missing dependency")
+	case cfg.MaxBytes < 1:
+		return nil, errors.New("avatar: max bytes below 1")
+	case cfg.UploadTTL < time.Minute:
+		return nil, errors.New("avatar: upload TTL below one minute")
+	case cfg.PendingUploads < 0:
+		return nil, errors.New("avatar: negative pending uploads")
+	}
+	return &Service{
+		records: cfg.Records, objects: cfg.Objects, log: cfg.Logger, now: cfg.Now, events: cfg.Events,
+		maxBytes: cfg.MaxBytes, uploadTTL: cfg.UploadTTL, pendingUploads: cfg.PendingUploads,
+	}, nil
+}
+
+func (s *Service) event(name string) {
+	if s.events != nil {
+		s.events.UploadEvent(name, 1)
+	}
+}
+
+// Ready checks that the records and object storage answer.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.records.Ping(ctx); err != nil {
+		return &NotReadyError{Dependency: "database", Err: err}
+	}
+	if err := s.objects.Ping(ctx); err != nil {
+		return &NotReadyError{Dependency: "object storage", Err: err}
+	}
+	return nil
+}

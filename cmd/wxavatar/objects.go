@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/wxavatar/wxavatar/avatar"
+	"github.com/wxavatar/wxavatar/storage"
+)
+
+// objects is the COS client as the avatar service's object storage: the same
+// calls, storage's types converted (they have the same fields) and its
+// errors given the domain's names. storage knows nothing of the domain, so
+// that the client of each provider stays a plain client of that provider.
+type objects struct{ c *storage.Client }
+
+var _ avatar.Objects = objects{}
+
+func (o objects) Pin(ctx context.Context) context.Context { return o.c.Pin(ctx) }
+
+func (o objects) SignUpload(ctx context.Context, spec avatar.UploadSpec) (avatar.SignedUpload, error) {
+	signed, err := o.c.SignUpload(ctx, storage.UploadSpec(spec))
+	return avatar.SignedUpload(signed), objectsError(err)
+}
+
+func (o objects) ObjectURL(key string) string { return o.c.ObjectURL(key) }
+
+func (o objects) Peek(ctx context.Context, key string, n int) (avatar.ObjectInfo, []byte, error) {
+	info, head, err := o.c.Peek(ctx, key, n)
+	return avatar.ObjectInfo(info), head, objectsError(err)
+}
+
+func (o objects) Copy(ctx context.Context, src, dst string, spec avatar.CopySpec) error {
+	return objectsError(o.c.Copy(ctx, src, dst, storage.CopySpec(spec)))
+}
+
+func (o objects) Delete(ctx context.Context, key string) error {
+	return objectsError(o.c.Delete(ctx, key))
+}
+
+func (o objects) Ping(ctx context.Context) error { return objectsError(o.c.Ping(ctx)) }
+
+// objectsError names storage's errors as the domain does, keeping the
+// original for the log.
+func objectsError(err error) error {
+	for _, pair := range [...]struct{ from, to error }{
+		{storage.ErrNotFound, avatar.ErrObjectNotFound},
+		{storage.ErrChanged, avatar.ErrObjectChanged},
+		{storage.ErrArchived, avatar.ErrObjectArchived},
+		{storage.ErrUnavailable, avatar.ErrStorageUnavailable},
+	} {
+		if errors.Is(err, pair.from) {
+			return fmt.Errorf("%w: %w", pair.to, err)
+		}
+	}
+	return err
+}
