@@ -184,29 +184,47 @@ func newTestAPI(t testing.TB, mutate func(*Deps, *avatar.Config)) *testAPI {
 type answer struct {
 	status int
 	header http.Header
-	body   map[string]any
 	raw    string
 }
 
-func (a answer) code() string {
-	e, _ := a.body["error"].(map[string]any)
-	s, _ := e["code"].(string)
-	return s
+// errorBody is the answer's error, zero for an answer that is not one.
+func (a answer) errorBody() errorBody {
+	var e errorBody
+	_ = json.Unmarshal([]byte(a.raw), &e)
+	return e
+}
+
+func (a answer) code() string { return a.errorBody().Error.Code }
+
+// decode is the answer decoded into T, one of the API's response types. A
+// field T does not have fails the test, so the types stay the contract's.
+func decode[T any](t *testing.T, a answer) T {
+	t.Helper()
+	var v T
+	dec := json.NewDecoder(strings.NewReader(a.raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("answer %d %s does not decode into %T: %v", a.status, a.raw, v, err)
+	}
+	return v
+}
+
+// newUploadResponse is the answer to POST /v1/avatar/uploads.
+type newUploadResponse struct {
+	Upload newUploadJSON `json:"upload"`
 }
 
 func (ta *testAPI) do(t *testing.T, method, path, token, body string, header ...string) answer {
 	t.Helper()
 	rec := serveRaw(ta.e, method, path, token, []byte(body), header...)
 	a := answer{status: rec.Code, header: rec.Header(), raw: rec.Body.String()}
-	if rec.Body.Len() > 0 {
-		if err := json.Unmarshal(rec.Body.Bytes(), &a.body); err != nil {
-			t.Fatalf("%s %s: body is not JSON: %q", method, path, rec.Body.String())
-		}
+	if rec.Body.Len() > 0 && !json.Valid(rec.Body.Bytes()) {
+		t.Fatalf("%s %s: body is not JSON: %q", method, path, rec.Body.String())
 	}
 	if a.header.Get("X-Request-Id") == "" {
 		t.Errorf("%s %s: no X-Request-Id", method, path)
 	}
-	if a.status >= 400 && (a.code() == "" || a.body["request_id"] != a.header.Get("X-Request-Id")) {
+	if e := a.errorBody(); a.status >= 400 && (e.Error.Code == "" || e.RequestID != a.header.Get("X-Request-Id")) {
 		t.Errorf("%s %s: error body %s lacks code or request_id", method, path, a.raw)
 	}
 	return a
@@ -218,7 +236,8 @@ func (ta *testAPI) login(t *testing.T, name string) (token, userID string) {
 	if a.status != 200 {
 		t.Fatalf("login: %d %s", a.status, a.raw)
 	}
-	return a.body["token"].(string), a.body["user"].(map[string]any)["id"].(string)
+	r := decode[sessionResponse](t, a)
+	return r.Token, r.User.ID
 }
 
 func TestSessionLogin(t *testing.T) {
@@ -227,9 +246,10 @@ func TestSessionLogin(t *testing.T) {
 	if a.status != 200 {
 		t.Fatalf("status %d; want 200: %s", a.status, a.raw)
 	}
-	user := a.body["user"].(map[string]any)
-	if user["avatar_url"] != nil || user["nickname"] != "" || !idPattern.MatchString(user["id"].(string)) {
-		t.Errorf("new user = %v; want empty nickname, null avatar_url, opaque id", user)
+	session := decode[sessionResponse](t, a)
+	user := session.User
+	if user.AvatarURL != nil || user.Nickname != "" || !idPattern.MatchString(user.ID) {
+		t.Errorf("new user = %+v; want empty nickname, null avatar_url, opaque id", user)
 	}
 	if strings.Contains(a.raw, "openid") {
 		t.Errorf("response mentions the openid: %s", a.raw)
@@ -239,11 +259,11 @@ func TestSessionLogin(t *testing.T) {
 	}
 	// Same code again: same user.
 	b := ta.do(t, "POST", "/v1/session", "", `{"code":"dev-alice"}`)
-	if b.body["user"].(map[string]any)["id"] != user["id"] {
+	if decode[sessionResponse](t, b).User.ID != user.ID {
 		t.Errorf("second login made another user")
 	}
-	me := ta.do(t, "GET", "/v1/me", a.body["token"].(string), "")
-	if me.status != 200 || me.body["user"].(map[string]any)["id"] != user["id"] {
+	me := ta.do(t, "GET", "/v1/me", session.Token, "")
+	if me.status != 200 || decode[userResponse](t, me).User.ID != user.ID {
 		t.Errorf("GET /v1/me = %d %s", me.status, me.raw)
 	}
 }
@@ -325,7 +345,7 @@ func TestRoutingErrors(t *testing.T) {
 	if a := ta.do(t, "DELETE", "/v1/me", token, ""); a.status != 405 || a.code() != "method_not_allowed" {
 		t.Errorf("wrong method under /v1: %d %q", a.status, a.code())
 	}
-	if a := ta.do(t, "GET", "/healthz", "", ""); a.status != 200 || a.body["status"] != "ok" {
+	if a := ta.do(t, "GET", "/healthz", "", ""); a.status != 200 || decode[map[string]string](t, a)["status"] != "ok" {
 		t.Errorf("healthz: %d %s", a.status, a.raw)
 	}
 }
@@ -411,7 +431,7 @@ func TestReadyz(t *testing.T) {
 	}
 	storageDown.Store(false)
 	ta.now = ta.now.Add(readyCheckEvery)
-	if a := ta.do(t, "GET", "/readyz", "", ""); a.status != 200 || a.body["status"] != "ready" {
+	if a := ta.do(t, "GET", "/readyz", "", ""); a.status != 200 || decode[map[string]string](t, a)["status"] != "ready" {
 		t.Errorf("readyz after storage came back: %d %s", a.status, a.raw)
 	}
 }
@@ -448,14 +468,14 @@ func TestPatchMe(t *testing.T) {
 			t.Errorf("PATCH %s: status %d; want %d (%s)", tt.body, a.status, tt.status, a.raw)
 			continue
 		}
-		if tt.status == 200 && a.body["user"].(map[string]any)["nickname"] != tt.want {
-			t.Errorf("PATCH %s: nickname %v; want %q", tt.body, a.body["user"], tt.want)
+		if tt.status == 200 && decode[userResponse](t, a).User.Nickname != tt.want {
+			t.Errorf("PATCH %s: %s; want nickname %q", tt.body, a.raw, tt.want)
 		}
 		if tt.status == 400 && a.code() != "invalid_nickname" && a.code() != "invalid_request" {
 			t.Errorf("PATCH %s: code %q", tt.body, a.code())
 		}
 	}
-	if a := ta.do(t, "PUT", "/v1/me", token, `{"nickname":" 小红 "}`); a.status != 200 || a.body["user"].(map[string]any)["nickname"] != "小红" {
+	if a := ta.do(t, "PUT", "/v1/me", token, `{"nickname":" 小红 "}`); a.status != 200 || decode[userResponse](t, a).User.Nickname != "小红" {
 		t.Errorf("PUT /v1/me (what wx.request can send): %d %s", a.status, a.raw)
 	}
 	if a := ta.do(t, "PUT", "/v1/me", token, `{"nickname":""}`); a.status != 400 || a.code() != "invalid_nickname" {
@@ -464,7 +484,7 @@ func TestPatchMe(t *testing.T) {
 	if a := ta.do(t, "PATCH", "/v1/me", token, `{"nickname":"a\u200bb"}`); a.code() != "invalid_nickname" {
 		t.Errorf("zero-width space: code %q; want invalid_nickname", a.code())
 	}
-	if a := ta.do(t, "GET", "/v1/me", token, ""); a.body["user"].(map[string]any)["nickname"] != "小红" {
+	if a := ta.do(t, "GET", "/v1/me", token, ""); decode[userResponse](t, a).User.Nickname != "小红" {
 		t.Errorf("GET /v1/me after PATCH: %s", a.raw)
 	}
 }
@@ -476,26 +496,25 @@ func TestCreateUpload(t *testing.T) {
 	if a.status != 201 {
 		t.Fatalf("status %d; want 201: %s", a.status, a.raw)
 	}
-	up := a.body["upload"].(map[string]any)
-	id := up["id"].(string)
-	if want := "uploads/" + userID + "/" + id + ".png"; up["key"] != want {
-		t.Errorf("key = %v; want %s", up["key"], want)
+	up := decode[newUploadResponse](t, a).Upload
+	id := up.ID
+	if want := "uploads/" + userID + "/" + id + ".png"; up.Key != want {
+		t.Errorf("key = %v; want %s", up.Key, want)
 	}
 	// The avatar is a copy under a key no signature names.
-	if want := "https://cdn.example.com/avatars/" + userID + "/" + id + "/avatar.png"; up["url"] != want || up["max_bytes"] != float64(1000) {
-		t.Errorf("url/max_bytes = %v/%v; want %s/1000", up["url"], up["max_bytes"], want)
+	if want := "https://cdn.example.com/avatars/" + userID + "/" + id + "/avatar.png"; up.URL != want || up.MaxBytes != 1000 {
+		t.Errorf("url/max_bytes = %v/%v; want %s/1000", up.URL, up.MaxBytes, want)
 	}
-	exp, err := time.Parse(time.RFC3339, up["expires_at"].(string))
+	exp, err := time.Parse(time.RFC3339, up.ExpiresAt)
 	if err != nil || !exp.Equal(ta.now.Add(10*time.Minute).Truncate(time.Second)) {
-		t.Errorf("expires_at = %v; want now+10m", up["expires_at"])
+		t.Errorf("expires_at = %v; want now+10m", up.ExpiresAt)
 	}
-	post := up["post"].(map[string]any)
-	if post["file_field"] != "file" || post["form"].(map[string]any)["Content-Type"] != "image/png" {
-		t.Errorf("post = %v", post)
+	if up.Post.FileField != "file" || up.Post.Form["Content-Type"] != "image/png" {
+		t.Errorf("post = %+v", up.Post)
 	}
 	// The PUT URL pins the declared size; without one there is none.
-	if h := up["put"].(map[string]any)["headers"].(map[string]any); h["Content-Type"] != "image/png" || h["Content-Length"] != "999" {
-		t.Errorf("put = %v; want headers Content-Type image/png, Content-Length 999 (the declared size, not max_bytes)", up["put"])
+	if up.Put == nil || up.Put.Headers["Content-Type"] != "image/png" || up.Put.Headers["Content-Length"] != "999" {
+		t.Errorf("put = %+v; want headers Content-Type image/png, Content-Length 999 (the declared size, not max_bytes)", up.Put)
 	}
 	// (TestCreateUploadAnswerForms: without a size there is no put.)
 	tests := []struct {
@@ -578,7 +597,7 @@ func TestRateLimits(t *testing.T) {
 	if up.status != 201 {
 		t.Fatalf("upload: %d %s", up.status, up.raw)
 	}
-	id := up.body["upload"].(map[string]any)["id"].(string)
+	id := decode[newUploadResponse](t, up).Upload.ID
 	otherToken, _ := ta.login(t, "gus")
 	for i, want := range []int{409, 409, 404, 429, 429} {
 		target := id
@@ -611,177 +630,197 @@ func avatarKeyOf(key string) string {
 // pngHead is the first bytes of a real PNG.
 var pngHead = append([]byte("\x89PNG\r\n\x1a\n"), 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0)
 
+// TestConfirm walks confirm's outcomes through HTTP, one subtest each, on one
+// user and one bucket (avatar's TestConfirm checks the same state machine
+// without HTTP).
 func TestConfirm(t *testing.T) {
 	ta := newTestAPI(t, nil)
 	token, userID := ta.login(t, "gina")
 	otherToken, _ := ta.login(t, "hank")
-	newUpload := func(ct string) (id, key string) {
+	newUpload := func(t *testing.T, ct string) (id, key string) {
+		t.Helper()
 		a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"`+ct+`"}`)
 		if a.status != 201 {
 			t.Fatalf("create upload: %d %s", a.status, a.raw)
 		}
-		up := a.body["upload"].(map[string]any)
-		return up["id"].(string), up["key"].(string)
+		up := decode[newUploadResponse](t, a).Upload
+		return up.ID, up.Key
 	}
-	confirm := func(tok, id string) answer { return ta.do(t, "POST", "/v1/avatar/uploads/"+id+"/confirm", tok, "") }
+	confirm := func(t *testing.T, tok, id string) answer {
+		t.Helper()
+		return ta.do(t, "POST", "/v1/avatar/uploads/"+id+"/confirm", tok, "")
+	}
 	b := newBucket(ta.objects)
 
-	id, key := newUpload("image/png")
-	if a := confirm(token, id); a.status != 409 || a.code() != "upload_missing" {
-		t.Errorf("before upload: %d %q; want 409 upload_missing", a.status, a.code())
-	}
-	b.put(key, "image/png", pngHead)
-	if a := confirm(otherToken, id); a.status != 404 || a.code() != "upload_not_found" {
-		t.Errorf("other user's upload: %d %q; want 404 upload_not_found", a.status, a.code())
-	}
-	for _, bad := range []string{"nosuchuploadnosuchupload23", "..%2F..%2Fetc", "'%20OR%201=1", strings.Repeat("a", 300)} {
-		if a := confirm(token, bad); a.status != 404 || a.code() != "upload_not_found" {
-			t.Errorf("id %q: %d %q; want 404 upload_not_found", bad, a.status, a.code())
-		}
-	}
-	a := confirm(token, id)
-	if a.status != 200 {
-		t.Fatalf("confirm: %d %s", a.status, a.raw)
-	}
+	id, key := newUpload(t, "image/png")
+	var first answer // the 200 of the accepted confirm
 	avatarKey := avatarKeyOf(key)
 	wantURL := "https://cdn.example.com/" + avatarKey
-	if a.body["user"].(map[string]any)["avatar_url"] != wantURL {
-		t.Errorf("avatar_url = %v; want %s", a.body["user"], wantURL)
-	}
-	up := a.body["upload"].(map[string]any)
-	if up["status"] != "confirmed" || up["size"] != float64(len(pngHead)) || up["content_type"] != "image/png" || up["url"] != wantURL {
-		t.Errorf("upload = %v", up)
-	}
-	if !bytes.Equal(b.objects[avatarKey], pngHead) || b.types[avatarKey] != "image/png" || b.cache[avatarKey] != "public, max-age=31536000, immutable" {
-		t.Errorf("avatar copy: %q %q %q; want the checked bytes, image/png, %q", b.objects[avatarKey], b.types[avatarKey], b.cache[avatarKey], "public, max-age=31536000, immutable")
-	}
-	// Idempotent: the same answer, even after the upload key was written
-	// again or emptied; the avatar copy is not touched.
-	b.put(key, "image/png", []byte("\x89PNG\r\n\x1a\nnot the checked bytes"))
-	if c := confirm(token, id); c.status != 200 || c.raw != a.raw {
-		t.Errorf("second confirm: %d %s; want the first answer %s", c.status, c.raw, a.raw)
-	}
-	delete(b.objects, key)
-	if c := confirm(token, id); c.status != 200 || c.raw != a.raw || !bytes.Equal(b.objects[avatarKey], pngHead) {
-		t.Errorf("third confirm: %d %s; want the first answer %s and the avatar unchanged", c.status, c.raw, a.raw)
-	}
-
-	// Rejections delete the object and stick.
-	rejects := []struct {
-		ct, storedType string
-		bytes          []byte
-		class          string
-	}{
-		{"image/png", "image/png", []byte("not an image at all, just text"), ""},
-		{"image/jpeg", "image/jpeg", pngHead, ""},                  // PNG bytes labelled JPEG
-		{"image/png", "image/jpeg", pngHead, ""},                   // stored Content-Type differs
-		{"image/png", "image/png", make([]byte, 1001), ""},         // too large
-		{"image/png", "image/png", []byte{}, ""},                   // empty
-		{"image/webp", "image/webp", []byte("RIFF0000WEBPVP"), ""}, // truncated WebP
-		{"image/png", "image/png", pngHead, "STANDARD_IA"},         // not the class signed for
-		{"image/png", "image/png", pngHead, "ARCHIVE"},             // cannot even be read
-	}
-	for i, r := range rejects {
-		id, key := newUpload(r.ct)
-		b.put(key, r.storedType, r.bytes)
-		b.class[key] = r.class
-		b.deleted = nil
-		if a := confirm(token, id); a.status != 422 || a.code() != "upload_rejected" {
-			t.Errorf("reject %d: %d %q; want 422 upload_rejected", i, a.status, a.code())
+	t.Run("before the upload", func(t *testing.T) {
+		if a := confirm(t, token, id); a.status != 409 || a.code() != "upload_missing" {
+			t.Errorf("before upload: %d %q; want 409 upload_missing", a.status, a.code())
 		}
-		if len(b.deleted) != 1 || b.deleted[0] != key {
-			t.Errorf("reject %d: deleted %v; want [%s]", i, b.deleted, key)
-		}
-		if a := confirm(token, id); a.status != 422 {
-			t.Errorf("reject %d again: %d; want 422", i, a.status)
-		}
-	}
-	if a := ta.do(t, "GET", "/v1/me", token, ""); a.body["user"].(map[string]any)["avatar_url"] != wantURL {
-		t.Errorf("rejected uploads changed the avatar: %s", a.raw)
-	}
-
-	// Storage down: 503, nothing recorded, a retry succeeds.
-	id, key = newUpload("image/png")
+	})
 	b.put(key, "image/png", pngHead)
-	ta.objects.peek = func(string, int) (avatar.ObjectInfo, []byte, error) {
-		return avatar.ObjectInfo{}, nil, avatar.ErrStorageUnavailable
-	}
-	if a := confirm(token, id); a.status != 503 || a.code() != "storage_unavailable" {
-		t.Errorf("storage down: %d %q; want 503 storage_unavailable", a.status, a.code())
-	}
-	b.install(ta.objects)
-	if a := confirm(token, id); a.status != 200 {
-		t.Errorf("retry after storage came back: %d %s", a.status, a.raw)
-	}
-
-	// Written again between the check and the copy (If-Match failed): 409,
-	// nothing recorded, and a retry checks the new bytes.
-	id, key = newUpload("image/png")
-	b.put(key, "image/png", pngHead)
-	ta.objects.copy = func(string, string, avatar.CopySpec) error { return avatar.ErrObjectChanged }
-	if a := confirm(token, id); a.status != 409 || a.code() != "upload_missing" {
-		t.Errorf("object changed during confirm: %d %q; want 409 upload_missing", a.status, a.code())
-	}
-	b.install(ta.objects)
-	b.put(key, "image/png", []byte("text now"))
-	if a := confirm(token, id); a.status != 422 {
-		t.Errorf("retry after the object changed to text: %d %s; want 422", a.status, a.raw)
-	}
-
-	// Two confirms race while the object is written again: the one that
-	// checked the newer bytes may not copy them over the avatar the other is
-	// recording (409, retry), and once it is recorded, confirming again
-	// copies nothing.
-	id, key = newUpload("image/png")
-	first := append([]byte{}, pngHead...)
-	second := append(append([]byte{}, pngHead...), "written again"...)
-	b.put(key, "image/png", first)
-	var racing answer
-	copyNow := ta.objects.copy
-	ta.objects.copy = func(src, dst string, spec avatar.CopySpec) error {
-		ta.objects.copy = copyNow
-		if err := copyNow(src, dst, spec); err != nil {
-			return err
+	t.Run("another user's upload", func(t *testing.T) {
+		if a := confirm(t, otherToken, id); a.status != 404 || a.code() != "upload_not_found" {
+			t.Errorf("other user's upload: %d %q; want 404 upload_not_found", a.status, a.code())
 		}
-		b.put(key, "image/png", second) // under the still-valid signature
-		racing = confirm(token, id)
-		return nil
-	}
-	if a := confirm(token, id); a.status != 200 || a.body["upload"].(map[string]any)["size"] != float64(len(first)) {
-		t.Fatalf("confirm that claimed the copy first: %d %s", a.status, a.raw)
-	}
-	if racing.status != 409 || racing.code() != "upload_missing" {
-		t.Errorf("confirm that checked other bytes meanwhile: %d %q; want 409 upload_missing", racing.status, racing.code())
-	}
-	avatarKey = avatarKeyOf(key)
-	if a := confirm(token, id); a.status != 200 || !bytes.Equal(b.objects[avatarKey], first) {
-		t.Errorf("confirm again: %d; avatar %q; want 200 and the first bytes, as recorded", a.status, b.objects[avatarKey])
-	}
-
-	// A confirm that loses to a racing rejection deletes the copy it made.
-	id, key = newUpload("image/png")
-	b.put(key, "image/png", pngHead)
-	ta.objects.copy = func(src, dst string, spec avatar.CopySpec) error {
-		if _, err := ta.store.RejectUpload(context.Background(), userID, id, ta.now); err != nil {
-			t.Fatal(err)
+	})
+	t.Run("ids that name no upload", func(t *testing.T) {
+		for _, bad := range []string{"nosuchuploadnosuchupload23", "..%2F..%2Fetc", "'%20OR%201=1", strings.Repeat("a", 300)} {
+			if a := confirm(t, token, bad); a.status != 404 || a.code() != "upload_not_found" {
+				t.Errorf("id %q: %d %q; want 404 upload_not_found", bad, a.status, a.code())
+			}
 		}
-		b.put(dst, spec.ContentType, b.objects[src])
-		return nil
-	}
-	if a := confirm(token, id); a.status != 422 || a.code() != "upload_rejected" {
-		t.Errorf("confirm that lost to a rejection: %d %q; want 422 upload_rejected", a.status, a.code())
-	}
-	if lost := strings.TrimSuffix(key, ".png") + "/avatar.png"; b.objects[lost] != nil {
-		t.Errorf("the losing confirm's copy %s was left behind", lost)
-	}
-	b.install(ta.objects)
-
-	// Expired and nothing stored: 410.
-	id, _ = newUpload("image/png")
-	ta.now = ta.now.Add(11 * time.Minute)
-	if a := confirm(token, id); a.status != 410 || a.code() != "upload_expired" {
-		t.Errorf("expired: %d %q; want 410 upload_expired", a.status, a.code())
-	}
+	})
+	t.Run("accepted", func(t *testing.T) {
+		first = confirm(t, token, id)
+		if first.status != 200 {
+			t.Fatalf("confirm: %d %s", first.status, first.raw)
+		}
+		confirmed := decode[confirmResponse](t, first)
+		if u := confirmed.User.AvatarURL; u == nil || *u != wantURL {
+			t.Errorf("avatar_url = %v; want %s", u, wantURL)
+		}
+		if up := confirmed.Upload; up.Status != "confirmed" || up.Size != int64(len(pngHead)) || up.ContentType != "image/png" || up.URL != wantURL {
+			t.Errorf("upload = %+v", up)
+		}
+		if !bytes.Equal(b.objects[avatarKey], pngHead) || b.types[avatarKey] != "image/png" || b.cache[avatarKey] != "public, max-age=31536000, immutable" {
+			t.Errorf("avatar copy: %q %q %q; want the checked bytes, image/png, %q", b.objects[avatarKey], b.types[avatarKey], b.cache[avatarKey], "public, max-age=31536000, immutable")
+		}
+	})
+	t.Run("again: the same answer", func(t *testing.T) {
+		// Even after the upload key was written again or emptied; the
+		// avatar copy is not touched.
+		b.put(key, "image/png", []byte("\x89PNG\r\n\x1a\nnot the checked bytes"))
+		if c := confirm(t, token, id); c.status != 200 || c.raw != first.raw {
+			t.Errorf("second confirm: %d %s; want the first answer %s", c.status, c.raw, first.raw)
+		}
+		delete(b.objects, key)
+		if c := confirm(t, token, id); c.status != 200 || c.raw != first.raw || !bytes.Equal(b.objects[avatarKey], pngHead) {
+			t.Errorf("third confirm: %d %s; want the first answer %s and the avatar unchanged", c.status, c.raw, first.raw)
+		}
+	})
+	t.Run("rejected: the object deleted, for good", func(t *testing.T) {
+		for _, r := range []struct {
+			name, ct, storedType string
+			bytes                []byte
+			class                string
+		}{
+			{"text", "image/png", "image/png", []byte("not an image at all, just text"), ""},
+			{"PNG bytes labelled JPEG", "image/jpeg", "image/jpeg", pngHead, ""},
+			{"stored Content-Type differs", "image/png", "image/jpeg", pngHead, ""},
+			{"too large", "image/png", "image/png", make([]byte, 1001), ""},
+			{"empty", "image/png", "image/png", []byte{}, ""},
+			{"truncated WebP", "image/webp", "image/webp", []byte("RIFF0000WEBPVP"), ""},
+			{"not the class signed for", "image/png", "image/png", pngHead, "STANDARD_IA"},
+			{"archived: cannot even be read", "image/png", "image/png", pngHead, "ARCHIVE"},
+		} {
+			t.Run(r.name, func(t *testing.T) {
+				id, key := newUpload(t, r.ct)
+				b.put(key, r.storedType, r.bytes)
+				b.class[key] = r.class
+				b.deleted = nil
+				if a := confirm(t, token, id); a.status != 422 || a.code() != "upload_rejected" {
+					t.Errorf("%d %q; want 422 upload_rejected", a.status, a.code())
+				}
+				if len(b.deleted) != 1 || b.deleted[0] != key {
+					t.Errorf("deleted %v; want [%s]", b.deleted, key)
+				}
+				if a := confirm(t, token, id); a.status != 422 {
+					t.Errorf("again: %d; want 422", a.status)
+				}
+			})
+		}
+		if u := decode[userResponse](t, ta.do(t, "GET", "/v1/me", token, "")).User; u.AvatarURL == nil || *u.AvatarURL != wantURL {
+			t.Errorf("rejected uploads changed the avatar: %+v", u)
+		}
+	})
+	t.Run("storage down: 503, nothing recorded, a retry succeeds", func(t *testing.T) {
+		id, key := newUpload(t, "image/png")
+		b.put(key, "image/png", pngHead)
+		ta.objects.peek = func(string, int) (avatar.ObjectInfo, []byte, error) {
+			return avatar.ObjectInfo{}, nil, avatar.ErrStorageUnavailable
+		}
+		if a := confirm(t, token, id); a.status != 503 || a.code() != "storage_unavailable" {
+			t.Errorf("storage down: %d %q; want 503 storage_unavailable", a.status, a.code())
+		}
+		b.install(ta.objects)
+		if a := confirm(t, token, id); a.status != 200 {
+			t.Errorf("retry after storage came back: %d %s", a.status, a.raw)
+		}
+	})
+	t.Run("written again between the check and the copy", func(t *testing.T) {
+		// If-Match failed: 409, nothing recorded, and a retry checks the
+		// new bytes.
+		id, key := newUpload(t, "image/png")
+		b.put(key, "image/png", pngHead)
+		ta.objects.copy = func(string, string, avatar.CopySpec) error { return avatar.ErrObjectChanged }
+		if a := confirm(t, token, id); a.status != 409 || a.code() != "upload_missing" {
+			t.Errorf("object changed during confirm: %d %q; want 409 upload_missing", a.status, a.code())
+		}
+		b.install(ta.objects)
+		b.put(key, "image/png", []byte("text now"))
+		if a := confirm(t, token, id); a.status != 422 {
+			t.Errorf("retry after the object changed to text: %d %s; want 422", a.status, a.raw)
+		}
+	})
+	t.Run("two confirms race while the object is written again", func(t *testing.T) {
+		// The one that checked the newer bytes may not copy them over the
+		// avatar the other is recording (409, retry), and once it is
+		// recorded, confirming again copies nothing.
+		id, key := newUpload(t, "image/png")
+		first := append([]byte{}, pngHead...)
+		second := append(append([]byte{}, pngHead...), "written again"...)
+		b.put(key, "image/png", first)
+		var racing answer
+		copyNow := ta.objects.copy
+		ta.objects.copy = func(src, dst string, spec avatar.CopySpec) error {
+			ta.objects.copy = copyNow
+			if err := copyNow(src, dst, spec); err != nil {
+				return err
+			}
+			b.put(key, "image/png", second) // under the still-valid signature
+			racing = confirm(t, token, id)
+			return nil
+		}
+		if a := confirm(t, token, id); a.status != 200 || decode[confirmResponse](t, a).Upload.Size != int64(len(first)) {
+			t.Fatalf("confirm that claimed the copy first: %d %s", a.status, a.raw)
+		}
+		if racing.status != 409 || racing.code() != "upload_missing" {
+			t.Errorf("confirm that checked other bytes meanwhile: %d %q; want 409 upload_missing", racing.status, racing.code())
+		}
+		avatarKey := avatarKeyOf(key)
+		if a := confirm(t, token, id); a.status != 200 || !bytes.Equal(b.objects[avatarKey], first) {
+			t.Errorf("confirm again: %d; avatar %q; want 200 and the first bytes, as recorded", a.status, b.objects[avatarKey])
+		}
+	})
+	t.Run("a confirm that loses to a racing rejection deletes its copy", func(t *testing.T) {
+		id, key := newUpload(t, "image/png")
+		b.put(key, "image/png", pngHead)
+		ta.objects.copy = func(src, dst string, spec avatar.CopySpec) error {
+			if _, err := ta.store.RejectUpload(context.Background(), userID, id, ta.now); err != nil {
+				t.Fatal(err)
+			}
+			b.put(dst, spec.ContentType, b.objects[src])
+			return nil
+		}
+		if a := confirm(t, token, id); a.status != 422 || a.code() != "upload_rejected" {
+			t.Errorf("confirm that lost to a rejection: %d %q; want 422 upload_rejected", a.status, a.code())
+		}
+		if lost := strings.TrimSuffix(key, ".png") + "/avatar.png"; b.objects[lost] != nil {
+			t.Errorf("the losing confirm's copy %s was left behind", lost)
+		}
+		b.install(ta.objects)
+	})
+	t.Run("expired with nothing stored", func(t *testing.T) {
+		id, _ := newUpload(t, "image/png")
+		ta.now = ta.now.Add(11 * time.Minute)
+		if a := confirm(t, token, id); a.status != 410 || a.code() != "upload_expired" {
+			t.Errorf("expired: %d %q; want 410 upload_expired", a.status, a.code())
+		}
+	})
 }
 
 func TestInternalErrorsAreGeneric(t *testing.T) {

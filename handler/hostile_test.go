@@ -451,7 +451,7 @@ func TestHostileInput(t *testing.T) {
 	// Nothing hostile reached the database as SQL: the user is still there,
 	// readable, and the only one named by the token.
 	a := ta.do(t, http.MethodGet, "/v1/me", token, "")
-	if a.status != 200 || a.body["user"].(map[string]any)["id"] != userID {
+	if a.status != 200 || decode[userResponse](t, a).User.ID != userID {
 		t.Fatalf("after the hostile requests, GET /v1/me = %d %s", a.status, a.raw)
 	}
 	if other, _ := ta.login(t, "second"); ta.do(t, http.MethodGet, "/v1/me", other, "").status != 200 {

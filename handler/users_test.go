@@ -20,9 +20,8 @@ func TestSetNicknameRule(t *testing.T) {
 	}
 	for _, name := range []string{"\u3164", "\u2800 \u2800", "\u200d", "a\u2028b"} {
 		a := ta.do(t, "PUT", "/v1/me", token, body(name))
-		e, _ := a.body["error"].(map[string]any)
 		if a.status != 400 || a.code() != "invalid_nickname" ||
-			e["message"] != "nickname must be 1 to 32 visible characters, with no blank or invisible ones" {
+			a.errorBody().Error.Message != "nickname must be 1 to 32 visible characters, with no blank or invisible ones" {
 			t.Errorf("PUT /v1/me %+q: %d %s; want 400 invalid_nickname with the rule", name, a.status, a.raw)
 		}
 	}
@@ -32,7 +31,7 @@ func TestSetNicknameRule(t *testing.T) {
 		"\U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F",
 	} {
 		a := ta.do(t, "PATCH", "/v1/me", token, body(name))
-		if u, _ := a.body["user"].(map[string]any); a.status != 200 || u["nickname"] != name {
+		if a.status != 200 || decode[userResponse](t, a).User.Nickname != name {
 			t.Errorf("PATCH /v1/me %+q: %d %s; want 200 with the name stored", name, a.status, a.raw)
 		}
 	}

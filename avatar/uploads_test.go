@@ -1,0 +1,330 @@
+package avatar_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxavatar/wxavatar/avatar"
+	"github.com/wxavatar/wxavatar/db"
+)
+
+// bucket is object storage in memory; an object's ETag is derived from its
+// bytes and type. beforeCopy, if set, runs before each copy.
+type bucket struct {
+	objects    map[string][]byte
+	types      map[string]string
+	cache      map[string]string
+	class      map[string]string // "" is STANDARD
+	deleted    []string
+	beforeCopy func()
+}
+
+func newBucket() *bucket {
+	return &bucket{objects: map[string][]byte{}, types: map[string]string{}, cache: map[string]string{}, class: map[string]string{}}
+}
+
+func (b *bucket) etag(key string) string { return fmt.Sprintf("%x", string(b.objects[key])+b.types[key]) }
+
+func (b *bucket) put(key, contentType string, data []byte) {
+	b.objects[key], b.types[key] = data, contentType
+}
+
+func (b *bucket) Pin(ctx context.Context) context.Context { return ctx }
+
+func (b *bucket) SignUpload(_ context.Context, spec avatar.UploadSpec) (avatar.SignedUpload, error) {
+	s := avatar.SignedUpload{PostURL: "https://bucket.example.com/", PostForm: map[string]string{"key": spec.Key}}
+	if spec.Size > 0 {
+		s.PutURL = "https://bucket.example.com/" + spec.Key
+	}
+	return s, nil
+}
+
+func (b *bucket) ObjectURL(key string) string { return "https://cdn.example.com/" + key }
+
+func (b *bucket) Peek(_ context.Context, key string, n int) (avatar.ObjectInfo, []byte, error) {
+	data, ok := b.objects[key]
+	switch {
+	case !ok:
+		return avatar.ObjectInfo{}, nil, avatar.ErrObjectNotFound
+	case b.class[key] == "ARCHIVE":
+		return avatar.ObjectInfo{}, nil, avatar.ErrObjectArchived
+	}
+	class := b.class[key]
+	if class == "" {
+		class = avatar.StandardClass
+	}
+	return avatar.ObjectInfo{Size: int64(len(data)), ContentType: b.types[key], ETag: b.etag(key), StorageClass: class},
+		data[:min(n, len(data))], nil
+}
+
+func (b *bucket) Copy(_ context.Context, src, dst string, spec avatar.CopySpec) error {
+	if b.beforeCopy != nil {
+		b.beforeCopy()
+	}
+	if _, ok := b.objects[src]; !ok {
+		return avatar.ErrObjectNotFound
+	}
+	if spec.IfMatch != b.etag(src) {
+		return avatar.ErrObjectChanged
+	}
+	b.put(dst, spec.ContentType, b.objects[src])
+	b.cache[dst] = spec.CacheControl
+	return nil
+}
+
+func (b *bucket) Delete(_ context.Context, key string) error {
+	b.deleted = append(b.deleted, key)
+	delete(b.objects, key)
+	return nil
+}
+
+func (b *bucket) Ping(context.Context) error { return nil }
+
+var png = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00")
+
+// service is a Service over a real in-memory database and a bucket, with a
+// clock the test moves, and one user signed in.
+type service struct {
+	*avatar.Service
+	records *db.DB
+	bucket  *bucket
+	now     time.Time
+	user    avatar.User
+}
+
+func newService(t *testing.T, cfg func(*avatar.Config)) *service {
+	t.Helper()
+	records, err := db.Open(context.Background(), "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { records.Close() })
+	s := &service{records: records, bucket: newBucket(), now: time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)}
+	c := avatar.Config{Records: records, Objects: s.bucket, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return s.now }, MaxBytes: 1000, UploadTTL: 10 * time.Minute}
+	if cfg != nil {
+		cfg(&c)
+	}
+	if s.Service, err = avatar.New(c); err != nil {
+		t.Fatal(err)
+	}
+	if s.user, err = s.SignIn(context.Background(), "openid-1", ""); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// upload creates an upload of contentType and stores data under its key.
+func (s *service) upload(t *testing.T, contentType string, data []byte) avatar.Upload {
+	t.Helper()
+	up, _, err := s.CreateUpload(context.Background(), s.user.ID, contentType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data != nil {
+		s.bucket.put(up.Key, contentType, data)
+	}
+	return up
+}
+
+func TestCreateUpload(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, func(c *avatar.Config) { c.PendingUploads = 2 })
+	size := int64(500)
+	up, signed, err := s.CreateUpload(ctx, s.user.ID, "image/webp", &size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("keys and expiry", func(t *testing.T) {
+		if want := "uploads/" + s.user.ID + "/" + up.ID + ".webp"; up.Key != want {
+			t.Errorf("Key = %q; want %q", up.Key, want)
+		}
+		if want := "avatars/" + s.user.ID + "/" + up.ID + "/avatar.webp"; up.AvatarKey != want {
+			t.Errorf("AvatarKey = %q; want %q", up.AvatarKey, want)
+		}
+		if up.URL != "https://cdn.example.com/"+up.AvatarKey || up.Status != avatar.UploadPending || up.MaxBytes != 1000 {
+			t.Errorf("upload %+v: want the avatar key's URL, pending, 1000 bytes", up)
+		}
+		if want := s.now.Add(10 * time.Minute); !up.ExpiresAt.Equal(want) {
+			t.Errorf("ExpiresAt = %s; want %s", up.ExpiresAt, want)
+		}
+		if signed.PostForm["key"] != up.Key || signed.PutURL == "" {
+			t.Errorf("signed %+v: want the upload key and, for a declared size, a PUT", signed)
+		}
+	})
+	t.Run("refused input", func(t *testing.T) {
+		for _, tt := range []struct {
+			contentType string
+			size        int64
+			want        error
+		}{
+			{"image/gif", 0, avatar.ErrUnsupportedType},
+			{"image/png", 1001, &avatar.SizeError{MaxBytes: 1000}},
+			{"image/png", -1, &avatar.SizeError{MaxBytes: 1000}},
+		} {
+			var size *int64
+			if tt.size != 0 {
+				size = &tt.size
+			}
+			_, _, err := s.CreateUpload(ctx, s.user.ID, tt.contentType, size)
+			var se *avatar.SizeError
+			if errors.As(tt.want, &se) {
+				if got := (*avatar.SizeError)(nil); !errors.As(err, &got) || *got != *se {
+					t.Errorf("%s of %d bytes: %v; want %v", tt.contentType, tt.size, err, tt.want)
+				}
+			} else if !errors.Is(err, tt.want) {
+				t.Errorf("%s of %d bytes: %v; want %v", tt.contentType, tt.size, err, tt.want)
+			}
+		}
+	})
+	t.Run("pending limit", func(t *testing.T) {
+		if _, _, err := s.CreateUpload(ctx, s.user.ID, "image/png", nil); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := s.CreateUpload(ctx, s.user.ID, "image/png", nil)
+		var pl *avatar.PendingLimitError
+		if !errors.As(err, &pl) || pl.RetryAfter != 10*time.Minute || !errors.Is(err, avatar.ErrTooManyPending) {
+			t.Errorf("third pending upload: %v; want a PendingLimitError of 10m that is ErrTooManyPending", err)
+		}
+	})
+	t.Run("user gone", func(t *testing.T) {
+		if _, _, err := s.CreateUpload(ctx, "nosuchuser", "image/png", nil); !errors.Is(err, avatar.ErrUserGone) {
+			t.Errorf("upload for a user who is gone: %v; want ErrUserGone", err)
+		}
+	})
+}
+
+func TestConfirm(t *testing.T) {
+	ctx := context.Background()
+	t.Run("accepted, then the same answer again", func(t *testing.T) {
+		s := newService(t, nil)
+		up := s.upload(t, "image/png", png)
+		u, got, err := s.Confirm(ctx, s.user.ID, up.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.AvatarURL != up.URL || got.Status != avatar.UploadConfirmed || got.Size != int64(len(png)) {
+			t.Errorf("confirm: user %+v, upload %+v; want the avatar URL recorded and the upload confirmed at %d bytes", u, got, len(png))
+		}
+		b := s.bucket
+		if !bytes.Equal(b.objects[up.AvatarKey], png) || b.types[up.AvatarKey] != "image/png" ||
+			b.cache[up.AvatarKey] != "public, max-age=31536000, immutable" {
+			t.Errorf("avatar copy: %q %q %q; want the checked bytes, image/png, immutable", b.objects[up.AvatarKey], b.types[up.AvatarKey], b.cache[up.AvatarKey])
+		}
+		b.put(up.Key, "image/png", append(append([]byte{}, png...), "later"...))
+		if u2, got2, err := s.Confirm(ctx, s.user.ID, up.ID); err != nil || u2.AvatarURL != up.URL || got2.Size != got.Size {
+			t.Errorf("confirm again: %+v %+v %v; want the first answer", u2, got2, err)
+		}
+	})
+	t.Run("nothing stored yet, then expired", func(t *testing.T) {
+		s := newService(t, nil)
+		up := s.upload(t, "image/png", nil)
+		if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.Is(err, avatar.ErrUploadMissing) {
+			t.Errorf("before the upload: %v; want ErrUploadMissing", err)
+		}
+		s.now = up.ExpiresAt.Add(time.Second)
+		if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.Is(err, avatar.ErrUploadExpired) {
+			t.Errorf("after expiry: %v; want ErrUploadExpired", err)
+		}
+	})
+	t.Run("not found", func(t *testing.T) {
+		s := newService(t, nil)
+		other, err := s.SignIn(ctx, "openid-2", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs := s.upload(t, "image/png", png)
+		for _, id := range []string{"nosuchuploadnosuchupload23", "not-an-id", strings.Repeat("a", 4096), theirs.ID} {
+			if _, _, err := s.Confirm(ctx, other.ID, id); !errors.Is(err, avatar.ErrUploadNotFound) {
+				t.Errorf("confirm %.30q: %v; want ErrUploadNotFound", id, err)
+			}
+		}
+		if _, _, err := s.Confirm(ctx, "nosuchuser", theirs.ID); !errors.Is(err, avatar.ErrUserGone) {
+			t.Errorf("confirm by a user who is gone: %v; want ErrUserGone", err)
+		}
+	})
+	t.Run("rejected for good", func(t *testing.T) {
+		for _, tt := range []struct {
+			name, contentType, storedType string
+			data                          []byte
+			class                         string
+			reason                        string
+		}{
+			{"not the declared image", "image/png", "image/png", []byte("<html><script>alert(1)</script>"), "", "the stored bytes are not a png image"},
+			{"another Content-Type", "image/png", "text/html", png, "", "the stored object's Content-Type is not the declared one"},
+			{"too large", "image/png", "image/png", append(append([]byte{}, png...), make([]byte, 1000)...), "", "the stored object is 1029 bytes; it must be 1 to 1000"},
+			{"archived", "image/png", "image/png", png, "ARCHIVE", "the stored object is not in the STANDARD storage class"},
+			{"infrequent access", "image/png", "image/png", png, "STANDARD_IA", "the stored object is not in the STANDARD storage class"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				s := newService(t, nil)
+				up := s.upload(t, tt.contentType, nil)
+				s.bucket.put(up.Key, tt.storedType, tt.data)
+				s.bucket.class[up.Key] = tt.class
+				_, _, err := s.Confirm(ctx, s.user.ID, up.ID)
+				var rej *avatar.RejectedError
+				if !errors.As(err, &rej) || rej.Reason != tt.reason {
+					t.Fatalf("confirm: %v; want rejected: %s", err, tt.reason)
+				}
+				if _, ok := s.bucket.objects[up.Key]; ok {
+					t.Errorf("the rejected object was not deleted")
+				}
+				s.bucket.put(up.Key, "image/png", png) // uploaded again under the still-valid signature
+				if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.As(err, &rej) ||
+					rej.Reason != "this upload was rejected; ask for a new signature" {
+					t.Errorf("confirm after the rejection: %v; want rejected for good", err)
+				}
+				if u, _ := s.User(ctx, s.user.ID); u.AvatarURL != "" {
+					t.Errorf("avatar_url = %q after a rejection; want none", u.AvatarURL)
+				}
+			})
+		}
+	})
+	t.Run("bytes changed between check and copy", func(t *testing.T) {
+		s := newService(t, nil)
+		up := s.upload(t, "image/png", png)
+		s.bucket.beforeCopy = func() {
+			s.bucket.beforeCopy = nil
+			s.bucket.put(up.Key, "image/png", append(append([]byte{}, png...), "written again"...))
+		}
+		if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.Is(err, avatar.ErrUploadMissing) {
+			t.Fatalf("confirm whose copy found other bytes: %v; want ErrUploadMissing", err)
+		}
+		if _, ok := s.bucket.objects[up.AvatarKey]; ok {
+			t.Errorf("bytes never checked reached the avatar key")
+		}
+		// The first confirm's claim on copying the version it checked
+		// holds for a minute: until then no other version may be copied.
+		if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.Is(err, avatar.ErrUploadMissing) {
+			t.Errorf("retry while the claim holds: %v; want ErrUploadMissing", err)
+		}
+		s.now = s.now.Add(time.Minute + time.Second)
+		if _, got, err := s.Confirm(ctx, s.user.ID, up.ID); err != nil || got.Size != int64(len(png))+13 {
+			t.Errorf("retry after the claim: %+v %v; want the bytes now stored, checked and confirmed", got, err)
+		}
+	})
+}
+
+func TestSetNickname(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, nil)
+	u, err := s.SetNickname(ctx, s.user.ID, "\u3000小明\t")
+	if err != nil || u.Nickname != "小明" {
+		t.Errorf("SetNickname: %q %v; want 小明, trimmed", u.Nickname, err)
+	}
+	if _, err := s.SetNickname(ctx, s.user.ID, "a\u200db"); !errors.Is(err, avatar.ErrInvalidNickname) {
+		t.Errorf("invisible joiner: %v; want ErrInvalidNickname", err)
+	}
+	if _, err := s.SetNickname(ctx, "nosuchuser", "ghost"); !errors.Is(err, avatar.ErrUserGone) {
+		t.Errorf("user gone: %v; want ErrUserGone", err)
+	}
+	if _, err := s.User(ctx, "nosuchuser"); !errors.Is(err, avatar.ErrUserGone) {
+		t.Errorf("User of a user gone: %v; want ErrUserGone", err)
+	}
+}
