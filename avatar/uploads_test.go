@@ -29,7 +29,9 @@ func newBucket() *bucket {
 	return &bucket{objects: map[string][]byte{}, types: map[string]string{}, cache: map[string]string{}, class: map[string]string{}}
 }
 
-func (b *bucket) etag(key string) string { return fmt.Sprintf("%x", string(b.objects[key])+b.types[key]) }
+func (b *bucket) etag(key string) string {
+	return fmt.Sprintf("%x", string(b.objects[key])+b.types[key])
+}
 
 func (b *bucket) put(key, contentType string, data []byte) {
 	b.objects[key], b.types[key] = data, contentType
