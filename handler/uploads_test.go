@@ -61,3 +61,31 @@ func TestCreateUploadAnswerForms(t *testing.T) {
 		t.Errorf("?pretty answer is not indented: %q", pretty.raw)
 	}
 }
+
+// BenchmarkNewUploadJSON compares the signature's answer written by
+// appendJSON with encoding/json's, which c.JSON uses.
+func BenchmarkNewUploadJSON(b *testing.B) {
+	u := newUploadJSON{
+		ID: "3ocd4fqc2abcdefghijklmnopq", Key: "uploads/u/3ocd4fqc2abcdefghijklmnopq.png", ExpiresAt: "2026-11-25T10:10:00Z",
+		MaxBytes: 5 << 20, URL: "https://cdn.example.com/avatars/u/3ocd4fqc2abcdefghijklmnopq/avatar.png",
+		Post: postJSON{URL: "https://b.cos.ap-shanghai.myqcloud.com/", FileField: "file", Form: map[string]string{
+			"key": "uploads/u/3ocd4fqc2abcdefghijklmnopq.png", "policy": strings.Repeat("eyJ", 200), "q-ak": "AKIDEXAMPLE",
+			"Content-Type": "image/png", "q-key-time": "1;2", "q-sign-algorithm": "sha1", "q-signature": strings.Repeat("a", 40),
+			"acl": "private", "x-cos-storage-class": "STANDARD", "success_action_status": "204"}},
+		Put: &putJSON{URL: "https://b.cos.ap-shanghai.myqcloud.com/k?q-sign-algorithm=sha1&q-ak=AKID&q-sign-time=1%3B2&q-signature=" + strings.Repeat("a", 40),
+			Headers: map[string]string{"Content-Type": "image/png", "Content-Length": "34567", "x-cos-acl": "private", "x-cos-storage-class": "STANDARD"}},
+	}
+	b.Run("appendJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = u.appendJSON(make([]byte, 0, 2048))
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var buf bytes.Buffer
+			_ = json.NewEncoder(&buf).Encode(map[string]newUploadJSON{"upload": u})
+		}
+	})
+}
