@@ -1,9 +1,10 @@
-package storage
+package storage_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"mime/multipart"
@@ -17,24 +18,17 @@ import (
 	"time"
 
 	cos "github.com/tencentyun/cos-go-sdk-v5"
+	"github.com/wxavatar/wxavatar/localcos"
+	"github.com/wxavatar/wxavatar/storage"
 )
 
-func newClientFor(t *testing.T, b *testBucket, cred Credentials) *Client {
-	t.Helper()
-	c, err := NewClient(Config{Bucket: testBucketName, BucketURL: b.url, Credentials: cred, Timeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func clientSpec(key string) UploadSpec {
+func clientSpec(key string) storage.UploadSpec {
 	now := time.Now()
-	return UploadSpec{Key: key, ContentType: "image/png", MaxBytes: 100, NotBefore: now.Add(-time.Minute), Expires: now.Add(10 * time.Minute)}
+	return storage.UploadSpec{Key: key, ContentType: "image/png", MaxBytes: 100, NotBefore: now.Add(-time.Minute), Expires: now.Add(10 * time.Minute)}
 }
 
 // uploadWithForm posts data with a SignedUpload's form, file last.
-func uploadWithForm(t *testing.T, s SignedUpload, data []byte) int {
+func uploadWithForm(t *testing.T, s storage.SignedUpload, data []byte) int {
 	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
@@ -52,7 +46,7 @@ func uploadWithForm(t *testing.T, s SignedUpload, data []byte) int {
 	return resp.StatusCode
 }
 
-func uploadWithPut(t *testing.T, s SignedUpload, data []byte) int {
+func uploadWithPut(t *testing.T, s storage.SignedUpload, data []byte) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, s.PutURL, bytes.NewReader(data))
 	for k, v := range s.PutHeaders {
@@ -69,17 +63,17 @@ func uploadWithPut(t *testing.T, s SignedUpload, data []byte) int {
 // TestClientAgainstLocalServer drives every Client call through the SDK
 // against the local object server, with permanent and temporary credentials.
 func TestClientAgainstLocalServer(t *testing.T) {
-	sts := Credentials{SecretID: "AKIDtemporary", SecretKey: "temporary-secret-key", SessionToken: "sts-session-token"}
-	for name, cred := range map[string]Credentials{"permanent": testCredentials, "sts": sts} {
+	sts := storage.Credentials{SecretID: "AKIDtemporary", SecretKey: "temporary-secret-key", SessionToken: "sts-session-token"}
+	for name, cred := range map[string]storage.Credentials{"permanent": testCredentials, "sts": sts} {
 		t.Run(name, func(t *testing.T) {
-			b := newTestBucket(t, LocalServerConfig{}, cred)
+			b := newTestBucket(t, localcos.Config{}, cred)
 			c := newClientFor(t, b, cred)
 			ctx := context.Background()
 			if err := c.Ping(ctx); err != nil {
 				t.Fatalf("Ping: %v", err)
 			}
 			data := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 40)...)
-			for i, upload := range []func(*testing.T, SignedUpload, []byte) int{uploadWithForm, uploadWithPut} {
+			for i, upload := range []func(*testing.T, storage.SignedUpload, []byte) int{uploadWithForm, uploadWithPut} {
 				key := "avatars/u/" + string(rune('a'+i)) + " (1).png"
 				sized := clientSpec(key)
 				sized.Size = int64(len(data))
@@ -87,7 +81,7 @@ func TestClientAgainstLocalServer(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, _, err := c.Peek(ctx, key, 8); !errors.Is(err, ErrNotFound) {
+				if _, _, err := c.Peek(ctx, key, 8); !errors.Is(err, storage.ErrNotFound) {
 					t.Fatalf("Peek before upload: %v; want ErrNotFound", err)
 				}
 				if status := upload(t, s, data); status/100 != 2 {
@@ -101,17 +95,17 @@ func TestClientAgainstLocalServer(t *testing.T) {
 				// Copy: the destination gets the source's bytes and the
 				// metadata asked for; a stale ETag copies nothing.
 				dst := key + ".copy"
-				stale := CopySpec{IfMatch: "0123456789abcdef0123456789abcdef", ContentType: "image/png"}
-				if err := c.Copy(ctx, key, dst, stale); !errors.Is(err, ErrChanged) {
+				stale := storage.CopySpec{IfMatch: "0123456789abcdef0123456789abcdef", ContentType: "image/png"}
+				if err := c.Copy(ctx, key, dst, stale); !errors.Is(err, storage.ErrChanged) {
 					t.Errorf("Copy with a stale ETag: %v; want ErrChanged", err)
 				}
-				if err := c.Copy(ctx, "avatars/u/missing.png", dst, CopySpec{ContentType: "image/png"}); !errors.Is(err, ErrNotFound) {
+				if err := c.Copy(ctx, "avatars/u/missing.png", dst, storage.CopySpec{ContentType: "image/png"}); !errors.Is(err, storage.ErrNotFound) {
 					t.Errorf("Copy of a missing source: %v; want ErrNotFound", err)
 				}
-				if _, _, err := c.Peek(ctx, dst, 8); !errors.Is(err, ErrNotFound) {
+				if _, _, err := c.Peek(ctx, dst, 8); !errors.Is(err, storage.ErrNotFound) {
 					t.Fatalf("after refused copies, Peek(dst): %v; want ErrNotFound", err)
 				}
-				spec := CopySpec{IfMatch: info.ETag, ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}
+				spec := storage.CopySpec{IfMatch: info.ETag, ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}
 				if err := c.Copy(ctx, key, dst, spec); err != nil {
 					t.Fatalf("Copy: %v", err)
 				}
@@ -142,7 +136,7 @@ func TestClientAgainstLocalServer(t *testing.T) {
 				if err := c.Delete(ctx, key); err != nil {
 					t.Errorf("deleting a missing object: %v; want nil", err)
 				}
-				if _, _, err := c.Peek(ctx, key, 8); !errors.Is(err, ErrNotFound) {
+				if _, _, err := c.Peek(ctx, key, 8); !errors.Is(err, storage.ErrNotFound) {
 					t.Errorf("Peek after delete: %v; want ErrNotFound", err)
 				}
 			}
@@ -153,7 +147,7 @@ func TestClientAgainstLocalServer(t *testing.T) {
 	}
 }
 
-func mustSign(t *testing.T, c *Client) SignedUpload {
+func mustSign(t *testing.T, c *storage.Client) storage.SignedUpload {
 	t.Helper()
 	spec := clientSpec("k.png")
 	spec.Size = 48
@@ -165,7 +159,7 @@ func mustSign(t *testing.T, c *Client) SignedUpload {
 }
 
 func TestClientPresignedPutEndsAtExpiry(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
+	b := newTestBucket(t, localcos.Config{})
 	c := newClientFor(t, b, testCredentials)
 	spec := clientSpec("k.png")
 	spec.Size = 48
@@ -174,7 +168,7 @@ func TestClientPresignedPutEndsAtExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(s.PutURL)
-	want := keyTime(spec.NotBefore, spec.Expires)
+	want := fmt.Sprintf("%d;%d", spec.NotBefore.Unix(), spec.Expires.Unix())
 	if got := u.Query().Get("q-key-time"); got != want {
 		t.Errorf("PUT q-key-time = %s; want %s", got, want)
 	}
@@ -194,7 +188,7 @@ func TestClientPresignedPutEndsAtExpiry(t *testing.T) {
 // size or nothing, and without a declared size there is no PUT URL at all,
 // since COS would take up to 5 GB under one that signs no Content-Length.
 func TestClientPresignedPutPinsSize(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
+	b := newTestBucket(t, localcos.Config{})
 	c := newClientFor(t, b, testCredentials)
 	ctx := context.Background()
 	data := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 40)...)
@@ -237,10 +231,10 @@ func TestClientPresignedPutPinsSize(t *testing.T) {
 	if bs, err := c.SignUpload(ctx, big); err != nil || uploadWithForm(t, bs, bytes.Repeat(data, 2)) != http.StatusNoContent {
 		t.Fatalf("storing the copy source: %v", err)
 	}
-	if got := put(bytes.NewReader(data), c.copySourceHost+"/"+big.Key); got != http.StatusBadRequest {
+	if got := put(bytes.NewReader(data), b.url.Host+"/"+big.Key); got != http.StatusBadRequest {
 		t.Errorf("PUT turned into a copy: status %d; want 400", got)
 	}
-	if _, _, err := c.Peek(ctx, spec.Key, 8); !errors.Is(err, ErrNotFound) {
+	if _, _, err := c.Peek(ctx, spec.Key, 8); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("after refused PUTs, Peek: %v; want ErrNotFound", err)
 	}
 	if got := put(bytes.NewReader(data), ""); got != http.StatusOK {
@@ -265,8 +259,8 @@ func TestClientPresignedPutPinsSize(t *testing.T) {
 }
 
 func TestClientCredentialSwap(t *testing.T) {
-	next := Credentials{SecretID: "AKIDnext", SecretKey: "next-secret-key"}
-	b := newTestBucket(t, LocalServerConfig{}, testCredentials, next)
+	next := storage.Credentials{SecretID: "AKIDnext", SecretKey: "next-secret-key"}
+	b := newTestBucket(t, localcos.Config{}, testCredentials, next)
 	c := newClientFor(t, b, testCredentials)
 	if err := c.SetCredentials(next); err != nil {
 		t.Fatal(err)
@@ -278,7 +272,7 @@ func TestClientCredentialSwap(t *testing.T) {
 		t.Errorf("signature after swap carries q-ak %s; want AKIDnext", got)
 	}
 	// The bucket no longer accepts the old key: calls must use the new one.
-	b.creds.Store(&[]Credentials{next})
+	b.creds.Store(&[]storage.Credentials{next})
 	if err := c.Ping(context.Background()); err != nil {
 		t.Errorf("Ping with swapped credentials: %v", err)
 	}
@@ -294,10 +288,10 @@ func TestClientCredentialSwap(t *testing.T) {
 	if err := c.Ping(pinned); err != nil {
 		t.Errorf("Ping with pinned credentials: %v", err)
 	}
-	if err := c.Ping(context.Background()); !errors.Is(err, ErrUnavailable) {
+	if err := c.Ping(context.Background()); !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("Ping with the retired key: %v; want ErrUnavailable", err)
 	}
-	for _, bad := range []Credentials{{}, {SecretID: "x"}, {SecretID: " x", SecretKey: "y"}} {
+	for _, bad := range []storage.Credentials{{}, {SecretID: "x"}, {SecretID: " x", SecretKey: "y"}} {
 		if err := c.SetCredentials(bad); err == nil {
 			t.Errorf("SetCredentials(%+v) accepted bad credentials", bad)
 		}
@@ -312,25 +306,25 @@ func TestClientTranslatesFailures(t *testing.T) {
 	}))
 	defer broken.Close()
 	u, _ := url.Parse(broken.URL)
-	c, err := NewClient(Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: time.Second})
+	c, err := storage.NewClient(storage.Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Peek(ctx, "k", 8); !errors.Is(err, ErrUnavailable) {
+	if _, _, err := c.Peek(ctx, "k", 8); !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("Peek on 500: %v; want ErrUnavailable", err)
 	}
-	if err := c.Copy(ctx, "k", "k2", CopySpec{}); !errors.Is(err, ErrUnavailable) {
+	if err := c.Copy(ctx, "k", "k2", storage.CopySpec{}); !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("Copy on 500: %v; want ErrUnavailable", err)
 	}
 	// Wrong key: 403 is our misconfiguration, reported as unavailable.
-	b := newTestBucket(t, LocalServerConfig{})
-	wrong := newClientFor(t, b, Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"})
-	if err := wrong.Ping(ctx); !errors.Is(err, ErrUnavailable) || strings.Contains(err.Error(), "wrong") {
-		t.Errorf("Ping with a wrong key: %v; want ErrUnavailable without the key", err)
+	b := newTestBucket(t, localcos.Config{})
+	wrong := newClientFor(t, b, storage.Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"})
+	if err := wrong.Ping(ctx); !errors.Is(err, storage.ErrUnavailable) || strings.Contains(err.Error(), "wrong") {
+		t.Errorf("Ping with a wrong key: %v; want storage.ErrUnavailable without the key", err)
 	}
 	// Nothing listening.
 	broken.Close()
-	if err := c.Delete(ctx, "k"); !errors.Is(err, ErrUnavailable) {
+	if err := c.Delete(ctx, "k"); !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("Delete with no server: %v; want ErrUnavailable", err)
 	}
 }
@@ -338,7 +332,7 @@ func TestClientTranslatesFailures(t *testing.T) {
 // TestPeekSmallAndEmptyObjects: a range past the end still tells the size;
 // an empty object (416 to any range) is Size 0.
 func TestPeekSmallAndEmptyObjects(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
+	b := newTestBucket(t, localcos.Config{})
 	c := newClientFor(t, b, testCredentials)
 	ctx := context.Background()
 	for _, data := range [][]byte{{}, []byte("GIF"), bytes.Repeat([]byte("x"), 100)} {
@@ -377,11 +371,11 @@ func TestPeekNeedsSizeAndETag(t *testing.T) {
 			w.Write([]byte("GIF8"))
 		}))
 		u, _ := url.Parse(srv.URL)
-		c, err := NewClient(Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: time.Second})
+		c, err := storage.NewClient(storage.Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := c.Peek(context.Background(), "k", 4); !errors.Is(err, ErrUnavailable) {
+		if _, _, err := c.Peek(context.Background(), "k", 4); !errors.Is(err, storage.ErrUnavailable) {
 			t.Errorf("%s: Peek = %v; want ErrUnavailable", name, err)
 		}
 		srv.Close()
@@ -398,11 +392,11 @@ func TestCopySourceNamesTheBucket(t *testing.T) {
 	}))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
-	c, err := NewClient(Config{Bucket: "b-1250000000", Region: "ap-shanghai", BucketURL: u, Credentials: testCredentials})
+	c, err := storage.NewClient(storage.Config{Bucket: "b-1250000000", Region: "ap-shanghai", BucketURL: u, Credentials: testCredentials})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Copy(context.Background(), "avatars/u/a b.png", "avatars/u/x.png", CopySpec{}); err != nil {
+	if err := c.Copy(context.Background(), "avatars/u/a b.png", "avatars/u/x.png", storage.CopySpec{}); err != nil {
 		t.Fatal(err)
 	}
 	if want := "b-1250000000.cos.ap-shanghai.myqcloud.com/avatars/u/a%20b.png"; got != want {
@@ -413,14 +407,14 @@ func TestCopySourceNamesTheBucket(t *testing.T) {
 func TestObjectURL(t *testing.T) {
 	base, _ := url.Parse("https://cdn.example.com/avatars-root/")
 	b, _ := url.Parse("https://b-1250000000.cos.ap-guangzhou.myqcloud.com")
-	c, err := NewClient(Config{Bucket: "b-1250000000", BucketURL: b, PublicBaseURL: base, Credentials: testCredentials})
+	c, err := storage.NewClient(storage.Config{Bucket: "b-1250000000", BucketURL: b, PublicBaseURL: base, Credentials: testCredentials})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := c.ObjectURL("avatars/u1/x.png"), "https://cdn.example.com/avatars-root/avatars/u1/x.png"; got != want {
 		t.Errorf("ObjectURL = %s; want %s", got, want)
 	}
-	c2, _ := NewClient(Config{Bucket: "b-1250000000", BucketURL: b, Credentials: testCredentials})
+	c2, _ := storage.NewClient(storage.Config{Bucket: "b-1250000000", BucketURL: b, Credentials: testCredentials})
 	if got, want := c2.ObjectURL("a b.png"), "https://b-1250000000.cos.ap-guangzhou.myqcloud.com/a%20b.png"; got != want {
 		t.Errorf("ObjectURL without CDN = %s; want %s", got, want)
 	}
@@ -481,7 +475,7 @@ func TestSignedUploadPinsACLAndStorageClass(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := c.Peek(context.Background(), u.key, 8); !errors.Is(err, ErrNotFound) {
+	if _, _, err := c.Peek(context.Background(), u.key, 8); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("after refused uploads, Peek: %v; want ErrNotFound", err)
 	}
 	// As given, both upload.
@@ -504,11 +498,11 @@ func TestCopyRequestHeaders(t *testing.T) {
 	}))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
-	c, err := NewClient(Config{Bucket: "b-1250000000", BucketURL: u, Credentials: testCredentials})
+	c, err := storage.NewClient(storage.Config{Bucket: "b-1250000000", BucketURL: u, Credentials: testCredentials})
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := CopySpec{IfMatch: "0123", ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}
+	spec := storage.CopySpec{IfMatch: "0123", ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}
 	if err := c.Copy(context.Background(), "avatars/u/up.png", "avatars/u/up/avatar.png", spec); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package storage
+package storage_test
 
 import (
 	"context"
@@ -8,45 +8,29 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/wxavatar/wxavatar/localcos"
+	"github.com/wxavatar/wxavatar/storage"
 )
 
-func TestParseFaults(t *testing.T) {
-	good := map[string]FaultConfig{
-		"":                               {},
-		"latency=250ms":                  {Latency: 250 * time.Millisecond},
-		"latency=1s,error=0.5,drop=0.25": {Latency: time.Second, ErrorRate: 0.5, DropRate: 0.25},
-		" error=1 drop=0 ":               {ErrorRate: 1},
-	}
-	for in, want := range good {
-		if got, err := ParseFaults(in); err != nil || got != want {
-			t.Errorf("ParseFaults(%q) = %+v, %v; want %+v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"latency=soon", "error=2", "drop=-0.1", "slow=1", "latency=2m"} {
-		if _, err := ParseFaults(in); err == nil {
-			t.Errorf("ParseFaults(%q) accepted bad input", in)
-		}
-	}
-}
-
-// TestClientUnderFaults: every kind of fault surfaces as ErrUnavailable
+// TestClientUnderFaults: every kind of fault surfaces as storage.ErrUnavailable
 // within the client's timeout, and the client works again once it clears.
 func TestClientUnderFaults(t *testing.T) {
-	local, err := NewLocalServer(LocalServerConfig{Dir: t.TempDir(), Bucket: testBucketName,
-		Credentials: func() []Credentials { return []Credentials{testCredentials} }})
+	local, err := localcos.New(localcos.Config{Dir: t.TempDir(), Bucket: testBucketName,
+		Credentials: func() []localcos.Key { return localKeys([]storage.Credentials{testCredentials}) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	faults := NewFaults(local)
+	faults := localcos.NewFaults(local)
 	srv := httptest.NewServer(faults)
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
-	c, err := NewClient(Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: 300 * time.Millisecond})
+	c, err := storage.NewClient(storage.Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for name, cfg := range map[string]FaultConfig{
+	for name, cfg := range map[string]localcos.FaultConfig{
 		"slow":    {Latency: 2 * time.Second},
 		"5xx":     {ErrorRate: 1},
 		"dropped": {DropRate: 1},
@@ -57,13 +41,13 @@ func TestClientUnderFaults(t *testing.T) {
 		if elapsed := time.Since(start); elapsed > time.Second {
 			t.Errorf("%s: Peek took %s; want it bounded by the 300ms timeout", name, elapsed)
 		}
-		if !errors.Is(err, ErrUnavailable) {
-			t.Errorf("%s: Peek = %v; want ErrUnavailable", name, err)
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("%s: Peek = %v; want storage.ErrUnavailable", name, err)
 		}
 	}
-	faults.Set(FaultConfig{})
-	if _, _, err := c.Peek(ctx, "k", 8); !errors.Is(err, ErrNotFound) {
-		t.Errorf("after the faults cleared: %v; want ErrNotFound", err)
+	faults.Set(localcos.FaultConfig{})
+	if _, _, err := c.Peek(ctx, "k", 8); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("after the faults cleared: %v; want storage.ErrNotFound", err)
 	}
 	resp, err := http.Get(srv.URL + "/missing")
 	if err != nil || resp.StatusCode != 404 {

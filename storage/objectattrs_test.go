@@ -1,27 +1,21 @@
-package storage
+package storage_test
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	cos "github.com/tencentyun/cos-go-sdk-v5"
+
+	"github.com/wxavatar/wxavatar/localcos"
+	"github.com/wxavatar/wxavatar/storage"
 )
 
-// What the local server stores with an object besides its bytes (ACL,
-// storage class, metadata), how it serves them, and what a copy keeps.
-
-// anonymous GETs or HEADs key without a signature: status and COS code.
-func (b *testBucket) anonymous(t *testing.T, method, key string) (int, string, http.Header) {
-	t.Helper()
-	resp := do(t, mustRequest(t, method, b.srv.URL+"/"+key, nil))
-	return resp.StatusCode, cosErrorOf(t, resp), resp.Header
-}
+// What the client reads of an object's storage class, and what its copy
+// keeps of the source's attributes. (What the local server stores and serves
+// for each attribute is tested in package localcos.)
 
 func putWith(t *testing.T, c *cos.Client, key string, acl *cos.ACLHeaderOptions, h *cos.ObjectPutHeaderOptions) error {
 	t.Helper()
@@ -36,145 +30,47 @@ func putWith(t *testing.T, c *cos.Client, key string, acl *cos.ACLHeaderOptions,
 	return err
 }
 
-// TestLocalServerObjectACL: a private object is read only with a signature;
-// default (inherit the public-read bucket) and public-read objects by anyone.
-func TestLocalServerObjectACL(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
-	c := b.client(testCredentials)
-	ctx := context.Background()
-	for _, tt := range []struct {
-		acl        string
-		wantStatus int
-		wantCode   string
-	}{
-		{"", 200, ""},
-		{"default", 200, ""},
-		{"public-read", 200, ""},
-		{"private", 403, "AccessDenied"},
-	} {
-		t.Run("x-cos-acl "+tt.acl, func(t *testing.T) {
-			key := "acl/" + tt.acl + ".png"
-			if err := putWith(t, c, key, &cos.ACLHeaderOptions{XCosACL: tt.acl}, nil); err != nil {
-				t.Fatal(err)
-			}
-			if status, code, _ := b.anonymous(t, http.MethodGet, key); status != tt.wantStatus || code != tt.wantCode {
-				t.Errorf("anonymous GET: %d %q; want %d %q", status, code, tt.wantStatus, tt.wantCode)
-			}
-			if status, _, _ := b.anonymous(t, http.MethodHead, key); status != tt.wantStatus {
-				t.Errorf("anonymous HEAD: %d; want %d", status, tt.wantStatus)
-			}
-			// The owner's signed reads always work.
-			resp, err := c.Object.Get(ctx, key, nil)
-			if err != nil {
-				t.Fatalf("signed GET: %v", err)
-			}
-			got, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(got) != "png bytes" {
-				t.Errorf("signed GET: %q; want the bytes put", got)
-			}
-			if _, err := c.Object.Head(ctx, key, nil); err != nil {
-				t.Errorf("signed HEAD: %v", err)
-			}
-		})
-	}
-	// A missing key is missing, private or not.
-	if status, code, _ := b.anonymous(t, http.MethodGet, "acl/none.png"); status != 404 || code != "NoSuchKey" {
-		t.Errorf("anonymous GET of a missing key: %d %q; want 404 NoSuchKey", status, code)
-	}
-	err := putWith(t, c, "acl/bad.png", &cos.ACLHeaderOptions{XCosACL: "public-read-write"}, nil)
-	if code, status := cosCode(t, err); code != "InvalidArgument" || status != 400 {
-		t.Errorf("x-cos-acl public-read-write: %d %q; want 400 InvalidArgument", status, code)
-	}
-
-	// A copy gets the ACL its request names, by default the bucket's: never
-	// the source's.
-	src := b.url.Host + "/acl/private.png"
-	for _, tt := range []struct {
-		acl        string
-		wantStatus int
-	}{{"", 200}, {"private", 403}, {"public-read", 200}} {
-		opt := &cos.ObjectCopyOptions{ACLHeaderOptions: &cos.ACLHeaderOptions{XCosACL: tt.acl}}
-		if _, _, err := c.Object.Copy(ctx, "acl/copy.png", src, opt); err != nil {
-			t.Fatalf("copy with x-cos-acl %q: %v", tt.acl, err)
-		}
-		if status, _, _ := b.anonymous(t, http.MethodGet, "acl/copy.png"); status != tt.wantStatus {
-			t.Errorf("copy of a private object with x-cos-acl %q: anonymous GET %d; want %d", tt.acl, status, tt.wantStatus)
-		}
-	}
-}
-
-// TestLocalServerStorageClass: the class a write names is stored, and GET
-// and HEAD report it in x-cos-storage-class only when it is not STANDARD,
-// as COS documents; archived objects cannot be read or copied; a copy is
-// STANDARD unless its request names another class.
-func TestLocalServerStorageClass(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
+// TestClientPeekStorageClass: Peek reports the class an object is stored in,
+// STANDARD when the server names none, and ErrArchived for an archived
+// object; a copy is STANDARD unless its request names another class.
+func TestClientPeekStorageClass(t *testing.T) {
+	b := newTestBucket(t, localcos.Config{})
 	c := b.client(testCredentials)
 	client := newClientFor(t, b, testCredentials)
 	ctx := context.Background()
 	for _, tt := range []struct {
-		class, wantHeader string
-		wantGet           int
-		wantCode          string
+		class, wantClass string
+		archived         bool
 	}{
-		{"", "", 200, ""},
-		{"STANDARD", "", 200, ""},
-		{"STANDARD_IA", "STANDARD_IA", 200, ""},
-		{"INTELLIGENT_TIERING", "INTELLIGENT_TIERING", 200, ""},
-		{"ARCHIVE", "ARCHIVE", 403, "InvalidObjectState"},
-		{"DEEP_ARCHIVE", "DEEP_ARCHIVE", 403, "InvalidObjectState"},
+		{"", "STANDARD", false},
+		{"STANDARD", "STANDARD", false},
+		{"STANDARD_IA", "STANDARD_IA", false},
+		{"INTELLIGENT_TIERING", "INTELLIGENT_TIERING", false},
+		{"ARCHIVE", "", true},
+		{"DEEP_ARCHIVE", "", true},
 	} {
 		t.Run("class "+tt.class, func(t *testing.T) {
 			key := "class/" + tt.class + ".png"
 			if err := putWith(t, c, key, nil, &cos.ObjectPutHeaderOptions{XCosStorageClass: tt.class}); err != nil {
 				t.Fatal(err)
 			}
-			head, err := c.Object.Head(ctx, key, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := head.Header.Values("x-cos-storage-class"); strings.Join(got, ",") != tt.wantHeader {
-				t.Errorf("HEAD x-cos-storage-class: %q; want %q", got, tt.wantHeader)
-			}
-			status, code, h := b.anonymous(t, http.MethodGet, key)
-			if status != tt.wantGet || code != tt.wantCode {
-				t.Errorf("GET: %d %q; want %d %q", status, code, tt.wantGet, tt.wantCode)
-			}
-			if status == 200 && h.Get("x-cos-storage-class") != tt.wantHeader {
-				t.Errorf("GET x-cos-storage-class: %q; want %q", h.Get("x-cos-storage-class"), tt.wantHeader)
-			}
 			info, _, err := client.Peek(ctx, key, 4)
-			wantClass := tt.wantHeader
-			if wantClass == "" {
-				wantClass = "STANDARD"
-			}
 			switch {
-			case tt.wantGet != 200:
-				if !errors.Is(err, ErrArchived) {
+			case tt.archived:
+				if !errors.Is(err, storage.ErrArchived) {
 					t.Errorf("Peek of an archived object: %+v, %v; want ErrArchived", info, err)
 				}
-			case err != nil || info.StorageClass != wantClass:
-				t.Errorf("Peek: %+v, %v; want StorageClass %q", info, err, wantClass)
-			}
-			_, _, err = c.Object.Copy(ctx, "class/copy.png", b.url.Host+"/"+key, nil)
-			if tt.wantGet != 200 {
-				if code, status := cosCode(t, err); code != "InvalidObjectState" || status != 403 {
-					t.Errorf("copy of an archived object: %d %q; want 403 InvalidObjectState", status, code)
-				}
 				return
+			case err != nil || info.StorageClass != tt.wantClass:
+				t.Errorf("Peek: %+v, %v; want StorageClass %q", info, err, tt.wantClass)
 			}
-			if err != nil {
+			if _, _, err := c.Object.Copy(ctx, "class/copy.png", b.url.Host+"/"+key, nil); err != nil {
 				t.Fatal(err)
 			}
 			if info, _, err := client.Peek(ctx, "class/copy.png", 4); err != nil || info.StorageClass != "STANDARD" {
 				t.Errorf("copy of a %s object: %+v, %v; want STANDARD", tt.class, info, err)
 			}
 		})
-	}
-	err := putWith(t, c, "class/bad.png", nil, &cos.ObjectPutHeaderOptions{XCosStorageClass: "GLACIER"})
-	if code, status := cosCode(t, err); code != "NotSupportedStorageClass" || status != 400 {
-		t.Errorf("x-cos-storage-class GLACIER: %d %q; want 400 NotSupportedStorageClass", status, code)
 	}
 	opt := &cos.ObjectCopyOptions{ObjectCopyHeaderOptions: &cos.ObjectCopyHeaderOptions{XCosStorageClass: "STANDARD_IA"}}
 	if _, _, err := c.Object.Copy(ctx, "class/copy.png", b.url.Host+"/class/.png", opt); err != nil {
@@ -185,12 +81,12 @@ func TestLocalServerStorageClass(t *testing.T) {
 	}
 }
 
-// TestLocalServerCopyMetadata: with x-cos-metadata-directive Copy a copy
-// keeps every piece of the source's metadata; with Replaced it has only what
-// the copy request sets. Client.Copy replaces: an avatar never carries what
-// its uploader set.
-func TestLocalServerCopyMetadata(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
+// TestClientCopyReplacesMetadata: Client.Copy, as confirm makes it, keeps
+// nothing the uploader set but the bytes: the copy is public (the bucket's
+// ACL, not the private source's), STANDARD, and served with only the
+// Content-Type and Cache-Control the copy names.
+func TestClientCopyReplacesMetadata(t *testing.T) {
+	b := newTestBucket(t, localcos.Config{})
 	c := b.client(testCredentials)
 	client := newClientFor(t, b, testCredentials)
 	ctx := context.Background()
@@ -212,60 +108,17 @@ func TestLocalServerCopyMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := func(key string) http.Header {
-		t.Helper()
-		resp, err := c.Object.Head(ctx, key, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Header
-	}
-	src := served("meta/src.png")
-	for name, want := range uploaded {
-		if got := src.Get(name); got != want {
-			t.Errorf("source %s: %q; want %q", name, got, want)
-		}
-	}
 
-	source := b.url.Host + "/meta/src.png"
-	if _, _, err := c.Object.Copy(ctx, "meta/kept.png", source, nil); err != nil {
-		t.Fatal(err)
-	}
-	kept := served("meta/kept.png")
-	for name, want := range uploaded {
-		if got := kept.Get(name); got != want {
-			t.Errorf("copy with directive Copy: %s %q; want the source's %q", name, got, want)
-		}
-	}
-	if got := kept.Get("x-cos-storage-class"); got != "" {
-		t.Errorf("copy with directive Copy: storage class %q; want STANDARD, not the source's", got)
-	}
-
-	opt := &cos.ObjectCopyOptions{ObjectCopyHeaderOptions: &cos.ObjectCopyHeaderOptions{
-		XCosMetadataDirective: "Replaced", ContentType: "image/webp"}}
-	if _, _, err := c.Object.Copy(ctx, "meta/replaced.png", source, opt); err != nil {
-		t.Fatal(err)
-	}
-	replaced := served("meta/replaced.png")
-	if got := replaced.Get("Content-Type"); got != "image/webp" {
-		t.Errorf("copy with directive Replaced: Content-Type %q; want image/webp", got)
-	}
-	for name := range uploaded {
-		if got := replaced.Get(name); name != "Content-Type" && got != "" {
-			t.Errorf("copy with directive Replaced: %s %q; want none", name, got)
-		}
-	}
-
-	// The service's own copy, as confirm makes it.
 	info, _, err := client.Peek(ctx, "meta/src.png", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := CopySpec{IfMatch: info.ETag, ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}
+	spec := storage.CopySpec{IfMatch: info.ETag, ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}
 	if err := client.Copy(ctx, "meta/src.png", "meta/avatar.png", spec); err != nil {
 		t.Fatal(err)
 	}
-	status, code, h := b.anonymous(t, http.MethodGet, "meta/avatar.png")
+	resp := do(t, mustRequest(t, http.MethodGet, b.srv.URL+"/meta/avatar.png", nil))
+	status, code, h := resp.StatusCode, cosErrorOf(t, resp), resp.Header
 	if status != 200 {
 		t.Fatalf("anonymous GET of the avatar: %d %q; want 200 (the bucket's ACL, not the source's)", status, code)
 	}
@@ -278,47 +131,6 @@ func TestLocalServerCopyMetadata(t *testing.T) {
 	for name := range h {
 		if strings.HasPrefix(strings.ToLower(name), "x-cos-meta-") || strings.EqualFold(name, "x-cos-storage-class") {
 			t.Errorf("avatar served with %s: %q; want no such header", name, h.Get(name))
-		}
-	}
-
-	// COS limits user metadata to 2 KB.
-	big := http.Header{}
-	big.Set("x-cos-meta-big", strings.Repeat("x", 2049))
-	err = putWith(t, c, "meta/big.png", nil, &cos.ObjectPutHeaderOptions{XCosMetaXXX: &big})
-	if code, status := cosCode(t, err); code != "MetadataTooLarge" || status != 400 {
-		t.Errorf("3 KB of x-cos-meta-*: %d %q; want 400 MetadataTooLarge", status, code)
-	}
-}
-
-// TestLocalServerPostStoresAttributes: a form's acl, x-cos-storage-class and
-// metadata fields, once a policy covers them, are stored as a PUT's headers
-// are.
-func TestLocalServerPostStoresAttributes(t *testing.T) {
-	now := time.Now()
-	b := newTestBucket(t, LocalServerConfig{})
-	keyTime := fmt.Sprintf("%d;%d", now.Add(-time.Minute).Unix(), now.Add(10*time.Minute).Unix())
-	fields := []formField{{"key", "post/attrs.png"}, {"Content-Type", "image/png"}, {"acl", "private"},
-		{"x-cos-storage-class", "STANDARD_IA"}, {"Content-Disposition", "inline"}, {"x-cos-meta-owner", "u1"}}
-	conditions := []any{}
-	for _, f := range fields {
-		conditions = append(conditions, []string{"eq", "$" + f.name, f.value})
-	}
-	fields = append(fields, signedPostForm(t, testCredentials, keyTime, now.Add(10*time.Minute), conditions...)...)
-	resp := b.postForm(t, fields, "attrs.png", []byte("png bytes"))
-	if code := cosErrorOf(t, resp); resp.StatusCode != 204 {
-		t.Fatalf("POST: %d %q; want 204", resp.StatusCode, code)
-	}
-	if status, code, _ := b.anonymous(t, http.MethodGet, "post/attrs.png"); status != 403 || code != "AccessDenied" {
-		t.Errorf("anonymous GET of a private upload: %d %q; want 403 AccessDenied", status, code)
-	}
-	head, err := b.client(testCredentials).Object.Head(context.Background(), "post/attrs.png", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, want := range map[string]string{"x-cos-storage-class": "STANDARD_IA", "Content-Disposition": "inline",
-		"x-cos-meta-owner": "u1", "Content-Type": "image/png"} {
-		if got := head.Header.Get(name); got != want {
-			t.Errorf("HEAD %s: %q; want %q", name, got, want)
 		}
 	}
 }

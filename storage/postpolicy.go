@@ -76,7 +76,7 @@ const postSuccessStatus = "204"
 // would mean sending an empty redirect, whose handling COS does not
 // document; a form redirected to "" would fail every upload. Whether COS
 // refuses a form field no condition names is not documented either; the
-// local server refuses it, as S3 does (checkPostConditions).
+// local object server (package localcos) refuses it, as S3 does.
 const (
 	stagingACL          = "private"
 	stagingStorageClass = StandardClass

@@ -7,6 +7,12 @@ import (
 	"time"
 )
 
+// The key pair of Tencent's documented examples (testdata/cos-vectors.md).
+const (
+	docSecretID  = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q"
+	docSecretKey = "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz"
+)
+
 // Vector P1 of testdata/cos-vectors.md, from Tencent's POST Object documentation.
 const p1Policy = `{
     "expiration": "2019-08-30T09:38:12.414Z",

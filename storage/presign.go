@@ -6,6 +6,11 @@ import (
 	"strings"
 )
 
+// securityTokenField carries the STS token of temporary credentials: a
+// query parameter of the presigned PUT (and signed there), a form field of
+// the POST form.
+const securityTokenField = "x-cos-security-token"
+
 // presignPut is the presigned PUT URL for spec on the bucket at base: the
 // COS request signature ("请求签名") over the method, the object path and
 // the Content-Length (spec.Size, which must be set), Content-Type, Host,
@@ -14,7 +19,7 @@ import (
 // signed x-cos-security-token parameter. It writes exactly the URL cos-go-sdk-v5's
 // Object.GetPresignedURL writes for the same request, base's path ignored as
 // the SDK ignores it (TestPresignPutMatchesSDK compares them byte for byte,
-// and the local server's verifier, written from the protocol, checks it too).
+// and the local object server's verifier, written from the protocol, checks it too).
 //
 // Written by hand because every upload signature makes one: the SDK builds a
 // whole http.Request, parses the URL back and formats every header to sign

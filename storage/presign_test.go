@@ -82,7 +82,8 @@ func TestPresignPutMatchesSDK(t *testing.T) {
 
 func BenchmarkSignUpload(b *testing.B) {
 	base, _ := url.Parse("https://examplebucket-1250000000.cos.ap-beijing.myqcloud.com")
-	c, err := NewClient(Config{Bucket: "examplebucket-1250000000", BucketURL: base, Credentials: testCredentials})
+	c, err := NewClient(Config{Bucket: "examplebucket-1250000000", BucketURL: base,
+		Credentials: Credentials{SecretID: "AKIDbench", SecretKey: "bench-secret-key"}})
 	if err != nil {
 		b.Fatal(err)
 	}

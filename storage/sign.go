@@ -1,6 +1,8 @@
-// Package storage owns object storage: the Tencent COS client (built on
-// cos-go-sdk-v5), the POST Object form signer the SDK lacks, and a local
-// COS-compatible object server used by `serve --dev` and the tests.
+// Package storage owns object storage for the service: the Tencent COS
+// client (built on cos-go-sdk-v5), the POST Object form signer the SDK lacks
+// and the presigned PUT signer. The local COS-compatible object server that
+// `serve --dev` and the tests run, with its own signature verifier, is
+// package localcos.
 package storage
 
 import (
@@ -33,10 +35,11 @@ func (c Credentials) MaskedID() string {
 
 // The COS signature (v5, "sha1") is small enough that the protocol text is
 // clearer than any wrapper: these helpers are the building blocks shared by
-// the POST policy signer, the presigned PUT (presign.go) and the local
-// server's verifier. The SDK signs every request the service sends; the
-// presigned PUT is checked byte for byte against the SDK's, and the verifier
-// is written from the protocol, so that each checks the others.
+// the POST policy signer and the presigned PUT (presign.go). The SDK signs
+// every request the service sends; the presigned PUT is checked byte for
+// byte against the SDK's, and the local object server (package localcos)
+// verifies with its own reading of the protocol, sharing none of this code,
+// so that each checks the others.
 
 // keyTime renders a COS q-key-time / q-sign-time value.
 func keyTime(start, end time.Time) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wxavatar/wxavatar/auth"
 	"github.com/wxavatar/wxavatar/handler"
+	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
 )
 
@@ -46,7 +47,7 @@ type config struct {
 	SweepGrace     time.Duration // how long a replaced avatar is kept
 	DevStorageAddr string
 	DevStorageDir  string
-	DevFaults      storage.FaultConfig
+	DevFaults      localcos.FaultConfig
 }
 
 const (
@@ -329,7 +330,7 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	c.SweepGrace = p.duration("SWEEP_GRACE", 24*time.Hour, 0, 365*24*time.Hour)
 	c.DevStorageAddr = p.str("DEV_STORAGE_ADDR", "127.0.0.1:9000", false)
 	c.DevStorageDir = p.str("DEV_STORAGE_DIR", "./data/objects", false)
-	if f, err := storage.ParseFaults(p.str("DEV_STORAGE_FAULTS", "", false)); err != nil {
+	if f, err := localcos.ParseFaults(p.str("DEV_STORAGE_FAULTS", "", false)); err != nil {
 		p.fail("DEV_STORAGE_FAULTS", "%v", err)
 	} else {
 		c.DevFaults = f

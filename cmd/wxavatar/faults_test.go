@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/localcos"
 )
 
 type faultyRig struct {
 	srv    *running
 	c      client
-	faults *storage.Faults
+	faults *localcos.Faults
 	dbPath string
 }
 
@@ -27,7 +27,7 @@ type faultyRig struct {
 // short timeouts so that each failure shows within a bounded time.
 func startFaulty(t *testing.T) *faultyRig {
 	t.Helper()
-	faults := storage.NewFaults(newTestCOS(t, storage.LocalServerConfig{}))
+	faults := localcos.NewFaults(newTestCOS(t, localcos.Config{}))
 	cosSrv := httptest.NewServer(faults)
 	t.Cleanup(cosSrv.Close)
 	wechat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +71,7 @@ func TestStorageFaults(t *testing.T) {
 	rig := startFaulty(t)
 	token := rig.c.login("alice")
 	up := rig.uploaded(t, token)
-	for name, cfg := range map[string]storage.FaultConfig{
+	for name, cfg := range map[string]localcos.FaultConfig{
 		"slow":    {Latency: 2 * time.Second},
 		"5xx":     {ErrorRate: 1},
 		"dropped": {DropRate: 1},
@@ -88,7 +88,7 @@ func TestStorageFaults(t *testing.T) {
 			t.Errorf("%s storage: something was recorded: %s", name, me.raw)
 		}
 	}
-	rig.faults.Set(storage.FaultConfig{})
+	rig.faults.Set(localcos.FaultConfig{})
 	if r := rig.c.confirm(token, up.ID); r.status != 200 {
 		t.Errorf("retry after storage recovered: %d %s; want 200", r.status, r.raw)
 	}
@@ -157,7 +157,7 @@ func TestShutdownDrains(t *testing.T) {
 	rig := startFaulty(t)
 	token := rig.c.login("carol")
 	up := rig.uploaded(t, token)
-	rig.faults.Set(storage.FaultConfig{Latency: 120 * time.Millisecond}) // slow, within COS_TIMEOUT
+	rig.faults.Set(localcos.FaultConfig{Latency: 120 * time.Millisecond}) // slow, within COS_TIMEOUT
 	answer := make(chan reply, 1)
 	go func() { answer <- rig.c.confirm(token, up.ID) }()
 	time.Sleep(60 * time.Millisecond) // the confirm is now waiting on storage

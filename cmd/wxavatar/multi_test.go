@@ -9,14 +9,14 @@ import (
 	"time"
 
 	"github.com/wxavatar/wxavatar/db/dbtest"
-	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/localcos"
 )
 
 // TestTwoInstancesOnePostgres runs two wxavatar instances on one PostgreSQL
 // database, as behind a load balancer.
 func TestTwoInstancesOnePostgres(t *testing.T) {
 	pgURL := dbtest.PostgresURL(t)
-	local := newTestCOS(t, storage.LocalServerConfig{})
+	local := newTestCOS(t, localcos.Config{})
 	var mu sync.Mutex
 	deletes := map[string]int{}
 	cosSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -41,7 +41,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/localcos"
 )
 
 // contract is openapi.yaml, loaded and checked, plus what the test has
@@ -171,7 +171,7 @@ func TestOpenAPIContract(t *testing.T) {
 	const sessionLimit, confirmLimit = 15, 8
 	k := loadContract(t) // before the server: a broken document fails at once
 	wechat := fakeWeChat(t, testAppID, testAppSecret)
-	cosSrv := httptest.NewServer(newTestCOS(t, storage.LocalServerConfig{}))
+	cosSrv := httptest.NewServer(newTestCOS(t, localcos.Config{}))
 	defer cosSrv.Close()
 	srv := start(t, []string{"serve", "--env-file", ""}, serverEnv(wechat.URL, cosSrv.URL, "sqlite:"+filepath.Join(t.TempDir(), "contract.db"), map[string]string{
 		"UPLOAD_MAX_BYTES":          fmt.Sprint(testMaxBytes),

@@ -18,7 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/localcos"
 )
 
 // loadWorker runs the whole flow in a loop with plain net/http and counts
@@ -103,15 +103,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // clients run the whole flow without pause, and asserts that not one request
 // fails.
 func TestKeyRotationUnderLoad(t *testing.T) {
-	old := storage.Credentials{SecretID: "AKIDrotationOld000000000000000000", SecretKey: "old-secret-key-000000000000000000"}
-	next := storage.Credentials{SecretID: "AKIDrotationNew111111111111111111", SecretKey: "new-secret-key-111111111111111111"}
+	old := localcos.Key{SecretID: "AKIDrotationOld000000000000000000", SecretKey: "old-secret-key-000000000000000000"}
+	next := localcos.Key{SecretID: "AKIDrotationNew111111111111111111", SecretKey: "new-secret-key-111111111111111111"}
 	const oldJWT, newJWT = "old:old-jwt-secret-0123456789abcdef0123", "new:new-jwt-secret-0123456789abcdef0123"
 
 	// The local object server plays COS: CAM decides which keys it accepts.
-	var cam atomic.Pointer[[]storage.Credentials]
-	cam.Store(&[]storage.Credentials{old})
-	cosSrv := httptest.NewServer(newTestCOS(t, storage.LocalServerConfig{
-		Credentials: func() []storage.Credentials { return *cam.Load() },
+	var cam atomic.Pointer[[]localcos.Key]
+	cam.Store(&[]localcos.Key{old})
+	cosSrv := httptest.NewServer(newTestCOS(t, localcos.Config{
+		Credentials: func() []localcos.Key { return *cam.Load() },
 	}))
 	defer cosSrv.Close()
 	wechat := fakeWeChat(t, "wxrot", "wxrotsecret")
@@ -180,7 +180,7 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	waitFor(t, "load to start", func() bool { return workers[0].iterations.Load() >= 2 })
 
 	// Runbook 1: add the new key in CAM (both keys now work at COS).
-	cam.Store(&[]storage.Credentials{old, next})
+	cam.Store(&[]localcos.Key{old, next})
 	// Runbook 2: update the environment: .env, key files; the new JWT key first.
 	writeFile(t, envFile, "COS_SECRET_ID="+next.SecretID+"\n")
 	writeFile(t, cosKeyFile, next.SecretKey+"\n")
@@ -222,7 +222,7 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	// used or has expired (here: every client began a new round).
 	waitFor(t, "old signatures to drain", allPassed(2))
 	// Runbook 5: disable the old key in CAM.
-	cam.Store(&[]storage.Credentials{next})
+	cam.Store(&[]localcos.Key{next})
 	gen.Store(3)
 	waitFor(t, "load on the new key only", allPassed(3))
 	for _, w := range workers {

@@ -23,6 +23,7 @@ import (
 	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/db"
 	"github.com/wxavatar/wxavatar/handler"
+	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
 )
 
@@ -405,18 +406,25 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 }
 
 func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials], logger *slog.Logger, srvs *servers) (net.Addr, error) {
-	local, err := storage.NewLocalServer(storage.LocalServerConfig{
-		Dir:         cfg.DevStorageDir,
-		Bucket:      cfg.COSBucket,
-		Credentials: func() []storage.Credentials { return *accepted.Load() },
-		Logger:      logger.With("component", "local-object-server"),
+	local, err := localcos.New(localcos.Config{
+		Dir:    cfg.DevStorageDir,
+		Bucket: cfg.COSBucket,
+		Credentials: func() []localcos.Key {
+			creds := *accepted.Load()
+			keys := make([]localcos.Key, len(creds))
+			for i, c := range creds {
+				keys[i] = localcos.Key{SecretID: c.SecretID, SecretKey: c.SecretKey, SessionToken: c.SessionToken}
+			}
+			return keys
+		},
+		Logger: logger.With("component", "local-object-server"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("local object server: %w", err)
 	}
 	var h http.Handler = local
-	if cfg.DevFaults != (storage.FaultConfig{}) {
-		faults := storage.NewFaults(local)
+	if cfg.DevFaults != (localcos.FaultConfig{}) {
+		faults := localcos.NewFaults(local)
 		faults.Set(cfg.DevFaults)
 		h = faults
 		logger.Warn("local object server injects faults", "latency", cfg.DevFaults.Latency.String(),

@@ -29,7 +29,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/wxavatar/wxavatar/internal/testutil"
-	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/localcos"
 )
 
 type running struct {
@@ -327,15 +327,15 @@ func testImage(t *testing.T, format string) []byte {
 
 // newTestCOS is the local object server standing in for COS, in a folder of
 // the test's, accepting the test credentials unless cfg names others.
-func newTestCOS(t *testing.T, cfg storage.LocalServerConfig) *storage.LocalServer {
+func newTestCOS(t *testing.T, cfg localcos.Config) *localcos.Server {
 	t.Helper()
 	cfg.Dir, cfg.Bucket = t.TempDir(), testBucketName
 	if cfg.Credentials == nil {
-		cfg.Credentials = func() []storage.Credentials {
-			return []storage.Credentials{{SecretID: testCOSID, SecretKey: testCOSKey}}
+		cfg.Credentials = func() []localcos.Key {
+			return []localcos.Key{{SecretID: testCOSID, SecretKey: testCOSKey}}
 		}
 	}
-	local, err := storage.NewLocalServer(cfg)
+	local, err := localcos.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +380,7 @@ func TestEndToEnd(t *testing.T) {
 	wechat := fakeWeChat(t, testAppID, testAppSecret)
 	var clockShift atomic.Int64 // lets the test move the object server's clock
 	cosLogs := &testutil.SyncBuffer{}
-	cosSrv := httptest.NewServer(newTestCOS(t, storage.LocalServerConfig{
+	cosSrv := httptest.NewServer(newTestCOS(t, localcos.Config{
 		Logger: slog.New(slog.NewJSONHandler(cosLogs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    func() time.Time { return time.Now().Add(time.Duration(clockShift.Load())) },
 	}))

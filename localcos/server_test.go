@@ -1,4 +1,4 @@
-package storage
+package localcos
 
 import (
 	"bufio"
@@ -36,28 +36,28 @@ import (
 
 const testBucketName = "wxavatar-1250000000"
 
-var testCredentials = Credentials{SecretID: "AKIDlocaltest", SecretKey: "local-test-secret-key"}
+var testCredentials = Key{SecretID: "AKIDlocaltest", SecretKey: "local-test-secret-key"}
 
-// testBucket is a LocalServer behind a loopback HTTP server, with the
+// testBucket is a Server behind a loopback HTTP server, with the
 // accepted credentials swappable at run time.
 type testBucket struct {
 	srv   *httptest.Server
 	url   *url.URL
 	dir   string
-	creds atomic.Pointer[[]Credentials]
+	creds atomic.Pointer[[]Key]
 }
 
-func newTestBucket(t *testing.T, cfg LocalServerConfig, creds ...Credentials) *testBucket {
+func newTestBucket(t *testing.T, cfg Config, creds ...Key) *testBucket {
 	t.Helper()
 	if len(creds) == 0 {
-		creds = []Credentials{testCredentials}
+		creds = []Key{testCredentials}
 	}
 	b := &testBucket{dir: t.TempDir()}
 	b.creds.Store(&creds)
 	cfg.Dir = b.dir
 	cfg.Bucket = testBucketName
-	cfg.Credentials = func() []Credentials { return *b.creds.Load() }
-	s, err := NewLocalServer(cfg)
+	cfg.Credentials = func() []Key { return *b.creds.Load() }
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func newTestBucket(t *testing.T, cfg LocalServerConfig, creds ...Credentials) *t
 }
 
 // client is cos-go-sdk-v5 pointed at the bucket, signing with cred.
-func (b *testBucket) client(cred Credentials) *cos.Client {
+func (b *testBucket) client(cred Key) *cos.Client {
 	return cos.NewClient(&cos.BaseURL{BucketURL: b.url}, &http.Client{
 		Transport: &cos.AuthorizationTransport{
 			SecretID: cred.SecretID, SecretKey: cred.SecretKey, SessionToken: cred.SessionToken,
@@ -163,7 +163,7 @@ func do(t *testing.T, req *http.Request) *http.Response {
 }
 
 func TestLocalServerRoundTrip(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
+	b := newTestBucket(t, Config{})
 	c := b.client(testCredentials)
 	ctx := context.Background()
 	keys := []string{
@@ -262,25 +262,25 @@ func mustRequest(t *testing.T, method, target string, body io.Reader) *http.Requ
 }
 
 func TestLocalServerRefusesBadSignatures(t *testing.T) {
-	temporary := Credentials{SecretID: "AKIDtemporary", SecretKey: "temporary-key", SessionToken: "sts-token"}
-	b := newTestBucket(t, LocalServerConfig{}, testCredentials, temporary)
+	temporary := Key{SecretID: "AKIDtemporary", SecretKey: "temporary-key", SessionToken: "sts-token"}
+	b := newTestBucket(t, Config{}, testCredentials, temporary)
 	ctx := context.Background()
 	if _, err := b.client(testCredentials).Object.Put(ctx, "public.txt", strings.NewReader("public"), nil); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name       string
-		cred       Credentials
+		cred       Key
 		op         string // put, get, delete
 		wantCode   string
 		wantStatus int
 	}{
-		{"wrong SecretKey put", Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"}, "put", "SignatureDoesNotMatch", 403},
-		{"wrong SecretKey delete", Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"}, "delete", "SignatureDoesNotMatch", 403},
-		{"wrong SecretKey on a public get", Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"}, "get", "SignatureDoesNotMatch", 403},
-		{"unknown SecretId", Credentials{SecretID: "AKIDunknown", SecretKey: "x"}, "put", "InvalidAccessKeyId", 403},
-		{"temporary key without token", Credentials{SecretID: temporary.SecretID, SecretKey: temporary.SecretKey}, "put", "AccessDenied", 403},
-		{"temporary key, other token", Credentials{SecretID: temporary.SecretID, SecretKey: temporary.SecretKey, SessionToken: "old"}, "put", "AccessDenied", 403},
+		{"wrong SecretKey put", Key{SecretID: testCredentials.SecretID, SecretKey: "wrong"}, "put", "SignatureDoesNotMatch", 403},
+		{"wrong SecretKey delete", Key{SecretID: testCredentials.SecretID, SecretKey: "wrong"}, "delete", "SignatureDoesNotMatch", 403},
+		{"wrong SecretKey on a public get", Key{SecretID: testCredentials.SecretID, SecretKey: "wrong"}, "get", "SignatureDoesNotMatch", 403},
+		{"unknown SecretId", Key{SecretID: "AKIDunknown", SecretKey: "x"}, "put", "InvalidAccessKeyId", 403},
+		{"temporary key without token", Key{SecretID: temporary.SecretID, SecretKey: temporary.SecretKey}, "put", "AccessDenied", 403},
+		{"temporary key, other token", Key{SecretID: temporary.SecretID, SecretKey: temporary.SecretKey, SessionToken: "old"}, "put", "AccessDenied", 403},
 		{"temporary key with token", temporary, "put", "", 0},
 	}
 	for _, tt := range tests {
@@ -334,20 +334,20 @@ func TestLocalServerRefusesBadSignatures(t *testing.T) {
 }
 
 func TestLocalServerBucketHead(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
+	b := newTestBucket(t, Config{})
 	if _, err := b.client(testCredentials).Bucket.Head(context.Background()); err != nil {
 		t.Errorf("Bucket.Head: got %v; want success", err)
 	}
-	_, err := b.client(Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"}).Bucket.Head(context.Background())
+	_, err := b.client(Key{SecretID: testCredentials.SecretID, SecretKey: "wrong"}).Bucket.Head(context.Background())
 	if _, status := cosCode(t, err); status != http.StatusForbidden {
 		t.Errorf("Bucket.Head with a wrong key: got %d; want 403", status)
 	}
 }
 
 func TestLocalServerKeyRotation(t *testing.T) {
-	older := Credentials{SecretID: "AKIDolder", SecretKey: "older-key"}
-	newer := Credentials{SecretID: "AKIDnewer", SecretKey: "newer-key"}
-	b := newTestBucket(t, LocalServerConfig{}, older, newer)
+	older := Key{SecretID: "AKIDolder", SecretKey: "older-key"}
+	newer := Key{SecretID: "AKIDnewer", SecretKey: "newer-key"}
+	b := newTestBucket(t, Config{}, older, newer)
 	ctx := context.Background()
 	transport := &cos.AuthorizationTransport{SecretID: older.SecretID, SecretKey: older.SecretKey}
 	c := cos.NewClient(&cos.BaseURL{BucketURL: b.url}, &http.Client{Transport: transport})
@@ -358,7 +358,7 @@ func TestLocalServerKeyRotation(t *testing.T) {
 	if _, err := c.Object.Put(ctx, "k", strings.NewReader("2"), nil); err != nil {
 		t.Fatalf("Put with the newer key: %v", err)
 	}
-	b.creds.Store(&[]Credentials{newer}) // the older key is retired
+	b.creds.Store(&[]Key{newer}) // the older key is retired
 	_, err := b.client(older).Object.Put(ctx, "k", strings.NewReader("3"), nil)
 	if code, _ := cosCode(t, err); code != "InvalidAccessKeyId" {
 		t.Errorf("Put with a retired key: got %q; want InvalidAccessKeyId", code)
@@ -366,11 +366,11 @@ func TestLocalServerKeyRotation(t *testing.T) {
 }
 
 func TestLocalServerPresignedPut(t *testing.T) {
-	temporary := Credentials{SecretID: "AKIDtemporary", SecretKey: "temporary-key", SessionToken: "sts-token"}
-	b := newTestBucket(t, LocalServerConfig{}, testCredentials, temporary)
+	temporary := Key{SecretID: "AKIDtemporary", SecretKey: "temporary-key", SessionToken: "sts-token"}
+	b := newTestBucket(t, Config{}, testCredentials, temporary)
 	c := cos.NewClient(&cos.BaseURL{BucketURL: b.url}, nil)
 	const key = "avatars/u 1/(up1)腾讯.png"
-	presign := func(t *testing.T, cred Credentials, start, end time.Time) string {
+	presign := func(t *testing.T, cred Key, start, end time.Time) string {
 		t.Helper()
 		header := http.Header{}
 		header.Set("Content-Type", "image/png")
@@ -391,7 +391,7 @@ func TestLocalServerPresignedPut(t *testing.T) {
 	now := time.Now()
 	tests := []struct {
 		name        string
-		cred        Credentials
+		cred        Key
 		start, end  time.Time
 		contentType string
 		tamper      func(string) string
@@ -444,7 +444,7 @@ func TestLocalServerPresignedPut(t *testing.T) {
 }
 
 func TestLocalServerPutLimits(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{MaxObjectBytes: 16})
+	b := newTestBucket(t, Config{MaxObjectBytes: 16})
 	c := b.client(testCredentials)
 	ctx := context.Background()
 	chunked := func(s string) io.Reader { return io.MultiReader(strings.NewReader(s)) } // no length: the SDK streams it chunked
@@ -482,7 +482,7 @@ func TestLocalServerPutLimits(t *testing.T) {
 // TestLocalServerRequiresContentLength sends a signed PUT with neither
 // Content-Length nor chunked encoding, which net/http's client never does.
 func TestLocalServerRequiresContentLength(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
+	b := newTestBucket(t, Config{})
 	req := mustRequest(t, http.MethodPut, b.srv.URL+"/k", nil)
 	cos.AddAuthorizationHeader(testCredentials.SecretID, testCredentials.SecretKey, "", req, cos.NewAuthTime(time.Minute))
 	conn, err := net.Dial("tcp", b.url.Host)
@@ -512,7 +512,7 @@ func TestLocalServerRequiresContentLength(t *testing.T) {
 // TestLocalServerConcurrentPuts races writers of one key against readers:
 // every read must see one whole object whose bytes match its ETag.
 func TestLocalServerConcurrentPuts(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
+	b := newTestBucket(t, Config{})
 	c := b.client(testCredentials)
 	ctx := context.Background()
 	if _, err := c.Object.Put(ctx, "hot", strings.NewReader("seed"), nil); err != nil {
@@ -562,7 +562,7 @@ type formField struct{ name, value string }
 
 // signedPostForm builds the policy fields of a POST form the way Tencent's
 // documentation does, with its own HMAC (independent of the server's code).
-func signedPostForm(t *testing.T, cred Credentials, keyTime string, expiration time.Time, conditions ...any) []formField {
+func signedPostForm(t *testing.T, cred Key, keyTime string, expiration time.Time, conditions ...any) []formField {
 	t.Helper()
 	policy, err := json.Marshal(map[string]any{
 		"expiration": expiration.UTC().Format("2006-01-02T15:04:05.000Z"),
@@ -574,7 +574,7 @@ func signedPostForm(t *testing.T, cred Credentials, keyTime string, expiration t
 	return signedPolicyText(cred, keyTime, string(policy))
 }
 
-func signedPolicyText(cred Credentials, keyTime, policy string) []formField {
+func signedPolicyText(cred Key, keyTime, policy string) []formField {
 	hexHMAC := func(key, msg string) string {
 		m := hmac.New(sha1.New, []byte(key))
 		m.Write([]byte(msg))
@@ -626,8 +626,8 @@ func (b *testBucket) postForm(t *testing.T, fields []formField, filename string,
 
 func TestLocalServerPostObject(t *testing.T) {
 	now := time.Unix(1700000000, 0)
-	temporary := Credentials{SecretID: "AKIDtemporary", SecretKey: "temporary-key", SessionToken: "sts-token"}
-	b := newTestBucket(t, LocalServerConfig{Now: func() time.Time { return now }}, testCredentials, temporary)
+	temporary := Key{SecretID: "AKIDtemporary", SecretKey: "temporary-key", SessionToken: "sts-token"}
+	b := newTestBucket(t, Config{Now: func() time.Time { return now }}, testCredentials, temporary)
 	keyTime := fmt.Sprintf("%d;%d", now.Add(-time.Minute).Unix(), now.Add(10*time.Minute).Unix())
 	expiration := now.Add(10 * time.Minute)
 	const key = "avatars/u1/up1.png"
@@ -641,7 +641,7 @@ func TestLocalServerPostObject(t *testing.T) {
 			map[string]string{"q-sign-time": keyTime},
 		}, extra...)
 	}
-	form := func(cred Credentials, conditions []any, extra ...formField) []formField {
+	form := func(cred Key, conditions []any, extra ...formField) []formField {
 		fields := append([]formField{{"key", key}, {"Content-Type", "image/png"}},
 			signedPostForm(t, cred, keyTime, expiration, conditions...)...)
 		return append(fields, extra...)
@@ -680,11 +680,11 @@ func TestLocalServerPostObject(t *testing.T) {
 		{name: "STS token missing", wantStatus: 403, wantCode: "AccessDenied", file: png,
 			fields: dropField(form(temporary, pinned()), "x-cos-security-token")},
 		{name: "STS token of another session", wantStatus: 403, wantCode: "AccessDenied", file: png,
-			fields: form(Credentials{SecretID: temporary.SecretID, SecretKey: temporary.SecretKey, SessionToken: "old"}, pinned())},
+			fields: form(Key{SecretID: temporary.SecretID, SecretKey: temporary.SecretKey, SessionToken: "old"}, pinned())},
 		{name: "bad signature", wantStatus: 403, wantCode: "SignatureDoesNotMatch", file: png,
-			fields: form(Credentials{SecretID: testCredentials.SecretID, SecretKey: "wrong"}, pinned())},
+			fields: form(Key{SecretID: testCredentials.SecretID, SecretKey: "wrong"}, pinned())},
 		{name: "unknown SecretId", wantStatus: 403, wantCode: "InvalidAccessKeyId", file: png,
-			fields: form(Credentials{SecretID: "AKIDunknown", SecretKey: "x"}, pinned())},
+			fields: form(Key{SecretID: "AKIDunknown", SecretKey: "x"}, pinned())},
 		{name: "no policy", wantStatus: 403, wantCode: "AccessDenied", file: png,
 			fields: dropField(form(testCredentials, pinned()), "policy")},
 		{name: "no signature", wantStatus: 403, wantCode: "SignatureDoesNotMatch", file: png,
@@ -831,19 +831,19 @@ func replaceField(fields []formField, name, value string) []formField {
 }
 
 func TestNewLocalServerRejectsBadConfig(t *testing.T) {
-	creds := func() []Credentials { return []Credentials{testCredentials} }
+	creds := func() []Key { return []Key{testCredentials} }
 	dir := t.TempDir()
 	tests := []struct {
 		name string
-		cfg  LocalServerConfig
+		cfg  Config
 	}{
-		{"no dir", LocalServerConfig{Bucket: "b", Credentials: creds}},
-		{"no bucket", LocalServerConfig{Dir: dir, Credentials: creds}},
-		{"no credentials", LocalServerConfig{Dir: dir, Bucket: "b"}},
-		{"negative limit", LocalServerConfig{Dir: dir, Bucket: "b", Credentials: creds, MaxObjectBytes: -1}},
+		{"no dir", Config{Bucket: "b", Credentials: creds}},
+		{"no bucket", Config{Dir: dir, Credentials: creds}},
+		{"no credentials", Config{Dir: dir, Bucket: "b"}},
+		{"negative limit", Config{Dir: dir, Bucket: "b", Credentials: creds, MaxObjectBytes: -1}},
 	}
 	for _, tt := range tests {
-		if s, err := NewLocalServer(tt.cfg); err == nil || s != nil {
+		if s, err := New(tt.cfg); err == nil || s != nil {
 			t.Errorf("%s: got %v, %v; want nil and an error", tt.name, s, err)
 		}
 	}
@@ -852,9 +852,9 @@ func TestNewLocalServerRejectsBadConfig(t *testing.T) {
 func TestLocalServerLogsNoSecrets(t *testing.T) {
 	var logs testutil.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	temporary := Credentials{SecretID: "AKIDtemporary", SecretKey: "temporary-secret-key", SessionToken: "sts-secret-token"}
+	temporary := Key{SecretID: "AKIDtemporary", SecretKey: "temporary-secret-key", SessionToken: "sts-secret-token"}
 	now := time.Now()
-	b := newTestBucket(t, LocalServerConfig{Logger: logger, Now: func() time.Time { return now }}, temporary)
+	b := newTestBucket(t, Config{Logger: logger, Now: func() time.Time { return now }}, temporary)
 	ctx := context.Background()
 	keyTime := fmt.Sprintf("%d;%d", now.Add(-time.Minute).Unix(), now.Add(time.Minute).Unix())
 
@@ -889,7 +889,7 @@ func TestLocalServerLogsNoSecrets(t *testing.T) {
 func TestLocalServerLogsBounded(t *testing.T) {
 	var logs testutil.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b := newTestBucket(t, LocalServerConfig{Logger: logger})
+	b := newTestBucket(t, Config{Logger: logger})
 	method := "X" + strings.Repeat("M", 8000)
 	do(t, mustRequest(t, method, b.srv.URL+"/k", nil)).Body.Close()
 	do(t, mustRequest(t, http.MethodGet, b.srv.URL+"/"+strings.Repeat("p", 8000), nil)).Body.Close()
@@ -909,7 +909,7 @@ func TestLocalServerLogsBounded(t *testing.T) {
 // honours the source conditions it supports, refuses the ones it does not,
 // and, like every write, needs a signature.
 func TestLocalServerCopy(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
+	b := newTestBucket(t, Config{})
 	c := b.client(testCredentials)
 	ctx := context.Background()
 	data := []byte("\x89PNG\r\n\x1a\nsource bytes")
@@ -993,7 +993,7 @@ func TestLocalServerCopy(t *testing.T) {
 // (objects are not flushed one by one) is never served, nor a 500: it is
 // missing, as if its upload had not happened.
 func TestLocalServerTornObjectReadsAsMissing(t *testing.T) {
-	b := newTestBucket(t, LocalServerConfig{})
+	b := newTestBucket(t, Config{})
 	if _, err := b.client(testCredentials).Object.Put(context.Background(), "whole.png", strings.NewReader("0123456789"), nil); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package storage
+package localcos
 
 import (
 	"crypto/hmac"
@@ -64,9 +64,9 @@ var (
 )
 
 // signatureVerifier checks COS v5 ("sha1") signatures against the accepted
-// credentials. Several credentials may be valid at once while keys rotate.
+// keys. Several keys may be valid at once while they rotate.
 type signatureVerifier struct {
-	credentials func() []Credentials
+	credentials func() []Key
 	now         func() time.Time
 }
 
@@ -142,7 +142,7 @@ func (v signatureVerifier) verifyRequest(r *http.Request) (signatureFields, erro
 	if err != nil {
 		return signatureFields{}, err
 	}
-	stringToSign := "sha1\n" + fields.keyTime + "\n" + sha1Hex(hs) + "\n"
+	stringToSign := "sha1\n" + fields.keyTime + "\n" + hexSHA1(hs) + "\n"
 	if !signatureMatches(cred, fields.keyTime, stringToSign, fields.signature) {
 		return signatureFields{}, errSignature("it does not match the request")
 	}
@@ -170,7 +170,7 @@ func checkStoredHeadersSigned(r *http.Request, headerList []string) error {
 		if name = strings.ToLower(name); !strings.HasPrefix(name, "x-cos-") && !storedHeader(name) {
 			continue
 		}
-		if _, ok := slices.BinarySearch(headerList, strings.ToLower(cosEncode(name))); !ok {
+		if _, ok := slices.BinarySearch(headerList, strings.ToLower(uriEncode(name))); !ok {
 			unsigned = append(unsigned, name)
 		}
 	}
@@ -266,17 +266,17 @@ func signedNames(list string) []string {
 	return slices.Compact(names)
 }
 
-// credentialFor finds the accepted credentials with this SecretId.
-func (v signatureVerifier) credentialFor(ak string) (Credentials, error) {
+// credentialFor finds the accepted key with this SecretId.
+func (v signatureVerifier) credentialFor(ak string) (Key, error) {
 	if ak == "" {
-		return Credentials{}, errSignature("q-ak is empty")
+		return Key{}, errSignature("q-ak is empty")
 	}
 	for _, c := range v.credentials() {
 		if c.SecretID == ak {
 			return c, nil
 		}
 	}
-	return Credentials{}, errUnknownKey
+	return Key{}, errUnknownKey
 }
 
 // checkWindow refuses a request outside its q-sign-time or q-key-time window.
@@ -331,11 +331,11 @@ func httpString(r *http.Request, f signatureFields) (string, error) {
 }
 
 // encodedValues re-keys values by the signed form of their names:
-// cosEncode'd, then lower-cased.
+// uriEncode'd, then lower-cased.
 func encodedValues(values map[string][]string) map[string][]string {
 	m := make(map[string][]string, len(values))
 	for k, vs := range values {
-		ek := strings.ToLower(cosEncode(k))
+		ek := strings.ToLower(uriEncode(k))
 		m[ek] = append(m[ek], vs...)
 	}
 	return m
@@ -352,7 +352,7 @@ func signedPairs(names []string, values map[string][]string, what string) (strin
 		}
 		encoded := make([]string, len(vs))
 		for i, v := range vs {
-			encoded[i] = cosEncode(v)
+			encoded[i] = uriEncode(v)
 		}
 		slices.Sort(encoded)
 		for _, v := range encoded {
@@ -367,14 +367,14 @@ func signedPairs(names []string, values map[string][]string, what string) (strin
 
 // signatureMatches compares in constant time so the signature cannot be
 // guessed byte by byte.
-func signatureMatches(cred Credentials, keyTime, stringToSign, got string) bool {
-	want := hmacSHA1Hex(signKey(cred.SecretKey, keyTime), stringToSign)
+func signatureMatches(cred Key, keyTime, stringToSign, got string) bool {
+	want := hexHMACSHA1([]byte(signingKey(cred.SecretKey, keyTime)), stringToSign)
 	return hmac.Equal([]byte(want), []byte(strings.ToLower(got)))
 }
 
 // checkToken enforces that temporary credentials come with their STS token,
 // and that a token is never paired with a key it was not issued for.
-func checkToken(cred Credentials, token string) error {
+func checkToken(cred Key, token string) error {
 	if cred.SessionToken == "" && token == "" {
 		return nil
 	}
@@ -441,7 +441,7 @@ func (v signatureVerifier) verifyPostForm(fields map[string]string, key, bucket 
 		return sizeRange{}, err
 	}
 	// StringToSign of a form is the hex SHA-1 of the policy text as sent.
-	if !signatureMatches(cred, keyTime, sha1Hex(string(policy)), signature) {
+	if !signatureMatches(cred, keyTime, hexSHA1(string(policy)), signature) {
 		return sizeRange{}, errSignature("it does not match the policy")
 	}
 	if err := checkToken(cred, fields[securityTokenField]); err != nil {

@@ -1,4 +1,4 @@
-package storage
+package localcos
 
 import (
 	"context"
@@ -17,17 +17,17 @@ import (
 	cos "github.com/tencentyun/cos-go-sdk-v5"
 )
 
-// The key pair of Tencent's documented examples (storage/testdata/cos-vectors.md).
+// The key pair of Tencent's documented examples (testdata/cos-vectors.md).
 const (
 	docSecretID  = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q"
 	docSecretKey = "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz"
 )
 
-var docCredentials = Credentials{SecretID: docSecretID, SecretKey: docSecretKey}
+var docCredentials = Key{SecretID: docSecretID, SecretKey: docSecretKey}
 
-func verifierAt(now time.Time, creds ...Credentials) signatureVerifier {
+func verifierAt(now time.Time, creds ...Key) signatureVerifier {
 	return signatureVerifier{
-		credentials: func() []Credentials { return creds },
+		credentials: func() []Key { return creds },
 		now:         func() time.Time { return now },
 	}
 }
@@ -89,10 +89,10 @@ func TestHTTPStringVectorV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := sha1Hex(hs), "8b2751e77f43a0995d6e9eb9477f4b685cca4172"; got != want {
+	if got, want := hexSHA1(hs), "8b2751e77f43a0995d6e9eb9477f4b685cca4172"; got != want {
 		t.Errorf("SHA1(HttpString) = %s; want %s\nHttpString:\n%s", got, want, hs)
 	}
-	if got, want := signKey(docSecretKey, v1KeyTime), "eb2519b498b02ac213cb1f3d1a3d27a3b3c9bc5f"; got != want {
+	if got, want := signingKey(docSecretKey, v1KeyTime), "eb2519b498b02ac213cb1f3d1a3d27a3b3c9bc5f"; got != want {
 		t.Errorf("SignKey = %s; want %s", got, want)
 	}
 }
@@ -100,18 +100,18 @@ func TestHTTPStringVectorV1(t *testing.T) {
 func TestVerifyRequestVectors(t *testing.T) {
 	v1Time := time.Unix(1557989151+60, 0)
 	v2Time := time.Unix(1557989753+60, 0)
-	rotated := Credentials{SecretID: "AKIDnewer", SecretKey: "another-key"}
+	rotated := Key{SecretID: "AKIDnewer", SecretKey: "another-key"}
 	tests := []struct {
 		name    string
 		request func() *http.Request
 		mutate  func(*http.Request)
-		creds   []Credentials
+		creds   []Key
 		now     time.Time
 		want    string // COS error code; "" means it verifies
 	}{
 		{name: "V1", request: v1Request, now: v1Time},
 		{name: "V2", request: v2Request, now: v2Time},
-		{name: "V1 among rotated keys", request: v1Request, now: v1Time, creds: []Credentials{rotated, docCredentials}},
+		{name: "V1 among rotated keys", request: v1Request, now: v1Time, creds: []Key{rotated, docCredentials}},
 		{name: "V1 at the first second", request: v1Request, now: time.Unix(1557989151, 0)},
 		{name: "V1 at the last second", request: v1Request, now: time.Unix(1557996351, 0)},
 		{name: "unsigned header changed", request: v1Request, now: v1Time,
@@ -119,9 +119,9 @@ func TestVerifyRequestVectors(t *testing.T) {
 		{name: "unsigned parameter added", request: v2Request, now: v2Time,
 			mutate: func(r *http.Request) { r.URL.RawQuery += "&extra=1" }},
 		{name: "wrong SecretKey", request: v1Request, now: v1Time, want: "SignatureDoesNotMatch",
-			creds: []Credentials{{SecretID: docSecretID, SecretKey: "not-the-key"}}},
+			creds: []Key{{SecretID: docSecretID, SecretKey: "not-the-key"}}},
 		{name: "unknown SecretId", request: v1Request, now: v1Time, want: "InvalidAccessKeyId",
-			creds: []Credentials{rotated}},
+			creds: []Key{rotated}},
 		{name: "tampered path", request: v1Request, now: v1Time, want: "SignatureDoesNotMatch",
 			mutate: func(r *http.Request) { r.URL.Path = "/exampleobject(腾讯云)2" }},
 		{name: "tampered method", request: v1Request, now: v1Time, want: "SignatureDoesNotMatch",
@@ -157,9 +157,9 @@ func TestVerifyRequestVectors(t *testing.T) {
 		{name: "token sent to a permanent key", request: v1Request, now: v1Time, want: "AccessDenied",
 			mutate: func(r *http.Request) { r.Header.Set("x-cos-security-token", "sts-token") }},
 		{name: "temporary key without its token", request: v1Request, now: v1Time, want: "AccessDenied",
-			creds: []Credentials{{SecretID: docSecretID, SecretKey: docSecretKey, SessionToken: "sts-token"}}},
+			creds: []Key{{SecretID: docSecretID, SecretKey: docSecretKey, SessionToken: "sts-token"}}},
 		{name: "temporary key with its token", request: v1Request, now: v1Time,
-			creds:  []Credentials{{SecretID: docSecretID, SecretKey: docSecretKey, SessionToken: "sts-token"}},
+			creds:  []Key{{SecretID: docSecretID, SecretKey: docSecretKey, SessionToken: "sts-token"}},
 			mutate: func(r *http.Request) { r.Header.Set("x-cos-security-token", "sts-token") }},
 	}
 	for _, tt := range tests {
@@ -170,7 +170,7 @@ func TestVerifyRequestVectors(t *testing.T) {
 			}
 			creds := tt.creds
 			if creds == nil {
-				creds = []Credentials{docCredentials}
+				creds = []Key{docCredentials}
 			}
 			_, err := verifierAt(tt.now, creds...).verifyRequest(r)
 			if got := codeOf(err); got != tt.want {
@@ -192,7 +192,7 @@ func TestVerifyPresignedURL(t *testing.T) {
 	start := time.Unix(1700000000, 0)
 	authTime := &cos.AuthTime{SignStartTime: start, SignEndTime: start.Add(10 * time.Minute),
 		KeyStartTime: start, KeyEndTime: start.Add(10 * time.Minute)}
-	cred := Credentials{SecretID: docSecretID, SecretKey: docSecretKey, SessionToken: "sts-token"}
+	cred := Key{SecretID: docSecretID, SecretKey: docSecretKey, SessionToken: "sts-token"}
 	presign := func(t *testing.T, merged bool) string {
 		t.Helper()
 		header := http.Header{}
@@ -212,7 +212,7 @@ func TestVerifyPresignedURL(t *testing.T) {
 		name   string
 		merged bool
 		mutate func(*http.Request)
-		creds  []Credentials
+		creds  []Key
 		now    time.Time
 		want   string
 	}{
@@ -231,7 +231,7 @@ func TestVerifyPresignedURL(t *testing.T) {
 		{name: "token dropped", want: "SignatureDoesNotMatch",
 			mutate: func(r *http.Request) { dropQuery(r, "x-cos-security-token") }},
 		{name: "token of another session", want: "AccessDenied",
-			creds: []Credentials{{SecretID: docSecretID, SecretKey: docSecretKey, SessionToken: "newer-token"}}},
+			creds: []Key{{SecretID: docSecretID, SecretKey: docSecretKey, SessionToken: "newer-token"}}},
 		{name: "expired", now: start.Add(11 * time.Minute), want: "AccessDenied"},
 		{name: "not yet valid", now: start.Add(-time.Second), want: "AccessDenied"},
 	}
@@ -247,7 +247,7 @@ func TestVerifyPresignedURL(t *testing.T) {
 				now = inWindow
 			}
 			if creds == nil {
-				creds = []Credentials{cred}
+				creds = []Key{cred}
 			}
 			if !hasSignature(r) {
 				t.Fatalf("hasSignature = false; want true")
@@ -269,8 +269,8 @@ func dropQuery(r *http.Request, name string) {
 // TestVerifyAuthorizationTransport sends real requests signed by the SDK's
 // AuthorizationTransport to a server that only verifies them.
 func TestVerifyAuthorizationTransport(t *testing.T) {
-	cred := Credentials{SecretID: "AKIDtransport", SecretKey: "transport-key", SessionToken: "sts-token"}
-	v := signatureVerifier{credentials: func() []Credentials { return []Credentials{cred} }, now: time.Now}
+	cred := Key{SecretID: "AKIDtransport", SecretKey: "transport-key", SessionToken: "sts-token"}
+	v := signatureVerifier{credentials: func() []Key { return []Key{cred} }, now: time.Now}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := v.verifyRequest(r); err != nil {
 			http.Error(w, codeOf(err), http.StatusForbidden)

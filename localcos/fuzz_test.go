@@ -1,11 +1,13 @@
-package storage
+package localcos
 
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,44 +15,71 @@ import (
 	cos "github.com/tencentyun/cos-go-sdk-v5"
 )
 
-// Hostile input for the signature verifiers. The signed forms and URLs come
-// from the production signer (Client.SignUpload) or the SDK, at fixed times,
-// so the seeds are the same on every run and the corpus files under
-// testdata/fuzz stay meaningful.
+// Hostile input for the signature verifiers. The seed form and URL are
+// shaped as the production signer shapes its own (package storage,
+// Client.SignUpload), at fixed times, so the seeds are the same on every run
+// and the corpus files under testdata/fuzz stay meaningful. They are made
+// here, the form by the test's own HMAC (signedPolicyText) and the URL by
+// cos-go-sdk-v5, whose presigned URL storage's presignPut writes byte for
+// byte; storage's own tests send what its signer makes to this server.
 
 var (
 	fuzzStart   = time.Unix(1700000000, 0)
 	fuzzExpires = fuzzStart.Add(10 * time.Minute)
 	fuzzNow     = fuzzStart.Add(time.Minute) // inside every window below
-	fuzzCred    = Credentials{SecretID: "AKIDfuzz", SecretKey: "fuzz-secret-key", SessionToken: "sts-token"}
-	fuzzSpec    = UploadSpec{Key: "avatars/u1/up1.png", ContentType: "image/png", MaxBytes: 1024, Size: 3,
-		NotBefore: fuzzStart, Expires: fuzzExpires}
+	fuzzCred    = Key{SecretID: "AKIDfuzz", SecretKey: "fuzz-secret-key", SessionToken: "sts-token"}
 )
 
-const fuzzBucketHost = testBucketName + ".cos.ap-guangzhou.myqcloud.com"
+const (
+	fuzzBucketHost  = testBucketName + ".cos.ap-guangzhou.myqcloud.com"
+	fuzzKey         = "avatars/u1/up1.png"
+	fuzzContentType = "image/png"
+	fuzzMaxBytes    = 1024
+)
 
-// fuzzSigned is what the production signer makes for fuzzSpec.
-func fuzzSigned(tb testing.TB) SignedUpload {
-	tb.Helper()
-	u, _ := url.Parse("https://" + fuzzBucketHost)
-	c, err := NewClient(Config{Bucket: testBucketName, BucketURL: u, Credentials: fuzzCred})
-	if err != nil {
-		tb.Fatal(err)
+// fuzzForm is an upload form for fuzzKey as the production signer writes
+// one: each field it sends (keyed by lower-cased name, as postObject keys
+// them) pinned by a condition of the policy, in the signer's order.
+func fuzzForm() map[string]string {
+	keyTime := fmt.Sprintf("%d;%d", fuzzStart.Unix(), fuzzExpires.Unix())
+	policy := `{"expiration":"` + fuzzExpires.UTC().Format("2006-01-02T15:04:05.000Z") + `","conditions":[` +
+		`{"bucket":"` + testBucketName + `"},["eq","$key","` + fuzzKey + `"],["eq","$Content-Type","` + fuzzContentType + `"],` +
+		`["content-length-range",1,` + strconv.Itoa(fuzzMaxBytes) + `],{"success_action_status":"204"},` +
+		`{"acl":"private"},{"x-cos-storage-class":"STANDARD"},{"q-sign-algorithm":"sha1"},` +
+		`{"q-ak":"` + fuzzCred.SecretID + `"},{"q-sign-time":"` + keyTime + `"},` +
+		`{"x-cos-security-token":"` + fuzzCred.SessionToken + `"}]}`
+	form := map[string]string{
+		"key": fuzzKey, "content-type": fuzzContentType, "success_action_status": "204",
+		"acl": "private", "x-cos-storage-class": "STANDARD",
 	}
-	signed, err := c.SignUpload(context.Background(), fuzzSpec)
-	if err != nil {
-		tb.Fatal(err)
+	for _, f := range signedPolicyText(fuzzCred, keyTime, policy) {
+		form[f.name] = f.value
 	}
-	return signed
+	return form
 }
 
-// lowerForm keys a form by lower-cased field name, as postObject does.
-func lowerForm(form map[string]string) map[string]string {
-	m := make(map[string]string, len(form))
-	for k, v := range form {
-		m[strings.ToLower(k)] = v
+// fuzzPresignedURL is the SDK's presigned PUT of fuzzKey, signing what the
+// production signer signs: Content-Length (3), Content-Type, Host, x-cos-acl,
+// x-cos-storage-class and the STS token. merged asks for the SDK's other
+// form, the whole Authorization in one "sign" parameter.
+func fuzzPresignedURL(tb testing.TB, merged bool) *url.URL {
+	tb.Helper()
+	base, _ := url.Parse("https://" + fuzzBucketHost)
+	header := http.Header{}
+	header.Set("Content-Type", fuzzContentType)
+	header.Set("Content-Length", "3")
+	header.Set("x-cos-acl", "private")
+	header.Set("x-cos-storage-class", "STANDARD")
+	query := url.Values{}
+	query.Set(securityTokenField, fuzzCred.SessionToken)
+	u, err := cos.NewClient(&cos.BaseURL{BucketURL: base}, nil).Object.GetPresignedURL(context.Background(),
+		http.MethodPut, fuzzKey, fuzzCred.SecretID, fuzzCred.SecretKey, time.Hour,
+		&cos.PresignedURLOptions{Header: &header, Query: &query, SignMerged: merged, AuthTime: &cos.AuthTime{
+			SignStartTime: fuzzStart, SignEndTime: fuzzExpires, KeyStartTime: fuzzStart, KeyEndTime: fuzzExpires}})
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return m
+	return u
 }
 
 // checkCoded fails unless err is nil or one of the verifier's COS refusals
@@ -73,15 +102,14 @@ func checkCoded(t *testing.T, what string, err error) {
 //
 //  1. policy is arbitrary text, correctly signed (by the test's own HMAC),
 //     so parsing and every condition check are reached; the form is the
-//     production form plus one arbitrary field.
-//  2. the production form with one field set to value (or dropped): it may
+//     signed form plus one arbitrary field.
+//  2. the signed form with one field set to value (or dropped): it may
 //     only verify if every signed or pinned part is unchanged.
 //
 // filename stands in for the file part's name, substituted for ${filename}
 // in the key as postObject does.
 func FuzzPostPolicy(f *testing.F) {
-	signed := fuzzSigned(f)
-	valid := lowerForm(signed.PostForm)
+	valid := fuzzForm()
 	validPolicy, err := base64.StdEncoding.DecodeString(valid["policy"])
 	if err != nil {
 		f.Fatal(err)
@@ -89,9 +117,9 @@ func FuzzPostPolicy(f *testing.F) {
 	keyTime := valid["q-key-time"]
 	v := verifierAt(fuzzNow, fuzzCred)
 
-	// The production form verifies as is: otherwise mode 2 tests nothing.
+	// The form verifies as is: otherwise mode 2 tests nothing.
 	if _, err := v.verifyPostForm(valid, valid["key"], testBucketName); err != nil {
-		f.Fatalf("the signer's own form does not verify: %v", err)
+		f.Fatalf("the signed form does not verify: %v", err)
 	}
 
 	p := string(validPolicy)
@@ -173,7 +201,7 @@ func FuzzPostPolicy(f *testing.F) {
 			t.Fatalf("arbitrary policy: negative size range %+v", size)
 		}
 
-		// 2. The production form, one field edited.
+		// 2. The signed form, one field edited.
 		form = make(map[string]string, len(valid)+1)
 		for k, val := range valid {
 			form[k] = val
@@ -185,8 +213,8 @@ func FuzzPostPolicy(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if size.min != 1 || size.max != fuzzSpec.MaxBytes {
-			t.Fatalf("edited form verifies with size range %+v; want 1..%d", size, fuzzSpec.MaxBytes)
+		if size.min != 1 || size.max != fuzzMaxBytes {
+			t.Fatalf("edited form verifies with size range %+v; want 1..%d", size, fuzzMaxBytes)
 		}
 		// What the signature covers is the policy text as decoded, so a
 		// differently padded or wrapped base64 of the same text is the same
@@ -195,8 +223,8 @@ func FuzzPostPolicy(f *testing.F) {
 		if derr != nil || string(got) != string(validPolicy) {
 			t.Fatalf("edited form verifies with another policy %q", got)
 		}
-		if key != fuzzSpec.Key {
-			t.Fatalf("edited form verifies for key %q; pinned %q", key, fuzzSpec.Key)
+		if key != fuzzKey {
+			t.Fatalf("edited form verifies for key %q; pinned %q", key, fuzzKey)
 		}
 		for _, k := range []string{"q-sign-algorithm", "q-ak", "q-key-time", "content-type", "success_action_status", "x-cos-security-token",
 			"acl", "x-cos-storage-class"} {
@@ -224,7 +252,7 @@ func FuzzPostPolicy(f *testing.F) {
 // presignedRequest is a PUT as the client sends it with the signed URL.
 func presignedRequest(rawURL string) *http.Request {
 	r := httptest.NewRequest(http.MethodPut, rawURL, strings.NewReader("png"))
-	r.Header.Set("Content-Type", fuzzSpec.ContentType)
+	r.Header.Set("Content-Type", fuzzContentType)
 	r.Header.Set("Content-Length", "3") // as a server receives it
 	r.Header.Set("x-cos-acl", "private")
 	r.Header.Set("x-cos-storage-class", "STANDARD")
@@ -238,11 +266,11 @@ func presignedRequest(rawURL string) *http.Request {
 // signed parts (key time, path, signed headers and parameters, the STS token)
 // are as signed.
 func FuzzPresignedQuery(f *testing.F) {
-	signed := fuzzSigned(f)
-	ref := presignedRequest(signed.PutURL)
+	signed := fuzzPresignedURL(f, false).String()
+	ref := presignedRequest(signed)
 	v := verifierAt(fuzzNow, fuzzCred)
 	if _, err := v.verifyRequest(ref); err != nil {
-		f.Fatalf("the signer's own URL does not verify: %v", err)
+		f.Fatalf("the SDK's URL does not verify: %v", err)
 	}
 	refFields, err := requestSignatureFields(ref)
 	if err != nil {
@@ -255,21 +283,7 @@ func FuzzPresignedQuery(f *testing.F) {
 	refPath, refQuery := ref.URL.Path, ref.URL.RawQuery
 
 	// The SDK's merged form carries the whole Authorization in "sign".
-	base, _ := url.Parse("https://" + fuzzBucketHost)
-	header := http.Header{}
-	header.Set("Content-Type", fuzzSpec.ContentType)
-	header.Set("Content-Length", "3")
-	header.Set("x-cos-acl", "private")
-	header.Set("x-cos-storage-class", "STANDARD")
-	query := url.Values{}
-	query.Set(securityTokenField, fuzzCred.SessionToken)
-	merged, err := cos.NewClient(&cos.BaseURL{BucketURL: base}, nil).Object.GetPresignedURL(context.Background(),
-		http.MethodPut, fuzzSpec.Key, fuzzCred.SecretID, fuzzCred.SecretKey, time.Hour,
-		&cos.PresignedURLOptions{Header: &header, Query: &query, SignMerged: true, AuthTime: &cos.AuthTime{
-			SignStartTime: fuzzStart, SignEndTime: fuzzExpires, KeyStartTime: fuzzStart, KeyEndTime: fuzzExpires}})
-	if err != nil {
-		f.Fatal(err)
-	}
+	merged := fuzzPresignedURL(f, true)
 	if _, err := v.verifyRequest(presignedRequest(merged.String())); err != nil {
 		f.Fatalf("the SDK's merged URL does not verify: %v", err)
 	}
@@ -306,7 +320,7 @@ func FuzzPresignedQuery(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, rawQuery, authorization, path string) {
-		r := presignedRequest(signed.PutURL)
+		r := presignedRequest(signed)
 		r.URL.RawQuery = rawQuery
 		if authorization != "" {
 			r.Header.Set("Authorization", authorization)

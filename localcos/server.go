@@ -1,4 +1,17 @@
-package storage
+// Package localcos is a local COS-compatible object server: one bucket
+// kept in a folder, served over HTTP as Tencent COS serves it (PUT, GET,
+// HEAD, DELETE, PUT Object - Copy, POST Object form uploads), with COS's
+// signature checks and COS's XML error documents, so cos-go-sdk-v5 and
+// Tencent's other SDKs can be pointed at it unchanged. `serve --dev` runs
+// it in process, and the tests run the production client and signers
+// against it.
+//
+// It owns its own reading of the COS protocol (protocol.go, verify.go),
+// written from Tencent's documentation and independent of the production
+// signer in package storage, which it does not import: a mistake in the
+// signer cannot hide in the verifier. It also owns the fault injector
+// (Faults) that makes it behave like a sick COS.
+package localcos
 
 import (
 	"context"
@@ -30,13 +43,13 @@ import (
 	"unicode/utf8"
 )
 
-// LocalServerConfig configures the local COS-compatible object server.
-type LocalServerConfig struct {
-	Dir         string               // objects live here (created if missing)
-	Bucket      string               // bucket name, e.g. "wxavatar-1250000000", for policy {"bucket":…} conditions
-	Credentials func() []Credentials // accepted keys; several at once while keys rotate
-	Now         func() time.Time     // nil → time.Now
-	Logger      *slog.Logger         // nil → discard; signatures, keys and tokens are never logged
+// Config configures the local COS-compatible object server.
+type Config struct {
+	Dir         string           // objects live here (created if missing)
+	Bucket      string           // bucket name, e.g. "wxavatar-1250000000", for policy {"bucket":…} conditions
+	Credentials func() []Key     // accepted keys; several at once while keys rotate
+	Now         func() time.Time // nil → time.Now
+	Logger      *slog.Logger     // nil → discard; signatures, keys and tokens are never logged
 	// MaxObjectBytes is the largest object a PUT or POST may store;
 	// 0 → 5 GiB, the limit of a single COS PUT.
 	MaxObjectBytes int64
@@ -59,7 +72,7 @@ const (
 	maxFormPrefixBytes = maxFormBytes + 64<<10
 )
 
-// LocalServer is an http.Handler that behaves like a COS bucket whose
+// Server is an http.Handler that behaves like a COS bucket whose
 // objects are public unless private (as the production bucket's policy makes
 // avatars/* public): anyone may GET or HEAD an object whose ACL is default or
 // public-read, while reads of a private object, PUT, POST Object
@@ -68,8 +81,8 @@ const (
 // it unchanged.
 //
 // It is a plain http.Handler so that fault injection (latency, 5xx, dropped
-// connections) can be added later as a wrapper in front of it.
-type LocalServer struct {
+// connections) is a wrapper in front of it: see Faults.
+type Server struct {
 	objectsDir     string
 	tmpDir         string // same file system as objectsDir, so rename is atomic
 	bucket         string
@@ -79,21 +92,21 @@ type LocalServer struct {
 	log            *slog.Logger
 }
 
-var _ http.Handler = (*LocalServer)(nil)
+var _ http.Handler = (*Server)(nil)
 
-// NewLocalServer checks cfg and prepares cfg.Dir.
-func NewLocalServer(cfg LocalServerConfig) (*LocalServer, error) {
+// New checks cfg and prepares cfg.Dir.
+func New(cfg Config) (*Server, error) {
 	switch {
 	case cfg.Dir == "":
-		return nil, errors.New("storage: local server: empty Dir")
+		return nil, errors.New("localcos: empty Dir")
 	case cfg.Bucket == "":
-		return nil, errors.New("storage: local server: empty Bucket")
+		return nil, errors.New("localcos: empty Bucket")
 	case cfg.Credentials == nil:
-		return nil, errors.New("storage: local server: nil Credentials")
+		return nil, errors.New("localcos: nil Credentials")
 	case cfg.MaxObjectBytes < 0:
-		return nil, errors.New("storage: local server: negative MaxObjectBytes")
+		return nil, errors.New("localcos: negative MaxObjectBytes")
 	}
-	s := &LocalServer{
+	s := &Server{
 		objectsDir:     filepath.Join(cfg.Dir, "objects"),
 		tmpDir:         filepath.Join(cfg.Dir, "tmp"),
 		bucket:         cfg.Bucket,
@@ -113,14 +126,14 @@ func NewLocalServer(cfg LocalServerConfig) (*LocalServer, error) {
 	s.verifier = signatureVerifier{credentials: cfg.Credentials, now: s.now}
 	for _, d := range []string{s.objectsDir, s.tmpDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("storage: local server: %w", err)
+			return nil, fmt.Errorf("localcos: %w", err)
 		}
 	}
 	return s, nil
 }
 
 // ServeHTTP answers one COS request.
-func (s *LocalServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := rand.Text()
 	w.Header().Set("x-cos-request-id", requestID)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
@@ -135,7 +148,7 @@ func (s *LocalServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve routes by path and method; it returns the refusal to send, if any.
-func (s *LocalServer) serve(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 	key, ok := strings.CutPrefix(r.URL.Path, "/")
 	if !ok {
 		return refuse(http.StatusBadRequest, "InvalidURI", "The request path does not start with '/'.")
@@ -195,7 +208,7 @@ func checkKey(key string) error {
 
 // headBucket answers the readiness probe (SDK Bucket.Head); unlike objects,
 // the bucket itself is not public.
-func (s *LocalServer) headBucket(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) headBucket(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.verifier.verifyRequest(r); err != nil {
 		return err
 	}
@@ -208,7 +221,7 @@ func (s *LocalServer) headBucket(w http.ResponseWriter, r *http.Request) error {
 // on COS. An object in an archive class answers GET with InvalidObjectState,
 // as COS does until it is restored (which this server does not model); HEAD
 // still tells its class.
-func (s *LocalServer) getObject(w http.ResponseWriter, r *http.Request, key string) error {
+func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) error {
 	signed := hasSignature(r)
 	if signed {
 		if _, err := s.verifier.verifyRequest(r); err != nil {
@@ -262,7 +275,7 @@ func setObjectHeaders(h http.Header, meta objectMeta) {
 	h.Set("x-cos-hash-crc64ecma", strconv.FormatUint(meta.CRC64, 10))
 }
 
-func (s *LocalServer) putObject(w http.ResponseWriter, r *http.Request, key string) error {
+func (s *Server) putObject(w http.ResponseWriter, r *http.Request, key string) error {
 	signed, err := s.verifier.verifyRequest(r)
 	if err != nil {
 		return err
@@ -309,7 +322,7 @@ func (s *LocalServer) putObject(w http.ResponseWriter, r *http.Request, key stri
 // the request's, by default the bucket's ACL and STANDARD, as COS documents;
 // x-cos-copy-source-If-Match and -If-None-Match make it conditional on the
 // source's ETag.
-func (s *LocalServer) copyObject(w http.ResponseWriter, r *http.Request, key string) error {
+func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, key string) error {
 	signed, err := s.verifier.verifyRequest(r)
 	if err != nil {
 		return err
@@ -403,7 +416,7 @@ type copyObjectResult struct {
 // copySourceKey reads x-cos-copy-source, <bucket host>/<URL-encoded key>.
 // Only this bucket is served: the host must be the one the request was sent
 // to, or COS's name for this bucket (<bucket>.cos.<region>.myqcloud.com).
-func (s *LocalServer) copySourceKey(r *http.Request) (string, error) {
+func (s *Server) copySourceKey(r *http.Request) (string, error) {
 	host, escaped, ok := strings.Cut(r.Header.Get("x-cos-copy-source"), "/")
 	if !ok || escaped == "" {
 		return "", refuse(http.StatusBadRequest, "InvalidArgument", "x-cos-copy-source must be <bucket host>/<key>.")
@@ -422,7 +435,7 @@ func (s *LocalServer) copySourceKey(r *http.Request) (string, error) {
 }
 
 // deleteObject answers 204 whether or not the object existed, like COS.
-func (s *LocalServer) deleteObject(w http.ResponseWriter, r *http.Request, key string) error {
+func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, key string) error {
 	if _, err := s.verifier.verifyRequest(r); err != nil {
 		return err
 	}
@@ -436,7 +449,7 @@ func (s *LocalServer) deleteObject(w http.ResponseWriter, r *http.Request, key s
 // postObject is COS's POST Object: a multipart form whose fields come first
 // and whose file part comes last. The file is streamed, never buffered; any
 // part after it is ignored.
-func (s *LocalServer) postObject(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) postObject(w http.ResponseWriter, r *http.Request) error {
 	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (mediaType != "multipart/form-data" && mediaType != "multipart/mixed") || params["boundary"] == "" {
 		return errMalformedPOST
@@ -549,7 +562,7 @@ func (p *formPrefix) lift() { p.lifted = true }
 
 // storePostFile verifies the form, then streams the file part to disk while
 // holding it to the policy's content-length-range.
-func (s *LocalServer) storePostFile(w http.ResponseWriter, r *http.Request, fields map[string]string, file *multipart.Part) error {
+func (s *Server) storePostFile(w http.ResponseWriter, r *http.Request, fields map[string]string, file *multipart.Part) error {
 	key := fields["key"]
 	if key == "" {
 		return refuse(http.StatusBadRequest, "InvalidArgument", "Bucket POST must contain a field named 'key'.")
@@ -577,7 +590,7 @@ func (s *LocalServer) storePostFile(w http.ResponseWriter, r *http.Request, fiel
 
 // answerPost follows success_action_redirect (303) or success_action_status
 // (200, 201 with a PostResponse document, else 204), as COS does.
-func (s *LocalServer) answerPost(w http.ResponseWriter, r *http.Request, fields map[string]string, meta objectMeta) error {
+func (s *Server) answerPost(w http.ResponseWriter, r *http.Request, fields map[string]string, meta objectMeta) error {
 	h := w.Header()
 	setObjectHeaders(h, meta)
 	location := objectLocation(r, meta.Key)
@@ -652,7 +665,7 @@ type objectMeta struct {
 	Modified     time.Time `json:"modified"`
 }
 
-func (s *LocalServer) objectPath(key string) string {
+func (s *Server) objectPath(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return filepath.Join(s.objectsDir, hex.EncodeToString(sum[:]))
 }
@@ -664,7 +677,7 @@ type storedObject struct {
 }
 
 // openObject opens key for reading; the caller closes obj.file.
-func (s *LocalServer) openObject(key string) (storedObject, error) {
+func (s *Server) openObject(key string) (storedObject, error) {
 	f, err := os.Open(s.objectPath(key))
 	if errors.Is(err, fs.ErrNotExist) {
 		return storedObject{}, errNoSuchKey
@@ -741,7 +754,7 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 // writeObject streams in.body to a temporary file, checks its size and
 // digest, appends the metadata and renames the file into place. Nothing is
 // visible under the key until the rename.
-func (s *LocalServer) writeObject(ctx context.Context, in objectWrite) (meta objectMeta, err error) {
+func (s *Server) writeObject(ctx context.Context, in objectWrite) (meta objectMeta, err error) {
 	tmp, err := os.CreateTemp(s.tmpDir, "object-*")
 	if err != nil {
 		return objectMeta{}, fmt.Errorf("create temporary object: %w", err)
@@ -983,7 +996,7 @@ func logPath(p string) string {
 
 // writeError sends err as a COS error document. Anything that is not a COS
 // refusal is an internal error: its cause is logged, never sent.
-func (s *LocalServer) writeError(w http.ResponseWriter, r *http.Request, requestID string, err error) {
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID string, err error) {
 	ce, ok := asCodedError(err)
 	level := slog.LevelInfo
 	if !ok {
