@@ -38,7 +38,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -748,9 +747,6 @@ type objectWrite struct {
 	md5   []byte
 }
 
-// copyBuffers saves io.Copy's 32 KiB allocation on every upload.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
 // writeObject streams in.body to a temporary file, checks its size and
 // digest, appends the metadata and renames the file into place. Nothing is
 // visible under the key until the rename.
@@ -770,9 +766,10 @@ func (s *Server) writeObject(ctx context.Context, in objectWrite) (meta objectMe
 	// Reading one byte past the limit is how a body that is too large is
 	// told apart from one that is exactly the limit; reading stops there.
 	limit := min(in.size.max, int64(1<<62)) + 1
-	buf := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(buf)
-	n, err := io.CopyBuffer(io.MultiWriter(tmp, sumMD5, sumCRC), io.LimitReader(body, limit), *buf)
+	// io.Copy allocates its 32 KiB buffer per write; pooling it measured no
+	// difference (a 100 KiB object takes 0.7-1.2 ms here either way, the
+	// temporary file and its rename being nearly all of it).
+	n, err := io.Copy(io.MultiWriter(tmp, sumMD5, sumCRC), io.LimitReader(body, limit))
 	switch {
 	case body.err != nil:
 		return objectMeta{}, &codedError{status: http.StatusBadRequest, code: "IncompleteBody",
@@ -850,11 +847,15 @@ const (
 	maxUserMetaBytes = 2 << 10
 )
 
-// storageClasses are the classes COS documents for PUT Object (besides
-// STANDARD, the default).
-var storageClasses = map[string]bool{
-	"STANDARD_IA": true, "INTELLIGENT_TIERING": true, "ARCHIVE": true, "DEEP_ARCHIVE": true,
-	"MAZ_STANDARD": true, "MAZ_STANDARD_IA": true, "MAZ_INTELLIGENT_TIERING": true,
+// isStorageClass reports whether class is one COS documents for PUT Object
+// besides STANDARD, the default.
+func isStorageClass(class string) bool {
+	switch class {
+	case "STANDARD_IA", "INTELLIGENT_TIERING", "ARCHIVE", "DEEP_ARCHIVE",
+		"MAZ_STANDARD", "MAZ_STANDARD_IA", "MAZ_INTELLIGENT_TIERING":
+		return true
+	}
+	return false
 }
 
 // isArchiveClass: COS will not read such an object's bytes until restored.
@@ -926,7 +927,7 @@ func readObjectAttrs(values map[string]string, aclField string) (objectAttrs, er
 	}
 	switch class := values["x-cos-storage-class"]; {
 	case class == "", class == "STANDARD":
-	case storageClasses[class]:
+	case isStorageClass(class):
 		a.storageClass = class
 	default:
 		return objectAttrs{}, refuse(http.StatusBadRequest, "NotSupportedStorageClass",

@@ -562,14 +562,18 @@ func policyInt(v any) (int64, bool) {
 	return n, err == nil
 }
 
-// postSignatureFields are the form fields the signature check verifies
-// itself (the policy's own signature, the key, its time window, the STS
-// token), so no condition need name them; S3 likewise exempts its signature
-// and policy fields (and the file, never in fields here). S3 also exempts
-// fields named x-ignore-*; COS documents no such prefix, so none is exempt.
-var postSignatureFields = map[string]bool{
-	"policy": true, "q-sign-algorithm": true, "q-ak": true, "q-key-time": true, "q-signature": true,
-	securityTokenField: true,
+// isPostSignatureField reports whether a form field is one the signature
+// check verifies itself (the policy's own signature, the key, its time
+// window, the STS token), so no condition need name it; S3 likewise exempts
+// its signature and policy fields (and the file, never in fields here). S3
+// also exempts fields named x-ignore-*; COS documents no such prefix, so
+// none is exempt.
+func isPostSignatureField(name string) bool {
+	switch name {
+	case "policy", "q-sign-algorithm", "q-ak", "q-key-time", "q-signature", securityTokenField:
+		return true
+	}
+	return false
 }
 
 // checkPostConditions holds the form against every condition, then refuses
@@ -608,7 +612,7 @@ func checkPostConditions(conditions []postFormCondition, fields map[string]strin
 	}
 	var extra []string
 	for name := range fields {
-		if !covered[name] && !postSignatureFields[name] {
+		if !covered[name] && !isPostSignatureField(name) {
 			extra = append(extra, name)
 		}
 	}
