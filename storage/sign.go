@@ -50,7 +50,12 @@ func keyTime(start, end time.Time) string {
 //
 // Every signature issued in one second has the same key time, and each
 // needs the SignKey twice (POST policy and presigned PUT): the last one made
-// is kept and reused while key and key time stay the same.
+// is kept and reused while key and key time stay the same. Measured with
+// BenchmarkSignUpload, alternating runs: 15 µs and 61 allocations a
+// signature with it, 19 µs and 81 without, about 3% of a signature
+// request's CPU time, whose throughput is a target (README, "Benchmark").
+// Package-level because every Client signs with the keys in force, and a
+// memo that matches neither key nor time is simply replaced.
 func signKey(secretKey, keyTime string) string {
 	if m := lastSignKey.Load(); m != nil && m.keyTime == keyTime && m.secretKey == secretKey {
 		return m.signKey
