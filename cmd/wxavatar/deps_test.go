@@ -44,3 +44,48 @@ func TestTestOnlyModules(t *testing.T) {
 		}
 	}
 }
+
+// TestPackageBoundaries holds the packages to the shape README.md's
+// "Architecture" draws: data flows handler → avatar → the interfaces that db
+// and the COS client implement, wired here in cmd. Each package lists the
+// packages of this module its non-test code may import; only handler knows
+// Echo.
+func TestPackageBoundaries(t *testing.T) {
+	const mod = "github.com/wxavatar/wxavatar/"
+	allowed := map[string][]string{
+		"handler":  {"avatar", "auth", "internal/jsonx"},
+		"avatar":   {},
+		"auth":     {},
+		"db":       {"avatar"},
+		"storage":  {"internal/jsonx"},
+		"localcos": {},
+	}
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`,
+		"./handler", "./avatar", "./auth", "./db", "./storage", "./localcos")
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], mod)
+		want, ok := allowed[pkg]
+		if !ok {
+			t.Fatalf("go list named %s", fields[0])
+		}
+		seen++
+		for _, imp := range fields[1:] {
+			if strings.HasPrefix(imp, "github.com/labstack/echo") && pkg != "handler" {
+				t.Errorf("%s imports %s: only handler knows Echo", pkg, imp)
+			}
+			if own, ok := strings.CutPrefix(imp, mod); ok && !slices.Contains(want, own) {
+				t.Errorf("%s imports %s; it may import only %v of this module", pkg, own, want)
+			}
+		}
+	}
+	if seen != len(allowed) {
+		t.Errorf("go list answered for %d packages; want %d", seen, len(allowed))
+	}
+}
