@@ -84,7 +84,7 @@ func TestStorageFaults(t *testing.T) {
 		if took > 3*time.Second {
 			t.Errorf("%s storage: confirm took %s; want it bounded well inside 10 s", name, took)
 		}
-		if me := rig.c.call("GET", "/v1/me", token, ""); me.body["user"].(map[string]any)["avatar_url"] != nil {
+		if me := rig.c.call("GET", "/v1/me", token, ""); decodeAs[userReply](t, me).User.AvatarURL != nil {
 			t.Errorf("%s storage: something was recorded: %s", name, me.raw)
 		}
 	}
@@ -140,7 +140,7 @@ func TestDatabaseBusy(t *testing.T) {
 	}
 	tx.Rollback()
 	me := rig.c.call("GET", "/v1/me", token, "")
-	if u := me.body["user"].(map[string]any); u["nickname"] != "" || u["avatar_url"] != nil {
+	if u := decodeAs[userReply](t, me).User; u.Nickname != "" || u.AvatarURL != nil {
 		t.Errorf("a refused request wrote something: %s", me.raw)
 	}
 	if r := rig.c.confirm(token, up.ID); r.status != 200 {

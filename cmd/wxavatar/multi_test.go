@@ -69,8 +69,8 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 			t.Fatalf("concurrent confirm %d: %d %s", i, r.status, r.raw)
 		}
 	}
-	ua, ub := answers[0].body["user"].(map[string]any), answers[1].body["user"].(map[string]any)
-	if ua["avatar_url"] != second.URL || ub["avatar_url"] != second.URL || ua["updated_at"] != ub["updated_at"] {
+	ua, ub := decodeAs[confirmReply](t, answers[0]).User, decodeAs[confirmReply](t, answers[1]).User
+	if ua.avatarURL() != second.URL || ub.avatarURL() != second.URL || ua.UpdatedAt != ub.UpdatedAt {
 		t.Errorf("the two confirms disagree: %s / %s", answers[0].raw, answers[1].raw)
 	}
 

@@ -30,7 +30,9 @@ type loadWorker struct {
 	lastStartGen        atomic.Int64
 }
 
-func (w *loadWorker) call(method, path, token string, body []byte, want int) (map[string]any, error) {
+// call sends one request and decodes the answer into out (nil: not read); a
+// status other than want, or an answer out cannot hold, is an error.
+func (w *loadWorker) call(method, path, token string, body []byte, want int, out any) error {
 	req, _ := http.NewRequest(method, w.api+path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -38,33 +40,36 @@ func (w *loadWorker) call(method, path, token string, body []byte, want int) (ma
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
 	}
-	var out map[string]any
-	json.Unmarshal(raw, &out)
-	return out, nil
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%s %s: answer %s: %w", method, path, raw, err)
+	}
+	return nil
 }
 
 func (w *loadWorker) once() error {
-	s, err := w.call("POST", "/v1/session", "", []byte(`{"code":"code-`+w.name+`"}`), 200)
-	if err != nil {
+	var session sessionReply
+	if err := w.call("POST", "/v1/session", "", []byte(`{"code":"code-`+w.name+`"}`), 200, &session); err != nil {
 		return err
 	}
-	token := s["token"].(string)
-	u, err := w.call("POST", "/v1/avatar/uploads", token, fmt.Appendf(nil, `{"content_type":"image/png","size":%d}`, len(w.png)), 201)
-	if err != nil {
+	token := session.Token
+	var signed struct{ Upload signedUpload }
+	if err := w.call("POST", "/v1/avatar/uploads", token, fmt.Appendf(nil, `{"content_type":"image/png","size":%d}`, len(w.png)), 201, &signed); err != nil {
 		return err
 	}
-	up := u["upload"].(map[string]any)
-	put := up["put"].(map[string]any)
-	req, _ := http.NewRequest(http.MethodPut, put["url"].(string), bytes.NewReader(w.png))
-	for k, v := range put["headers"].(map[string]any) {
-		req.Header.Set(k, v.(string))
+	up := signed.Upload
+	req, _ := http.NewRequest(http.MethodPut, up.Put.URL, bytes.NewReader(w.png))
+	for k, v := range up.Put.Headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -74,11 +79,10 @@ func (w *loadWorker) once() error {
 	if resp.StatusCode != 200 {
 		return fmt.Errorf("PUT: %d", resp.StatusCode)
 	}
-	if _, err := w.call("POST", "/v1/avatar/uploads/"+up["id"].(string)+"/confirm", token, nil, 200); err != nil {
+	if err := w.call("POST", "/v1/avatar/uploads/"+up.ID+"/confirm", token, nil, 200, nil); err != nil {
 		return err
 	}
-	_, err = w.call("GET", "/v1/me", w.oldToken, nil, 200)
-	return err
+	return w.call("GET", "/v1/me", w.oldToken, nil, 200, nil)
 }
 
 func writeFile(t *testing.T, path, content string) {

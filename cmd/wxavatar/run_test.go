@@ -140,14 +140,67 @@ func (c client) remember(s ...string) {
 type reply struct {
 	status int
 	header http.Header
-	body   map[string]any
 	raw    []byte
 }
 
+// code is the answer's error code, "" for an answer that is no error.
 func (r reply) code() string {
-	e, _ := r.body["error"].(map[string]any)
-	s, _ := e["code"].(string)
-	return s
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(r.raw, &e)
+	return e.Error.Code
+}
+
+// The contract's answers (openapi.yaml), as the tests read them.
+type (
+	userJSON struct {
+		ID        string  `json:"id"`
+		Nickname  string  `json:"nickname"`
+		AvatarURL *string `json:"avatar_url"`
+		UpdatedAt string  `json:"updated_at"`
+	}
+	sessionReply struct {
+		Token     string   `json:"token"`
+		ExpiresAt string   `json:"expires_at"`
+		User      userJSON `json:"user"`
+	}
+	userReply struct {
+		User userJSON `json:"user"`
+	}
+	confirmReply struct {
+		User   userJSON `json:"user"`
+		Upload struct {
+			ID          string `json:"id"`
+			Status      string `json:"status"`
+			Size        int64  `json:"size"`
+			ContentType string `json:"content_type"`
+			URL         string `json:"url"`
+		} `json:"upload"`
+	}
+)
+
+// avatarURL is the user's avatar_url, "" for null.
+func (u userJSON) avatarURL() string {
+	if u.AvatarURL == nil {
+		return ""
+	}
+	return *u.AvatarURL
+}
+
+// decodeAs is the answer decoded into T, one of the contract's answers; a
+// field T does not have fails the test.
+func decodeAs[T any](t *testing.T, r reply) T {
+	t.Helper()
+	var v T
+	dec := json.NewDecoder(bytes.NewReader(r.raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("answer %d %s does not decode into %T: %v", r.status, r.raw, v, err)
+	}
+	return v
 }
 
 func (c client) call(method, path, token, body string) reply {
@@ -167,10 +220,8 @@ func (c client) call(method, path, token, body string) reply {
 	defer resp.Body.Close()
 	r := reply{status: resp.StatusCode, header: resp.Header}
 	r.raw, _ = io.ReadAll(resp.Body)
-	if len(r.raw) > 0 {
-		if err := json.Unmarshal(r.raw, &r.body); err != nil {
-			c.t.Fatalf("%s %s: answer is not JSON: %s", method, path, r.raw)
-		}
+	if len(r.raw) > 0 && !json.Valid(r.raw) {
+		c.t.Fatalf("%s %s: answer is not JSON: %s", method, path, r.raw)
 	}
 	return r
 }
@@ -181,8 +232,9 @@ func (c client) login(code string) string {
 	if r.status != 200 {
 		c.t.Fatalf("login %s: %d %s", code, r.status, r.raw)
 	}
-	c.remember(r.body["token"].(string))
-	return r.body["token"].(string)
+	token := decodeAs[sessionReply](c.t, r).Token
+	c.remember(token)
+	return token
 }
 
 type signedUpload struct {
@@ -415,7 +467,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		// The avatar is a copy under a key no signature names.
 		wantURL := cosSrv.URL + "/avatars/" + strings.TrimSuffix(strings.TrimPrefix(up.Key, "uploads/"), ".png") + "/avatar.png"
-		if got := r.body["user"].(map[string]any)["avatar_url"]; got != wantURL || up.URL != wantURL {
+		if got := decodeAs[confirmReply](t, r).User.avatarURL(); got != wantURL || up.URL != wantURL {
 			t.Errorf("avatar_url = %v, upload url %s; want %s", got, up.URL, wantURL)
 		}
 		if again := c.confirm(alice, up.ID); again.status != 200 || !bytes.Equal(again.raw, r.raw) {
@@ -467,11 +519,11 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("PUT upload: %+v; want 200", got)
 		}
 		r := c.confirm(alice, up.ID)
-		if r.status != 200 || r.body["upload"].(map[string]any)["size"] != float64(len(data)) {
+		if r.status != 200 || decodeAs[confirmReply](t, r).Upload.Size != int64(len(data)) {
 			t.Fatalf("confirm: %d %s", r.status, r.raw)
 		}
 		me := c.call("GET", "/v1/me", alice, "")
-		avatar := me.body["user"].(map[string]any)["avatar_url"].(string)
+		avatar := decodeAs[userReply](t, me).User.avatarURL()
 		if avatar != up.URL || avatar != cosSrv.URL+"/avatars/"+strings.TrimSuffix(strings.TrimPrefix(up.Key, "uploads/"), ".jpg")+"/avatar.jpg" {
 			t.Errorf("avatar_url = %s; want the JPEG's URL %s", avatar, up.URL)
 		}
@@ -669,7 +721,7 @@ func TestDevQuickStart(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("confirm: %d %s", r.status, r.raw)
 	}
-	status, got := download(t, r.body["user"].(map[string]any)["avatar_url"].(string))
+	status, got := download(t, decodeAs[confirmReply](t, r).User.avatarURL())
 	if status != 200 || !bytes.Equal(got, data) {
 		t.Errorf("download: %d, %d bytes; want the uploaded bytes", status, len(got))
 	}
@@ -686,7 +738,7 @@ func TestDevQuickStart(t *testing.T) {
 	// What wx.login gives in WeChat DevTools logs in as one stable user.
 	first := c.call("POST", "/v1/session", "", `{"code":"0c3Xa8000Ow1sT1bqA300y0wnS2Xa80x"}`)
 	again := c.call("POST", "/v1/session", "", `{"code":"0b1Yz9000Pq2rS3tuB400z1xoT3Yb91y"}`)
-	if first.status != 200 || again.status != 200 || first.body["user"].(map[string]any)["id"] != again.body["user"].(map[string]any)["id"] {
+	if first.status != 200 || again.status != 200 || decodeAs[sessionReply](t, first).User.ID != decodeAs[sessionReply](t, again).User.ID {
 		t.Errorf("DevTools codes in --dev: %d %s, %d %s; want 200 and the same user twice", first.status, first.raw, again.status, again.raw)
 	}
 }
