@@ -13,6 +13,7 @@ import (
 	"time"
 
 	cos "github.com/tencentyun/cos-go-sdk-v5"
+	"github.com/wxavatar/wxavatar/internal/testutil"
 )
 
 // Hostile requests against the local object server: a client tries to make
@@ -54,10 +55,10 @@ func (f *rawForm) send(t *testing.T, b *testBucket) (int, string) {
 	w, _ := f.mw.CreateFormFile("file", "a.png")
 	w.Write([]byte("png"))
 	f.mw.Close()
-	req := mustRequest(t, http.MethodPost, b.srv.URL+"/", &f.body)
+	req := testutil.MustRequest(t, http.MethodPost, b.srv.URL+"/", &f.body)
 	req.Header.Set("Content-Type", f.mw.FormDataContentType())
-	resp := do(t, req)
-	return resp.StatusCode, cosErrorOf(t, resp)
+	resp := testutil.Do(t, req)
+	return resp.StatusCode, testutil.COSErrorCode(t, resp)
 }
 
 // TestLocalServerPostBoundsTheForm: what precedes the file is read before
@@ -161,7 +162,7 @@ func TestLocalServerSignedWritesCoverTheirHeaders(t *testing.T) {
 			if tt.copy {
 				body = nil
 			}
-			req := mustRequest(t, http.MethodPut, b.srv.URL+"/dst.png", body)
+			req := testutil.MustRequest(t, http.MethodPut, b.srv.URL+"/dst.png", body)
 			if tt.copy {
 				req.Header.Set("x-cos-copy-source", b.url.Host+"/src.png")
 			}
@@ -172,15 +173,15 @@ func TestLocalServerSignedWritesCoverTheirHeaders(t *testing.T) {
 			for k, v := range tt.added {
 				req.Header.Set(k, v)
 			}
-			resp := do(t, req)
-			if code := cosErrorOf(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
+			resp := testutil.Do(t, req)
+			if code := testutil.COSErrorCode(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
 				t.Errorf("got %d %q; want %d %q", resp.StatusCode, code, tt.wantStatus, tt.wantCode)
 			}
 			if tt.wantStatus != http.StatusOK {
 				return
 			}
 			// What was signed is stored and served.
-			head := do(t, mustRequest(t, http.MethodHead, b.srv.URL+"/dst.png", nil))
+			head := testutil.Do(t, testutil.MustRequest(t, http.MethodHead, b.srv.URL+"/dst.png", nil))
 			head.Body.Close()
 			for k, v := range tt.signed {
 				if k != "x-cos-metadata-directive" && head.Header.Get(k) != v {
@@ -217,9 +218,9 @@ func TestLocalServerServesOneRange(t *testing.T) {
 		{[]string{"bytes=0-1, 0-1, 0-1"}, 200, "0123456789", ""},
 		{[]string{"bytes=0-1", "bytes=5-6"}, 200, "0123456789", ""},
 	} {
-		req := mustRequest(t, http.MethodGet, b.srv.URL+"/r.txt", nil)
+		req := testutil.MustRequest(t, http.MethodGet, b.srv.URL+"/r.txt", nil)
 		req.Header["Range"] = tt.ranges
-		resp := do(t, req)
+		resp := testutil.Do(t, req)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != tt.wantStatus || string(body) != tt.wantBody || resp.Header.Get("Content-Range") != tt.wantCR ||

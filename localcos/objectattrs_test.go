@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cos "github.com/tencentyun/cos-go-sdk-v5"
+	"github.com/wxavatar/wxavatar/internal/testutil"
 )
 
 // What the local server stores with an object besides its bytes (ACL,
@@ -18,8 +19,8 @@ import (
 // anonymous GETs or HEADs key without a signature: status and COS code.
 func (b *testBucket) anonymous(t *testing.T, method, key string) (int, string, http.Header) {
 	t.Helper()
-	resp := do(t, mustRequest(t, method, b.srv.URL+"/"+key, nil))
-	return resp.StatusCode, cosErrorOf(t, resp), resp.Header
+	resp := testutil.Do(t, testutil.MustRequest(t, method, b.srv.URL+"/"+key, nil))
+	return resp.StatusCode, testutil.COSErrorCode(t, resp), resp.Header
 }
 
 func putWith(t *testing.T, c *cos.Client, key string, acl *cos.ACLHeaderOptions, h *cos.ObjectPutHeaderOptions) error {
@@ -299,7 +300,7 @@ func TestLocalServerPostStoresAttributes(t *testing.T) {
 	}
 	fields = append(fields, signedPostForm(t, testCredentials, keyTime, now.Add(10*time.Minute), conditions...)...)
 	resp := b.postForm(t, fields, "attrs.png", []byte("png bytes"))
-	if code := cosErrorOf(t, resp); resp.StatusCode != 204 {
+	if code := testutil.COSErrorCode(t, resp); resp.StatusCode != 204 {
 		t.Fatalf("POST: %d %q; want 204", resp.StatusCode, code)
 	}
 	if status, code, _ := b.anonymous(t, http.MethodGet, "post/attrs.png"); status != 403 || code != "AccessDenied" {

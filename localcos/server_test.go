@@ -104,64 +104,6 @@ func cosCode(t *testing.T, err error) (string, int) {
 	return cerr.Code, cerr.Response.StatusCode
 }
 
-// cosErrorOf reads a COS error document from a plain HTTP response.
-func cosErrorOf(t *testing.T, resp *http.Response) (code string) {
-	t.Helper()
-	code, _ = cosErrorDoc(t, resp)
-	return code
-}
-
-// cosErrorDoc reads a COS error document from a plain HTTP response, checking
-// that it is one as COS writes it: XML with its declaration, the request id
-// of the header, a message.
-func cosErrorDoc(t *testing.T, resp *http.Response) (code, message string) {
-	t.Helper()
-	defer resp.Body.Close()
-	if resp.StatusCode < 400 || resp.Request.Method == http.MethodHead {
-		return "", "" // HEAD answers carry no body, so no code
-	}
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := resp.Header.Get("Content-Type"), "application/xml"; got != want {
-		t.Errorf("error Content-Type: got %q; want %q", got, want)
-	}
-	if !bytes.HasPrefix(raw, []byte("<?xml version='1.0' encoding='utf-8' ?>")) {
-		t.Errorf("error body: got %q; want the COS XML declaration first", raw)
-	}
-	var doc struct {
-		Code      string
-		Message   string
-		RequestID string `xml:"RequestId"`
-	}
-	if err := xml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("error body %q: %v", raw, err)
-	}
-	if id := resp.Header.Get("x-cos-request-id"); id == "" || id != doc.RequestID {
-		t.Errorf("request id: got header %q, body %q; want equal and non-empty", id, doc.RequestID)
-	}
-	if doc.Message == "" {
-		t.Errorf("error %s has an empty Message", doc.Code)
-	}
-	return doc.Code, doc.Message
-}
-
-// plainClient is net/http without COS signing; it reports redirects rather
-// than following them.
-var plainClient = &http.Client{
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-func do(t *testing.T, req *http.Request) *http.Response {
-	t.Helper()
-	resp, err := plainClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp
-}
-
 func TestLocalServerRoundTrip(t *testing.T) {
 	b := newTestBucket(t, Config{})
 	c := b.client(testCredentials)
@@ -226,7 +168,7 @@ func TestLocalServerRoundTrip(t *testing.T) {
 			}
 
 			// Objects are public: a plain unsigned GET of the SDK's URL works.
-			resp := do(t, mustRequest(t, http.MethodGet, c.Object.GetObjectURL(key).String(), nil))
+			resp := testutil.Do(t, testutil.MustRequest(t, http.MethodGet, c.Object.GetObjectURL(key).String(), nil))
 			got, _ = io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
@@ -250,15 +192,6 @@ func TestLocalServerRoundTrip(t *testing.T) {
 		})
 	}
 	b.assertNoTempFiles(t)
-}
-
-func mustRequest(t *testing.T, method, target string, body io.Reader) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(method, target, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
 }
 
 func TestLocalServerRefusesBadSignatures(t *testing.T) {
@@ -304,7 +237,7 @@ func TestLocalServerRefusesBadSignatures(t *testing.T) {
 		})
 	}
 	// Nothing a refused request touched changed.
-	resp := do(t, mustRequest(t, http.MethodGet, b.srv.URL+"/public.txt", nil))
+	resp := testutil.Do(t, testutil.MustRequest(t, http.MethodGet, b.srv.URL+"/public.txt", nil))
 	got, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if string(got) != "public" {
@@ -325,8 +258,8 @@ func TestLocalServerRefusesBadSignatures(t *testing.T) {
 		{http.MethodGet, "/missing", 404, "NoSuchKey"},
 	}
 	for _, tt := range unsigned {
-		resp := do(t, mustRequest(t, tt.method, b.srv.URL+tt.path, strings.NewReader("x")))
-		if got := cosErrorOf(t, resp); resp.StatusCode != tt.wantStatus || got != tt.wantCode {
+		resp := testutil.Do(t, testutil.MustRequest(t, tt.method, b.srv.URL+tt.path, strings.NewReader("x")))
+		if got := testutil.COSErrorCode(t, resp); resp.StatusCode != tt.wantStatus || got != tt.wantCode {
 			t.Errorf("unsigned %s %s: got %d %q; want %d %q", tt.method, tt.path, resp.StatusCode, got, tt.wantStatus, tt.wantCode)
 		}
 	}
@@ -422,10 +355,10 @@ func TestLocalServerPresignedPut(t *testing.T) {
 			if tt.tamper != nil {
 				target = tt.tamper(target)
 			}
-			req := mustRequest(t, http.MethodPut, target, strings.NewReader("png bytes"))
+			req := testutil.MustRequest(t, http.MethodPut, target, strings.NewReader("png bytes"))
 			req.Header.Set("Content-Type", tt.contentType)
-			resp := do(t, req)
-			if code := cosErrorOf(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
+			resp := testutil.Do(t, req)
+			if code := testutil.COSErrorCode(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
 				t.Fatalf("presigned PUT: got %d %q; want %d %q", resp.StatusCode, code, tt.wantStatus, tt.wantCode)
 			}
 			if tt.wantStatus != 200 {
@@ -483,7 +416,7 @@ func TestLocalServerPutLimits(t *testing.T) {
 // Content-Length nor chunked encoding, which net/http's client never does.
 func TestLocalServerRequiresContentLength(t *testing.T) {
 	b := newTestBucket(t, Config{})
-	req := mustRequest(t, http.MethodPut, b.srv.URL+"/k", nil)
+	req := testutil.MustRequest(t, http.MethodPut, b.srv.URL+"/k", nil)
 	cos.AddAuthorizationHeader(testCredentials.SecretID, testCredentials.SecretKey, "", req, cos.NewAuthTime(time.Minute))
 	conn, err := net.Dial("tcp", b.url.Host)
 	if err != nil {
@@ -504,7 +437,7 @@ func TestLocalServerRequiresContentLength(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code := cosErrorOf(t, resp); resp.StatusCode != http.StatusLengthRequired || code != "MissingContentLength" {
+	if code := testutil.COSErrorCode(t, resp); resp.StatusCode != http.StatusLengthRequired || code != "MissingContentLength" {
 		t.Errorf("PUT without length: got %d %q; want 411 MissingContentLength", resp.StatusCode, code)
 	}
 }
@@ -619,9 +552,9 @@ func (b *testBucket) postForm(t *testing.T, fields []formField, filename string,
 	if err := mw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	req := mustRequest(t, http.MethodPost, b.srv.URL+"/", &body)
+	req := testutil.MustRequest(t, http.MethodPost, b.srv.URL+"/", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	return do(t, req)
+	return testutil.Do(t, req)
 }
 
 func TestLocalServerPostObject(t *testing.T) {
@@ -735,7 +668,7 @@ func TestLocalServerPostObject(t *testing.T) {
 				body, _ = io.ReadAll(resp.Body)
 				resp.Body.Close()
 			}
-			if code := cosErrorOf(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
+			if code := testutil.COSErrorCode(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
 				t.Fatalf("POST: got %d %q; want %d %q", resp.StatusCode, code, tt.wantStatus, tt.wantCode)
 			}
 			storedKey := tt.wantKey
@@ -752,7 +685,7 @@ func TestLocalServerPostObject(t *testing.T) {
 
 	// Refused uploads stored nothing.
 	for _, k := range []string{"avatars/u2/up1.png", "evil.png", "elsewhere.png"} {
-		resp := do(t, mustRequest(t, http.MethodHead, b.srv.URL+"/"+k, nil))
+		resp := testutil.Do(t, testutil.MustRequest(t, http.MethodHead, b.srv.URL+"/"+k, nil))
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("HEAD %s: got %d; want 404", k, resp.StatusCode)
@@ -792,7 +725,7 @@ func checkPostSuccess(t *testing.T, b *testBucket, status int, header http.Heade
 			t.Errorf("Location: got %q; want %q", got, wantLocation)
 		}
 	}
-	resp := do(t, mustRequest(t, http.MethodGet, wantLocation, nil))
+	resp := testutil.Do(t, testutil.MustRequest(t, http.MethodGet, wantLocation, nil))
 	got, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, file) || resp.Header.Get("Content-Type") != "image/png" {
@@ -867,10 +800,10 @@ func TestLocalServerLogsNoSecrets(t *testing.T) {
 	fields := append([]formField{{"key", "k"}}, signedPostForm(t, temporary, keyTime, now.Add(time.Minute),
 		map[string]string{"x-cos-security-token": "sts-secret-expected"})...)
 	b.postForm(t, fields, "f", []byte("x")).Body.Close()
-	presigned := mustRequest(t, http.MethodGet, b.srv.URL+"/k?q-sign-algorithm=sha1&q-ak=AKIDtemporary&q-sign-time="+
+	presigned := testutil.MustRequest(t, http.MethodGet, b.srv.URL+"/k?q-sign-algorithm=sha1&q-ak=AKIDtemporary&q-sign-time="+
 		keyTime+"&q-key-time="+keyTime+"&q-header-list=&q-url-param-list=&q-signature=feedfacefeedface"+
 		"&x-cos-security-token="+temporary.SessionToken, nil)
-	do(t, presigned).Body.Close()
+	testutil.Do(t, presigned).Body.Close()
 	b.srv.Close() // waits for every handler, so every log line is written
 
 	out := logs.String()
@@ -891,8 +824,8 @@ func TestLocalServerLogsBounded(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b := newTestBucket(t, Config{Logger: logger})
 	method := "X" + strings.Repeat("M", 8000)
-	do(t, mustRequest(t, method, b.srv.URL+"/k", nil)).Body.Close()
-	do(t, mustRequest(t, http.MethodGet, b.srv.URL+"/"+strings.Repeat("p", 8000), nil)).Body.Close()
+	testutil.Do(t, testutil.MustRequest(t, method, b.srv.URL+"/k", nil)).Body.Close()
+	testutil.Do(t, testutil.MustRequest(t, http.MethodGet, b.srv.URL+"/"+strings.Repeat("p", 8000), nil)).Body.Close()
 	b.srv.Close()
 	out := logs.String()
 	if !strings.Contains(out, "method=other") {
@@ -983,7 +916,7 @@ func TestLocalServerCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code := cosErrorOf(t, resp2); resp2.StatusCode != http.StatusForbidden || code != "AccessDenied" {
+	if code := testutil.COSErrorCode(t, resp2); resp2.StatusCode != http.StatusForbidden || code != "AccessDenied" {
 		t.Errorf("unsigned copy: %d %s; want 403 AccessDenied", resp2.StatusCode, code)
 	}
 	b.assertNoTempFiles(t)
@@ -1018,7 +951,7 @@ func TestLocalServerTornObjectReadsAsMissing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code := cosErrorOf(t, resp); resp.StatusCode != http.StatusNotFound || code != "NoSuchKey" {
+		if code := testutil.COSErrorCode(t, resp); resp.StatusCode != http.StatusNotFound || code != "NoSuchKey" {
 			t.Errorf("%s: %d %s; want 404 NoSuchKey", name, resp.StatusCode, code)
 		}
 	}

@@ -1,9 +1,6 @@
 package storage_test
 
 import (
-	"bytes"
-	"encoding/xml"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -98,71 +95,4 @@ func newClientFor(t *testing.T, b *testBucket, cred storage.Credentials) *storag
 		t.Fatal(err)
 	}
 	return c
-}
-
-// plainClient is net/http without COS signing; it reports redirects rather
-// than following them.
-var plainClient = &http.Client{
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
-func do(t *testing.T, req *http.Request) *http.Response {
-	t.Helper()
-	resp, err := plainClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp
-}
-
-func mustRequest(t *testing.T, method, target string, body io.Reader) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(method, target, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
-}
-
-// cosErrorOf reads a COS error document from a plain HTTP response.
-func cosErrorOf(t *testing.T, resp *http.Response) (code string) {
-	t.Helper()
-	code, _ = cosErrorDoc(t, resp)
-	return code
-}
-
-// cosErrorDoc reads a COS error document from a plain HTTP response, checking
-// that it is one as COS writes it: XML with its declaration, the request id
-// of the header, a message.
-func cosErrorDoc(t *testing.T, resp *http.Response) (code, message string) {
-	t.Helper()
-	defer resp.Body.Close()
-	if resp.StatusCode < 400 || resp.Request.Method == http.MethodHead {
-		return "", "" // HEAD answers carry no body, so no code
-	}
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := resp.Header.Get("Content-Type"), "application/xml"; got != want {
-		t.Errorf("error Content-Type: got %q; want %q", got, want)
-	}
-	if !bytes.HasPrefix(raw, []byte("<?xml version='1.0' encoding='utf-8' ?>")) {
-		t.Errorf("error body: got %q; want the COS XML declaration first", raw)
-	}
-	var doc struct {
-		Code      string
-		Message   string
-		RequestID string `xml:"RequestId"`
-	}
-	if err := xml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("error body %q: %v", raw, err)
-	}
-	if id := resp.Header.Get("x-cos-request-id"); id == "" || id != doc.RequestID {
-		t.Errorf("request id: got header %q, body %q; want equal and non-empty", id, doc.RequestID)
-	}
-	if doc.Message == "" {
-		t.Errorf("error %s has an empty Message", doc.Code)
-	}
-	return doc.Code, doc.Message
 }

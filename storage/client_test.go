@@ -18,6 +18,7 @@ import (
 	"time"
 
 	cos "github.com/tencentyun/cos-go-sdk-v5"
+	"github.com/wxavatar/wxavatar/internal/testutil"
 	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
 )
@@ -126,8 +127,8 @@ func TestClientAgainstLocalServer(t *testing.T) {
 				}
 				// The uploaded object itself is private: only the copy
 				// (above) is public.
-				resp = do(t, mustRequest(t, http.MethodGet, c.ObjectURL(key), nil))
-				if code := cosErrorOf(t, resp); resp.StatusCode != http.StatusForbidden || code != "AccessDenied" {
+				resp = testutil.Do(t, testutil.MustRequest(t, http.MethodGet, c.ObjectURL(key), nil))
+				if code := testutil.COSErrorCode(t, resp); resp.StatusCode != http.StatusForbidden || code != "AccessDenied" {
 					t.Errorf("anonymous GET of the uploaded object: %d %q; want 403 AccessDenied", resp.StatusCode, code)
 				}
 				if err := c.Delete(ctx, key); err != nil {
@@ -444,7 +445,7 @@ func TestSignedUploadPinsACLAndStorageClass(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var req *http.Request
 			if strings.HasPrefix(tt.name, "PUT") {
-				req = mustRequest(t, http.MethodPut, s.PutURL, bytes.NewReader(data))
+				req = testutil.MustRequest(t, http.MethodPut, s.PutURL, bytes.NewReader(data))
 				for k, v := range s.PutHeaders {
 					req.Header.Set(k, v)
 				}
@@ -466,11 +467,11 @@ func TestSignedUploadPinsACLAndStorageClass(t *testing.T) {
 				fw, _ := mw.CreateFormFile("file", "avatar.png")
 				fw.Write(data)
 				mw.Close()
-				req = mustRequest(t, http.MethodPost, s.PostURL, &body)
+				req = testutil.MustRequest(t, http.MethodPost, s.PostURL, &body)
 				req.Header.Set("Content-Type", mw.FormDataContentType())
 			}
-			resp := do(t, req)
-			if code := cosErrorOf(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
+			resp := testutil.Do(t, req)
+			if code := testutil.COSErrorCode(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
 				t.Errorf("got %d %q; want %d %q", resp.StatusCode, code, tt.wantStatus, tt.wantCode)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxavatar/wxavatar/internal/testutil"
 	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
 )
@@ -57,9 +58,9 @@ func (u hostileUpload) post(t *testing.T, edit func(form map[string]string)) *ht
 	fw, _ := mw.CreateFormFile("file", "avatar.png")
 	fw.Write(u.data)
 	mw.Close()
-	req := mustRequest(t, http.MethodPost, u.s.PostURL, &body)
+	req := testutil.MustRequest(t, http.MethodPost, u.s.PostURL, &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	return do(t, req)
+	return testutil.Do(t, req)
 }
 
 // assertNothingStored: every refused upload left the key empty.
@@ -75,7 +76,7 @@ func (u hostileUpload) assertNothingStored(t *testing.T) {
 // cosErrorDoc).
 func cosError(t *testing.T, resp *http.Response) (status int, code, message string) {
 	t.Helper()
-	code, message = cosErrorDoc(t, resp)
+	code, message = testutil.COSErrorDoc(t, resp)
 	return resp.StatusCode, code, message
 }
 
@@ -134,12 +135,12 @@ func TestSignedPostRefusesUnpinnedFields(t *testing.T) {
 // put sends the presigned PUT with its signed headers and edit applied.
 func (u hostileUpload) put(t *testing.T, edit func(h http.Header)) *http.Response {
 	t.Helper()
-	req := mustRequest(t, http.MethodPut, u.s.PutURL, bytes.NewReader(u.data))
+	req := testutil.MustRequest(t, http.MethodPut, u.s.PutURL, bytes.NewReader(u.data))
 	for k, v := range u.s.PutHeaders {
 		req.Header.Set(k, v)
 	}
 	edit(req.Header)
-	return do(t, req)
+	return testutil.Do(t, req)
 }
 
 // TestSignedPutRefusesUnsignedHeaders: the presigned PUT with one more

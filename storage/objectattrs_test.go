@@ -9,6 +9,7 @@ import (
 
 	cos "github.com/tencentyun/cos-go-sdk-v5"
 
+	"github.com/wxavatar/wxavatar/internal/testutil"
 	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
 )
@@ -117,8 +118,8 @@ func TestClientCopyReplacesMetadata(t *testing.T) {
 	if err := client.Copy(ctx, "meta/src.png", "meta/avatar.png", spec); err != nil {
 		t.Fatal(err)
 	}
-	resp := do(t, mustRequest(t, http.MethodGet, b.srv.URL+"/meta/avatar.png", nil))
-	status, code, h := resp.StatusCode, cosErrorOf(t, resp), resp.Header
+	resp := testutil.Do(t, testutil.MustRequest(t, http.MethodGet, b.srv.URL+"/meta/avatar.png", nil))
+	status, code, h := resp.StatusCode, testutil.COSErrorCode(t, resp), resp.Header
 	if status != 200 {
 		t.Fatalf("anonymous GET of the avatar: %d %q; want 200 (the bucket's ACL, not the source's)", status, code)
 	}
