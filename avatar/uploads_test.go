@@ -4,89 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxavatar/wxavatar/avatar"
+	"github.com/wxavatar/wxavatar/avatar/avatartest"
 	"github.com/wxavatar/wxavatar/db"
 )
-
-// bucket is object storage in memory; an object's ETag is derived from its
-// bytes and type. beforeCopy, if set, runs before each copy.
-type bucket struct {
-	objects    map[string][]byte
-	types      map[string]string
-	cache      map[string]string
-	class      map[string]string // "" is STANDARD
-	deleted    []string
-	beforeCopy func()
-}
-
-func newBucket() *bucket {
-	return &bucket{objects: map[string][]byte{}, types: map[string]string{}, cache: map[string]string{}, class: map[string]string{}}
-}
-
-func (b *bucket) etag(key string) string {
-	return fmt.Sprintf("%x", string(b.objects[key])+b.types[key])
-}
-
-func (b *bucket) put(key, contentType string, data []byte) {
-	b.objects[key], b.types[key] = data, contentType
-}
-
-func (b *bucket) Pin(ctx context.Context) context.Context { return ctx }
-
-func (b *bucket) SignUpload(_ context.Context, spec avatar.UploadSpec) (avatar.SignedUpload, error) {
-	s := avatar.SignedUpload{PostURL: "https://bucket.example.com/", PostForm: map[string]string{"key": spec.Key}}
-	if spec.Size > 0 {
-		s.PutURL = "https://bucket.example.com/" + spec.Key
-	}
-	return s, nil
-}
-
-func (b *bucket) ObjectURL(key string) string { return "https://cdn.example.com/" + key }
-
-func (b *bucket) Peek(_ context.Context, key string, n int) (avatar.ObjectInfo, []byte, error) {
-	data, ok := b.objects[key]
-	switch {
-	case !ok:
-		return avatar.ObjectInfo{}, nil, avatar.ErrObjectNotFound
-	case b.class[key] == "ARCHIVE":
-		return avatar.ObjectInfo{}, nil, avatar.ErrObjectArchived
-	}
-	class := b.class[key]
-	if class == "" {
-		class = avatar.StandardClass
-	}
-	return avatar.ObjectInfo{Size: int64(len(data)), ContentType: b.types[key], ETag: b.etag(key), StorageClass: class},
-		data[:min(n, len(data))], nil
-}
-
-func (b *bucket) Copy(_ context.Context, src, dst string, spec avatar.CopySpec) error {
-	if b.beforeCopy != nil {
-		b.beforeCopy()
-	}
-	if _, ok := b.objects[src]; !ok {
-		return avatar.ErrObjectNotFound
-	}
-	if spec.IfMatch != b.etag(src) {
-		return avatar.ErrObjectChanged
-	}
-	b.put(dst, spec.ContentType, b.objects[src])
-	b.cache[dst] = spec.CacheControl
-	return nil
-}
-
-func (b *bucket) Delete(_ context.Context, key string) error {
-	b.deleted = append(b.deleted, key)
-	delete(b.objects, key)
-	return nil
-}
-
-func (b *bucket) Ping(context.Context) error { return nil }
 
 var png = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00")
 
@@ -95,7 +21,7 @@ var png = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\
 type service struct {
 	*avatar.Service
 	records *db.DB
-	bucket  *bucket
+	bucket  *avatartest.Bucket
 	now     time.Time
 	user    avatar.User
 }
@@ -107,7 +33,7 @@ func newService(t *testing.T, cfg func(*avatar.Config)) *service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { records.Close() })
-	s := &service{records: records, bucket: newBucket(), now: time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)}
+	s := &service{records: records, bucket: avatartest.NewBucket(), now: time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)}
 	c := avatar.Config{Records: records, Objects: s.bucket, Logger: slog.New(slog.DiscardHandler),
 		Now: func() time.Time { return s.now }, MaxBytes: 1000, UploadTTL: 10 * time.Minute}
 	if cfg != nil {
@@ -130,7 +56,7 @@ func (s *service) upload(t *testing.T, contentType string, data []byte) avatar.U
 		t.Fatal(err)
 	}
 	if data != nil {
-		s.bucket.put(up.Key, contentType, data)
+		s.bucket.Put(up.Key, contentType, data)
 	}
 	return up
 }
@@ -150,7 +76,7 @@ func TestCreateUpload(t *testing.T) {
 		if want := "avatars/" + s.user.ID + "/" + up.ID + "/avatar.webp"; up.AvatarKey != want {
 			t.Errorf("AvatarKey = %q; want %q", up.AvatarKey, want)
 		}
-		if up.URL != "https://cdn.example.com/"+up.AvatarKey || up.Status != avatar.UploadPending || up.MaxBytes != 1000 {
+		if up.URL != avatartest.PublicURL+up.AvatarKey || up.Status != avatar.UploadPending || up.MaxBytes != 1000 {
 			t.Errorf("upload %+v: want the avatar key's URL, pending, 1000 bytes", up)
 		}
 		if want := s.now.Add(10 * time.Minute); !up.ExpiresAt.Equal(want) {
@@ -215,11 +141,11 @@ func TestConfirm(t *testing.T) {
 			t.Errorf("confirm: user %+v, upload %+v; want the avatar URL recorded and the upload confirmed at %d bytes", u, got, len(png))
 		}
 		b := s.bucket
-		if !bytes.Equal(b.objects[up.AvatarKey], png) || b.types[up.AvatarKey] != "image/png" ||
-			b.cache[up.AvatarKey] != "public, max-age=31536000, immutable" {
-			t.Errorf("avatar copy: %q %q %q; want the checked bytes, image/png, immutable", b.objects[up.AvatarKey], b.types[up.AvatarKey], b.cache[up.AvatarKey])
+		if !bytes.Equal(b.Objects[up.AvatarKey], png) || b.Types[up.AvatarKey] != "image/png" ||
+			b.Cache[up.AvatarKey] != "public, max-age=31536000, immutable" {
+			t.Errorf("avatar copy: %q %q %q; want the checked bytes, image/png, immutable", b.Objects[up.AvatarKey], b.Types[up.AvatarKey], b.Cache[up.AvatarKey])
 		}
-		b.put(up.Key, "image/png", append(append([]byte{}, png...), "later"...))
+		b.Put(up.Key, "image/png", append(append([]byte{}, png...), "later"...))
 		if u2, got2, err := s.Confirm(ctx, s.user.ID, up.ID); err != nil || u2.AvatarURL != up.URL || got2.Size != got.Size {
 			t.Errorf("confirm again: %+v %+v %v; want the first answer", u2, got2, err)
 		}
@@ -267,17 +193,17 @@ func TestConfirm(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				s := newService(t, nil)
 				up := s.upload(t, tt.contentType, nil)
-				s.bucket.put(up.Key, tt.storedType, tt.data)
-				s.bucket.class[up.Key] = tt.class
+				s.bucket.Put(up.Key, tt.storedType, tt.data)
+				s.bucket.Class[up.Key] = tt.class
 				_, _, err := s.Confirm(ctx, s.user.ID, up.ID)
 				var rej *avatar.RejectedError
 				if !errors.As(err, &rej) || rej.Reason != tt.reason {
 					t.Fatalf("confirm: %v; want rejected: %s", err, tt.reason)
 				}
-				if _, ok := s.bucket.objects[up.Key]; ok {
+				if _, ok := s.bucket.Objects[up.Key]; ok {
 					t.Errorf("the rejected object was not deleted")
 				}
-				s.bucket.put(up.Key, "image/png", png) // uploaded again under the still-valid signature
+				s.bucket.Put(up.Key, "image/png", png) // uploaded again under the still-valid signature
 				if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.As(err, &rej) ||
 					rej.Reason != "this upload was rejected; ask for a new signature" {
 					t.Errorf("confirm after the rejection: %v; want rejected for good", err)
@@ -291,14 +217,15 @@ func TestConfirm(t *testing.T) {
 	t.Run("bytes changed between check and copy", func(t *testing.T) {
 		s := newService(t, nil)
 		up := s.upload(t, "image/png", png)
-		s.bucket.beforeCopy = func() {
-			s.bucket.beforeCopy = nil
-			s.bucket.put(up.Key, "image/png", append(append([]byte{}, png...), "written again"...))
+		s.bucket.OnCopy = func(src, dst string, spec avatar.CopySpec) error {
+			s.bucket.OnCopy = nil
+			s.bucket.Put(up.Key, "image/png", append(append([]byte{}, png...), "written again"...))
+			return s.bucket.Copy(ctx, src, dst, spec)
 		}
 		if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.Is(err, avatar.ErrUploadMissing) {
 			t.Fatalf("confirm whose copy found other bytes: %v; want ErrUploadMissing", err)
 		}
-		if _, ok := s.bucket.objects[up.AvatarKey]; ok {
+		if _, ok := s.bucket.Objects[up.AvatarKey]; ok {
 			t.Errorf("bytes never checked reached the avatar key")
 		}
 		// The first confirm's claim on copying the version it checked

@@ -5,12 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,118 +19,9 @@ import (
 
 	"github.com/wxavatar/wxavatar/auth"
 	"github.com/wxavatar/wxavatar/avatar"
+	"github.com/wxavatar/wxavatar/avatar/avatartest"
 	"github.com/wxavatar/wxavatar/db"
 )
-
-// fakeObjects is object storage as a struct of funcs; nil funcs behave like
-// an empty bucket that answers.
-type fakeObjects struct {
-	peek   func(key string, n int) (avatar.ObjectInfo, []byte, error)
-	copy   func(src, dst string, spec avatar.CopySpec) error
-	delete func(key string) error
-	ping   func() error
-}
-
-func (f *fakeObjects) SignUpload(_ context.Context, spec avatar.UploadSpec) (avatar.SignedUpload, error) {
-	signed := avatar.SignedUpload{
-		PostURL:  "https://bucket-1250000000.cos.ap-guangzhou.myqcloud.com/",
-		PostForm: map[string]string{"key": spec.Key, "Content-Type": spec.ContentType, "policy": "p", "q-signature": "s"},
-	}
-	if spec.Size > 0 { // as storage.Client signs: a PUT only for a declared size
-		signed.PutURL = "https://bucket-1250000000.cos.ap-guangzhou.myqcloud.com/" + spec.Key + "?q-signature=s"
-		signed.PutHeaders = map[string]string{"Content-Type": spec.ContentType, "Content-Length": strconv.FormatInt(spec.Size, 10)}
-	}
-	return signed, nil
-}
-
-func (f *fakeObjects) Pin(ctx context.Context) context.Context { return ctx }
-
-func (f *fakeObjects) ObjectURL(key string) string { return "https://cdn.example.com/" + key }
-
-func (f *fakeObjects) Peek(_ context.Context, key string, n int) (avatar.ObjectInfo, []byte, error) {
-	if f.peek == nil {
-		return avatar.ObjectInfo{}, nil, avatar.ErrObjectNotFound
-	}
-	return f.peek(key, n)
-}
-
-func (f *fakeObjects) Copy(_ context.Context, src, dst string, spec avatar.CopySpec) error {
-	if f.copy == nil {
-		return nil
-	}
-	return f.copy(src, dst, spec)
-}
-
-// bucket is an in-memory bucket behind fakeObjects' funcs; an object's ETag
-// is its bytes and type.
-type bucket struct {
-	objects map[string][]byte
-	types   map[string]string
-	cache   map[string]string // Cache-Control
-	class   map[string]string // storage class; "" is STANDARD
-	deleted []string
-}
-
-func (b *bucket) etag(key string) string {
-	return fmt.Sprintf("%x", string(b.objects[key])+b.types[key])
-}
-
-func (b *bucket) put(key, contentType string, data []byte) {
-	b.objects[key], b.types[key] = data, contentType
-}
-
-func (b *bucket) install(f *fakeObjects) {
-	f.peek = func(key string, n int) (avatar.ObjectInfo, []byte, error) {
-		data, ok := b.objects[key]
-		if !ok {
-			return avatar.ObjectInfo{}, nil, avatar.ErrObjectNotFound
-		}
-		if b.class[key] == "ARCHIVE" {
-			return avatar.ObjectInfo{}, nil, avatar.ErrObjectArchived
-		}
-		class := b.class[key]
-		if class == "" {
-			class = avatar.StandardClass
-		}
-		return avatar.ObjectInfo{Size: int64(len(data)), ContentType: b.types[key], ETag: b.etag(key), StorageClass: class}, data[:min(n, len(data))], nil
-	}
-	f.copy = func(src, dst string, spec avatar.CopySpec) error {
-		if _, ok := b.objects[src]; !ok {
-			return avatar.ErrObjectNotFound
-		}
-		if spec.IfMatch != b.etag(src) {
-			return avatar.ErrObjectChanged
-		}
-		b.put(dst, spec.ContentType, b.objects[src])
-		b.cache[dst] = spec.CacheControl
-		return nil
-	}
-	f.delete = func(key string) error {
-		b.deleted = append(b.deleted, key)
-		delete(b.objects, key)
-		return nil
-	}
-}
-
-func newBucket(f *fakeObjects) *bucket {
-	b := &bucket{objects: map[string][]byte{}, types: map[string]string{}, cache: map[string]string{}, class: map[string]string{}}
-	b.install(f)
-	return b
-}
-
-func (f *fakeObjects) Delete(_ context.Context, key string) error {
-	if f.delete == nil {
-		return nil
-	}
-	return f.delete(key)
-}
-
-func (f *fakeObjects) Ping(context.Context) error {
-	if f.ping == nil {
-		return nil
-	}
-	return f.ping()
-}
 
 type loginFunc func(ctx context.Context, code string) (auth.Identity, error)
 
@@ -146,7 +35,7 @@ var idPattern = regexp.MustCompile(`^[a-z2-7]{26}$`)
 type testAPI struct {
 	e       *echo.Echo
 	store   *db.DB
-	objects *fakeObjects
+	objects *avatartest.Bucket
 	tokens  *auth.Tokens
 	logs    *bytes.Buffer
 	now     time.Time
@@ -162,7 +51,7 @@ func newTestAPI(t testing.TB, mutate func(*Deps, *avatar.Config)) *testAPI {
 	}
 	t.Cleanup(func() { store.Close() })
 	tokens := newSessionTokens(t)
-	ta := &testAPI{store: store, objects: &fakeObjects{}, tokens: tokens, logs: &bytes.Buffer{}, now: time.Now()}
+	ta := &testAPI{store: store, objects: avatartest.NewBucket(), tokens: tokens, logs: &bytes.Buffer{}, now: time.Now()}
 	// As cmd wires it: the request id on every line, the domain's too.
 	logger := slog.New(LogHandler(slog.NewJSONHandler(ta.logs, nil)))
 	now := func() time.Time { return ta.now }
@@ -391,7 +280,7 @@ func TestReadyz(t *testing.T) {
 	ta := newTestAPI(t, func(d *Deps, a *avatar.Config) { store = &countingStore{Records: a.Records}; a.Records = store })
 	var storagePings atomic.Int32
 	storageDown := atomic.Bool{}
-	ta.objects.ping = func() error {
+	ta.objects.OnPing = func() error {
 		if storagePings.Add(1) == 1 {
 			// Slow enough that the other requests arrive while it runs:
 			// they must wait for its verdict, not check again.
@@ -588,7 +477,7 @@ func TestRateLimits(t *testing.T) {
 	// Each confirm reads and copies in storage: per user, counted whatever
 	// the upload, known or not, and before any storage call.
 	peeks := 0
-	ta.objects.peek = func(string, int) (avatar.ObjectInfo, []byte, error) {
+	ta.objects.OnPeek = func(string, int) (avatar.ObjectInfo, []byte, error) {
 		peeks++
 		return avatar.ObjectInfo{}, nil, avatar.ErrObjectNotFound
 	}
@@ -650,18 +539,18 @@ func TestConfirm(t *testing.T) {
 		t.Helper()
 		return ta.do(t, "POST", "/v1/avatar/uploads/"+id+"/confirm", tok, "")
 	}
-	b := newBucket(ta.objects)
+	b := ta.objects
 
 	id, key := newUpload(t, "image/png")
 	var first answer // the 200 of the accepted confirm
 	avatarKey := avatarKeyOf(key)
-	wantURL := "https://cdn.example.com/" + avatarKey
+	wantURL := avatartest.PublicURL + avatarKey
 	t.Run("before the upload", func(t *testing.T) {
 		if a := confirm(t, token, id); a.status != 409 || a.code() != "upload_missing" {
 			t.Errorf("before upload: %d %q; want 409 upload_missing", a.status, a.code())
 		}
 	})
-	b.put(key, "image/png", pngHead)
+	b.Put(key, "image/png", pngHead)
 	t.Run("another user's upload", func(t *testing.T) {
 		if a := confirm(t, otherToken, id); a.status != 404 || a.code() != "upload_not_found" {
 			t.Errorf("other user's upload: %d %q; want 404 upload_not_found", a.status, a.code())
@@ -686,19 +575,19 @@ func TestConfirm(t *testing.T) {
 		if up := confirmed.Upload; up.Status != "confirmed" || up.Size != int64(len(pngHead)) || up.ContentType != "image/png" || up.URL != wantURL {
 			t.Errorf("upload = %+v", up)
 		}
-		if !bytes.Equal(b.objects[avatarKey], pngHead) || b.types[avatarKey] != "image/png" || b.cache[avatarKey] != "public, max-age=31536000, immutable" {
-			t.Errorf("avatar copy: %q %q %q; want the checked bytes, image/png, %q", b.objects[avatarKey], b.types[avatarKey], b.cache[avatarKey], "public, max-age=31536000, immutable")
+		if !bytes.Equal(b.Objects[avatarKey], pngHead) || b.Types[avatarKey] != "image/png" || b.Cache[avatarKey] != "public, max-age=31536000, immutable" {
+			t.Errorf("avatar copy: %q %q %q; want the checked bytes, image/png, %q", b.Objects[avatarKey], b.Types[avatarKey], b.Cache[avatarKey], "public, max-age=31536000, immutable")
 		}
 	})
 	t.Run("again: the same answer", func(t *testing.T) {
 		// Even after the upload key was written again or emptied; the
 		// avatar copy is not touched.
-		b.put(key, "image/png", []byte("\x89PNG\r\n\x1a\nnot the checked bytes"))
+		b.Put(key, "image/png", []byte("\x89PNG\r\n\x1a\nnot the checked bytes"))
 		if c := confirm(t, token, id); c.status != 200 || c.raw != first.raw {
 			t.Errorf("second confirm: %d %s; want the first answer %s", c.status, c.raw, first.raw)
 		}
-		delete(b.objects, key)
-		if c := confirm(t, token, id); c.status != 200 || c.raw != first.raw || !bytes.Equal(b.objects[avatarKey], pngHead) {
+		delete(b.Objects, key)
+		if c := confirm(t, token, id); c.status != 200 || c.raw != first.raw || !bytes.Equal(b.Objects[avatarKey], pngHead) {
 			t.Errorf("third confirm: %d %s; want the first answer %s and the avatar unchanged", c.status, c.raw, first.raw)
 		}
 	})
@@ -719,14 +608,14 @@ func TestConfirm(t *testing.T) {
 		} {
 			t.Run(r.name, func(t *testing.T) {
 				id, key := newUpload(t, r.ct)
-				b.put(key, r.storedType, r.bytes)
-				b.class[key] = r.class
-				b.deleted = nil
+				b.Put(key, r.storedType, r.bytes)
+				b.Class[key] = r.class
+				b.Deleted = nil
 				if a := confirm(t, token, id); a.status != 422 || a.code() != "upload_rejected" {
 					t.Errorf("%d %q; want 422 upload_rejected", a.status, a.code())
 				}
-				if len(b.deleted) != 1 || b.deleted[0] != key {
-					t.Errorf("deleted %v; want [%s]", b.deleted, key)
+				if len(b.Deleted) != 1 || b.Deleted[0] != key {
+					t.Errorf("deleted %v; want [%s]", b.Deleted, key)
 				}
 				if a := confirm(t, token, id); a.status != 422 {
 					t.Errorf("again: %d; want 422", a.status)
@@ -739,14 +628,14 @@ func TestConfirm(t *testing.T) {
 	})
 	t.Run("storage down: 503, nothing recorded, a retry succeeds", func(t *testing.T) {
 		id, key := newUpload(t, "image/png")
-		b.put(key, "image/png", pngHead)
-		ta.objects.peek = func(string, int) (avatar.ObjectInfo, []byte, error) {
+		b.Put(key, "image/png", pngHead)
+		ta.objects.OnPeek = func(string, int) (avatar.ObjectInfo, []byte, error) {
 			return avatar.ObjectInfo{}, nil, avatar.ErrStorageUnavailable
 		}
 		if a := confirm(t, token, id); a.status != 503 || a.code() != "storage_unavailable" {
 			t.Errorf("storage down: %d %q; want 503 storage_unavailable", a.status, a.code())
 		}
-		b.install(ta.objects)
+		b.OnPeek, b.OnCopy = nil, nil
 		if a := confirm(t, token, id); a.status != 200 {
 			t.Errorf("retry after storage came back: %d %s", a.status, a.raw)
 		}
@@ -755,13 +644,13 @@ func TestConfirm(t *testing.T) {
 		// If-Match failed: 409, nothing recorded, and a retry checks the
 		// new bytes.
 		id, key := newUpload(t, "image/png")
-		b.put(key, "image/png", pngHead)
-		ta.objects.copy = func(string, string, avatar.CopySpec) error { return avatar.ErrObjectChanged }
+		b.Put(key, "image/png", pngHead)
+		ta.objects.OnCopy = func(string, string, avatar.CopySpec) error { return avatar.ErrObjectChanged }
 		if a := confirm(t, token, id); a.status != 409 || a.code() != "upload_missing" {
 			t.Errorf("object changed during confirm: %d %q; want 409 upload_missing", a.status, a.code())
 		}
-		b.install(ta.objects)
-		b.put(key, "image/png", []byte("text now"))
+		b.OnPeek, b.OnCopy = nil, nil
+		b.Put(key, "image/png", []byte("text now"))
 		if a := confirm(t, token, id); a.status != 422 {
 			t.Errorf("retry after the object changed to text: %d %s; want 422", a.status, a.raw)
 		}
@@ -773,15 +662,14 @@ func TestConfirm(t *testing.T) {
 		id, key := newUpload(t, "image/png")
 		first := append([]byte{}, pngHead...)
 		second := append(append([]byte{}, pngHead...), "written again"...)
-		b.put(key, "image/png", first)
+		b.Put(key, "image/png", first)
 		var racing answer
-		copyNow := ta.objects.copy
-		ta.objects.copy = func(src, dst string, spec avatar.CopySpec) error {
-			ta.objects.copy = copyNow
-			if err := copyNow(src, dst, spec); err != nil {
+		ta.objects.OnCopy = func(src, dst string, spec avatar.CopySpec) error {
+			ta.objects.OnCopy = nil
+			if err := ta.objects.Copy(context.Background(), src, dst, spec); err != nil {
 				return err
 			}
-			b.put(key, "image/png", second) // under the still-valid signature
+			b.Put(key, "image/png", second) // under the still-valid signature
 			racing = confirm(t, token, id)
 			return nil
 		}
@@ -792,27 +680,27 @@ func TestConfirm(t *testing.T) {
 			t.Errorf("confirm that checked other bytes meanwhile: %d %q; want 409 upload_missing", racing.status, racing.code())
 		}
 		avatarKey := avatarKeyOf(key)
-		if a := confirm(t, token, id); a.status != 200 || !bytes.Equal(b.objects[avatarKey], first) {
-			t.Errorf("confirm again: %d; avatar %q; want 200 and the first bytes, as recorded", a.status, b.objects[avatarKey])
+		if a := confirm(t, token, id); a.status != 200 || !bytes.Equal(b.Objects[avatarKey], first) {
+			t.Errorf("confirm again: %d; avatar %q; want 200 and the first bytes, as recorded", a.status, b.Objects[avatarKey])
 		}
 	})
 	t.Run("a confirm that loses to a racing rejection deletes its copy", func(t *testing.T) {
 		id, key := newUpload(t, "image/png")
-		b.put(key, "image/png", pngHead)
-		ta.objects.copy = func(src, dst string, spec avatar.CopySpec) error {
+		b.Put(key, "image/png", pngHead)
+		ta.objects.OnCopy = func(src, dst string, spec avatar.CopySpec) error {
 			if _, err := ta.store.RejectUpload(context.Background(), userID, id, ta.now); err != nil {
 				t.Fatal(err)
 			}
-			b.put(dst, spec.ContentType, b.objects[src])
+			b.Put(dst, spec.ContentType, b.Objects[src])
 			return nil
 		}
 		if a := confirm(t, token, id); a.status != 422 || a.code() != "upload_rejected" {
 			t.Errorf("confirm that lost to a rejection: %d %q; want 422 upload_rejected", a.status, a.code())
 		}
-		if lost := strings.TrimSuffix(key, ".png") + "/avatar.png"; b.objects[lost] != nil {
+		if lost := strings.TrimSuffix(key, ".png") + "/avatar.png"; b.Objects[lost] != nil {
 			t.Errorf("the losing confirm's copy %s was left behind", lost)
 		}
-		b.install(ta.objects)
+		b.OnPeek, b.OnCopy = nil, nil
 	})
 	t.Run("expired with nothing stored", func(t *testing.T) {
 		id, _ := newUpload(t, "image/png")

@@ -114,7 +114,7 @@ func TestLogLinesCarryRequestID(t *testing.T) {
 	token, _ := ta.login(t, "noah")
 	a := ta.do(t, "POST", "/v1/avatar/uploads", token, `{"content_type":"image/png"}`)
 	id := decode[newUploadResponse](t, a).Upload.ID
-	ta.objects.peek = func(string, int) (avatar.ObjectInfo, []byte, error) {
+	ta.objects.OnPeek = func(string, int) (avatar.ObjectInfo, []byte, error) {
 		return avatar.ObjectInfo{Size: 5, ContentType: "image/png", StorageClass: avatar.StandardClass}, []byte("hello"), nil
 	}
 	ta.logs.Reset()
