@@ -122,11 +122,13 @@ var (
 // upload is rejected for good. Reason is safe to show to the user.
 type RejectedError struct{ Reason string }
 
+// Error says why, as Reason does.
 func (e *RejectedError) Error() string { return "upload rejected: " + e.Reason }
 
 // SizeError is a declared size outside 1 to MaxBytes.
 type SizeError struct{ MaxBytes int64 }
 
+// Error states the allowed range.
 func (e *SizeError) Error() string { return fmt.Sprintf("size must be 1 to %d bytes", e.MaxBytes) }
 
 // PendingLimitError is a new upload refused because the user holds the most
@@ -134,6 +136,7 @@ func (e *SizeError) Error() string { return fmt.Sprintf("size must be 1 to %d by
 // ErrTooManyPending.
 type PendingLimitError struct{ RetryAfter time.Duration }
 
+// Error is ErrTooManyPending's text.
 func (e *PendingLimitError) Error() string { return ErrTooManyPending.Error() }
 
 // Is makes errors.Is(err, ErrTooManyPending) hold.
@@ -145,8 +148,10 @@ type NotReadyError struct {
 	Err        error
 }
 
+// Error names the dependency and its error.
 func (e *NotReadyError) Error() string { return e.Dependency + " does not answer: " + e.Err.Error() }
 
+// Unwrap is the dependency's error.
 func (e *NotReadyError) Unwrap() error { return e.Err }
 
 // Events counts what happens to uploads ("issued", "confirmed", "rejected",
