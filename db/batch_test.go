@@ -74,14 +74,15 @@ func TestBatchedCreatesFailAlone(t *testing.T) {
 	creates := []avatar.Upload{testUpload("u1", "b1"), testUpload("nobody", "b2"), testUpload("u1", taken.ID), testUpload("u1", "b3")}
 	wants := []error{nil, avatar.ErrNotFound, avatar.ErrConflict, nil}
 	batch := make([]*writeJob, len(creates))
+	finishes := make([]func(error) error, len(creates))
 	for i, u := range creates {
-		batch[i] = &writeJob{ctx: ctx, done: make(chan error, 1), run: func(ctx context.Context, tx *txn) error {
-			return d.insertUpload(ctx, tx, u, 0, t0)
-		}}
+		var w write
+		w, finishes[i] = d.createWrite(u, 0, t0)
+		batch[i] = &writeJob{ctx: ctx, w: w, done: make(chan error, 1)}
 	}
 	d.commitBatch(batch)
 	for i, j := range batch {
-		if err := translate(<-j.done); !errors.Is(err, wants[i]) {
+		if err := translate(finishes[i](<-j.done)); !errors.Is(err, wants[i]) {
 			t.Errorf("batched create %d: %v; want %v", i, err, wants[i])
 		}
 	}
@@ -106,7 +107,7 @@ func TestBatchedWritesUndoneAlone(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			id := fmt.Sprintf("u%02d", i)
-			err := d.inTx(context.Background(), true, func(ctx context.Context, tx *txn) error {
+			err := d.do(context.Background(), unit(func(ctx context.Context, tx *txn) error {
 				if _, err := tx.exec(ctx, `UPDATE users SET nickname = 'changed' WHERE id = ?`, id); err != nil {
 					return err
 				}
@@ -114,7 +115,7 @@ func TestBatchedWritesUndoneAlone(t *testing.T) {
 					return errors.New("refused after a write")
 				}
 				return nil
-			})
+			}))
 			if (err != nil) != (i%2 == 0) {
 				t.Errorf("write %d: %v", i, err)
 			}
@@ -136,7 +137,7 @@ func TestBatchedWritesUndoneAlone(t *testing.T) {
 	batch := make([]*writeJob, 6)
 	for i := range batch {
 		id := fmt.Sprintf("u%02d", i)
-		batch[i] = &writeJob{ctx: context.Background(), savepoint: true, done: make(chan error, 1), run: func(ctx context.Context, tx *txn) error {
+		batch[i] = &writeJob{ctx: context.Background(), done: make(chan error, 1), w: unit(func(ctx context.Context, tx *txn) error {
 			if _, err := tx.exec(ctx, `UPDATE users SET nickname = 'batched' WHERE id = ?`, id); err != nil {
 				return err
 			}
@@ -144,7 +145,7 @@ func TestBatchedWritesUndoneAlone(t *testing.T) {
 				return errors.New("refused after a write")
 			}
 			return nil
-		}}
+		})}
 	}
 	d.commitBatch(batch)
 	for i, j := range batch {
@@ -224,10 +225,7 @@ func TestCheckpointStartsWALOver(t *testing.T) {
 			t.Fatal(err)
 		}
 		write(10)
-		prev := testHookAfterPassive
-		defer func() { testHookAfterPassive = prev }()
-		testHookAfterPassive = func() { rd.Rollback() }
-		return d.checkpoint(restart)
+		return d.checkpoint(restart, func() { rd.Rollback() })
 	}
 
 	// Below the bound the WAL goes on growing.
@@ -252,7 +250,7 @@ func TestCheckpointStartsWALOver(t *testing.T) {
 	}
 }
 
-// TestBatchAbortsOnTransactionError: a job without a savepoint that fails
+// TestBatchAbortsOnTransactionError: a stmt (no savepoint) that fails
 // with anything but a refusal may have cost the whole transaction (SQLite
 // rolls it back on a full disk or an I/O error). Then nothing of the batch
 // is committed and every job hears of the failure, rather than the jobs
@@ -261,15 +259,22 @@ func TestBatchAbortsOnTransactionError(t *testing.T) {
 	d := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "batch.db"))
 	mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 	ioErr := errors.New("disk I/O error")
+	finishes := map[*writeJob]func(error) error{}
 	create := func(id string) *writeJob {
-		u := testUpload("u1", id)
-		return &writeJob{ctx: context.Background(), done: make(chan error, 1), run: func(ctx context.Context, tx *txn) error {
-			return d.insertUpload(ctx, tx, u, 0, t0)
-		}}
+		w, finish := d.createWrite(testUpload("u1", id), 0, t0)
+		j := &writeJob{ctx: context.Background(), done: make(chan error, 1), w: w}
+		finishes[j] = finish
+		return j
 	}
-	failing := &writeJob{ctx: context.Background(), done: make(chan error, 1), run: func(ctx context.Context, tx *txn) error {
-		return ioErr
-	}}
+	// A statement that fails as SQLite does when it has rolled the
+	// transaction back.
+	failing := &writeJob{ctx: context.Background(), done: make(chan error, 1), w: stmt{query: `SELECT 1`,
+		scan: func(r rowScanner) error {
+			if err := r.Scan(new(int)); err != nil {
+				return err
+			}
+			return ioErr
+		}}}
 	refused := create("taken")
 	mustCreateUpload(t, d, testUpload("u1", "taken"), t0)
 	batch := []*writeJob{create("before"), refused, failing, create("after")}
@@ -278,7 +283,7 @@ func TestBatchAbortsOnTransactionError(t *testing.T) {
 		err := <-j.done
 		switch {
 		case j == refused:
-			if !errors.Is(translate(err), avatar.ErrConflict) {
+			if !errors.Is(translate(finishes[j](err)), avatar.ErrConflict) {
 				t.Errorf("job %d (a taken id): %v; want its own conflict", i, err)
 			}
 		case !errors.Is(err, ioErr):
@@ -324,7 +329,7 @@ func TestCheckpointRestartWaitIsBounded(t *testing.T) {
 		mustCreateUpload(t, d, testUpload("u1", fmt.Sprintf("up%02d", i)), t0)
 	}
 	start := time.Now()
-	if n := d.checkpoint(16); n < 16 {
+	if n := d.checkpoint(16, nil); n < 16 {
 		t.Fatalf("WAL at %d pages; the test needs at least 16", n)
 	}
 	if took := time.Since(start); took > restartWait+time.Second || took < restartWait/2 {
@@ -348,4 +353,50 @@ func TestCheckpointRestartWaitIsBounded(t *testing.T) {
 		conn.Close()
 	}
 	mustCreateUpload(t, d, testUpload("u1", "after"), t0)
+}
+
+// TestBatchSkipsCancelled: a write whose caller has gone before its turn is
+// not run; the others in its batch commit.
+func TestBatchSkipsCancelled(t *testing.T) {
+	d := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "batch.db"))
+	mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	var batch []*writeJob
+	for i, ctx := range []context.Context{context.Background(), gone, context.Background()} {
+		w, _ := d.createWrite(testUpload("u1", fmt.Sprintf("c%d", i)), 0, t0)
+		batch = append(batch, &writeJob{ctx: ctx, w: w, done: make(chan error, 1)})
+	}
+	d.commitBatch(batch)
+	for i, j := range batch {
+		err := <-j.done
+		if i == 1 && !errors.Is(err, context.Canceled) || i != 1 && err != nil {
+			t.Errorf("job %d: %v", i, err)
+		}
+		_, err = d.UploadForUser(context.Background(), "u1", fmt.Sprintf("c%d", i))
+		if stored := err == nil; stored != (i != 1) {
+			t.Errorf("upload %d stored = %v (%v)", i, stored, err)
+		}
+	}
+}
+
+// TestWriteAfterClose: a write after Close is refused as unavailable, not
+// left waiting for a writer that has stopped.
+func TestWriteAfterClose(t *testing.T) {
+	d, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "closed.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.CreateUpload(ctx, testUpload("u1", "late"), 0, t0); !errors.Is(err, avatar.ErrRecordsUnavailable) {
+		t.Errorf("CreateUpload after Close: %v; want avatar.ErrRecordsUnavailable", err)
+	}
+	if _, err := d.SetNickname(ctx, "u1", "n", t0); !errors.Is(err, avatar.ErrRecordsUnavailable) {
+		t.Errorf("SetNickname after Close: %v; want avatar.ErrRecordsUnavailable", err)
+	}
 }

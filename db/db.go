@@ -3,7 +3,9 @@
 // and every query: SQLite (modernc.org/sqlite, no cgo), the default, and PostgreSQL (pgx v5
 // through database/sql), for several instances on one database. The SQL is written once, in
 // the subset both accept, with '?' placeholders that query.go rebinds for PostgreSQL.
-// Opening each backend lives in this file and postgres.go.
+// Every write goes through one path, DB.do (query.go); what is SQLite's alone (opening a
+// file, the statement cache, group commit, the WAL checkpointer) is in sqlite.go, and
+// opening PostgreSQL in postgres.go.
 //
 // It implements the records the avatar package declares, with its types. Every error an
 // exported method returns has been through translate, so callers only need to know the
@@ -21,10 +23,6 @@ import (
 	"io"
 	"io/fs"
 	"net"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -69,8 +67,8 @@ type DB struct {
 	// stmts caches prepared statements on a SQLite file, whose driver would
 	// parse every query text again on every call.
 	stmts sync.Map
-	// batch groups concurrent CreateUpload and ConfirmUpload calls on a SQLite file into one
-	// commit (see batch.go); nil elsewhere.
+	// batch groups concurrent writes on a SQLite file into one commit (see
+	// sqlite.go); nil elsewhere.
 	batch *batcher
 	// checkpoints stops the background WAL checkpointer of a SQLite file.
 	checkpoints struct {
@@ -122,116 +120,7 @@ func open(ctx context.Context, rawURL string, busyTimeout time.Duration) (*DB, e
 		// Only the scheme is named: the rest of a URL may carry a password.
 		return nil, fmt.Errorf("db: unsupported database url scheme %q (want sqlite:<path>, sqlite::memory: or postgres://…)", scheme)
 	}
-	// One option, busy_timeout: how long a writer waits for another before
-	// answering ErrUnavailable (e.g. sqlite:./data/wxavatar.db?busy_timeout=2s).
-	rest, rawQuery, _ := strings.Cut(rest, "?")
-	if rawQuery != "" {
-		q, err := url.ParseQuery(rawQuery)
-		if err != nil {
-			return nil, fmt.Errorf("db: sqlite url options: %w", err)
-		}
-		for name := range q {
-			if name != "busy_timeout" {
-				return nil, fmt.Errorf("db: unknown sqlite url option %q (known: busy_timeout)", name)
-			}
-		}
-		d, err := time.ParseDuration(q.Get("busy_timeout"))
-		if err != nil || d < 0 || d > time.Minute {
-			return nil, fmt.Errorf("db: sqlite busy_timeout %q: want a duration up to 1m", q.Get("busy_timeout"))
-		}
-		busyTimeout = d
-	}
-	reads, writes, err := openSQLite(rest, busyTimeout)
-	if err != nil {
-		return nil, err
-	}
-	d := &DB{sql: reads, write: writes, dialect: dialectSQLite, busyTimeout: busyTimeout}
-	if reads != writes {
-		d.writers = &sync.Mutex{}
-		d.startBatcher()
-		d.startCheckpointer()
-	}
-	if d.applied, err = d.migrate(ctx); err != nil {
-		return nil, errors.Join(err, d.Close())
-	}
-	return d, nil
-}
-
-// openSQLite opens path (or ":memory:") with the settings every connection needs. modernc
-// runs the _pragma list on each new connection of the pool, which is why they go in the DSN
-// and not in a one-off Exec.
-func openSQLite(path string, busyTimeout time.Duration) (reads, writes *sql.DB, err error) {
-	if path == "" {
-		return nil, nil, errors.New("db: sqlite url has no path (want sqlite:<path> or sqlite::memory:)")
-	}
-	memory := path == ":memory:"
-	if !memory {
-		// The driver splits the DSN at the first '?', and a "file:" prefix would make SQLite
-		// read the path as a URI: refuse both rather than open some other file.
-		if strings.Contains(path, "?") || strings.HasPrefix(path, "file:") {
-			return nil, nil, fmt.Errorf("db: sqlite path %q must not contain '?' or start with \"file:\"", path)
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, nil, fmt.Errorf("db: create database directory: %w", err)
-		}
-	}
-	dsn := func(readOnly bool) string {
-		q := url.Values{}
-		q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
-		q.Add("_pragma", "foreign_keys(1)")
-		q.Add("_pragma", "journal_mode(WAL)") // ignored by SQLite for :memory:
-		q.Add("_pragma", "synchronous(NORMAL)")
-		// 256 KiB of page cache per connection (SQLite's default is 2 MiB),
-		// allocated outside the Go heap. That holds the b-trees' upper
-		// levels; a leaf missing from it is a read from the OS's cache of
-		// the file. It costs more than it says: the allocator puts each
-		// 4 KiB page with its header in an 8 KiB slot, so at 1 MiB the six
-		// connections' caches came to ~12 MiB of the process, and at 256
-		// KiB the benchmark's peak RSS is 4 MiB lower at no measurable CPU
-		// cost (BenchmarkCreateUpload, BenchmarkConfirmUpload).
-		q.Add("_pragma", "cache_size(-256)")
-		if readOnly {
-			// A write routed to the readers fails loudly instead of racing the writer.
-			q.Add("_pragma", "query_only(1)")
-		} else if !memory {
-			// No checkpoint inside a commit: it would fsync on the writer's
-			// hot path. A background goroutine checkpoints instead (see
-			// checkpointer).
-			q.Add("_pragma", "wal_autocheckpoint(0)")
-		}
-		// Take the write lock at BEGIN: a deferred transaction that reads and then writes can
-		// fail with SQLITE_BUSY at its first write without the busy handler being consulted.
-		q.Set("_txlock", "immediate")
-		return path + "?" + q.Encode()
-	}
-	// database/sql keeps idle connections for good by default: each keeps
-	// its page cache and prepared statements.
-	pool := func(readOnly bool, conns int) (*sql.DB, error) {
-		db, err := sql.Open("sqlite", dsn(readOnly))
-		if err != nil {
-			return nil, fmt.Errorf("db: open sqlite: %w", err)
-		}
-		db.SetMaxOpenConns(conns)
-		db.SetMaxIdleConns(conns)
-		return db, nil
-	}
-	if memory {
-		// One connection is the whole database: it reads and writes.
-		db, err := pool(false, 1)
-		return db, db, err
-	}
-	// Two connections: the writer, and one to prepare statements on while a
-	// transaction holds the first (writes themselves are one at a time, see
-	// DB.writers).
-	if writes, err = pool(false, 2); err != nil {
-		return nil, nil, err
-	}
-	// Each connection carries its own page cache (see above): a few readers
-	// serve a WAL database well on a small machine.
-	if reads, err = pool(true, 4); err != nil {
-		return nil, nil, errors.Join(err, writes.Close())
-	}
-	return reads, writes, nil
+	return openSQLiteURL(ctx, rest, busyTimeout)
 }
 
 // migrate applies the embedded migrations that the database has not seen yet and reports how

@@ -72,63 +72,113 @@ type querier interface {
 	queryRow(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// prepared returns query prepared on pool, from the cache, on a SQLite file;
-// nil on PostgreSQL, whose driver caches prepared statements itself, and on
-// the one-connection memory database, where preparing inside a transaction
-// would wait for the connection the transaction holds.
-func (d *DB) prepared(ctx context.Context, pool *sql.DB, query string) *sql.Stmt {
-	if d.dialect != dialectSQLite || d.write == d.sql {
-		return nil
-	}
-	type key struct {
-		pool  *sql.DB
-		query string
-	}
-	k := key{pool, query}
-	if st, ok := d.stmts.Load(k); ok {
-		return st.(*sql.Stmt)
-	}
-	st, err := pool.PrepareContext(ctx, query)
-	if err != nil {
-		return nil // the plain call below reports the error
-	}
-	if prev, loaded := d.stmts.LoadOrStore(k, st); loaded {
-		st.Close()
-		return prev.(*sql.Stmt)
-	}
-	return st
+// Every write goes through do, as one of two kinds of write. The kind says
+// what undoing a failure takes where writes share a transaction (a SQLite
+// file commits concurrent writes together, see sqlite.go), so that no caller
+// has to know:
+//
+//   - stmt is one statement. A statement that fails changes nothing, and
+//     the writes beside it are unaffected.
+//   - unit is several statements that take effect together or not at all.
+//     Sharing a transaction, it runs inside a savepoint of its own.
+//
+// A write's effects count only when do returns nil.
+type write interface{ isWrite() }
+
+// stmt is a write of one statement.
+type stmt struct {
+	query string
+	args  []any
+	// scan, when set, reads the row the statement returns (… RETURNING);
+	// otherwise the statement is executed, and affected, when set, gets
+	// the number of rows it changed.
+	scan     func(rowScanner) error
+	affected *int64
 }
 
-// lockWrites serializes writers on a SQLite file (see DB.write); elsewhere it
-// is a no-op.
-func (d *DB) lockWrites() func() {
-	if d.writers == nil {
-		return func() {}
-	}
-	d.writers.Lock()
-	return d.writers.Unlock
+// unit is a write of several statements, run in a transaction (or a
+// savepoint of one) that it must not commit or roll back itself.
+type unit func(ctx context.Context, tx *txn) error
+
+func (stmt) isWrite() {}
+func (unit) isWrite() {}
+
+// writer runs a write's statements: a transaction, or the write pool for a
+// statement on its own.
+type writer interface {
+	exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	queryRow(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// exec runs a write.
-func (d *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	defer d.lockWrites()()
-	q := d.bind(query)
-	if st := d.prepared(ctx, d.write, q); st != nil {
+func (s stmt) run(ctx context.Context, w writer) error {
+	if s.scan != nil {
+		return s.scan(w.queryRow(ctx, s.query, s.args...))
+	}
+	res, err := w.exec(ctx, s.query, s.args...)
+	if err != nil || s.affected == nil {
+		return err
+	}
+	*s.affected, err = res.RowsAffected()
+	return err
+}
+
+// do runs w and commits it.
+func (d *DB) do(ctx context.Context, w write) error {
+	if d.batch != nil {
+		return d.enqueue(ctx, w)
+	}
+	switch w := w.(type) {
+	case stmt:
+		// A statement on its own is its own transaction.
+		defer d.lockWrites()()
+		return w.run(ctx, writePool{d})
+	case unit:
+		tx, err := d.begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := w(ctx, tx); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	panic("db: unknown kind of write")
+}
+
+// exec runs a write of one statement and returns the number of rows it
+// changed.
+func (d *DB) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	var n int64
+	err := d.do(ctx, stmt{query: query, args: args, affected: &n})
+	return n, err
+}
+
+// writeRow runs a write of one statement that returns a row (INSERT/UPDATE
+// … RETURNING) and hands the row to scan.
+func (d *DB) writeRow(ctx context.Context, scan func(rowScanner) error, query string, args ...any) error {
+	return d.do(ctx, stmt{query: query, args: args, scan: scan})
+}
+
+// writePool runs statements on the write pool, outside any transaction.
+type writePool struct{ d *DB }
+
+func (p writePool) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	q := p.d.bind(query)
+	if st := p.d.prepared(ctx, p.d.write, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
-	return d.write.ExecContext(ctx, q, args...)
+	return p.d.write.ExecContext(ctx, q, args...)
 }
 
-// writeRow runs a write that returns a row (INSERT/UPDATE … RETURNING) and
-// hands the row to scan while the write lock is held: the statement, and its
-// implicit transaction, end only once the row is read.
-func (d *DB) writeRow(ctx context.Context, scan func(rowScanner) error, query string, args ...any) error {
-	defer d.lockWrites()()
-	q := d.bind(query)
-	if st := d.prepared(ctx, d.write, q); st != nil {
-		return scan(st.QueryRowContext(ctx, args...))
+// queryRow's row holds the statement, and its implicit transaction, open
+// until it is scanned: the caller scans it before releasing the writers.
+func (p writePool) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	q := p.d.bind(query)
+	if st := p.d.prepared(ctx, p.d.write, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
 	}
-	return scan(d.write.QueryRowContext(ctx, q, args...))
+	return p.d.write.QueryRowContext(ctx, q, args...)
 }
 
 func (d *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {

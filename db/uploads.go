@@ -87,19 +87,58 @@ func cutLast(key string) (before, after string) {
 }
 
 func (d *DB) createUpload(ctx context.Context, u avatar.Upload, maxPending int, now time.Time) error {
-	// One write, the last statement: a failing INSERT undoes only itself.
-	return d.inTx(ctx, false, func(ctx context.Context, tx *txn) error {
-		return d.insertUpload(ctx, tx, u, maxPending, now)
-	})
+	w, finish := d.createWrite(u, maxPending, now)
+	return finish(d.do(ctx, w))
 }
 
-// insertUpload is CreateUpload's work inside tx.
-func (d *DB) insertUpload(ctx context.Context, tx *txn, u avatar.Upload, maxPending int, now time.Time) error {
-	// The user must exist. On PostgreSQL a no-op write on the user row also locks it until
-	// commit, which serializes concurrent creates for one user under READ COMMITTED. SQLite's
-	// BEGIN IMMEDIATE already serializes every writer, and its foreign key check on the INSERT
-	// finds a missing user with one statement less on the hot path.
+// The insert of a pending upload. Args: id, user id, key, avatar key,
+// content type, url, max bytes, created, expires.
+const insertUpload = `
+	INSERT INTO uploads (id, user_id, object_key, avatar_key, content_type, url, max_bytes, status, size,
+		created_at, expires_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`
+
+// insertUploadCapped inserts only while the user holds fewer unexpired
+// pending uploads than the cap. Args: insertUpload's, then user id, now, cap.
+const insertUploadCapped = `
+	INSERT INTO uploads (id, user_id, object_key, avatar_key, content_type, url, max_bytes, status, size,
+		created_at, expires_at)
+	SELECT ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?
+	WHERE (SELECT COUNT(*) FROM uploads WHERE user_id = ? AND status = 'pending' AND expires_at > ?) < ?`
+
+// createWrite is CreateUpload's write; finish turns what do returned for it
+// into CreateUpload's answer.
+func (d *DB) createWrite(u avatar.Upload, maxPending int, now time.Time) (w write, finish func(error) error) {
+	args := []any{u.ID, u.UserID, u.Key, u.AvatarKey, u.ContentType, u.URL, u.MaxBytes,
+		toMillis(now), toMillis(u.ExpiresAt)}
 	if d.dialect == dialectPostgres {
+		return d.createUnit(u, maxPending, now, args), func(err error) error { return err }
+	}
+	// SQLite serializes writers, so the count and the insert can be one
+	// statement, and its foreign key check finds a missing user.
+	s := stmt{query: insertUpload, args: args}
+	if maxPending > 0 {
+		s.query, s.args = insertUploadCapped, append(args, u.UserID, toMillis(now), maxPending)
+	}
+	var n int64
+	s.affected = &n
+	return s, func(err error) error {
+		switch {
+		case foreignKeyViolation(err):
+			return avatar.ErrNotFound
+		case err == nil && n == 0:
+			return avatar.ErrTooManyPending
+		}
+		return err
+	}
+}
+
+// createUnit is CreateUpload's write on PostgreSQL, where transactions are
+// READ COMMITTED: a no-op write on the user row finds a missing user and
+// locks the row until commit, which serializes the creates for one user, so
+// that the count and the insert after it cannot exceed the cap.
+func (d *DB) createUnit(u avatar.Upload, maxPending int, now time.Time, args []any) unit {
+	return func(ctx context.Context, tx *txn) error {
 		res, err := tx.exec(ctx, `UPDATE users SET updated_at = updated_at WHERE id = ?`, u.UserID)
 		if err != nil {
 			return err
@@ -109,31 +148,21 @@ func (d *DB) insertUpload(ctx context.Context, tx *txn, u avatar.Upload, maxPend
 		} else if n == 0 {
 			return avatar.ErrNotFound
 		}
-	}
-
-	if maxPending > 0 {
-		var pending int
-		if err := tx.queryRow(ctx, `
-			SELECT COUNT(*) FROM uploads
-			WHERE user_id = ? AND status = 'pending' AND expires_at > ?`,
-			u.UserID, toMillis(now)).Scan(&pending); err != nil {
-			return err
+		if maxPending > 0 {
+			var pending int
+			if err := tx.queryRow(ctx, `
+				SELECT COUNT(*) FROM uploads
+				WHERE user_id = ? AND status = 'pending' AND expires_at > ?`,
+				u.UserID, toMillis(now)).Scan(&pending); err != nil {
+				return err
+			}
+			if pending >= maxPending {
+				return avatar.ErrTooManyPending
+			}
 		}
-		if pending >= maxPending {
-			return avatar.ErrTooManyPending
-		}
+		_, err = tx.exec(ctx, insertUpload, args...)
+		return err
 	}
-
-	_, err := tx.exec(ctx, `
-		INSERT INTO uploads (id, user_id, object_key, avatar_key, content_type, url, max_bytes, status, size,
-			created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
-		u.ID, u.UserID, u.Key, u.AvatarKey, u.ContentType, u.URL, u.MaxBytes,
-		toMillis(now), toMillis(u.ExpiresAt))
-	if foreignKeyViolation(err) {
-		return avatar.ErrNotFound
-	}
-	return err
 }
 
 // UploadForUser returns the upload only when it belongs to userID; otherwise ErrNotFound
@@ -159,11 +188,11 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 		user avatar.User
 		up   avatar.Upload
 	)
-	err := d.inTx(ctx, true, func(ctx context.Context, tx *txn) error {
+	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
 		var err error
 		user, up, err = d.confirmIn(ctx, tx, userID, uploadID, size, now)
 		return err
-	})
+	}))
 	if err != nil && !errors.Is(err, avatar.ErrConflict) {
 		return avatar.User{}, avatar.Upload{}, err
 	}
@@ -241,9 +270,7 @@ func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, si
 // has it already.
 func (d *DB) ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (avatar.Upload, error) {
 	var up avatar.Upload
-	// No savepoint: the UPDATE is the only write, and the read after it
-	// happens only when it changed nothing.
-	err := d.inTx(ctx, false, func(ctx context.Context, tx *txn) error {
+	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
 		res, err := tx.exec(ctx, `
 			UPDATE uploads SET copy_etag = ?, copy_claimed_at = ?
 			WHERE id = ? AND user_id = ? AND status = 'pending'
@@ -263,7 +290,7 @@ func (d *DB) ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, 
 			return err
 		}
 		return avatar.ErrConflict
-	})
+	}))
 	return up, translate(err)
 }
 
@@ -275,24 +302,25 @@ func (d *DB) RejectUpload(ctx context.Context, userID, uploadID string, now time
 }
 
 func (d *DB) rejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (avatar.Upload, error) {
-	tx, err := d.begin(ctx)
+	var up avatar.Upload
+	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
+		if _, err := tx.exec(ctx, `
+			UPDATE uploads SET status = 'rejected', rejected_at = ?
+			WHERE id = ? AND user_id = ? AND status = 'pending'`,
+			toMillis(now), uploadID, userID); err != nil {
+			return err
+		}
+		var err error
+		if up, err = uploadForUser(ctx, tx, userID, uploadID); err != nil {
+			return err
+		}
+		if up.Status != avatar.UploadRejected {
+			return avatar.ErrConflict
+		}
+		return nil
+	}))
 	if err != nil {
 		return avatar.Upload{}, err
 	}
-	defer tx.Rollback()
-
-	if _, err := tx.exec(ctx, `
-		UPDATE uploads SET status = 'rejected', rejected_at = ?
-		WHERE id = ? AND user_id = ? AND status = 'pending'`,
-		toMillis(now), uploadID, userID); err != nil {
-		return avatar.Upload{}, err
-	}
-	up, err := uploadForUser(ctx, tx, userID, uploadID)
-	if err != nil {
-		return avatar.Upload{}, err
-	}
-	if up.Status != avatar.UploadRejected {
-		return avatar.Upload{}, avatar.ErrConflict
-	}
-	return up, tx.Commit()
+	return up, nil
 }
