@@ -236,7 +236,7 @@ func translate(err error) error {
 		switch {
 		case pe.Code == "23505": // unique_violation
 			return fmt.Errorf("%w: %w", avatar.ErrConflict, err)
-		case pgUnavailable[pe.Code], strings.HasPrefix(pe.Code, "08"): // 08: connection exception
+		case pgUnavailable(pe.Code), strings.HasPrefix(pe.Code, "08"): // 08: connection exception
 			return fmt.Errorf("%w: %w", avatar.ErrRecordsUnavailable, err)
 		}
 		// 23503 foreign_key_violation stays as is, as on SQLite: the methods check the
@@ -245,18 +245,22 @@ func translate(err error) error {
 	return err
 }
 
-// pgUnavailable lists the SQLSTATEs after which the same call may succeed later.
-var pgUnavailable = map[string]bool{
-	"40001": true, // serialization_failure
-	"40P01": true, // deadlock_detected
-	"55P03": true, // lock_not_available (lock_timeout)
-	"57014": true, // query_canceled (statement_timeout; a cancelled ctx is reported as such)
-	"57P01": true, // admin_shutdown
-	"57P02": true, // crash_shutdown
-	"57P03": true, // cannot_connect_now
-	"53300": true, // too_many_connections
-	"53000": true, // insufficient_resources
-	"25006": true, // read_only_sql_transaction: a failover left us on a standby
+// pgUnavailable reports the SQLSTATEs after which the same call may succeed later.
+func pgUnavailable(code string) bool {
+	switch code {
+	case "40001", // serialization_failure
+		"40P01", // deadlock_detected
+		"55P03", // lock_not_available (lock_timeout)
+		"57014", // query_canceled (statement_timeout; a cancelled ctx is reported as such)
+		"57P01", // admin_shutdown
+		"57P02", // crash_shutdown
+		"57P03", // cannot_connect_now
+		"53300", // too_many_connections
+		"53000", // insufficient_resources
+		"25006": // read_only_sql_transaction: a failover left us on a standby
+		return true
+	}
+	return false
 }
 
 // rowScanner is satisfied by *sql.Row and *sql.Rows.
