@@ -88,10 +88,9 @@ func openSQLite(path string, busyTimeout time.Duration) (reads, writes *sql.DB, 
 		// allocated outside the Go heap. That holds the b-trees' upper
 		// levels; a leaf missing from it is a read from the OS's cache of
 		// the file. It costs more than it says: the allocator puts each
-		// 4 KiB page with its header in an 8 KiB slot, so at 1 MiB the six
-		// connections' caches came to ~12 MiB of the process, and at 256
-		// KiB the benchmark's peak RSS is 4 MiB lower at no measurable CPU
-		// cost (BenchmarkCreateUpload, BenchmarkConfirmUpload).
+		// 4 KiB page with its header in an 8 KiB slot, so every connection's
+		// cache is twice its size in the process's memory, and a larger one
+		// bought no measurable CPU (figures in bench/README.md).
 		q.Add("_pragma", "cache_size(-256)")
 		if readOnly {
 			// A write routed to the readers fails loudly instead of racing the writer.
@@ -183,7 +182,9 @@ func (d *DB) lockWrites() func() {
 // the transaction). Statements run without the callers' cancellation,
 // because an interrupted write rolls back the whole transaction; a caller
 // gone before its turn is skipped. A caller returns only once its write is
-// committed, exactly as with a transaction of its own.
+// committed, exactly as with a transaction of its own. A transaction per
+// write, without the writer goroutine, was measured against this and costs
+// signatures far more CPU each (bench/README.md).
 
 // maxBatch bounds one transaction, and so the wait of its last member.
 const maxBatch = 64
@@ -385,9 +386,9 @@ func (d *DB) startCheckpointer() {
 // SQLite starts the WAL over only at a write that finds every page of it
 // copied and no reader still using it. Under steady writes a PASSIVE
 // checkpoint never leaves it so, since pages arrive while it copies: the
-// WAL grew by about 45 MB a second in the benchmark, without end, and every
-// read that misses it searches an index that grows with it. So when it is
-// long, the writes pause for a RESTART checkpoint (restartWAL).
+// WAL grows without end, and every read that misses it searches an index
+// that grows with it. So when it is long, the writes pause for a RESTART
+// checkpoint (restartWAL).
 func (d *DB) checkpoint(restartFrames int, afterPassive func()) int {
 	var busy, frames, copied int
 	// Errors (busy) only mean this round is skipped.
