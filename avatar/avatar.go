@@ -2,9 +2,9 @@
 // and the life cycle of an avatar upload, from the server-chosen key a client
 // is signed to upload to, through confirm's checks, to the sweeper that
 // deletes what nobody will use. It knows nothing of HTTP, SQL or COS: it
-// declares the small interfaces it needs of the records (Records), of object
-// storage (Objects) and of the clock, and answers with the errors below, which
-// the HTTP layer maps to statuses in one place.
+// declares the small interfaces it needs of the records (Records) and of
+// object storage (Objects), takes the clock as a func, and answers with the
+// errors below, which the HTTP layer maps to statuses in one place.
 package avatar
 
 import (
@@ -26,8 +26,9 @@ type User struct {
 	UpdatedAt time.Time
 }
 
-// UploadStatus is where an upload is in its life: pending until the object is checked, then
-// confirmed or rejected for good.
+// UploadStatus is where an upload is in its life: pending until the object
+// is checked, then confirmed or rejected for good, or expired when its
+// signature ran out with nothing confirmed.
 type UploadStatus string
 
 const (
@@ -66,10 +67,15 @@ type Records interface {
 	// UpsertUser creates the user u.ID on first login (keyed by OpenID) or
 	// returns the existing one.
 	UpsertUser(ctx context.Context, u User, now time.Time) (User, error)
+	// UserByID returns the user, or ErrNotFound for a user who is gone (the
+	// service answers ErrUserGone).
 	UserByID(ctx context.Context, id string) (User, error)
+	// SetNickname stores the nickname as given and returns the user, or
+	// ErrNotFound for a user who is gone.
 	SetNickname(ctx context.Context, userID, nickname string, now time.Time) (User, error)
 	// CreateUpload inserts a pending upload unless the user already holds
-	// maxPending unexpired pending ones (ErrTooManyPending; 0: no cap).
+	// maxPending unexpired pending ones (ErrTooManyPending; 0: no cap). A
+	// user who is gone is ErrNotFound.
 	CreateUpload(ctx context.Context, u Upload, maxPending int, now time.Time) error
 	// UploadForUser is ErrNotFound for a missing upload and for another
 	// user's alike.
@@ -85,6 +91,7 @@ type Records interface {
 	// RejectUpload records a pending (or rejected) upload as rejected; a
 	// confirmed or expired one is ErrConflict.
 	RejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (Upload, error)
+	// Ping checks that the records answer.
 	Ping(ctx context.Context) error
 }
 
@@ -164,9 +171,11 @@ type Events interface {
 type Config struct {
 	Records Records
 	Objects Objects
-	Logger  *slog.Logger
-	Now     func() time.Time
-	Events  Events // nil: not counted
+	// Logger takes the service's log lines, with the request's context:
+	// wrapped by handler.LogHandler, they carry the request id.
+	Logger *slog.Logger
+	Now    func() time.Time
+	Events Events // nil: not counted
 	// MaxBytes is the largest avatar accepted, in bytes.
 	MaxBytes int64
 	// UploadTTL is how long an upload signature stays valid.

@@ -26,6 +26,7 @@ type Objects interface {
 	Copy(ctx context.Context, src, dst string, spec CopySpec) error
 	// Delete deletes key; deleting a missing object succeeds.
 	Delete(ctx context.Context, key string) error
+	// Ping checks that storage answers, with the keys in force.
 	Ping(ctx context.Context) error
 }
 
@@ -69,9 +70,11 @@ type SignedUpload struct {
 
 // ObjectInfo is what storage says of a stored object.
 type ObjectInfo struct {
-	Size         int64
-	ContentType  string
-	ETag         string // unquoted
+	Size        int64
+	ContentType string
+	ETag        string // unquoted
+	// StorageClass is the object's class; implementations report
+	// StandardClass for STANDARD, never "".
 	StorageClass string
 }
 

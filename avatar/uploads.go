@@ -215,13 +215,13 @@ func (s *Service) inspect(ctx context.Context, up Upload) (info ObjectInfo, reas
 	if err != nil {
 		return info, "", err
 	}
+	if info.Size < 1 || info.Size > up.MaxBytes {
+		return info, fmt.Sprintf("the stored object is %d bytes; it must be 1 to %d", info.Size, up.MaxBytes), nil
+	}
 	// The signatures pin STANDARD; anything else was stored some other
 	// way, and would cost more to keep or to read than we agreed to pay.
 	if info.StorageClass != StandardClass {
 		return info, notStandard, nil
-	}
-	if info.Size < 1 || info.Size > up.MaxBytes {
-		return info, fmt.Sprintf("the stored object is %d bytes; it must be 1 to %d", info.Size, up.MaxBytes), nil
 	}
 	if info.ContentType != up.ContentType {
 		return info, "the stored object's Content-Type is not the declared one", nil

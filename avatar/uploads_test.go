@@ -188,6 +188,7 @@ func TestConfirm(t *testing.T) {
 			{"another Content-Type", "image/png", "text/html", png, "", "the stored object's Content-Type is not the declared one"},
 			{"too large", "image/png", "image/png", append(append([]byte{}, png...), make([]byte, 1000)...), "", "the stored object is 1029 bytes; it must be 1 to 1000"},
 			{"archived", "image/png", "image/png", png, "ARCHIVE", "the stored object is not in the STANDARD storage class"},
+			{"empty, in another class", "image/png", "image/png", []byte{}, "STANDARD_IA", "the stored object is 0 bytes; it must be 1 to 1000"},
 			{"infrequent access", "image/png", "image/png", png, "STANDARD_IA", "the stored object is not in the STANDARD storage class"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
@@ -255,5 +256,51 @@ func TestSetNickname(t *testing.T) {
 	}
 	if _, err := s.User(ctx, "nosuchuser"); !errors.Is(err, avatar.ErrUserGone) {
 		t.Errorf("User of a user gone: %v; want ErrUserGone", err)
+	}
+}
+
+// pinKey marks a context that Pin returned.
+type pinKey struct{}
+
+// watchedBucket records the contexts confirm's storage calls run under.
+type watchedBucket struct {
+	*avatartest.Bucket
+	contexts []context.Context
+}
+
+func (w *watchedBucket) Pin(ctx context.Context) context.Context {
+	return context.WithValue(ctx, pinKey{}, true)
+}
+
+func (w *watchedBucket) Peek(ctx context.Context, key string, n int) (avatar.ObjectInfo, []byte, error) {
+	w.contexts = append(w.contexts, ctx)
+	return w.Bucket.Peek(ctx, key, n)
+}
+
+func (w *watchedBucket) Copy(ctx context.Context, src, dst string, spec avatar.CopySpec) error {
+	w.contexts = append(w.contexts, ctx)
+	return w.Bucket.Copy(ctx, src, dst, spec)
+}
+
+// TestConfirmPinsKeysAndDeadline: every storage call of a confirm uses the
+// keys in force when it began (rotation cannot split it) and ends within
+// the contract's 10 s, whatever the caller's context.
+func TestConfirmPinsKeysAndDeadline(t *testing.T) {
+	w := &watchedBucket{Bucket: avatartest.NewBucket()}
+	s := newService(t, func(c *avatar.Config) { c.Objects = w })
+	s.bucket = w.Bucket
+	up := s.upload(t, "image/png", png)
+	if _, _, err := s.Confirm(context.Background(), s.user.ID, up.ID); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now()
+	if len(w.contexts) != 2 {
+		t.Fatalf("%d storage calls watched; want the read and the copy", len(w.contexts))
+	}
+	for i, ctx := range w.contexts {
+		deadline, ok := ctx.Deadline()
+		if ctx.Value(pinKey{}) == nil || !ok || deadline.After(end.Add(9*time.Second)) {
+			t.Errorf("storage call %d: pinned %v, deadline %v (set %v); want pinned, within 9s of the confirm", i, ctx.Value(pinKey{}) != nil, deadline.Sub(end), ok)
+		}
 	}
 }

@@ -60,7 +60,8 @@ func toAPIError(err error) *apiError {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &notReady):
-		return wrap(http.StatusServiceUnavailable, "not_ready", notReady.Dependency+" does not answer", 0)
+		return &apiError{status: http.StatusServiceUnavailable, code: "not_ready",
+			message: notReady.Dependency + " does not answer", cause: notReady.Err}
 	case errors.As(err, &rejected):
 		return wrap(http.StatusUnprocessableEntity, "upload_rejected", rejected.Reason, 0)
 	case errors.As(err, &tooLarge):

@@ -45,7 +45,9 @@ type Limits struct {
 	TrustedProxies []*net.IPNet
 }
 
-// Deps is everything the API needs, passed in so tests can swap any part.
+// Deps is everything the API needs, passed in so that tests can swap the
+// login, the tokens, the limiter and the clock, and build Avatars over fake
+// records or storage.
 type Deps struct {
 	Logger  *slog.Logger
 	Now     func() time.Time
@@ -55,9 +57,11 @@ type Deps struct {
 	// Avatars is the profile and the avatar upload life cycle.
 	Avatars *avatar.Service
 	Limits  Limits
-	// Metrics, when set, are recorded. The API never serves them: they
-	// tell anyone who reads them the traffic and the errors of the service,
-	// so they have a listener of their own (see Metrics.Handler).
+	// Metrics, when set, record the HTTP traffic; upload events are counted
+	// by the avatar service, given the same Metrics as its Events. The API
+	// never serves them: they tell anyone who reads them the traffic and the
+	// errors of the service, so they have a listener of their own (see
+	// Metrics.Handler).
 	Metrics *Metrics
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/storage"
@@ -42,7 +41,7 @@ func (o objects) Delete(ctx context.Context, key string) error {
 func (o objects) Ping(ctx context.Context) error { return objectsError(o.c.Ping(ctx)) }
 
 // objectsError names storage's errors as the domain does, keeping the
-// original for the log.
+// original's text for the log and for errors.Is.
 func objectsError(err error) error {
 	for _, pair := range [...]struct{ from, to error }{
 		{storage.ErrNotFound, avatar.ErrObjectNotFound},
@@ -51,8 +50,14 @@ func objectsError(err error) error {
 		{storage.ErrUnavailable, avatar.ErrStorageUnavailable},
 	} {
 		if errors.Is(err, pair.from) {
-			return fmt.Errorf("%w: %w", pair.to, err)
+			return domainError{domain: pair.to, err: err}
 		}
 	}
 	return err
 }
+
+// domainError is a storage error that is also the domain's.
+type domainError struct{ domain, err error }
+
+func (e domainError) Error() string   { return e.err.Error() }
+func (e domainError) Unwrap() []error { return []error{e.domain, e.err} }
