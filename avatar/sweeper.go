@@ -7,16 +7,29 @@ import (
 	"time"
 )
 
+// SweepReason is why a task's objects are due.
+type SweepReason string
+
+const (
+	// SweepExpired: the upload was never confirmed and its signature expired.
+	SweepExpired SweepReason = "expired"
+	// SweepRejected: what was stored again under a rejected upload's key.
+	SweepRejected SweepReason = "rejected"
+	// SweepSpent: the upload key of a confirmed upload, whose avatar is a
+	// copy elsewhere.
+	SweepSpent SweepReason = "spent"
+	// SweepReplaced: an avatar the user has since replaced.
+	SweepReplaced SweepReason = "replaced"
+)
+
 // SweepTask is one upload whose objects the sweeper should delete.
 type SweepTask struct {
 	UploadID string
 	Keys     []string // the objects to delete
-	// Reason is "expired" (never confirmed), "rejected", "spent" (the upload
-	// key of a confirmed upload, whose avatar is a copy elsewhere) or
-	// "replaced" (an avatar the user has since replaced).
-	Reason string
-	// What FinishSweep records as deleted: the upload key, the avatar key.
-	UploadKey, AvatarKey bool
+	Reason   SweepReason
+	// What FinishSweep records as deleted: the object under the upload's
+	// key, the one under its avatar key.
+	DeletesUploadKey, DeletesAvatarKey bool
 }
 
 // SweepPolicy says which objects are due.
@@ -41,8 +54,6 @@ type SweepRecords interface {
 	ClaimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]SweepTask, error)
 	// FinishSweep records the task's objects as deleted and releases it.
 	FinishSweep(ctx context.Context, task SweepTask, now time.Time) error
-	// PruneRateLimits drops the rate-limit state of clients idle for a while.
-	PruneRateLimits(ctx context.Context, now time.Time) (int64, error)
 }
 
 // ObjectDeleter deletes one object; deleting a missing one succeeds.
@@ -133,15 +144,11 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 			if err := s.Records.FinishSweep(ctx, task, s.Now()); err != nil {
 				return deleted, err
 			}
-			if task.Reason == "expired" && s.Events != nil {
+			if task.Reason == SweepExpired && s.Events != nil {
 				s.Events.UploadEvent("expired", 1)
 			}
 			deleted += len(task.Keys)
 		}
-	}
-	// Rate-limit rows of clients idle for a while are dead weight.
-	if _, err := s.Records.PruneRateLimits(ctx, now); err != nil {
-		return deleted, err
 	}
 	if deleted > 0 || failed > 0 {
 		s.Logger.Info("sweep", "deleted", deleted, "failed", failed)

@@ -85,17 +85,17 @@ func (d *DB) claimSweep(ctx context.Context, p avatar.SweepPolicy, now time.Time
 		}
 		confirmed := status == string(avatar.UploadConfirmed)
 		if keyDue {
-			t.Keys, t.UploadKey = append(t.Keys, key), true
+			t.Keys, t.DeletesUploadKey = append(t.Keys, key), true
 			// An upload never confirmed may still have a copy, made by a
 			// confirm that then lost to a rejection or to this sweeper.
 			if !confirmed && avatarKey != key {
-				t.Keys, t.AvatarKey = append(t.Keys, avatarKey), true
+				t.Keys, t.DeletesAvatarKey = append(t.Keys, avatarKey), true
 			}
 		}
 		if avatarOfRowIsDue {
-			t.AvatarKey = true
+			t.DeletesAvatarKey = true
 			if avatarKey == key {
-				t.UploadKey = true
+				t.DeletesUploadKey = true
 			}
 			if !keyDue || avatarKey != key {
 				t.Keys = append(t.Keys, avatarKey)
@@ -103,15 +103,15 @@ func (d *DB) claimSweep(ctx context.Context, p avatar.SweepPolicy, now time.Time
 		}
 		switch {
 		case avatarOfRowIsDue:
-			t.Reason = "replaced"
+			t.Reason = avatar.SweepReplaced
 		case confirmed:
-			t.Reason = "spent"
+			t.Reason = avatar.SweepSpent
 		case status == string(avatar.UploadRejected):
 			// Deleted at rejection, but the signature stayed valid until
 			// expiry: whatever was uploaded again since goes too.
-			t.Reason = "rejected"
+			t.Reason = avatar.SweepRejected
 		default:
-			t.Reason = "expired"
+			t.Reason = avatar.SweepExpired
 		}
 		claimed = append(claimed, t)
 	}
@@ -123,6 +123,6 @@ func (d *DB) FinishSweep(ctx context.Context, t avatar.SweepTask, now time.Time)
 	_, err := d.exec(ctx, `UPDATE uploads SET sweep_claimed_at = NULL,
 		object_deleted_at = CASE WHEN ? THEN ? ELSE object_deleted_at END,
 		avatar_deleted_at = CASE WHEN ? THEN ? ELSE avatar_deleted_at END
-		WHERE id = ?`, t.UploadKey, toMillis(now), t.AvatarKey, toMillis(now), t.UploadID)
+		WHERE id = ?`, t.DeletesUploadKey, toMillis(now), t.DeletesAvatarKey, toMillis(now), t.UploadID)
 	return translate(err)
 }

@@ -176,7 +176,7 @@ func equalTasks(tasks []avatar.SweepTask, want map[string]string) bool {
 		return false
 	}
 	for _, task := range tasks {
-		if keys, ok := want[task.UploadID+":"+task.Reason]; !ok || keys != strings.Join(task.Keys, " ") {
+		if keys, ok := want[task.UploadID+":"+string(task.Reason)]; !ok || keys != strings.Join(task.Keys, " ") {
 			return false
 		}
 	}

@@ -308,6 +308,27 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 	return a, nil
 }
 
+// pruneRateLimits drops, every sweep interval, the rate-limit rows of
+// clients idle for a while: the API's limits live in the database, and
+// nothing else would ever delete them.
+func (a *app) pruneRateLimits(ctx context.Context) {
+	if a.sweeper.Interval <= 0 {
+		return
+	}
+	t := time.NewTicker(a.sweeper.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := a.database.PruneRateLimits(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				a.logger.Warn("rate limits not pruned; retried next round", "error", err.Error())
+			}
+		}
+	}
+}
+
 // run sweeps and serves until ctx ends or a server stops on its own,
 // reloading the keys on each SIGHUP, then drains the servers and closes the
 // database.
@@ -319,7 +340,9 @@ func (a *app) run(ctx context.Context, load func() (config, error), hup <-chan o
 	sweepCtx, stopSweeping := context.WithCancel(context.Background())
 	sweeping := make(chan struct{})
 	go func() { defer close(sweeping); a.sweeper.Run(sweepCtx) }()
-	defer func() { stopSweeping(); <-sweeping }()
+	pruning := make(chan struct{})
+	go func() { defer close(pruning); a.pruneRateLimits(sweepCtx) }()
+	defer func() { stopSweeping(); <-sweeping; <-pruning }()
 
 	for running := true; running; {
 		select {
