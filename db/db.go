@@ -49,7 +49,7 @@ var (
 var embedded embed.FS
 
 // defaultBusyTimeout bounds how long a writer waits for another writer before the call
-// fails with ErrUnavailable. It is well inside the 10 s budget the API gives a request.
+// fails with avatar.ErrRecordsUnavailable. It is well inside the 10 s budget the API gives a request.
 const defaultBusyTimeout = 5 * time.Second
 
 // DB is a handle on the database. It is safe for concurrent use.

@@ -351,7 +351,7 @@ func TestTranslateUniqueViolation(t *testing.T) {
 }
 
 // TestBusyThroughAPI checks that a writer that cannot get the lock in time reports
-// ErrUnavailable from the public methods, with the driver's cause kept.
+// avatar.ErrRecordsUnavailable from the public methods, with the driver's cause kept.
 func TestBusyThroughAPI(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "wx.db")

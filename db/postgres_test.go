@@ -153,7 +153,7 @@ func TestPostgresLockTimeoutIsUnavailable(t *testing.T) {
 }
 
 // TestPostgresContextEnds: a call cut short by its context reports the context's error, not
-// ErrUnavailable (the server answers query_canceled to the cancel request pgx sends).
+// avatar.ErrRecordsUnavailable (the server answers query_canceled to the cancel request pgx sends).
 func TestPostgresContextEnds(t *testing.T) {
 	d := openTest(t, dbtest.PostgresURL(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

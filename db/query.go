@@ -129,8 +129,9 @@ func (d *DB) do(ctx context.Context, w write) error {
 	}
 	switch w := w.(type) {
 	case stmt:
-		// A statement on its own is its own transaction.
-		defer d.lockWrites()()
+		// A statement on its own is its own transaction. (Only the group
+		// commit's writer needs the writers' lock; without it, as here,
+		// there is none to take.)
 		return w.run(ctx, writePool{d})
 	case unit:
 		tx, err := d.begin(ctx)
@@ -172,7 +173,7 @@ func (p writePool) exec(ctx context.Context, query string, args ...any) (sql.Res
 }
 
 // queryRow's row holds the statement, and its implicit transaction, open
-// until it is scanned: the caller scans it before releasing the writers.
+// until it is scanned: stmt.run scans it at once.
 func (p writePool) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	q := p.d.bind(query)
 	if st := p.d.prepared(ctx, p.d.write, q); st != nil {

@@ -26,7 +26,7 @@ import (
 // without its scheme).
 func openSQLiteURL(ctx context.Context, rest string, busyTimeout time.Duration) (*DB, error) {
 	// One option, busy_timeout: how long a writer waits for another before
-	// answering ErrUnavailable (e.g. sqlite:./data/wxavatar.db?busy_timeout=2s).
+	// answering avatar.ErrRecordsUnavailable (e.g. sqlite:./data/wxavatar.db?busy_timeout=2s).
 	rest, rawQuery, _ := strings.Cut(rest, "?")
 	if rawQuery != "" {
 		q, err := url.ParseQuery(rawQuery)
@@ -335,12 +335,12 @@ func (d *DB) commitBatch(batch []*writeJob) {
 	finish(tx.Commit())
 }
 
-// refusal reports whether err, from a stmt, is one that
-// leaves the transaction as it was: the package's own refusals, no row, or a
-// constraint (SQLite undoes only the statement that broke it).
+// refusal reports whether err, from a stmt, is one that leaves the
+// transaction as it was: no row, or a constraint (SQLite undoes only the
+// statement that broke it). A stmt returns its driver's errors as they are;
+// they become the domain's after the commit.
 func refusal(err error) bool {
-	if errors.Is(err, avatar.ErrNotFound) || errors.Is(err, avatar.ErrConflict) || errors.Is(err, avatar.ErrTooManyPending) ||
-		errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return true
 	}
 	var se *sqlite.Error

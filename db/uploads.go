@@ -45,7 +45,8 @@ func uploadForUser(ctx context.Context, q querier, userID, uploadID string) (ava
 
 // CreateUpload inserts a pending upload. When maxPending > 0 and the user already holds
 // maxPending uploads that are pending and not expired at now, it returns ErrTooManyPending;
-// the count and the insert happen in one transaction so concurrent calls cannot exceed the cap.
+// the count and the insert are one statement on SQLite (whose writers are serialized) and one
+// transaction on PostgreSQL, so concurrent calls cannot exceed the cap.
 //
 // u.Status, u.Size and u.ConfirmedAt are ignored and CreatedAt is now. An unknown user is
 // ErrNotFound; a reused id is ErrConflict; keys that do not name the id are refused.

@@ -763,7 +763,7 @@ func replaceField(fields []formField, name, value string) []formField {
 	return out
 }
 
-func TestNewLocalServerRejectsBadConfig(t *testing.T) {
+func TestNewRejectsBadConfig(t *testing.T) {
 	creds := func() []Key { return []Key{testCredentials} }
 	dir := t.TempDir()
 	tests := []struct {
