@@ -120,7 +120,7 @@ func (s *Service) Confirm(ctx context.Context, userID, uploadID string) (User, U
 		return User{}, Upload{}, err
 	}
 	if reason != "" {
-		return User{}, Upload{}, s.reject(ctx, up, reason)
+		return User{}, Upload{}, s.recordRejection(ctx, up, reason)
 	}
 	// The avatar is a copy of exactly the version checked (If-Match): bytes
 	// uploaded again under the still-valid signature, before or after this,
@@ -232,13 +232,13 @@ func (s *Service) inspect(ctx context.Context, up Upload) (info ObjectInfo, reas
 	return info, "", nil
 }
 
-// reject records the rejection first, then deletes the object, and returns
+// recordRejection records the rejection first, then deletes the object, and returns
 // the *RejectedError to answer. Once recorded, no confirm can accept the
 // upload, and if the delete fails, or the client uploads again with its
 // still-valid signature, the sweeper deletes the object after the signature
 // expires. If another confirm accepted the upload meanwhile, the object is
 // that user's avatar and stays.
-func (s *Service) reject(ctx context.Context, up Upload, reason string) error {
+func (s *Service) recordRejection(ctx context.Context, up Upload, reason string) error {
 	if _, err := s.records.RejectUpload(ctx, up.UserID, up.ID, s.now()); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return &RejectedError{Reason: reason}
