@@ -22,8 +22,10 @@ type User struct {
 	UnionID   string // "" when none
 	Nickname  string // "" until set
 	AvatarURL string // "" until an avatar is confirmed
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// AvatarThumbURL is the avatar's square thumbnail, "" without an avatar.
+	AvatarThumbURL string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // UploadStatus is where an upload is in its life: pending until the object
@@ -51,7 +53,10 @@ type Upload struct {
 	// Both must name the (unique) ID, which makes them unique too: Key's last
 	// segment is the ID and an extension (".../<id>.png"), AvatarKey's
 	// second-to-last segment is the ID (".../<id>/avatar.png").
-	Key, AvatarKey, URL  string
+	Key, AvatarKey, URL string
+	// ThumbKey and ThumbURL are the thumbnail's, beside the avatar; ""
+	// for uploads signed before thumbnails, whose ThumbURL is URL.
+	ThumbKey, ThumbURL   string
 	MaxBytes             int64
 	Status               UploadStatus
 	Size                 int64 // 0 until confirmed
@@ -123,14 +128,23 @@ var (
 	ErrUnsupportedType = errors.New("unsupported content type")
 	// ErrInvalidNickname: a nickname the profile rule refuses (nickname.go).
 	ErrInvalidNickname = errors.New("invalid nickname")
+	// ErrBusy: the instance is decoding as many images as it may; nothing
+	// was recorded, and retrying in a moment is safe.
+	ErrBusy = errors.New("busy decoding images")
 )
 
 // RejectedError is a confirm that found the stored object unacceptable; the
-// upload is rejected for good. Reason is safe to show to the user.
-type RejectedError struct{ Reason string }
+// upload is rejected for good.
+type RejectedError struct {
+	// Reason is one of the Reason… codes, for programs; "" when a confirm
+	// meets an upload rejected before.
+	Reason string
+	// Message says why, in a sentence safe to show to the user.
+	Message string
+}
 
-// Error says why, as Reason does.
-func (e *RejectedError) Error() string { return "upload rejected: " + e.Reason }
+// Error is the reason and the message.
+func (e *RejectedError) Error() string { return "upload rejected: " + e.Reason + ": " + e.Message }
 
 // SizeError is a declared size outside 1 to MaxBytes.
 type SizeError struct{ MaxBytes int64 }
@@ -182,6 +196,13 @@ type Config struct {
 	UploadTTL time.Duration
 	// PendingUploads caps each user's unconfirmed uploads; 0: no cap.
 	PendingUploads int
+	// Images bound what confirm decodes and set what it writes; zero:
+	// DefaultImageLimits.
+	Images ImageLimits
+	// ImageWorkers is how many images confirm decodes at once; each holds
+	// up to MaxBytes and the decoded pixels (4 bytes each, Images.MaxPixels
+	// at most). 0: 2.
+	ImageWorkers int
 }
 
 // Service is the profile and avatar upload life cycle. Its methods take the
@@ -195,6 +216,8 @@ type Service struct {
 	maxBytes       int64
 	uploadTTL      time.Duration
 	pendingUploads int
+	limits         ImageLimits
+	images         slots
 }
 
 // New checks cfg and builds the service.
@@ -208,10 +231,22 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("avatar: upload TTL below one minute")
 	case cfg.PendingUploads < 0:
 		return nil, errors.New("avatar: negative pending uploads")
+	case cfg.ImageWorkers < 0:
+		return nil, errors.New("avatar: negative image workers")
+	}
+	if cfg.Images == (ImageLimits{}) {
+		cfg.Images = DefaultImageLimits
+	}
+	if err := cfg.Images.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ImageWorkers == 0 {
+		cfg.ImageWorkers = 2
 	}
 	return &Service{
 		records: cfg.Records, objects: cfg.Objects, log: cfg.Logger, now: cfg.Now, events: cfg.Events,
 		maxBytes: cfg.MaxBytes, uploadTTL: cfg.UploadTTL, pendingUploads: cfg.PendingUploads,
+		limits: cfg.Images, images: newSlots(cfg.ImageWorkers),
 	}, nil
 }
 

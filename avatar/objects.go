@@ -21,9 +21,8 @@ type Objects interface {
 	// Peek reads the first n bytes of key and what storage says of the
 	// whole object, all of one version.
 	Peek(ctx context.Context, key string, n int) (ObjectInfo, []byte, error)
-	// Copy copies src to dst server side, only while src still has
-	// spec.IfMatch as its ETag (ErrObjectChanged otherwise).
-	Copy(ctx context.Context, src, dst string, spec CopySpec) error
+	// Put stores data under key, in the STANDARD class.
+	Put(ctx context.Context, key string, data []byte, spec PutSpec) error
 	// Delete deletes key; deleting a missing object succeeds.
 	Delete(ctx context.Context, key string) error
 	// Ping checks that storage answers, with the keys in force.
@@ -34,8 +33,6 @@ type Objects interface {
 var (
 	// ErrObjectNotFound: nothing is stored under the key.
 	ErrObjectNotFound = errors.New("object not found")
-	// ErrObjectChanged: the object no longer has the ETag asked for.
-	ErrObjectChanged = errors.New("object changed")
 	// ErrObjectArchived: the object is in an archive storage class, which
 	// storage will not read until it is restored.
 	ErrObjectArchived = errors.New("object archived")
@@ -78,10 +75,7 @@ type ObjectInfo struct {
 	StorageClass string
 }
 
-// CopySpec is the condition and the metadata of a server-side copy.
-type CopySpec struct {
-	// IfMatch is the ETag the source must still have.
-	IfMatch string
-	// The destination's metadata, replacing the source's.
+// PutSpec is the metadata of an object the service writes.
+type PutSpec struct {
 	ContentType, CacheControl string
 }

@@ -2,7 +2,7 @@ package avatar
 
 import "bytes"
 
-// sniffPrefix is how many leading bytes confirm reads from storage.
+// sniffPrefix is how many leading bytes sniffImage looks at.
 const sniffPrefix = 32
 
 var pngSignature = []byte{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}
@@ -22,6 +22,28 @@ func sniffImage(b []byte) string {
 		case "VP8 ", "VP8L", "VP8X":
 			return "image/webp"
 		}
+	}
+	return ""
+}
+
+// sniffUnsupported names an image format confirm cannot decode (no pure-Go
+// decoder reads HEIC or AVIF; GIF, BMP and TIFF are not avatars here), ""
+// for anything else.
+func sniffUnsupported(b []byte) string {
+	switch {
+	case len(b) >= 12 && string(b[4:8]) == "ftyp":
+		switch string(b[8:12]) {
+		case "heic", "heix", "hevc", "hevx", "heim", "heis", "mif1", "msf1":
+			return "HEIC"
+		case "avif", "avis":
+			return "AVIF"
+		}
+	case bytes.HasPrefix(b, []byte("GIF87a")), bytes.HasPrefix(b, []byte("GIF89a")):
+		return "GIF"
+	case bytes.HasPrefix(b, []byte("BM")) && len(b) >= 26:
+		return "BMP"
+	case bytes.HasPrefix(b, []byte("II*\x00")), bytes.HasPrefix(b, []byte("MM\x00*")):
+		return "TIFF"
 	}
 	return ""
 }

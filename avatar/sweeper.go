@@ -28,7 +28,7 @@ type SweepTask struct {
 	Keys     []string // the objects to delete
 	Reason   SweepReason
 	// What FinishSweep records as deleted: the object under the upload's
-	// key, the one under its avatar key.
+	// key; the avatar and its thumbnail.
 	DeletesUploadKey, DeletesAvatarKey bool
 }
 

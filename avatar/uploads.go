@@ -60,15 +60,21 @@ func (s *Service) CreateUpload(ctx context.Context, userID, contentType string, 
 		ExpiresAt:   expires,
 	}
 	// The server picks the keys: the client never names a path. The
-	// signatures name Key and stay valid until they expire; confirm copies
-	// the checked object to AvatarKey, which no signature names, so nobody
-	// can overwrite an avatar once it is confirmed. Uploads and avatars have
+	// signatures name Key and stay valid until they expire; confirm writes
+	// the avatar and its thumbnail, re-encoded from the checked image, to
+	// AvatarKey and ThumbKey, which no signature names, so nobody can
+	// overwrite an avatar once it is confirmed. Uploads and avatars have
 	// prefixes of their own, so that the bucket can publish avatars/ alone,
 	// let a lifecycle rule expire what is left in uploads/, and grant each
-	// prefix only what it needs (deploy/README.md, "Bucket setup").
+	// prefix only what it needs (deploy/README.md, "Bucket setup"). The
+	// avatar's keys have no extension: its format (JPEG, or PNG for an image
+	// with transparency) is known only once confirm has decoded it, while
+	// its URL is promised now; the stored Content-Type says which.
 	up.Key = uploadsPrefix + userID + "/" + up.ID + ext
-	up.AvatarKey = avatarsPrefix + userID + "/" + up.ID + "/avatar" + ext
+	up.AvatarKey = avatarsPrefix + userID + "/" + up.ID + "/avatar"
+	up.ThumbKey = avatarsPrefix + userID + "/" + up.ID + "/thumb"
 	up.URL = s.objects.ObjectURL(up.AvatarKey)
+	up.ThumbURL = s.objects.ObjectURL(up.ThumbKey)
 	spec := UploadSpec{
 		Key: up.Key, ContentType: up.ContentType, MaxBytes: up.MaxBytes,
 		NotBefore: now.Add(-clockSkew), Expires: expires,
@@ -94,11 +100,12 @@ func (s *Service) CreateUpload(ctx context.Context, userID, contentType string, 
 }
 
 // Confirm checks what the user stored under the upload's key and, when it
-// is an acceptable image, copies exactly that version to the avatar key and
-// records it as the user's avatar. Confirming again answers as the first
-// confirm did. The outcomes: the user and the confirmed upload; or
-// ErrUploadNotFound, ErrUploadMissing (retry once the upload finishes),
-// ErrUploadExpired, *RejectedError (rejected for good), ErrUserGone.
+// is an image within the limits, writes an avatar and a thumbnail re-encoded
+// from its pixels and records them as the user's. Confirming again answers
+// as the first confirm did. The outcomes: the user and the confirmed upload;
+// or ErrUploadNotFound, ErrUploadMissing (retry once the upload finishes),
+// ErrUploadExpired, *RejectedError (rejected for good), ErrBusy (retry in a
+// moment), ErrUserGone.
 func (s *Service) Confirm(ctx context.Context, userID, uploadID string) (User, Upload, error) {
 	ctx, cancel := context.WithTimeout(s.objects.Pin(ctx), confirmTimeout)
 	defer cancel()
@@ -115,56 +122,81 @@ func (s *Service) Confirm(ctx context.Context, userID, uploadID string) (User, U
 	if up.Status != UploadPending {
 		return s.settled(ctx, up)
 	}
-	info, reason, err := s.inspect(ctx, up)
+	// From the read to the encoding, an image holds up to MaxBytes and its
+	// decoded pixels: only so many at a time.
+	release, err := s.images.acquire(ctx)
 	if err != nil {
 		return User{}, Upload{}, err
 	}
-	if reason != "" {
-		return User{}, Upload{}, s.recordRejection(ctx, up, reason)
+	defer release()
+	info, data, rejected, err := s.inspect(ctx, up)
+	if err != nil {
+		return User{}, Upload{}, err
 	}
-	// The avatar is a copy of exactly the version checked (If-Match): bytes
-	// uploaded again under the still-valid signature, before or after this,
-	// never reach it. An upload signed by an instance from before avatars
-	// were copies keeps its avatar under its own key.
-	if up.AvatarKey != up.Key {
-		// Only one checked version may be copied: without the claim, a
-		// confirm that checked bytes written again under the signature could
-		// copy them over an avatar another confirm just recorded.
-		now := s.now()
-		claimed, err := s.records.ClaimCopy(ctx, userID, uploadID, info.ETag, now, now.Add(-copyLease))
-		if errors.Is(err, ErrConflict) {
-			return s.settled(ctx, claimed)
-		}
-		if err != nil {
+	var out renditions
+	if rejected == nil {
+		out, err = render(data, up.ContentType, s.limits)
+		if !errors.As(err, &rejected) && err != nil {
 			return User{}, Upload{}, err
 		}
-		err = s.objects.Copy(ctx, up.Key, up.AvatarKey, CopySpec{
-			IfMatch: info.ETag, ContentType: up.ContentType, CacheControl: avatarCacheControl,
-		})
-		if errors.Is(err, ErrObjectChanged) || errors.Is(err, ErrObjectNotFound) {
-			return User{}, Upload{}, ErrUploadMissing // replaced or deleted since it was checked: retry
-		}
-		if err != nil {
+	}
+	if rejected != nil {
+		return User{}, Upload{}, s.recordRejection(ctx, up, rejected)
+	}
+	// Only one checked version may be written: without the claim, a confirm
+	// that checked bytes written again under the still-valid signature could
+	// write their rendition over an avatar another confirm just recorded.
+	now := s.now()
+	claimed, err := s.records.ClaimCopy(ctx, userID, uploadID, info.ETag, now, now.Add(-copyLease))
+	if errors.Is(err, ErrConflict) {
+		return s.settled(ctx, claimed)
+	}
+	if err != nil {
+		return User{}, Upload{}, err
+	}
+	written := []string{up.AvatarKey}
+	if err := s.objects.Put(ctx, up.AvatarKey, out.avatar.data,
+		PutSpec{ContentType: out.avatar.contentType, CacheControl: avatarCacheControl}); err != nil {
+		return User{}, Upload{}, err
+	}
+	// Uploads signed by instances from before thumbnails have no ThumbKey;
+	// their records name the avatar as its own thumbnail.
+	if up.ThumbKey != "" {
+		written = append(written, up.ThumbKey)
+		if err := s.objects.Put(ctx, up.ThumbKey, out.thumb.data,
+			PutSpec{ContentType: out.thumb.contentType, CacheControl: avatarCacheControl}); err != nil {
 			return User{}, Upload{}, err
 		}
 	}
 	u, confirmed, err := s.records.ConfirmUpload(ctx, userID, uploadID, info.Size, s.now())
 	if errors.Is(err, ErrConflict) {
 		// Another request rejected it, or the sweeper took it, meanwhile:
-		// the copy just made is nobody's avatar (the sweeper deletes it too,
-		// if this fails).
-		if up.AvatarKey != up.Key {
-			if err := s.objects.Delete(ctx, up.AvatarKey); err != nil {
-				s.log.WarnContext(ctx, "copy of a lost confirm not deleted; the sweeper will", "upload_id", up.ID, "error", err.Error())
-			}
-		}
+		// what was just written is nobody's avatar (the sweeper deletes it
+		// too, if this fails).
+		s.deleteAll(ctx, up, "rendition of a lost confirm", written)
 		return s.settled(ctx, confirmed)
 	}
 	if err != nil {
 		return User{}, Upload{}, err
 	}
 	s.event("confirmed")
+	// The client's file has served its purpose; the sweeper deletes it
+	// anyway once the signature expires, should this fail. (An upload from
+	// before avatars were copies has its avatar under that very key.)
+	if up.Key != up.AvatarKey {
+		s.deleteAll(ctx, up, "confirmed upload", []string{up.Key})
+	}
 	return u, confirmed, nil
+}
+
+// deleteAll deletes keys, logging what it could not: the sweeper deletes
+// whatever is left.
+func (s *Service) deleteAll(ctx context.Context, up Upload, what string, keys []string) {
+	for _, key := range keys {
+		if err := s.objects.Delete(ctx, key); err != nil {
+			s.log.WarnContext(ctx, what+" not deleted; the sweeper will", "upload_id", up.ID, "error", err.Error())
+		}
+	}
 }
 
 // uploadNotFound is the answer to a confirm of an upload the user does not
@@ -187,7 +219,7 @@ func (s *Service) settled(ctx context.Context, up Upload) (User, Upload, error) 
 		}
 		return u, up, nil
 	case UploadRejected:
-		return User{}, Upload{}, &RejectedError{Reason: "this upload was rejected; ask for a new signature"}
+		return User{}, Upload{}, &RejectedError{Message: "this upload was rejected; ask for a new signature"}
 	case UploadExpired:
 		return User{}, Upload{}, ErrUploadExpired
 	}
@@ -196,59 +228,58 @@ func (s *Service) settled(ctx context.Context, up Upload) (User, Upload, error) 
 	return User{}, Upload{}, ErrUploadMissing
 }
 
-const notStandard = "the stored object is not in the STANDARD storage class"
+var errNotStandard = &RejectedError{Reason: ReasonStorageClass,
+	Message: "the stored object is not in the STANDARD storage class"}
 
-// inspect looks at the stored object with one ranged read. It returns what
-// storage says of the object when it is acceptable, or why it is not; err is
-// for an object not there (yet) and for storage that did not answer.
-func (s *Service) inspect(ctx context.Context, up Upload) (info ObjectInfo, reason string, err error) {
-	info, head, err := s.objects.Peek(ctx, up.Key, sniffPrefix)
+// inspect reads the stored object whole, with one GET, and checks what
+// storage says of it. It returns the object and its bytes when they are
+// worth decoding, or why they are not; err is for an object not there (yet)
+// and for storage that did not answer.
+func (s *Service) inspect(ctx context.Context, up Upload) (info ObjectInfo, data []byte, rejected *RejectedError, err error) {
+	info, data, err = s.objects.Peek(ctx, up.Key, int(up.MaxBytes))
 	if errors.Is(err, ErrObjectNotFound) {
 		if s.now().After(up.ExpiresAt) {
-			return info, "", ErrUploadExpired
+			return info, nil, nil, ErrUploadExpired
 		}
-		return info, "", ErrUploadMissing
+		return info, nil, nil, ErrUploadMissing
 	}
 	if errors.Is(err, ErrObjectArchived) {
-		return info, notStandard, nil
+		return info, nil, errNotStandard, nil
 	}
 	if err != nil {
-		return info, "", err
+		return info, nil, nil, err
 	}
-	if info.Size < 1 || info.Size > up.MaxBytes {
-		return info, fmt.Sprintf("the stored object is %d bytes; it must be 1 to %d", info.Size, up.MaxBytes), nil
+	if info.Size < 1 || info.Size > up.MaxBytes || int64(len(data)) != info.Size {
+		return info, nil, &RejectedError{Reason: ReasonTooLarge,
+			Message: fmt.Sprintf("the stored object is %d bytes; it must be 1 to %d", info.Size, up.MaxBytes)}, nil
 	}
 	// The signatures pin STANDARD; anything else was stored some other
 	// way, and would cost more to keep or to read than we agreed to pay.
 	if info.StorageClass != StandardClass {
-		return info, notStandard, nil
+		return info, nil, errNotStandard, nil
 	}
 	if info.ContentType != up.ContentType {
-		return info, "the stored object's Content-Type is not the declared one", nil
+		return info, nil, &RejectedError{Reason: ReasonWrongContentType,
+			Message: "the stored object's Content-Type is not the declared one"}, nil
 	}
-	if got := sniffImage(head); got != up.ContentType {
-		return info, fmt.Sprintf("the stored bytes are not a %s image", imageExt[up.ContentType][1:]), nil
-	}
-	return info, "", nil
+	return info, data, nil, nil
 }
 
-// recordRejection records the rejection first, then deletes the object, and returns
-// the *RejectedError to answer. Once recorded, no confirm can accept the
-// upload, and if the delete fails, or the client uploads again with its
+// recordRejection records the rejection first, then deletes the object, and
+// returns the *RejectedError to answer. Once recorded, no confirm can accept
+// the upload, and if the delete fails, or the client uploads again with its
 // still-valid signature, the sweeper deletes the object after the signature
 // expires. If another confirm accepted the upload meanwhile, the object is
 // that user's avatar and stays.
-func (s *Service) recordRejection(ctx context.Context, up Upload, reason string) error {
+func (s *Service) recordRejection(ctx context.Context, up Upload, rejected *RejectedError) error {
 	if _, err := s.records.RejectUpload(ctx, up.UserID, up.ID, s.now()); err != nil {
 		if errors.Is(err, ErrConflict) {
-			return &RejectedError{Reason: reason}
+			return rejected
 		}
 		return err
 	}
-	s.log.InfoContext(ctx, "upload rejected", "upload_id", up.ID, "reason", reason)
+	s.log.InfoContext(ctx, "upload rejected", "upload_id", up.ID, "reason", rejected.Reason, "message", rejected.Message)
 	s.event("rejected")
-	if err := s.objects.Delete(ctx, up.Key); err != nil {
-		s.log.WarnContext(ctx, "rejected object not deleted; the sweeper will", "upload_id", up.ID, "error", err.Error())
-	}
-	return &RejectedError{Reason: reason}
+	s.deleteAll(ctx, up, "rejected object", []string{up.Key})
+	return rejected
 }

@@ -14,7 +14,11 @@ import (
 	"github.com/wxavatar/wxavatar/db"
 )
 
-var png = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00")
+// png is a real 64 × 64 PNG, opaque.
+var png = avatartest.PNG(64, 64, false)
+
+// maxBytes is the tests' UPLOAD_MAX_BYTES.
+const maxBytes = 1 << 20
 
 // service is a Service over a real in-memory database and a bucket, with a
 // clock the test moves, and one user signed in.
@@ -35,7 +39,7 @@ func newService(t *testing.T, cfg func(*avatar.Config)) *service {
 	t.Cleanup(func() { records.Close() })
 	s := &service{records: records, bucket: avatartest.NewBucket(), now: time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)}
 	c := avatar.Config{Records: records, Objects: s.bucket, Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return s.now }, MaxBytes: 1000, UploadTTL: 10 * time.Minute}
+		Now: func() time.Time { return s.now }, MaxBytes: maxBytes, UploadTTL: 10 * time.Minute}
 	if cfg != nil {
 		cfg(&c)
 	}
@@ -56,7 +60,7 @@ func (s *service) upload(t *testing.T, contentType string, data []byte) avatar.U
 		t.Fatal(err)
 	}
 	if data != nil {
-		s.bucket.Put(up.Key, contentType, data)
+		s.bucket.Store(up.Key, contentType, data)
 	}
 	return up
 }
@@ -73,11 +77,15 @@ func TestCreateUpload(t *testing.T) {
 		if want := "uploads/" + s.user.ID + "/" + up.ID + ".webp"; up.Key != want {
 			t.Errorf("Key = %q; want %q", up.Key, want)
 		}
-		if want := "avatars/" + s.user.ID + "/" + up.ID + "/avatar.webp"; up.AvatarKey != want {
+		if want := "avatars/" + s.user.ID + "/" + up.ID + "/avatar"; up.AvatarKey != want {
 			t.Errorf("AvatarKey = %q; want %q", up.AvatarKey, want)
 		}
-		if up.URL != avatartest.PublicURL+up.AvatarKey || up.Status != avatar.UploadPending || up.MaxBytes != 1000 {
-			t.Errorf("upload %+v: want the avatar key's URL, pending, 1000 bytes", up)
+		if want := "avatars/" + s.user.ID + "/" + up.ID + "/thumb"; up.ThumbKey != want {
+			t.Errorf("ThumbKey = %q; want %q", up.ThumbKey, want)
+		}
+		if up.URL != avatartest.PublicURL+up.AvatarKey || up.ThumbURL != avatartest.PublicURL+up.ThumbKey ||
+			up.Status != avatar.UploadPending || up.MaxBytes != maxBytes {
+			t.Errorf("upload %+v: want the avatar and thumbnail keys' URLs, pending, %d bytes", up, maxBytes)
 		}
 		if want := s.now.Add(10 * time.Minute); !up.ExpiresAt.Equal(want) {
 			t.Errorf("ExpiresAt = %s; want %s", up.ExpiresAt, want)
@@ -93,8 +101,8 @@ func TestCreateUpload(t *testing.T) {
 			want        error
 		}{
 			{"image/gif", 0, avatar.ErrUnsupportedType},
-			{"image/png", 1001, &avatar.SizeError{MaxBytes: 1000}},
-			{"image/png", -1, &avatar.SizeError{MaxBytes: 1000}},
+			{"image/png", maxBytes + 1, &avatar.SizeError{MaxBytes: maxBytes}},
+			{"image/png", -1, &avatar.SizeError{MaxBytes: maxBytes}},
 		} {
 			var size *int64
 			if tt.size != 0 {
@@ -137,15 +145,19 @@ func TestConfirm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u.AvatarURL != up.URL || got.Status != avatar.UploadConfirmed || got.Size != int64(len(png)) {
-			t.Errorf("confirm: user %+v, upload %+v; want the avatar URL recorded and the upload confirmed at %d bytes", u, got, len(png))
+		if u.AvatarURL != up.URL || u.AvatarThumbURL != up.ThumbURL || got.Status != avatar.UploadConfirmed || got.Size != int64(len(png)) {
+			t.Errorf("confirm: user %+v, upload %+v; want the avatar and thumbnail URLs recorded and the upload confirmed at %d bytes", u, got, len(png))
 		}
 		b := s.bucket
-		if !bytes.Equal(b.Objects[up.AvatarKey], png) || b.Types[up.AvatarKey] != "image/png" ||
-			b.Cache[up.AvatarKey] != "public, max-age=31536000, immutable" {
-			t.Errorf("avatar copy: %q %q %q; want the checked bytes, image/png, immutable", b.Objects[up.AvatarKey], b.Types[up.AvatarKey], b.Cache[up.AvatarKey])
+		for _, key := range []string{up.AvatarKey, up.ThumbKey} {
+			if b.Types[key] != "image/jpeg" || b.Cache[key] != "public, max-age=31536000, immutable" || bytes.Equal(b.Objects[key], png) {
+				t.Errorf("%s: %q, Cache-Control %q; want an opaque image re-encoded as JPEG, immutable", key, b.Types[key], b.Cache[key])
+			}
 		}
-		b.Put(up.Key, "image/png", append(append([]byte{}, png...), "later"...))
+		if _, ok := b.Objects[up.Key]; ok {
+			t.Errorf("the upload key's object outlived the confirm")
+		}
+		b.Store(up.Key, "image/png", avatartest.PNG(100, 100, false))
 		if u2, got2, err := s.Confirm(ctx, s.user.ID, up.ID); err != nil || u2.AvatarURL != up.URL || got2.Size != got.Size {
 			t.Errorf("confirm again: %+v %+v %v; want the first answer", u2, got2, err)
 		}
@@ -184,29 +196,29 @@ func TestConfirm(t *testing.T) {
 			class                         string
 			reason                        string
 		}{
-			{"not the declared image", "image/png", "image/png", []byte("<html><script>alert(1)</script>"), "", "the stored bytes are not a png image"},
-			{"another Content-Type", "image/png", "text/html", png, "", "the stored object's Content-Type is not the declared one"},
-			{"too large", "image/png", "image/png", append(append([]byte{}, png...), make([]byte, 1000)...), "", "the stored object is 1029 bytes; it must be 1 to 1000"},
-			{"archived", "image/png", "image/png", png, "ARCHIVE", "the stored object is not in the STANDARD storage class"},
-			{"empty, in another class", "image/png", "image/png", []byte{}, "STANDARD_IA", "the stored object is 0 bytes; it must be 1 to 1000"},
-			{"infrequent access", "image/png", "image/png", png, "STANDARD_IA", "the stored object is not in the STANDARD storage class"},
+			{"not the declared image", "image/png", "image/png", []byte("<html><script>alert(1)</script>"), "", avatar.ReasonNotAnImage},
+			{"another Content-Type", "image/png", "text/html", png, "", avatar.ReasonWrongContentType},
+			{"too large", "image/png", "image/png", append(append([]byte{}, png...), make([]byte, maxBytes)...), "", avatar.ReasonTooLarge},
+			{"archived", "image/png", "image/png", png, "ARCHIVE", avatar.ReasonStorageClass},
+			{"empty, in another class", "image/png", "image/png", []byte{}, "STANDARD_IA", avatar.ReasonTooLarge},
+			{"infrequent access", "image/png", "image/png", png, "STANDARD_IA", avatar.ReasonStorageClass},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				s := newService(t, nil)
 				up := s.upload(t, tt.contentType, nil)
-				s.bucket.Put(up.Key, tt.storedType, tt.data)
+				s.bucket.Store(up.Key, tt.storedType, tt.data)
 				s.bucket.Class[up.Key] = tt.class
 				_, _, err := s.Confirm(ctx, s.user.ID, up.ID)
 				var rej *avatar.RejectedError
-				if !errors.As(err, &rej) || rej.Reason != tt.reason {
+				if !errors.As(err, &rej) || rej.Reason != tt.reason || rej.Message == "" {
 					t.Fatalf("confirm: %v; want rejected: %s", err, tt.reason)
 				}
 				if _, ok := s.bucket.Objects[up.Key]; ok {
 					t.Errorf("the rejected object was not deleted")
 				}
-				s.bucket.Put(up.Key, "image/png", png) // uploaded again under the still-valid signature
+				s.bucket.Store(up.Key, "image/png", png) // uploaded again under the still-valid signature
 				if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.As(err, &rej) ||
-					rej.Reason != "this upload was rejected; ask for a new signature" {
+					rej.Message != "this upload was rejected; ask for a new signature" {
 					t.Errorf("confirm after the rejection: %v; want rejected for good", err)
 				}
 				if u, _ := s.User(ctx, s.user.ID); u.AvatarURL != "" {
@@ -215,28 +227,23 @@ func TestConfirm(t *testing.T) {
 			})
 		}
 	})
-	t.Run("bytes changed between check and copy", func(t *testing.T) {
+	t.Run("written again while being confirmed", func(t *testing.T) {
 		s := newService(t, nil)
 		up := s.upload(t, "image/png", png)
-		s.bucket.OnCopy = func(src, dst string, spec avatar.CopySpec) error {
-			s.bucket.OnCopy = nil
-			s.bucket.Put(up.Key, "image/png", append(append([]byte{}, png...), "written again"...))
-			return s.bucket.Copy(ctx, src, dst, spec)
+		other := avatartest.PNG(80, 80, false)
+		s.bucket.OnPut = func(key string, data []byte, spec avatar.PutSpec) error {
+			s.bucket.OnPut = nil
+			s.bucket.Store(up.Key, "image/png", other) // under the still-valid signature
+			// A second confirm reads the other bytes: it may not write their
+			// rendition over the avatar this one is recording.
+			if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.Is(err, avatar.ErrUploadMissing) {
+				t.Errorf("confirm of other bytes while the first writes: %v; want ErrUploadMissing", err)
+			}
+			return s.bucket.Put(ctx, key, data, spec)
 		}
-		if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.Is(err, avatar.ErrUploadMissing) {
-			t.Fatalf("confirm whose copy found other bytes: %v; want ErrUploadMissing", err)
-		}
-		if _, ok := s.bucket.Objects[up.AvatarKey]; ok {
-			t.Errorf("bytes never checked reached the avatar key")
-		}
-		// The first confirm's claim on copying the version it checked
-		// holds for a minute: until then no other version may be copied.
-		if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.Is(err, avatar.ErrUploadMissing) {
-			t.Errorf("retry while the claim holds: %v; want ErrUploadMissing", err)
-		}
-		s.now = s.now.Add(time.Minute + time.Second)
-		if _, got, err := s.Confirm(ctx, s.user.ID, up.ID); err != nil || got.Size != int64(len(png))+13 {
-			t.Errorf("retry after the claim: %+v %v; want the bytes now stored, checked and confirmed", got, err)
+		_, got, err := s.Confirm(ctx, s.user.ID, up.ID)
+		if err != nil || got.Size != int64(len(png)) {
+			t.Fatalf("the first confirm: %+v %v; want the bytes it checked recorded", got, err)
 		}
 	})
 }
@@ -277,9 +284,9 @@ func (w *watchedBucket) Peek(ctx context.Context, key string, n int) (avatar.Obj
 	return w.Bucket.Peek(ctx, key, n)
 }
 
-func (w *watchedBucket) Copy(ctx context.Context, src, dst string, spec avatar.CopySpec) error {
+func (w *watchedBucket) Put(ctx context.Context, key string, data []byte, spec avatar.PutSpec) error {
 	w.contexts = append(w.contexts, ctx)
-	return w.Bucket.Copy(ctx, src, dst, spec)
+	return w.Bucket.Put(ctx, key, data, spec)
 }
 
 // TestConfirmPinsKeysAndDeadline: every storage call of a confirm uses the
@@ -294,8 +301,8 @@ func TestConfirmPinsKeysAndDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	end := time.Now()
-	if len(w.contexts) != 2 {
-		t.Fatalf("%d storage calls watched; want the read and the copy", len(w.contexts))
+	if len(w.contexts) != 3 {
+		t.Fatalf("%d storage calls watched; want the read and the two writes", len(w.contexts))
 	}
 	for i, ctx := range w.contexts {
 		deadline, ok := ctx.Deadline()

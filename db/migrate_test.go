@@ -24,7 +24,11 @@ func TestMigration4KeepsUploads(t *testing.T) {
 		if _, err := p.DownTo(ctx, 3); err != nil {
 			t.Fatalf("down to 3: %v", err)
 		}
-		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+		// As the schema of 00003 has it; UpsertUser writes today's.
+		if _, err := d.exec(ctx, `INSERT INTO users (id, openid, nickname, created_at, updated_at)
+			VALUES ('u1', 'o1', '', 1, 1)`); err != nil {
+			t.Fatal(err)
+		}
 		// Every column set, NULLs where a row may hold them, and a legacy row
 		// (avatar_key '') as instances of an older version write them.
 		if _, err := d.exec(ctx, `INSERT INTO uploads (id, user_id, object_key, content_type, max_bytes, status,
@@ -218,6 +222,45 @@ func TestMigration5RecordsAvatarUpload(t *testing.T) {
 		}
 		if byURL, byUpload := indexes(); byURL != 0 || byUpload != 1 {
 			t.Errorf("after up: indexes by avatar_url %d, by avatar_upload_id %d; want 0, 1", byURL, byUpload)
+		}
+	})
+}
+
+// TestMigration6Thumbnails: users and uploads from before thumbnails name
+// their avatar as its own thumbnail, with no thumbnail key to sweep.
+func TestMigration6Thumbnails(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		p, err := d.migrator()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(ctx, 5); err != nil {
+			t.Fatalf("down to 5: %v", err)
+		}
+		if _, err := d.exec(ctx, `INSERT INTO users (id, openid, nickname, avatar_url, created_at, updated_at)
+			VALUES ('u1', 'o1', '', 'https://cdn/avatars/u1/a/avatar.png', 1, 1), ('u2', 'o2', '', NULL, 1, 1)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.exec(ctx, `INSERT INTO uploads (id, user_id, object_key, avatar_key, content_type, max_bytes, status,
+				size, url, created_at, expires_at, confirmed_at)
+			VALUES ('a', 'u1', 'uploads/u1/a.png', 'avatars/u1/a/avatar.png', 'image/png', 5, 'confirmed', 3,
+				'https://cdn/avatars/u1/a/avatar.png', 1, 2, 3)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Up(ctx); err != nil {
+			t.Fatalf("up: %v", err)
+		}
+		u1, err := d.UserByID(ctx, "u1")
+		if err != nil || u1.AvatarThumbURL != u1.AvatarURL {
+			t.Errorf("user with an avatar: thumb %q, %v; want its avatar %q", u1.AvatarThumbURL, err, u1.AvatarURL)
+		}
+		if u2, err := d.UserByID(ctx, "u2"); err != nil || u2.AvatarThumbURL != "" {
+			t.Errorf("user without an avatar: thumb %q, %v; want none", u2.AvatarThumbURL, err)
+		}
+		up, err := d.UploadForUser(ctx, "u1", "a")
+		if err != nil || up.ThumbKey != "" || up.ThumbURL != up.URL {
+			t.Errorf("upload from before: thumb key %q, url %q, %v; want none and the avatar's URL", up.ThumbKey, up.ThumbURL, err)
 		}
 	})
 }

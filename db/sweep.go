@@ -65,17 +65,17 @@ func (d *DB) claimSweep(ctx context.Context, p avatar.SweepPolicy, now time.Time
 		// first makes this one a no-op, and what it returns is what was due
 		// when it was claimed, not when it was picked.
 		var (
-			t                        = avatar.SweepTask{UploadID: id}
-			key, avatarKey, status   string
-			keyDue, avatarOfRowIsDue bool
+			t                                = avatar.SweepTask{UploadID: id}
+			key, avatarKey, thumbKey, status string
+			keyDue, avatarOfRowIsDue         bool
 		)
 		err := d.writeRow(ctx, func(row rowScanner) error {
-			return row.Scan(&key, &avatarKey, &status, &keyDue, &avatarOfRowIsDue)
+			return row.Scan(&key, &avatarKey, &thumbKey, &status, &keyDue, &avatarOfRowIsDue)
 		}, `
 			UPDATE uploads SET sweep_claimed_at = ?,
 				status = CASE WHEN status = 'pending' THEN 'expired' ELSE status END
 			WHERE id = ? AND `+sweepable+`
-			RETURNING object_key, `+avatarKeyOf+`, status, `+uploadKeyDue+`, `+avatarDue,
+			RETURNING object_key, `+avatarKeyOf+`, thumb_key, status, `+uploadKeyDue+`, `+avatarDue,
 			append(append([]any{toMillis(now), id}, args...), expired, replaced)...)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
@@ -90,6 +90,7 @@ func (d *DB) claimSweep(ctx context.Context, p avatar.SweepPolicy, now time.Time
 			// confirm that then lost to a rejection or to this sweeper.
 			if !confirmed && avatarKey != key {
 				t.Keys, t.DeletesAvatarKey = append(t.Keys, avatarKey), true
+				t.Keys = appendNonEmpty(t.Keys, thumbKey)
 			}
 		}
 		if avatarOfRowIsDue {
@@ -100,6 +101,7 @@ func (d *DB) claimSweep(ctx context.Context, p avatar.SweepPolicy, now time.Time
 			if !keyDue || avatarKey != key {
 				t.Keys = append(t.Keys, avatarKey)
 			}
+			t.Keys = appendNonEmpty(t.Keys, thumbKey)
 		}
 		switch {
 		case avatarOfRowIsDue:
@@ -125,4 +127,13 @@ func (d *DB) FinishSweep(ctx context.Context, t avatar.SweepTask, now time.Time)
 		avatar_deleted_at = CASE WHEN ? THEN ? ELSE avatar_deleted_at END
 		WHERE id = ?`, t.DeletesUploadKey, toMillis(now), t.DeletesAvatarKey, toMillis(now), t.UploadID)
 	return translate(err)
+}
+
+// appendNonEmpty appends key unless it is "" (an upload from before
+// thumbnails has no thumbnail to delete).
+func appendNonEmpty(keys []string, key string) []string {
+	if key == "" {
+		return keys
+	}
+	return append(keys, key)
 }

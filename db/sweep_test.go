@@ -37,8 +37,8 @@ func TestClaimSweep(t *testing.T) {
 		// the confirmed uploads' keys (their avatars are copies).
 		tasks := claim(t, d, policy, now)
 		want := map[string]string{
-			"abandoned:expired": "avatars/u1/abandoned.png avatars/u1/abandoned/avatar.png",
-			"fresh:expired":     "avatars/u1/fresh.png avatars/u1/fresh/avatar.png",
+			"abandoned:expired": "avatars/u1/abandoned.png avatars/u1/abandoned/avatar.png avatars/u1/abandoned/thumb",
+			"fresh:expired":     "avatars/u1/fresh.png avatars/u1/fresh/avatar.png avatars/u1/fresh/thumb",
 			"first:spent":       "avatars/u1/first.png",
 			"second:spent":      "avatars/u1/second.png",
 		}
@@ -63,7 +63,7 @@ func TestClaimSweep(t *testing.T) {
 		}
 		later := now.Add(6 * time.Minute)
 		tasks = claim(t, d, policy, later)
-		if want := map[string]string{"fresh:expired": "avatars/u1/fresh.png avatars/u1/fresh/avatar.png"}; !equalTasks(tasks, want) {
+		if want := map[string]string{"fresh:expired": "avatars/u1/fresh.png avatars/u1/fresh/avatar.png avatars/u1/fresh/thumb"}; !equalTasks(tasks, want) {
 			t.Errorf("after the lease: %v; want %v", tasks, want)
 		}
 		if err := d.FinishSweep(ctx, tasks[0], later); err != nil {
@@ -74,7 +74,7 @@ func TestClaimSweep(t *testing.T) {
 		// released at once.
 		policy.ReplacedBefore = t0.Add(2 * time.Minute)
 		tasks = claim(t, d, policy, later)
-		if want := map[string]string{"first:replaced": "avatars/u1/first/avatar.png"}; !equalTasks(tasks, want) {
+		if want := map[string]string{"first:replaced": "avatars/u1/first/avatar.png avatars/u1/first/thumb"}; !equalTasks(tasks, want) {
 			t.Errorf("after the grace period: %v; want %v", tasks, want)
 		}
 		if err := d.FinishSweep(ctx, tasks[0], later); err != nil {
@@ -103,7 +103,8 @@ func testClaimSweepLegacyAvatar(t *testing.T, legacy string) {
 		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		mustCreateUpload(t, d, testUpload("u1", "old"), t0)
 		mustCreateUpload(t, d, testUpload("u1", "abandoned"), t0)
-		if _, err := d.exec(ctx, `UPDATE uploads SET avatar_key = `+legacy+` WHERE id IN ('old', 'abandoned')`); err != nil {
+		// Legacy rows have no thumbnail either.
+		if _, err := d.exec(ctx, `UPDATE uploads SET avatar_key = `+legacy+`, thumb_key = '', thumb_url = '' WHERE id IN ('old', 'abandoned')`); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := d.ConfirmUpload(ctx, "u1", "old", 10, t0); err != nil {
@@ -260,10 +261,10 @@ func TestSweepRejectedAndRacingConfirms(t *testing.T) {
 		now := t0.Add(time.Hour)
 		policy := avatar.SweepPolicy{ExpiredBefore: now, ReplacedBefore: now, Lease: time.Minute, Limit: 10}
 		want := map[string]string{
-			"bad:rejected":      "avatars/u1/bad.png avatars/u1/bad/avatar.png",
-			loser + ":replaced": "avatars/u1/" + loser + ".png avatars/u1/" + loser + "/avatar.png",
+			"bad:rejected":      "avatars/u1/bad.png avatars/u1/bad/avatar.png avatars/u1/bad/thumb",
+			loser + ":replaced": "avatars/u1/" + loser + ".png avatars/u1/" + loser + "/avatar.png avatars/u1/" + loser + "/thumb",
 			winner + ":spent":   "avatars/u1/" + winner + ".png",
-			"x:replaced":        "avatars/u1/x.png avatars/u1/x/avatar.png",
+			"x:replaced":        "avatars/u1/x.png avatars/u1/x/avatar.png avatars/u1/x/thumb",
 		}
 		if got := claim(t, d, policy, now); !equalTasks(got, want) {
 			t.Errorf("claimed %v; want %v (avatar in use: %s)", got, want, winner)

@@ -16,8 +16,13 @@ import (
 // version write during a rolling upgrade leave avatar_key ”.
 const avatarKeyOf = `COALESCE(NULLIF(avatar_key, ''), object_key)`
 
-const uploadColumns = `id, user_id, object_key, ` + avatarKeyOf + `, content_type, url, max_bytes, status, size,
-	created_at, expires_at, confirmed_at`
+// thumbURLOf is an upload's thumbnail URL: rows from before thumbnails, and
+// those that instances of that version write during a rolling upgrade, name
+// the avatar itself.
+const thumbURLOf = `COALESCE(NULLIF(thumb_url, ''), url)`
+
+const uploadColumns = `id, user_id, object_key, ` + avatarKeyOf + `, thumb_key, content_type, url, ` + thumbURLOf + `,
+	max_bytes, status, size, created_at, expires_at, confirmed_at`
 
 func scanUpload(row rowScanner) (avatar.Upload, error) {
 	var (
@@ -26,8 +31,8 @@ func scanUpload(row rowScanner) (avatar.Upload, error) {
 		created, expires int64
 		confirmed        sql.NullInt64
 	)
-	if err := row.Scan(&u.ID, &u.UserID, &u.Key, &u.AvatarKey, &u.ContentType, &u.URL, &u.MaxBytes, &status,
-		&u.Size, &created, &expires, &confirmed); err != nil {
+	if err := row.Scan(&u.ID, &u.UserID, &u.Key, &u.AvatarKey, &u.ThumbKey, &u.ContentType, &u.URL, &u.ThumbURL,
+		&u.MaxBytes, &status, &u.Size, &created, &expires, &confirmed); err != nil {
 		return avatar.Upload{}, err
 	}
 	u.Status = avatar.UploadStatus(status)
@@ -60,7 +65,7 @@ func (d *DB) CreateUpload(ctx context.Context, u avatar.Upload, maxPending int, 
 		// elsewhere. The keys' uniqueness follows from the id's only for keys
 		// that name it: neither key is indexed, since every signature inserts
 		// a row (migrations 00003 and 00004).
-		return errors.New("db: create upload: the keys must differ and name the id (<prefix>/<id>.<ext>, <prefix>/<id>/<name>)")
+		return errors.New("db: create upload: the keys must differ and name the id (<prefix>/<id>.<ext>, <prefix>/<id>/<name>, the thumbnail beside the avatar)")
 	}
 	return translate(d.createUpload(ctx, u, maxPending, now))
 }
@@ -75,6 +80,12 @@ func keysNameID(u avatar.Upload) bool {
 	_, name := cutLast(u.Key)
 	dir, _ := cutLast(u.AvatarKey)
 	_, parent := cutLast(dir)
+	if u.ThumbKey != "" { // beside the avatar, under another name
+		thumbDir, thumbName := cutLast(u.ThumbKey)
+		if thumbDir != dir || u.ThumbKey == u.AvatarKey || thumbName == "" {
+			return false
+		}
+	}
 	return strings.HasPrefix(name, u.ID+".") && parent == u.ID
 }
 
@@ -93,24 +104,24 @@ func (d *DB) createUpload(ctx context.Context, u avatar.Upload, maxPending int, 
 }
 
 // The insert of a pending upload. Args: id, user id, key, avatar key,
-// content type, url, max bytes, created, expires.
+// thumb key, content type, url, thumb url, max bytes, created, expires.
 const insertUpload = `
-	INSERT INTO uploads (id, user_id, object_key, avatar_key, content_type, url, max_bytes, status, size,
-		created_at, expires_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`
+	INSERT INTO uploads (id, user_id, object_key, avatar_key, thumb_key, content_type, url, thumb_url, max_bytes,
+		status, size, created_at, expires_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`
 
 // insertUploadCapped inserts only while the user holds fewer unexpired
 // pending uploads than the cap. Args: insertUpload's, then user id, now, cap.
 const insertUploadCapped = `
-	INSERT INTO uploads (id, user_id, object_key, avatar_key, content_type, url, max_bytes, status, size,
-		created_at, expires_at)
-	SELECT ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?
+	INSERT INTO uploads (id, user_id, object_key, avatar_key, thumb_key, content_type, url, thumb_url, max_bytes,
+		status, size, created_at, expires_at)
+	SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?
 	WHERE (SELECT COUNT(*) FROM uploads WHERE user_id = ? AND status = 'pending' AND expires_at > ?) < ?`
 
 // createWrite is CreateUpload's write; finish turns what do returned for it
 // into CreateUpload's answer.
 func (d *DB) createWrite(u avatar.Upload, maxPending int, now time.Time) (w write, finish func(error) error) {
-	args := []any{u.ID, u.UserID, u.Key, u.AvatarKey, u.ContentType, u.URL, u.MaxBytes,
+	args := []any{u.ID, u.UserID, u.Key, u.AvatarKey, u.ThumbKey, u.ContentType, u.URL, u.ThumbURL, u.MaxBytes,
 		toMillis(now), toMillis(u.ExpiresAt)}
 	if d.dialect == dialectPostgres {
 		return d.createUnit(u, maxPending, now, args), func(err error) error { return err }
@@ -253,8 +264,8 @@ func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, si
 		}
 	}
 	user, err := scanUser(tx.queryRow(ctx,
-		`UPDATE users SET avatar_url = ?, avatar_upload_id = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
-		up.URL, up.ID, toMillis(now), userID))
+		`UPDATE users SET avatar_url = ?, avatar_thumb_url = ?, avatar_upload_id = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
+		up.URL, up.ThumbURL, up.ID, toMillis(now), userID))
 	if err != nil {
 		return avatar.User{}, avatar.Upload{}, err
 	}

@@ -22,6 +22,8 @@ func testUpload(userID, id string) avatar.Upload {
 		AvatarKey:   "avatars/" + userID + "/" + id + "/avatar.png",
 		ContentType: "image/png",
 		URL:         "https://cdn.example.com/avatars/" + userID + "/" + id + "/avatar.png",
+		ThumbKey:    "avatars/" + userID + "/" + id + "/thumb",
+		ThumbURL:    "https://cdn.example.com/avatars/" + userID + "/" + id + "/thumb",
 		MaxBytes:    5 << 20,
 		ExpiresAt:   t0.Add(uploadTTL),
 	}
@@ -227,7 +229,8 @@ func TestConfirmUpload(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ConfirmUpload: %v", err)
 		}
-		wantUser := avatar.User{ID: "u1", OpenID: "o1", AvatarURL: testUpload("u1", "up1").URL, CreatedAt: t0, UpdatedAt: confirmAt}
+		wantUser := avatar.User{ID: "u1", OpenID: "o1", AvatarURL: testUpload("u1", "up1").URL,
+			AvatarThumbURL: testUpload("u1", "up1").ThumbURL, CreatedAt: t0, UpdatedAt: confirmAt}
 		wantUp := testUpload("u1", "up1")
 		wantUp.Status, wantUp.Size, wantUp.CreatedAt, wantUp.ConfirmedAt = avatar.UploadConfirmed, 1234, t0, confirmAt
 		if user != wantUser || up != wantUp {

@@ -10,18 +10,18 @@ import (
 )
 
 // Queries use '?' placeholders; the PostgreSQL backend rebinds them to $n.
-const userColumns = `id, openid, unionid, nickname, avatar_url, created_at, updated_at`
+const userColumns = `id, openid, unionid, nickname, avatar_url, avatar_thumb_url, created_at, updated_at`
 
 func scanUser(row rowScanner) (avatar.User, error) {
 	var (
-		u                  avatar.User
-		unionID, avatarURL sql.NullString
-		created, updated   int64
+		u                            avatar.User
+		unionID, avatarURL, thumbURL sql.NullString
+		created, updated             int64
 	)
-	if err := row.Scan(&u.ID, &u.OpenID, &unionID, &u.Nickname, &avatarURL, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.OpenID, &unionID, &u.Nickname, &avatarURL, &thumbURL, &created, &updated); err != nil {
 		return avatar.User{}, err
 	}
-	u.UnionID, u.AvatarURL = unionID.String, avatarURL.String
+	u.UnionID, u.AvatarURL, u.AvatarThumbURL = unionID.String, avatarURL.String, thumbURL.String
 	u.CreatedAt, u.UpdatedAt = fromMillis(created), fromMillis(updated)
 	return u, nil
 }

@@ -21,6 +21,7 @@ type apiError struct {
 	status     int
 	code       string
 	message    string
+	reason     string // a rejection's machine-readable reason, if any
 	retryAfter int // seconds; 0 = no Retry-After header
 	cause      error
 }
@@ -63,12 +64,16 @@ func toAPIError(err error) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, code: "not_ready",
 			message: notReady.Dependency + " does not answer", cause: notReady.Err}
 	case errors.As(err, &rejected):
-		return wrap(http.StatusUnprocessableEntity, "upload_rejected", rejected.Reason, 0)
+		e := wrap(http.StatusUnprocessableEntity, "upload_rejected", rejected.Message, 0)
+		e.reason = rejected.Reason
+		return e
 	case errors.As(err, &tooLarge):
 		return wrap(http.StatusRequestEntityTooLarge, "too_large", tooLarge.Error(), 0)
 	case errors.As(err, &pending):
 		return wrap(http.StatusTooManyRequests, "rate_limited", "too many unconfirmed uploads; confirm or let them expire",
 			int(math.Ceil(pending.RetryAfter.Seconds())))
+	case errors.Is(err, avatar.ErrBusy):
+		return wrap(http.StatusServiceUnavailable, "busy", "too many images are being processed; nothing was recorded, retry in a moment", 1)
 	case errors.Is(err, avatar.ErrUploadNotFound):
 		return wrap(http.StatusNotFound, "upload_not_found", "no such upload", 0)
 	case errors.Is(err, avatar.ErrUploadMissing):
@@ -131,6 +136,7 @@ type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		Reason  string `json:"reason,omitempty"`
 	} `json:"error"`
 	RequestID string `json:"request_id"`
 }
@@ -153,7 +159,7 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="wxavatar"`)
 		}
 		var body errorBody
-		body.Error.Code, body.Error.Message, body.RequestID = ae.code, ae.message, requestID(c)
+		body.Error.Code, body.Error.Message, body.Error.Reason, body.RequestID = ae.code, ae.message, ae.reason, requestID(c)
 		var werr error
 		if c.Request().Method == http.MethodHead {
 			werr = c.NoContent(ae.status)

@@ -391,7 +391,7 @@ func TestCreateUpload(t *testing.T) {
 		t.Errorf("key = %v; want %s", up.Key, want)
 	}
 	// The avatar is a copy under a key no signature names.
-	if want := "https://cdn.example.com/avatars/" + userID + "/" + id + "/avatar.png"; up.URL != want || up.MaxBytes != 1000 {
+	if want := "https://cdn.example.com/avatars/" + userID + "/" + id + "/avatar"; up.URL != want || up.MaxBytes != 1000 {
 		t.Errorf("url/max_bytes = %v/%v; want %s/1000", up.URL, up.MaxBytes, want)
 	}
 	exp, err := time.Parse(time.RFC3339, up.ExpiresAt)
@@ -509,15 +509,15 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
-// avatarKeyOf is where confirm copies the upload at key to:
-// uploads/<user>/<id>.<ext> → avatars/<user>/<id>/avatar.<ext>.
+// avatarKeyOf is where confirm writes the avatar of the upload at key:
+// uploads/<user>/<id>.<ext> → avatars/<user>/<id>/avatar.
 func avatarKeyOf(key string) string {
-	rest, ext, _ := strings.Cut(strings.TrimPrefix(key, "uploads/"), ".")
-	return "avatars/" + rest + "/avatar." + ext
+	rest, _, _ := strings.Cut(strings.TrimPrefix(key, "uploads/"), ".")
+	return "avatars/" + rest + "/avatar"
 }
 
-// pngHead is the first bytes of a real PNG.
-var pngHead = append([]byte("\x89PNG\r\n\x1a\n"), 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0)
+// pngHead is a real 64 × 64 PNG (180 bytes: the harness takes 1,000).
+var pngHead = avatartest.PNG(64, 64, false)
 
 // TestConfirm walks confirm's outcomes through HTTP, one subtest each, on one
 // user and one bucket (avatar's TestConfirm checks the same state machine
@@ -543,6 +543,7 @@ func TestConfirm(t *testing.T) {
 
 	id, key := newUpload(t, "image/png")
 	var first answer // the 200 of the accepted confirm
+	var avatarBytes []byte // what it wrote
 	avatarKey := avatarKeyOf(key)
 	wantURL := avatartest.PublicURL + avatarKey
 	t.Run("before the upload", func(t *testing.T) {
@@ -550,7 +551,7 @@ func TestConfirm(t *testing.T) {
 			t.Errorf("before upload: %d %q; want 409 upload_missing", a.status, a.code())
 		}
 	})
-	b.Put(key, "image/png", pngHead)
+	b.Store(key, "image/png", pngHead)
 	t.Run("another user's upload", func(t *testing.T) {
 		if a := confirm(t, otherToken, id); a.status != 404 || a.code() != "upload_not_found" {
 			t.Errorf("other user's upload: %d %q; want 404 upload_not_found", a.status, a.code())
@@ -572,22 +573,26 @@ func TestConfirm(t *testing.T) {
 		if u := confirmed.User.AvatarURL; u == nil || *u != wantURL {
 			t.Errorf("avatar_url = %v; want %s", u, wantURL)
 		}
+		if u := confirmed.User.AvatarThumbURL; u == nil || *u != strings.TrimSuffix(wantURL, "avatar")+"thumb" {
+			t.Errorf("avatar_thumb_url = %v; want the thumbnail beside %s", u, wantURL)
+		}
 		if up := confirmed.Upload; up.Status != "confirmed" || up.Size != int64(len(pngHead)) || up.ContentType != "image/png" || up.URL != wantURL {
 			t.Errorf("upload = %+v", up)
 		}
-		if !bytes.Equal(b.Objects[avatarKey], pngHead) || b.Types[avatarKey] != "image/png" || b.Cache[avatarKey] != "public, max-age=31536000, immutable" {
-			t.Errorf("avatar copy: %q %q %q; want the checked bytes, image/png, %q", b.Objects[avatarKey], b.Types[avatarKey], b.Cache[avatarKey], "public, max-age=31536000, immutable")
+		if bytes.Equal(b.Objects[avatarKey], pngHead) || b.Types[avatarKey] != "image/jpeg" || b.Cache[avatarKey] != "public, max-age=31536000, immutable" {
+			t.Errorf("avatar: %d bytes, %q, %q; want the image re-encoded as JPEG, %q", len(b.Objects[avatarKey]), b.Types[avatarKey], b.Cache[avatarKey], "public, max-age=31536000, immutable")
 		}
+		avatarBytes = b.Objects[avatarKey]
 	})
 	t.Run("again: the same answer", func(t *testing.T) {
 		// Even after the upload key was written again or emptied; the
 		// avatar copy is not touched.
-		b.Put(key, "image/png", []byte("\x89PNG\r\n\x1a\nnot the checked bytes"))
+		b.Store(key, "image/png", avatartest.PNG(100, 100, false))
 		if c := confirm(t, token, id); c.status != 200 || c.raw != first.raw {
 			t.Errorf("second confirm: %d %s; want the first answer %s", c.status, c.raw, first.raw)
 		}
 		delete(b.Objects, key)
-		if c := confirm(t, token, id); c.status != 200 || c.raw != first.raw || !bytes.Equal(b.Objects[avatarKey], pngHead) {
+		if c := confirm(t, token, id); c.status != 200 || c.raw != first.raw || !bytes.Equal(b.Objects[avatarKey], avatarBytes) {
 			t.Errorf("third confirm: %d %s; want the first answer %s and the avatar unchanged", c.status, c.raw, first.raw)
 		}
 	})
@@ -600,7 +605,7 @@ func TestConfirm(t *testing.T) {
 			{"text", "image/png", "image/png", []byte("not an image at all, just text"), ""},
 			{"PNG bytes labelled JPEG", "image/jpeg", "image/jpeg", pngHead, ""},
 			{"stored Content-Type differs", "image/png", "image/jpeg", pngHead, ""},
-			{"too large", "image/png", "image/png", make([]byte, 1001), ""},
+			{"too large", "image/png", "image/png", append(append([]byte{}, pngHead...), make([]byte, 1000)...), ""},
 			{"empty", "image/png", "image/png", []byte{}, ""},
 			{"truncated WebP", "image/webp", "image/webp", []byte("RIFF0000WEBPVP"), ""},
 			{"not the class signed for", "image/png", "image/png", pngHead, "STANDARD_IA"},
@@ -608,11 +613,11 @@ func TestConfirm(t *testing.T) {
 		} {
 			t.Run(r.name, func(t *testing.T) {
 				id, key := newUpload(t, r.ct)
-				b.Put(key, r.storedType, r.bytes)
+				b.Store(key, r.storedType, r.bytes)
 				b.Class[key] = r.class
 				b.Deleted = nil
-				if a := confirm(t, token, id); a.status != 422 || a.code() != "upload_rejected" {
-					t.Errorf("%d %q; want 422 upload_rejected", a.status, a.code())
+				if a := confirm(t, token, id); a.status != 422 || a.code() != "upload_rejected" || a.errorBody().Error.Reason == "" {
+					t.Errorf("%d %s; want 422 upload_rejected with a reason", a.status, a.raw)
 				}
 				if len(b.Deleted) != 1 || b.Deleted[0] != key {
 					t.Errorf("deleted %v; want [%s]", b.Deleted, key)
@@ -628,79 +633,75 @@ func TestConfirm(t *testing.T) {
 	})
 	t.Run("storage down: 503, nothing recorded, a retry succeeds", func(t *testing.T) {
 		id, key := newUpload(t, "image/png")
-		b.Put(key, "image/png", pngHead)
+		b.Store(key, "image/png", pngHead)
 		ta.objects.OnPeek = func(string, int) (avatar.ObjectInfo, []byte, error) {
 			return avatar.ObjectInfo{}, nil, avatar.ErrStorageUnavailable
 		}
 		if a := confirm(t, token, id); a.status != 503 || a.code() != "storage_unavailable" {
 			t.Errorf("storage down: %d %q; want 503 storage_unavailable", a.status, a.code())
 		}
-		b.OnPeek, b.OnCopy = nil, nil
+		b.OnPeek, b.OnPut = nil, nil
 		if a := confirm(t, token, id); a.status != 200 {
 			t.Errorf("retry after storage came back: %d %s", a.status, a.raw)
 		}
 	})
-	t.Run("written again between the check and the copy", func(t *testing.T) {
-		// If-Match failed: 409, nothing recorded, and a retry checks the
-		// new bytes.
+	t.Run("storage refuses the write: 503, nothing recorded, a retry succeeds", func(t *testing.T) {
 		id, key := newUpload(t, "image/png")
-		b.Put(key, "image/png", pngHead)
-		ta.objects.OnCopy = func(string, string, avatar.CopySpec) error { return avatar.ErrObjectChanged }
-		if a := confirm(t, token, id); a.status != 409 || a.code() != "upload_missing" {
-			t.Errorf("object changed during confirm: %d %q; want 409 upload_missing", a.status, a.code())
+		b.Store(key, "image/png", pngHead)
+		ta.objects.OnPut = func(string, []byte, avatar.PutSpec) error { return avatar.ErrStorageUnavailable }
+		if a := confirm(t, token, id); a.status != 503 || a.code() != "storage_unavailable" {
+			t.Errorf("write refused: %d %q; want 503 storage_unavailable", a.status, a.code())
 		}
-		b.OnPeek, b.OnCopy = nil, nil
-		b.Put(key, "image/png", []byte("text now"))
-		if a := confirm(t, token, id); a.status != 422 {
-			t.Errorf("retry after the object changed to text: %d %s; want 422", a.status, a.raw)
+		b.OnPeek, b.OnPut = nil, nil
+		if a := confirm(t, token, id); a.status != 200 {
+			t.Errorf("retry: %d %s; want 200", a.status, a.raw)
 		}
 	})
 	t.Run("two confirms race while the object is written again", func(t *testing.T) {
-		// The one that checked the newer bytes may not copy them over the
-		// avatar the other is recording (409, retry), and once it is
-		// recorded, confirming again copies nothing.
+		// The one that read the newer bytes may not write their rendition
+		// over the avatar the other is recording (409, retry), and once it
+		// is recorded, confirming again writes nothing.
 		id, key := newUpload(t, "image/png")
-		first := append([]byte{}, pngHead...)
-		second := append(append([]byte{}, pngHead...), "written again"...)
-		b.Put(key, "image/png", first)
+		second := avatartest.PNG(90, 90, false)
+		b.Store(key, "image/png", pngHead)
 		var racing answer
-		ta.objects.OnCopy = func(src, dst string, spec avatar.CopySpec) error {
-			ta.objects.OnCopy = nil
-			if err := ta.objects.Copy(context.Background(), src, dst, spec); err != nil {
-				return err
-			}
-			b.Put(key, "image/png", second) // under the still-valid signature
+		ta.objects.OnPut = func(dst string, data []byte, spec avatar.PutSpec) error {
+			ta.objects.OnPut = nil
+			b.Store(key, "image/png", second) // under the still-valid signature
 			racing = confirm(t, token, id)
-			return nil
+			return ta.objects.Put(context.Background(), dst, data, spec)
 		}
-		if a := confirm(t, token, id); a.status != 200 || decode[confirmResponse](t, a).Upload.Size != int64(len(first)) {
-			t.Fatalf("confirm that claimed the copy first: %d %s", a.status, a.raw)
+		if a := confirm(t, token, id); a.status != 200 || decode[confirmResponse](t, a).Upload.Size != int64(len(pngHead)) {
+			t.Fatalf("confirm that claimed the write first: %d %s", a.status, a.raw)
 		}
 		if racing.status != 409 || racing.code() != "upload_missing" {
-			t.Errorf("confirm that checked other bytes meanwhile: %d %q; want 409 upload_missing", racing.status, racing.code())
+			t.Errorf("confirm that read other bytes meanwhile: %d %q; want 409 upload_missing", racing.status, racing.code())
 		}
 		avatarKey := avatarKeyOf(key)
-		if a := confirm(t, token, id); a.status != 200 || !bytes.Equal(b.Objects[avatarKey], first) {
-			t.Errorf("confirm again: %d; avatar %q; want 200 and the first bytes, as recorded", a.status, b.Objects[avatarKey])
+		written := b.Objects[avatarKey]
+		if a := confirm(t, token, id); a.status != 200 || !bytes.Equal(b.Objects[avatarKey], written) {
+			t.Errorf("confirm again: %d; want 200 and the avatar as recorded", a.status)
 		}
 	})
 	t.Run("a confirm that loses to a racing rejection deletes its copy", func(t *testing.T) {
 		id, key := newUpload(t, "image/png")
-		b.Put(key, "image/png", pngHead)
-		ta.objects.OnCopy = func(src, dst string, spec avatar.CopySpec) error {
-			if _, err := ta.store.RejectUpload(context.Background(), userID, id, ta.now); err != nil {
+		b.Store(key, "image/png", pngHead)
+		ta.objects.OnPut = func(dst string, data []byte, spec avatar.PutSpec) error {
+			if _, err := ta.store.RejectUpload(context.Background(), userID, id, ta.now); err != nil && !errors.Is(err, avatar.ErrConflict) {
 				t.Fatal(err)
 			}
-			b.Put(dst, spec.ContentType, b.Objects[src])
+			b.Store(dst, spec.ContentType, data)
 			return nil
 		}
 		if a := confirm(t, token, id); a.status != 422 || a.code() != "upload_rejected" {
 			t.Errorf("confirm that lost to a rejection: %d %q; want 422 upload_rejected", a.status, a.code())
 		}
-		if lost := strings.TrimSuffix(key, ".png") + "/avatar.png"; b.Objects[lost] != nil {
-			t.Errorf("the losing confirm's copy %s was left behind", lost)
+		for _, lost := range []string{avatarKeyOf(key), strings.TrimSuffix(avatarKeyOf(key), "avatar") + "thumb"} {
+			if b.Objects[lost] != nil {
+				t.Errorf("the losing confirm's %s was left behind", lost)
+			}
 		}
-		b.OnPeek, b.OnCopy = nil, nil
+		b.OnPeek, b.OnPut = nil, nil
 	})
 	t.Run("expired with nothing stored", func(t *testing.T) {
 		id, _ := newUpload(t, "image/png")

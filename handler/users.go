@@ -16,16 +16,21 @@ const loginTimeout = 9 * time.Second
 
 // userJSON is the contract's User. Only public fields: never the openid.
 type userJSON struct {
-	ID        string  `json:"id"`
-	Nickname  string  `json:"nickname"`
-	AvatarURL *string `json:"avatar_url"`
-	UpdatedAt string  `json:"updated_at"`
+	ID             string  `json:"id"`
+	Nickname       string  `json:"nickname"`
+	AvatarURL      *string `json:"avatar_url"`
+	AvatarThumbURL *string `json:"avatar_thumb_url"`
+	UpdatedAt      string  `json:"updated_at"`
 }
 
 func toUserJSON(u avatar.User) userJSON {
 	j := userJSON{ID: u.ID, Nickname: u.Nickname, UpdatedAt: formatTime(u.UpdatedAt)}
 	if u.AvatarURL != "" {
 		j.AvatarURL = &u.AvatarURL
+		j.AvatarThumbURL = &u.AvatarThumbURL
+		if u.AvatarThumbURL == "" {
+			j.AvatarThumbURL = &u.AvatarURL
+		}
 	}
 	return j
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -302,6 +303,29 @@ func (c *Client) Copy(ctx context.Context, src, dst string, spec CopySpec) error
 	}
 	if _, _, err := c.cos.Object.Copy(ctx, dst, c.copySourceHost+"/"+src, &cos.ObjectCopyOptions{ObjectCopyHeaderOptions: h}); err != nil {
 		return translate("copy", err)
+	}
+	return nil
+}
+
+// PutSpec is the metadata of an object the service writes itself.
+type PutSpec struct {
+	ContentType, CacheControl string
+}
+
+// Put stores data under key in the STANDARD class. It names no ACL, so the
+// object has the bucket's (and its policy's) permissions, like every object
+// under avatars/.
+func (c *Client) Put(ctx context.Context, key string, data []byte, spec PutSpec) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	opt := &cos.ObjectPutOptions{ObjectPutHeaderOptions: &cos.ObjectPutHeaderOptions{
+		ContentType:      spec.ContentType,
+		CacheControl:     spec.CacheControl,
+		ContentLength:    int64(len(data)),
+		XCosStorageClass: StandardClass,
+	}}
+	if _, err := c.cos.Object.Put(ctx, key, bytes.NewReader(data), opt); err != nil {
+		return translate("put", err)
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ type Bucket struct {
 	Deleted []string          // every key Delete was called with, in order
 
 	OnPeek func(key string, n int) (avatar.ObjectInfo, []byte, error)
-	OnCopy func(src, dst string, spec avatar.CopySpec) error
+	OnPut  func(key string, data []byte, spec avatar.PutSpec) error
 	OnPing func() error
 }
 
@@ -41,8 +41,8 @@ func NewBucket() *Bucket {
 	return &Bucket{Objects: map[string][]byte{}, Types: map[string]string{}, Cache: map[string]string{}, Class: map[string]string{}}
 }
 
-// Put stores data under key as contentType, as an upload would.
-func (b *Bucket) Put(key, contentType string, data []byte) {
+// Store stores data under key as contentType, as a client's upload would.
+func (b *Bucket) Store(key, contentType string, data []byte) {
 	b.Objects[key], b.Types[key] = data, contentType
 }
 
@@ -91,19 +91,13 @@ func (b *Bucket) Peek(_ context.Context, key string, n int) (avatar.ObjectInfo, 
 		data[:min(n, len(data))], nil
 }
 
-// Copy copies src to dst while src still has spec.IfMatch as its ETag.
-func (b *Bucket) Copy(_ context.Context, src, dst string, spec avatar.CopySpec) error {
-	if b.OnCopy != nil {
-		return b.OnCopy(src, dst, spec)
+// Put stores data under key with spec's metadata.
+func (b *Bucket) Put(_ context.Context, key string, data []byte, spec avatar.PutSpec) error {
+	if b.OnPut != nil {
+		return b.OnPut(key, data, spec)
 	}
-	if _, ok := b.Objects[src]; !ok {
-		return avatar.ErrObjectNotFound
-	}
-	if spec.IfMatch != b.ETag(src) {
-		return avatar.ErrObjectChanged
-	}
-	b.Put(dst, spec.ContentType, b.Objects[src])
-	b.Cache[dst] = spec.CacheControl
+	b.Store(key, spec.ContentType, data)
+	b.Cache[key] = spec.CacheControl
 	return nil
 }
 

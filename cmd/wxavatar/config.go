@@ -14,6 +14,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/wxavatar/wxavatar/auth"
+	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/handler"
 	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
@@ -42,6 +43,8 @@ type config struct {
 	UploadMaxBytes int64
 	UploadTTL      time.Duration
 	PendingUploads int
+	Images         avatar.ImageLimits
+	ImageWorkers   int
 	Limits         handler.Limits
 	SweepInterval  time.Duration // 0 = no sweeping
 	SweepGrace     time.Duration // how long a replaced avatar is kept
@@ -313,6 +316,17 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	// day (deploy/README.md), which must never reach an upload whose
 	// signature is still good.
 	c.UploadTTL = p.duration("UPLOAD_TTL", 10*time.Minute, time.Minute, 12*time.Hour)
+	d := avatar.DefaultImageLimits
+	c.Images.MaxSide = int(p.integer("IMAGE_MAX_SIDE", int64(d.MaxSide), 64, 16384))
+	c.Images.MaxPixels = int(p.integer("IMAGE_MAX_PIXELS", int64(d.MaxPixels), 4096, 100_000_000))
+	c.Images.MinSide = int(p.integer("IMAGE_MIN_SIDE", int64(d.MinSide), 1, 64))
+	c.Images.AvatarSide = int(p.integer("AVATAR_SIDE", int64(d.AvatarSide), 64, 4096))
+	c.Images.ThumbSide = int(p.integer("AVATAR_THUMB_SIDE", int64(d.ThumbSide), 16, 1024))
+	if c.Images.ThumbSide > c.Images.AvatarSide {
+		p.fail("AVATAR_THUMB_SIDE", "%d is larger than AVATAR_SIDE (%d)", c.Images.ThumbSide, c.Images.AvatarSide)
+	}
+	// Each decoding holds up to UPLOAD_MAX_BYTES and 4 bytes a pixel.
+	c.ImageWorkers = int(p.integer("IMAGE_WORKERS", 2, 1, 64))
 	c.Limits.UploadsPerMinute = int(p.integer("LIMIT_UPLOADS_PER_MINUTE", 10, 0, 1_000_000))
 	c.PendingUploads = int(p.integer("LIMIT_PENDING_UPLOADS", 5, 0, 1_000_000))
 	c.Limits.SessionsPerMinute = int(p.integer("LIMIT_SESSIONS_PER_MINUTE", 30, 0, 1_000_000))

@@ -933,9 +933,11 @@ func TestContractCheckerRefuses(t *testing.T) {
 		t.Fatalf("openapi.yaml: %v", err)
 	}
 	const (
-		user    = `{"id":"u1","nickname":"","avatar_url":"https://cdn.example.com/avatars/u1/a.png","updated_at":"2026-05-01T08:30:00Z"}`
-		errBody = `{"error":{"code":"rate_limited","message":"slow down"},"request_id":"r1"}`
-		upload  = `{"upload":{"id":"u1","key":"uploads/u/u1.png","expires_at":"2026-05-01T08:30:00Z","max_bytes":1000,` +
+		user = `{"id":"u1","nickname":"","avatar_url":"https://cdn.example.com/avatars/u1/a.png",` +
+			`"avatar_thumb_url":"https://cdn.example.com/avatars/u1/thumb","updated_at":"2026-05-01T08:30:00Z"}`
+		rejected = `{"error":{"code":"upload_rejected","message":"not an image","reason":"not_an_image"},"request_id":"r1"}`
+		errBody  = `{"error":{"code":"rate_limited","message":"slow down"},"request_id":"r1"}`
+		upload   = `{"upload":{"id":"u1","key":"uploads/u/u1.png","expires_at":"2026-05-01T08:30:00Z","max_bytes":1000,` +
 			`"url":"https://cdn.example.com/avatars/u/u1.png","post":{"url":"https://b.cos.example.com","file_field":"file",` +
 			`"form":{"key":"uploads/u/u1.png","policy":"eyJhIjoxfQ==","q-sign-algorithm":"sha1","q-ak":"ak","q-key-time":"1;2",` +
 			`"q-signature":"0123456789abcdef0123456789abcdef01234567","Content-Type":"image/png","success_action_status":"204",` +
@@ -963,6 +965,10 @@ func TestContractCheckerRefuses(t *testing.T) {
 		{"GET", "/v1/me", 200, map[string]string{"Content-Type": "text/plain"}, `{"user":` + user + `}`, `Content-Type "text/plain" is not listed`},
 		{"GET", "/v1/me", 200, nil, `{"user":`, "body is not JSON"},
 		{"GET", "/v1/me", 200, nil, ``, "no body"},
+		{"GET", "/v1/me", 200, nil, strings.Replace(`{"user":`+user+`}`, `"https://cdn.example.com/avatars/u1/thumb"`, `"not a uri"`, 1), `at "/user/avatar_thumb_url"`},
+		{"POST", "/v1/avatar/uploads/abc/confirm", 422, nil, rejected, ""},
+		{"POST", "/v1/avatar/uploads/abc/confirm", 422, nil, strings.Replace(rejected, "not_an_image", "bogus", 1), `at "/error/reason"`},
+		{"POST", "/v1/avatar/uploads/abc/confirm", 503, nil, strings.Replace(errBody, "rate_limited", "busy", 1), ""},
 		{"GET", "/healthz", 200, nil, `{"status":"ok"}`, ""},
 		{"GET", "/healthz", 200, nil, `{"status":"ok","extra":1}`, "additional"},
 		{"GET", "/healthz", 200, nil, `{"status":"fine"}`, `at "/status"`},

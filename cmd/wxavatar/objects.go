@@ -30,8 +30,8 @@ func (o objects) Peek(ctx context.Context, key string, n int) (avatar.ObjectInfo
 	return avatar.ObjectInfo(info), head, objectsError(err)
 }
 
-func (o objects) Copy(ctx context.Context, src, dst string, spec avatar.CopySpec) error {
-	return objectsError(o.c.Copy(ctx, src, dst, storage.CopySpec(spec)))
+func (o objects) Put(ctx context.Context, key string, data []byte, spec avatar.PutSpec) error {
+	return objectsError(o.c.Put(ctx, key, data, storage.PutSpec(spec)))
 }
 
 func (o objects) Delete(ctx context.Context, key string) error {
@@ -45,7 +45,6 @@ func (o objects) Ping(ctx context.Context) error { return objectsError(o.c.Ping(
 func objectsError(err error) error {
 	for _, pair := range [...]struct{ from, to error }{
 		{storage.ErrNotFound, avatar.ErrObjectNotFound},
-		{storage.ErrChanged, avatar.ErrObjectChanged},
 		{storage.ErrArchived, avatar.ErrObjectArchived},
 		{storage.ErrUnavailable, avatar.ErrStorageUnavailable},
 	} {

@@ -15,7 +15,6 @@ import (
 func TestObjectsError(t *testing.T) {
 	for _, tt := range []struct{ from, want error }{
 		{storage.ErrNotFound, avatar.ErrObjectNotFound},
-		{storage.ErrChanged, avatar.ErrObjectChanged},
 		{storage.ErrArchived, avatar.ErrObjectArchived},
 		{storage.ErrUnavailable, avatar.ErrStorageUnavailable},
 	} {

@@ -261,6 +261,7 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 	avatars, err := avatar.New(avatar.Config{
 		Records: a.database, Objects: objects{k.objects}, Logger: logger, Now: time.Now, Events: metrics,
 		MaxBytes: cfg.UploadMaxBytes, UploadTTL: cfg.UploadTTL, PendingUploads: cfg.PendingUploads,
+		Images: cfg.Images, ImageWorkers: cfg.ImageWorkers,
 	})
 	if err != nil {
 		return nil, err

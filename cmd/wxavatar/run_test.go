@@ -157,10 +157,11 @@ func (r reply) code() string {
 // The contract's answers (openapi.yaml), as the tests read them.
 type (
 	userJSON struct {
-		ID        string  `json:"id"`
-		Nickname  string  `json:"nickname"`
-		AvatarURL *string `json:"avatar_url"`
-		UpdatedAt string  `json:"updated_at"`
+		ID             string  `json:"id"`
+		Nickname       string  `json:"nickname"`
+		AvatarURL      *string `json:"avatar_url"`
+		AvatarThumbURL *string `json:"avatar_thumb_url"`
+		UpdatedAt      string  `json:"updated_at"`
 	}
 	sessionReply struct {
 		Token     string   `json:"token"`
@@ -377,6 +378,45 @@ func testImage(t *testing.T, format string) []byte {
 	return b.Bytes()
 }
 
+// checkAvatar fails unless got is the avatar confirm writes of the image
+// uploaded: a JPEG or PNG (as contentType says) of the same size, close in
+// every pixel (JPEG is lossy), and not the uploaded bytes.
+func checkAvatar(t *testing.T, got []byte, contentType string, uploaded []byte) {
+	t.Helper()
+	want, _, err := image.Decode(bytes.NewReader(uploaded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, format, err := image.Decode(bytes.NewReader(got))
+	switch {
+	case err != nil:
+		t.Errorf("the avatar does not decode: %v", err)
+		return
+	case "image/"+format != contentType || (format != "jpeg" && format != "png"):
+		t.Errorf("the avatar is a %s served as %q; want JPEG or PNG, served as such", format, contentType)
+	case bytes.Equal(got, uploaded):
+		t.Errorf("the avatar is the uploaded file itself; want it re-encoded")
+	case img.Bounds().Size() != want.Bounds().Size():
+		t.Errorf("the avatar is %v; want the uploaded %v", img.Bounds().Size(), want.Bounds().Size())
+		return
+	}
+	var diff, n uint64
+	b := want.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r1, g1, b1, _ := want.At(x, y).RGBA()
+			r2, g2, b2, _ := img.At(x-b.Min.X+img.Bounds().Min.X, y-b.Min.Y+img.Bounds().Min.Y).RGBA()
+			for _, d := range [][2]uint32{{r1, r2}, {g1, g2}, {b1, b2}} {
+				diff += uint64(max(d[0], d[1])-min(d[0], d[1])) >> 8
+				n++
+			}
+		}
+	}
+	if mean := float64(diff) / float64(n); mean > 6 {
+		t.Errorf("the avatar's pixels differ from the upload's by %.1f on average; want the same picture", mean)
+	}
+}
+
 // newTestCOS is the local object server standing in for COS, in a folder of
 // the test's, accepting the test credentials unless cfg names others.
 func newTestCOS(t *testing.T, cfg localcos.Config) *localcos.Server {
@@ -465,25 +505,35 @@ func TestEndToEnd(t *testing.T) {
 		if r.status != 200 {
 			t.Fatalf("confirm: %d %s", r.status, r.raw)
 		}
-		// The avatar is a copy under a key no signature names.
-		wantURL := cosSrv.URL + "/avatars/" + strings.TrimSuffix(strings.TrimPrefix(up.Key, "uploads/"), ".png") + "/avatar.png"
-		if got := decodeAs[confirmReply](t, r).User.avatarURL(); got != wantURL || up.URL != wantURL {
+		// The avatar is re-encoded under a key no signature names.
+		wantURL := cosSrv.URL + "/avatars/" + strings.TrimSuffix(strings.TrimPrefix(up.Key, "uploads/"), ".png") + "/avatar"
+		confirmed := decodeAs[confirmReply](t, r).User
+		if got := confirmed.avatarURL(); got != wantURL || up.URL != wantURL {
 			t.Errorf("avatar_url = %v, upload url %s; want %s", got, up.URL, wantURL)
+		}
+		if confirmed.AvatarThumbURL == nil || *confirmed.AvatarThumbURL != strings.TrimSuffix(wantURL, "avatar")+"thumb" {
+			t.Errorf("avatar_thumb_url = %v; want the thumbnail beside the avatar", confirmed.AvatarThumbURL)
+		} else if status, thumb := download(t, *confirmed.AvatarThumbURL); status != 200 || len(thumb) == 0 {
+			t.Errorf("thumbnail download: %d", status)
 		}
 		if again := c.confirm(alice, up.ID); again.status != 200 || !bytes.Equal(again.raw, r.raw) {
 			t.Errorf("second confirm: %d %s; want the same 200", again.status, again.raw)
-		}
-		status, got := download(t, wantURL)
-		if status != 200 || !bytes.Equal(got, data) {
-			t.Errorf("download: %d, %d bytes; want 200 and the %d uploaded bytes", status, len(got), len(data))
 		}
 		resp, err := http.Get(wantURL)
 		if err != nil {
 			t.Fatal(err)
 		}
+		avatarBytes, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("download: %d", resp.StatusCode)
+		}
+		checkAvatar(t, avatarBytes, resp.Header.Get("Content-Type"), data)
 		if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
 			t.Errorf("avatar Cache-Control = %q; want it cached for good (its key is never written again)", cc)
+		}
+		if status, _ := download(t, cosSrv.URL+"/"+up.Key); status == 200 {
+			t.Errorf("the uploaded file outlived the confirm")
 		}
 
 		// The signatures stay valid until they expire, but what they write
@@ -501,8 +551,8 @@ func TestEndToEnd(t *testing.T) {
 		if again := c.confirm(alice, up.ID); again.status != 200 || !bytes.Equal(again.raw, r.raw) {
 			t.Errorf("confirm after uploading again: %d %s; want the first 200", again.status, again.raw)
 		}
-		if status, got := download(t, wantURL); status != 200 || !bytes.Equal(got, data) {
-			t.Errorf("avatar after uploading again: %d, %d bytes; want the %d bytes confirmed", status, len(got), len(data))
+		if status, got := download(t, wantURL); status != 200 || !bytes.Equal(got, avatarBytes) {
+			t.Errorf("avatar after uploading again: %d, %d bytes; want the %d bytes confirm wrote", status, len(got), len(avatarBytes))
 		}
 	})
 
@@ -524,11 +574,13 @@ func TestEndToEnd(t *testing.T) {
 		}
 		me := c.call("GET", "/v1/me", alice, "")
 		avatar := decodeAs[userReply](t, me).User.avatarURL()
-		if avatar != up.URL || avatar != cosSrv.URL+"/avatars/"+strings.TrimSuffix(strings.TrimPrefix(up.Key, "uploads/"), ".jpg")+"/avatar.jpg" {
+		if avatar != up.URL || avatar != cosSrv.URL+"/avatars/"+strings.TrimSuffix(strings.TrimPrefix(up.Key, "uploads/"), ".jpg")+"/avatar" {
 			t.Errorf("avatar_url = %s; want the JPEG's URL %s", avatar, up.URL)
 		}
-		if status, got := download(t, avatar); status != 200 || !bytes.Equal(got, data) {
-			t.Errorf("download: %d, %d bytes; want 200 and the uploaded bytes", status, len(got))
+		if status, got := download(t, avatar); status != 200 {
+			t.Errorf("download: %d; want 200", status)
+		} else {
+			checkAvatar(t, got, "image/jpeg", data)
 		}
 	})
 
@@ -722,8 +774,10 @@ func TestDevQuickStart(t *testing.T) {
 		t.Fatalf("confirm: %d %s", r.status, r.raw)
 	}
 	status, got := download(t, decodeAs[confirmReply](t, r).User.avatarURL())
-	if status != 200 || !bytes.Equal(got, data) {
-		t.Errorf("download: %d, %d bytes; want the uploaded bytes", status, len(got))
+	if status != 200 {
+		t.Errorf("download: %d; want 200", status)
+	} else {
+		checkAvatar(t, got, "image/jpeg", data)
 	}
 	if r := c.call("GET", "/readyz", "", ""); r.status != 200 {
 		t.Errorf("readyz: %d %s", r.status, r.raw)

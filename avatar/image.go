@@ -1,0 +1,258 @@
+package avatar
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+
+	"golang.org/x/image/draw"
+	"golang.org/x/image/webp"
+)
+
+// ImageLimits bound what confirm decodes and what it writes.
+type ImageLimits struct {
+	// MaxSide and MaxPixels bound the stored image, read from its header
+	// before anything is decoded: a 48 KB PNG can claim 20000 × 20000
+	// pixels and take 1.6 GB to decode.
+	MaxSide, MaxPixels int
+	// MinSide is the shortest side accepted.
+	MinSide int
+	// AvatarSide is the avatar's longest side; smaller images keep theirs.
+	AvatarSide int
+	// ThumbSide is the side of the square thumbnail.
+	ThumbSide int
+}
+
+// DefaultImageLimits suit avatars: a 12 MP phone photo passes, WeChat's own
+// 46 px avatars too, and the avatar is as large as WeChat serves its own.
+var DefaultImageLimits = ImageLimits{MaxSide: 4096, MaxPixels: 16_000_000, MinSide: 32, AvatarSide: 640, ThumbSide: 132}
+
+func (l ImageLimits) validate() error {
+	switch {
+	case l.MinSide < 1 || l.MaxSide < l.MinSide || l.MaxPixels < l.MinSide*l.MinSide:
+		return errors.New("avatar: image limits: want 1 ≤ MinSide ≤ MaxSide and MaxPixels ≥ MinSide²")
+	case l.AvatarSide < 1 || l.ThumbSide < 1 || l.ThumbSide > l.AvatarSide:
+		return errors.New("avatar: image limits: want 1 ≤ ThumbSide ≤ AvatarSide")
+	}
+	return nil
+}
+
+// The reasons a rejection names (RejectedError.Reason), stable for clients.
+const (
+	ReasonNotAnImage        = "not_an_image"       // does not decode completely as the declared type
+	ReasonTooManyPixels     = "too_many_pixels"    // a side or the area over ImageLimits
+	ReasonTooSmall          = "too_small"          // a side under ImageLimits.MinSide
+	ReasonUnsupportedFormat = "unsupported_format" // an image no pure-Go decoder reads (HEIC, AVIF, …)
+	ReasonTooLarge          = "too_large"          // more bytes than the upload allowed, or none
+	ReasonWrongContentType  = "wrong_content_type" // stored with another Content-Type than declared
+	ReasonStorageClass      = "storage_class"      // not in the STANDARD storage class
+)
+
+// rendition is an image we wrote: its bytes and their type.
+type rendition struct {
+	data        []byte
+	contentType string
+}
+
+// renditions are what confirm stores of an accepted image.
+type renditions struct {
+	avatar, thumb rendition
+}
+
+// render decodes data as contentType and writes the avatar and the
+// thumbnail from its pixels alone: orientation applied, no metadata, no
+// byte of the client's file. A refusal is a *RejectedError.
+//
+// Bytes after the end of a complete image (a ZIP appended to a PNG, the
+// video of a "motion photo" JPEG) are ignored rather than refused: nothing
+// but the decoded pixels reaches the keys we write, and phones append
+// such data to ordinary photos.
+func render(data []byte, contentType string, lim ImageLimits) (renditions, error) {
+	img, err := decode(data, contentType, lim)
+	if err != nil {
+		return renditions{}, err
+	}
+	avatar := fit(img, lim.AvatarSide)
+	avatar = orient(avatar, orientation(data, contentType))
+	thumb := squareThumb(avatar, lim.ThumbSide)
+	opaque := isOpaque(avatar)
+	a, err := encode(avatar, opaque)
+	if err != nil {
+		return renditions{}, err
+	}
+	t, err := encode(thumb, opaque)
+	if err != nil {
+		return renditions{}, err
+	}
+	return renditions{avatar: a, thumb: t}, nil
+}
+
+// decode checks the header's dimensions, then decodes the whole image.
+func decode(data []byte, contentType string, lim ImageLimits) (image.Image, error) {
+	kind := sniffImage(data)
+	if kind != contentType {
+		if other := sniffUnsupported(data); other != "" {
+			return nil, &RejectedError{Reason: ReasonUnsupportedFormat,
+				Message: fmt.Sprintf("the stored image is %s, which cannot be read; upload a JPEG, PNG or WebP", other)}
+		}
+		return nil, notAn(contentType)
+	}
+	var decodeConfig func([]byte) (image.Config, error)
+	var decodeAll func([]byte) (image.Image, error)
+	switch contentType {
+	case "image/jpeg":
+		decodeConfig = func(b []byte) (image.Config, error) { return jpeg.DecodeConfig(bytes.NewReader(b)) }
+		decodeAll = func(b []byte) (image.Image, error) { return jpeg.Decode(bytes.NewReader(b)) }
+	case "image/png":
+		decodeConfig = func(b []byte) (image.Config, error) { return png.DecodeConfig(bytes.NewReader(b)) }
+		decodeAll = func(b []byte) (image.Image, error) { return png.Decode(bytes.NewReader(b)) }
+	case "image/webp":
+		decodeConfig = func(b []byte) (image.Config, error) { return webp.DecodeConfig(bytes.NewReader(b)) }
+		decodeAll = func(b []byte) (image.Image, error) { return webp.Decode(bytes.NewReader(b)) }
+	default:
+		return nil, notAn(contentType)
+	}
+	cfg, err := decodeConfig(data)
+	if err != nil {
+		return nil, notAn(contentType)
+	}
+	w, h := cfg.Width, cfg.Height
+	switch {
+	case w > lim.MaxSide || h > lim.MaxSide || w*h > lim.MaxPixels:
+		return nil, &RejectedError{Reason: ReasonTooManyPixels,
+			Message: fmt.Sprintf("the image is %d × %d pixels; at most %d on a side and %d in all", w, h, lim.MaxSide, lim.MaxPixels)}
+	case w < lim.MinSide || h < lim.MinSide:
+		return nil, &RejectedError{Reason: ReasonTooSmall,
+			Message: fmt.Sprintf("the image is %d × %d pixels; at least %d on a side", w, h, lim.MinSide)}
+	}
+	img, err := decodeAll(data)
+	if err != nil {
+		return nil, notAn(contentType)
+	}
+	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
+		return nil, notAn(contentType) // the header lied about the pixels that follow
+	}
+	return img, nil
+}
+
+func notAn(contentType string) *RejectedError {
+	return &RejectedError{Reason: ReasonNotAnImage,
+		Message: fmt.Sprintf("the stored bytes are not a complete %s image", imageExt[contentType][1:])}
+}
+
+// fit scales img down so that its longest side is at most side; it never
+// scales up.
+func fit(img image.Image, side int) image.Image {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w <= side && h <= side {
+		return toNRGBA(img)
+	}
+	if w >= h {
+		w, h = side, max(1, h*side/w)
+	} else {
+		w, h = max(1, w*side/h), side
+	}
+	return scale(img, w, h)
+}
+
+// scale resamples img to w × h with Catmull-Rom, which keeps a downscaled
+// photo sharp without the ringing of Lanczos.
+func scale(img image.Image, w, h int) *image.NRGBA {
+	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
+	draw.CatmullRom.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
+	return dst
+}
+
+func toNRGBA(img image.Image) *image.NRGBA {
+	if n, ok := img.(*image.NRGBA); ok && n.Rect.Min == (image.Point{}) {
+		return n
+	}
+	b := img.Bounds()
+	dst := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Src)
+	return dst
+}
+
+// squareThumb crops img to a centred square and scales it to side × side
+// (or to the square's own side, if smaller: never up).
+func squareThumb(img image.Image, side int) image.Image {
+	b := img.Bounds()
+	s := min(b.Dx(), b.Dy())
+	x0, y0 := b.Min.X+(b.Dx()-s)/2, b.Min.Y+(b.Dy()-s)/2
+	square := image.Rect(x0, y0, x0+s, y0+s)
+	side = min(side, s)
+	dst := image.NewNRGBA(image.Rect(0, 0, side, side))
+	draw.CatmullRom.Scale(dst, dst.Bounds(), img, square, draw.Src, nil)
+	return dst
+}
+
+func isOpaque(img image.Image) bool {
+	if o, ok := img.(interface{ Opaque() bool }); ok {
+		return o.Opaque()
+	}
+	return false
+}
+
+// jpegQuality: at 640 px, 85 keeps a photo free of visible artefacts at
+// about a tenth of its PNG size.
+const jpegQuality = 85
+
+// encode writes img as JPEG when it is opaque and PNG when it has any
+// transparency. Neither encoder writes metadata: no EXIF, XMP, ICC profile,
+// comment or text chunk can come out.
+func encode(img image.Image, opaque bool) (rendition, error) {
+	var buf bytes.Buffer
+	if opaque {
+		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: jpegQuality}); err != nil {
+			return rendition{}, err
+		}
+		return rendition{data: buf.Bytes(), contentType: "image/jpeg"}, nil
+	}
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	if err := enc.Encode(&buf, img); err != nil {
+		return rendition{}, err
+	}
+	return rendition{data: buf.Bytes(), contentType: "image/png"}, nil
+}
+
+// orient applies an EXIF orientation (1–8) to img; others leave it as is.
+func orient(img image.Image, o int) image.Image {
+	if o < 2 || o > 8 {
+		return img
+	}
+	src := toNRGBA(img)
+	w, h := src.Rect.Dx(), src.Rect.Dy()
+	dw, dh := w, h
+	if o >= 5 { // 5–8 swap the axes
+		dw, dh = h, w
+	}
+	dst := image.NewNRGBA(image.Rect(0, 0, dw, dh))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			var dx, dy int
+			switch o {
+			case 2: // mirrored
+				dx, dy = w-1-x, y
+			case 3: // rotated 180°
+				dx, dy = w-1-x, h-1-y
+			case 4: // mirrored vertically
+				dx, dy = x, h-1-y
+			case 5: // transposed
+				dx, dy = y, x
+			case 6: // rotated 90° clockwise to display
+				dx, dy = h-1-y, x
+			case 7: // transversed
+				dx, dy = h-1-y, w-1-x
+			case 8: // rotated 90° counter-clockwise to display
+				dx, dy = y, w-1-x
+			}
+			i, j := src.PixOffset(x, y), dst.PixOffset(dx, dy)
+			copy(dst.Pix[j:j+4], src.Pix[i:i+4])
+		}
+	}
+	return dst
+}
