@@ -22,7 +22,7 @@ type apiError struct {
 	code       string
 	message    string
 	reason     string // a rejection's machine-readable reason, if any
-	retryAfter int // seconds; 0 = no Retry-After header
+	retryAfter int    // seconds; 0 = no Retry-After header
 	cause      error
 }
 

@@ -542,7 +542,7 @@ func TestConfirm(t *testing.T) {
 	b := ta.objects
 
 	id, key := newUpload(t, "image/png")
-	var first answer // the 200 of the accepted confirm
+	var first answer       // the 200 of the accepted confirm
 	var avatarBytes []byte // what it wrote
 	avatarKey := avatarKeyOf(key)
 	wantURL := avatartest.PublicURL + avatarKey
