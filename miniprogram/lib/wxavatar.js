@@ -28,8 +28,42 @@ const UPLOAD_TIMEOUT_MS = 60000
 const POST_OK_STATUS = [200, 201, 204]
 
 // How much of the file the type sniffing reads: every signature
-// sniffImageType knows fits (WebP's is the longest, 12 bytes).
+// sniffImageType knows fits (WebP's and ISO-BMFF's ftyp brand end at byte 12).
 const SNIFF_BYTES = 16
+
+// What the service can decode (pure-Go decoders): the only types uploaded.
+const UPLOADABLE_TYPES = ['image/jpeg', 'image/png', 'image/webp']
+
+// ISO-BMFF major brands (bytes 8–12, after "ftyp" at 4–8) of the images
+// phones save that the service cannot read: HEIC/HEIF (iPhone photos, many
+// Android cameras) and AVIF. The client converts these before uploading.
+const FTYP_BRANDS = {
+  heic: 'image/heic',
+  heix: 'image/heic',
+  hevc: 'image/heic',
+  heim: 'image/heic',
+  heis: 'image/heic',
+  mif1: 'image/heif',
+  msf1: 'image/heif',
+  avif: 'image/avif',
+  avis: 'image/avif'
+}
+
+// A converted image need not be larger than an avatar is ever shown: a
+// longest side of 1024 px bounds the canvas's memory (a 12 MP photo would
+// take about 48 MB as RGBA) and keeps the JPEG small.
+const CONVERT_MAX_SIDE = 1024
+const CONVERT_JPEG_QUALITY = 0.9
+// Decoding a photo natively takes well under a second; a load that never
+// calls back must not leave the upload hanging.
+const CONVERT_TIMEOUT_MS = 15000
+
+// confirm answers 503 busy (with Retry-After, in seconds) when the service
+// is decoding too many images at once; nothing was recorded and the same
+// confirm can be sent again. At most this many retries, each waiting
+// Retry-After capped at BUSY_MAX_WAIT_S (1 s when the header is missing).
+const BUSY_RETRIES = 3
+const BUSY_MAX_WAIT_S = 10
 
 // PUT /v1/me, not PATCH: wx.request documents only OPTIONS, GET, HEAD, POST,
 // PUT, DELETE, TRACE and CONNECT, and clients have been seen refusing PATCH
@@ -37,10 +71,15 @@ const SNIFF_BYTES = 16
 const NICKNAME_METHOD = 'PUT'
 
 // WxAvatarError is every failure the client reports. code is the API's error
-// code (invalid_nickname, upload_rejected, …) or one of the client's own:
-// network_error, login_failed, read_file_failed, unsupported_type (detected
-// before asking for a signature), upload_failed (COS refused the bytes),
-// bad_response and http_error (an answer not shaped like the contract's).
+// code (invalid_nickname, upload_rejected, busy, …) or one of the client's
+// own: network_error, login_failed, read_file_failed, unsupported_type
+// (detected before asking for a signature), conversion_failed (a HEIC/HEIF or
+// AVIF file the runtime could not turn into a JPEG), upload_failed (COS
+// refused the bytes), bad_response and http_error (an answer not shaped like
+// the contract's). details holds the rest of the API's error object, e.g.
+// details.reason of upload_rejected (not_an_image, too_many_pixels,
+// too_small, unsupported_format, too_large, wrong_content_type,
+// storage_class), or, for conversion_failed, {from, errMsg}.
 class WxAvatarError extends Error {
   constructor (code, message, details) {
     super(message)
@@ -52,15 +91,18 @@ class WxAvatarError extends Error {
     this.code = code
     this.status = d.status || 0 // HTTP status; 0 when no answer came
     this.requestId = d.requestId || '' // wxavatar's X-Request-Id, for support
-    this.retryAfter = d.retryAfter || 0 // seconds, from Retry-After on 429
+    this.retryAfter = d.retryAfter || 0 // seconds, from Retry-After on 429 and 503
     this.cosCode = d.cosCode || '' // COS's error Code when COS refused an upload
+    this.details = d.details || {}
   }
 }
 
 // sniffImageType names the image type of the first bytes of a file, or ''.
 // chooseAvatar's temporary path says nothing reliable about the format, so
 // the bytes decide which content type to ask a signature for; the server
-// checks the stored bytes again and is the judge.
+// checks the stored bytes again and is the judge. Besides the types the
+// service takes (UPLOADABLE_TYPES) it names image/heic, image/heif and
+// image/avif, which the client converts first.
 function sniffImageType (bytes) {
   const b = bytes
   if (b.length >= 3 && b[0] === 0xFF && b[1] === 0xD8 && b[2] === 0xFF) {
@@ -73,7 +115,21 @@ function sniffImageType (bytes) {
   if (b.length >= 12 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 12) === 'WEBP') {
     return 'image/webp'
   }
+  if (b.length >= 12 && ascii(b, 4, 8) === 'ftyp') {
+    const brand = ascii(b, 8, 12)
+    if (Object.prototype.hasOwnProperty.call(FTYP_BRANDS, brand)) return FTYP_BRANDS[brand]
+  }
   return ''
+}
+
+// withThumb gives a user object an avatar_thumb_url (null when the service
+// sent none: no avatar, or a service from before thumbnails), so that pages
+// can always fall back from it to avatar_url.
+function withThumb (user) {
+  if (user && typeof user === 'object' && user.avatar_thumb_url === undefined) {
+    user.avatar_thumb_url = null
+  }
+  return user
 }
 
 function ascii (b, from, to) {
@@ -93,6 +149,16 @@ function memoryStorage () {
 
 function sleep (ms) {
   return new Promise(function (resolve) { setTimeout(resolve, ms) })
+}
+
+// withTimeout rejects with {errMsg: '<what>: timeout'} when the promise has
+// not settled within CONVERT_TIMEOUT_MS.
+function withTimeout (promise, what) {
+  return new Promise(function (resolve, reject) {
+    const timer = setTimeout(function () { reject({ errMsg: what + ': timeout' }) }, CONVERT_TIMEOUT_MS)
+    promise.then(function (v) { clearTimeout(timer); resolve(v) },
+      function (e) { clearTimeout(timer); reject(e) })
+  })
 }
 
 function headerValue (header, name) {
@@ -119,6 +185,12 @@ function apiError (res) {
     retryAfter: parseInt(headerValue(res.header, 'Retry-After'), 10) || 0
   }
   if (err && typeof err.code === 'string') {
+    // Whatever else the error object carries (reason, …) is kept.
+    const extra = {}
+    Object.keys(err).forEach(function (k) {
+      if (k !== 'code' && k !== 'message') extra[k] = err[k]
+    })
+    details.details = extra
     return new WxAvatarError(err.code, err.message || err.code, details)
   }
   // A proxy or gateway answered instead of wxavatar.
@@ -352,39 +424,211 @@ function createClient (options) {
     })
   }
 
-  async function confirm (uploadID) {
-    const path = '/v1/avatar/uploads/' + encodeURIComponent(uploadID) + '/confirm'
-    for (let attempt = 0; ; attempt++) {
+  // sniffFile reads the first bytes of the file (size bytes long) and names
+  // their type, '' for none the client knows.
+  async function sniffFile (filePath, size) {
+    // An empty file leaves readFile no valid range (position within
+    // [0, size-1], length within [1, size]): nothing to read.
+    const head = size > 0 ? await readFile(filePath, 0, Math.min(SNIFF_BYTES, size)) : new ArrayBuffer(0)
+    return sniffImageType(new Uint8Array(head, 0, Math.min(SNIFF_BYTES, head.byteLength)))
+  }
+
+  // convertToJPEG turns a HEIC/HEIF or AVIF file, which the service cannot
+  // decode, into a JPEG the runtime writes, and resolves with its path.
+  //
+  // How, and why (WeChat's documentation, developers.weixin.qq.com/miniprogram/dev/api/):
+  //  - wx.compressImage is not it: its page says iOS only compresses JPG
+  //    (media/image/wx.compressImage), and it documents no output format.
+  //  - wx.getImageInfo decodes the file natively and gives width and height
+  //    (its type field lists only unknown, jpeg, png, gif and tiff): used
+  //    here to size the canvas, and as the early "the system cannot read
+  //    this" signal (media/image/wx.getImageInfo).
+  //  - The path: a 2D OffscreenCanvas (wx.createOffscreenCanvas({type: '2d',
+  //    width, height}), base library 2.16.1; chooseAvatar needs 2.21.2),
+  //    its own createImage() loading the file, drawImage, then
+  //    wx.canvasToTempFilePath({canvas, fileType: 'jpg', quality}), whose
+  //    canvas parameter takes a type="2d" canvas (canvas/wx.createOffscreenCanvas,
+  //    canvas/wx.canvasToTempFilePath). Anything the system's decoder reads
+  //    can be drawn and re-exported as JPG or PNG; HEIC from the iPhone's
+  //    album included (kejiweixun.com/note/202406202230 tested this per format).
+  //  - The fallback: an older page of wx.canvasToTempFilePath said offscreen
+  //    canvases were "not supported yet", and iOS has been reported to fail
+  //    exporting them (blog.csdn.net/asd53564967/article/details/129554503,
+  //    whose workaround this is): canvas.toDataURL('image/jpeg', quality),
+  //    written with FileSystemManager.writeFile (base64) under
+  //    wx.env.USER_DATA_PATH.
+  // Whatever comes out is sniffed again by the caller: only a JPEG or PNG is
+  // uploaded. Every failure is conversion_failed with details.from.
+  async function convertToJPEG (filePath, fromType) {
+    function failed (e, what) {
+      if (e instanceof WxAvatarError) return e
+      const errMsg = (e && (e.errMsg || e.message)) || String(e)
+      return new WxAvatarError('conversion_failed', 'cannot convert the ' + fromType + ' image to JPEG: ' +
+        what + ': ' + errMsg, { details: { from: fromType, errMsg: errMsg } })
+    }
+    if (typeof wxapi.createOffscreenCanvas !== 'function' || typeof wxapi.getImageInfo !== 'function') {
+      throw failed({ errMsg: 'no wx.createOffscreenCanvas or wx.getImageInfo' }, 'runtime')
+    }
+    const info = await withTimeout(new Promise(function (resolve, reject) {
+      wxapi.getImageInfo({ src: filePath, success: resolve, fail: reject })
+    }), 'getImageInfo').catch(function (e) { throw failed(e, 'getImageInfo') })
+    if (!(info.width > 0 && info.height > 0)) throw failed({ errMsg: 'no size' }, 'getImageInfo')
+    const scale = Math.min(1, CONVERT_MAX_SIDE / Math.max(info.width, info.height))
+    const width = Math.max(1, Math.round(info.width * scale))
+    const height = Math.max(1, Math.round(info.height * scale))
+
+    let canvas
+    try {
+      canvas = wxapi.createOffscreenCanvas({ type: '2d', width: width, height: height })
+      const ctx = canvas.getContext('2d')
+      const image = canvas.createImage()
+      await withTimeout(new Promise(function (resolve, reject) {
+        image.onload = resolve
+        image.onerror = function (e) { reject(e || { errMsg: 'image failed to load' }) }
+        image.src = filePath
+      }), 'image load')
+      // JPEG has no alpha: white under any transparency.
+      ctx.fillStyle = '#ffffff'
+      ctx.fillRect(0, 0, width, height)
+      ctx.drawImage(image, 0, 0, width, height)
+    } catch (e) {
+      throw failed(e, 'drawing')
+    }
+
+    try {
+      return await withTimeout(new Promise(function (resolve, reject) {
+        wxapi.canvasToTempFilePath({
+          canvas: canvas,
+          x: 0,
+          y: 0,
+          width: width,
+          height: height,
+          destWidth: width,
+          destHeight: height,
+          fileType: 'jpg',
+          quality: CONVERT_JPEG_QUALITY,
+          success: function (r) {
+            if (r && r.tempFilePath) resolve(r.tempFilePath)
+            else reject({ errMsg: 'canvasToTempFilePath gave no path' })
+          },
+          fail: reject
+        })
+      }), 'canvasToTempFilePath')
+    } catch (first) {
       try {
-        return await authed('POST', path)
-      } catch (err) {
-        if (err.code !== 'upload_missing' || attempt >= CONFIRM_RETRY_DELAYS_MS.length) throw err
-        await sleep(CONFIRM_RETRY_DELAYS_MS[attempt])
+        return await dataURLToFile(canvas)
+      } catch (e) {
+        throw failed({ errMsg: ((first && first.errMsg) || first) + '; then ' + ((e && (e.errMsg || e.message)) || e) }, 'export')
       }
     }
+  }
+
+  let converted = 0
+
+  // dataURLToFile writes the canvas as a JPEG file of the mini program's own
+  // (wx.env.USER_DATA_PATH) and resolves with its path; uploadAvatar removes
+  // it when done.
+  function dataURLToFile (canvas) {
+    return new Promise(function (resolve, reject) {
+      if (typeof canvas.toDataURL !== 'function') return reject({ errMsg: 'no canvas.toDataURL' })
+      const dir = wxapi.env && wxapi.env.USER_DATA_PATH
+      if (!dir) return reject({ errMsg: 'no wx.env.USER_DATA_PATH' })
+      const url = String(canvas.toDataURL('image/jpeg', CONVERT_JPEG_QUALITY))
+      const m = /^data:([^;,]*);base64,(.*)$/.exec(url)
+      if (!m) return reject({ errMsg: 'toDataURL gave no base64 data URL' })
+      const path = dir + '/wxavatar-converted-' + Date.now() + '-' + (++converted) + '.jpg'
+      wxapi.getFileSystemManager().writeFile({
+        filePath: path,
+        data: m[2],
+        encoding: 'base64',
+        success: function () { resolve(path) },
+        fail: reject
+      })
+    })
+  }
+
+  function removeOwnFile (path) {
+    const dir = wxapi.env && wxapi.env.USER_DATA_PATH
+    const fsm = wxapi.getFileSystemManager()
+    if (!dir || path.indexOf(dir + '/') !== 0 || typeof fsm.unlink !== 'function') return
+    fsm.unlink({ filePath: path, fail: function () {} })
+  }
+
+  // confirm retries two answers, each a bounded number of times: 409
+  // upload_missing (storage not showing the object yet) and 503 busy (the
+  // service decoding too many images; Retry-After says when to come back).
+  async function confirm (uploadID) {
+    const path = '/v1/avatar/uploads/' + encodeURIComponent(uploadID) + '/confirm'
+    let missing = 0
+    let busy = 0
+    for (;;) {
+      try {
+        const answer = await authed('POST', path)
+        withThumb(answer.user)
+        return answer
+      } catch (err) {
+        if (err.code === 'upload_missing' && missing < CONFIRM_RETRY_DELAYS_MS.length) {
+          await sleep(CONFIRM_RETRY_DELAYS_MS[missing++])
+        } else if (err.code === 'busy' && err.status === 503 && busy < BUSY_RETRIES) {
+          busy++
+          await sleep(Math.min(err.retryAfter || 1, BUSY_MAX_WAIT_S) * 1000)
+        } else {
+          throw err
+        }
+      }
+    }
+  }
+
+  // sendAvatar asks for a signature for the file (already sized and typed),
+  // sends the bytes to COS and confirms.
+  async function sendAvatar (filePath, size, contentType, method, onProgress) {
+    const signed = await authed('POST', '/v1/avatar/uploads', { content_type: contentType, size: size })
+    const upload = signed.upload
+    onProgress(0)
+    if (method === 'put') {
+      if (!upload.put) { // the server signs a PUT only for a declared size
+        throw new WxAvatarError('upload_failed', 'the server signed no PUT URL for this upload')
+      }
+      const data = await readFile(filePath)
+      // The URL signs the size declared as Content-Length.
+      if (data.byteLength !== size) {
+        throw new WxAvatarError('read_file_failed', 'the file changed while being uploaded: ' +
+          size + ' bytes, then ' + data.byteLength)
+      }
+      await putToCOS(upload.put, data)
+    } else {
+      await postToCOS(upload.post, filePath, onProgress)
+    }
+    onProgress(100)
+    return confirm(upload.id)
   }
 
   return {
     // login logs in now (wx.login, then POST /v1/session) and resolves with
     // the user. Other calls log in by themselves when needed.
     login: async function () {
-      return (await sharedLogin()).user
+      return withThumb((await sharedLogin()).user)
     },
 
-    // me resolves with the user's profile.
+    // me resolves with the user's profile. Every user the client resolves
+    // with has avatar_url and avatar_thumb_url (each a URL, or null).
     me: async function () {
-      return (await authed('GET', '/v1/me')).user
+      return withThumb((await authed('GET', '/v1/me')).user)
     },
 
     // setNickname saves the nickname as typed; the service trims and checks
     // it (invalid_nickname) and resolves with the updated user.
     setNickname: async function (nickname) {
-      return (await authed(NICKNAME_METHOD, '/v1/me', { nickname: nickname })).user
+      return withThumb((await authed(NICKNAME_METHOD, '/v1/me', { nickname: nickname })).user)
     },
 
     // uploadAvatar uploads the file at tempFilePath (chooseAvatar's
     // e.detail.avatarUrl) and makes it the avatar. It resolves with
-    // {user, upload}; user.avatar_url is the permanent URL.
+    // {user, upload}; user.avatar_url is the permanent URL and
+    // user.avatar_thumb_url its small square thumbnail (null from a service
+    // without thumbnails). A HEIC/HEIF or AVIF file is converted to JPEG on
+    // the phone first (conversion_failed when that cannot be done); JPEG,
+    // PNG and WebP go as they are.
     //   onProgress(percent, event)  0–100 while the bytes go to COS
     //   method                      'post' (wx.uploadFile with the signed
     //                               form, default) or 'put' (wx.request with
@@ -401,33 +645,29 @@ function createClient (options) {
       // form's upload is wx.uploadFile's job, which reads the file itself.
       // Only the PUT sends bytes from here, so only it reads the whole file
       // (up to the service's limit, 5 MiB by default), once signed.
-      const size = await fileSize(tempFilePath)
-      // An empty file leaves readFile no valid range (position within
-      // [0, size-1], length within [1, size]): nothing to read.
-      const head = size > 0 ? await readFile(tempFilePath, 0, Math.min(SNIFF_BYTES, size)) : new ArrayBuffer(0)
-      const contentType = sniffImageType(new Uint8Array(head, 0, Math.min(SNIFF_BYTES, head.byteLength)))
+      let size = await fileSize(tempFilePath)
+      let contentType = await sniffFile(tempFilePath, size)
       if (!contentType) {
         throw new WxAvatarError('unsupported_type', 'the file is not a JPEG, PNG or WebP image')
       }
-      const signed = await authed('POST', '/v1/avatar/uploads', { content_type: contentType, size: size })
-      const upload = signed.upload
-      onProgress(0)
-      if (method === 'put') {
-        if (!upload.put) { // the server signs a PUT only for a declared size
-          throw new WxAvatarError('upload_failed', 'the server signed no PUT URL for this upload')
-        }
-        const data = await readFile(tempFilePath)
-        // The URL signs the size declared as Content-Length.
-        if (data.byteLength !== size) {
-          throw new WxAvatarError('read_file_failed', 'the file changed while being uploaded: ' +
-            size + ' bytes, then ' + data.byteLength)
-        }
-        await putToCOS(upload.put, data)
-      } else {
-        await postToCOS(upload.post, tempFilePath, onProgress)
+      if (UPLOADABLE_TYPES.indexOf(contentType) >= 0) {
+        return sendAvatar(tempFilePath, size, contentType, method, onProgress)
       }
-      onProgress(100)
-      return confirm(upload.id)
+      // HEIC/HEIF or AVIF: the service cannot decode it, the phone can.
+      const from = contentType
+      const converted = await convertToJPEG(tempFilePath, from)
+      try {
+        size = await fileSize(converted)
+        contentType = await sniffFile(converted, size)
+        if (contentType !== 'image/jpeg' && contentType !== 'image/png') {
+          const got = contentType || 'no known image type'
+          throw new WxAvatarError('conversion_failed', 'converting the ' + from + ' image gave ' + got,
+            { details: { from: from, errMsg: 'the converted file is ' + got } })
+        }
+        return await sendAvatar(converted, size, contentType, method, onProgress)
+      } finally {
+        removeOwnFile(converted)
+      }
     }
   }
 }
@@ -437,5 +677,8 @@ module.exports = {
   WxAvatarError: WxAvatarError,
   sniffImageType: sniffImageType,
   TOKEN_STORAGE_KEY: TOKEN_STORAGE_KEY,
-  CONFIRM_RETRY_DELAYS_MS: CONFIRM_RETRY_DELAYS_MS
+  CONFIRM_RETRY_DELAYS_MS: CONFIRM_RETRY_DELAYS_MS,
+  BUSY_RETRIES: BUSY_RETRIES,
+  BUSY_MAX_WAIT_S: BUSY_MAX_WAIT_S,
+  CONVERT_MAX_SIDE: CONVERT_MAX_SIDE
 }
