@@ -12,7 +12,10 @@ const crypto = require('node:crypto')
 const fs = require('node:fs')
 const http = require('node:http')
 const https = require('node:https')
+const os = require('node:os')
 const path = require('node:path')
+
+const images = require('./images')
 
 // wx.request's documented methods; everything else (PATCH included) is
 // refused as the real one refuses it.
@@ -55,9 +58,13 @@ function wechatCode () {
 //               2.10.0 readFile knows no position or length and reads the
 //               whole file
 //   without     FileSystemManager methods to leave out, e.g. ['getFileInfo']
-//               as in plugins, which do not have it
+//               as in plugins, which do not have it; or wx APIs, e.g.
+//               ['createOffscreenCanvas']
+//   decodes     the image types the phone's decoder reads (getImageInfo,
+//               canvas images); by default HEIC/HEIF, AVIF, PNG and JPEG,
+//               as on a recent iPhone
 function createFakeWx (options) {
-  const o = Object.assign({ baseLibrary: '3.3.4', without: [] }, options)
+  const o = Object.assign({ baseLibrary: '3.3.4', without: [], decodes: DECODES }, options)
   const fake = {
     // Every call to wxavatar or COS: {method, url, status, code}; status 0 when
     // no answer came.
@@ -79,8 +86,22 @@ function createFakeWx (options) {
     //   editForm  function(form) → form actually sent (simulate tampering)
     upload: {},
     // The real POSTs made after a lag, to await and check.
-    laggedUploads: []
+    laggedUploads: [],
+    // Every image API call: {api, src?, width?, height?, fileType?, ok}.
+    imageCalls: [],
+    // canvas export behaviour, changeable per test:
+    //   toTempFilePath  'ok' (default), 'fail', or 'gif' (writes a GIF: a
+    //                   runtime that did not honour fileType)
+    //   toDataURL       'ok' (default) or 'fail'
+    canvas: {},
+    // Where the runtime keeps its temporary files, and the mini program's
+    // own (wx.env.USER_DATA_PATH); removed when the process exits.
+    tmpDir: fs.mkdtempSync(path.join(os.tmpdir(), 'wxavatar-fakewx-'))
   }
+  const tmpDir = fake.tmpDir
+  process.once('exit', () => fs.rmSync(tmpDir, { recursive: true, force: true }))
+  fake.env = { USER_DATA_PATH: path.join(tmpDir, 'usr') }
+  fs.mkdirSync(fake.env.USER_DATA_PATH)
 
   fake.login = function (opts) {
     fake.loginCalls++
@@ -173,6 +194,8 @@ function createFakeWx (options) {
   fake.bytesRead = () => fake.fileCalls.reduce((n, c) => n + c.bytes, 0)
   const fsm = fileSystemManager(fake.fileCalls, versionAtLeast(o.baseLibrary, '2.10.0'))
   for (const name of o.without) delete fsm[name]
+  imageAPIs(fake, o.decodes)
+  for (const name of o.without) delete fake[name]
   // wx.getFileSystemManager gives the one global manager.
   fake.getFileSystemManager = () => fsm
 
@@ -185,6 +208,132 @@ function createFakeWx (options) {
   fake.hideLoading = () => {}
 
   return fake
+}
+
+const DECODES = ['image/heic', 'image/heif', 'image/avif', 'image/png', 'image/jpeg']
+
+const FTYP_BRANDS = {
+  heic: 'image/heic', heix: 'image/heic', hevc: 'image/heic', heim: 'image/heic', heis: 'image/heic',
+  mif1: 'image/heif', msf1: 'image/heif', avif: 'image/avif', avis: 'image/avif'
+}
+
+// decodeImage stands in for the phone's image decoder: {type, width,
+// height} of the file, or null when it cannot read it. HEIF-family files
+// are sized from their ispe property, PNGs from IHDR, JPEGs from SOF.
+function decodeImage (filePath, decodes) {
+  let buf
+  try {
+    buf = fs.readFileSync(filePath)
+  } catch (e) {
+    return null
+  }
+  let type = ''
+  let size = null
+  if (buf.length >= 12 && buf.toString('ascii', 4, 8) === 'ftyp') {
+    type = FTYP_BRANDS[buf.toString('ascii', 8, 12)] || ''
+    size = images.ispeSize(buf)
+  } else if (buf.length >= 24 && buf.readUInt32BE(0) === 0x89504E47) {
+    type = 'image/png'
+    size = { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20) }
+  } else if (buf.length >= 3 && buf[0] === 0xFF && buf[1] === 0xD8) {
+    type = 'image/jpeg'
+    size = images.jpegSize(buf)
+  }
+  if (!type || !size || !decodes.includes(type)) return null
+  return { type, width: size.width, height: size.height }
+}
+
+// What the fake canvas "encodes": a gray gradient over what was drawn, as
+// a real JPEG or PNG of the export's size.
+function encodeCanvas (fileType, width, height) {
+  if (fileType === 'jpg') {
+    return images.encodeJPEG(width, height, (x, y) => Math.floor(((x + y) * 255) / Math.max(1, width + height - 2)))
+  }
+  return images.png(width, height)
+}
+
+// imageAPIs adds what the client uses to convert images, as documented
+// (developers.weixin.qq.com/miniprogram/dev/api/): wx.getImageInfo({src})
+// → {width, height, path, orientation, type} with type one of unknown,
+// jpeg, png, gif, tiff; wx.createOffscreenCanvas({type: '2d', width,
+// height}) with getContext('2d'), createImage() (onload/onerror, src) and
+// toDataURL(type, quality); wx.canvasToTempFilePath({canvas, x, y, width,
+// height, destWidth, destHeight, fileType, quality}) → {tempFilePath}.
+function imageAPIs (fake, decodes) {
+  let files = 0
+  const tempPath = (ext) => path.join(fake.tmpDir, 'canvas_' + (++files) + ext)
+
+  fake.getImageInfo = function (opts) {
+    const img = typeof opts.src === 'string' ? decodeImage(opts.src, decodes) : null
+    fake.imageCalls.push({ api: 'getImageInfo', src: opts.src, ok: !!img })
+    if (!img) return finish(opts, false, { errMsg: 'getImageInfo:fail image not supported' })
+    const doc = { 'image/jpeg': 'jpeg', 'image/png': 'png' }
+    finish(opts, true, {
+      width: img.width,
+      height: img.height,
+      path: opts.src,
+      orientation: 'up',
+      type: doc[img.type] || 'unknown',
+      errMsg: 'getImageInfo:ok'
+    })
+  }
+
+  fake.createOffscreenCanvas = function (opts) {
+    if (!opts || opts.type !== '2d') throw new Error('the fake knows only 2d offscreen canvases')
+    const canvas = { width: opts.width, height: opts.height, drawn: [] }
+    fake.imageCalls.push({ api: 'createOffscreenCanvas', width: opts.width, height: opts.height, ok: true })
+    const ctx = {
+      fillStyle: '#000000',
+      fillRect () {},
+      clearRect () {},
+      drawImage (image, x, y, w, h) {
+        if (!image || !image.complete) throw new Error('drawImage: the image is not loaded')
+        canvas.drawn.push({ src: image.src, x, y, width: w, height: h })
+      }
+    }
+    canvas.getContext = (type) => (type === '2d' ? ctx : null)
+    canvas.createImage = () => {
+      const image = { onload: null, onerror: null, complete: false, width: 0, height: 0 }
+      let src = ''
+      Object.defineProperty(image, 'src', {
+        get: () => src,
+        set: (v) => {
+          src = v
+          const img = decodeImage(v, decodes)
+          fake.imageCalls.push({ api: 'createImage', src: v, ok: !!img })
+          later(() => {
+            if (!img) return image.onerror && image.onerror({ errMsg: 'image load failed' })
+            Object.assign(image, { complete: true, width: img.width, height: img.height })
+            if (image.onload) image.onload()
+          })
+        }
+      })
+      return image
+    }
+    canvas.toDataURL = (type, quality) => {
+      const ok = (fake.canvas.toDataURL || 'ok') === 'ok'
+      fake.imageCalls.push({ api: 'toDataURL', type, quality, ok })
+      if (!ok) throw new Error('toDataURL failed')
+      const jpeg = type === 'image/jpeg'
+      const bytes = encodeCanvas(jpeg ? 'jpg' : 'png', canvas.width, canvas.height)
+      return 'data:' + (jpeg ? 'image/jpeg' : 'image/png') + ';base64,' + bytes.toString('base64')
+    }
+    return canvas
+  }
+
+  fake.canvasToTempFilePath = function (opts) {
+    const canvas = opts.canvas
+    const how = fake.canvas.toTempFilePath || 'ok'
+    const width = opts.destWidth || (canvas && canvas.width)
+    const height = opts.destHeight || (canvas && canvas.height)
+    fake.imageCalls.push({ api: 'canvasToTempFilePath', fileType: opts.fileType, quality: opts.quality, width, height, ok: how !== 'fail' })
+    if (!canvas || !canvas.drawn) return finish(opts, false, { errMsg: 'canvasToTempFilePath:fail canvas is empty' })
+    if (how === 'fail') return finish(opts, false, { errMsg: 'canvasToTempFilePath:fail create bitmap failed' })
+    const bytes = how === 'gif' ? images.gif() : encodeCanvas(opts.fileType === 'jpg' ? 'jpg' : 'png', width, height)
+    const out = tempPath(how === 'gif' ? '.gif' : opts.fileType === 'jpg' ? '.jpg' : '.png')
+    fs.writeFileSync(out, bytes)
+    finish(opts, true, { tempFilePath: out, errMsg: 'canvasToTempFilePath:ok' })
+  }
 }
 
 // versionAtLeast compares base library versions such as 2.9.4 and 2.10.0.
@@ -283,6 +432,32 @@ function fileSystemManager (calls, positional) {
         }).on('end', () => {
           finish(opts, true, { size: st.size, digest: hash.digest('hex'), errMsg: api + ':ok' })
         })
+      })
+    },
+
+    // writeFile({filePath, data, encoding}): data a string in the encoding
+    // (utf8 by default) or an ArrayBuffer.
+    writeFile (opts) {
+      const api = 'writeFile'
+      if (typeof opts.filePath !== 'string') return paramError(opts, api, 'filePath', 'String', opts.filePath)
+      if (opts.encoding !== undefined && !ENCODINGS.includes(opts.encoding)) {
+        return finish(opts, false, { errMsg: api + ':fail invalid encoding: ' + opts.encoding })
+      }
+      const data = opts.data instanceof ArrayBuffer ? Buffer.from(opts.data) : Buffer.from(String(opts.data), opts.encoding || 'utf8')
+      calls.push({ api, path: opts.filePath, bytes: 0, written: data.length })
+      fs.writeFile(opts.filePath, data, (err) => {
+        if (err) return fsFail(opts, api, ENOENT, ', open ' + opts.filePath)
+        finish(opts, true, { errMsg: api + ':ok' })
+      })
+    },
+
+    unlink (opts) {
+      const api = 'unlink'
+      if (typeof opts.filePath !== 'string') return paramError(opts, api, 'filePath', 'String', opts.filePath)
+      calls.push({ api, path: opts.filePath, bytes: 0 })
+      fs.unlink(opts.filePath, (err) => {
+        if (err) return fsFail(opts, api, ENOENT, ' ' + opts.filePath)
+        finish(opts, true, { errMsg: api + ':ok' })
       })
     },
 

@@ -6,20 +6,26 @@
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 
-const { createClient, WxAvatarError, TOKEN_STORAGE_KEY, CONFIRM_RETRY_DELAYS_MS } = require('../lib/wxavatar')
+const {
+  createClient, WxAvatarError, TOKEN_STORAGE_KEY, CONFIRM_RETRY_DELAYS_MS, BUSY_RETRIES, CONVERT_MAX_SIDE
+} = require('../lib/wxavatar')
 const { createFakeWx } = require('../test-support/fakewx')
 const { startServer, devToken } = require('../test-support/server')
+const { startProxy } = require('../test-support/proxy')
 const images = require('../test-support/images')
 
 let srv
 let files
+let proxy
 
 before(async () => {
   srv = await startServer()
   files = images.tempFiles()
+  proxy = await startProxy(srv.api)
 }, { timeout: 200000 })
 
 after(async () => {
+  if (proxy) await proxy.close()
   if (files) files.remove()
   if (srv) assert.equal(await srv.stop(), 0, 'wxavatar did not shut down cleanly on SIGTERM')
 })
@@ -27,7 +33,8 @@ after(async () => {
 let users = 0
 
 // newClient gives a client for a user of its own, its fake wx and storage.
-function newClient (options) {
+// viaProxy sends its API calls through the proxy (rules set per test).
+function newClient (options, viaProxy) {
   const name = 'u' + (++users) + '-' + process.pid
   const fake = createFakeWx(Object.assign({ loginName: name }, options))
   const map = new Map()
@@ -36,8 +43,19 @@ function newClient (options) {
     set: (k, v) => { map.set(k, v) },
     remove: (k) => { map.delete(k) }
   }
-  const client = createClient({ baseURL: srv.api, storage, wx: fake })
+  const client = createClient({ baseURL: viaProxy ? proxy.url : srv.api, storage, wx: fake })
   return { client, fake, storage }
+}
+
+// withRules runs fn with these proxy rules, and none after.
+async function withRules (rules, fn) {
+  proxy.rules = rules
+  proxy.calls.length = 0
+  try {
+    return await fn()
+  } finally {
+    proxy.rules = []
+  }
 }
 
 function isError (code, status) {
@@ -70,6 +88,7 @@ test('login keeps the token in storage and later calls use it', async () => {
   const user = await client.login()
   assert.ok(user.id)
   assert.equal(user.avatar_url, null)
+  assert.equal(user.avatar_thumb_url, null)
   assert.match(storage.get(TOKEN_STORAGE_KEY), /^[\w-]+\.[\w-]+\.[\w-]+$/)
   const me = await client.me()
   assert.equal(me.id, user.id)
@@ -342,4 +361,236 @@ test('an unreachable service is network_error', async () => {
   const fake = createFakeWx({ loginName: 'nobody' })
   const client = createClient({ baseURL: 'http://127.0.0.1:1', wx: fake })
   await assert.rejects(client.me(), isError('network_error', 0))
+})
+
+// Clients that send what the service cannot read: HEIC/HEIF and AVIF are
+// converted on the phone (the fake wx's decoder and canvas) to JPEG.
+
+function imageAPIs (fake) {
+  return fake.imageCalls.map((c) => c.api)
+}
+
+function signCalls (fake) {
+  return calls(fake, 'POST', '/v1/avatar/uploads').filter((c) => !c.url.endsWith('/confirm')).length
+}
+
+test('HEIC is converted to JPEG on the phone, then uploaded as image/jpeg', async () => {
+  const { client, fake } = newClient()
+  const file = files.write(images.heic(24, 24), '.jpg')
+  const { user, upload } = await client.uploadAvatar(file)
+  assert.equal(upload.content_type, 'image/jpeg')
+  assert.match(upload.url, /\.jpg$/)
+  assert.deepEqual(imageAPIs(fake), ['getImageInfo', 'createOffscreenCanvas', 'createImage', 'canvasToTempFilePath'])
+  const exported = fake.imageCalls[3]
+  assert.deepEqual([exported.fileType, exported.width, exported.height], ['jpg', 24, 24])
+  assert.ok(exported.quality > 0 && exported.quality <= 1)
+  const stored = await download(user.avatar_url)
+  assert.deepEqual(stored.subarray(0, 3), Buffer.from([0xFF, 0xD8, 0xFF]))
+  assert.deepEqual(images.jpegSize(stored), { width: 24, height: 24 })
+  assert.equal(upload.size, stored.length)
+  assert.equal(signCalls(fake), 1)
+})
+
+test('a large HEIC photo is drawn at most CONVERT_MAX_SIDE on its longest side', async () => {
+  const { client, fake } = newClient()
+  const { user } = await client.uploadAvatar(files.write(images.heic(4032, 3024)))
+  const canvas = fake.imageCalls.find((c) => c.api === 'createOffscreenCanvas')
+  assert.deepEqual([canvas.width, canvas.height], [CONVERT_MAX_SIDE, 768])
+  assert.deepEqual(images.jpegSize(await download(user.avatar_url)), { width: CONVERT_MAX_SIDE, height: 768 })
+})
+
+test('AVIF is converted likewise, and sent by PUT', async () => {
+  const { client, fake } = newClient()
+  const { user, upload } = await client.uploadAvatar(files.write(images.avif(40, 30), '.png'), { method: 'put' })
+  assert.equal(upload.content_type, 'image/jpeg')
+  assert.ok(imageAPIs(fake).includes('canvasToTempFilePath'))
+  assert.deepEqual(images.jpegSize(await download(user.avatar_url)), { width: 40, height: 30 })
+})
+
+test('every HEIF-family brand is converted: heix, hevc, heim, heis, mif1, msf1, avis', async () => {
+  const { client } = newClient()
+  for (const brand of ['heix', 'hevc', 'heim', 'heis', 'mif1', 'msf1']) {
+    const { upload } = await client.uploadAvatar(files.write(images.heic(16, 16, brand)))
+    assert.equal(upload.content_type, 'image/jpeg', brand)
+  }
+  const { upload } = await client.uploadAvatar(files.write(images.avif(16, 16, 'avis')))
+  assert.equal(upload.content_type, 'image/jpeg', 'avis')
+})
+
+test('when canvasToTempFilePath fails, toDataURL written to USER_DATA_PATH is the fallback, removed after', async () => {
+  const { client, fake } = newClient()
+  fake.canvas = { toTempFilePath: 'fail' }
+  const { user, upload } = await client.uploadAvatar(files.write(images.heic(24, 24)))
+  assert.equal(upload.content_type, 'image/jpeg')
+  assert.deepEqual(imageAPIs(fake).slice(-2), ['canvasToTempFilePath', 'toDataURL'])
+  const written = fake.fileCalls.find((c) => c.api === 'writeFile')
+  assert.ok(written.path.startsWith(fake.env.USER_DATA_PATH + '/'), written.path)
+  assert.equal(written.written, upload.size)
+  assert.ok(fake.fileCalls.some((c) => c.api === 'unlink' && c.path === written.path), 'the converted file was left behind')
+  assert.deepEqual(images.jpegSize(await download(user.avatar_url)), { width: 24, height: 24 })
+})
+
+function conversionFailed (from) {
+  return (err) => {
+    isError('conversion_failed', 0)(err)
+    assert.equal(err.details.from, from)
+    assert.ok(err.details.errMsg, 'no errMsg in details')
+    return true
+  }
+}
+
+test('a phone that cannot decode the HEIC: conversion_failed, nothing sent', async () => {
+  const { client, fake } = newClient({ decodes: ['image/jpeg', 'image/png'] })
+  await assert.rejects(client.uploadAvatar(files.write(images.heic(24, 24))), conversionFailed('image/heic'))
+  await assert.rejects(client.uploadAvatar(files.write(images.avif(24, 24))), conversionFailed('image/avif'))
+  assert.equal(fake.log.length, 0)
+})
+
+test('both exports failing is conversion_failed', async () => {
+  const { client, fake } = newClient()
+  fake.canvas = { toTempFilePath: 'fail', toDataURL: 'fail' }
+  await assert.rejects(client.uploadAvatar(files.write(images.avif(24, 24))), (err) => {
+    conversionFailed('image/avif')(err)
+    assert.match(err.message, /create bitmap failed.*toDataURL failed/)
+    return true
+  })
+  assert.equal(fake.log.length, 0)
+})
+
+test('a conversion that gives neither JPEG nor PNG is conversion_failed, not uploaded', async () => {
+  const { client, fake } = newClient()
+  fake.canvas = { toTempFilePath: 'gif' }
+  await assert.rejects(client.uploadAvatar(files.write(images.heic(24, 24))), (err) => {
+    conversionFailed('image/heic')(err)
+    assert.match(err.message, /gave no known image type/)
+    return true
+  })
+  assert.equal(fake.log.length, 0)
+})
+
+test('without an offscreen canvas the HEIC is conversion_failed', async () => {
+  const { client, fake } = newClient({ without: ['createOffscreenCanvas'] })
+  await assert.rejects(client.uploadAvatar(files.write(images.heic(24, 24))), conversionFailed('image/heic'))
+  assert.equal(fake.log.length, 0)
+})
+
+test('JPEG, PNG and WebP are uploaded untouched: no image API is called', async () => {
+  const { client, fake } = newClient()
+  for (const [data, type] of [[images.jpeg(), 'image/jpeg'], [images.png(20), 'image/png'], [images.webp(), 'image/webp']]) {
+    const { user, upload } = await client.uploadAvatar(files.write(data))
+    assert.equal(upload.content_type, type)
+    assert.deepEqual(await download(user.avatar_url), data)
+  }
+  assert.deepEqual(fake.imageCalls, [])
+  assert.ok(!fake.fileCalls.some((c) => c.api === 'writeFile' || c.api === 'unlink'))
+})
+
+// 503 busy: the service is decoding too many images; nothing was recorded.
+
+function busy (times, retryAfter) {
+  return {
+    method: 'POST',
+    path: /\/confirm$/,
+    times,
+    respond: {
+      status: 503,
+      headers: { 'Retry-After': String(retryAfter), 'X-Request-Id': 'busy-req' },
+      body: { error: { code: 'busy', message: 'too many images are being processed; retry later' }, request_id: 'busy-req' }
+    }
+  }
+}
+
+function confirmCalls () {
+  return proxy.calls.filter((c) => c.path.endsWith('/confirm'))
+}
+
+test('confirm waits Retry-After on 503 busy and retries the same confirm', async () => {
+  const { client } = newClient({}, true)
+  const data = images.png(14)
+  await withRules([busy(2, 1)], async () => {
+    const started = Date.now()
+    const { user } = await client.uploadAvatar(files.write(data))
+    const elapsed = Date.now() - started
+    assert.deepEqual(confirmCalls().map((c) => [c.status, c.by]), [[503, 'rule'], [503, 'rule'], [200, 'service']])
+    assert.ok(elapsed >= 2000 && elapsed < 6000, 'took ' + elapsed + ' ms')
+    assert.deepEqual(await download(user.avatar_url), data)
+  })
+})
+
+test('confirm gives up with busy after BUSY_RETRIES retries', async () => {
+  const { client } = newClient({}, true)
+  await withRules([busy(BUSY_RETRIES + 5, 1)], async () => {
+    const started = Date.now()
+    await assert.rejects(client.uploadAvatar(files.write(images.png(10))), (err) => {
+      isError('busy', 503)(err)
+      assert.equal(err.retryAfter, 1)
+      assert.equal(err.requestId, 'busy-req')
+      return true
+    })
+    const elapsed = Date.now() - started
+    assert.equal(confirmCalls().length, 1 + BUSY_RETRIES)
+    assert.ok(elapsed >= BUSY_RETRIES * 1000 && elapsed < BUSY_RETRIES * 1000 + 4000, 'took ' + elapsed + ' ms')
+  })
+  assert.equal((await client.me()).avatar_url, null)
+})
+
+// 422 upload_rejected with a machine-readable reason.
+
+test('the reason of a rejection is in err.details.reason', async () => {
+  const { client } = newClient({}, true)
+  const rule = {
+    method: 'POST',
+    path: /\/confirm$/,
+    respond: {
+      status: 422,
+      body: { error: { code: 'upload_rejected', message: 'the image is larger than 40 megapixels', reason: 'too_many_pixels' }, request_id: 'r-422' }
+    }
+  }
+  await withRules([rule], async () => {
+    await assert.rejects(client.uploadAvatar(files.write(images.png(12))), (err) => {
+      isError('upload_rejected', 422)(err)
+      assert.deepEqual(err.details, { reason: 'too_many_pixels' })
+      assert.equal(err.message, 'the image is larger than 40 megapixels')
+      return true
+    })
+  })
+})
+
+test("the service's own rejection keeps whatever details it gives", async () => {
+  const { client } = newClient()
+  await assert.rejects(client.uploadAvatar(files.write(images.notReallyPNG())), (err) => {
+    isError('upload_rejected', 422)(err)
+    assert.equal(typeof err.details, 'object')
+    assert.ok(!('code' in err.details) && !('message' in err.details))
+    return true
+  })
+})
+
+// avatar_thumb_url, next to avatar_url wherever a user is.
+
+test('avatar_thumb_url is passed on from confirm, me and setNickname', async () => {
+  const { client } = newClient({}, true)
+  const thumbOf = (url) => url.replace(/\.\w+$/, '.thumb.jpg')
+  const rule = {
+    path: /^\/v1\/(me|avatar\/uploads\/.+\/confirm)$/,
+    rewrite: (status, json) => {
+      if (json.user && json.user.avatar_url) json.user.avatar_thumb_url = thumbOf(json.user.avatar_url)
+      return json
+    }
+  }
+  await withRules([rule], async () => {
+    const { user } = await client.uploadAvatar(files.write(images.png(18)))
+    assert.equal(user.avatar_thumb_url, thumbOf(user.avatar_url))
+    assert.equal((await client.me()).avatar_thumb_url, thumbOf(user.avatar_url))
+    assert.equal((await client.setNickname('缩略图')).avatar_thumb_url, thumbOf(user.avatar_url))
+  })
+})
+
+test('from the service as it is, every user has avatar_thumb_url: a URL or null', async () => {
+  const { client } = newClient()
+  const { user } = await client.uploadAvatar(files.write(images.png(22)))
+  for (const u of [user, await client.me()]) {
+    assert.ok('avatar_thumb_url' in u)
+    assert.ok(u.avatar_thumb_url === null || /^https?:\/\//.test(u.avatar_thumb_url), String(u.avatar_thumb_url))
+  }
 })
