@@ -9,7 +9,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 
 const { createClient, WxAvatarError, sniffImageType } = require('../lib/wxavatar')
-const { MESSAGES, FALLBACK, messageFor } = require('../utils/messages')
+const { MESSAGES, REJECTION_MESSAGES, FALLBACK, messageFor } = require('../utils/messages')
 const images = require('../test-support/images')
 
 test('sniffImageType names JPEG, PNG and WebP by their bytes only', () => {
@@ -22,6 +22,18 @@ test('sniffImageType names JPEG, PNG and WebP by their bytes only', () => {
   assert.equal(sniffImageType(new Uint8Array(0)), '')
 })
 
+test('sniffImageType names HEIC/HEIF and AVIF by their ftyp brand, for conversion', () => {
+  for (const brand of ['heic', 'heix', 'hevc', 'heim', 'heis']) {
+    assert.equal(sniffImageType(images.heic(8, 8, brand)), 'image/heic', brand)
+  }
+  for (const brand of ['mif1', 'msf1']) assert.equal(sniffImageType(images.heic(8, 8, brand)), 'image/heif', brand)
+  for (const brand of ['avif', 'avis']) assert.equal(sniffImageType(images.avif(8, 8, brand)), 'image/avif', brand)
+  // Other ISO-BMFF files (MP4, QuickTime) are no image.
+  assert.equal(sniffImageType(Buffer.from('\0\0\0\x18ftypisom\0\0\0\0', 'latin1')), '')
+  assert.equal(sniffImageType(Buffer.from('\0\0\0\x14ftypqt  \0\0\0\0', 'latin1')), '')
+  assert.equal(sniffImageType(Buffer.from('\0\0\0\x18ftyphei', 'latin1')), '')
+})
+
 test('WxAvatarError carries code, status and request id', () => {
   const err = new WxAvatarError('upload_rejected', 'nope', { status: 422, requestId: 'r1' })
   assert.ok(err instanceof WxAvatarError)
@@ -29,7 +41,9 @@ test('WxAvatarError carries code, status and request id', () => {
   assert.equal(err.name, 'WxAvatarError')
   assert.deepEqual([err.code, err.status, err.requestId, err.message], ['upload_rejected', 422, 'r1', 'nope'])
   const bare = new WxAvatarError('network_error', 'down')
-  assert.deepEqual([bare.status, bare.requestId, bare.retryAfter, bare.cosCode], [0, '', 0, ''])
+  assert.deepEqual([bare.status, bare.requestId, bare.retryAfter, bare.cosCode, bare.details], [0, '', 0, '', {}])
+  const rejected = new WxAvatarError('upload_rejected', 'nope', { status: 422, details: { reason: 'too_small' } })
+  assert.deepEqual(rejected.details, { reason: 'too_small' })
 })
 
 test('createClient wants an http(s) baseURL and a wx object', () => {
@@ -48,9 +62,9 @@ test('every error code has a Chinese message', () => {
     // API.md
     'invalid_request', 'unauthorized', 'invalid_code', 'user_restricted', 'rate_limited', 'wechat_unavailable',
     'invalid_nickname', 'unsupported_type', 'too_large', 'upload_not_found', 'upload_missing', 'upload_expired',
-    'upload_rejected', 'storage_unavailable',
+    'upload_rejected', 'storage_unavailable', 'busy',
     // the client's own
-    'network_error', 'login_failed', 'read_file_failed', 'upload_failed', 'bad_response', 'http_error'
+    'network_error', 'login_failed', 'read_file_failed', 'conversion_failed', 'upload_failed', 'bad_response', 'http_error'
   ]
   for (const code of codes) {
     assert.ok(MESSAGES[code], 'no message for ' + code)
@@ -59,6 +73,17 @@ test('every error code has a Chinese message', () => {
   }
   assert.equal(messageFor({ code: 'upload_rejected' }), '头像格式不支持，请换一张图片')
   assert.equal(messageFor({ code: 'something_new' }), FALLBACK)
+  // A rejection's reason picks a message of its own.
+  const reasons = ['not_an_image', 'too_many_pixels', 'too_small', 'unsupported_format', 'too_large', 'wrong_content_type', 'storage_class']
+  for (const reason of reasons) {
+    const m = messageFor({ code: 'upload_rejected', details: { reason } })
+    assert.equal(m, REJECTION_MESSAGES[reason], reason)
+    assert.match(m, /[\u4e00-\u9fff]/, reason)
+    assert.ok(m.length <= 20, reason + ': too long for a toast')
+  }
+  assert.equal(messageFor({ code: 'upload_rejected', details: { reason: 'too_many_pixels' } }), '图片尺寸太大，请换一张')
+  assert.equal(messageFor({ code: 'upload_rejected', details: { reason: 'something_new' } }), MESSAGES.upload_rejected)
+  assert.equal(messageFor({ code: 'too_large', details: { reason: 'too_small' } }), MESSAGES.too_large)
   assert.equal(messageFor(new Error('x')), FALLBACK)
 })
 
