@@ -10,11 +10,13 @@ const assert = require('node:assert/strict')
 
 const { createFakeWx } = require('../test-support/fakewx')
 const { startServer } = require('../test-support/server')
+const { startProxy } = require('../test-support/proxy')
 const images = require('../test-support/images')
-const { MESSAGES } = require('../utils/messages')
+const { MESSAGES, REJECTION_MESSAGES, messageFor } = require('../utils/messages')
 const { TOKEN_STORAGE_KEY } = require('../lib/wxavatar')
 
 let srv
+let proxy
 let files
 let fake
 let page
@@ -44,13 +46,16 @@ async function launch (wxapi) {
 
 before(async () => {
   srv = await startServer()
+  // The page talks to the service through a proxy that passes everything
+  // on, except what a test's rules answer or rewrite.
+  proxy = await startProxy(srv.api)
   files = images.tempFiles()
   // wx.login gives WeChat-shaped codes, as in DevTools.
   fake = createFakeWx()
   console.warn = (...args) => { warnings.push(args) }
   // config.js is read when utils/client.js is required: point it at this
   // run's service first.
-  require('../config').baseURL = srv.api
+  require('../config').baseURL = proxy.url
   page = await launch(fake)
 }, { timeout: 200000 })
 
@@ -59,6 +64,7 @@ after(async () => {
   delete global.Page
   console.warn = consoleWarn
   if (files) files.remove()
+  if (proxy) await proxy.close()
   if (srv) assert.equal(await srv.stop(), 0)
 })
 
@@ -71,7 +77,16 @@ test('onLoad logged in and showed the profile without an error', () => {
   assert.match(fake.loginCodes[0], /^[0-9A-Za-z]{32}$/)
   assert.equal(fake.toasts.length, 0, JSON.stringify(fake.toasts))
   assert.equal(page.data.avatarUrl, '')
+  assert.equal(page.data.thumbUrl, '')
 })
+
+// meNow asks the service itself for the user behind this wx's token.
+async function meNow (w) {
+  const token = w.getStorageSync(TOKEN_STORAGE_KEY)
+  const res = await fetch(srv.api + '/v1/me', { headers: { Authorization: 'Bearer ' + token } })
+  assert.equal(res.status, 200)
+  return (await res.json()).user
+}
 
 test('choosing an avatar uploads it and shows its permanent URL', async () => {
   const data = images.png(40)
@@ -82,18 +97,53 @@ test('choosing an avatar uploads it and shows its permanent URL', async () => {
   assert.equal(page.data.progress, 100)
   const res = await fetch(page.data.avatarUrl)
   assert.deepEqual(Buffer.from(await res.arrayBuffer()), data)
+  // The header row shows the thumbnail, or the avatar where the service
+  // gives none.
+  const me = await meNow(fake)
+  assert.equal(page.data.thumbUrl, me.avatar_thumb_url || me.avatar_url)
 })
 
 test('a rejected avatar shows the Chinese message and keeps the old one', async () => {
   const before = page.data.avatarUrl
+  const thumbBefore = page.data.thumbUrl
   await page.onChooseAvatar({ detail: { avatarUrl: files.write(images.notReallyPNG()) } })
-  assert.deepEqual(lastToast(), { title: '头像格式不支持，请换一张图片', icon: 'none', duration: 2500 })
-  assert.equal(page.data.avatarUrl, before)
-  assert.equal(page.data.uploading, false)
   // The console keeps what support needs to find the failure in the logs.
-  const [, code, requestId] = warnings[warnings.length - 1]
+  const [, code, requestId, err] = warnings[warnings.length - 1]
   assert.equal(code, 'upload_rejected')
   assert.ok(requestId)
+  // The generic message, or the one for the reason the service gives.
+  assert.deepEqual(lastToast(), { title: messageFor(err), icon: 'none', duration: 2500 })
+  assert.ok([MESSAGES.upload_rejected, REJECTION_MESSAGES.not_an_image, REJECTION_MESSAGES.unsupported_format]
+    .includes(lastToast().title), lastToast().title)
+  assert.equal(page.data.avatarUrl, before)
+  assert.equal(page.data.thumbUrl, thumbBefore)
+  assert.equal(page.data.uploading, false)
+})
+
+test("a rejection's reason picks the toast", async () => {
+  const before = page.data.avatarUrl
+  proxy.rules = [{
+    method: 'POST',
+    path: /\/confirm$/,
+    respond: { status: 422, body: { error: { code: 'upload_rejected', message: 'the image is smaller than 64×64', reason: 'too_small' } } }
+  }]
+  try {
+    await page.onChooseAvatar({ detail: { avatarUrl: files.write(images.png(8)) } })
+  } finally {
+    proxy.rules = []
+  }
+  assert.equal(lastToast().title, '图片太小，请换一张大一点的')
+  assert.equal(page.data.avatarUrl, before)
+})
+
+test('a HEIC avatar is converted on the phone and shown like any other', async () => {
+  const before = page.data.avatarUrl
+  await page.onChooseAvatar({ detail: { avatarUrl: files.write(images.heic(32, 32)) } })
+  assert.equal(lastToast().title, '头像已更新')
+  assert.match(page.data.avatarUrl, /\.jpg$/)
+  assert.notEqual(page.data.avatarUrl, before)
+  const me = await meNow(fake)
+  assert.equal(page.data.thumbUrl, me.avatar_thumb_url || me.avatar_url)
 })
 
 test('the nickname is taken from the form submit and saved', async () => {
@@ -131,6 +181,7 @@ test('DevTools: a later launch logs in with a new WeChat-shaped code and finds t
   assert.equal(next.toasts.length, 0, JSON.stringify(next.toasts))
   assert.equal(fake.toasts.length, toasts)
   assert.equal(again.data.avatarUrl, page.data.avatarUrl)
+  assert.equal(again.data.thumbUrl, page.data.thumbUrl)
   assert.equal(again.data.nickname, '小明')
 
   // Both launches' tokens are the same user's.
@@ -142,4 +193,31 @@ test('DevTools: a later launch logs in with a new WeChat-shaped code and finds t
     ids.push((await res.json()).user.id)
   }
   assert.equal(ids[0], ids[1])
+})
+
+// The header row: avatar_thumb_url where the service gives one, avatar_url
+// where it is null; the big avatar is always avatar_url.
+test('the header row shows avatar_thumb_url, and avatar_url when the thumbnail is null', async () => {
+  const thumb = 'http://127.0.0.1:1/avatars/thumbs/some-user.jpg'
+  const setThumb = (value) => [{
+    method: 'GET',
+    path: /^\/v1\/me$/,
+    rewrite: (status, json) => {
+      if (json.user) json.user.avatar_thumb_url = value
+      return json
+    }
+  }]
+  try {
+    proxy.rules = setThumb(thumb)
+    const withThumb = await launch(createFakeWx())
+    assert.equal(withThumb.data.thumbUrl, thumb)
+    assert.match(withThumb.data.avatarUrl, /^http:\/\/127\.0\.0\.1:\d+\/avatars\//)
+    assert.notEqual(withThumb.data.avatarUrl, thumb)
+
+    proxy.rules = setThumb(null)
+    const without = await launch(createFakeWx())
+    assert.equal(without.data.thumbUrl, without.data.avatarUrl)
+  } finally {
+    proxy.rules = []
+  }
 })

@@ -1,7 +1,15 @@
 // 我的资料: avatar through wxavatar (chooseAvatar → COS → confirm) and the
-// nickname (type="nickname" input, saved on form submit).
+// nickname (type="nickname" input, saved on form submit). The header row
+// shows the small avatar as a list would: the service's square thumbnail,
+// or the avatar itself where there is none.
 const client = require('../../utils/client')
 const { messageFor } = require('../../utils/messages')
+
+// thumbOf is the picture for small places: avatar_thumb_url, falling back
+// to avatar_url (null thumbnails: no avatar, or a service without them).
+function thumbOf (user) {
+  return (user && (user.avatar_thumb_url || user.avatar_url)) || ''
+}
 
 function showError (err) {
   // The request id lets the service's logs find this very failure.
@@ -12,6 +20,7 @@ function showError (err) {
 Page({
   data: {
     avatarUrl: '', // the permanent URL, or the temporary file while it uploads
+    thumbUrl: '', // the thumbnail of the saved avatar, for the header row
     nickname: '',
     uploading: false,
     progress: 0,
@@ -25,7 +34,7 @@ Page({
   async loadProfile () {
     try {
       const user = await client.me()
-      this.setData({ avatarUrl: user.avatar_url || '', nickname: user.nickname || '' })
+      this.setData({ avatarUrl: user.avatar_url || '', thumbUrl: thumbOf(user), nickname: user.nickname || '' })
     } catch (err) {
       showError(err)
     }
@@ -51,7 +60,7 @@ Page({
           }
         }
       })
-      this.setData({ avatarUrl: result.user.avatar_url, uploading: false })
+      this.setData({ avatarUrl: result.user.avatar_url, thumbUrl: thumbOf(result.user), uploading: false })
       wx.showToast({ title: '头像已更新', icon: 'success' })
     } catch (err) {
       this.setData({ avatarUrl: previous, uploading: false })
