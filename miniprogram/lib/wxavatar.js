@@ -648,7 +648,7 @@ function createClient (options) {
       let size = await fileSize(tempFilePath)
       let contentType = await sniffFile(tempFilePath, size)
       if (!contentType) {
-        throw new WxAvatarError('unsupported_type', 'the file is not a JPEG, PNG or WebP image')
+        throw new WxAvatarError('unsupported_type', 'the file is not a JPEG, PNG, WebP, HEIC/HEIF or AVIF image')
       }
       if (UPLOADABLE_TYPES.indexOf(contentType) >= 0) {
         return sendAvatar(tempFilePath, size, contentType, method, onProgress)
