@@ -5,8 +5,11 @@ package main
 // run itself is `go run ./bench`.
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"image/jpeg"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -414,4 +417,108 @@ func TestParseProcStat(t *testing.T) {
 		}
 		t.Errorf("readCPU(self): %v", err)
 	}
+}
+
+// The photos are generated, so their realism is checked here: full
+// decoding, sizes in range, the same bytes every time and the 12 MP photo's
+// EXIF segment, read the way a decoder finds it.
+func TestPhotos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("renders and encodes 13 megapixels")
+	}
+	dir := t.TempDir()
+	for _, p := range []photoSpec{photo1080, photo12MP} {
+		b, err := loadPhoto(dir, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %s", p.Key, p.describe(len(b)))
+		if len(b) < p.MinBytes || len(b) > p.MaxBytes {
+			t.Errorf("%s: %d bytes, want %d–%d", p.Key, len(b), p.MinBytes, p.MaxBytes)
+		}
+		img, err := jpeg.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", p.Key, err)
+		}
+		if got := img.Bounds().Size(); got.X != p.W || got.Y != p.H {
+			t.Errorf("%s: decoded %v, want %d×%d", p.Key, got, p.W, p.H)
+		}
+		again, err := loadPhoto(dir, p) // from the cache file
+		if err != nil || !bytes.Equal(again, b) {
+			t.Errorf("%s: the cached photo differs (%v)", p.Key, err)
+		}
+		orientation, app1 := exifOrientationOf(t, b)
+		if orientation != p.Orientation {
+			t.Errorf("%s: EXIF Orientation %d, want %d", p.Key, orientation, p.Orientation)
+		}
+		if p.Orientation != 0 && app1 != 2 {
+			t.Errorf("%s: APP1 at offset %d, want 2 (right after SOI)", p.Key, app1)
+		}
+	}
+	if w, h := photo12MP.displaySize(); w != 3024 || h != 4032 {
+		t.Errorf("the phone photo displays as %d×%d, want 3024×4032", w, h)
+	}
+	a, _ := makePhoto(photo1080)
+	b, _ := loadPhoto(dir, photo1080)
+	if !bytes.Equal(a, b) {
+		t.Error("the 1080² photo is not deterministic")
+	}
+}
+
+func TestEXIFSegmentBytes(t *testing.T) {
+	want := []byte{
+		0xFF, 0xE1, 0x00, 0x22, // APP1, length 34
+		'E', 'x', 'i', 'f', 0, 0,
+		'I', 'I', 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00, // little-endian TIFF, IFD0 at 8
+		0x01, 0x00, // one entry
+		0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, // Orientation, SHORT, 1, 6
+		0x00, 0x00, 0x00, 0x00, // no next IFD
+	}
+	if got := exifOrientation(6); !bytes.Equal(got, want) {
+		t.Errorf("APP1 segment\n got % x\nwant % x", got, want)
+	}
+	if _, err := insertEXIF([]byte("GIF89a"), 6); err == nil {
+		t.Error("EXIF inserted into a non-JPEG")
+	}
+}
+
+// exifOrientationOf walks the JPEG's marker segments up to SOS and returns
+// the Orientation of its Exif APP1 (0 without one) and the APP1's offset.
+func exifOrientationOf(t *testing.T, b []byte) (orientation, offset int) {
+	t.Helper()
+	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+		t.Fatal("no SOI")
+	}
+	for i := 2; i+4 <= len(b); {
+		if b[i] != 0xFF {
+			t.Fatalf("no marker at %d", i)
+		}
+		marker, n := b[i+1], int(binary.BigEndian.Uint16(b[i+2:]))
+		if marker == 0xDA { // SOS: the entropy-coded data follows
+			return 0, -1
+		}
+		seg := b[i+4 : i+2+n]
+		if marker == 0xE1 && bytes.HasPrefix(seg, []byte("Exif\x00\x00")) {
+			tiff := seg[6:]
+			if string(tiff[:4]) != "II*\x00" {
+				t.Fatalf("TIFF header % x, want little-endian", tiff[:4])
+			}
+			ifd := int(binary.LittleEndian.Uint32(tiff[4:]))
+			count := int(binary.LittleEndian.Uint16(tiff[ifd:]))
+			for e := range count {
+				entry := tiff[ifd+2+12*e:]
+				tag, typ, cnt := binary.LittleEndian.Uint16(entry), binary.LittleEndian.Uint16(entry[2:]), binary.LittleEndian.Uint32(entry[4:])
+				if tag == 0x0112 {
+					if typ != 3 || cnt != 1 {
+						t.Fatalf("Orientation of type %d, count %d; want SHORT, 1", typ, cnt)
+					}
+					return int(binary.LittleEndian.Uint16(entry[8:])), i
+				}
+			}
+			t.Fatal("Exif without Orientation")
+		}
+		i += 2 + n
+	}
+	t.Fatal("no SOS")
+	return 0, 0
 }
