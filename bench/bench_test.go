@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -328,6 +329,84 @@ func TestReportTargets(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// A confirm scenario against a server that turns requests away as busy
+// first: busy answers are counted apart and the same request is sent again
+// after Retry-After; a 503 that is not the documented busy answer, and any
+// other status, is an error.
+func TestRunWindowBusy(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		mu.Lock()
+		seen[id]++
+		n := seen[id]
+		mu.Unlock()
+		switch {
+		case id == "7":
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, `{"error":{"code":"storage_unavailable","message":"x"}}`, http.StatusServiceUnavailable)
+		case id == "8":
+			http.Error(w, `{"error":{"code":"busy","message":"no Retry-After"}}`, http.StatusServiceUnavailable)
+		case id == "9":
+			http.Error(w, `{"error":{"code":"upload_rejected","message":"not an image","reason":"not_an_image"}}`, http.StatusUnprocessableEntity)
+		case n <= 2: // twice busy, then confirmed
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, `{"error":{"code":"busy","message":"busy"}}`, http.StatusServiceUnavailable)
+		default:
+			w.Write([]byte(`{"status":"confirmed"}`))
+		}
+	}))
+	defer srv.Close()
+	client := newClient(4)
+	defer client.CloseIdleConnections()
+	sc := &scenario{Key: "confirm", expect: http.StatusOK, busyOK: true, pool: 20,
+		next: func(i int64) (*http.Request, error) {
+			if i >= 20 {
+				return nil, errPoolDry
+			}
+			return http.NewRequest(http.MethodPost, fmt.Sprintf("%s/?id=%d", srv.URL, i), nil)
+		}}
+	var seq atomic.Int64
+	st := runWindow(context.Background(), client, sc, 4, 10*time.Second, &seq)
+	if !st.PoolDry || st.OK != 17 || st.Errors != 3 || st.Busy != 34 {
+		t.Errorf("dry %v, %d ok, %d errors, %d busy; want dry, 17, 3, 34", st.PoolDry, st.OK, st.Errors, st.Busy)
+	}
+	for _, want := range []string{"storage_unavailable", "busy answer without Retry-After", "not_an_image"} {
+		if !slices.ContainsFunc(st.Samples, func(s string) bool { return strings.Contains(s, want) }) {
+			t.Errorf("no error sample with %q in %q", want, st.Samples)
+		}
+	}
+	if seen["3"] != 3 {
+		t.Errorf("upload 3 sent %d times, want 3 (twice busy, then confirmed)", seen["3"])
+	}
+
+	// Without busyOK, the busy answer is an error like any other.
+	sc.busyOK = false
+	seq.Store(0)
+	clear(seen)
+	st = runWindow(context.Background(), client, sc, 4, 10*time.Second, &seq)
+	if st.Busy != 0 || st.Errors != 20 {
+		t.Errorf("without busyOK: %d busy, %d errors; want 0, 20", st.Busy, st.Errors)
+	}
+}
+
+func TestBusyAnswer(t *testing.T) {
+	h := http.Header{}
+	h.Set("Retry-After", "2")
+	wait, busy, problem := busyAnswer(h, []byte(`{"error":{"code":"busy","message":"m"},"request_id":"r"}`))
+	if !busy || problem != "" || wait < 2*time.Second || wait > 2500*time.Millisecond {
+		t.Errorf("busy %v, problem %q, wait %v; want busy, none, 2–2.5 s", busy, problem, wait)
+	}
+	if _, busy, _ := busyAnswer(h, []byte(`{"error":{"code":"timeout"}}`)); busy {
+		t.Error("a timeout read as busy")
+	}
+	h.Set("Retry-After", "Wed, 21 Oct 2026 07:28:00 GMT")
+	if _, busy, problem := busyAnswer(h, []byte(`{"error":{"code":"busy"}}`)); !busy || problem == "" {
+		t.Errorf("a date Retry-After: busy %v, problem %q; want a problem", busy, problem)
 	}
 }
 

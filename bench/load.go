@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,12 +38,22 @@ type scenario struct {
 	// the request count as failed. full is true for the first answers of a
 	// window, where a thorough (slower) check is worth it.
 	check func(body []byte, full bool) error
+	// busyOK: the documented busy answer (503, error code "busy", a
+	// Retry-After) is not an error; it is counted apart, and the worker
+	// sends the same request again once Retry-After has passed, as a
+	// client would (nothing was recorded, retrying is safe).
+	busyOK bool
+	// pool is the number of prepared requests next can build (0: no
+	// limit). The warm-up uses at most its share of it, in proportion to
+	// its length, so that the timed window has the rest.
+	pool int64
 }
 
 // stats is one window's outcome.
 type stats struct {
 	OK        int64
 	Errors    int64
+	Busy      int64    // documented busy answers, retried; not errors
 	Samples   []string // up to maxErrorSamples distinct error descriptions
 	Elapsed   time.Duration
 	Latencies []time.Duration // successful requests, sorted
@@ -49,8 +63,10 @@ type stats struct {
 
 const maxErrorSamples = 5
 
-// errorLog keeps the count and the first few distinct errors.
+// errorLog keeps the count and the first few distinct errors, which it
+// also prints to stderr as they happen.
 type errorLog struct {
+	key     string // the scenario's
 	mu      sync.Mutex
 	n       int64
 	samples []string
@@ -62,6 +78,7 @@ func (e *errorLog) add(msg string) {
 	e.n++
 	if len(e.samples) < maxErrorSamples && !slices.Contains(e.samples, msg) {
 		e.samples = append(e.samples, msg)
+		logf("%s: error: %s", e.key, msg)
 	}
 }
 
@@ -75,9 +92,10 @@ const fullChecks = 64
 // answer.
 func runWindow(ctx context.Context, client *http.Client, sc *scenario, concurrency int, d time.Duration, seq *atomic.Int64) stats {
 	var (
-		errs     errorLog
+		errs     = errorLog{key: sc.Key}
 		wg       sync.WaitGroup
 		checked  atomic.Int64
+		busy     atomic.Int64
 		dry      atomic.Bool
 		dryAt    atomic.Int64
 		perWork  = make([][]time.Duration, concurrency)
@@ -93,6 +111,7 @@ func runWindow(ctx context.Context, client *http.Client, sc *scenario, concurren
 			defer func() { perWork[w] = lat }()
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				i := seq.Add(1) - 1
+			attempt: // the same request again after a busy answer
 				req, err := sc.next(i)
 				if errors.Is(err, errPoolDry) {
 					if dry.CompareAndSwap(false, true) {
@@ -118,12 +137,26 @@ func runWindow(ctx context.Context, client *http.Client, sc *scenario, concurren
 				_, err = buf.ReadFrom(resp.Body)
 				resp.Body.Close()
 				elapsed := time.Since(t0)
+				if err == nil && sc.busyOK && resp.StatusCode == http.StatusServiceUnavailable {
+					wait, isBusy, problem := busyAnswer(resp.Header, buf.Bytes())
+					switch {
+					case isBusy && problem == "":
+						busy.Add(1)
+						if !sleepUntil(ctx, wait, deadline) {
+							return
+						}
+						goto attempt
+					case isBusy:
+						errs.add("busy answer " + problem + ": " + truncate(buf.Bytes(), 300))
+						continue
+					}
+				}
 				switch {
 				case err != nil:
 					errs.add("reading the answer: " + err.Error())
 					continue
 				case resp.StatusCode != sc.expect:
-					errs.add(fmt.Sprintf("status %d (want %d): %s", resp.StatusCode, sc.expect, truncate(buf.Bytes(), 160)))
+					errs.add(fmt.Sprintf("status %d (want %d): %s", resp.StatusCode, sc.expect, truncate(buf.Bytes(), 300)))
 					continue
 				}
 				if sc.check != nil {
@@ -137,7 +170,7 @@ func runWindow(ctx context.Context, client *http.Client, sc *scenario, concurren
 		}()
 	}
 	wg.Wait()
-	st := stats{Elapsed: time.Since(start), Errors: errs.n, Samples: errs.samples, PoolDry: dry.Load()}
+	st := stats{Elapsed: time.Since(start), Errors: errs.n, Busy: busy.Load(), Samples: errs.samples, PoolDry: dry.Load()}
 	if st.PoolDry {
 		st.DryAfter = time.Duration(dryAt.Load())
 	}
@@ -152,6 +185,51 @@ func runWindow(ctx context.Context, client *http.Client, sc *scenario, concurren
 	slices.Sort(st.Latencies)
 	st.OK = int64(len(st.Latencies))
 	return st
+}
+
+// busyAnswer reads a 503: isBusy when its error code is "busy"; then wait is
+// how long to wait before retrying, from Retry-After (in seconds) plus up to
+// a quarter more, so that the workers turned away together do not all come
+// back at once. problem says what the answer lacks to be the documented one.
+func busyAnswer(h http.Header, body []byte) (wait time.Duration, isBusy bool, problem string) {
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Error.Code != "busy" {
+		return 0, false, ""
+	}
+	ra := h.Get("Retry-After")
+	if ra == "" {
+		return 0, true, "without Retry-After"
+	}
+	secs, err := strconv.Atoi(strings.TrimSpace(ra))
+	if err != nil || secs < 0 {
+		return 0, true, fmt.Sprintf("with Retry-After %q, not a number of seconds", ra)
+	}
+	wait = time.Duration(secs) * time.Second
+	if wait == 0 {
+		wait = 50 * time.Millisecond
+	}
+	return wait + time.Duration(rand.Int64N(int64(wait/4)+1)), true, ""
+}
+
+// sleepUntil sleeps d, or less if the deadline or the context comes first;
+// it reports whether there is time left to send another request.
+func sleepUntil(ctx context.Context, d time.Duration, deadline time.Time) bool {
+	left := time.Until(deadline)
+	if left <= 0 {
+		return false
+	}
+	t := time.NewTimer(min(d, left))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	}
+	return time.Now().Before(deadline)
 }
 
 func describeTransportError(err error) string {
