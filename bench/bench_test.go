@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -301,31 +302,41 @@ func TestReportTargets(t *testing.T) {
 	r.Scenarios = []scenarioResult{
 		{Key: "healthz", Requests: 1, RPS: 20000, P99Ms: 4},
 		{Key: "sign", Requests: 1, RPS: 9000, P99Ms: 10},
-		{Key: "confirm", Requests: 1, RPS: 2500},
+		{Key: "confirm", Requests: 1, RPS: 30, CPUPerRequestUs: 55_000, Busy: 40},
+		{Key: "confirm-12mp", Requests: 1, RPS: 4, CPUPerRequestUs: 390_000, PeakRSSKiB: 150 * 1024, WarmupBusy: 7},
 		{Key: "companion", Requests: 1, RPS: 400},
 	}
 	r.evaluate()
-	if !r.Valid || !r.TargetsMet || len(r.Targets) != 5 {
+	if !r.Valid || !r.TargetsMet || len(r.Targets) != 8 {
 		t.Fatalf("valid %v, met %v, %d targets: %+v", r.Valid, r.TargetsMet, len(r.Targets), r.Targets)
 	}
-	// 45% of healthz, 22.5× companion, p99 2.5×, 20 MiB, 2,500/s: all met.
+	// 45% of healthz, 22.5× companion, p99 2.5×, 20 MiB, 55 and 390 ms per
+	// confirm, 150 MiB, busy answers only: all met.
 	md := r.markdown()
-	if strings.Contains(md, "❌") || strings.Count(md, "✅") != 5 || strings.Contains(md, "NOT VALID") {
+	if strings.Contains(md, "❌") || strings.Count(md, "✅") != 8 || strings.Contains(md, "NOT VALID") {
 		t.Errorf("markdown:\n%s", md)
+	}
+	for _, want := range []string{"| 55.0 ms |", "| 390 ms |", "| 40 |", "| 0 (+7 in warm-up) |", "0 errors, 47 busy answers"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
 	}
 
 	r = &report{Valid: true, Wxavatar: processInfo{PeakRSSKiB: 40 * 1024}}
 	r.Scenarios = []scenarioResult{
 		{Key: "healthz", Requests: 1, RPS: 20000, P99Ms: 4},
 		{Key: "sign", Requests: 1, RPS: 5000, P99Ms: 20, Errors: 3},
-		{Key: "confirm", Requests: 1, RPS: 1000},
+		{Key: "confirm", Requests: 1, RPS: 10, CPUPerRequestUs: 80_000, Errors: 2, Busy: 5},
+		{Key: "confirm-12mp", Requests: 1, RPS: 1, CPUPerRequestUs: 900_000, PeakRSSKiB: 300 * 1024},
 	}
 	r.evaluate()
 	if r.Valid || r.TargetsMet {
 		t.Fatal("a run with errors and missed targets passed")
 	}
 	md = r.markdown()
-	for _, want := range []string{"NOT VALID", "**3** ⚠️", "25% (5,000 / 20,000)", "5.0× (20.0 ms / 4.00 ms)", "40.0 MiB", "1,000/s", "not measured"} {
+	for _, want := range []string{"NOT VALID", "**3** ⚠️", "25% (5,000 / 20,000)", "5.0× (20.0 ms / 4.00 ms)", "40.0 MiB", "not measured",
+		"CPU per confirm ≤ 60 ms (1080² JPEG) | 80.0 ms | ❌", "CPU per confirm ≤ 400 ms (12 MP JPEG) | 900 ms | ❌",
+		"(12 MP confirm) | 300.0 MiB | ❌", "2 errors, 5 busy answers | ❌"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
@@ -407,6 +418,49 @@ func TestBusyAnswer(t *testing.T) {
 	h.Set("Retry-After", "Wed, 21 Oct 2026 07:28:00 GMT")
 	if _, busy, problem := busyAnswer(h, []byte(`{"error":{"code":"busy"}}`)); !busy || problem == "" {
 		t.Errorf("a date Retry-After: busy %v, problem %q; want a problem", busy, problem)
+	}
+}
+
+// The warm-up takes its share of a pool and the window the rest, none
+// skipped, even with more workers than the share.
+func TestWarmupShare(t *testing.T) {
+	if got := warmupShare(120, 2*time.Second, 10*time.Second); got != 20 {
+		t.Errorf("share of 120 over 2 s + 10 s = %d, want 20", got)
+	}
+	if got := warmupShare(2, 2*time.Second, 1*time.Second); got != 1 {
+		t.Errorf("share of 2 = %d, want 1 (the window keeps one)", got)
+	}
+	var mu sync.Mutex
+	var got []int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.Atoi(r.URL.Query().Get("i"))
+		mu.Lock()
+		got = append(got, i)
+		mu.Unlock()
+		w.Write([]byte(`{"status":"confirmed"}`))
+	}))
+	defer srv.Close()
+	const n = 30
+	sc := &scenario{Key: "confirm", Process: "wxavatar", expect: http.StatusOK, busyOK: true, pool: n,
+		next: func(i int64) (*http.Request, error) {
+			if i >= n {
+				return nil, errPoolDry
+			}
+			return http.NewRequest(http.MethodPost, fmt.Sprintf("%s/?i=%d", srv.URL, i), nil)
+		}}
+	o := options{warmup: 1 * time.Second, duration: 2 * time.Second, concurrency: 8}
+	res := measureScenario(context.Background(), newClient(8), sc, o, os.Getpid(), nil)
+	if res.Requests != n-10 || res.Errors != 0 || !strings.Contains(res.Note, "share of the pool (10)") {
+		t.Errorf("window: %d requests, %d errors, note %q; want 20, 0, the share noted", res.Requests, res.Errors, res.Note)
+	}
+	slices.Sort(got)
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("uploads sent: %v; want each of 0..%d once", got, n-1)
+		}
+	}
+	if len(got) != n {
+		t.Errorf("%d uploads sent, want %d", len(got), n)
 	}
 }
 

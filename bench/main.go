@@ -8,13 +8,18 @@
 // abuse limits and the sweeper off, and measures with closed-loop keep-alive
 // workers, in this order and against the same process: GET /healthz (the
 // ceiling), POST /v1/avatar/uploads (issuing signatures, by 200 logged-in
-// users) and POST /v1/avatar/uploads/{id}/confirm (each request confirms a
-// new upload whose PNG was really uploaded before the window). Then, as the
-// peer reference, Uppy Companion's S3 presign endpoint (GET /s3/params) in
-// standalone mode on loopback with fake credentials. It reports requests/s,
-// exact p50/p99 latencies, peak RSS and errors per scenario, checks the
-// targets, prints a markdown table and writes the results as JSON (and the
-// markdown beside it). Nothing is sent anywhere but 127.0.0.1.
+// users) and POST /v1/avatar/uploads/{id}/confirm twice: with a 1080×1080
+// JPEG of about 300 KB (confirm) and with a 12 MP phone photo of about 3 MB
+// carrying EXIF Orientation 6 (confirm-12mp), each request confirming a new
+// upload whose photo was really uploaded before the window. The photos are
+// generated once per run (photo.go). Then, as the peer reference, Uppy
+// Companion's S3 presign endpoint (GET /s3/params) in standalone mode on
+// loopback with fake credentials. It reports requests/s, exact p50/p99
+// latencies, CPU per request, peak RSS, errors and the confirms' documented
+// busy answers (503 busy, retried after Retry-After, not errors) per
+// scenario, checks the targets, prints a markdown table and writes the
+// results as JSON (and the markdown beside it). Nothing is sent anywhere but
+// 127.0.0.1.
 package main
 
 import (
@@ -43,14 +48,25 @@ type options struct {
 	out         string
 	profileDir  string
 	users       int
-	confirmRate int
-	keep        bool
-	strict      bool
-	scenarios   map[string]bool
+	// Uploads prepared per second of warm-up + window for each confirm
+	// scenario, and a cap on the bytes each pool uploads.
+	confirmRate     int
+	confirm12MPRate int
+	poolMiB         int
+	keep            bool
+	strict          bool
+	scenarios       map[string]bool
 }
 
 // allScenarios are the scenarios in the order they run.
-var allScenarios = []string{"healthz", "sign", "confirm", "companion"}
+var allScenarios = []string{"healthz", "sign", "confirm", "confirm-12mp", "companion"}
+
+// photoScenarios are the confirm scenarios and the photo each uploads.
+var photoScenarios = []photoSpec{photo1080, photo12MP}
+
+// benchUploadMaxBytes is UPLOAD_MAX_BYTES for runs with the 12 MP photo: a
+// phone's photos may be larger than the service's 5 MiB default.
+const benchUploadMaxBytes = 8 << 20
 
 func (o options) want(key string) bool { return o.scenarios[key] }
 
@@ -81,7 +97,9 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "results file: JSON there and markdown beside it with .md (or the reverse for a .md path); default bench/results/latest.json")
 	flag.StringVar(&o.profileDir, "cpuprofile-dir", "", "fetch CPU (5 s) and heap profiles of the service during the signature and confirm windows into this folder, from its own /debug/pprof/ (PPROF_ADDR) or else from net/http/pprof compiled in with a go build -overlay (the tree is untouched)")
 	flag.IntVar(&o.users, "users", 200, "dev users logged in to spread the signature and confirm requests over")
-	flag.IntVar(&o.confirmRate, "confirm-pool-rate", 4000, "uploads prepared for the confirm scenario per second of warm-up + window (the pool; the window stops if it runs dry)")
+	flag.IntVar(&o.confirmRate, "confirm-pool-rate", 100, "uploads of the 1080² photo prepared for the confirm scenario per second of warm-up + window (the pool; the window stops if it runs dry)")
+	flag.IntVar(&o.confirm12MPRate, "confirm-12mp-pool-rate", 10, "uploads of the 12 MP photo prepared for the confirm-12mp scenario per second of warm-up + window")
+	flag.IntVar(&o.poolMiB, "confirm-pool-mib", 384, "at most this many MiB uploaded for each confirm scenario's pool (the confirmed copies take as much again until confirm re-encodes)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binary, database, objects, logs)")
 	flag.BoolVar(&o.strict, "strict", false, "exit 4 when a target is missed")
 	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","), "which scenarios to run, in their fixed order (targets need the full set)")
@@ -100,7 +118,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: no scenario left to run (-scenarios companion with -companion=false)")
 		os.Exit(2)
 	}
-	if flag.NArg() > 0 || o.duration <= 0 || o.warmup < 0 || o.concurrency < 1 || o.users < 1 || o.confirmRate < 1 {
+	if flag.NArg() > 0 || o.duration <= 0 || o.warmup < 0 || o.concurrency < 1 || o.users < 1 || o.confirmRate < 1 || o.confirm12MPRate < 1 || o.poolMiB < 1 {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -139,7 +157,7 @@ func run(ctx context.Context, o options) (int, error) {
 	}
 	rep := &report{Started: time.Now().UTC(), Valid: true, Options: reportOptions{
 		Duration: o.duration.String(), Warmup: o.warmup.String(), Concurrency: o.concurrency,
-		Users: o.users, ConfirmPool: confirmPoolSize(o), Companion: o.companion,
+		Users: o.users, Companion: o.companion,
 	}}
 	rep.Machine = machineInfo(root)
 	rep.Command = commandLine()
@@ -157,13 +175,32 @@ func run(ctx context.Context, o options) (int, error) {
 		}
 	}
 
-	if o.want("healthz") || o.want("sign") || o.want("confirm") {
+	// The photos, before the service starts: rendering 13 megapixels takes
+	// a core for a second or two.
+	photos := map[string][]byte{}
+	for _, p := range photoScenarios {
+		if !o.want(p.Key) {
+			continue
+		}
+		logf("%s: generating its photo", p.Key)
+		b, err := loadPhoto(tmp, p)
+		if err != nil {
+			return 1, err
+		}
+		if len(b) > benchUploadMaxBytes {
+			return 1, fmt.Errorf("the %s photo (%d bytes) is larger than the UPLOAD_MAX_BYTES the harness sets (%d)", p.Key, len(b), benchUploadMaxBytes)
+		}
+		photos[p.Key] = b
+		rep.note("%s photo: %s", p.Key, p.describe(len(b)))
+	}
+
+	if o.want("healthz") || o.want("sign") || o.want("confirm") || o.want("confirm-12mp") {
 		bin := filepath.Join(tmp, "wxavatar")
 		logf("building ./cmd/wxavatar")
 		if err := buildService(ctx, root, tmp, bin, o.profileDir != ""); err != nil {
 			return 1, err
 		}
-		if err := runService(ctx, o, bin, tmp, rep); err != nil {
+		if err := runService(ctx, o, bin, tmp, photos, rep); err != nil {
 			return 1, err
 		}
 	}
@@ -192,12 +229,23 @@ func run(ctx context.Context, o options) (int, error) {
 	return 0, nil
 }
 
-func confirmPoolSize(o options) int {
-	return int((o.warmup + o.duration).Seconds() * float64(o.confirmRate))
+// confirmPoolSize is how many uploads of photoBytes a confirm scenario
+// prepares: rate per second of warm-up + window, but no more than
+// -confirm-pool-mib of them, so that the temporary folder stays small.
+func confirmPoolSize(o options, key string, photoBytes int) int {
+	rate := o.confirmRate
+	if key == photo12MP.Key {
+		rate = o.confirm12MPRate
+	}
+	n := int((o.warmup + o.duration).Seconds() * float64(rate))
+	if photoBytes > 0 {
+		n = min(n, o.poolMiB<<20/photoBytes)
+	}
+	return max(n, 1)
 }
 
-// runService measures the three wxavatar scenarios against one process.
-func runService(ctx context.Context, o options, bin, tmp string, rep *report) (err error) {
+// runService measures the wxavatar scenarios against one process.
+func runService(ctx context.Context, o options, bin, tmp string, photos map[string][]byte, rep *report) (err error) {
 	var pprofPorts []int
 	if o.profileDir != "" {
 		for range 2 {
@@ -209,7 +257,12 @@ func runService(ctx context.Context, o options, bin, tmp string, rep *report) (e
 		}
 	}
 	logf("starting wxavatar serve --dev")
-	svc, err := startService(ctx, bin, tmp, pprofPorts)
+	var extraEnv []string
+	if o.want(photo12MP.Key) {
+		extraEnv = append(extraEnv, fmt.Sprintf("UPLOAD_MAX_BYTES=%d", benchUploadMaxBytes))
+		rep.note("UPLOAD_MAX_BYTES=%d for the 12 MP photo (the service's default is 5 MiB)", benchUploadMaxBytes)
+	}
+	svc, err := startService(ctx, bin, tmp, pprofPorts, extraEnv)
 	if err != nil {
 		return err
 	}
@@ -233,7 +286,7 @@ func runService(ctx context.Context, o options, bin, tmp string, rep *report) (e
 	defer client.CloseIdleConnections()
 
 	var auths []string
-	if o.want("sign") || o.want("confirm") {
+	if o.want("sign") || o.want("confirm") || o.want("confirm-12mp") {
 		logf("logging in %d users", o.users)
 		if auths, err = login(ctx, client, svc.api, o.users, o.concurrency); err != nil {
 			return err
@@ -259,7 +312,7 @@ func runService(ctx context.Context, o options, bin, tmp string, rep *report) (e
 			res.Note = appendNote(res.Note, goMemory(ctx, svc.pprof))
 		}
 		rep.Scenarios = append(rep.Scenarios, res)
-		logf("%s: %.0f req/s, p50 %s, p99 %s, peak RSS %s, %d errors", sc.Key, res.RPS, fmtMs(res.P50Ms), fmtMs(res.P99Ms), fmtKiB(res.PeakRSSKiB), res.Errors)
+		logf("%s: %.0f req/s, p50 %s, p99 %s, CPU/request %s, peak RSS %s, %d errors, %d busy", sc.Key, res.RPS, fmtMs(res.P50Ms), fmtMs(res.P99Ms), fmtCPU(res.CPUPerRequestUs), fmtKiB(res.PeakRSSKiB), res.Errors, res.Busy)
 		return ctx.Err()
 	}
 
@@ -273,9 +326,11 @@ func runService(ctx context.Context, o options, bin, tmp string, rep *report) (e
 			return err
 		}
 	}
-	if o.want("confirm") {
-		if err := runConfirm(ctx, o, client, svc, auths, rep, measure); err != nil {
-			return err
+	for _, p := range photoScenarios {
+		if o.want(p.Key) {
+			if err := runConfirm(ctx, o, client, svc, auths, p, photos[p.Key], rep, measure); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -293,20 +348,26 @@ func runService(ctx context.Context, o options, bin, tmp string, rep *report) (e
 	return nil
 }
 
-// runConfirm prepares the pool of really uploaded uploads, then measures
+// runConfirm prepares the pool of really uploaded photos, then measures
 // confirming them, one new upload per request.
-func runConfirm(ctx context.Context, o options, client *http.Client, svc *service, auths []string, rep *report, measure func(*scenario, bool) error) error {
-	n := confirmPoolSize(o)
-	logf("confirm: preparing %d uploads (sign + PUT of a %d-byte PNG through the local object server)", n, len(avatarPNG))
+func runConfirm(ctx context.Context, o options, client *http.Client, svc *service, auths []string, p photoSpec, photo []byte, rep *report, measure func(*scenario, bool) error) error {
+	n := confirmPoolSize(o, p.Key, len(photo))
+	if p.Key == photo12MP.Key {
+		rep.Options.Confirm12MPPool = n
+	} else {
+		rep.Options.ConfirmPool = n
+	}
+	logf("%s: preparing %d uploads (sign + PUT of a %d-byte JPEG through the local object server)", p.Key, n, len(photo))
 	t0 := time.Now()
-	pool, err := prepareUploads(ctx, client, svc.api, auths, n, o.concurrency, func(done int) {
-		logf("confirm: %d/%d prepared", done, n)
+	pool, err := prepareUploads(ctx, client, svc.api, auths, newPhotoUpload(photo), n, o.concurrency, func(done int) {
+		logf("%s: %d/%d prepared", p.Key, done, n)
 	})
 	if err != nil {
 		return err
 	}
-	rep.note("confirm pool: %d uploads signed and uploaded in %.1fs before the window (%.0f/s)", n, time.Since(t0).Seconds(), float64(n)/time.Since(t0).Seconds())
-	return measure(confirmScenario(svc.api, pool), true)
+	secs := time.Since(t0).Seconds()
+	rep.note("%s pool: %d uploads (%s) signed and uploaded in %.1fs before the window (%.0f/s)", p.Key, n, fmtBytes(int64(n)*int64(len(photo))), secs, float64(n)/secs)
+	return measure(confirmScenario(p, svc.api, pool), true)
 }
 
 // runCompanion measures the peer with the same generator.
@@ -366,10 +427,26 @@ func measureScenario(ctx context.Context, client *http.Client, sc *scenario, o o
 	res := scenarioResult{Name: sc.Name, Key: sc.Key, Process: sc.Process}
 	if o.warmup > 0 {
 		logf("%s: warm-up %s", sc.Key, o.warmup)
-		w := runWindow(ctx, client, sc, o.concurrency, o.warmup, &seq)
-		res.WarmupErrors = w.Errors
+		warm, share := sc, int64(0)
+		if sc.pool > 0 {
+			// The warm-up's share of the pool, the rest for the window.
+			share = warmupShare(sc.pool, o.warmup, o.duration)
+			w := *sc
+			w.next = func(i int64) (*http.Request, error) {
+				if i >= share {
+					return nil, errPoolDry
+				}
+				return sc.next(i)
+			}
+			warm = &w
+		}
+		w := runWindow(ctx, client, warm, o.concurrency, o.warmup, &seq)
+		res.WarmupErrors, res.WarmupBusy = w.Errors, w.Busy
 		if w.PoolDry {
-			res.Note = appendNote(res.Note, "pool ran dry during the warm-up")
+			res.Note = appendNote(res.Note, fmt.Sprintf("warm-up used its share of the pool (%d) in %.2fs", share, w.Elapsed.Seconds()))
+		}
+		if sc.pool > 0 && seq.Load() > share {
+			seq.Store(share) // the workers that found it used up took no upload
 		}
 	}
 	logf("%s: measuring %s", sc.Key, o.duration)
@@ -386,9 +463,17 @@ func measureScenario(ctx context.Context, client *http.Client, sc *scenario, o o
 		res.CPUPerRequestUs = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(n)
 	}
 	if st.PoolDry {
-		res.Note = appendNote(res.Note, fmt.Sprintf("POOL RAN DRY after %.2fs of the %s window: the rate is over that time", st.DryAfter.Seconds(), o.duration))
+		// The window ends with the last answer to the last upload taken.
+		res.Note = appendNote(res.Note, fmt.Sprintf("POOL RAN DRY: the last upload was taken %.2fs and answered %.2fs into the %s window; the rate is over the latter", st.DryAfter.Seconds(), st.Elapsed.Seconds(), o.duration))
 	}
 	return res
+}
+
+// warmupShare is how much of a pool of n the warm-up may use: its part of
+// warm-up + window, at least one and leaving the window at least one.
+func warmupShare(n int64, warmup, window time.Duration) int64 {
+	share := int64(float64(n) * warmup.Seconds() / (warmup + window).Seconds())
+	return max(0, min(max(share, 1), n-1))
 }
 
 // profile fetches a CPU profile over (most of) the window and a heap profile

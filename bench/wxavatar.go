@@ -97,8 +97,8 @@ func buildService(ctx context.Context, root, tmp, out string, withPprof bool) er
 
 // startService runs `<bin> serve --dev --env-file ""` in tmp with the
 // benchmark's settings and nothing else from the environment: no limits, no
-// sweeper, a fresh SQLite file and object folder.
-func startService(ctx context.Context, bin, tmp string, pprofPorts []int) (*service, error) {
+// sweeper, a fresh SQLite file and object folder; extraEnv adds to them.
+func startService(ctx context.Context, bin, tmp string, pprofPorts []int, extraEnv []string) (*service, error) {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + tmp,
@@ -113,6 +113,7 @@ func startService(ctx context.Context, bin, tmp string, pprofPorts []int) (*serv
 		"METRICS_ADDR=off",
 		"SWEEP_INTERVAL=0",
 	}
+	env = append(env, extraEnv...)
 
 	if len(pprofPorts) == 2 {
 		// The service's own pprof (with it, heap profiles are sampled), and
@@ -299,7 +300,8 @@ var (
 	signPutURL = []byte(`"put":{"url":"http://127.0.0.1:`)
 )
 
-// avatarPNG is a real 4×4 PNG, the one the README uploads.
+// avatarPNG is a real 4×4 PNG, the one the README uploads; the signature
+// scenario declares it.
 var avatarPNG = func() []byte {
 	b, err := base64.StdEncoding.DecodeString("iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAFUlEQVR4nGNgqKiwqQCBLRUVDMRxAAiiFKHJtzU9AAAAAElFTkSuQmCC")
 	if err != nil {
@@ -326,12 +328,12 @@ type signedUpload struct {
 	} `json:"upload"`
 }
 
-func (s *signedUpload) validate() error {
+func (s *signedUpload) validate(contentType string) error {
 	u := s.Upload
 	switch {
 	case u.ID == "" || u.Key == "" || u.URL == "":
 		return errors.New("upload without id, key or url")
-	case !strings.HasPrefix(u.Put.URL, "http://127.0.0.1:") || u.Put.Headers["Content-Type"] != "image/png":
+	case !strings.HasPrefix(u.Put.URL, "http://127.0.0.1:") || u.Put.Headers["Content-Type"] != contentType:
 		return fmt.Errorf("unexpected put: %q %v", u.Put.URL, u.Put.Headers)
 	case u.Post.URL == "" || len(u.Post.Form) == 0:
 		return errors.New("upload without a POST form")
@@ -383,7 +385,7 @@ func signScenario(api string, auths []string) *scenario {
 			if err := json.Unmarshal(body, &s); err != nil {
 				return err
 			}
-			return s.validate()
+			return s.validate("image/png")
 		},
 	}
 }
@@ -395,9 +397,26 @@ type preparedUpload struct {
 	auth []string
 }
 
-// prepareUploads signs n uploads spread over the users and PUTs the PNG to
-// each presigned URL through the local object server, concurrently.
-func prepareUploads(ctx context.Context, client *http.Client, api string, auths []string, n, concurrency int, progress func(done int)) ([]preparedUpload, error) {
+// photoUpload is what a confirm scenario uploads: the sign request's body,
+// declaring the type and the size, and the bytes PUT.
+type photoUpload struct {
+	contentType string
+	signBody    []byte
+	body        []byte
+}
+
+func newPhotoUpload(jpg []byte) photoUpload {
+	return photoUpload{
+		contentType: "image/jpeg",
+		signBody:    fmt.Appendf(nil, `{"content_type":"image/jpeg","size":%d}`, len(jpg)),
+		body:        jpg,
+	}
+}
+
+// prepareUploads signs n uploads spread over the users and PUTs the photo
+// to each presigned URL through the local object server, concurrently.
+func prepareUploads(ctx context.Context, client *http.Client, api string, auths []string, up photoUpload, n, concurrency int, progress func(done int)) ([]preparedUpload, error) {
+	every := max(100, n/5) // progress lines
 	pool := make([]preparedUpload, n)
 	var (
 		wg       sync.WaitGroup
@@ -418,7 +437,7 @@ func prepareUploads(ctx context.Context, client *http.Client, api string, auths 
 					return
 				}
 				auth := auths[i%len(auths)]
-				if err := prepareOne(ctx, client, api, auth, &pool[i]); err != nil {
+				if err := prepareOne(ctx, client, api, auth, up, &pool[i]); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = fmt.Errorf("preparing upload %d: %w", i, err)
@@ -427,7 +446,7 @@ func prepareUploads(ctx context.Context, client *http.Client, api string, auths 
 					cancel()
 					return
 				}
-				if d := done.Add(1); d%2000 == 0 && progress != nil {
+				if d := done.Add(1); d%int64(every) == 0 && progress != nil {
 					progress(int(d))
 				}
 			}
@@ -440,18 +459,18 @@ func prepareUploads(ctx context.Context, client *http.Client, api string, auths 
 	return pool, ctx.Err()
 }
 
-func prepareOne(ctx context.Context, client *http.Client, api, auth string, out *preparedUpload) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/avatar/uploads", bytes.NewReader(signBody))
+func prepareOne(ctx context.Context, client *http.Client, api, auth string, up photoUpload, out *preparedUpload) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/avatar/uploads", bytes.NewReader(up.signBody))
 	req.Header.Set("Authorization", auth)
 	req.Header.Set("Content-Type", "application/json")
 	var s signedUpload
 	if err := doJSON(client, req, http.StatusCreated, &s); err != nil {
 		return err
 	}
-	if err := s.validate(); err != nil {
+	if err := s.validate(up.contentType); err != nil {
 		return err
 	}
-	put, err := http.NewRequestWithContext(ctx, http.MethodPut, s.Upload.Put.URL, bytes.NewReader(avatarPNG))
+	put, err := http.NewRequestWithContext(ctx, http.MethodPut, s.Upload.Put.URL, bytes.NewReader(up.body))
 	if err != nil {
 		return err
 	}
@@ -465,11 +484,16 @@ func prepareOne(ctx context.Context, client *http.Client, api, auth string, out 
 	return nil
 }
 
-// confirmScenario confirms each prepared upload once; when the pool is used
-// up the window ends.
-func confirmScenario(api string, pool []preparedUpload) *scenario {
+// confirmScenario confirms each prepared upload of photo p once (again after
+// a busy answer); when the pool is used up the window ends.
+func confirmScenario(p photoSpec, api string, pool []preparedUpload) *scenario {
+	name := "`POST /v1/avatar/uploads/{id}/confirm` (1080² JPEG)"
+	if p.Key == photo12MP.Key {
+		name = "`POST /v1/avatar/uploads/{id}/confirm` (12 MP JPEG)"
+	}
 	return &scenario{
-		Name: "`POST /v1/avatar/uploads/{id}/confirm`", Key: "confirm", Process: "wxavatar", expect: http.StatusOK,
+		Name: name, Key: p.Key, Process: "wxavatar", expect: http.StatusOK,
+		busyOK: true, pool: int64(len(pool)),
 		next: func(i int64) (*http.Request, error) {
 			if i >= int64(len(pool)) {
 				return nil, errPoolDry
