@@ -95,7 +95,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 32, "closed-loop workers, one keep-alive connection each")
 	flag.BoolVar(&o.companion, "companion", true, "also measure the peer, Uppy Companion's S3 presign endpoint (needs node and npm)")
 	flag.StringVar(&o.out, "out", "", "results file: JSON there and markdown beside it with .md (or the reverse for a .md path); default bench/results/latest.json")
-	flag.StringVar(&o.profileDir, "cpuprofile-dir", "", "fetch CPU (5 s) and heap profiles of the service during the signature and confirm windows into this folder, from its own /debug/pprof/ (PPROF_ADDR) or else from net/http/pprof compiled in with a go build -overlay (the tree is untouched)")
+	flag.StringVar(&o.profileDir, "cpuprofile-dir", "", "fetch CPU (5 s) and heap profiles of the service during the signature and both confirm windows (cpu-KEY.pb.gz, heap-KEY.pb.gz) into this folder, from its own /debug/pprof/ (PPROF_ADDR) or else from net/http/pprof compiled in with a go build -overlay (the tree is untouched)")
 	flag.IntVar(&o.users, "users", 200, "dev users logged in to spread the signature and confirm requests over")
 	flag.IntVar(&o.confirmRate, "confirm-pool-rate", 100, "uploads of the 1080² photo prepared for the confirm scenario per second of warm-up + window (the pool; the window stops if it runs dry)")
 	flag.IntVar(&o.confirm12MPRate, "confirm-12mp-pool-rate", 10, "uploads of the 12 MP photo prepared for the confirm-12mp scenario per second of warm-up + window")
