@@ -1723,7 +1723,7 @@ func signedUpload(t *testing.T) storage.SignedUpload {
 	t.Helper()
 	base, _ := url.Parse("https://avatars-1250000000.cos.ap-guangzhou.myqcloud.com")
 	c, err := storage.NewClient(storage.Config{
-		Bucket: "avatars-1250000000", Region: "ap-guangzhou", BucketURL: base,
+		Bucket: "avatars-1250000000", BucketURL: base,
 		Credentials: storage.Credentials{SecretID: "AKIDexample", SecretKey: "example-secret", SessionToken: "example-token"},
 	})
 	if err != nil {

@@ -21,7 +21,6 @@ import (
 // one of these once, in translate.
 var (
 	ErrNotFound    = errors.New("object not found")
-	ErrChanged     = errors.New("object changed")
 	ErrUnavailable = errors.New("object storage unavailable")
 	// ErrArchived: the object is in an archive storage class, which COS
 	// will not read until it is restored (403 InvalidObjectState).
@@ -29,13 +28,12 @@ var (
 )
 
 // StandardClass is COS's default storage class: the one uploads are signed
-// for, and the one avatars are copied into.
+// for, and the one Put writes in.
 const StandardClass = "STANDARD"
 
 // Config describes one bucket.
 type Config struct {
 	Bucket        string   // name-appid, as the POST policy's bucket condition names it
-	Region        string   // e.g. ap-shanghai; names the bucket as a copy source. Empty → BucketURL's host
 	BucketURL     *url.URL // endpoint, e.g. https://name-appid.cos.ap-shanghai.myqcloud.com
 	PublicBaseURL *url.URL // base of permanent object URLs (a CDN domain); nil → BucketURL
 	Credentials   Credentials
@@ -50,11 +48,10 @@ type Config struct {
 // Client talks to one COS bucket through cos-go-sdk-v5. Its credentials can be
 // swapped at run time; each call uses the credentials current when it began.
 type Client struct {
-	cfg            Config
-	copySourceHost string // how x-cos-copy-source names this bucket
-	postURL        string // where POST Object forms go: the bucket's root
-	creds          atomic.Pointer[Credentials]
-	cos            *cos.Client
+	cfg     Config
+	postURL string // where POST Object forms go: the bucket's root
+	creds   atomic.Pointer[Credentials]
+	cos     *cos.Client
 }
 
 // NewClient checks cfg and builds a client; it makes no network call.
@@ -89,12 +86,7 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	post := *cfg.BucketURL
 	post.Path, post.RawPath, post.RawQuery = "/", "", ""
-	c := &Client{cfg: cfg, copySourceHost: cfg.BucketURL.Host, postURL: post.String()}
-	if cfg.Region != "" {
-		// COS wants the bucket's own domain here, even when requests go to
-		// another endpoint (private network, accelerated).
-		c.copySourceHost = cfg.Bucket + ".cos." + cfg.Region + ".myqcloud.com"
-	}
+	c := &Client{cfg: cfg, postURL: post.String()}
 	c.creds.Store(&cfg.Credentials)
 	c.cos = cos.NewClient(&cos.BaseURL{BucketURL: cfg.BucketURL}, &http.Client{
 		Transport: &signingTransport{creds: c.Credentials, next: cfg.Transport},
@@ -245,8 +237,8 @@ func (c *Client) Peek(ctx context.Context, key string, n int) (ObjectInfo, []byt
 	if resp.StatusCode == http.StatusPartialContent {
 		info.Size = totalSize(resp.Header.Get("Content-Range"))
 	}
-	// Both are what a caller acts on: the size to check, the ETag to pin
-	// the version it checked (a Copy without one would copy whatever is there).
+	// Both are what a caller acts on: the size to check, the ETag to name
+	// the version it checked.
 	if info.Size < 0 || info.ETag == "" {
 		return ObjectInfo{}, nil, fmt.Errorf("storage: get: %w: the answer does not tell the object's size and ETag", ErrUnavailable)
 	}
@@ -271,50 +263,15 @@ func totalSize(contentRange string) int64 {
 	return size
 }
 
-// CopySpec says how Copy writes its destination.
-type CopySpec struct {
-	// IfMatch is the ETag the source must still have; otherwise nothing is
-	// written and Copy returns ErrChanged.
-	IfMatch string
-	// The destination's metadata, replacing the source's.
-	ContentType, CacheControl string
-}
-
-// Copy copies src to dst inside the bucket, server side. A missing source is
-// ErrNotFound.
-//
-// dst gets nothing the uploader chose but the bytes: the metadata directive
-// is Replaced, so only spec's Content-Type and Cache-Control are stored (no
-// x-cos-meta-*, Content-Disposition, Content-Encoding or Expires of the
-// source), the storage class is STANDARD, and no ACL is named, so dst
-// inherits the bucket's: COS copies neither the source's storage class nor
-// its ACL ("PUT Object - Copy").
-func (c *Client) Copy(ctx context.Context, src, dst string, spec CopySpec) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	h := &cos.ObjectCopyHeaderOptions{
-		XCosMetadataDirective: "Replaced",
-		ContentType:           spec.ContentType,
-		CacheControl:          spec.CacheControl,
-		XCosStorageClass:      StandardClass,
-	}
-	if spec.IfMatch != "" {
-		h.XCosCopySourceIfMatch = `"` + spec.IfMatch + `"`
-	}
-	if _, _, err := c.cos.Object.Copy(ctx, dst, c.copySourceHost+"/"+src, &cos.ObjectCopyOptions{ObjectCopyHeaderOptions: h}); err != nil {
-		return translate("copy", err)
-	}
-	return nil
-}
-
 // PutSpec is the metadata of an object the service writes itself.
 type PutSpec struct {
 	ContentType, CacheControl string
 }
 
-// Put stores data under key in the STANDARD class. It names no ACL, so the
-// object has the bucket's (and its policy's) permissions, like every object
-// under avatars/.
+// Put stores data under key in the STANDARD class, with spec's Content-Type
+// and Cache-Control as its only metadata, replacing whatever the key held. It
+// names no ACL, so the object has the bucket's (and its policy's)
+// permissions, like every object under avatars/.
 func (c *Client) Put(ctx context.Context, key string, data []byte, spec PutSpec) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
@@ -359,10 +316,7 @@ func translate(op string, err error) error {
 	}
 	var cerr *cos.ErrorResponse
 	if errors.As(err, &cerr) && cerr.Response != nil {
-		switch {
-		case cerr.Response.StatusCode == http.StatusPreconditionFailed:
-			return fmt.Errorf("storage: %s: %w", op, ErrChanged)
-		case cerr.Code == "InvalidObjectState":
+		if cerr.Code == "InvalidObjectState" {
 			return fmt.Errorf("storage: %s: %w", op, ErrArchived)
 		}
 		return fmt.Errorf("storage: %s: %w: status %d %s", op, ErrUnavailable, cerr.Response.StatusCode, cerr.Code)

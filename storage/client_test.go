@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc64"
 	"io"
 	"maps"
 	"mime/multipart"
@@ -93,41 +94,17 @@ func TestClientAgainstLocalServer(t *testing.T) {
 					info.StorageClass != "STANDARD" || !bytes.Equal(head, data[:8]) {
 					t.Fatalf("Peek = %+v, %q, %v; want size %d, image/png, an ETag, STANDARD and %q", info, head, err, len(data), data[:8])
 				}
-				// Copy: the destination gets the source's bytes and the
-				// metadata asked for; a stale ETag copies nothing.
-				dst := key + ".copy"
-				stale := storage.CopySpec{IfMatch: "0123456789abcdef0123456789abcdef", ContentType: "image/png"}
-				if err := c.Copy(ctx, key, dst, stale); !errors.Is(err, storage.ErrChanged) {
-					t.Errorf("Copy with a stale ETag: %v; want ErrChanged", err)
-				}
-				if err := c.Copy(ctx, "avatars/u/missing.png", dst, storage.CopySpec{ContentType: "image/png"}); !errors.Is(err, storage.ErrNotFound) {
-					t.Errorf("Copy of a missing source: %v; want ErrNotFound", err)
-				}
-				if _, _, err := c.Peek(ctx, dst, 8); !errors.Is(err, storage.ErrNotFound) {
-					t.Fatalf("after refused copies, Peek(dst): %v; want ErrNotFound", err)
-				}
-				spec := storage.CopySpec{IfMatch: info.ETag, ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}
-				if err := c.Copy(ctx, key, dst, spec); err != nil {
-					t.Fatalf("Copy: %v", err)
-				}
-				resp, err := http.Get(c.ObjectURL(dst))
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if !bytes.Equal(got, data) || resp.Header.Get("Content-Type") != spec.ContentType ||
-					resp.Header.Get("Cache-Control") != spec.CacheControl {
-					t.Errorf("copy: %d bytes, Content-Type %q, Cache-Control %q; want the %d uploaded, %q, %q",
-						len(got), resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"),
-						len(data), spec.ContentType, spec.CacheControl)
-				}
+				// Put: an object of the service's own (as confirm writes the
+				// avatar, beside the upload's other keys), read back signed
+				// with Peek and anonymously with a plain GET.
+				dst := strings.TrimSuffix(key, ".png") + "/avatar"
+				checkPut(t, c, dst)
 				if err := c.Delete(ctx, dst); err != nil {
 					t.Fatal(err)
 				}
-				// The uploaded object itself is private: only the copy
-				// (above) is public.
-				resp = testutil.Do(t, testutil.MustRequest(t, http.MethodGet, c.ObjectURL(key), nil))
+				// The uploaded object itself is private: only what Put
+				// wrote (above) is public.
+				resp := testutil.Do(t, testutil.MustRequest(t, http.MethodGet, c.ObjectURL(key), nil))
 				if code := testutil.COSErrorCode(t, resp); resp.StatusCode != http.StatusForbidden || code != "AccessDenied" {
 					t.Errorf("anonymous GET of the uploaded object: %d %q; want 403 AccessDenied", resp.StatusCode, code)
 				}
@@ -145,6 +122,54 @@ func TestClientAgainstLocalServer(t *testing.T) {
 				t.Errorf("PUT URL carries x-cos-security-token only with temporary credentials")
 			}
 		})
+	}
+}
+
+// checkPut writes two versions of an avatar under key with c.Put and reads
+// each back: Peek (signed) and a plain GET (anonymous) find the bytes, the
+// Content-Type and the Cache-Control put, and the STANDARD class. The GET
+// succeeds because Put names no ACL: the object has the bucket's, which the
+// local server, like the production bucket's policy on avatars/*, makes
+// public.
+func checkPut(t *testing.T, c *storage.Client, key string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, v := range []struct {
+		data []byte
+		spec storage.PutSpec
+	}{
+		{append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{9}, 100)...),
+			storage.PutSpec{ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}},
+		// A second Put replaces the first whole: bytes and metadata.
+		{append([]byte("\xff\xd8\xff\xe0"), bytes.Repeat([]byte{3}, 20)...),
+			storage.PutSpec{ContentType: "image/jpeg", CacheControl: "public, max-age=60"}},
+	} {
+		if err := c.Put(ctx, key, v.data, v.spec); err != nil {
+			t.Fatalf("Put(%s): %v", v.spec.ContentType, err)
+		}
+		info, got, err := c.Peek(ctx, key, len(v.data)+1)
+		if err != nil || info.Size != int64(len(v.data)) || info.ContentType != v.spec.ContentType ||
+			info.StorageClass != storage.StandardClass || info.ETag == "" || !bytes.Equal(got, v.data) {
+			t.Errorf("Peek after Put = %+v, %d bytes, %v; want %d bytes as put, %s, STANDARD and an ETag",
+				info, len(got), err, len(v.data), v.spec.ContentType)
+		}
+		resp := testutil.Do(t, testutil.MustRequest(t, http.MethodGet, c.ObjectURL(key), nil))
+		got, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := resp.Header
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(got, v.data) ||
+			h.Get("Content-Type") != v.spec.ContentType || h.Get("Cache-Control") != v.spec.CacheControl {
+			t.Errorf("anonymous GET after Put: %d, %d bytes, Content-Type %q, Cache-Control %q; want 200, the %d put, %q, %q",
+				resp.StatusCode, len(got), h.Get("Content-Type"), h.Get("Cache-Control"),
+				len(v.data), v.spec.ContentType, v.spec.CacheControl)
+		}
+		// COS names the class only when it is not STANDARD.
+		if class := h.Get("x-cos-storage-class"); class != "" && class != storage.StandardClass {
+			t.Errorf("anonymous GET after Put: x-cos-storage-class %q; want STANDARD or none", class)
+		}
 	}
 }
 
@@ -314,8 +339,11 @@ func TestClientTranslatesFailures(t *testing.T) {
 	if _, _, err := c.Peek(ctx, "k", 8); !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("Peek on 500: %v; want ErrUnavailable", err)
 	}
-	if err := c.Copy(ctx, "k", "k2", storage.CopySpec{}); !errors.Is(err, storage.ErrUnavailable) {
-		t.Errorf("Copy on 500: %v; want ErrUnavailable", err)
+	if err := c.Put(ctx, "k", []byte("x"), storage.PutSpec{ContentType: "image/png"}); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Put on 500: %v; want ErrUnavailable", err)
+	}
+	if err := c.Delete(ctx, "k"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Delete on 500: %v; want ErrUnavailable", err)
 	}
 	// Wrong key: 403 is our misconfiguration, reported as unavailable.
 	b := newTestBucket(t, localcos.Config{})
@@ -351,7 +379,7 @@ func TestPeekSmallAndEmptyObjects(t *testing.T) {
 }
 
 // TestPeekNeedsSizeAndETag: an answer that does not say which version it is,
-// or how large the whole object is, cannot be checked or copied by.
+// or how large the whole object is, cannot be checked or named by its ETag.
 func TestPeekNeedsSizeAndETag(t *testing.T) {
 	for name, h := range map[string]map[string]string{
 		"no ETag":         {"Content-Range": "bytes 0-3/4"},
@@ -380,28 +408,6 @@ func TestPeekNeedsSizeAndETag(t *testing.T) {
 			t.Errorf("%s: Peek = %v; want ErrUnavailable", name, err)
 		}
 		srv.Close()
-	}
-}
-
-// TestCopySourceNamesTheBucket: with Region set, x-cos-copy-source names the
-// bucket by its COS domain, whatever endpoint the requests go to.
-func TestCopySourceNamesTheBucket(t *testing.T) {
-	var got string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = r.Header.Get("x-cos-copy-source")
-		w.Write([]byte("<CopyObjectResult><ETag>\"e\"</ETag></CopyObjectResult>"))
-	}))
-	defer srv.Close()
-	u, _ := url.Parse(srv.URL)
-	c, err := storage.NewClient(storage.Config{Bucket: "b-1250000000", Region: "ap-shanghai", BucketURL: u, Credentials: testCredentials})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Copy(context.Background(), "avatars/u/a b.png", "avatars/u/x.png", storage.CopySpec{}); err != nil {
-		t.Fatal(err)
-	}
-	if want := "b-1250000000.cos.ap-shanghai.myqcloud.com/avatars/u/a%20b.png"; got != want {
-		t.Errorf("x-cos-copy-source = %q; want %q", got, want)
 	}
 }
 
@@ -488,14 +494,19 @@ func TestSignedUploadPinsACLAndStorageClass(t *testing.T) {
 	}
 }
 
-// TestCopyRequestHeaders: the copy request replaces the metadata, names
-// STANDARD, and names no ACL (the copy inherits the bucket's), whatever the
-// source carries.
-func TestCopyRequestHeaders(t *testing.T) {
-	var got http.Header
+// TestPutRequestHeaders: the PUT that Put sends carries the Content-Type,
+// Cache-Control and Content-Length of what it stores, names STANDARD, names
+// no ACL (the object inherits the bucket's) and no metadata of its own, and
+// is signed.
+func TestPutRequestHeaders(t *testing.T) {
+	var got *http.Request
+	var body []byte
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = r.Header.Clone()
-		w.Write([]byte("<CopyObjectResult><ETag>\"e\"</ETag></CopyObjectResult>"))
+		got = r.Clone(context.Background())
+		body, _ = io.ReadAll(r.Body)
+		w.Header().Set("ETag", `"e"`)
+		// The SDK checks the stored bytes' CRC-64 after every upload.
+		w.Header().Set("x-cos-hash-crc64ecma", strconv.FormatUint(crc64.Checksum(body, crc64.MakeTable(crc64.ECMA)), 10))
 	}))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
@@ -503,24 +514,47 @@ func TestCopyRequestHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := storage.CopySpec{IfMatch: "0123", ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}
-	if err := c.Copy(context.Background(), "avatars/u/up.png", "avatars/u/up/avatar.png", spec); err != nil {
+	data := []byte("\x89PNG\r\n\x1a\n avatar bytes")
+	spec := storage.PutSpec{ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}
+	if err := c.Put(context.Background(), "avatars/u/up/avatar", data, spec); err != nil {
 		t.Fatal(err)
 	}
+	if got.Method != http.MethodPut || got.URL.Path != "/avatars/u/up/avatar" || got.URL.RawQuery != "" {
+		t.Errorf("request: %s %s; want PUT /avatars/u/up/avatar", got.Method, got.URL)
+	}
+	if !bytes.Equal(body, data) || got.ContentLength != int64(len(data)) {
+		t.Errorf("body: %q (Content-Length %d); want %q (%d)", body, got.ContentLength, data, len(data))
+	}
 	for name, want := range map[string]string{
-		"x-cos-metadata-directive":   "Replaced",
-		"x-cos-storage-class":        "STANDARD",
-		"Content-Type":               spec.ContentType,
-		"Cache-Control":              spec.CacheControl,
-		"x-cos-copy-source-If-Match": `"0123"`,
+		"x-cos-storage-class": "STANDARD",
+		"Content-Type":        spec.ContentType,
+		"Cache-Control":       spec.CacheControl,
 	} {
-		if g := got.Get(name); g != want {
-			t.Errorf("copy request %s: %q; want %q", name, g, want)
+		if g := got.Header.Get(name); g != want {
+			t.Errorf("PUT %s: %q; want %q", name, g, want)
 		}
 	}
-	for name := range got {
-		if n := strings.ToLower(name); n == "x-cos-acl" || strings.HasPrefix(n, "x-cos-grant-") || strings.HasPrefix(n, "x-cos-meta-") {
-			t.Errorf("copy request names %s: %q; want the bucket's ACL and no metadata of its own", name, got.Get(name))
+	for name := range got.Header {
+		if n := strings.ToLower(name); n == "x-cos-acl" || strings.HasPrefix(n, "x-cos-grant-") ||
+			strings.HasPrefix(n, "x-cos-meta-") || strings.HasPrefix(n, "x-cos-copy-source") {
+			t.Errorf("PUT names %s: %q; want the bucket's ACL and no metadata of its own", name, got.Header.Get(name))
+		}
+	}
+	// Signed with the client's key, over the headers that say what is
+	// stored.
+	auth := got.Header.Get("Authorization")
+	fields := map[string]string{}
+	for _, kv := range strings.Split(auth, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		fields[k] = v
+	}
+	if fields["q-sign-algorithm"] != "sha1" || fields["q-ak"] != testCredentials.SecretID || fields["q-signature"] == "" {
+		t.Fatalf("Authorization = %q; want a sha1 signature with q-ak %s", auth, testCredentials.SecretID)
+	}
+	signed := strings.Split(fields["q-header-list"], ";")
+	for _, h := range []string{"content-length", "content-type", "host", "x-cos-storage-class"} {
+		if !slices.Contains(signed, h) {
+			t.Errorf("q-header-list %q does not sign %s", fields["q-header-list"], h)
 		}
 	}
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/wxavatar/wxavatar/storage"
 )
 
-// What the client reads of an object's storage class, and what its copy
-// keeps of the source's attributes. (What the local server stores and serves
+// What the client reads of an object's storage class, and what its Put
+// keeps of the attributes of an object it replaces. (What the local server stores and serves
 // for each attribute is tested in package localcos.)
 
 func putWith(t *testing.T, c *cos.Client, key string, acl *cos.ACLHeaderOptions, h *cos.ObjectPutHeaderOptions) error {
@@ -33,7 +33,7 @@ func putWith(t *testing.T, c *cos.Client, key string, acl *cos.ACLHeaderOptions,
 
 // TestClientPeekStorageClass: Peek reports the class an object is stored in,
 // STANDARD when the server names none, and ErrArchived for an archived
-// object; a copy is STANDARD unless its request names another class.
+// object; Put writes STANDARD, whatever class the key held.
 func TestClientPeekStorageClass(t *testing.T) {
 	b := newTestBucket(t, localcos.Config{})
 	c := b.client(testCredentials)
@@ -57,36 +57,26 @@ func TestClientPeekStorageClass(t *testing.T) {
 			}
 			info, _, err := client.Peek(ctx, key, 4)
 			switch {
-			case tt.archived:
-				if !errors.Is(err, storage.ErrArchived) {
-					t.Errorf("Peek of an archived object: %+v, %v; want ErrArchived", info, err)
-				}
-				return
-			case err != nil || info.StorageClass != tt.wantClass:
+			case tt.archived && !errors.Is(err, storage.ErrArchived):
+				t.Errorf("Peek of an archived object: %+v, %v; want ErrArchived", info, err)
+			case !tt.archived && (err != nil || info.StorageClass != tt.wantClass):
 				t.Errorf("Peek: %+v, %v; want StorageClass %q", info, err, tt.wantClass)
 			}
-			if _, _, err := c.Object.Copy(ctx, "class/copy.png", b.url.Host+"/"+key, nil); err != nil {
+			if err := client.Put(ctx, key, []byte("png bytes"), storage.PutSpec{ContentType: "image/png"}); err != nil {
 				t.Fatal(err)
 			}
-			if info, _, err := client.Peek(ctx, "class/copy.png", 4); err != nil || info.StorageClass != "STANDARD" {
-				t.Errorf("copy of a %s object: %+v, %v; want STANDARD", tt.class, info, err)
+			if info, _, err := client.Peek(ctx, key, 4); err != nil || info.StorageClass != "STANDARD" {
+				t.Errorf("Put over a %s object: %+v, %v; want STANDARD", tt.class, info, err)
 			}
 		})
 	}
-	opt := &cos.ObjectCopyOptions{ObjectCopyHeaderOptions: &cos.ObjectCopyHeaderOptions{XCosStorageClass: "STANDARD_IA"}}
-	if _, _, err := c.Object.Copy(ctx, "class/copy.png", b.url.Host+"/class/.png", opt); err != nil {
-		t.Fatal(err)
-	}
-	if info, _, err := client.Peek(ctx, "class/copy.png", 4); err != nil || info.StorageClass != "STANDARD_IA" {
-		t.Errorf("copy naming STANDARD_IA: %+v, %v; want STANDARD_IA", info, err)
-	}
 }
 
-// TestClientCopyReplacesMetadata: Client.Copy, as confirm makes it, keeps
-// nothing the uploader set but the bytes: the copy is public (the bucket's
-// ACL, not the private source's), STANDARD, and served with only the
-// Content-Type and Cache-Control the copy names.
-func TestClientCopyReplacesMetadata(t *testing.T) {
+// TestClientPutReplacesMetadata: Client.Put over an object keeps nothing of
+// it: the new object is public (the bucket's ACL, not the private one the old
+// object had), STANDARD, and served with only the Content-Type and
+// Cache-Control the Put names, whatever headers the old one was stored with.
+func TestClientPutReplacesMetadata(t *testing.T) {
 	b := newTestBucket(t, localcos.Config{})
 	c := b.client(testCredentials)
 	client := newClientFor(t, b, testCredentials)
@@ -101,7 +91,7 @@ func TestClientCopyReplacesMetadata(t *testing.T) {
 		"Expires":             "Thu, 01 Jan 2099 00:00:00 GMT",
 		"X-Cos-Meta-Owner":    "mallory",
 	}
-	err := putWith(t, c, "meta/src.png", &cos.ACLHeaderOptions{XCosACL: "private"}, &cos.ObjectPutHeaderOptions{
+	err := putWith(t, c, "meta/avatar", &cos.ACLHeaderOptions{XCosACL: "private"}, &cos.ObjectPutHeaderOptions{
 		CacheControl: uploaded["Cache-Control"], ContentDisposition: uploaded["Content-Disposition"],
 		ContentEncoding: uploaded["Content-Encoding"], Expires: uploaded["Expires"], XCosMetaXXX: &meta,
 		XCosStorageClass: "STANDARD_IA",
@@ -110,18 +100,14 @@ func TestClientCopyReplacesMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	info, _, err := client.Peek(ctx, "meta/src.png", 4)
-	if err != nil {
+	spec := storage.PutSpec{ContentType: "image/jpeg", CacheControl: "public, max-age=31536000, immutable"}
+	if err := client.Put(ctx, "meta/avatar", []byte("jpeg bytes"), spec); err != nil {
 		t.Fatal(err)
 	}
-	spec := storage.CopySpec{IfMatch: info.ETag, ContentType: "image/png", CacheControl: "public, max-age=31536000, immutable"}
-	if err := client.Copy(ctx, "meta/src.png", "meta/avatar.png", spec); err != nil {
-		t.Fatal(err)
-	}
-	resp := testutil.Do(t, testutil.MustRequest(t, http.MethodGet, b.srv.URL+"/meta/avatar.png", nil))
+	resp := testutil.Do(t, testutil.MustRequest(t, http.MethodGet, b.srv.URL+"/meta/avatar", nil))
 	status, code, h := resp.StatusCode, testutil.COSErrorCode(t, resp), resp.Header
 	if status != 200 {
-		t.Fatalf("anonymous GET of the avatar: %d %q; want 200 (the bucket's ACL, not the source's)", status, code)
+		t.Fatalf("anonymous GET of the avatar: %d %q; want 200 (the bucket's ACL, not the old object's)", status, code)
 	}
 	want := map[string]string{"Content-Type": spec.ContentType, "Cache-Control": spec.CacheControl}
 	for name := range uploaded {

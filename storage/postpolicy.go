@@ -58,11 +58,11 @@ const postSuccessStatus = "204"
 //
 //   - the ACL, private: the staging object holds bytes nobody has checked
 //     yet, so nobody but the service (signed reads) may fetch them from the
-//     bucket, whatever the bucket's own ACL; confirm copies the checked
-//     bytes to the permanent key, whose copy request names no ACL, so the
-//     avatar has the bucket's default as COS documents for PUT Object -
-//     Copy, and the bucket policy on avatars/* makes it public
-//     (deploy/README.md, "Bucket setup");
+//     bucket, whatever the bucket's own ACL; confirm reads them, decodes
+//     them and writes its own re-encoding to the avatar's keys with a PUT
+//     that names no ACL, so the avatar has the bucket's default, and the
+//     bucket policy on avatars/* makes it public (deploy/README.md, "Bucket
+//     setup");
 //   - the storage class, STANDARD: a client could otherwise store its upload
 //     as ARCHIVE, which COS will not serve (InvalidObjectState) until
 //     restored, or as an infrequent-access class billed for a minimum
@@ -70,13 +70,14 @@ const postSuccessStatus = "204"
 //
 // Cache-Control, Content-Disposition, Content-Encoding, Expires and
 // x-cos-meta-* are not pinned: they only change how the staging object is
-// served, and it is private and never served as an avatar (the copy replaces
-// all its metadata with the service's own). Nor is success_action_redirect:
-// a COS policy can only require a field, never its absence, so pinning it
-// would mean sending an empty redirect, whose handling COS does not
-// document; a form redirected to "" would fail every upload. Whether COS
-// refuses a form field no condition names is not documented either; the
-// local object server (package localcos) refuses it, as S3 does.
+// served, and it is private and never served as an avatar (the avatar is a
+// new object, with only the metadata the service's Put gives it). Nor is
+// success_action_redirect: a COS policy can only require a field, never its
+// absence, so pinning it would mean sending an empty redirect, whose
+// handling COS does not document; a form redirected to "" would fail every
+// upload. Whether COS refuses a form field no condition names is not
+// documented either; the local object server (package localcos) refuses it,
+// as S3 does.
 const (
 	stagingACL          = "private"
 	stagingStorageClass = StandardClass
