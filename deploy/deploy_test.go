@@ -1348,11 +1348,11 @@ func avatarConsts(t *testing.T) map[string]string {
 	return consts
 }
 
-// keyLayout reads the two keys an upload names from avatar/uploads.go, the
-// upload key (up.Key, which the signatures name) and the avatar key
-// (up.AvatarKey, which only the service's copy writes), and the extensions
-// (imageExt's values).
-func keyLayout(t *testing.T) (upload, avatar keyTemplate, exts []string) {
+// keyLayout reads the three keys an upload names from avatar/uploads.go, the
+// upload key (up.Key, which the signatures name), the avatar key
+// (up.AvatarKey) and the thumbnail key (up.ThumbKey), which only the
+// service's confirm writes, and the extensions (imageExt's values).
+func keyLayout(t *testing.T) (upload, avatar, thumb keyTemplate, exts []string) {
 	t.Helper()
 	const file = "../avatar/uploads.go"
 	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
@@ -1400,6 +1400,8 @@ func keyLayout(t *testing.T) (upload, avatar keyTemplate, exts []string) {
 				dst = &upload
 			case "AvatarKey":
 				dst = &avatar
+			case "ThumbKey":
+				dst = &thumb
 			default:
 				return true
 			}
@@ -1436,10 +1438,10 @@ func keyLayout(t *testing.T) (upload, avatar keyTemplate, exts []string) {
 		}
 		return true
 	})
-	if upload == nil || avatar == nil || len(exts) == 0 {
-		t.Fatalf("%s: found no up.Key = …, up.AvatarKey = … or imageExt; update keyLayout", file)
+	if upload == nil || avatar == nil || thumb == nil || len(exts) == 0 {
+		t.Fatalf("%s: found no up.Key = …, up.AvatarKey = …, up.ThumbKey = … or imageExt; update keyLayout", file)
 	}
-	return upload, avatar, exts
+	return upload, avatar, thumb, exts
 }
 
 // legacyUpload is the upload key of the releases before uploads/ had a prefix
@@ -1448,8 +1450,17 @@ func keyLayout(t *testing.T) (upload, avatar keyTemplate, exts []string) {
 // them, and so are the avatars confirmed before migration 00003, for good.
 var legacyUpload = keyTemplate{{lit: "avatars/"}, {expr: "userID"}, {lit: "/"}, {expr: "up.ID"}, {expr: "ext"}}
 
+// priorAvatar is the avatar key of the releases whose confirm copied the
+// upload server side (before issue 15 had it decode and re-encode the image):
+// history, so written here. Their avatars stay there until replaced, when
+// the sweeper deletes them; an upload such a release signed names this key
+// for its avatar (and no thumbnail), so this release's confirm writes there
+// during a rollout; and that release's own confirms copy there.
+var priorAvatar = keyTemplate{{lit: "avatars/"}, {expr: "userID"}, {lit: "/"}, {expr: "up.ID"}, {lit: "/avatar"}, {expr: "ext"}}
+
 // keySamples fills a template in: ids of the kind newID makes (26 characters
-// of a-z2-7), one of them spelling "avatar", and every extension.
+// of a-z2-7), one of them spelling "avatar", and every extension (if the
+// template has one).
 func keySamples(t *testing.T, k keyTemplate, exts []string) []string {
 	t.Helper()
 	ids := [][2]string{
@@ -1463,7 +1474,9 @@ func keySamples(t *testing.T, k keyTemplate, exts []string) []string {
 			if !ok {
 				t.Fatalf("avatar/uploads.go builds a key from %s, which keySamples cannot fill in", key)
 			}
-			out = append(out, key)
+			if !slices.Contains(out, key) { // a key without ext is the same for every one
+				out = append(out, key)
+			}
 		}
 	}
 	return out
@@ -1614,10 +1627,12 @@ func bucketPolicies(t *testing.T) (service, public, rollout accessPolicy) {
 type keyKind int
 
 const (
-	uploadKeys keyKind = iota // uploads/<user>/<upload>.<ext>
-	avatarKeys                // avatars/<user>/<upload>/avatar.<ext>
-	legacyKeys                // avatars/<user>/<upload>.<ext>, see legacyUpload
-	theBucket                 // the bucket itself
+	uploadKeys      keyKind = iota // uploads/<user>/<upload>.<ext>
+	avatarKeys                     // avatars/<user>/<upload>/avatar
+	thumbKeys                      // avatars/<user>/<upload>/thumb
+	priorAvatarKeys                // avatars/<user>/<upload>/avatar.<ext>, see priorAvatar
+	legacyKeys                     // avatars/<user>/<upload>.<ext>, see legacyUpload
+	theBucket                      // the bucket itself
 )
 
 type grant struct {
@@ -1630,16 +1645,20 @@ type grant struct {
 // handlers pass it. A call not listed here fails TestBucketSetupPolicies: add
 // it here and to the policy in deploy/README.md.
 var sdkCalls = map[string][]grant{
-	"Object.Get": {{"name/cos:GetObject", uploadKeys}}, // Peek: confirm's ranged read
-	// Copy: "PUT Object - Copy" names cos:PutObjectCopy, and needs read
-	// permission on the source.
-	"Object.Copy": {{"name/cos:PutObjectCopy", avatarKeys}, {"name/cos:GetObject", uploadKeys}},
-	// Rejects and the sweeper (upload keys), replaced avatars and a lost
-	// confirm's copy (avatar keys), and what older releases left under their
-	// keys: upload keys the sweeper deletes, avatars from before migration
-	// 00003 once replaced.
-	"Object.Delete": {{"name/cos:DeleteObject", uploadKeys}, {"name/cos:DeleteObject", avatarKeys}, {"name/cos:DeleteObject", legacyKeys}},
-	"Bucket.Head":   {{"name/cos:HeadBucket", theBucket}}, // Ping: /readyz
+	"Object.Get": {{"name/cos:GetObject", uploadKeys}}, // Peek: confirm's read of the upload
+	// Put: confirm's avatar and thumbnail, and the avatar of an upload an
+	// earlier release signed, which names that release's avatar key.
+	"Object.Put": {{"name/cos:PutObject", avatarKeys}, {"name/cos:PutObject", thumbKeys}, {"name/cos:PutObject", priorAvatarKeys}},
+	// Rejects, confirmed uploads and the sweeper (upload keys); replaced
+	// avatars and thumbnails, and those a confirm that lost a race wrote;
+	// and what older releases left under their keys: avatars copied by
+	// earlier releases once replaced, upload keys the sweeper deletes,
+	// avatars from before migration 00003 once replaced.
+	"Object.Delete": {
+		{"name/cos:DeleteObject", uploadKeys}, {"name/cos:DeleteObject", avatarKeys}, {"name/cos:DeleteObject", thumbKeys},
+		{"name/cos:DeleteObject", priorAvatarKeys}, {"name/cos:DeleteObject", legacyKeys},
+	},
+	"Bucket.Head": {{"name/cos:HeadBucket", theBucket}}, // Ping: /readyz
 }
 
 // signedRequests maps the fields of storage.SignedUpload to the request a
@@ -1666,14 +1685,19 @@ func setsACL(name string) bool {
 	return n == "acl" || n == "x-cos-acl" || strings.HasPrefix(n, "x-cos-grant-")
 }
 
-// rolloutGrants is what the releases with the shared prefix need on their
-// upload keys (legacyKeys) while they run beside this one, beyond the
-// DeleteObject the policy keeps on avatars/* for good: the POST and PUT their
-// signatures make, confirm's read and the copy's source.
+// rolloutGrants is what the releases with the shared prefix need while they
+// run beside this one, beyond what the CAM policy grants for good
+// (DeleteObject on avatars/*, GetObject on uploads/* for their copies of
+// this release's uploads): on their upload keys (legacyKeys), the POST and
+// PUT their signatures make, confirm's read and the copy's source; on the
+// avatar keys, the server-side copy their confirm makes ("PUT Object - Copy"
+// names cos:PutObjectCopy), to their own avatar key or to this release's.
 var rolloutGrants = []grant{
 	{"name/cos:PostObject", legacyKeys},
 	{"name/cos:PutObject", legacyKeys},
 	{"name/cos:GetObject", legacyKeys},
+	{"name/cos:PutObjectCopy", priorAvatarKeys},
+	{"name/cos:PutObjectCopy", avatarKeys},
 }
 
 // storageSDKCalls lists the SDK calls in storage/'s non-test files.
@@ -1775,7 +1799,8 @@ func neededGrants(t *testing.T) []grant {
 }
 
 // bucketKeys is every kind of key the bucket holds: the templates and samples
-// of the two avatar/uploads.go builds, and of the older upload key.
+// of the three avatar/uploads.go builds, and of the older avatar and upload
+// keys.
 type bucketKeys struct {
 	templates map[keyKind]keyTemplate
 	samples   map[keyKind][]string
@@ -1783,16 +1808,28 @@ type bucketKeys struct {
 
 func readBucketKeys(t *testing.T) bucketKeys {
 	t.Helper()
-	upload, avatar, exts := keyLayout(t)
+	upload, avatar, thumb, exts := keyLayout(t)
 	keys := bucketKeys{
-		templates: map[keyKind]keyTemplate{uploadKeys: upload, avatarKeys: avatar, legacyKeys: legacyUpload},
-		samples:   map[keyKind][]string{},
+		templates: map[keyKind]keyTemplate{
+			uploadKeys: upload, avatarKeys: avatar, thumbKeys: thumb,
+			priorAvatarKeys: priorAvatar, legacyKeys: legacyUpload,
+		},
+		samples: map[keyKind][]string{},
 	}
+	owner := map[string]keyKind{}
 	for k, tmpl := range keys.templates {
 		if tmpl.literalPrefix() == "" {
 			t.Fatalf("avatar/uploads.go: the key %s has no fixed prefix; the policies need one", tmpl.docPattern())
 		}
 		keys.samples[k] = keySamples(t, tmpl, exts)
+		// No two kinds of key may be the same key: an avatar written over
+		// its thumbnail, or over an upload or avatar of an older layout.
+		for _, key := range keys.samples[k] {
+			if other, ok := owner[key]; ok && other != k {
+				t.Errorf("avatar/uploads.go: %s is both %s and %s", key, tmpl.docPattern(), keys.templates[other].docPattern())
+			}
+			owner[key] = k
+		}
 	}
 	return keys
 }
@@ -1923,24 +1960,27 @@ func TestBucketSetupPolicies(t *testing.T) {
 			}
 		}
 	}
-	for _, key := range keys.samples[avatarKeys] {
-		published := false
-		for _, s := range public.Statement {
-			for _, r := range s.Resource {
-				published = published || covers(r, avatarKeys, key)
+	for _, k := range []keyKind{avatarKeys, thumbKeys, priorAvatarKeys} {
+		for _, key := range keys.samples[k] {
+			published := false
+			for _, s := range public.Statement {
+				for _, r := range s.Resource {
+					published = published || covers(r, k, key)
+				}
 			}
-		}
-		if !published {
-			t.Errorf("the bucket policy does not publish the avatar %s", key)
+			if !published {
+				t.Errorf("the bucket policy does not publish %s, of %s", key, keys.describe(k))
+			}
 		}
 	}
 
-	// The section names the layout the code builds, and the upgrade the
-	// older one and what ends the rollout.
+	// The section names the layout the code builds and the earlier
+	// releases' avatar key, and the upgrade the older upload key and what
+	// ends the rollout.
 	section := bucketSetupSection(t)
-	for _, k := range []keyKind{uploadKeys, avatarKeys} {
+	for _, k := range []keyKind{uploadKeys, avatarKeys, thumbKeys, priorAvatarKeys} {
 		if !strings.Contains(section, "`"+keys.describe(k)+"`") {
-			t.Errorf("deploy/README.md does not name the key layout `%s` that avatar/uploads.go builds", keys.describe(k))
+			t.Errorf("deploy/README.md does not name the key layout `%s`", keys.describe(k))
 		}
 	}
 	_, upgrade, _ := strings.Cut(section, "\n"+upgradeHeading+"\n")
