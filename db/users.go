@@ -22,6 +22,13 @@ func scanUser(row rowScanner) (avatar.User, error) {
 		return avatar.User{}, err
 	}
 	u.UnionID, u.AvatarURL, u.AvatarThumbURL = unionID.String, avatarURL.String, thumbURL.String
+	// A thumbnail is written beside its avatar. An instance of the release
+	// before thumbnails that confirms an avatar during a rolling upgrade
+	// changes avatar_url alone: the thumbnail left is another avatar's, and
+	// the avatar stands for itself.
+	if dir(u.AvatarThumbURL) != dir(u.AvatarURL) {
+		u.AvatarThumbURL = u.AvatarURL
+	}
 	u.CreatedAt, u.UpdatedAt = fromMillis(created), fromMillis(updated)
 	return u, nil
 }
@@ -68,4 +75,10 @@ func (d *DB) SetNickname(ctx context.Context, userID, nickname string, now time.
 		`UPDATE users SET nickname = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
 		nickname, toMillis(now), userID)
 	return u, translate(err)
+}
+
+// dir is url up to its last '/'.
+func dir(url string) string {
+	before, _ := cutLast(url)
+	return before
 }

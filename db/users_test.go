@@ -115,3 +115,26 @@ func TestSetNickname(t *testing.T) {
 		}
 	})
 }
+
+// TestThumbnailFollowsItsAvatar: a user whose avatar_url an instance of the
+// release before thumbnails changed (avatar_thumb_url left naming another
+// avatar's thumbnail) reads with the avatar as its own thumbnail.
+func TestThumbnailFollowsItsAvatar(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+		if _, err := d.exec(ctx, `UPDATE users SET avatar_url = 'https://cdn/avatars/u1/new/avatar',
+			avatar_thumb_url = 'https://cdn/avatars/u1/old/thumb' WHERE id = 'u1'`); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := d.UserByID(ctx, "u1"); err != nil || u.AvatarThumbURL != u.AvatarURL {
+			t.Errorf("thumb %q, %v; want the avatar %q", u.AvatarThumbURL, err, u.AvatarURL)
+		}
+		if _, err := d.exec(ctx, `UPDATE users SET avatar_thumb_url = 'https://cdn/avatars/u1/new/thumb' WHERE id = 'u1'`); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := d.UserByID(ctx, "u1"); err != nil || u.AvatarThumbURL != "https://cdn/avatars/u1/new/thumb" {
+			t.Errorf("thumb %q, %v; want its own", u.AvatarThumbURL, err)
+		}
+	})
+}

@@ -105,3 +105,30 @@ func WithPNGChunk(pngData []byte, typ string, data []byte) []byte {
 	out = append(out, chunk...)
 	return append(out, pngData[end:]...)
 }
+
+// Photo is a w × h JPEG that compresses like a photo: smooth gradients with
+// seeded noise, at quality 90 (a 1080² one is a few hundred KB).
+func Photo(w, h int, seed uint32) []byte {
+	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+	x := seed | 1
+	next := func() uint8 { // xorshift: deterministic, no global state
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		return uint8(x)
+	}
+	for py := 0; py < h; py++ {
+		for px := 0; px < w; px++ {
+			v := (px*200/max(1, w) + py*55/max(1, h)) + int(next()%48)
+			img.Y[img.YOffset(px, py)] = uint8(min(255, v))
+		}
+	}
+	for i := range img.Cb {
+		img.Cb[i], img.Cr[i] = 100+next()%24, 140+next()%24
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}

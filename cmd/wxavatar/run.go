@@ -233,7 +233,7 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 	}
 	metrics := handler.NewMetrics()
 	k.objects, err = storage.NewClient(storage.Config{
-		Bucket: cfg.COSBucket, Region: cfg.COSRegion, BucketURL: cfg.COSBucketURL, PublicBaseURL: cfg.PublicBaseURL,
+		Bucket: cfg.COSBucket, BucketURL: cfg.COSBucketURL, PublicBaseURL: cfg.PublicBaseURL,
 		Credentials: cfg.COSCredentials, Timeout: cfg.COSTimeout,
 		Instrument: func(rt http.RoundTripper) http.RoundTripper { return metrics.InstrumentTransport("cos", rt) },
 	})
