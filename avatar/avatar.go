@@ -217,7 +217,7 @@ type Service struct {
 	uploadTTL      time.Duration
 	pendingUploads int
 	limits         ImageLimits
-	images         slots
+	images         *slots
 }
 
 // New checks cfg and builds the service.

@@ -1,5 +1,7 @@
 package avatar
 
+import "time"
+
 // What the external tests (package avatar_test, which may import db) need
 // of the package's insides.
 const SweepLease = sweepLease
@@ -10,3 +12,6 @@ func Render(data []byte, contentType string, lim ImageLimits) (avatar, thumb []b
 	r, err := render(data, contentType, lim)
 	return r.avatar.data, r.thumb.data, r.avatar.contentType, r.thumb.contentType, err
 }
+
+// SetImageWait shortens how long a confirm waits for an image slot.
+func SetImageWait(s *Service, d time.Duration) { s.images.wait = d }

@@ -12,17 +12,20 @@ const slotWait = 2 * time.Second
 
 // slots bounds how many images are decoded at once, and with them the
 // memory confirm can take, however many confirms arrive.
-type slots chan struct{}
+type slots struct {
+	free chan struct{}
+	wait time.Duration
+}
 
-func newSlots(n int) slots { return make(slots, n) }
+func newSlots(n int) *slots { return &slots{free: make(chan struct{}, n), wait: slotWait} }
 
-// acquire takes a slot, waiting at most slotWait; release gives it back.
-func (s slots) acquire(ctx context.Context) (release func(), err error) {
-	t := time.NewTimer(slotWait)
+// acquire takes a slot, waiting at most s.wait; release gives it back.
+func (s *slots) acquire(ctx context.Context) (release func(), err error) {
+	t := time.NewTimer(s.wait)
 	defer t.Stop()
 	select {
-	case s <- struct{}{}:
-		return func() { <-s }, nil
+	case s.free <- struct{}{}:
+		return func() { <-s.free }, nil
 	case <-t.C:
 		return nil, ErrBusy
 	case <-ctx.Done():
