@@ -1,8 +1,13 @@
 'use strict'
 
-// Test images: a real PNG built here, a real JPEG from fixtures, a real 1×1
-// WebP, files that only pretend to be images, HEIC/AVIF containers for the
-// fake wx to "decode", and a small baseline JPEG encoder for its canvas.
+// Test images: real PNGs built here (a gradient, with or without
+// transparency, and noise that does not compress), a real JPEG and a real
+// WebP from fixtures, files that only pretend to be images, HEIC/AVIF
+// containers for the fake wx to "decode", a small baseline JPEG encoder for
+// its canvas, and imageInfo to read what the service stored.
+//
+// The service decodes every upload whole and refuses an image with a side
+// under 32 px, so every image meant to be confirmed is at least 32 × 32.
 
 const crypto = require('node:crypto')
 const fs = require('node:fs')
@@ -33,16 +38,23 @@ function chunk (type, data) {
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
 
-// png builds a valid RGBA PNG of size×size (or size×height) with a
-// gradient (so that every size gives different bytes).
-function png (size, height) {
-  const width = size
-  const h = height || size
+function encodePNG (width, height, colorType, raw) {
   const ihdr = Buffer.alloc(13)
   ihdr.writeUInt32BE(width, 0)
-  ihdr.writeUInt32BE(h, 4)
+  ihdr.writeUInt32BE(height, 4)
   ihdr[8] = 8 // bit depth
-  ihdr[9] = 6 // RGBA
+  ihdr[9] = colorType // 2 RGB, 6 RGBA
+  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))])
+}
+
+// png builds a valid RGBA PNG of size×size (or size×height) with a
+// gradient (so that every size gives different bytes). Opaque unless
+// options.alpha: then the alpha falls from 255 at the top to 0 at the
+// bottom, and the service stores the avatar as PNG.
+function png (size, height, options) {
+  const width = size
+  const h = height || size
+  const alpha = Boolean(options && options.alpha)
   const raw = Buffer.alloc(h * (1 + width * 4))
   for (let y = 0; y < h; y++) {
     const row = y * (1 + width * 4) // filter byte 0 (none) first
@@ -51,30 +63,46 @@ function png (size, height) {
       raw[p] = (x * 255) / width
       raw[p + 1] = (y * 255) / h
       raw[p + 2] = 128
-      raw[p + 3] = 255
+      raw[p + 3] = alpha ? 255 - Math.floor((y * 255) / Math.max(1, h - 1)) : 255
     }
   }
-  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))])
+  return encodePNG(width, h, 6, raw)
 }
 
-// largePNG is a valid PNG of exactly bytes bytes: a small image padded with
-// a private ancillary chunk ("waPd"), which decoders skip.
+// noisePNG is an opaque RGB PNG of random pixels: deflate cannot shrink
+// them, so the file is a little over width × height × 3 bytes.
+function noisePNG (width, height) {
+  const stride = 1 + width * 3
+  const raw = crypto.randomBytes(height * stride)
+  for (let y = 0; y < height; y++) raw[y * stride] = 0 // filter: none
+  return encodePNG(width, height, 2, raw)
+}
+
+// largePNG is a valid 48×48 PNG of exactly bytes bytes: the gradient padded
+// with a private ancillary chunk ("waPd"), which decoders skip.
 function largePNG (bytes) {
-  const small = png(16)
+  const small = png(48)
   const iend = chunk('IEND', Buffer.alloc(0))
   const pad = bytes - small.length - 12 // a chunk's length, type and CRC
   if (pad < 0) throw new Error('largePNG: ' + bytes + ' bytes is too small')
   return Buffer.concat([small.subarray(0, small.length - iend.length), chunk('waPd', crypto.randomBytes(pad)), iend])
 }
 
-// A 24×24 baseline JPEG written by Go's image/jpeg.
-function jpeg () {
-  return fs.readFileSync(path.join(__dirname, '..', 'test', 'fixtures', 'avatar.jpg'))
+function fixture (name) {
+  return fs.readFileSync(path.join(__dirname, '..', 'test', 'fixtures', name))
 }
 
-// The well-known 1×1 lossless WebP (RIFF, WEBP, one VP8L chunk).
+// A 64×48 baseline colour JPEG (4:2:0) written by Go's image/jpeg.
+const JPEG_SIZE = { width: 64, height: 48 }
+function jpeg () {
+  return fixture('avatar.jpg')
+}
+
+// A 150×103 lossy WebP (RIFF, WEBP, one VP8 chunk): video-001.lossy.webp
+// from golang.org/x/image's testdata (BSD licence).
+const WEBP_SIZE = { width: 150, height: 103 }
 function webp () {
-  return Buffer.from('UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==', 'base64')
+  return fixture('avatar.webp')
 }
 
 // notReallyPNG starts with the PNG signature, so the client asks for an
@@ -127,6 +155,29 @@ function ispeSize (buf) {
   const at = buf.indexOf('ispe', 0, 'ascii')
   if (at < 4 || at + 16 > buf.length) return null
   return { width: buf.readUInt32BE(at + 8), height: buf.readUInt32BE(at + 12) }
+}
+
+// pngSize reads the width and height from a PNG's IHDR, or null.
+function pngSize (buf) {
+  if (buf.length < 24 || !buf.subarray(0, 8).equals(PNG_SIGNATURE) || buf.toString('latin1', 12, 16) !== 'IHDR') return null
+  return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20) }
+}
+
+// imageInfo names a JPEG or PNG by its magic bytes, with the width and
+// height from its SOF marker or IHDR: {type, width, height}, or null for
+// anything else (the service stores only these two).
+function imageInfo (buf) {
+  let type = ''
+  let size = null
+  if (buf.length >= 3 && buf[0] === 0xFF && buf[1] === 0xD8 && buf[2] === 0xFF) {
+    type = 'image/jpeg'
+    size = jpegSize(buf)
+  } else if (buf.length >= 8 && buf.subarray(0, 8).equals(PNG_SIGNATURE)) {
+    type = 'image/png'
+    size = pngSize(buf)
+  }
+  if (!size) return null
+  return { type, width: size.width, height: size.height }
 }
 
 // jpegSize reads the width and height from a JPEG's SOF marker, or null.
@@ -288,4 +339,22 @@ function tempFiles () {
   }
 }
 
-module.exports = { png, largePNG, jpeg, webp, notReallyPNG, gif, heic, avif, ispeSize, jpegSize, encodeJPEG, tempFiles }
+module.exports = {
+  png,
+  noisePNG,
+  largePNG,
+  jpeg,
+  JPEG_SIZE,
+  webp,
+  WEBP_SIZE,
+  notReallyPNG,
+  gif,
+  heic,
+  avif,
+  ispeSize,
+  jpegSize,
+  pngSize,
+  imageInfo,
+  encodeJPEG,
+  tempFiles
+}
