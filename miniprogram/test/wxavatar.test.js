@@ -5,6 +5,7 @@
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
+const fs = require('node:fs')
 
 const {
   createClient, WxAvatarError, TOKEN_STORAGE_KEY, CONFIRM_RETRY_DELAYS_MS, BUSY_RETRIES, CONVERT_MAX_SIDE
@@ -13,6 +14,7 @@ const { createFakeWx } = require('../test-support/fakewx')
 const { startServer, devToken } = require('../test-support/server')
 const { startProxy } = require('../test-support/proxy')
 const images = require('../test-support/images')
+const { assertStored, fetchImage, AVATAR_SIDE } = require('../test-support/stored')
 
 let srv
 let files
@@ -67,12 +69,6 @@ function isError (code, status) {
   }
 }
 
-async function download (url) {
-  const res = await fetch(url)
-  assert.equal(res.status, 200, 'GET ' + url)
-  return Buffer.from(await res.arrayBuffer())
-}
-
 // wholeReads lists the byte counts of readFile calls that read a whole file
 // (no position or length).
 function wholeReads (fake) {
@@ -105,18 +101,19 @@ test('calls without a token log in first, once for parallel calls', async () => 
 
 test('WeChat-shaped codes, as wx.login gives in DevTools, log in as one user who keeps the avatar', async () => {
   const first = createFakeWx()
-  const data = images.png(12)
+  const data = images.png(44)
   const { user } = await createClient({ baseURL: srv.api, wx: first }).uploadAvatar(files.write(data))
   // Another launch, another code of the same shape: the same user.
   const second = createFakeWx()
   const me = await createClient({ baseURL: srv.api, wx: second }).me()
   assert.equal(me.id, user.id)
   assert.equal(me.avatar_url, user.avatar_url)
+  assert.equal(me.avatar_thumb_url, user.avatar_thumb_url)
   const codes = first.loginCodes.concat(second.loginCodes)
   assert.equal(codes.length, 2)
   for (const c of codes) assert.match(c, /^[0-9A-Za-z]{32}$/)
   assert.notEqual(codes[0], codes[1])
-  assert.deepEqual(await download(me.avatar_url), data)
+  await assertStored(me, data, { width: 44, height: 44 })
 })
 
 test('a login code the service refuses is a typed error with its request id', async () => {
@@ -128,7 +125,7 @@ test('a login code the service refuses is a typed error with its request id', as
   })
 })
 
-test('PNG by signed POST form: progress, confirm, permanent URL, same bytes', async () => {
+test('PNG by signed POST form: progress, confirm, permanent URL, the avatar the service wrote', async () => {
   const { client, fake } = newClient()
   const data = images.png(48)
   // chooseAvatar's extension says nothing: the bytes decide.
@@ -139,7 +136,7 @@ test('PNG by signed POST form: progress, confirm, permanent URL, same bytes', as
   assert.equal(upload.status, 'confirmed')
   assert.equal(upload.content_type, 'image/png')
   assert.equal(upload.size, data.length)
-  assert.match(upload.url, /\.png$/)
+  assert.match(upload.url, /\/avatar$/)
   assert.equal(user.avatar_url, upload.url)
   assert.equal(calls(fake, 'POST', '/v1/avatar/uploads').filter((c) => !c.url.endsWith('/confirm'))[0].status, 201)
   const cos = fake.log.filter((c) => !c.url.startsWith(srv.api))
@@ -150,8 +147,19 @@ test('PNG by signed POST form: progress, confirm, permanent URL, same bytes', as
   assert.ok(progress.some((p) => p > 0 && p < 100), 'no progress between 0 and 100: ' + progress)
   assert.deepEqual(progress, [...progress].sort((a, b) => a - b), 'progress went backwards: ' + progress)
 
-  assert.deepEqual(await download(user.avatar_url), data)
+  // Opaque, so stored as a JPEG of the same size.
+  await assertStored(user, data, { width: 48, height: 48 })
   assert.equal((await client.me()).avatar_url, upload.url)
+})
+
+test('a PNG with transparency is stored as a PNG, scaled to fit the avatar side', async () => {
+  const { client } = newClient()
+  const data = images.png(800, 400, { alpha: true })
+  const { user, upload } = await client.uploadAvatar(files.write(data))
+  assert.equal(upload.content_type, 'image/png')
+  assert.equal(upload.size, data.length)
+  const avatar = await assertStored(user, data, { width: 800, height: 400, type: 'image/png' })
+  assert.deepEqual([avatar.width, avatar.height], [AVATAR_SIDE, 320])
 })
 
 test('JPEG by presigned PUT with an ArrayBuffer', async () => {
@@ -160,38 +168,44 @@ test('JPEG by presigned PUT with an ArrayBuffer', async () => {
   const progress = []
   const { user, upload } = await client.uploadAvatar(files.write(data), { method: 'put', onProgress: (p) => progress.push(p) })
   assert.equal(upload.content_type, 'image/jpeg')
-  assert.match(upload.url, /\.jpg$/)
+  assert.equal(upload.size, data.length)
+  assert.match(upload.url, /\/avatar$/)
   assert.equal(user.avatar_url, upload.url)
   const cos = fake.log.filter((c) => !c.url.startsWith(srv.api))
   assert.deepEqual(cos.map((c) => [c.method, c.status]), [['PUT', 200]])
   assert.deepEqual(progress, [0, 100])
-  assert.deepEqual(await download(user.avatar_url), data)
+  await assertStored(user, data, images.JPEG_SIZE)
   // The PUT sends the bytes from the page, so it reads the whole file.
   assert.deepEqual(wholeReads(fake), [data.length])
 })
 
 // The POST form upload needs from the page only the size and the first
-// bytes: wx.uploadFile reads the file itself.
+// bytes: wx.uploadFile reads the file itself. The file is a real 1024×1024
+// photo-sized image of noise (over 3 MiB, under the 5 MiB the service takes),
+// so that confirm decodes all of it: an avatar scaled from it can only come
+// from every byte having arrived.
 test('POST of a 3 MiB file: sized without reading, typed from its first bytes, uploaded whole', async () => {
   const { client, fake } = newClient()
-  const data = images.largePNG(3 * 1024 * 1024)
+  const data = images.noisePNG(1024, 1024)
+  assert.ok(data.length > 3 * 1024 * 1024, String(data.length))
   const { user, upload } = await client.uploadAvatar(files.write(data, '.jpg'))
   assert.ok(fake.bytesRead() <= 64, 'read ' + fake.bytesRead() + ' bytes of ' + data.length)
   assert.deepEqual(wholeReads(fake), [])
   assert.ok(fake.fileCalls.some((c) => c.api === 'getFileInfo'), 'no getFileInfo')
   assert.equal(upload.content_type, 'image/png')
   assert.equal(upload.size, data.length)
-  assert.deepEqual(await download(user.avatar_url), data)
+  await assertStored(user, data, { width: 1024, height: 1024 })
 })
 
+// The same real 3 MiB image as above, confirmed likewise.
 test('PUT of a 3 MiB file: read whole once, after signing, and sent', async () => {
   const { client, fake } = newClient()
-  const data = images.largePNG(3 * 1024 * 1024)
+  const data = images.noisePNG(1024, 1024)
   const { user, upload } = await client.uploadAvatar(files.write(data), { method: 'put' })
   assert.deepEqual(wholeReads(fake), [data.length])
   assert.ok(fake.bytesRead() <= data.length + 64)
   assert.equal(upload.size, data.length)
-  assert.deepEqual(await download(user.avatar_url), data)
+  await assertStored(user, data, { width: 1024, height: 1024 })
 })
 
 test('a base library before 2.10.0 ignores readFile position and length: the upload still works', async () => {
@@ -200,7 +214,7 @@ test('a base library before 2.10.0 ignores readFile position and length: the upl
   const { user } = await client.uploadAvatar(files.write(data))
   assert.deepEqual(wholeReads(fake), [], 'the client asked for a whole read')
   assert.equal(fake.bytesRead(), data.length, 'the fake honoured position/length on an old base library')
-  assert.deepEqual(await download(user.avatar_url), data)
+  await assertStored(user, data, { width: 48, height: 48 })
 })
 
 test('without getFileInfo (plugins have none) the size comes from stat', async () => {
@@ -234,14 +248,16 @@ test('WebP by signed POST form', async () => {
   const data = images.webp()
   const { user, upload } = await client.uploadAvatar(files.write(data, '.png'))
   assert.equal(upload.content_type, 'image/webp')
-  assert.deepEqual(await download(user.avatar_url), data)
+  assert.equal(upload.size, data.length)
+  // Stored as a JPEG: the service writes no WebP.
+  await assertStored(user, data, images.WEBP_SIZE)
 })
 
 test('confirm retries 409 upload_missing while storage lags, then succeeds', async () => {
   const { client, fake } = newClient()
   // uploadFile reports success at once; the bytes reach storage 400 ms later.
   fake.upload = { lagMs: 400 }
-  const data = images.png(20)
+  const data = images.png(36)
   const { user } = await client.uploadAvatar(files.write(data))
   const confirms = calls(fake, 'POST', '/confirm')
   assert.deepEqual([confirms[0].status, confirms[0].code], [409, 'upload_missing'])
@@ -249,7 +265,7 @@ test('confirm retries 409 upload_missing while storage lags, then succeeds', asy
   assert.ok(confirms.length >= 2)
   const [lagged] = await Promise.all(fake.laggedUploads)
   assert.equal(lagged.statusCode, 204)
-  assert.deepEqual(await download(user.avatar_url), data)
+  await assertStored(user, data, { width: 36, height: 36 })
 })
 
 test('confirm gives up with upload_missing when the bytes never arrive', async () => {
@@ -290,21 +306,34 @@ test('an upload started with an expired token still goes through', async () => {
   const { client, fake, storage } = newClient()
   const user = await client.login()
   storage.set(TOKEN_STORAGE_KEY, expiredToken(user.id))
-  const data = images.png(16)
+  const data = images.png(40)
   const result = await client.uploadAvatar(files.write(data))
   assert.equal(result.user.id, user.id)
   assert.equal(fake.loginCalls, 2)
-  assert.deepEqual(await download(result.user.avatar_url), data)
+  await assertStored(result.user, data, { width: 40, height: 40 })
 })
 
-test('bytes that are not really a PNG are rejected by confirm (422 upload_rejected)', async () => {
+test('bytes that are not really a PNG are rejected by confirm (422 upload_rejected, not_an_image)', async () => {
   const { client, fake } = newClient()
   await assert.rejects(client.uploadAvatar(files.write(images.notReallyPNG(), '.png')), (err) => {
     isError('upload_rejected', 422)(err)
+    assert.equal(err.details.reason, 'not_an_image')
     assert.ok(err.requestId)
     return true
   })
   // The bytes did reach storage: it was the service that said no.
+  assert.deepEqual(fake.log.filter((c) => !c.url.startsWith(srv.api)).map((c) => c.status), [204])
+  const me = await client.me()
+  assert.deepEqual([me.avatar_url, me.avatar_thumb_url], [null, null])
+})
+
+test('a real image under 32 px on a side is rejected by confirm: too_small', async () => {
+  const { client, fake } = newClient()
+  await assert.rejects(client.uploadAvatar(files.write(images.png(64, 31))), (err) => {
+    isError('upload_rejected', 422)(err)
+    assert.equal(err.details.reason, 'too_small')
+    return true
+  })
   assert.deepEqual(fake.log.filter((c) => !c.url.startsWith(srv.api)).map((c) => c.status), [204])
   assert.equal((await client.me()).avatar_url, null)
 })
@@ -376,18 +405,22 @@ function signCalls (fake) {
 
 test('HEIC is converted to JPEG on the phone, then uploaded as image/jpeg', async () => {
   const { client, fake } = newClient()
-  const file = files.write(images.heic(24, 24), '.jpg')
+  const file = files.write(images.heic(48, 48), '.jpg')
   const { user, upload } = await client.uploadAvatar(file)
   assert.equal(upload.content_type, 'image/jpeg')
-  assert.match(upload.url, /\.jpg$/)
+  assert.match(upload.url, /\/avatar$/)
   assert.deepEqual(imageAPIs(fake), ['getImageInfo', 'createOffscreenCanvas', 'createImage', 'canvasToTempFilePath'])
   const exported = fake.imageCalls[3]
-  assert.deepEqual([exported.fileType, exported.width, exported.height], ['jpg', 24, 24])
+  assert.deepEqual([exported.fileType, exported.width, exported.height], ['jpg', 48, 48])
   assert.ok(exported.quality > 0 && exported.quality <= 1)
-  const stored = await download(user.avatar_url)
-  assert.deepEqual(stored.subarray(0, 3), Buffer.from([0xFF, 0xD8, 0xFF]))
-  assert.deepEqual(images.jpegSize(stored), { width: 24, height: 24 })
-  assert.equal(upload.size, stored.length)
+  // What was sent is the canvas's JPEG, sized by the client first.
+  const sized = fake.fileCalls.filter((c) => c.api === 'getFileInfo').map((c) => c.path)
+  assert.equal(sized.length, 2)
+  assert.equal(sized[0], file)
+  const sent = fs.readFileSync(sized[1])
+  assert.deepEqual(images.imageInfo(sent), { type: 'image/jpeg', width: 48, height: 48 })
+  assert.equal(upload.size, sent.length)
+  await assertStored(user, sent, { width: 48, height: 48 })
   assert.equal(signCalls(fake), 1)
 })
 
@@ -396,38 +429,47 @@ test('a large HEIC photo is drawn at most CONVERT_MAX_SIDE on its longest side',
   const { user } = await client.uploadAvatar(files.write(images.heic(4032, 3024)))
   const canvas = fake.imageCalls.find((c) => c.api === 'createOffscreenCanvas')
   assert.deepEqual([canvas.width, canvas.height], [CONVERT_MAX_SIDE, 768])
-  assert.deepEqual(images.jpegSize(await download(user.avatar_url)), { width: CONVERT_MAX_SIDE, height: 768 })
+  const exported = fake.imageCalls.find((c) => c.api === 'canvasToTempFilePath')
+  assert.deepEqual([exported.width, exported.height], [CONVERT_MAX_SIDE, 768])
+  // The service scales the 1024×768 JPEG it got down to its avatar side.
+  const avatar = await assertStored(user, Buffer.alloc(0), { width: CONVERT_MAX_SIDE, height: 768 })
+  assert.deepEqual([avatar.width, avatar.height], [AVATAR_SIDE, 480])
 })
 
 test('AVIF is converted likewise, and sent by PUT', async () => {
   const { client, fake } = newClient()
-  const { user, upload } = await client.uploadAvatar(files.write(images.avif(40, 30), '.png'), { method: 'put' })
+  const { user, upload } = await client.uploadAvatar(files.write(images.avif(80, 60), '.png'), { method: 'put' })
   assert.equal(upload.content_type, 'image/jpeg')
   assert.ok(imageAPIs(fake).includes('canvasToTempFilePath'))
-  assert.deepEqual(images.jpegSize(await download(user.avatar_url)), { width: 40, height: 30 })
+  const sent = wholeReads(fake)
+  assert.equal(sent.length, 1, 'the PUT read the converted file whole once')
+  assert.equal(upload.size, sent[0])
+  await assertStored(user, Buffer.alloc(0), { width: 80, height: 60 })
 })
 
 test('every HEIF-family brand is converted: heix, hevc, heim, heis, mif1, msf1, avis', async () => {
   const { client } = newClient()
   for (const brand of ['heix', 'hevc', 'heim', 'heis', 'mif1', 'msf1']) {
-    const { upload } = await client.uploadAvatar(files.write(images.heic(16, 16, brand)))
+    const { upload } = await client.uploadAvatar(files.write(images.heic(32, 32, brand)))
     assert.equal(upload.content_type, 'image/jpeg', brand)
+    assert.equal(upload.status, 'confirmed', brand)
   }
-  const { upload } = await client.uploadAvatar(files.write(images.avif(16, 16, 'avis')))
+  const { user, upload } = await client.uploadAvatar(files.write(images.avif(32, 32, 'avis')))
   assert.equal(upload.content_type, 'image/jpeg', 'avis')
+  await assertStored(user, Buffer.alloc(0), { width: 32, height: 32 })
 })
 
 test('when canvasToTempFilePath fails, toDataURL written to USER_DATA_PATH is the fallback, removed after', async () => {
   const { client, fake } = newClient()
   fake.canvas = { toTempFilePath: 'fail' }
-  const { user, upload } = await client.uploadAvatar(files.write(images.heic(24, 24)))
+  const { user, upload } = await client.uploadAvatar(files.write(images.heic(48, 48)))
   assert.equal(upload.content_type, 'image/jpeg')
   assert.deepEqual(imageAPIs(fake).slice(-2), ['canvasToTempFilePath', 'toDataURL'])
   const written = fake.fileCalls.find((c) => c.api === 'writeFile')
   assert.ok(written.path.startsWith(fake.env.USER_DATA_PATH + '/'), written.path)
   assert.equal(written.written, upload.size)
   assert.ok(fake.fileCalls.some((c) => c.api === 'unlink' && c.path === written.path), 'the converted file was left behind')
-  assert.deepEqual(images.jpegSize(await download(user.avatar_url)), { width: 24, height: 24 })
+  await assertStored(user, Buffer.alloc(0), { width: 48, height: 48 })
 })
 
 function conversionFailed (from) {
@@ -476,10 +518,12 @@ test('without an offscreen canvas the HEIC is conversion_failed', async () => {
 
 test('JPEG, PNG and WebP are uploaded untouched: no image API is called', async () => {
   const { client, fake } = newClient()
-  for (const [data, type] of [[images.jpeg(), 'image/jpeg'], [images.png(20), 'image/png'], [images.webp(), 'image/webp']]) {
+  for (const [data, type, size] of [[images.jpeg(), 'image/jpeg', images.JPEG_SIZE],
+    [images.png(52), 'image/png', { width: 52, height: 52 }], [images.webp(), 'image/webp', images.WEBP_SIZE]]) {
     const { user, upload } = await client.uploadAvatar(files.write(data))
     assert.equal(upload.content_type, type)
-    assert.deepEqual(await download(user.avatar_url), data)
+    assert.equal(upload.size, data.length, type)
+    await assertStored(user, data, size)
   }
   assert.deepEqual(fake.imageCalls, [])
   assert.ok(!fake.fileCalls.some((c) => c.api === 'writeFile' || c.api === 'unlink'))
@@ -506,14 +550,14 @@ function confirmCalls () {
 
 test('confirm waits Retry-After on 503 busy and retries the same confirm', async () => {
   const { client } = newClient({}, true)
-  const data = images.png(14)
+  const data = images.png(34)
   await withRules([busy(2, 1)], async () => {
     const started = Date.now()
     const { user } = await client.uploadAvatar(files.write(data))
     const elapsed = Date.now() - started
     assert.deepEqual(confirmCalls().map((c) => [c.status, c.by]), [[503, 'rule'], [503, 'rule'], [200, 'service']])
     assert.ok(elapsed >= 2000 && elapsed < 6000, 'took ' + elapsed + ' ms')
-    assert.deepEqual(await download(user.avatar_url), data)
+    await assertStored(user, data, { width: 34, height: 34 })
   })
 })
 
@@ -556,41 +600,47 @@ test('the reason of a rejection is in err.details.reason', async () => {
   })
 })
 
-test("the service's own rejection keeps whatever details it gives", async () => {
+test("the service's own rejection: its reason in err.details, its message in err.message", async () => {
   const { client } = newClient()
   await assert.rejects(client.uploadAvatar(files.write(images.notReallyPNG())), (err) => {
     isError('upload_rejected', 422)(err)
-    assert.equal(typeof err.details, 'object')
-    assert.ok(!('code' in err.details) && !('message' in err.details))
+    assert.deepEqual(err.details, { reason: 'not_an_image' })
+    assert.match(err.message, /not a complete png image/)
     return true
   })
 })
 
 // avatar_thumb_url, next to avatar_url wherever a user is.
 
-test('avatar_thumb_url is passed on from confirm, me and setNickname', async () => {
-  const { client } = newClient({}, true)
-  const thumbOf = (url) => url.replace(/\.\w+$/, '.thumb.jpg')
-  const rule = {
-    path: /^\/v1\/(me|avatar\/uploads\/.+\/confirm)$/,
-    rewrite: (status, json) => {
-      if (json.user && json.user.avatar_url) json.user.avatar_thumb_url = thumbOf(json.user.avatar_url)
-      return json
-    }
-  }
-  await withRules([rule], async () => {
-    const { user } = await client.uploadAvatar(files.write(images.png(18)))
-    assert.equal(user.avatar_thumb_url, thumbOf(user.avatar_url))
-    assert.equal((await client.me()).avatar_thumb_url, thumbOf(user.avatar_url))
-    assert.equal((await client.setNickname('缩略图')).avatar_thumb_url, thumbOf(user.avatar_url))
-  })
+test('avatar_thumb_url is passed on from confirm, me and setNickname as the service gives it', async () => {
+  const { client, storage } = newClient()
+  const data = images.png(60, 90)
+  const { user } = await client.uploadAvatar(files.write(data))
+  // What the service itself says, asked without the client.
+  const res = await fetch(srv.api + '/v1/me', { headers: { Authorization: 'Bearer ' + storage.get(TOKEN_STORAGE_KEY) } })
+  assert.equal(res.status, 200)
+  const own = (await res.json()).user
+  assert.match(own.avatar_thumb_url, /\/thumb$/)
+  assert.deepEqual([user.avatar_url, user.avatar_thumb_url], [own.avatar_url, own.avatar_thumb_url])
+  const me = await client.me()
+  assert.deepEqual([me.avatar_url, me.avatar_thumb_url], [own.avatar_url, own.avatar_thumb_url])
+  const named = await client.setNickname('缩略图')
+  assert.deepEqual([named.avatar_url, named.avatar_thumb_url], [own.avatar_url, own.avatar_thumb_url])
+  // The thumbnail is the centre square of the 60×90 avatar.
+  assert.deepEqual(await fetchImage(me.avatar_thumb_url).then((t) => [t.type, t.width, t.height]), ['image/jpeg', 60, 60])
+  await assertStored(me, data, { width: 60, height: 90 })
 })
 
-test('from the service as it is, every user has avatar_thumb_url: a URL or null', async () => {
+test('a new avatar replaces both URLs; a user without one has both null', async () => {
   const { client } = newClient()
-  const { user } = await client.uploadAvatar(files.write(images.png(22)))
-  for (const u of [user, await client.me()]) {
-    assert.ok('avatar_thumb_url' in u)
-    assert.ok(u.avatar_thumb_url === null || /^https?:\/\//.test(u.avatar_thumb_url), String(u.avatar_thumb_url))
-  }
+  const none = await client.me()
+  assert.deepEqual([none.avatar_url, none.avatar_thumb_url], [null, null])
+  const first = (await client.uploadAvatar(files.write(images.png(40)))).user
+  const data = images.png(70, 50)
+  const second = (await client.uploadAvatar(files.write(data))).user
+  assert.notEqual(second.avatar_url, first.avatar_url)
+  assert.notEqual(second.avatar_thumb_url, first.avatar_thumb_url)
+  const me = await client.me()
+  assert.deepEqual([me.avatar_url, me.avatar_thumb_url], [second.avatar_url, second.avatar_thumb_url])
+  await assertStored(me, data, { width: 70, height: 50 })
 })
