@@ -206,9 +206,34 @@ func toPicture(img image.Image) picture {
 			w:  b.Dx(), h: b.Dy(),
 		}
 	}
-	rgba := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	drawSrc(rgba, img)
-	return picture{rgba: plane{pix: rgba.Pix, w: b.Dx(), h: b.Dy(), stride: rgba.Stride, ch: 4}, w: b.Dx(), h: b.Dy()}
+	var rgba *image.RGBA
+	switch m := img.(type) {
+	case *image.RGBA: // an opaque PNG's
+		rgba = m
+	case *image.NRGBA: // a PNG or WebP with alpha: premultiplied where it lies, not copied
+		premultiply(m)
+		rgba = &image.RGBA{Pix: m.Pix, Stride: m.Stride, Rect: m.Rect}
+	default: // grey, paletted, 16-bit, CMYK: converted
+		rgba = image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+		drawSrc(rgba, img)
+	}
+	pix := rgba.Pix[rgba.PixOffset(rgba.Rect.Min.X, rgba.Rect.Min.Y):]
+	return picture{rgba: plane{pix: pix, w: b.Dx(), h: b.Dy(), stride: rgba.Stride, ch: 4}, w: b.Dx(), h: b.Dy()}
+}
+
+// premultiply turns m's colours into RGBA's, in place: a second copy of a
+// 16 MP image would be 64 MB more per decode.
+func premultiply(m *image.NRGBA) {
+	for y := m.Rect.Min.Y; y < m.Rect.Max.Y; y++ {
+		row := m.Pix[m.PixOffset(m.Rect.Min.X, y):][:m.Rect.Dx()*4]
+		for i := 0; i < len(row); i += 4 {
+			if a := uint32(row[i+3]); a != 0xff {
+				row[i] = uint8((uint32(row[i])*a + 127) / 255)
+				row[i+1] = uint8((uint32(row[i+1])*a + 127) / 255)
+				row[i+2] = uint8((uint32(row[i+2])*a + 127) / 255)
+			}
+		}
+	}
 }
 
 // chromaSize is the size of yc's chroma planes.

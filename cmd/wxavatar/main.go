@@ -8,23 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"strings"
 )
 
-// defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
-// is set.
-const defaultMemoryLimit = 20 << 20
-
 func main() {
-	// The live heap of this service is a few MiB, yet under load the
-	// default pacing lets it swell to several times that between
-	// collections. A soft limit keeps the footprint small; GOMEMLIMIT (read
-	// by the Go runtime itself) overrides it. Set here, not in run, which
-	// the tests call in one process many times.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
 	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintln(os.Stderr, "wxavatar:", line)
