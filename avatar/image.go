@@ -2,11 +2,14 @@ package avatar
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/jpeg"
 	"image/png"
+	"strings"
 
 	"image/draw"
 
@@ -137,15 +140,24 @@ func decode(data []byte, contentType string, lim ImageLimits) (image.Image, erro
 	default:
 		return nil, notAn(contentType)
 	}
+	var w, h int
+	if ihdr := pngIHDR(data); ihdr != nil {
+		// Read here, not by png.DecodeConfig, which refuses as malformed a
+		// header whose pixel count overflows an int: 2^31 × 2^31 is within
+		// PNG's own limits, and too many pixels is the truth of it.
+		w, h = int(binary.BigEndian.Uint32(ihdr)), int(binary.BigEndian.Uint32(ihdr[4:]))
+	}
+	if w > lim.MaxSide || h > lim.MaxSide || w > lim.MaxPixels/max(h, 1) {
+		return nil, tooManyPixels(w, h, lim)
+	}
 	cfg, err := decodeConfig(data)
 	if err != nil {
 		return nil, notAn(contentType)
 	}
-	w, h := cfg.Width, cfg.Height
+	w, h = cfg.Width, cfg.Height
 	switch {
 	case w > lim.MaxSide || h > lim.MaxSide || w*h > lim.MaxPixels:
-		return nil, &RejectedError{Reason: ReasonTooManyPixels,
-			Message: fmt.Sprintf("the image is %d × %d pixels; at most %d on a side and %d in all", w, h, lim.MaxSide, lim.MaxPixels)}
+		return nil, tooManyPixels(w, h, lim)
 	case w < lim.MinSide || h < lim.MinSide:
 		return nil, &RejectedError{Reason: ReasonTooSmall,
 			Message: fmt.Sprintf("the image is %d × %d pixels; at least %d on a side", w, h, lim.MinSide)}
@@ -160,9 +172,24 @@ func decode(data []byte, contentType string, lim ImageLimits) (image.Image, erro
 	return img, nil
 }
 
+// pngIHDR is the data of a PNG's first chunk when it is a well-formed IHDR
+// (13 bytes, its CRC right), nil otherwise.
+func pngIHDR(b []byte) []byte {
+	if len(b) < 33 || !bytes.HasPrefix(b, pngSignature) || string(b[8:16]) != "\x00\x00\x00\x0dIHDR" ||
+		crc32.ChecksumIEEE(b[12:29]) != binary.BigEndian.Uint32(b[29:]) {
+		return nil
+	}
+	return b[16:29]
+}
+
+func tooManyPixels(w, h int, lim ImageLimits) *RejectedError {
+	return &RejectedError{Reason: ReasonTooManyPixels,
+		Message: fmt.Sprintf("the image is %d × %d pixels; at most %d on a side and %d in all", w, h, lim.MaxSide, lim.MaxPixels)}
+}
+
 func notAn(contentType string) *RejectedError {
 	return &RejectedError{Reason: ReasonNotAnImage,
-		Message: fmt.Sprintf("the stored bytes are not a complete %s image", imageExt[contentType][1:])}
+		Message: fmt.Sprintf("the stored bytes are not a complete %s image", strings.TrimPrefix(contentType, "image/"))}
 }
 
 // jpegQuality: at 640 px, 85 keeps a photo free of visible artefacts at
