@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -724,5 +725,35 @@ func TestInternalErrorsAreGeneric(t *testing.T) {
 	}
 	if !strings.Contains(ta.logs.String(), "secret-bearing internal failure") {
 		t.Errorf("the cause of a 500 is not logged")
+	}
+}
+
+// TestDomainErrorsMapped: each outcome of the avatar service has its status,
+// code and, where the contract names one, Retry-After and reason.
+func TestDomainErrorsMapped(t *testing.T) {
+	for _, tt := range []struct {
+		err        error
+		status     int
+		code       string
+		retryAfter int
+		reason     string
+	}{
+		{avatar.ErrBusy, 503, "busy", 1, ""},
+		{fmt.Errorf("confirm: %w", avatar.ErrBusy), 503, "busy", 1, ""},
+		{&avatar.RejectedError{Reason: avatar.ReasonTooManyPixels, Message: "too big"}, 422, "upload_rejected", 0, "too_many_pixels"},
+		{&avatar.RejectedError{Message: "rejected before"}, 422, "upload_rejected", 0, ""},
+		{&avatar.PendingLimitError{RetryAfter: 90 * time.Second}, 429, "rate_limited", 90, ""},
+		{avatar.ErrUploadMissing, 409, "upload_missing", 0, ""},
+		{avatar.ErrUploadExpired, 410, "upload_expired", 0, ""},
+		{avatar.ErrUploadNotFound, 404, "upload_not_found", 0, ""},
+		{avatar.ErrUserGone, 401, "unauthorized", 0, ""},
+		{avatar.ErrStorageUnavailable, 503, "storage_unavailable", 0, ""},
+		{avatar.ErrRecordsUnavailable, 503, "database_unavailable", 1, ""},
+	} {
+		ae := toAPIError(tt.err)
+		if ae.status != tt.status || ae.code != tt.code || ae.retryAfter != tt.retryAfter || ae.reason != tt.reason {
+			t.Errorf("%v: %d %s retry %d reason %q; want %d %s retry %d reason %q", tt.err,
+				ae.status, ae.code, ae.retryAfter, ae.reason, tt.status, tt.code, tt.retryAfter, tt.reason)
+		}
 	}
 }
