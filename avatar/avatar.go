@@ -85,10 +85,10 @@ type Records interface {
 	// UploadForUser is ErrNotFound for a missing upload and for another
 	// user's alike.
 	UploadForUser(ctx context.Context, userID, uploadID string) (Upload, error)
-	// ClaimCopy reserves copying version etag of a pending upload; a claim
-	// on another version younger than staleBefore, or an upload no longer
-	// pending, is ErrConflict with the upload as it is.
-	ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (Upload, error)
+	// ClaimWrite reserves writing the avatar of version etag of a pending
+	// upload; a claim on another version younger than staleBefore, or an
+	// upload no longer pending, is ErrConflict with the upload as it is.
+	ClaimWrite(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (Upload, error)
 	// ConfirmUpload records a pending upload as the user's avatar, once;
 	// one already confirmed is returned as it is, one rejected or expired
 	// is ErrConflict with the upload.

@@ -28,10 +28,10 @@ const (
 	// avatarCacheControl: an avatar's key is never written again once
 	// confirmed (a new avatar gets a new key), so caches may keep it for good.
 	avatarCacheControl = "public, max-age=31536000, immutable"
-	// copyLease: a confirm's claim on copying one version outlives the
-	// whole confirm (confirmTimeout) many times over; an older one belongs
-	// to a confirm that is gone.
-	copyLease = time.Minute
+	// writeLease: a confirm's claim on writing one version's avatar
+	// outlives the whole confirm (confirmTimeout) many times over; an older
+	// one belongs to a confirm that is gone.
+	writeLease = time.Minute
 )
 
 // CreateUpload records a pending upload for the user and signs its upload:
@@ -147,7 +147,7 @@ func (s *Service) Confirm(ctx context.Context, userID, uploadID string) (User, U
 	// that checked bytes written again under the still-valid signature could
 	// write their rendition over an avatar another confirm just recorded.
 	now := s.now()
-	claimed, err := s.records.ClaimCopy(ctx, userID, uploadID, info.ETag, now, now.Add(-copyLease))
+	claimed, err := s.records.ClaimWrite(ctx, userID, uploadID, info.ETag, now, now.Add(-writeLease))
 	if errors.Is(err, ErrConflict) {
 		return s.settled(ctx, claimed)
 	}

@@ -272,15 +272,16 @@ func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, si
 	return user, up, nil
 }
 
-// ClaimCopy reserves, for the caller, copying version etag of a pending
-// upload's object to its avatar key. Two confirms that checked the same
-// version may both copy it; one that checked another version may not until
-// the claim is older than staleBefore (its holder has given up). Otherwise
-// it returns ErrConflict with the upload as it is: confirmed (nothing to
-// copy), pending (another version is being copied), rejected or expired.
+// ClaimWrite reserves, for the caller, writing the avatar made from version
+// etag of a pending upload's object (copy_etag: releases before 00006
+// copied it). Two confirms that read the same version may both write it;
+// one that read another version may not until the claim is older than
+// staleBefore (its holder has given up). Otherwise it returns ErrConflict
+// with the upload as it is: confirmed (nothing to write), pending (another
+// version is being written), rejected or expired.
 // Missing/foreign → ErrNotFound. A claim taken returns no upload: the caller
 // has it already.
-func (d *DB) ClaimCopy(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (avatar.Upload, error) {
+func (d *DB) ClaimWrite(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (avatar.Upload, error) {
 	var up avatar.Upload
 	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
 		res, err := tx.exec(ctx, `

@@ -382,17 +382,17 @@ func TestRejectUpload(t *testing.T) {
 	})
 }
 
-// TestClaimCopy: confirms that checked the same version may all copy it; one
+// TestClaimWrite: confirms that checked the same version may all copy it; one
 // that checked another may not while the claim is fresh; nothing is claimed
 // once the upload is settled.
-func TestClaimCopy(t *testing.T) {
+func TestClaimWrite(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
 		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
 		stale := t0.Add(-time.Minute)
 		claim := func(etag string, now, staleBefore time.Time) (avatar.UploadStatus, error) {
-			up, err := d.ClaimCopy(ctx, "u1", "up1", etag, now, staleBefore)
+			up, err := d.ClaimWrite(ctx, "u1", "up1", etag, now, staleBefore)
 			return up.Status, err
 		}
 		if _, err := claim("v1", t0, stale); err != nil {
@@ -407,7 +407,7 @@ func TestClaimCopy(t *testing.T) {
 		if _, err := claim("v2", t0.Add(2*time.Minute), t0.Add(time.Minute)); err != nil {
 			t.Errorf("another version once v1's claim is stale: %v; want nil", err)
 		}
-		if _, err := d.ClaimCopy(ctx, "u2", "up1", "v2", t0, stale); err != avatar.ErrNotFound {
+		if _, err := d.ClaimWrite(ctx, "u2", "up1", "v2", t0, stale); err != avatar.ErrNotFound {
 			t.Errorf("another user's upload: %v; want avatar.ErrNotFound", err)
 		}
 		if _, _, err := d.ConfirmUpload(ctx, "u1", "up1", 10, t0.Add(2*time.Minute)); err != nil {
