@@ -202,6 +202,9 @@ func TestConfirm(t *testing.T) {
 			{"archived", "image/png", "image/png", png, "ARCHIVE", avatar.ReasonStorageClass},
 			{"empty, in another class", "image/png", "image/png", []byte{}, "STANDARD_IA", avatar.ReasonTooLarge},
 			{"infrequent access", "image/png", "image/png", png, "STANDARD_IA", avatar.ReasonStorageClass},
+			{"an image bomb by its header", "image/png", "image/png", pngWithHeader(20000, 20000), "", avatar.ReasonTooManyPixels},
+			{"truncated", "image/png", "image/png", png[:len(png)/2], "", avatar.ReasonNotAnImage},
+			{"HEIC", "image/jpeg", "image/jpeg", []byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"), "", avatar.ReasonUnsupportedFormat},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				s := newService(t, nil)
@@ -215,6 +218,9 @@ func TestConfirm(t *testing.T) {
 				}
 				if _, ok := s.bucket.Objects[up.Key]; ok {
 					t.Errorf("the rejected object was not deleted")
+				}
+				if len(s.bucket.Objects) != 0 {
+					t.Errorf("a rejection left objects behind: %d", len(s.bucket.Objects))
 				}
 				s.bucket.Store(up.Key, "image/png", png) // uploaded again under the still-valid signature
 				if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.As(err, &rej) ||
