@@ -96,6 +96,13 @@ type Records interface {
 	// RejectUpload records a pending (or rejected) upload as rejected; a
 	// confirmed or expired one is ErrConflict.
 	RejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (Upload, error)
+	// EraseUser deletes the user and their uploads' records at once and
+	// queues every object they name for deletion; an upload key still
+	// writable under its signature waits until it expires plus grace. A
+	// user who is gone is ErrNotFound.
+	EraseUser(ctx context.Context, userID string, grace time.Duration, now time.Time) ([]ObjectDeletion, error)
+	// FinishObjectDeletion forgets a queued key whose object is deleted.
+	FinishObjectDeletion(ctx context.Context, key string) error
 	// Ping checks that the records answer.
 	Ping(ctx context.Context) error
 }

@@ -47,6 +47,13 @@ type SweepPolicy struct {
 	Limit int
 }
 
+// ObjectDeletion is an object queued for deletion when its records went
+// (an erased user's), not before NotBefore.
+type ObjectDeletion struct {
+	Key       string
+	NotBefore time.Time
+}
+
 // SweepRecords is what the sweeper needs of the records.
 type SweepRecords interface {
 	// ClaimSweep claims up to p.Limit uploads with objects due for this
@@ -54,6 +61,11 @@ type SweepRecords interface {
 	ClaimSweep(ctx context.Context, p SweepPolicy, now time.Time) ([]SweepTask, error)
 	// FinishSweep records the task's objects as deleted and releases it.
 	FinishSweep(ctx context.Context, task SweepTask, now time.Time) error
+	// ClaimObjectDeletions claims up to limit queued deletions due at now,
+	// each for lease.
+	ClaimObjectDeletions(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error)
+	// FinishObjectDeletion forgets a queued key whose object is deleted.
+	FinishObjectDeletion(ctx context.Context, key string) error
 }
 
 // ObjectDeleter deletes one object; deleting a missing one succeeds.
@@ -148,6 +160,30 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 				s.Events.UploadEvent("expired", 1)
 			}
 			deleted += len(task.Keys)
+		}
+	}
+	// The objects of erased users.
+	for {
+		keys, err := s.Records.ClaimObjectDeletions(ctx, now, sweepLease, sweepBatch)
+		if err != nil {
+			return deleted, err
+		}
+		if len(keys) == 0 {
+			break
+		}
+		for _, key := range keys {
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := s.Objects.Delete(dctx, key)
+			cancel()
+			if err != nil {
+				failed++
+				s.Logger.Warn("sweep: delete of an erased user's object failed, retried later", "error", err.Error())
+				continue
+			}
+			if err := s.Records.FinishObjectDeletion(ctx, key); err != nil {
+				return deleted, err
+			}
+			deleted++
 		}
 	}
 	if deleted > 0 || failed > 0 {

@@ -234,6 +234,10 @@ func (t *txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	return t.tx.QueryRowContext(ctx, q, args...)
 }
 
+func (t *txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.d.bind(query), args...)
+}
+
 func (t *txn) Commit() error {
 	defer t.done.Do(t.unlock)
 	return t.tx.Commit()

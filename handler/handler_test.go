@@ -232,7 +232,7 @@ func TestRoutingErrors(t *testing.T) {
 		t.Errorf("wrong method: %d %q", a.status, a.code())
 	}
 	token, _ := ta.login(t, "ivy")
-	if a := ta.do(t, "DELETE", "/v1/me", token, ""); a.status != 405 || a.code() != "method_not_allowed" {
+	if a := ta.do(t, "POST", "/v1/me", token, ""); a.status != 405 || a.code() != "method_not_allowed" {
 		t.Errorf("wrong method under /v1: %d %q", a.status, a.code())
 	}
 	if a := ta.do(t, "GET", "/healthz", "", ""); a.status != 200 || decode[map[string]string](t, a)["status"] != "ok" {
@@ -755,5 +755,23 @@ func TestDomainErrorsMapped(t *testing.T) {
 			t.Errorf("%v: %d %s retry %d reason %q; want %d %s retry %d reason %q", tt.err,
 				ae.status, ae.code, ae.retryAfter, ae.reason, tt.status, tt.code, tt.retryAfter, tt.reason)
 		}
+	}
+}
+
+// TestDeleteMe: 204 with no body, and the token stops working at once.
+func TestDeleteMe(t *testing.T) {
+	ta := newTestAPI(t, nil)
+	token, _ := ta.login(t, "olga")
+	if a := ta.do(t, "DELETE", "/v1/me", token, ""); a.status != 204 || a.raw != "" {
+		t.Fatalf("DELETE /v1/me: %d %q; want 204 and no body", a.status, a.raw)
+	}
+	for _, r := range [][2]string{{"GET", "/v1/me"}, {"DELETE", "/v1/me"}, {"PUT", "/v1/me"}} {
+		if a := ta.do(t, r[0], r[1], token, `{"nickname":"x"}`); a.status != 401 || a.code() != "unauthorized" {
+			t.Errorf("%s %s after the erase: %d %q; want 401 unauthorized", r[0], r[1], a.status, a.code())
+		}
+	}
+	again, _ := ta.login(t, "olga")
+	if a := ta.do(t, "GET", "/v1/me", again, ""); a.status != 200 {
+		t.Errorf("a new login after the erase: %d; want 200, a new user", a.status)
 	}
 }

@@ -367,7 +367,7 @@ func hostileCases() []hostileCase {
 		hostileCase{name: "body over 16 KiB", method: http.MethodGet, path: "/v1/me", auth: tokenValid, body: huge, status: 413, code: "request_too_large"},
 		hostileCase{name: "trailing path", method: http.MethodGet, path: "/v1/me/../me", auth: tokenValid, status: 404, code: "not_found"},
 		hostileCase{name: "SQL in the path", method: http.MethodGet, path: "/v1/me;DROP%20TABLE%20users", auth: tokenValid, status: 404, code: "not_found"},
-		hostileCase{name: "wrong method", method: http.MethodDelete, path: "/v1/me", auth: tokenValid, status: 405, code: "method_not_allowed"},
+		hostileCase{name: "wrong method", method: http.MethodPost, path: "/v1/me", auth: tokenValid, status: 405, code: "method_not_allowed"},
 	)
 
 	// GET /healthz and /readyz take no input: hostile input is ignored or

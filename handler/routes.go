@@ -111,6 +111,7 @@ func addRoutes(e *echo.Echo, d *Deps) {
 	// POST, PUT, DELETE, TRACE, CONNECT), so mini programs set the nickname
 	// with PUT: same body, same answers.
 	e.PUT("/v1/me", handlePatchMe(d), authed)
+	e.DELETE("/v1/me", handleDeleteMe(d), authed)
 	e.POST("/v1/avatar/uploads", handleCreateUpload(d), authed, rateLimit(d, "uploads:", d.Limits.UploadsPerMinute, sessionUserID))
 	e.POST("/v1/avatar/uploads/:id/confirm", handleConfirm(d), authed, rateLimit(d, "confirms:", d.Limits.ConfirmsPerMinute, sessionUserID))
 }

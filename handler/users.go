@@ -148,6 +148,16 @@ func handleGetMe(d *Deps) echo.HandlerFunc {
 	}
 }
 
+// handleDeleteMe erases the user: 204, and the token stops working.
+func handleDeleteMe(d *Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := d.Avatars.Erase(c.Request().Context(), sessionUserID(c)); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
 type patchMeRequest struct {
 	Nickname *string `json:"nickname"`
 }

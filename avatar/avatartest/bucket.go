@@ -29,9 +29,10 @@ type Bucket struct {
 	Class   map[string]string // storage class; "" is STANDARD, "ARCHIVE" cannot be read
 	Deleted []string          // every key Delete was called with, in order
 
-	OnPeek func(key string, n int) (avatar.ObjectInfo, []byte, error)
-	OnPut  func(key string, data []byte, spec avatar.PutSpec) error
-	OnPing func() error
+	OnPeek   func(key string, n int) (avatar.ObjectInfo, []byte, error)
+	OnPut    func(key string, data []byte, spec avatar.PutSpec) error
+	OnDelete func(key string) error
+	OnPing   func() error
 }
 
 var _ avatar.Objects = (*Bucket)(nil)
@@ -103,6 +104,9 @@ func (b *Bucket) Put(_ context.Context, key string, data []byte, spec avatar.Put
 
 // Delete deletes key and records that it was asked to.
 func (b *Bucket) Delete(_ context.Context, key string) error {
+	if b.OnDelete != nil {
+		return b.OnDelete(key)
+	}
 	b.Deleted = append(b.Deleted, key)
 	delete(b.Objects, key)
 	return nil

@@ -986,8 +986,8 @@ func TestContractCheckerRefuses(t *testing.T) {
 		{"POST", "/v1/avatar/uploads", 201, nil, strings.Replace(upload, `"1;2"`, `"1-2"`, 1), `at "/upload/post/form/q-key-time"`},
 		{"GET", "/nope", 404, nil, strings.Replace(errBody, "rate_limited", "not_found", 1), ""},
 		{"GET", "/nope", 200, nil, `{"status":"ok"}`, "the document says 404"},
-		{"DELETE", "/v1/me", 405, map[string]string{"Allow": "GET, PUT, PATCH"}, strings.Replace(errBody, "rate_limited", "method_not_allowed", 1), ""},
-		{"DELETE", "/v1/me", 405, nil, strings.Replace(errBody, "rate_limited", "method_not_allowed", 1), "header Allow is required"},
+		{"POST", "/v1/me", 405, map[string]string{"Allow": "GET, PUT, PATCH, DELETE"}, strings.Replace(errBody, "rate_limited", "method_not_allowed", 1), ""},
+		{"POST", "/v1/me", 405, nil, strings.Replace(errBody, "rate_limited", "method_not_allowed", 1), "header Allow is required"},
 	} {
 		req := httptest.NewRequest(a.method, a.path, nil)
 		h := http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"application/json; charset=UTF-8"}}
@@ -1020,7 +1020,7 @@ func TestContractCheckerRefuses(t *testing.T) {
 		{"POST", "/v1/avatar/uploads/abc/confirm", "tok", ``, ""},
 		{"POST", "/v1/avatar/uploads/abc/confirm", "", ``, "security of POST /v1/avatar/uploads/{id}/confirm not satisfied"},
 		{"POST", "/v1/avatar/uploads/abc", "tok", ``, "path /v1/avatar/uploads/abc is not in openapi.yaml"},
-		{"DELETE", "/v1/me", "tok", ``, "DELETE is not listed for path /v1/me"},
+		{"POST", "/v1/me", "tok", ``, "POST is not listed for path /v1/me"},
 	} {
 		req := httptest.NewRequest(r.method, r.path, nil)
 		if r.body != "" {

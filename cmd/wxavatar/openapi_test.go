@@ -306,7 +306,11 @@ func TestOpenAPIContract(t *testing.T) {
 	// Routes and methods the document does not list.
 	k.do(exchange{method: "GET", path: "/nope", status: 404, code: "not_found", invalid: true})
 	k.do(exchange{method: "PUT", path: "/healthz", status: 405, code: "method_not_allowed", invalid: true})
-	k.do(exchange{method: "DELETE", path: "/v1/me", token: alice, status: 405, code: "method_not_allowed", invalid: true})
+	k.do(exchange{method: "POST", path: "/v1/me", token: alice, status: 405, code: "method_not_allowed", invalid: true})
+
+	// Erasing a user: 204 with no body, then the token names nobody.
+	k.do(exchange{method: "DELETE", path: "/v1/me", token: bob, status: 204})
+	k.do(exchange{method: "GET", path: "/v1/me", token: bob, status: 401, code: "unauthorized"})
 
 	// The login limit of this client address.
 	limited := false
