@@ -300,6 +300,11 @@ function createClient (options) {
   // logging in first; a 401 (expired, or signed with a retired key) means
   // logging in again silently and retrying once.
   async function authed (method, path, body) {
+    return result(await authedAnswer(method, path, body))
+  }
+
+  // authedAnswer is authed's answer before it is read.
+  async function authedAnswer (method, path, body) {
     let token = await storage.get(TOKEN_STORAGE_KEY)
     if (!token) token = await tokenAfter('')
     let res = await send(method, path, body, token)
@@ -308,7 +313,7 @@ function createClient (options) {
       token = await tokenAfter(token)
       res = await send(method, path, body, token)
     }
-    return result(res)
+    return res
   }
 
   function readFailed (e, filePath) {
@@ -614,6 +619,17 @@ function createClient (options) {
     // with has avatar_url and avatar_thumb_url (each a URL, or null).
     me: async function () {
       return withThumb((await authed('GET', '/v1/me')).user)
+    },
+
+    // deleteAccount erases the user on the service (DELETE /v1/me): the
+    // profile, every avatar and upload. The stored token is forgotten; a
+    // later call logs in as a new user. An expired token logs in again
+    // first, which finds the same user (or, if already erased, a new empty
+    // one, erased in turn): either way no user is left.
+    deleteAccount: async function () {
+      const res = await authedAnswer('DELETE', '/v1/me')
+      if (res.statusCode !== 204) throw apiError(res)
+      await storage.remove(TOKEN_STORAGE_KEY)
     },
 
     // setNickname saves the nickname as typed; the service trims and checks

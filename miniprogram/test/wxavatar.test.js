@@ -152,6 +152,28 @@ test('PNG by signed POST form: progress, confirm, permanent URL, the avatar the 
   assert.equal((await client.me()).avatar_url, upload.url)
 })
 
+test('deleteAccount erases the user: the avatar is gone, the token forgotten, the next call a new user', async () => {
+  const { client, storage } = newClient()
+  const first = (await client.uploadAvatar(files.write(images.png(48), '.png'))).user
+  await fetchImage(first.avatar_url) // 200, an image
+  await client.deleteAccount()
+  assert.equal(await storage.get(TOKEN_STORAGE_KEY), '')
+  assert.equal((await fetch(first.avatar_url)).status, 404, 'the avatar outlived the account')
+  assert.equal((await fetch(first.avatar_thumb_url)).status, 404, 'the thumbnail outlived the account')
+  const again = await client.me()
+  assert.notEqual(again.id, first.id)
+  assert.equal(again.avatar_url, null)
+})
+
+test('deleteAccount with an expired token logs in again and still erases', async () => {
+  const { client, storage } = newClient()
+  const first = await client.login()
+  await storage.set(TOKEN_STORAGE_KEY, 'expired.token.value')
+  await client.deleteAccount()
+  const again = await client.me()
+  assert.notEqual(again.id, first.id)
+})
+
 test('a PNG with transparency is stored as a PNG, scaled to fit the avatar side', async () => {
   const { client } = newClient()
   const data = images.png(800, 400, { alpha: true })
