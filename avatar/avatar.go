@@ -21,7 +21,11 @@ type User struct {
 	OpenID    string
 	UnionID   string // "" when none
 	Nickname  string // "" until set
-	AvatarURL string // "" until an avatar is confirmed
+	// NicknameCheck is what content security said of Nickname:
+	// NicknameChecked, NicknameReviewed, NicknameUnchecked, or "" when no
+	// check ran.
+	NicknameCheck string
+	AvatarURL     string // "" until an avatar is confirmed
 	// AvatarThumbURL is the avatar's square thumbnail, "" without an avatar.
 	AvatarThumbURL string
 	CreatedAt      time.Time
@@ -77,7 +81,7 @@ type Records interface {
 	UserByID(ctx context.Context, id string) (User, error)
 	// SetNickname stores the nickname as given and returns the user, or
 	// ErrNotFound for a user who is gone.
-	SetNickname(ctx context.Context, userID, nickname string, now time.Time) (User, error)
+	SetNickname(ctx context.Context, userID, nickname, check string, now time.Time) (User, error)
 	// CreateUpload inserts a pending upload unless the user already holds
 	// maxPending unexpired pending ones (ErrTooManyPending; 0: no cap). A
 	// user who is gone is ErrNotFound.
@@ -182,10 +186,12 @@ func (e *NotReadyError) Error() string { return e.Dependency + " does not answer
 // Unwrap is the dependency's error.
 func (e *NotReadyError) Unwrap() error { return e.Err }
 
-// Events counts what happens to uploads ("issued", "confirmed", "rejected",
-// "expired"), for metrics.
+// Events counts what happens, for metrics: uploads ("issued", "confirmed",
+// "rejected", "expired") and content checks (what: "nickname"; outcome: a
+// verdict's Suggest, or "unavailable").
 type Events interface {
 	UploadEvent(event string, n int)
+	ModerationEvent(what, outcome string)
 }
 
 // Config is what the service is built from.
@@ -206,6 +212,8 @@ type Config struct {
 	// Images bound what confirm decodes and set what it writes; zero:
 	// DefaultImageLimits.
 	Images ImageLimits
+	// Moderation checks nicknames before they are saved; zero: unchecked.
+	Moderation Moderation
 	// ImageWorkers is how many images confirm decodes at once; each holds
 	// up to MaxBytes and the decoded pixels (4 bytes each, Images.MaxPixels
 	// at most). 0: 2.
@@ -225,6 +233,7 @@ type Service struct {
 	pendingUploads int
 	limits         ImageLimits
 	images         *slots
+	moderation     Moderation
 }
 
 // New checks cfg and builds the service.
@@ -253,7 +262,7 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		records: cfg.Records, objects: cfg.Objects, log: cfg.Logger, now: cfg.Now, events: cfg.Events,
 		maxBytes: cfg.MaxBytes, uploadTTL: cfg.UploadTTL, pendingUploads: cfg.PendingUploads,
-		limits: cfg.Images, images: newSlots(cfg.ImageWorkers),
+		limits: cfg.Images, images: newSlots(cfg.ImageWorkers), moderation: cfg.Moderation,
 	}, nil
 }
 

@@ -21,13 +21,27 @@ func (s *Service) User(ctx context.Context, id string) (User, error) {
 }
 
 // SetNickname sets the user's nickname as the profile rule normalizes it
-// (nickname.go); a nickname the rule refuses is ErrInvalidNickname.
+// (nickname.go), once content security passes it (moderation.go). A
+// nickname the rule refuses is ErrInvalidNickname; one the check refuses
+// ErrNicknameRejected; a check that could not be made
+// ErrModerationUnavailable or ErrModeratorInactiveUser. Nothing is saved
+// then.
 func (s *Service) SetNickname(ctx context.Context, userID, nickname string) (User, error) {
 	name, ok := normalizeNickname(nickname)
 	if !ok {
 		return User{}, ErrInvalidNickname
 	}
-	u, err := s.records.SetNickname(ctx, userID, name, s.now())
+	var check string
+	if s.moderation.Moderator != nil {
+		u, err := s.User(ctx, userID)
+		if err != nil {
+			return User{}, err
+		}
+		if check, err = s.checkNickname(ctx, u, name); err != nil {
+			return User{}, err
+		}
+	}
+	u, err := s.records.SetNickname(ctx, userID, name, check, s.now())
 	if errors.Is(err, ErrNotFound) {
 		return User{}, ErrUserGone
 	}

@@ -396,7 +396,7 @@ func TestWriteAfterClose(t *testing.T) {
 	if err := d.CreateUpload(ctx, testUpload("u1", "late"), 0, t0); !errors.Is(err, avatar.ErrRecordsUnavailable) {
 		t.Errorf("CreateUpload after Close: %v; want avatar.ErrRecordsUnavailable", err)
 	}
-	if _, err := d.SetNickname(ctx, "u1", "n", t0); !errors.Is(err, avatar.ErrRecordsUnavailable) {
+	if _, err := d.SetNickname(ctx, "u1", "n", "", t0); !errors.Is(err, avatar.ErrRecordsUnavailable) {
 		t.Errorf("SetNickname after Close: %v; want avatar.ErrRecordsUnavailable", err)
 	}
 }

@@ -10,18 +10,18 @@ import (
 )
 
 // Queries use '?' placeholders; the PostgreSQL backend rebinds them to $n.
-const userColumns = `id, openid, unionid, nickname, avatar_url, avatar_thumb_url, created_at, updated_at`
+const userColumns = `id, openid, unionid, nickname, nickname_check, avatar_url, avatar_thumb_url, created_at, updated_at`
 
 func scanUser(row rowScanner) (avatar.User, error) {
 	var (
-		u                            avatar.User
-		unionID, avatarURL, thumbURL sql.NullString
-		created, updated             int64
+		u                                   avatar.User
+		unionID, check, avatarURL, thumbURL sql.NullString
+		created, updated                    int64
 	)
-	if err := row.Scan(&u.ID, &u.OpenID, &unionID, &u.Nickname, &avatarURL, &thumbURL, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.OpenID, &unionID, &u.Nickname, &check, &avatarURL, &thumbURL, &created, &updated); err != nil {
 		return avatar.User{}, err
 	}
-	u.UnionID, u.AvatarURL, u.AvatarThumbURL = unionID.String, avatarURL.String, thumbURL.String
+	u.UnionID, u.NicknameCheck, u.AvatarURL, u.AvatarThumbURL = unionID.String, check.String, avatarURL.String, thumbURL.String
 	// A thumbnail is written beside its avatar. An instance of the release
 	// before thumbnails that confirms an avatar during a rolling upgrade
 	// changes avatar_url alone: the thumbnail left is another avatar's, and
@@ -67,13 +67,13 @@ func (d *DB) UserByID(ctx context.Context, id string) (avatar.User, error) {
 	return u, translate(err)
 }
 
-// SetNickname stores the nickname as given (the caller validates it) and returns the user,
-// or ErrNotFound.
-func (d *DB) SetNickname(ctx context.Context, userID, nickname string, now time.Time) (avatar.User, error) {
+// SetNickname stores the nickname as given (the caller validates it) with what its check
+// said ("" for none) and returns the user, or ErrNotFound.
+func (d *DB) SetNickname(ctx context.Context, userID, nickname, check string, now time.Time) (avatar.User, error) {
 	var u avatar.User
 	err := d.writeRow(ctx, func(r rowScanner) (err error) { u, err = scanUser(r); return err },
-		`UPDATE users SET nickname = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
-		nickname, toMillis(now), userID)
+		`UPDATE users SET nickname = ?, nickname_check = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
+		nickname, nullString(check), toMillis(now), userID)
 	return u, translate(err)
 }
 

@@ -102,7 +102,7 @@ func TestSetNickname(t *testing.T) {
 		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1", UnionID: "un1"}, t0)
 		later := t0.Add(time.Minute)
 
-		got, err := d.SetNickname(ctx, "u1", "小明 🐱", later)
+		got, err := d.SetNickname(ctx, "u1", "小明 🐱", "", later)
 		want := avatar.User{ID: "u1", OpenID: "o1", UnionID: "un1", Nickname: "小明 🐱", CreatedAt: t0, UpdatedAt: later}
 		if err != nil || got != want {
 			t.Errorf("SetNickname: got %+v, %v; want %+v, nil", got, err, want)
@@ -110,7 +110,7 @@ func TestSetNickname(t *testing.T) {
 		if stored, err := d.UserByID(ctx, "u1"); err != nil || stored != want {
 			t.Errorf("UserByID after SetNickname: got %+v, %v; want %+v, nil", stored, err, want)
 		}
-		if _, err := d.SetNickname(ctx, "nobody", "x", later); !errors.Is(err, avatar.ErrNotFound) {
+		if _, err := d.SetNickname(ctx, "nobody", "x", "", later); !errors.Is(err, avatar.ErrNotFound) {
 			t.Errorf("SetNickname(nobody): got %v; want avatar.ErrNotFound", err)
 		}
 	})

@@ -82,6 +82,12 @@ func toAPIError(err error) *apiError {
 		return wrap(http.StatusGone, "upload_expired", "the upload signature expired with nothing confirmed; ask for a new one", 0)
 	case errors.Is(err, avatar.ErrUnsupportedType):
 		return wrap(http.StatusUnsupportedMediaType, "unsupported_type", "content_type must be image/jpeg, image/png or image/webp", 0)
+	case errors.Is(err, avatar.ErrNicknameRejected):
+		return wrap(http.StatusUnprocessableEntity, "nickname_rejected", "WeChat content security judged the nickname unsuitable; choose another", 0)
+	case errors.Is(err, avatar.ErrModeratorInactiveUser):
+		return wrap(http.StatusConflict, "user_inactive", "WeChat will not check content for a user who has not opened the mini program recently; open it again, then retry", 0)
+	case errors.Is(err, avatar.ErrModerationUnavailable):
+		return wrap(http.StatusServiceUnavailable, "moderation_unavailable", "the content check could not be made; nothing was saved, retrying is safe", 0)
 	case errors.Is(err, avatar.ErrInvalidNickname):
 		return wrap(http.StatusBadRequest, "invalid_nickname", "nickname must be 1 to 32 visible characters, with no blank or invisible ones", 0)
 	case errors.Is(err, auth.ErrUnauthorized), errors.Is(err, avatar.ErrUserGone):

@@ -749,6 +749,9 @@ func TestDomainErrorsMapped(t *testing.T) {
 		{avatar.ErrUserGone, 401, "unauthorized", 0, ""},
 		{avatar.ErrStorageUnavailable, 503, "storage_unavailable", 0, ""},
 		{avatar.ErrRecordsUnavailable, 503, "database_unavailable", 1, ""},
+		{avatar.ErrNicknameRejected, 422, "nickname_rejected", 0, ""},
+		{fmt.Errorf("%w: errcode -1", avatar.ErrModerationUnavailable), 503, "moderation_unavailable", 0, ""},
+		{avatar.ErrModeratorInactiveUser, 409, "user_inactive", 0, ""},
 	} {
 		ae := toAPIError(tt.err)
 		if ae.status != tt.status || ae.code != tt.code || ae.retryAfter != tt.retryAfter || ae.reason != tt.reason {

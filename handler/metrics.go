@@ -16,12 +16,13 @@ import (
 // Metrics are the service's Prometheus metrics, on a registry of their own
 // (no global state).
 type Metrics struct {
-	registry  *prometheus.Registry
-	requests  *prometheus.CounterVec
-	latency   *prometheus.HistogramVec
-	upstream  *prometheus.CounterVec
-	upLatency *prometheus.HistogramVec
-	uploads   *prometheus.CounterVec
+	registry   *prometheus.Registry
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	upstream   *prometheus.CounterVec
+	upLatency  *prometheus.HistogramVec
+	uploads    *prometheus.CounterVec
+	moderation *prometheus.CounterVec
 }
 
 // NewMetrics registers every metric, with the Go runtime's and the process's.
@@ -46,8 +47,12 @@ func NewMetrics() *Metrics {
 		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wxavatar_uploads_total", Help: "Uploads by event: issued, confirmed, rejected, expired.",
 		}, []string{"event"}),
+		moderation: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxavatar_moderation_checks_total",
+			Help: "Content security checks by what was checked and outcome: pass, review, risky, unavailable, other.",
+		}, []string{"what", "outcome"}),
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.upstream, m.upLatency, m.uploads,
+	m.registry.MustRegister(m.requests, m.latency, m.upstream, m.upLatency, m.uploads, m.moderation,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, e := range []string{"issued", "confirmed", "rejected", "expired"} {
 		m.uploads.WithLabelValues(e) // export zeros, so rates work from the start
@@ -58,6 +63,20 @@ func NewMetrics() *Metrics {
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// ModerationEvent counts one content check by what it checked and its
+// outcome (a verdict, or "unavailable"); nil-safe like UploadEvent.
+func (m *Metrics) ModerationEvent(what, outcome string) {
+	if m == nil {
+		return
+	}
+	switch outcome { // bounded labels, whatever a checker answers
+	case "pass", "review", "risky", "unavailable":
+	default:
+		outcome = "other"
+	}
+	m.moderation.WithLabelValues(what, outcome).Inc()
 }
 
 // UploadEvent counts one upload event; nil-safe so tests may leave Metrics out.
