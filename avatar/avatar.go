@@ -17,10 +17,10 @@ import (
 
 // User is a person who logged in through the mini program.
 type User struct {
-	ID        string // opaque public id
-	OpenID    string
-	UnionID   string // "" when none
-	Nickname  string // "" until set
+	ID       string // opaque public id
+	OpenID   string
+	UnionID  string // "" when none
+	Nickname string // "" until set
 	// NicknameCheck is what content security said of Nickname:
 	// NicknameChecked, NicknameReviewed, NicknameUnchecked, or "" when no
 	// check ran.
