@@ -23,34 +23,38 @@ import (
 // config is every setting, parsed once. Nothing outside cmd/ reads the
 // environment.
 type config struct {
-	Dev            bool
-	Addr           string
-	MetricsAddr    string // "" → no metrics listener (METRICS_ADDR=off)
-	PprofAddr      string // "" → no profiling endpoint
-	DatabaseURL    string
-	WeChatAppID    string
-	WeChatSecret   string
-	WeChatAPIBase  string
-	WeChatTimeout  time.Duration // one code2Session call
-	COSTimeout     time.Duration // one storage call, retries included
-	JWTKeys        *auth.KeyRing
-	SessionTTL     time.Duration
-	COSBucket      string
-	COSRegion      string
-	COSCredentials storage.Credentials
-	COSBucketURL   *url.URL // nil in --dev until the local object server listens
-	PublicBaseURL  *url.URL // nil → the bucket URL
-	UploadMaxBytes int64
-	UploadTTL      time.Duration
-	PendingUploads int
-	Images         avatar.ImageLimits
-	ImageWorkers   int
-	Limits         handler.Limits
-	SweepInterval  time.Duration // 0 = no sweeping
-	SweepGrace     time.Duration // how long a replaced avatar is kept
-	DevStorageAddr string
-	DevStorageDir  string
-	DevFaults      localcos.FaultConfig
+	Dev           bool
+	Addr          string
+	MetricsAddr   string // "" → no metrics listener (METRICS_ADDR=off)
+	PprofAddr     string // "" → no profiling endpoint
+	DatabaseURL   string
+	WeChatAppID   string
+	WeChatSecret  string
+	WeChatAPIBase string
+	// ContentSecurity checks nicknames with WeChat before they are saved.
+	ContentSecurity         bool
+	ContentSecurityFailOpen bool          // save a nickname WeChat could not judge, as unchecked
+	NicknameReviewAccept    bool          // save a nickname WeChat sends to review
+	WeChatTimeout           time.Duration // one code2Session call
+	COSTimeout              time.Duration // one storage call, retries included
+	JWTKeys                 *auth.KeyRing
+	SessionTTL              time.Duration
+	COSBucket               string
+	COSRegion               string
+	COSCredentials          storage.Credentials
+	COSBucketURL            *url.URL // nil in --dev until the local object server listens
+	PublicBaseURL           *url.URL // nil → the bucket URL
+	UploadMaxBytes          int64
+	UploadTTL               time.Duration
+	PendingUploads          int
+	Images                  avatar.ImageLimits
+	ImageWorkers            int
+	Limits                  handler.Limits
+	SweepInterval           time.Duration // 0 = no sweeping
+	SweepGrace              time.Duration // how long a replaced avatar is kept
+	DevStorageAddr          string
+	DevStorageDir           string
+	DevFaults               localcos.FaultConfig
 }
 
 const (
@@ -175,6 +179,20 @@ func (p *parser) str(name, def string, requiredInProd bool) string {
 	return def
 }
 
+// boolean reads true or false (as strconv.ParseBool does), def when unset.
+func (p *parser) boolean(name string, def bool) bool {
+	v := strings.TrimSpace(p.src.get(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, "%q: want true or false", v)
+		return def
+	}
+	return b
+}
+
 // secret reads name, or the file that name_FILE points to (the usual form
 // for mounted secrets), surrounding white space trimmed.
 func (p *parser) secret(name, def string, requiredInProd bool) string {
@@ -280,6 +298,30 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	}
 	c.WeChatAPIBase = p.str("WECHAT_API_BASE", "https://api.weixin.qq.com", false)
 	p.url("WECHAT_API_BASE", c.WeChatAPIBase)
+	// Content security is on wherever WeChat is (always in production, in
+	// --dev with real credentials): turning it off must be said.
+	defaultCS := "off"
+	if c.WeChatAppID != "" {
+		defaultCS = "wechat"
+	}
+	switch cs := p.str("CONTENT_SECURITY", defaultCS, false); cs {
+	case "wechat":
+		if c.WeChatAppID == "" {
+			p.fail("CONTENT_SECURITY", "wechat needs WECHAT_APPID and WECHAT_SECRET")
+		}
+		c.ContentSecurity = true
+	case "off":
+	default:
+		p.fail("CONTENT_SECURITY", "%q: want wechat or off", cs)
+	}
+	c.ContentSecurityFailOpen = p.boolean("CONTENT_SECURITY_FAIL_OPEN", false)
+	switch review := p.str("NICKNAME_REVIEW", "reject", false); review {
+	case "reject":
+	case "accept":
+		c.NicknameReviewAccept = true
+	default:
+		p.fail("NICKNAME_REVIEW", "%q: want reject or accept", review)
+	}
 
 	if keys := p.secret("JWT_KEYS", devJWTKeys, true); !p.failed("JWT_KEYS") {
 		ring, err := auth.ParseKeyRing(keys)

@@ -48,6 +48,7 @@ func startFaulty(t *testing.T) *faultyRig {
 	srv := start(t, []string{"serve", "--env-file", ""}, serverEnv(wechat.URL, cosSrv.URL, "sqlite:"+dbPath+"?busy_timeout=200ms", map[string]string{
 		"WECHAT_TIMEOUT": "300ms", "COS_TIMEOUT": "300ms",
 		"LIMIT_PENDING_UPLOADS": "0", "LIMIT_UPLOADS_PER_MINUTE": "0", "LIMIT_SESSIONS_PER_MINUTE": "0",
+		"CONTENT_SECURITY": "off", // this fake WeChat knows only code2Session
 	}))
 	return &faultyRig{srv: srv, c: client{t: t, base: srv.api}, faults: faults, dbPath: dbPath}
 }

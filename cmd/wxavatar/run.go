@@ -26,6 +26,7 @@ import (
 	"github.com/wxavatar/wxavatar/handler"
 	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/wechat"
 )
 
 var errUsage = errors.New("usage: wxavatar serve [--dev] [--env-file .env] | migrate [--env-file .env] | version | help")
@@ -164,6 +165,9 @@ type keys struct {
 	objects *storage.Client
 	tokens  *auth.Tokens
 	wechat  *auth.WeChat // nil with the dev login
+	// wxTokens is the access token of WeChat's server APIs; nil with
+	// content security off.
+	wxTokens *wechat.Tokens
 	// devAccepted is what the in-process object server accepts: in --dev it
 	// plays COS, where old and new keys both work during a rotation.
 	devAccepted *atomic.Pointer[[]storage.Credentials]
@@ -182,6 +186,9 @@ func (k keys) reload(cfg config, logger *slog.Logger) {
 	k.objects.SetCredentials(cfg.COSCredentials)
 	if k.wechat != nil && cfg.WeChatSecret != "" { // "" only in --dev, where login stays as it started
 		k.wechat.SetSecret(cfg.WeChatSecret)
+		if k.wxTokens != nil {
+			k.wxTokens.SetSecret(cfg.WeChatSecret)
+		}
 	}
 	k.tokens.SetKeyRing(cfg.JWTKeys)
 	logger.Info("keys reloaded", "cos_secret_id", cfg.COSCredentials.MaskedID(),
@@ -275,10 +282,25 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 	if err != nil {
 		return nil, err
 	}
+	moderation := avatar.Moderation{AcceptReview: cfg.NicknameReviewAccept, FailOpen: cfg.ContentSecurityFailOpen}
+	if cfg.ContentSecurity {
+		wx := &http.Client{Timeout: cfg.WeChatTimeout, Transport: metrics.InstrumentTransport("wechat", http.DefaultTransport)}
+		k.wxTokens, err = wechat.NewTokens(cfg.WeChatAPIBase, cfg.WeChatAppID, cfg.WeChatSecret, wx, time.Now)
+		if err != nil {
+			return nil, err
+		}
+		checker, err := wechat.NewClient(cfg.WeChatAPIBase, k.wxTokens, wx)
+		if err != nil {
+			return nil, err
+		}
+		moderation.Moderator = moderator{checker}
+	} else if cfg.WeChatAppID != "" {
+		logger.Warn("CONTENT_SECURITY=off: nicknames are saved without WeChat's content check; mini program review expects it")
+	}
 	avatars, err := avatar.New(avatar.Config{
 		Records: a.database, Objects: objects{k.objects}, Logger: logger, Now: time.Now, Events: metrics,
 		MaxBytes: cfg.UploadMaxBytes, UploadTTL: cfg.UploadTTL, PendingUploads: cfg.PendingUploads,
-		Images: cfg.Images, ImageWorkers: cfg.ImageWorkers,
+		Images: cfg.Images, ImageWorkers: cfg.ImageWorkers, Moderation: moderation,
 	})
 	if err != nil {
 		return nil, err

@@ -100,10 +100,58 @@ func start(t *testing.T, args []string, env map[string]string) *running {
 
 // fakeWeChat answers code2Session: "code-<name>" logs in as openid-<name>,
 // "err<N>" answers errcode N, "notjson" answers HTML.
+// fakeAccessToken is the access token the fake WeChat hands out.
+const fakeAccessToken = "fake-access-token-0123456789"
+
+// fakeWeChat serves code2Session, stable_token and msg_sec_check as WeChat
+// does, for one appid and secret.
 func fakeWeChat(t *testing.T, appID, secret string) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		switch r.URL.Path {
+		case "/cgi-bin/stable_token":
+			var req struct {
+				GrantType    string `json:"grant_type"`
+				AppID        string `json:"appid"`
+				Secret       string `json:"secret"`
+				ForceRefresh bool   `json:"force_refresh"`
+			}
+			if json.NewDecoder(r.Body).Decode(&req) != nil || req.AppID != appID || req.Secret != secret ||
+				req.GrantType != "client_credential" || req.ForceRefresh {
+				w.Write([]byte(`{"errcode":40013,"errmsg":"invalid appid"}`))
+				return
+			}
+			w.Write([]byte(`{"access_token":"` + fakeAccessToken + `","expires_in":7200}`))
+			return
+		case "/wxa/msg_sec_check":
+			// The verdict is in the nickname: risky, review, wxdown
+			// (errcode -1), inactive (61010); anything else passes.
+			var req struct {
+				Content, OpenID string
+				Version, Scene  int
+			}
+			if q.Get("access_token") != fakeAccessToken || json.NewDecoder(r.Body).Decode(&req) != nil ||
+				req.Version != 2 || req.Scene != 1 || !strings.HasPrefix(req.OpenID, "openid-") {
+				w.Write([]byte(`{"errcode":40001,"errmsg":"invalid credential"}`))
+				return
+			}
+			suggest := "pass"
+			switch {
+			case strings.Contains(req.Content, "wxdown"):
+				w.Write([]byte(`{"errcode":-1,"errmsg":"system error"}`))
+				return
+			case strings.Contains(req.Content, "inactive"):
+				w.Write([]byte(`{"errcode":61010,"errmsg":"user access expired"}`))
+				return
+			case strings.Contains(req.Content, "risky"):
+				suggest = "risky"
+			case strings.Contains(req.Content, "review"):
+				suggest = "review"
+			}
+			fmt.Fprintf(w, `{"errcode":0,"errmsg":"ok","trace_id":"t1","result":{"suggest":%q,"label":100}}`, suggest)
+			return
+		}
 		if r.URL.Path != "/sns/jscode2session" || q.Get("appid") != appID || q.Get("secret") != secret || q.Get("grant_type") != "authorization_code" {
 			w.Write([]byte(`{"errcode":40013,"errmsg":"invalid appid"}`))
 			return
@@ -623,6 +671,30 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if status, _ := download(t, cosSrv.URL+"/"+up.Key); status != 404 {
 			t.Errorf("rejected object still served: %d; want 404", status)
+		}
+	})
+
+	t.Run("nickname content security", func(t *testing.T) {
+		// The fake WeChat's verdict is in the nickname.
+		for _, tt := range []struct {
+			nickname string
+			status   int
+			code     string
+		}{
+			{"risky words", 422, "nickname_rejected"},
+			{"review me", 422, "nickname_rejected"}, // NICKNAME_REVIEW=reject by default
+			{"wxdown", 503, "moderation_unavailable"},
+			{"inactive", 409, "user_inactive"},
+		} {
+			if r := c.call("PUT", "/v1/me", bob, `{"nickname":"`+tt.nickname+`"}`); r.status != tt.status || r.code() != tt.code {
+				t.Errorf("nickname %q: %d %q; want %d %s", tt.nickname, r.status, r.code(), tt.status, tt.code)
+			}
+		}
+		if u := decodeAs[userReply](t, c.call("GET", "/v1/me", bob, "")).User; u.Nickname != "" {
+			t.Errorf("a refused nickname was saved: %q", u.Nickname)
+		}
+		if r := c.call("PUT", "/v1/me", bob, `{"nickname":"小明"}`); r.status != 200 || decodeAs[userReply](t, r).User.Nickname != "小明" {
+			t.Errorf("a nickname WeChat passes: %d %s", r.status, r.raw)
 		}
 	})
 
