@@ -22,13 +22,6 @@ const (
 	EventUserAuthorizationCancellation = "user_authorization_cancellation"
 )
 
-// Verdicts of content security, as wxa_media_check carries them in result.suggest.
-const (
-	SuggestPass   = "pass"
-	SuggestReview = "review"
-	SuggestRisky  = "risky"
-)
-
 // RevokeInfo values that concern a nickname or an avatar (mini program doc
 // authorized_user_information_changes, Body.RevokeInfo enum).
 const (
@@ -91,14 +84,14 @@ type mediaCheck struct {
 // 1 as risky and 0 as "no risk detected yet", and status_code non-zero as a failed check (for
 // example 4294966288, the media could not be downloaded); so isrisky 1 is risky, 0 with a zero
 // status_code is a pass, and anything else is unknown.
-func (e Event) MediaCheck() (traceID, suggest string, label int, ok bool) {
+func (e Event) MediaCheck() (traceID string, suggest Suggest, label int, ok bool) {
 	m := e.mediaCheck
 	if e.Event != EventMediaCheck || m.traceID == "" {
 		return "", "", 0, false
 	}
 	switch {
 	case m.suggest != "":
-		switch s := strings.ToLower(strings.TrimSpace(m.suggest)); s {
+		switch s := Suggest(strings.ToLower(strings.TrimSpace(m.suggest))); s {
 		case SuggestPass, SuggestReview, SuggestRisky:
 			suggest = s
 		}

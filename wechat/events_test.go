@@ -23,7 +23,7 @@ func TestMediaCheck(t *testing.T) {
 	for _, c := range []struct {
 		name, msg      string
 		traceID        string
-		suggest        string
+		suggest        Suggest
 		label          int
 		ok             bool
 		wantAppID      string
