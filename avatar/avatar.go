@@ -107,6 +107,12 @@ type Records interface {
 	EraseUser(ctx context.Context, userID string, grace time.Duration, now time.Time) ([]ObjectDeletion, error)
 	// FinishObjectDeletion forgets a queued key whose object is deleted.
 	FinishObjectDeletion(ctx context.Context, key string) error
+	// UserByOpenID returns the user WeChat knows by openID, or ErrNotFound.
+	UserByOpenID(ctx context.Context, openID string) (User, error)
+	// RevokeProfile clears the nickname and/or the avatar, queueing the
+	// avatar's objects for deletion at once. A user who is gone is
+	// ErrNotFound.
+	RevokeProfile(ctx context.Context, userID string, nickname, avatar bool, now time.Time) ([]ObjectDeletion, error)
 	// Ping checks that the records answer.
 	Ping(ctx context.Context) error
 }

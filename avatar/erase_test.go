@@ -80,3 +80,47 @@ func TestErase(t *testing.T) {
 		})
 	}
 }
+
+// TestRevoke: a withdrawn nickname and avatar are cleared, the avatar's
+// objects deleted; revoking again, or for someone unknown, changes nothing;
+// a cancelled WeChat account erases the user.
+func TestRevoke(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, nil)
+	up := s.upload(t, "image/png", png)
+	if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetNickname(ctx, s.user.ID, "小明"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Revoke(ctx, "openid-1", true, false); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.User(ctx, s.user.ID); u.Nickname != "" || u.AvatarURL == "" {
+		t.Errorf("after revoking the nickname: %q, avatar %q; want no nickname, the avatar kept", u.Nickname, u.AvatarURL)
+	}
+	if err := s.Revoke(ctx, "openid-1", false, true); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.User(ctx, s.user.ID); u.AvatarURL != "" || u.AvatarThumbURL != "" {
+		t.Errorf("after revoking the avatar: %q %q; want none", u.AvatarURL, u.AvatarThumbURL)
+	}
+	if len(s.bucket.Objects) != 0 {
+		t.Errorf("objects left after revoking the avatar: %d", len(s.bucket.Objects))
+	}
+	for _, openID := range []string{"openid-1", "nobody"} {
+		if err := s.Revoke(ctx, openID, true, true); err != nil {
+			t.Errorf("revoking again for %s: %v; want nothing to do", openID, err)
+		}
+	}
+	if err := s.EraseByOpenID(ctx, "openid-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.User(ctx, s.user.ID); !errors.Is(err, avatar.ErrUserGone) {
+		t.Errorf("after the cancellation: %v; want the user gone", err)
+	}
+	if err := s.EraseByOpenID(ctx, "openid-1"); err != nil {
+		t.Errorf("a duplicate cancellation: %v; want nothing to do", err)
+	}
+}

@@ -130,3 +130,73 @@ func (d *DB) FinishObjectDeletion(ctx context.Context, key string) error {
 	}
 	return translate(err)
 }
+
+// UserByOpenID returns the user WeChat knows by openID, or ErrNotFound.
+func (d *DB) UserByOpenID(ctx context.Context, openID string) (avatar.User, error) {
+	u, err := scanUser(d.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE openid = ?`, openID))
+	return u, translate(err)
+}
+
+// RevokeProfile clears what the user withdrew: the nickname, and the avatar,
+// whose objects (avatar, thumbnail, and its upload key if still there) are
+// queued for deletion at once. An unknown user is ErrNotFound.
+func (d *DB) RevokeProfile(ctx context.Context, userID string, nickname, avatarToo bool, now time.Time) ([]avatar.ObjectDeletion, error) {
+	var queued []avatar.ObjectDeletion
+	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
+		queued = queued[:0]
+		var uploadID sql.NullString
+		if err := tx.queryRow(ctx, `SELECT avatar_upload_id FROM users WHERE id = ?`, userID).Scan(&uploadID); err != nil {
+			return err
+		}
+		if nickname {
+			if _, err := tx.exec(ctx, `UPDATE users SET nickname = '', nickname_check = NULL, updated_at = ? WHERE id = ?`,
+				toMillis(now), userID); err != nil {
+				return err
+			}
+		}
+		if !avatarToo {
+			return nil
+		}
+		if uploadID.Valid {
+			var (
+				key, avatarKey, thumbKey string
+				keyLeft, avatarLeft      bool
+			)
+			err := tx.queryRow(ctx, `SELECT object_key, `+avatarKeyOf+`, thumb_key, object_deleted_at IS NULL,
+				avatar_deleted_at IS NULL FROM uploads WHERE id = ?`, uploadID.String).Scan(&key, &avatarKey, &thumbKey, &keyLeft, &avatarLeft)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if err == nil {
+				if keyLeft && key != avatarKey {
+					queued = append(queued, avatar.ObjectDeletion{Key: key, NotBefore: now})
+				}
+				if avatarLeft {
+					queued = append(queued, avatar.ObjectDeletion{Key: avatarKey, NotBefore: now})
+					if thumbKey != "" {
+						queued = append(queued, avatar.ObjectDeletion{Key: thumbKey, NotBefore: now})
+					}
+				}
+				// The queue deletes them now: the sweeper's own rules must
+				// not also take them.
+				if _, err := tx.exec(ctx, `UPDATE uploads SET object_deleted_at = COALESCE(object_deleted_at, ?),
+					avatar_deleted_at = COALESCE(avatar_deleted_at, ?) WHERE id = ?`, toMillis(now), toMillis(now), uploadID.String); err != nil {
+					return err
+				}
+			}
+		}
+		for _, q := range queued {
+			if _, err := tx.exec(ctx, `INSERT INTO object_deletions (object_key, not_before) VALUES (?, ?)
+				ON CONFLICT (object_key) DO NOTHING`, q.Key, toMillis(q.NotBefore)); err != nil {
+				return err
+			}
+		}
+		_, err := tx.exec(ctx, `UPDATE users SET avatar_url = NULL, avatar_thumb_url = NULL, avatar_upload_id = NULL,
+			updated_at = ? WHERE id = ?`, toMillis(now), userID)
+		return err
+	}))
+	if err != nil {
+		return nil, translate(err)
+	}
+	return queued, nil
+}
