@@ -38,7 +38,7 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	// Echo writes a path parameter as :id, OpenAPI as {id}.
 	param := regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 	var registered []string
-	for _, r := range newTestAPI(t, nil).e.Routes() {
+	for _, r := range newTestAPI(t, withPush(t)).e.Routes() {
 		registered = append(registered, r.Method+" "+param.ReplaceAllString(r.Path, "{$1}"))
 	}
 

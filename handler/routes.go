@@ -56,6 +56,8 @@ type Deps struct {
 	Limiter Limiter
 	// Avatars is the profile and the avatar upload life cycle.
 	Avatars *avatar.Service
+	// Push reads WeChat's message push; nil: /wechat/push is not served.
+	Push PushDecoder
 	Limits  Limits
 	// Metrics, when set, record the HTTP traffic; upload events are counted
 	// by the avatar service, given the same Metrics as its Events. The API
@@ -114,4 +116,10 @@ func addRoutes(e *echo.Echo, d *Deps) {
 	e.DELETE("/v1/me", handleDeleteMe(d), authed)
 	e.POST("/v1/avatar/uploads", handleCreateUpload(d), authed, rateLimit(d, "uploads:", d.Limits.UploadsPerMinute, sessionUserID))
 	e.POST("/v1/avatar/uploads/:id/confirm", handleConfirm(d), authed, rateLimit(d, "confirms:", d.Limits.ConfirmsPerMinute, sessionUserID))
+
+	if d.Push != nil {
+		// WeChat's servers, not users: the signature is the credential.
+		e.GET("/wechat/push", handlePushCheck(d))
+		e.POST("/wechat/push", handlePush(d))
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/wxavatar/wxavatar/handler"
 	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/wechat"
 )
 
 // config is every setting, parsed once. Nothing outside cmd/ reads the
@@ -33,28 +34,31 @@ type config struct {
 	WeChatAPIBase string
 	// ContentSecurity checks nicknames with WeChat before they are saved.
 	ContentSecurity         bool
-	ContentSecurityFailOpen bool          // save a nickname WeChat could not judge, as unchecked
-	NicknameReviewAccept    bool          // save a nickname WeChat sends to review
-	WeChatTimeout           time.Duration // one code2Session call
-	COSTimeout              time.Duration // one storage call, retries included
-	JWTKeys                 *auth.KeyRing
-	SessionTTL              time.Duration
-	COSBucket               string
-	COSRegion               string
-	COSCredentials          storage.Credentials
-	COSBucketURL            *url.URL // nil in --dev until the local object server listens
-	PublicBaseURL           *url.URL // nil → the bucket URL
-	UploadMaxBytes          int64
-	UploadTTL               time.Duration
-	PendingUploads          int
-	Images                  avatar.ImageLimits
-	ImageWorkers            int
-	Limits                  handler.Limits
-	SweepInterval           time.Duration // 0 = no sweeping
-	SweepGrace              time.Duration // how long a replaced avatar is kept
-	DevStorageAddr          string
-	DevStorageDir           string
-	DevFaults               localcos.FaultConfig
+	ContentSecurityFailOpen bool // save a nickname WeChat could not judge, as unchecked
+	NicknameReviewAccept    bool // save a nickname WeChat sends to review
+	// Push are the message push's Token and EncodingAESKey (the mini
+	// program console's 消息推送); an empty Token: /wechat/push off.
+	Push           wechat.PushSecrets
+	WeChatTimeout  time.Duration // one code2Session call
+	COSTimeout     time.Duration // one storage call, retries included
+	JWTKeys        *auth.KeyRing
+	SessionTTL     time.Duration
+	COSBucket      string
+	COSRegion      string
+	COSCredentials storage.Credentials
+	COSBucketURL   *url.URL // nil in --dev until the local object server listens
+	PublicBaseURL  *url.URL // nil → the bucket URL
+	UploadMaxBytes int64
+	UploadTTL      time.Duration
+	PendingUploads int
+	Images         avatar.ImageLimits
+	ImageWorkers   int
+	Limits         handler.Limits
+	SweepInterval  time.Duration // 0 = no sweeping
+	SweepGrace     time.Duration // how long a replaced avatar is kept
+	DevStorageAddr string
+	DevStorageDir  string
+	DevFaults      localcos.FaultConfig
 }
 
 const (
@@ -315,6 +319,18 @@ func loadConfig(dev bool, src envSource) (config, error) {
 		p.fail("CONTENT_SECURITY", "%q: want wechat or off", cs)
 	}
 	c.ContentSecurityFailOpen = p.boolean("CONTENT_SECURITY_FAIL_OPEN", false)
+	c.Push.Token = p.secret("WECHAT_PUSH_TOKEN", "", false)
+	c.Push.EncodingAESKey = p.secret("WECHAT_PUSH_AES_KEY", "", false)
+	switch {
+	case c.Push.Token == "" && c.Push.EncodingAESKey != "":
+		p.fail("WECHAT_PUSH_TOKEN", "required with WECHAT_PUSH_AES_KEY")
+	case c.Push.Token != "" && c.WeChatAppID == "":
+		p.fail("WECHAT_PUSH_TOKEN", "needs WECHAT_APPID: pushes are checked against it")
+	case c.Push.Token != "":
+		if _, err := wechat.NewPush(c.WeChatAppID, c.Push); err != nil {
+			p.fail("WECHAT_PUSH_AES_KEY", "%v", err)
+		}
+	}
 	switch review := p.str("NICKNAME_REVIEW", "reject", false); review {
 	case "reject":
 	case "accept":

@@ -53,15 +53,16 @@ func TestTestOnlyModules(t *testing.T) {
 func TestPackageBoundaries(t *testing.T) {
 	const mod = "github.com/wxavatar/wxavatar/"
 	allowed := map[string][]string{
-		"handler":  {"avatar", "auth", "internal/jsonx"},
+		"handler":  {"avatar", "auth", "wechat", "internal/jsonx"},
 		"avatar":   {},
 		"auth":     {},
 		"db":       {"avatar"},
 		"storage":  {"internal/jsonx"},
 		"localcos": {},
+		"wechat":   {},
 	}
 	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`,
-		"./handler", "./avatar", "./auth", "./db", "./storage", "./localcos")
+		"./handler", "./avatar", "./auth", "./db", "./storage", "./localcos", "./wechat")
 	cmd.Dir = "../.."
 	out, err := cmd.Output()
 	if err != nil {

@@ -34,6 +34,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -42,6 +43,7 @@ import (
 	"time"
 
 	"github.com/wxavatar/wxavatar/localcos"
+	wx "github.com/wxavatar/wxavatar/wechat"
 )
 
 // contract is openapi.yaml, loaded and checked, plus what the test has
@@ -65,6 +67,11 @@ func loadContract(t *testing.T) *contract {
 }
 
 // exchange is one request and what the server must answer to it.
+// The contract server's message-push secrets.
+const contractPushToken = "contract-push-token"
+
+var contractPushKey = strings.Repeat("A", 43)
+
 type exchange struct {
 	method, path, token, body string
 	header                    map[string]string
@@ -109,7 +116,9 @@ func (k *contract) do(ex exchange) reply {
 		t.Fatal(err)
 	}
 	r := reply{status: resp.StatusCode, header: resp.Header, raw: raw}
-	if len(raw) > 0 && !json.Valid(raw) {
+	// Every answer is JSON but the push endpoint's text (openapi.yaml says
+	// which; the document check below holds each to its content type).
+	if len(raw) > 0 && (isJSON(resp.Header.Get("Content-Type")) || r.status >= 400) && !json.Valid(raw) {
 		t.Errorf("%s: answer %d is not JSON: %.200s", ex, r.status, raw)
 	}
 	if ex.status != 0 && (r.status != ex.status || r.code() != ex.code) {
@@ -181,6 +190,8 @@ func TestOpenAPIContract(t *testing.T) {
 		"LIMIT_UPLOADS_PER_MINUTE":  "0", // the pending cap provides the uploads' 429
 		"LIMIT_SESSIONS_PER_MINUTE": fmt.Sprint(sessionLimit),
 		"LIMIT_CONFIRMS_PER_MINUTE": fmt.Sprint(confirmLimit), // alice makes fewer
+		"WECHAT_PUSH_TOKEN":         contractPushToken,
+		"WECHAT_PUSH_AES_KEY":       contractPushKey,
 	}))
 	k.base = srv.api
 	oversize := strings.Repeat(" ", 17<<10) // JSON white space: a valid body, over 16 KiB
@@ -307,6 +318,21 @@ func TestOpenAPIContract(t *testing.T) {
 	k.do(exchange{method: "GET", path: "/nope", status: 404, code: "not_found", invalid: true})
 	k.do(exchange{method: "PUT", path: "/healthz", status: 405, code: "method_not_allowed", invalid: true})
 	k.do(exchange{method: "POST", path: "/v1/me", token: alice, status: 405, code: "method_not_allowed", invalid: true})
+
+	// WeChat's message push: the URL check, then an event in safe mode.
+	pushQ := url.Values{"signature": {wx.Sign(contractPushToken, "1714036504", "1514711492")},
+		"timestamp": {"1714036504"}, "nonce": {"1514711492"}, "echostr": {"echo-1"}}
+	k.do(exchange{method: "GET", path: "/wechat/push?" + pushQ.Encode(), status: 200})
+	pushQ.Set("signature", strings.Repeat("0", 40))
+	k.do(exchange{method: "GET", path: "/wechat/push?" + pushQ.Encode(), status: 403, code: "bad_signature"})
+	sealer := wx.Sealer{Token: contractPushToken, EncodingAESKey: contractPushKey, AppID: testAppID, Mode: wx.ModeSafe}
+	q, body, err := sealer.Seal([]byte(`{"ToUserName":"gh_1","FromUserName":"x","CreateTime":1714112445,"MsgType":"event","Event":"some_event"}`), "1714112445", "415670741")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.do(exchange{method: "POST", path: "/wechat/push?" + q.Encode(), body: string(body), status: 200})
+	q.Set("msg_signature", strings.Repeat("0", 40))
+	k.do(exchange{method: "POST", path: "/wechat/push?" + q.Encode(), body: string(body), status: 403, code: "bad_signature"})
 
 	// Erasing a user: 204 with no body, then the token names nobody.
 	k.do(exchange{method: "DELETE", path: "/v1/me", token: bob, status: 204})

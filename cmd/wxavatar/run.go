@@ -168,6 +168,11 @@ type keys struct {
 	// wxTokens is the access token of WeChat's server APIs; nil with
 	// content security off.
 	wxTokens *wechat.Tokens
+	// push verifies WeChat's message push; nil without WECHAT_PUSH_TOKEN.
+	push *wechat.Push
+	// pushSecrets are the ones in force, kept as the previous ones when
+	// a reload brings others, so that pushes signed during the change pass.
+	pushSecrets wechat.PushSecrets
 	// devAccepted is what the in-process object server accepts: in --dev it
 	// plays COS, where old and new keys both work during a rotation.
 	devAccepted *atomic.Pointer[[]storage.Credentials]
@@ -191,9 +196,12 @@ func (k keys) reload(cfg config, logger *slog.Logger) {
 		}
 	}
 	k.tokens.SetKeyRing(cfg.JWTKeys)
+	if k.push != nil && cfg.Push.Token != "" {
+		k.push.SetSecrets(cfg.Push, k.pushSecrets)
+	}
 	logger.Info("keys reloaded", "cos_secret_id", cfg.COSCredentials.MaskedID(),
 		"jwt_kid", cfg.JWTKeys.SigningKID(), "jwt_kids_verifying", strings.Join(cfg.JWTKeys.KIDs(), ","),
-		"note", "only COS credentials, JWT keys and the WeChat secret reload; other settings change at restart")
+		"note", "only COS credentials, JWT keys, the WeChat secret and the push secrets reload; other settings change at restart")
 }
 
 // app is the service built from one configuration: every component wired
@@ -297,6 +305,13 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 	} else if cfg.WeChatAppID != "" {
 		logger.Warn("CONTENT_SECURITY=off: nicknames are saved without WeChat's content check; mini program review expects it")
 	}
+	var push handler.PushDecoder
+	if cfg.Push.Token != "" {
+		if k.push, err = wechat.NewPush(cfg.WeChatAppID, cfg.Push); err != nil {
+			return nil, err
+		}
+		k.pushSecrets, push = cfg.Push, k.push
+	}
 	avatars, err := avatar.New(avatar.Config{
 		Records: a.database, Objects: objects{k.objects}, Logger: logger, Now: time.Now, Events: metrics,
 		MaxBytes: cfg.UploadMaxBytes, UploadTTL: cfg.UploadTTL, PendingUploads: cfg.PendingUploads,
@@ -306,7 +321,7 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 		return nil, err
 	}
 	api, err := handler.New(handler.Deps{
-		Logger: logger, Now: time.Now, Login: login, Tokens: k.tokens, Limiter: a.database, Avatars: avatars,
+		Logger: logger, Now: time.Now, Login: login, Tokens: k.tokens, Limiter: a.database, Avatars: avatars, Push: push,
 		Limits: cfg.Limits, Metrics: metrics,
 	})
 	if err != nil {

@@ -1,0 +1,94 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/wxavatar/wxavatar/avatar"
+	"github.com/wxavatar/wxavatar/wechat"
+)
+
+// PushDecoder verifies and reads WeChat's message push (wechat.Push).
+type PushDecoder interface {
+	VerifyURL(query url.Values) bool
+	Decode(query url.Values, body []byte) (wechat.Event, error)
+}
+
+// pushTimeout keeps an event's handling inside WeChat's 5 s: an answer
+// later than that is retried anyway.
+const pushTimeout = 4 * time.Second
+
+// handlePushCheck answers WeChat's check of the push URL: echostr back when
+// the signature is the push Token's, 403 otherwise.
+func handlePushCheck(d *Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		q := c.QueryParams()
+		if !d.Push.VerifyURL(q) {
+			return newError(http.StatusForbidden, "bad_signature", "the signature is not the push Token's")
+		}
+		return c.String(http.StatusOK, q.Get("echostr"))
+	}
+}
+
+// handlePush takes one pushed event: verified and decrypted by d.Push, then
+// acted on. Every event is acknowledged with "success" once handled (and an
+// unknown one at once); handling is idempotent, so WeChat's redeliveries
+// change nothing. A failure to handle answers 5xx, and WeChat delivers again.
+func handlePush(d *Deps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		body, err := io.ReadAll(c.Request().Body) // within the API's 16 KiB: events are a few hundred bytes
+		if err != nil {
+			var he *echo.HTTPError
+			if errors.As(err, &he) {
+				return he // body limit
+			}
+			return invalidRequest("the push body could not be read")
+		}
+		ev, err := d.Push.Decode(c.QueryParams(), body)
+		switch {
+		case errors.Is(err, wechat.ErrBadSignature), errors.Is(err, wechat.ErrWrongAppID):
+			return newError(http.StatusForbidden, "bad_signature", "the push is not signed with our Token, or not for our AppID")
+		case err != nil:
+			return invalidRequest("the push is malformed")
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), pushTimeout)
+		defer cancel()
+		if err := handleEvent(ctx, d, ev); err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, "success")
+	}
+}
+
+// handleEvent acts on the events wxavatar cares for and ignores the rest.
+func handleEvent(ctx context.Context, d *Deps, ev wechat.Event) error {
+	switch ev.Event {
+	case wechat.EventUserAuthorizationRevoke, wechat.EventUserAuthorizationCancellation:
+		if ev.OpenID == "" {
+			d.Logger.WarnContext(ctx, "push: user event without OpenID, ignored", "event", ev.Event)
+			return nil
+		}
+	}
+	var err error
+	switch ev.Event {
+	case wechat.EventUserAuthorizationRevoke:
+		nickname, avatarToo := ev.Revoked()
+		err = d.Avatars.Revoke(ctx, ev.OpenID, nickname, avatarToo)
+	case wechat.EventUserAuthorizationCancellation:
+		err = d.Avatars.EraseByOpenID(ctx, ev.OpenID)
+	default:
+		// wxa_media_check waits for avatar moderation; user_info_modified
+		// changes nothing wxavatar keeps; anything else is not ours.
+		d.Logger.InfoContext(ctx, "push: event acknowledged, nothing to do", "event", ev.Event)
+	}
+	if errors.Is(err, avatar.ErrUserGone) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,136 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/wxavatar/wxavatar/avatar"
+	"github.com/wxavatar/wxavatar/wechat"
+)
+
+const (
+	testPushAppID = "wxpushtestapp"
+	testPushToken = "AAAAA"
+)
+
+var testPushKey = strings.Repeat("A", 43)
+
+func testPush(t testing.TB) *wechat.Push {
+	t.Helper()
+	p, err := wechat.NewPush(testPushAppID, wechat.PushSecrets{Token: testPushToken, EncodingAESKey: testPushKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// withPush serves /wechat/push.
+func withPush(t testing.TB) func(*Deps, *avatar.Config) {
+	return func(d *Deps, _ *avatar.Config) { d.Push = testPush(t) }
+}
+
+// push sends msg as WeChat would, sealed by s, and returns the answer.
+func (ta *testAPI) push(t *testing.T, s wechat.Sealer, msg string) *httptest.ResponseRecorder {
+	t.Helper()
+	q, body, err := s.Seal([]byte(msg), "1714112445", "415670741")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/wechat/push?"+q.Encode(), bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	ta.e.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestPushCheck: the console's URL check echoes echostr for our Token only.
+func TestPushCheck(t *testing.T) {
+	ta := newTestAPI(t, withPush(t))
+	sig := wechat.Sign(testPushToken, "1714036504", "1514711492")
+	for _, tt := range []struct {
+		signature string
+		status    int
+		body      string
+	}{
+		{sig, 200, "hello-echo"},
+		{strings.Repeat("0", 40), 403, ""},
+		{"", 403, ""},
+	} {
+		rec := serveRaw(ta.e, "GET", "/wechat/push?signature="+tt.signature+"&timestamp=1714036504&nonce=1514711492&echostr=hello-echo", "", nil)
+		if rec.Code != tt.status || (tt.body != "" && rec.Body.String() != tt.body) {
+			t.Errorf("signature %q: %d %q; want %d %q", tt.signature, rec.Code, rec.Body, tt.status, tt.body)
+		}
+	}
+}
+
+// TestPushEvents: revocation and cancellation pushes act on the user they
+// name, in every mode; duplicates change nothing; a bad signature or
+// another AppID changes nothing and is refused; unknown events are
+// acknowledged.
+func TestPushEvents(t *testing.T) {
+	ctx := context.Background()
+	ta := newTestAPI(t, withPush(t))
+	token, userID := ta.login(t, "pam")
+	if a := ta.do(t, "PUT", "/v1/me", token, `{"nickname":"Pam"}`); a.status != 200 {
+		t.Fatal(a.raw)
+	}
+	// dev login: the openid is "dev-openid-<name>".
+	revoke := `{"ToUserName":"gh_1","FromUserName":"x","CreateTime":1714112445,"MsgType":"event",` +
+		`"Event":"user_authorization_revoke","OpenID":"dev-openid-pam","AppID":"` + testPushAppID + `","RevokeInfo":"19"}`
+	safe := wechat.Sealer{Token: testPushToken, EncodingAESKey: testPushKey, AppID: testPushAppID, Mode: wechat.ModeSafe}
+
+	t.Run("a bad signature changes nothing", func(t *testing.T) {
+		forged := safe
+		forged.Token = "not-the-token"
+		if rec := ta.push(t, forged, revoke); rec.Code != 403 {
+			t.Errorf("forged push: %d %s; want 403", rec.Code, rec.Body)
+		}
+		other := safe
+		other.AppID = "wxsomeoneelse"
+		if rec := ta.push(t, other, revoke); rec.Code != 403 {
+			t.Errorf("push for another AppID: %d %s; want 403", rec.Code, rec.Body)
+		}
+		if u, _ := ta.store.UserByID(ctx, userID); u.Nickname != "Pam" {
+			t.Errorf("nickname %q after refused pushes; want Pam", u.Nickname)
+		}
+	})
+	t.Run("a revoked nickname is cleared, twice harmlessly", func(t *testing.T) {
+		for i := 0; i < 2; i++ {
+			if rec := ta.push(t, safe, revoke); rec.Code != 200 || rec.Body.String() != "success" {
+				t.Fatalf("revoke push %d: %d %s", i, rec.Code, rec.Body)
+			}
+		}
+		if u, _ := ta.store.UserByID(ctx, userID); u.Nickname != "" {
+			t.Errorf("nickname %q after the revocation; want none", u.Nickname)
+		}
+	})
+	t.Run("unknown events are acknowledged", func(t *testing.T) {
+		plain := wechat.Sealer{Token: testPushToken, EncodingAESKey: testPushKey, AppID: testPushAppID, Mode: wechat.ModeCompatible}
+		msg := `{"ToUserName":"gh_1","FromUserName":"x","CreateTime":1,"MsgType":"event","Event":"some_future_event"}`
+		if rec := ta.push(t, plain, msg); rec.Code != 200 || rec.Body.String() != "success" {
+			t.Errorf("unknown event: %d %s; want 200 success", rec.Code, rec.Body)
+		}
+	})
+	t.Run("a cancelled account is erased", func(t *testing.T) {
+		cancel := strings.Replace(revoke, "user_authorization_revoke", "user_authorization_cancellation", 1)
+		for i := 0; i < 2; i++ {
+			if rec := ta.push(t, safe, cancel); rec.Code != 200 || rec.Body.String() != "success" {
+				t.Fatalf("cancellation push %d: %d %s", i, rec.Code, rec.Body)
+			}
+		}
+		if a := ta.do(t, "GET", "/v1/me", token, ""); a.status != 401 {
+			t.Errorf("the cancelled user's token: %d; want 401", a.status)
+		}
+	})
+	t.Run("malformed pushes are 400", func(t *testing.T) {
+		q := "signature=" + wechat.Sign(testPushToken, "1", "2") + "&timestamp=1&nonce=2&encrypt_type=aes&msg_signature=x"
+		rec := serveRaw(ta.e, "POST", "/wechat/push?"+q, "", []byte(`{"Encrypt":"not base64!"}`))
+		if rec.Code != 403 && rec.Code != 400 {
+			t.Errorf("malformed push: %d %s; want 400 or 403", rec.Code, rec.Body)
+		}
+	})
+}
