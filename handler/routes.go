@@ -57,8 +57,8 @@ type Deps struct {
 	// Avatars is the profile and the avatar upload life cycle.
 	Avatars *avatar.Service
 	// Push reads WeChat's message push; nil: /wechat/push is not served.
-	Push PushDecoder
-	Limits  Limits
+	Push   PushDecoder
+	Limits Limits
 	// Metrics, when set, record the HTTP traffic; upload events are counted
 	// by the avatar service, given the same Metrics as its Events. The API
 	// never serves them: they tell anyone who reads them the traffic and the
