@@ -197,3 +197,37 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 		t.Errorf("no shutdown logged: %s", rig.srv.stderr)
 	}
 }
+
+// TestContentSecuritySlow: a WeChat that does not answer the nickname check
+// costs at most WECHAT_TIMEOUT: 503 moderation_unavailable, nothing saved;
+// with CONTENT_SECURITY_FAIL_OPEN the nickname is saved unchecked.
+func TestContentSecuritySlow(t *testing.T) {
+	wechat := fakeWeChat(t, testAppID, testAppSecret)
+	cosSrv := httptest.NewServer(newTestCOS(t, localcos.Config{}))
+	t.Cleanup(cosSrv.Close)
+	for _, failOpen := range []string{"false", "true"} {
+		srv := start(t, []string{"serve", "--env-file", ""}, serverEnv(wechat.URL, cosSrv.URL, "sqlite:"+filepath.Join(t.TempDir(), "slow.db"), map[string]string{
+			"WECHAT_TIMEOUT": "300ms", "CONTENT_SECURITY_FAIL_OPEN": failOpen,
+		}))
+		c := client{t: t, base: srv.api}
+		token := c.login("code-sally")
+		r, took := timed(func() reply { return c.call("PUT", "/v1/me", token, `{"nickname":"slowcheck"}`) })
+		if took > 2*time.Second {
+			t.Errorf("fail open %s: the nickname took %s; want it bounded by WECHAT_TIMEOUT", failOpen, took)
+		}
+		saved := decodeAs[userReply](t, c.call("GET", "/v1/me", token, "")).User.Nickname
+		switch failOpen {
+		case "false":
+			if r.status != 503 || r.code() != "moderation_unavailable" || saved != "" {
+				t.Errorf("failing closed: %d %q, saved %q; want 503 moderation_unavailable, nothing saved", r.status, r.code(), saved)
+			}
+		case "true":
+			if r.status != 200 || saved != "slowcheck" {
+				t.Errorf("failing open: %d %s, saved %q; want 200 and the nickname saved", r.status, r.raw, saved)
+			}
+		}
+		if err := srv.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

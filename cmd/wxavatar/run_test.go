@@ -126,7 +126,8 @@ func fakeWeChat(t *testing.T, appID, secret string) *httptest.Server {
 			return
 		case "/wxa/msg_sec_check":
 			// The verdict is in the nickname: risky, review, wxdown
-			// (errcode -1), inactive (61010); anything else passes.
+			// (errcode -1), inactive (61010), slowcheck (no answer for
+			// 3 s); anything else passes.
 			var req struct {
 				Content, OpenID string
 				Version, Scene  int
@@ -138,6 +139,12 @@ func fakeWeChat(t *testing.T, appID, secret string) *httptest.Server {
 			}
 			suggest := "pass"
 			switch {
+			case strings.Contains(req.Content, "slowcheck"):
+				select {
+				case <-time.After(3 * time.Second):
+				case <-r.Context().Done():
+				}
+				return
 			case strings.Contains(req.Content, "wxdown"):
 				w.Write([]byte(`{"errcode":-1,"errmsg":"system error"}`))
 				return
