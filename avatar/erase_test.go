@@ -124,3 +124,30 @@ func TestRevoke(t *testing.T) {
 		t.Errorf("a duplicate cancellation: %v; want nothing to do", err)
 	}
 }
+
+// TestEraseDuringConfirm: a user erased while their confirm writes the
+// avatar gets ErrUserGone, and what the confirm wrote is deleted, since no
+// record names it any more.
+func TestEraseDuringConfirm(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, nil)
+	up := s.upload(t, "image/png", png)
+	s.bucket.OnPut = func(key string, data []byte, spec avatar.PutSpec) error {
+		if key == up.ThumbKey { // the second write: erase before the record
+			s.bucket.OnPut = nil
+			if err := s.Erase(ctx, s.user.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.bucket.Store(key, spec.ContentType, data)
+		return nil
+	}
+	if _, _, err := s.Confirm(ctx, s.user.ID, up.ID); !errors.Is(err, avatar.ErrUserGone) {
+		t.Fatalf("confirm for a user erased meanwhile: %v; want ErrUserGone", err)
+	}
+	// Left: only the upload key, which its still-valid signature could
+	// write again; the erase queued it for after the signature expires.
+	if _, ok := s.bucket.Objects[up.Key]; len(s.bucket.Objects) != 1 || !ok {
+		t.Errorf("objects left: %v; want only the upload key, queued", len(s.bucket.Objects))
+	}
+}

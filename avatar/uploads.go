@@ -151,6 +151,9 @@ func (s *Service) Confirm(ctx context.Context, userID, uploadID string) (User, U
 	if errors.Is(err, ErrConflict) {
 		return s.settled(ctx, claimed)
 	}
+	if errors.Is(err, ErrNotFound) { // the user was erased meanwhile
+		return User{}, Upload{}, s.uploadNotFound(ctx, userID)
+	}
 	if err != nil {
 		return User{}, Upload{}, err
 	}
@@ -175,6 +178,12 @@ func (s *Service) Confirm(ctx context.Context, userID, uploadID string) (User, U
 		// too, if this fails).
 		s.deleteAll(ctx, up, "rendition of a lost confirm", written)
 		return s.settled(ctx, confirmed)
+	}
+	if errors.Is(err, ErrNotFound) {
+		// The user was erased meanwhile: no record names what was just
+		// written any more, so nothing else would delete it.
+		s.deleteAll(ctx, up, "rendition for an erased user", written)
+		return User{}, Upload{}, s.uploadNotFound(ctx, userID)
 	}
 	if err != nil {
 		return User{}, Upload{}, err
@@ -275,6 +284,9 @@ func (s *Service) recordRejection(ctx context.Context, up Upload, rejected *Reje
 	if _, err := s.records.RejectUpload(ctx, up.UserID, up.ID, s.now()); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return rejected
+		}
+		if errors.Is(err, ErrNotFound) { // the user was erased meanwhile
+			return s.uploadNotFound(ctx, up.UserID)
 		}
 		return err
 	}
