@@ -168,10 +168,9 @@ func (d *DB) RevokeProfile(ctx context.Context, userID string, nickname, avatarT
 				return err
 			}
 			if err == nil {
-				if keyLeft && key != avatarKey {
-					queued = append(queued, avatar.ObjectDeletion{Key: key, NotBefore: now})
-				}
-				if avatarLeft {
+				// The upload key stays the sweeper's: its signature may
+				// still write it, and the sweeper deletes it after expiry.
+				if avatarLeft && (avatarKey != key || keyLeft) {
 					queued = append(queued, avatar.ObjectDeletion{Key: avatarKey, NotBefore: now})
 					if thumbKey != "" {
 						queued = append(queued, avatar.ObjectDeletion{Key: thumbKey, NotBefore: now})
@@ -179,8 +178,8 @@ func (d *DB) RevokeProfile(ctx context.Context, userID string, nickname, avatarT
 				}
 				// The queue deletes them now: the sweeper's own rules must
 				// not also take them.
-				if _, err := tx.exec(ctx, `UPDATE uploads SET object_deleted_at = COALESCE(object_deleted_at, ?),
-					avatar_deleted_at = COALESCE(avatar_deleted_at, ?) WHERE id = ?`, toMillis(now), toMillis(now), uploadID.String); err != nil {
+				if _, err := tx.exec(ctx, `UPDATE uploads SET avatar_deleted_at = COALESCE(avatar_deleted_at, ?) WHERE id = ?`,
+					toMillis(now), uploadID.String); err != nil {
 					return err
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -51,6 +52,11 @@ func handlePush(d *Deps) echo.HandlerFunc {
 			return invalidRequest("the push body could not be read")
 		}
 		ev, err := d.Push.Decode(c.QueryParams(), body)
+		if err == nil && !fresh(c.QueryParam("timestamp"), d.Now()) {
+			// The timestamp is signed: a push captured once and sent again
+			// later would otherwise undo what the user did since.
+			return newError(http.StatusForbidden, "bad_signature", "the push's timestamp is not within minutes of now")
+		}
 		switch {
 		case errors.Is(err, wechat.ErrBadSignature), errors.Is(err, wechat.ErrWrongAppID):
 			return newError(http.StatusForbidden, "bad_signature", "the push is not signed with our Token, or not for our AppID")
@@ -64,6 +70,20 @@ func handlePush(d *Deps) echo.HandlerFunc {
 		}
 		return c.String(http.StatusOK, "success")
 	}
+}
+
+// pushWindow is how far a push's signed timestamp may be from now: WeChat
+// delivers within seconds and retries within a minute or so.
+const pushWindow = 10 * time.Minute
+
+// fresh reports whether timestamp (Unix seconds) is within pushWindow of now.
+func fresh(timestamp string, now time.Time) bool {
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return false
+	}
+	d := now.Sub(time.Unix(ts, 0))
+	return d < pushWindow && d > -pushWindow
 }
 
 // handleEvent acts on the events wxavatar cares for and ignores the rest.

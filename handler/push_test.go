@@ -5,8 +5,10 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/wechat"
@@ -36,7 +38,7 @@ func withPush(t testing.TB) func(*Deps, *avatar.Config) {
 // push sends msg as WeChat would, sealed by s, and returns the answer.
 func (ta *testAPI) push(t *testing.T, s wechat.Sealer, msg string) *httptest.ResponseRecorder {
 	t.Helper()
-	q, body, err := s.Seal([]byte(msg), "1714112445", "415670741")
+	q, body, err := s.Seal([]byte(msg), strconv.FormatInt(ta.now.Unix(), 10), "415670741")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +108,17 @@ func TestPushEvents(t *testing.T) {
 		}
 		if u, _ := ta.store.UserByID(ctx, userID); u.Nickname != "" {
 			t.Errorf("nickname %q after the revocation; want none", u.Nickname)
+		}
+	})
+	t.Run("a push from long ago is refused, however well signed", func(t *testing.T) {
+		hourAgo := strconv.FormatInt(ta.now.Add(-time.Hour).Unix(), 10)
+		q, body, err := safe.Seal([]byte(revoke), hourAgo, "1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := serveRaw(ta.e, "POST", "/wechat/push?"+q.Encode(), "", body)
+		if rec.Code != 403 {
+			t.Errorf("an hour-old push: %d %s; want 403", rec.Code, rec.Body)
 		}
 	})
 	t.Run("unknown events are acknowledged", func(t *testing.T) {

@@ -324,6 +324,13 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	switch {
 	case c.Push.Token == "" && c.Push.EncodingAESKey != "":
 		p.fail("WECHAT_PUSH_TOKEN", "required with WECHAT_PUSH_AES_KEY")
+	case c.Push.Token != "" && c.Push.EncodingAESKey == "":
+		// In plain mode WeChat's signature covers the Token, timestamp and
+		// nonce but not the body: one seen signature (a URL check, a proxy's
+		// log) would carry any event, a cancellation among them.
+		p.fail("WECHAT_PUSH_AES_KEY", "required with WECHAT_PUSH_TOKEN: choose safe mode (安全模式) in the console; plain pushes are not signed over their body")
+	case len(c.Push.Token) > 0 && len(c.Push.Token) < 32:
+		p.fail("WECHAT_PUSH_TOKEN", "at least 32 characters: a short one can be found from one logged signature")
 	case c.Push.Token != "" && c.WeChatAppID == "":
 		p.fail("WECHAT_PUSH_TOKEN", "needs WECHAT_APPID: pushes are checked against it")
 	case c.Push.Token != "":

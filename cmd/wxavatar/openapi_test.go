@@ -68,7 +68,7 @@ func loadContract(t *testing.T) *contract {
 
 // exchange is one request and what the server must answer to it.
 // The contract server's message-push secrets.
-const contractPushToken = "contract-push-token"
+const contractPushToken = "contract-push-token-0123456789abcdef"
 
 var contractPushKey = strings.Repeat("A", 43)
 
@@ -320,13 +320,14 @@ func TestOpenAPIContract(t *testing.T) {
 	k.do(exchange{method: "POST", path: "/v1/me", token: alice, status: 405, code: "method_not_allowed", invalid: true})
 
 	// WeChat's message push: the URL check, then an event in safe mode.
-	pushQ := url.Values{"signature": {wx.Sign(contractPushToken, "1714036504", "1514711492")},
-		"timestamp": {"1714036504"}, "nonce": {"1514711492"}, "echostr": {"echo-1"}}
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	pushQ := url.Values{"signature": {wx.Sign(contractPushToken, ts, "1514711492")},
+		"timestamp": {ts}, "nonce": {"1514711492"}, "echostr": {"echo-1"}}
 	k.do(exchange{method: "GET", path: "/wechat/push?" + pushQ.Encode(), status: 200})
 	pushQ.Set("signature", strings.Repeat("0", 40))
 	k.do(exchange{method: "GET", path: "/wechat/push?" + pushQ.Encode(), status: 403, code: "bad_signature"})
 	sealer := wx.Sealer{Token: contractPushToken, EncodingAESKey: contractPushKey, AppID: testAppID, Mode: wx.ModeSafe}
-	q, body, err := sealer.Seal([]byte(`{"ToUserName":"gh_1","FromUserName":"x","CreateTime":1714112445,"MsgType":"event","Event":"some_event"}`), "1714112445", "415670741")
+	q, body, err := sealer.Seal([]byte(`{"ToUserName":"gh_1","FromUserName":"x","CreateTime":1714112445,"MsgType":"event","Event":"some_event"}`), ts, "415670741")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,7 +181,7 @@ type keys struct {
 // reload applies the keys of a freshly read configuration. The new
 // configuration was validated in full before this is called, so either every
 // key is swapped or, on error, none is.
-func (k keys) reload(cfg config, logger *slog.Logger) {
+func (k *keys) reload(cfg config, logger *slog.Logger) {
 	if k.devAccepted != nil {
 		old := *k.devAccepted.Load()
 		next := append(append([]storage.Credentials(nil), old...), cfg.COSCredentials)
@@ -197,7 +197,17 @@ func (k keys) reload(cfg config, logger *slog.Logger) {
 	}
 	k.tokens.SetKeyRing(cfg.JWTKeys)
 	if k.push != nil && cfg.Push.Token != "" {
-		k.push.SetSecrets(cfg.Push, k.pushSecrets)
+		if cfg.Push != k.pushSecrets {
+			// Validated by loadConfig. The ones in force until now stay
+			// accepted until the next reload, which retires them.
+			if err := k.push.SetSecrets(cfg.Push, k.pushSecrets); err != nil {
+				logger.Error("push secrets refused, old ones stay in force", "error", err.Error())
+			} else {
+				k.pushSecrets = cfg.Push
+			}
+		}
+	} else if k.push != nil {
+		logger.Warn("WECHAT_PUSH_TOKEN unset on reload: /wechat/push keeps its secrets until a restart")
 	}
 	logger.Info("keys reloaded", "cos_secret_id", cfg.COSCredentials.MaskedID(),
 		"jwt_kid", cfg.JWTKeys.SigningKID(), "jwt_kids_verifying", strings.Join(cfg.JWTKeys.KIDs(), ","),
