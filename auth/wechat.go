@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/wxavatar/wxavatar/internal/netfail"
 )
 
 // Login errors, one per answer the API distinguishes.
@@ -93,14 +95,14 @@ func (w *WeChat) Exchange(ctx context.Context, code string) (Identity, error) {
 	if err != nil {
 		// The *url.Error carries the URL, and the URL carries the secret and
 		// the code: report only what kind of failure it was.
-		return Identity{}, fmt.Errorf("%w: %s", ErrUnavailable, netFailure(err))
+		return Identity{}, fmt.Errorf("%w: %s", ErrUnavailable, netfail.Describe(err))
 	}
 	defer resp.Body.Close()
 	// WeChat does not always label its JSON as JSON, so the body is parsed
 	// whatever the Content-Type says.
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return Identity{}, fmt.Errorf("%w: read answer: %s", ErrUnavailable, netFailure(err))
+		return Identity{}, fmt.Errorf("%w: read answer: %s", ErrUnavailable, netfail.Describe(err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return Identity{}, fmt.Errorf("%w: http status %d", ErrUnavailable, resp.StatusCode)
@@ -128,23 +130,6 @@ func (w *WeChat) Exchange(ctx context.Context, code string) (Identity, error) {
 	default:
 		return Identity{}, fmt.Errorf("%w: errcode %d", ErrUnavailable, errcode)
 	}
-}
-
-func netFailure(err error) string {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if ue.Timeout() {
-			return "timeout"
-		}
-		return "network error: " + ue.Op
-	}
-	return "network error"
 }
 
 // DevLogin stands in for WeChat in `serve --dev`. The code "dev-<name>" logs

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wxavatar/wxavatar/internal/netfail"
 )
 
 // Errors shared by every call to WeChat.
@@ -132,7 +134,7 @@ func (t *Tokens) Token(ctx context.Context) (string, error) {
 	case <-f.done:
 		return f.token, f.err
 	case <-ctx.Done():
-		return "", fmt.Errorf("%w: stable_token: %s", ErrUnavailable, netFailure(ctx.Err()))
+		return "", fmt.Errorf("%w: stable_token: %s", ErrUnavailable, netfail.Describe(ctx.Err()))
 	}
 }
 
@@ -263,36 +265,19 @@ func postJSON(ctx context.Context, client *http.Client, api, target string, body
 	if err != nil {
 		// The *url.Error carries the URL, and the URL may carry the access
 		// token: report only what kind of failure it was.
-		return nil, fmt.Errorf("%w: %s: %s", ErrUnavailable, api, netFailure(err))
+		return nil, fmt.Errorf("%w: %s: %s", ErrUnavailable, api, netfail.Describe(err))
 	}
 	defer resp.Body.Close()
 	// WeChat does not always label its JSON as JSON, so the body is parsed
 	// whatever the Content-Type says.
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: read answer: %s", ErrUnavailable, api, netFailure(err))
+		return nil, fmt.Errorf("%w: %s: read answer: %s", ErrUnavailable, api, netfail.Describe(err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: %s: http status %d", ErrUnavailable, api, resp.StatusCode)
 	}
 	return raw, nil
-}
-
-func netFailure(err error) string {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if ue.Timeout() {
-			return "timeout"
-		}
-		return "network error: " + ue.Op
-	}
-	return "network error"
 }
 
 func parseBase(base string) (*url.URL, error) {
