@@ -139,11 +139,13 @@ func TestPushEvents(t *testing.T) {
 			t.Errorf("the cancelled user's token: %d; want 401", a.status)
 		}
 	})
-	t.Run("malformed pushes are 400", func(t *testing.T) {
-		q := "signature=" + wechat.Sign(testPushToken, "1", "2") + "&timestamp=1&nonce=2&encrypt_type=aes&msg_signature=x"
-		rec := serveRaw(ta.e, "POST", "/wechat/push?"+q, "", []byte(`{"Encrypt":"not base64!"}`))
-		if rec.Code != 403 && rec.Code != 400 {
-			t.Errorf("malformed push: %d %s; want 400 or 403", rec.Code, rec.Body)
+	t.Run("a well-signed push that does not open is 400", func(t *testing.T) {
+		ts, encrypt := strconv.FormatInt(ta.now.Unix(), 10), "bm90IGFuIGVudmVsb3Bl" // base64, not AES
+		q := "signature=" + wechat.Sign(testPushToken, ts, "2") + "&timestamp=" + ts + "&nonce=2&encrypt_type=aes" +
+			"&msg_signature=" + wechat.Sign(testPushToken, ts, "2", encrypt)
+		rec := serveRaw(ta.e, "POST", "/wechat/push?"+q, "", []byte(`{"Encrypt":"`+encrypt+`"}`))
+		if rec.Code != 400 {
+			t.Errorf("malformed push: %d %s; want 400", rec.Code, rec.Body)
 		}
 	})
 }
