@@ -52,16 +52,8 @@ func (d *DB) EraseUser(ctx context.Context, userID string, grace time.Duration, 
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, q := range queued {
-			// A key queued twice keeps the later time: an upload key
-			// waits for its signature whatever else asked.
-			if _, err := tx.exec(ctx, `INSERT INTO object_deletions (object_key, not_before) VALUES (?, ?)
-				ON CONFLICT (object_key) DO UPDATE SET not_before = CASE
-					WHEN excluded.not_before > object_deletions.not_before THEN excluded.not_before
-					ELSE object_deletions.not_before END`,
-				q.Key, toMillis(q.NotBefore)); err != nil {
-				return err
-			}
+		if err := queueDeletions(ctx, tx, queued); err != nil {
+			return err
 		}
 		if _, err := tx.exec(ctx, `DELETE FROM uploads WHERE user_id = ?`, userID); err != nil {
 			return err
@@ -81,6 +73,21 @@ func (d *DB) EraseUser(ctx context.Context, userID string, grace time.Duration, 
 		return nil, translate(err)
 	}
 	return queued, nil
+}
+
+// queueDeletions adds keys to object_deletions. A key queued twice keeps
+// the later time: an upload key waits for its signature whatever else asked.
+func queueDeletions(ctx context.Context, tx *txn, queued []avatar.ObjectDeletion) error {
+	for _, q := range queued {
+		if _, err := tx.exec(ctx, `INSERT INTO object_deletions (object_key, not_before) VALUES (?, ?)
+			ON CONFLICT (object_key) DO UPDATE SET not_before = CASE
+				WHEN excluded.not_before > object_deletions.not_before THEN excluded.not_before
+				ELSE object_deletions.not_before END`,
+			q.Key, toMillis(q.NotBefore)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ClaimObjectDeletions claims up to limit queued deletions due at now, each
@@ -125,9 +132,6 @@ func (d *DB) ClaimObjectDeletions(ctx context.Context, now time.Time, lease time
 // FinishObjectDeletion forgets a queued key whose object is deleted.
 func (d *DB) FinishObjectDeletion(ctx context.Context, key string) error {
 	_, err := d.exec(ctx, `DELETE FROM object_deletions WHERE object_key = ?`, key)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
 	return translate(err)
 }
 
@@ -184,11 +188,8 @@ func (d *DB) RevokeProfile(ctx context.Context, userID string, nickname, avatarT
 				}
 			}
 		}
-		for _, q := range queued {
-			if _, err := tx.exec(ctx, `INSERT INTO object_deletions (object_key, not_before) VALUES (?, ?)
-				ON CONFLICT (object_key) DO NOTHING`, q.Key, toMillis(q.NotBefore)); err != nil {
-				return err
-			}
+		if err := queueDeletions(ctx, tx, queued); err != nil {
+			return err
 		}
 		_, err := tx.exec(ctx, `UPDATE users SET avatar_url = NULL, avatar_thumb_url = NULL, avatar_upload_id = NULL,
 			updated_at = ? WHERE id = ?`, toMillis(now), userID)
