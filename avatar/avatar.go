@@ -28,8 +28,16 @@ type User struct {
 	AvatarURL     string // "" until an avatar is confirmed
 	// AvatarThumbURL is the avatar's square thumbnail, "" without an avatar.
 	AvatarThumbURL string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// AvatarReview is what the user is to be told of the content check of
+	// their latest avatar: ReviewPending or ReviewRejected, for the upload
+	// AvatarReviewUploadID; "" when there is nothing to tell.
+	AvatarReview         string
+	AvatarReviewUploadID string
+	// AvatarReviewReason says why an avatar was rejected: VerdictRisky,
+	// VerdictReview or VerdictUnchecked.
+	AvatarReviewReason string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 }
 
 // UploadStatus is where an upload is in its life: pending until the object
@@ -95,8 +103,10 @@ type Records interface {
 	ClaimWrite(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (Upload, error)
 	// ConfirmUpload records a pending upload as the user's avatar, once;
 	// one already confirmed is returned as it is, one rejected or expired
-	// is ErrConflict with the upload.
-	ConfirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (User, Upload, error)
+	// is ErrConflict with the upload. A plan with a Deadline queues the
+	// avatar's content check, and one that Holds it leaves the user's avatar
+	// as it is until the check passes (ReviewRecords.DecideReview).
+	ConfirmUpload(ctx context.Context, userID, uploadID string, size int64, plan ReviewPlan, now time.Time) (User, Upload, error)
 	// RejectUpload records a pending (or rejected) upload as rejected; a
 	// confirmed or expired one is ErrConflict.
 	RejectUpload(ctx context.Context, userID, uploadID string, now time.Time) (Upload, error)
@@ -105,14 +115,21 @@ type Records interface {
 	// writable under its signature waits until it expires plus grace. A
 	// user who is gone is ErrNotFound.
 	EraseUser(ctx context.Context, userID string, grace time.Duration, now time.Time) ([]ObjectDeletion, error)
-	// FinishObjectDeletion forgets a queued key whose object is deleted.
-	FinishObjectDeletion(ctx context.Context, key string) error
+	// QueueObjectDeletions queues objects that no record names for the
+	// sweeper to delete.
+	QueueObjectDeletions(ctx context.Context, queued []ObjectDeletion) error
+	// FinishObjectDeletion forgets a queued key whose object is deleted,
+	// unless it was queued again since claimedAt for a later time.
+	FinishObjectDeletion(ctx context.Context, key string, claimedAt time.Time) error
 	// UserByOpenID returns the user WeChat knows by openID, or ErrNotFound.
 	UserByOpenID(ctx context.Context, openID string) (User, error)
 	// RevokeProfile clears the nickname and/or the avatar, queueing the
-	// avatar's objects for deletion at once. A user who is gone is
-	// ErrNotFound.
-	RevokeProfile(ctx context.Context, userID string, nickname, avatar bool, now time.Time) ([]ObjectDeletion, error)
+	// objects of every avatar of theirs not yet deleted (current, replaced
+	// or waiting for a verdict) for deletion at once; an avatar stored under
+	// its upload key (from before avatars were copies) waits until its
+	// signature expired plus grace. A user who is gone is ErrNotFound.
+	RevokeProfile(ctx context.Context, userID string, nickname, avatar bool, grace time.Duration, now time.Time) ([]ObjectDeletion, error)
+	ReviewRecords
 	// Ping checks that the records answer.
 	Ping(ctx context.Context) error
 }
@@ -193,8 +210,10 @@ func (e *NotReadyError) Error() string { return e.Dependency + " does not answer
 func (e *NotReadyError) Unwrap() error { return e.Err }
 
 // Events counts what happens, for metrics: uploads ("issued", "confirmed",
-// "rejected", "expired") and content checks (what: "nickname"; outcome: a
-// verdict's Suggest, or "unavailable").
+// "rejected", "expired") and content checks (what: "nickname" or "avatar";
+// outcome: a verdict's Suggest, "unavailable" or "refused" for a check that
+// could not be made, and for avatars "asked" for a check requested and
+// "timeout" for a verdict that did not come).
 type Events interface {
 	UploadEvent(event string, n int)
 	ModerationEvent(what, outcome string)
@@ -240,6 +259,7 @@ type Service struct {
 	limits         ImageLimits
 	images         *slots
 	moderation     Moderation
+	reviewWake     chan struct{} // a check was queued: RunReviews acts now
 }
 
 // New checks cfg and builds the service.
@@ -255,6 +275,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("avatar: negative pending uploads")
 	case cfg.ImageWorkers < 0:
 		return nil, errors.New("avatar: negative image workers")
+	case cfg.Moderation.VerdictTimeout < 0:
+		return nil, errors.New("avatar: negative verdict timeout")
 	}
 	if cfg.Images == (ImageLimits{}) {
 		cfg.Images = DefaultImageLimits
@@ -269,6 +291,7 @@ func New(cfg Config) (*Service, error) {
 		records: cfg.Records, objects: cfg.Objects, log: cfg.Logger, now: cfg.Now, events: cfg.Events,
 		maxBytes: cfg.MaxBytes, uploadTTL: cfg.UploadTTL, pendingUploads: cfg.PendingUploads,
 		limits: cfg.Images, images: newSlots(cfg.ImageWorkers), moderation: cfg.Moderation,
+		reviewWake: make(chan struct{}, 1),
 	}, nil
 }
 

@@ -35,7 +35,7 @@ func (s *Service) deleteQueued(ctx context.Context, now time.Time, queued []Obje
 			s.log.WarnContext(ctx, "a withdrawn object not deleted; the sweeper will", "error", err.Error())
 			continue
 		}
-		if err := s.records.FinishObjectDeletion(ctx, q.Key); err != nil {
+		if err := s.records.FinishObjectDeletion(ctx, q.Key, now); err != nil {
 			s.log.WarnContext(ctx, "a deleted object left queued; the sweeper deletes it again", "error", err.Error())
 		}
 	}
@@ -74,7 +74,7 @@ func (s *Service) Revoke(ctx context.Context, openID string, nickname, avatar bo
 		return err
 	}
 	now := s.now()
-	queued, err := s.records.RevokeProfile(ctx, u.ID, nickname, avatar, now)
+	queued, err := s.records.RevokeProfile(ctx, u.ID, nickname, avatar, abandonedAfter, now)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}

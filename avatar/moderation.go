@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Verdict is a content check's answer: Suggest is "pass", "review" or
@@ -22,22 +23,43 @@ const (
 
 // Moderator checks what users write before it is saved (WeChat's content
 // security). Implementations answer ErrModeratorInactiveUser when the
-// checker refuses to judge a user it has not seen recently, and anything
-// else that is not a verdict as an error that leaves nothing saved.
+// checker refuses to judge a user it has not seen recently, an error that
+// is ErrModerationUnavailable when the checker could not be reached or
+// asked to be called later (worth retrying), and any other error when it
+// refused the call (a wrong secret, a request it will never take).
 type Moderator interface {
 	CheckNickname(ctx context.Context, openID, nickname string) (Verdict, error)
 }
 
-// Moderation is how nicknames are checked.
+// ImageChecker asks for an avatar to be checked: the verdict comes later,
+// through Service.AvatarVerdict, carrying the trace id returned. Its errors
+// are as Moderator's.
+type ImageChecker interface {
+	CheckImage(ctx context.Context, openID, url string) (traceID string, err error)
+}
+
+// Moderation is how nicknames and avatars are checked.
 type Moderation struct {
-	// Moderator checks them; nil: nicknames are saved unchecked.
+	// Moderator checks nicknames; nil: nicknames are saved unchecked.
 	Moderator Moderator
 	// AcceptReview saves a nickname the checker sends to human review;
 	// otherwise it is refused like a risky one.
 	AcceptReview bool
-	// FailOpen saves a nickname the checker could not judge, recorded as
-	// unchecked; otherwise the answer is ErrModerationUnavailable.
+	// FailOpen keeps content the checker could not judge: a nickname is
+	// saved, recorded as unchecked, rather than answered with
+	// ErrModerationUnavailable; an avatar without a verdict by its deadline
+	// stays rather than being taken down. It applies only when the checker
+	// was unavailable: one that refused the call (a wrong secret) is no
+	// reason to let content through unchecked.
 	FailOpen bool
+	// Images checks avatars once confirmed (review.go); nil: unchecked.
+	Images ImageChecker
+	// HoldAvatars shows a new avatar only once it passes (AVATAR_REVIEW=
+	// before); otherwise it shows at once and is taken down if found risky.
+	HoldAvatars bool
+	// VerdictTimeout is how long after confirm an avatar's verdict is
+	// waited for; 0: DefaultVerdictTimeout.
+	VerdictTimeout time.Duration
 }
 
 // What a nickname's check becomes.
@@ -72,12 +94,17 @@ func (s *Service) checkNickname(ctx context.Context, u User, name string) (check
 	switch {
 	case errors.Is(err, ErrModeratorInactiveUser):
 		return "", err
-	case err != nil:
+	case errors.Is(err, ErrModerationUnavailable):
 		s.log.WarnContext(ctx, "nickname check failed", "error", err.Error())
 		s.moderationEvent("nickname", "unavailable")
 		if m.FailOpen {
 			return NicknameUnchecked, nil
 		}
+		return "", err
+	case err != nil:
+		// Refused: a configuration to fix, not an outage to ride out.
+		s.log.ErrorContext(ctx, "nickname check refused", "error", err.Error())
+		s.moderationEvent("nickname", "refused")
 		return "", fmt.Errorf("%w: %w", ErrModerationUnavailable, err)
 	}
 	s.moderationEvent("nickname", v.Suggest)

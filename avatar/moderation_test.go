@@ -3,6 +3,7 @@ package avatar_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/wxavatar/wxavatar/avatar"
@@ -32,7 +33,8 @@ func (e events) ModerationEvent(what, outcome string) { e[what+":"+outcome]++ }
 // is answered, what is counted.
 func TestNicknameModeration(t *testing.T) {
 	ctx := context.Background()
-	down := errors.New("wechat: errcode -1")
+	down := fmt.Errorf("%w: wechat: errcode -1", avatar.ErrModerationUnavailable)
+	refused := errors.New("wechat: errcode 40003")
 	for _, tt := range []struct {
 		name         string
 		verdict      avatar.Verdict
@@ -50,6 +52,9 @@ func TestNicknameModeration(t *testing.T) {
 		{"a verdict nobody knows", avatar.Verdict{Suggest: "maybe"}, nil, true, true, avatar.ErrNicknameRejected, "", "maybe"},
 		{"checker down, failing closed", avatar.Verdict{}, down, false, false, avatar.ErrModerationUnavailable, "", "unavailable"},
 		{"checker down, failing open", avatar.Verdict{}, down, false, true, nil, avatar.NicknameUnchecked, "unavailable"},
+		// A refusal is a configuration to fix: failing open must not turn a
+		// wrong secret into nicknames saved unchecked for good.
+		{"call refused, failing open", avatar.Verdict{}, refused, false, true, avatar.ErrModerationUnavailable, "", "refused"},
 		{"inactive user", avatar.Verdict{}, avatar.ErrModeratorInactiveUser, false, true, avatar.ErrModeratorInactiveUser, "", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,8 +64,9 @@ type SweepRecords interface {
 	// ClaimObjectDeletions claims up to limit queued deletions due at now,
 	// each for lease.
 	ClaimObjectDeletions(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error)
-	// FinishObjectDeletion forgets a queued key whose object is deleted.
-	FinishObjectDeletion(ctx context.Context, key string) error
+	// FinishObjectDeletion forgets a queued key whose object is deleted,
+	// unless it was queued again since claimedAt for a later time.
+	FinishObjectDeletion(ctx context.Context, key string, claimedAt time.Time) error
 }
 
 // ObjectDeleter deletes one object; deleting a missing one succeeds.
@@ -180,7 +181,7 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 				s.Logger.Warn("sweep: delete of an erased user's object failed, retried later", "error", err.Error())
 				continue
 			}
-			if err := s.Records.FinishObjectDeletion(ctx, key); err != nil {
+			if err := s.Records.FinishObjectDeletion(ctx, key, now); err != nil {
 				return deleted, err
 			}
 			deleted++

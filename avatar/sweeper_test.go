@@ -63,7 +63,7 @@ func TestSweeper(t *testing.T) {
 	}
 	old, current, abandoned := mk("old"), mk("current"), mk("abandoned")
 	for _, id := range []string{old.ID, current.ID} {
-		if _, _, err := store.ConfirmUpload(ctx, "u1", id, 10, t0.Add(time.Minute)); err != nil {
+		if _, _, err := store.ConfirmUpload(ctx, "u1", id, 10, avatar.ReviewPlan{}, t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -171,7 +171,9 @@ func (s *Service) Confirm(ctx context.Context, userID, uploadID string) (User, U
 			return User{}, Upload{}, err
 		}
 	}
-	u, confirmed, err := s.records.ConfirmUpload(ctx, userID, uploadID, info.Size, s.now())
+	now = s.now()
+	plan := s.reviewPlan(now)
+	u, confirmed, err := s.records.ConfirmUpload(ctx, userID, uploadID, info.Size, plan, now)
 	if errors.Is(err, ErrConflict) {
 		// Another request rejected it, or the sweeper took it, meanwhile:
 		// what was just written is nobody's avatar (the sweeper deletes it
@@ -180,15 +182,26 @@ func (s *Service) Confirm(ctx context.Context, userID, uploadID string) (User, U
 		return s.settled(ctx, confirmed)
 	}
 	if errors.Is(err, ErrNotFound) {
-		// The user was erased meanwhile: no record names what was just
-		// written any more, so nothing else would delete it.
-		s.deleteAll(ctx, up, "rendition for an erased user", written)
+		// The user was erased meanwhile, perhaps after the sweeper deleted
+		// what erasure queued and before the writes above: no record names
+		// these objects any more, so they are queued before anything else.
+		queued := make([]ObjectDeletion, len(written))
+		for i, key := range written {
+			queued[i] = ObjectDeletion{Key: key, NotBefore: now}
+		}
+		if err := s.records.QueueObjectDeletions(ctx, queued); err != nil {
+			s.log.ErrorContext(ctx, "renditions for an erased user not queued for deletion", "upload_id", up.ID, "error", err.Error())
+		}
+		s.deleteQueued(ctx, now, queued)
 		return User{}, Upload{}, s.uploadNotFound(ctx, userID)
 	}
 	if err != nil {
 		return User{}, Upload{}, err
 	}
 	s.event("confirmed")
+	if !plan.Deadline.IsZero() {
+		s.wakeReviewer()
+	}
 	// The client's file has served its purpose; the sweeper deletes it
 	// anyway once the signature expires, should this fail. (An upload from
 	// before avatars were copies has its avatar under that very key.)

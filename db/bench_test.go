@@ -61,7 +61,7 @@ func BenchmarkConfirmUpload(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.Add(1) - 1
-			if _, _, err := d.ConfirmUpload(context.Background(), fmt.Sprintf("u%03d", i%benchUsers), fmt.Sprintf("%026d", i), 10, t0); err != nil {
+			if _, _, err := d.ConfirmUpload(context.Background(), fmt.Sprintf("u%03d", i%benchUsers), fmt.Sprintf("%026d", i), 10, avatar.ReviewPlan{}, t0); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -377,7 +377,7 @@ func TestBusyThroughAPI(t *testing.T) {
 	}{
 		{"SetNickname", func() error { _, err := d.SetNickname(ctx, "u1", "n", "", t0); return err }},
 		{"CreateUpload", func() error { return d.CreateUpload(ctx, testUpload("u1", "up1"), 5, t0) }},
-		{"ConfirmUpload", func() error { _, _, err := d.ConfirmUpload(ctx, "u1", "up1", 1, t0); return err }},
+		{"ConfirmUpload", func() error { _, _, err := d.ConfirmUpload(ctx, "u1", "up1", 1, avatar.ReviewPlan{}, t0); return err }},
 	}
 	for _, c := range calls {
 		err := c.call()

@@ -2,8 +2,6 @@ package db
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/wxavatar/wxavatar/avatar"
@@ -19,6 +17,15 @@ func (d *DB) EraseUser(ctx context.Context, userID string, grace time.Duration, 
 	var queued []avatar.ObjectDeletion
 	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
 		queued = queued[:0]
+		// The user row first, locked on PostgreSQL: a CreateUpload that
+		// locks it too (createUnit) either commits before this reads the
+		// uploads, or waits and then finds no user. Without the lock, an
+		// upload inserted between the reads and the delete would make the
+		// delete fail on the foreign key.
+		var id string
+		if err := tx.queryRow(ctx, d.lockUser(`id`), userID).Scan(&id); err != nil {
+			return err // sql.ErrNoRows: ErrNotFound
+		}
 		rows, err := tx.query(ctx, `SELECT object_key, `+avatarKeyOf+`, thumb_key, expires_at,
 				object_deleted_at IS NULL, avatar_deleted_at IS NULL FROM uploads WHERE user_id = ?`, userID)
 		if err != nil {
@@ -35,11 +42,7 @@ func (d *DB) EraseUser(ctx context.Context, userID string, grace time.Duration, 
 				return err
 			}
 			if keyLeft {
-				notBefore := now
-				if exp := fromMillis(expires).Add(grace); exp.After(now) {
-					notBefore = exp
-				}
-				queued = append(queued, avatar.ObjectDeletion{Key: key, NotBefore: notBefore})
+				queued = append(queued, avatar.ObjectDeletion{Key: key, NotBefore: later(now, fromMillis(expires).Add(grace))})
 			}
 			if avatarLeft && avatarKey != key {
 				queued = append(queued, avatar.ObjectDeletion{Key: avatarKey, NotBefore: now})
@@ -58,21 +61,20 @@ func (d *DB) EraseUser(ctx context.Context, userID string, grace time.Duration, 
 		if _, err := tx.exec(ctx, `DELETE FROM uploads WHERE user_id = ?`, userID); err != nil {
 			return err
 		}
-		res, err := tx.exec(ctx, `DELETE FROM users WHERE id = ?`, userID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return avatar.ErrNotFound
-		}
-		return nil
+		_, err = tx.exec(ctx, `DELETE FROM users WHERE id = ?`, userID)
+		return err
 	}))
 	if err != nil {
 		return nil, translate(err)
 	}
 	return queued, nil
+}
+
+// QueueObjectDeletions queues objects no record names for the sweeper.
+func (d *DB) QueueObjectDeletions(ctx context.Context, queued []avatar.ObjectDeletion) error {
+	return translate(d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
+		return queueDeletions(ctx, tx, queued)
+	})))
 }
 
 // queueDeletions adds keys to object_deletions. A key queued twice keeps
@@ -129,9 +131,11 @@ func (d *DB) ClaimObjectDeletions(ctx context.Context, now time.Time, lease time
 	return claimed, nil
 }
 
-// FinishObjectDeletion forgets a queued key whose object is deleted.
-func (d *DB) FinishObjectDeletion(ctx context.Context, key string) error {
-	_, err := d.exec(ctx, `DELETE FROM object_deletions WHERE object_key = ?`, key)
+// FinishObjectDeletion forgets a queued key whose object is deleted, unless
+// it was queued again since claimedAt for a later time (an upload key whose
+// signature was still valid): that deletion is still to come.
+func (d *DB) FinishObjectDeletion(ctx context.Context, key string, claimedAt time.Time) error {
+	_, err := d.exec(ctx, `DELETE FROM object_deletions WHERE object_key = ? AND not_before <= ?`, key, toMillis(claimedAt))
 	return translate(err)
 }
 
@@ -141,15 +145,18 @@ func (d *DB) UserByOpenID(ctx context.Context, openID string) (avatar.User, erro
 	return u, translate(err)
 }
 
-// RevokeProfile clears what the user withdrew: the nickname, and the avatar,
-// whose objects (avatar, thumbnail, and its upload key if still there) are
-// queued for deletion at once. An unknown user is ErrNotFound.
-func (d *DB) RevokeProfile(ctx context.Context, userID string, nickname, avatarToo bool, now time.Time) ([]avatar.ObjectDeletion, error) {
+// RevokeProfile clears what the user withdrew: the nickname, and the avatar.
+// Withdrawing the avatar deletes every avatar of theirs not deleted yet
+// (the current one, those replaced within the grace period, those waiting
+// for a verdict, which will never be shown), queued for deletion at once;
+// their upload keys stay the sweeper's, deleted once their signatures
+// expire. An unknown user is ErrNotFound.
+func (d *DB) RevokeProfile(ctx context.Context, userID string, nickname, avatarToo bool, grace time.Duration, now time.Time) ([]avatar.ObjectDeletion, error) {
 	var queued []avatar.ObjectDeletion
 	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
 		queued = queued[:0]
-		var uploadID sql.NullString
-		if err := tx.queryRow(ctx, `SELECT avatar_upload_id FROM users WHERE id = ?`, userID).Scan(&uploadID); err != nil {
+		var id string
+		if err := tx.queryRow(ctx, d.lockUser(`id`), userID).Scan(&id); err != nil {
 			return err
 		}
 		if nickname {
@@ -161,37 +168,49 @@ func (d *DB) RevokeProfile(ctx context.Context, userID string, nickname, avatarT
 		if !avatarToo {
 			return nil
 		}
-		if uploadID.Valid {
+		// Rows from before avatars were copies keep the avatar under the
+		// upload key: it goes too, once its signature has expired.
+		rows, err := tx.query(ctx, `SELECT object_key, `+avatarKeyOf+`, thumb_key, expires_at FROM uploads
+			WHERE user_id = ? AND status = 'confirmed' AND avatar_deleted_at IS NULL
+				AND (`+avatarKeyOf+` <> object_key OR object_deleted_at IS NULL)`, userID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
 			var (
 				key, avatarKey, thumbKey string
-				keyLeft, avatarLeft      bool
+				expires                  int64
 			)
-			err := tx.queryRow(ctx, `SELECT object_key, `+avatarKeyOf+`, thumb_key, object_deleted_at IS NULL,
-				avatar_deleted_at IS NULL FROM uploads WHERE id = ?`, uploadID.String).Scan(&key, &avatarKey, &thumbKey, &keyLeft, &avatarLeft)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			if err := rows.Scan(&key, &avatarKey, &thumbKey, &expires); err != nil {
+				rows.Close()
 				return err
 			}
-			if err == nil {
-				// The upload key stays the sweeper's: its signature may
-				// still write it, and the sweeper deletes it after expiry.
-				if avatarLeft && (avatarKey != key || keyLeft) {
-					queued = append(queued, avatar.ObjectDeletion{Key: avatarKey, NotBefore: now})
-					if thumbKey != "" {
-						queued = append(queued, avatar.ObjectDeletion{Key: thumbKey, NotBefore: now})
-					}
-				}
-				// The queue deletes them now: the sweeper's own rules must
-				// not also take them.
-				if _, err := tx.exec(ctx, `UPDATE uploads SET avatar_deleted_at = COALESCE(avatar_deleted_at, ?) WHERE id = ?`,
-					toMillis(now), uploadID.String); err != nil {
-					return err
-				}
+			notBefore := now
+			if avatarKey == key {
+				notBefore = later(now, fromMillis(expires).Add(grace))
 			}
+			queued = append(queued, avatar.ObjectDeletion{Key: avatarKey, NotBefore: notBefore})
+			if thumbKey != "" {
+				queued = append(queued, avatar.ObjectDeletion{Key: thumbKey, NotBefore: now})
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
 		}
 		if err := queueDeletions(ctx, tx, queued); err != nil {
 			return err
 		}
-		_, err := tx.exec(ctx, `UPDATE users SET avatar_url = NULL, avatar_thumb_url = NULL, avatar_upload_id = NULL,
+		// The queue deletes them now: the sweeper's own rules must not also
+		// take them, and no verdict may show them again.
+		if _, err := tx.exec(ctx, `UPDATE uploads SET avatar_deleted_at = COALESCE(avatar_deleted_at, ?),
+				review_state = CASE WHEN review_state IN ('queued', 'waiting') THEN 'taken_down' ELSE review_state END,
+				review_next_at = NULL
+			WHERE user_id = ? AND status = 'confirmed'`, toMillis(now), userID); err != nil {
+			return err
+		}
+		_, err = tx.exec(ctx, `UPDATE users SET avatar_url = NULL, avatar_thumb_url = NULL, avatar_upload_id = NULL,
+			avatar_review = NULL, avatar_review_upload_id = NULL, avatar_review_reason = NULL,
 			updated_at = ? WHERE id = ?`, toMillis(now), userID)
 		return err
 	}))
@@ -199,4 +218,12 @@ func (d *DB) RevokeProfile(ctx context.Context, userID string, nickname, avatarT
 		return nil, translate(err)
 	}
 	return queued, nil
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -19,7 +19,7 @@ func TestEraseUser(t *testing.T) {
 		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		mustUpsert(t, d, avatar.User{ID: "u2", OpenID: "o2"}, t0)
 		mustCreateUpload(t, d, testUpload("u1", "done"), t0)
-		if _, _, err := d.ConfirmUpload(ctx, "u1", "done", 10, t0); err != nil {
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "done", 10, avatar.ReviewPlan{}, t0); err != nil {
 			t.Fatal(err)
 		}
 		pending := testUpload("u1", "open")
@@ -75,7 +75,7 @@ func TestEraseUser(t *testing.T) {
 			t.Errorf("claimed again within the lease: %v", again)
 		}
 		for _, k := range claimed {
-			if err := d.FinishObjectDeletion(ctx, k); err != nil {
+			if err := d.FinishObjectDeletion(ctx, k, t0.Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 		}

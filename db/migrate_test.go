@@ -155,7 +155,7 @@ func TestMigration5RecordsAvatarUpload(t *testing.T) {
 		mustUpsert(t, d, avatar.User{ID: "u3", OpenID: "o3"}, t0)
 		for _, u := range []string{"u1", "u2"} {
 			mustCreateUpload(t, d, testUpload(u, u+"-old"), t0)
-			if _, _, err := d.ConfirmUpload(ctx, u, u+"-old", 10, t0); err != nil {
+			if _, _, err := d.ConfirmUpload(ctx, u, u+"-old", 10, avatar.ReviewPlan{}, t0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -185,7 +185,7 @@ func TestMigration5RecordsAvatarUpload(t *testing.T) {
 			}
 		}
 		mustCreateUpload(t, d, testUpload("u1", "u1-new"), t0)
-		if _, _, err := d.ConfirmUpload(ctx, "u1", "u1-new", 10, t0.Add(time.Minute)); err != nil {
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "u1-new", 10, avatar.ReviewPlan{}, t0.Add(time.Minute)); err != nil {
 			t.Fatalf("confirm after the upgrade: %v", err)
 		}
 		var replaced sql.NullInt64

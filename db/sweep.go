@@ -21,9 +21,13 @@ const (
 		AND (status <> 'confirmed' OR ` + avatarKeyOf + ` <> object_key)
 		AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id
 			AND ` + avatarKeyOf + ` = object_key))`
-	// The avatar, once replaced and past its grace period. Args: ReplacedBefore.
+	// The avatar, once replaced and past its grace period, unless a later
+	// avatar of the user's waits for its verdict: taken down, it would give
+	// the user back the latest approved one. Args: ReplacedBefore.
 	avatarDue = `(avatar_deleted_at IS NULL AND status = 'confirmed' AND replaced_at IS NOT NULL AND replaced_at < ?
-		AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id))`
+		AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id)
+		AND NOT EXISTS (SELECT 1 FROM uploads AS later WHERE later.user_id = uploads.user_id
+			AND later.review_state IN ('queued', 'waiting')))`
 	// Args: lease end, ExpiredBefore, ReplacedBefore.
 	sweepable = `(sweep_claimed_at IS NULL OR sweep_claimed_at < ?) AND (` + uploadKeyDue + ` OR ` + avatarDue + `)`
 )

@@ -19,10 +19,10 @@ func TestClaimSweep(t *testing.T) {
 			mustCreateUpload(t, d, testUpload("u1", id), t0)
 		}
 		// first, then second become the avatar: first is replaced at t0+1m.
-		if _, _, err := d.ConfirmUpload(ctx, "u1", "first", 10, t0); err != nil {
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "first", 10, avatar.ReviewPlan{}, t0); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := d.ConfirmUpload(ctx, "u1", "second", 10, t0.Add(time.Minute)); err != nil {
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "second", 10, avatar.ReviewPlan{}, t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		fresh := testUpload("u1", "fresh2")
@@ -46,7 +46,7 @@ func TestClaimSweep(t *testing.T) {
 			t.Errorf("claimed %v; want %v", tasks, want)
 		}
 		// A claimed pending upload is expired: a late confirm cannot win.
-		if _, up, err := d.ConfirmUpload(ctx, "u1", "abandoned", 10, now); err != avatar.ErrConflict || up.Status != avatar.UploadExpired {
+		if _, up, err := d.ConfirmUpload(ctx, "u1", "abandoned", 10, avatar.ReviewPlan{}, now); err != avatar.ErrConflict || up.Status != avatar.UploadExpired {
 			t.Errorf("confirm after claim: %v, status %s; want avatar.ErrConflict, expired", err, up.Status)
 		}
 		// Claimed tasks are not handed out again while the lease holds.
@@ -107,7 +107,7 @@ func testClaimSweepLegacyAvatar(t *testing.T, legacy string) {
 		if _, err := d.exec(ctx, `UPDATE uploads SET avatar_key = `+legacy+`, thumb_key = '', thumb_url = '' WHERE id IN ('old', 'abandoned')`); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := d.ConfirmUpload(ctx, "u1", "old", 10, t0); err != nil {
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "old", 10, avatar.ReviewPlan{}, t0); err != nil {
 			t.Fatal(err)
 		}
 		now := t0.Add(time.Hour)
@@ -127,7 +127,7 @@ func testClaimSweepLegacyAvatar(t *testing.T, legacy string) {
 			t.Errorf("legacy upload: AvatarKey %q, %v; want the upload key %q", up.AvatarKey, err, up.Key)
 		}
 		mustCreateUpload(t, d, testUpload("u1", "new"), t0)
-		if _, _, err := d.ConfirmUpload(ctx, "u1", "new", 10, t0.Add(time.Minute)); err != nil {
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "new", 10, avatar.ReviewPlan{}, t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		tasks = claim(t, d, policy, now.Add(time.Hour))
@@ -154,7 +154,7 @@ func confirmAtOnce(t *testing.T, d *DB, userID string, now time.Time, ids ...str
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, _, err := d.ConfirmUpload(context.Background(), userID, id, 10, now); err != nil {
+			if _, _, err := d.ConfirmUpload(context.Background(), userID, id, 10, avatar.ReviewPlan{}, now); err != nil {
 				t.Errorf("confirm %s: %v", id, err)
 			}
 		}()
@@ -246,7 +246,7 @@ func TestSweepRejectedAndRacingConfirms(t *testing.T) {
 		if _, err := d.RejectUpload(ctx, "u1", "bad", t0); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := d.ConfirmUpload(ctx, "u1", "x", 10, t0); err != nil {
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "x", 10, avatar.ReviewPlan{}, t0); err != nil {
 			t.Fatal(err)
 		}
 		confirmAtOnce(t, d, "u1", t0.Add(time.Minute), "a", "b")

@@ -190,19 +190,23 @@ func (d *DB) UploadForUser(ctx context.Context, userID, uploadID string) (avatar
 // nothing — even if the user has since confirmed a newer avatar). A rejected upload → ErrConflict.
 // Missing/foreign → ErrNotFound. Safe under concurrent calls for the same upload (recorded once).
 // Expiry is not checked: a signature that expired after the object was stored still counts.
-func (d *DB) ConfirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (avatar.User, avatar.Upload, error) {
-	user, up, err := d.confirmUpload(ctx, userID, uploadID, size, now)
+//
+// A plan with a Deadline queues the avatar's content check (review_state 'queued') and tells
+// the user it is pending; one that Holds it leaves the user's avatar as it is, for
+// DecideReview to change once the check passes.
+func (d *DB) ConfirmUpload(ctx context.Context, userID, uploadID string, size int64, plan avatar.ReviewPlan, now time.Time) (avatar.User, avatar.Upload, error) {
+	user, up, err := d.confirmUpload(ctx, userID, uploadID, size, plan, now)
 	return user, up, translate(err)
 }
 
-func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size int64, now time.Time) (avatar.User, avatar.Upload, error) {
+func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size int64, plan avatar.ReviewPlan, now time.Time) (avatar.User, avatar.Upload, error) {
 	var (
 		user avatar.User
 		up   avatar.Upload
 	)
 	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
 		var err error
-		user, up, err = d.confirmIn(ctx, tx, userID, uploadID, size, now)
+		user, up, err = d.confirmIn(ctx, tx, userID, uploadID, size, plan, now)
 		return err
 	}))
 	if err != nil && !errors.Is(err, avatar.ErrConflict) {
@@ -213,7 +217,7 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 
 // confirmIn is ConfirmUpload's work inside tx; on ErrConflict the upload is
 // returned too.
-func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, size int64, now time.Time) (avatar.User, avatar.Upload, error) {
+func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, size int64, plan avatar.ReviewPlan, now time.Time) (avatar.User, avatar.Upload, error) {
 
 	// The state check is in the UPDATE itself, so of two racing confirms exactly one changes
 	// the row even where transactions are not serialized (PostgreSQL read committed).
@@ -245,31 +249,65 @@ func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, si
 		return user, up, nil
 	}
 
-	// The avatar being replaced becomes the sweeper's, after its grace period. The user row
-	// is read, and on PostgreSQL locked, before anything else changes it: two confirms
-	// racing under READ COMMITTED must each see the avatar the other replaced, or one
-	// replaced avatar would never be marked (and never swept).
-	lockUser := `SELECT avatar_upload_id FROM users WHERE id = ?`
-	if d.dialect == dialectPostgres {
-		lockUser += ` FOR UPDATE`
-	}
-	var previous sql.NullString
-	if err := tx.queryRow(ctx, lockUser, userID).Scan(&previous); err != nil {
-		return avatar.User{}, avatar.Upload{}, err
-	}
-	if previous.Valid && previous.String != uploadID {
-		if _, err := tx.exec(ctx, `UPDATE uploads SET replaced_at = ? WHERE id = ? AND replaced_at IS NULL`,
-			toMillis(now), previous.String); err != nil {
+	review, reviewUpload := sql.NullString{}, sql.NullString{}
+	if !plan.Deadline.IsZero() {
+		if _, err := tx.exec(ctx, `UPDATE uploads SET review_state = 'queued', review_next_at = ?, review_deadline = ?
+			WHERE id = ?`, toMillis(now), toMillis(plan.Deadline), uploadID); err != nil {
 			return avatar.User{}, avatar.Upload{}, err
 		}
+		review, reviewUpload = nullString(avatar.ReviewPending), nullString(uploadID)
 	}
-	user, err := scanUser(tx.queryRow(ctx,
-		`UPDATE users SET avatar_url = ?, avatar_thumb_url = ?, avatar_upload_id = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns,
-		up.URL, up.ThumbURL, up.ID, toMillis(now), userID))
-	if err != nil {
-		return avatar.User{}, avatar.Upload{}, err
+	if plan.Hold {
+		// Shown once it passes. The user row changes all the same, so that
+		// a held avatar confirmed earlier knows, when its own verdict
+		// comes, that it is no longer the latest.
+		user, err := scanUser(tx.queryRow(ctx, `UPDATE users SET avatar_review = ?, avatar_review_upload_id = ?,
+			avatar_review_reason = NULL, updated_at = ? WHERE id = ? RETURNING `+userColumns,
+			review, reviewUpload, toMillis(now), userID))
+		return user, up, err
 	}
-	return user, up, nil
+	user, err := d.showAvatar(ctx, tx, userID, up, now, `avatar_review = ?, avatar_review_upload_id = ?, avatar_review_reason = NULL`,
+		review, reviewUpload)
+	return user, up, err
+}
+
+// showAvatar makes up the user's avatar, setting also the columns of set
+// (with args), and marks the avatar it replaces for the sweeper, after its
+// grace period. The user row is read, and on PostgreSQL locked, before
+// anything else changes it: two confirms racing under READ COMMITTED must
+// each see the avatar the other replaced, or one replaced avatar would never
+// be marked (and never swept).
+func (d *DB) showAvatar(ctx context.Context, tx *txn, userID string, up avatar.Upload, now time.Time, set string, args ...any) (avatar.User, error) {
+	var previous sql.NullString
+	if err := tx.queryRow(ctx, d.lockUser(`avatar_upload_id`), userID).Scan(&previous); err != nil {
+		return avatar.User{}, err
+	}
+	if previous.Valid && previous.String != up.ID {
+		if _, err := tx.exec(ctx, `UPDATE uploads SET replaced_at = ? WHERE id = ? AND replaced_at IS NULL`,
+			toMillis(now), previous.String); err != nil {
+			return avatar.User{}, err
+		}
+	}
+	// An avatar put back (a later one taken down) is nobody's to sweep.
+	if _, err := tx.exec(ctx, `UPDATE uploads SET replaced_at = NULL WHERE id = ?`, up.ID); err != nil {
+		return avatar.User{}, err
+	}
+	if set != "" {
+		set += ", "
+	}
+	return scanUser(tx.queryRow(ctx, `UPDATE users SET `+set+`avatar_url = ?, avatar_thumb_url = ?, avatar_upload_id = ?,
+		updated_at = ? WHERE id = ? RETURNING `+userColumns,
+		append(args, up.URL, up.ThumbURL, up.ID, toMillis(now), userID)...))
+}
+
+// lockUser reads columns of one user (arg: the id), locking the row on
+// PostgreSQL until the transaction ends; SQLite serializes writers anyway.
+func (d *DB) lockUser(columns string) string {
+	q := `SELECT ` + columns + ` FROM users WHERE id = ?`
+	if d.dialect == dialectPostgres {
+		q += ` FOR UPDATE`
+	}
+	return q
 }
 
 // ClaimWrite reserves, for the caller, writing the avatar made from version

@@ -162,7 +162,7 @@ func setStatus(t *testing.T, d *DB, userID, uploadID string, status avatar.Uploa
 	switch status {
 	case avatar.UploadPending:
 	case avatar.UploadConfirmed:
-		_, _, err = d.ConfirmUpload(ctx, userID, uploadID, 1234, t0)
+		_, _, err = d.ConfirmUpload(ctx, userID, uploadID, 1234, avatar.ReviewPlan{}, t0)
 	case avatar.UploadRejected:
 		_, err = d.RejectUpload(ctx, userID, uploadID, t0)
 	}
@@ -225,7 +225,7 @@ func TestConfirmUpload(t *testing.T) {
 		mustCreateUpload(t, d, testUpload("u1", "up1"), t0)
 		confirmAt := t0.Add(time.Minute)
 
-		user, up, err := d.ConfirmUpload(ctx, "u1", "up1", 1234, confirmAt)
+		user, up, err := d.ConfirmUpload(ctx, "u1", "up1", 1234, avatar.ReviewPlan{}, confirmAt)
 		if err != nil {
 			t.Fatalf("ConfirmUpload: %v", err)
 		}
@@ -241,7 +241,7 @@ func TestConfirmUpload(t *testing.T) {
 		}
 
 		// Again, later and with another size: nothing changes.
-		user, up, err = d.ConfirmUpload(ctx, "u1", "up1", 999, confirmAt.Add(time.Hour))
+		user, up, err = d.ConfirmUpload(ctx, "u1", "up1", 999, avatar.ReviewPlan{}, confirmAt.Add(time.Hour))
 		if err != nil || user != wantUser || up != wantUp {
 			t.Errorf("second ConfirmUpload: got %+v, %+v, %v; want %+v, %+v, nil", user, up, err, wantUser, wantUp)
 		}
@@ -249,11 +249,11 @@ func TestConfirmUpload(t *testing.T) {
 		// A newer avatar; confirming the old upload again still changes nothing and reports
 		// the user as they are now.
 		mustCreateUpload(t, d, testUpload("u1", "up2"), t0)
-		newer, _, err := d.ConfirmUpload(ctx, "u1", "up2", 10, confirmAt.Add(2*time.Hour))
+		newer, _, err := d.ConfirmUpload(ctx, "u1", "up2", 10, avatar.ReviewPlan{}, confirmAt.Add(2*time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
-		user, up, err = d.ConfirmUpload(ctx, "u1", "up1", 1234, confirmAt.Add(3*time.Hour))
+		user, up, err = d.ConfirmUpload(ctx, "u1", "up1", 1234, avatar.ReviewPlan{}, confirmAt.Add(3*time.Hour))
 		if err != nil || user != newer || up != wantUp {
 			t.Errorf("old ConfirmUpload after newer: got %+v, %+v, %v; want %+v, %+v, nil", user, up, err, newer, wantUp)
 		}
@@ -280,7 +280,7 @@ func TestConfirmUploadConcurrent(t *testing.T) {
 			wg.Go(func() {
 				// Each call has its own clock so a second recording would show.
 				now := t0.Add(time.Duration(i+1) * time.Second)
-				u, up, err := d.ConfirmUpload(context.Background(), "u1", "up1", int64(100+i), now)
+				u, up, err := d.ConfirmUpload(context.Background(), "u1", "up1", int64(100+i), avatar.ReviewPlan{}, now)
 				results[i] = result{u, up, err}
 			})
 		}
@@ -308,7 +308,7 @@ func TestConfirmUploadConcurrent(t *testing.T) {
 func TestUploadStateConflicts(t *testing.T) {
 	ctx := context.Background()
 	confirm := func(d *DB, user, id string) (avatar.Upload, error) {
-		_, up, err := d.ConfirmUpload(ctx, user, id, 1234, t0.Add(time.Minute))
+		_, up, err := d.ConfirmUpload(ctx, user, id, 1234, avatar.ReviewPlan{}, t0.Add(time.Minute))
 		return up, err
 	}
 	reject := func(d *DB, user, id string) (avatar.Upload, error) {
@@ -410,7 +410,7 @@ func TestClaimWrite(t *testing.T) {
 		if _, err := d.ClaimWrite(ctx, "u2", "up1", "v2", t0, stale); err != avatar.ErrNotFound {
 			t.Errorf("another user's upload: %v; want avatar.ErrNotFound", err)
 		}
-		if _, _, err := d.ConfirmUpload(ctx, "u1", "up1", 10, t0.Add(2*time.Minute)); err != nil {
+		if _, _, err := d.ConfirmUpload(ctx, "u1", "up1", 10, avatar.ReviewPlan{}, t0.Add(2*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		if st, err := claim("v2", t0.Add(3*time.Minute), t0.Add(3*time.Minute)); err != avatar.ErrConflict || st != avatar.UploadConfirmed {

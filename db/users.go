@@ -10,18 +10,22 @@ import (
 )
 
 // Queries use '?' placeholders; the PostgreSQL backend rebinds them to $n.
-const userColumns = `id, openid, unionid, nickname, nickname_check, avatar_url, avatar_thumb_url, created_at, updated_at`
+const userColumns = `id, openid, unionid, nickname, nickname_check, avatar_url, avatar_thumb_url,
+	avatar_review, avatar_review_upload_id, avatar_review_reason, created_at, updated_at`
 
 func scanUser(row rowScanner) (avatar.User, error) {
 	var (
 		u                                   avatar.User
 		unionID, check, avatarURL, thumbURL sql.NullString
+		review, reviewUpload, reviewReason  sql.NullString
 		created, updated                    int64
 	)
-	if err := row.Scan(&u.ID, &u.OpenID, &unionID, &u.Nickname, &check, &avatarURL, &thumbURL, &created, &updated); err != nil {
+	if err := row.Scan(&u.ID, &u.OpenID, &unionID, &u.Nickname, &check, &avatarURL, &thumbURL,
+		&review, &reviewUpload, &reviewReason, &created, &updated); err != nil {
 		return avatar.User{}, err
 	}
 	u.UnionID, u.NicknameCheck, u.AvatarURL, u.AvatarThumbURL = unionID.String, check.String, avatarURL.String, thumbURL.String
+	u.AvatarReview, u.AvatarReviewUploadID, u.AvatarReviewReason = review.String, reviewUpload.String, reviewReason.String
 	// A thumbnail is written beside its avatar. An instance of the release
 	// before thumbnails that confirms an avatar during a rolling upgrade
 	// changes avatar_url alone: the thumbnail left is another avatar's, and

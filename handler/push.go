@@ -89,7 +89,7 @@ func fresh(timestamp string, now time.Time) bool {
 // handleEvent acts on the events wxavatar cares for and ignores the rest.
 func handleEvent(ctx context.Context, d *Deps, ev wechat.Event) error {
 	switch ev.Event {
-	case wechat.EventUserAuthorizationRevoke, wechat.EventUserAuthorizationCancellation:
+	case wechat.EventUserAuthorizationRevoke, wechat.EventUserAuthorizationCancellation, wechat.EventUserInfoModified:
 		if ev.OpenID == "" {
 			d.Logger.WarnContext(ctx, "push: user event without OpenID, ignored", "event", ev.Event)
 			return nil
@@ -97,14 +97,24 @@ func handleEvent(ctx context.Context, d *Deps, ev wechat.Event) error {
 	}
 	var err error
 	switch ev.Event {
+	case wechat.EventMediaCheck:
+		traceID, suggest, label, ok := ev.MediaCheck()
+		if !ok {
+			d.Logger.WarnContext(ctx, "push: media check without trace_id, ignored")
+			return nil
+		}
+		err = d.Avatars.AvatarVerdict(ctx, traceID, string(suggest), label)
 	case wechat.EventUserAuthorizationRevoke:
 		nickname, avatarToo := ev.Revoked()
 		err = d.Avatars.Revoke(ctx, ev.OpenID, nickname, avatarToo)
 	case wechat.EventUserAuthorizationCancellation:
 		err = d.Avatars.EraseByOpenID(ctx, ev.OpenID)
+	case wechat.EventUserInfoModified:
+		// WeChat cleaned up risky data of the user's WeChat profile, which
+		// the nickname and avatar may have come from: both are checked
+		// again.
+		err = d.Avatars.Recheck(ctx, ev.OpenID)
 	default:
-		// wxa_media_check waits for avatar moderation; user_info_modified
-		// changes nothing wxavatar keeps; anything else is not ours.
 		d.Logger.InfoContext(ctx, "push: event acknowledged, nothing to do", "event", ev.Event)
 	}
 	if errors.Is(err, avatar.ErrUserGone) {

@@ -20,11 +20,27 @@ type userJSON struct {
 	Nickname       string  `json:"nickname"`
 	AvatarURL      *string `json:"avatar_url"`
 	AvatarThumbURL *string `json:"avatar_thumb_url"`
-	UpdatedAt      string  `json:"updated_at"`
+	// AvatarReview is null unless the user's latest avatar waits for its
+	// content check or was rejected by it.
+	AvatarReview *avatarReviewJSON `json:"avatar_review"`
+	UpdatedAt    string            `json:"updated_at"`
+}
+
+// avatarReviewJSON is the contract's AvatarReview.
+type avatarReviewJSON struct {
+	Status   string `json:"status"` // pending or rejected
+	UploadID string `json:"upload_id"`
+	Reason   string `json:"reason,omitempty"` // rejected only: risky, review or unchecked
 }
 
 func toUserJSON(u avatar.User) userJSON {
 	j := userJSON{ID: u.ID, Nickname: u.Nickname, UpdatedAt: formatTime(u.UpdatedAt)}
+	if u.AvatarReview != "" {
+		j.AvatarReview = &avatarReviewJSON{Status: u.AvatarReview, UploadID: u.AvatarReviewUploadID}
+		if u.AvatarReview == avatar.ReviewRejected {
+			j.AvatarReview.Reason = u.AvatarReviewReason
+		}
+	}
 	if u.AvatarURL != "" {
 		j.AvatarURL = &u.AvatarURL
 		j.AvatarThumbURL = &u.AvatarThumbURL

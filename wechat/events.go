@@ -58,6 +58,9 @@ type Event struct {
 	// RevokeInfo lists what a user_authorization_revoke withdrew, e.g. RevokeNicknameAndAvatar.
 	// WeChat documents a string; a number, a list, or several numbers in one string are accepted.
 	RevokeInfo []int
+	// PluginID is set when the user withdrew what they authorised a plugin of the mini program
+	// (the plugin's AppID), not the mini program itself.
+	PluginID string
 
 	// Message is the message the event was read from, decrypted in compatible and safe mode. It
 	// holds personal data (openids): log it only where such data may go.
@@ -107,9 +110,10 @@ func (e Event) MediaCheck() (traceID string, suggest Suggest, label int, ok bool
 }
 
 // Revoked reports what a user_authorization_revoke withdrew that the service keeps: the nickname,
-// the avatar, or both. It reports nothing for any other event.
+// the avatar, or both. It reports nothing for any other event, nor for a withdrawal from a plugin
+// (PluginID), which concerns what the plugin keeps.
 func (e Event) Revoked() (nickname, avatar bool) {
-	if e.Event != EventUserAuthorizationRevoke {
+	if e.Event != EventUserAuthorizationRevoke || e.PluginID != "" {
 		return false, false
 	}
 	for _, v := range e.RevokeInfo {
@@ -166,6 +170,7 @@ func parseEvent(msg []byte) (Event, error) {
 			OpenID:       w.OpenID,
 			AppID:        w.AppID,
 			RevokeInfo:   w.RevokeInfo,
+			PluginID:     w.PluginID,
 			mediaCheck: mediaCheck{
 				traceID:    w.TraceID,
 				suggest:    w.Result.Suggest,
@@ -187,6 +192,7 @@ func parseEvent(msg []byte) (Event, error) {
 			Event:        strings.TrimSpace(w.Event),
 			OpenID:       strings.TrimSpace(w.OpenID),
 			AppID:        strings.TrimSpace(w.AppID),
+			PluginID:     strings.TrimSpace(w.PluginID),
 			mediaCheck: mediaCheck{
 				traceID:    strings.TrimSpace(w.TraceID),
 				suggest:    w.Suggest,
@@ -219,6 +225,7 @@ type jsonEvent struct {
 	OpenID       string  `json:"OpenID"`
 	AppID        string  `json:"AppID"`
 	RevokeInfo   intList `json:"RevokeInfo"`
+	PluginID     string  `json:"PluginID"`
 	TraceID      string  `json:"trace_id"`
 	Result       struct {
 		Suggest string `json:"suggest"`
@@ -240,11 +247,12 @@ type xmlEvent struct {
 	AppID        string
 	AppIDLower   string   `xml:"appid"`
 	RevokeInfo   []string `xml:"RevokeInfo"`
-	TraceID      string   `xml:"trace_id"`
-	Suggest      string   `xml:"result>suggest"`
-	Label        string   `xml:"result>label"`
-	IsRisky      string   `xml:"isrisky"`
-	StatusCode   string   `xml:"status_code"`
+	PluginID     string
+	TraceID      string `xml:"trace_id"`
+	Suggest      string `xml:"result>suggest"`
+	Label        string `xml:"result>label"`
+	IsRisky      string `xml:"isrisky"`
+	StatusCode   string `xml:"status_code"`
 }
 
 // optInt is a number WeChat may send as a JSON number or as a string (label has been seen as

@@ -134,6 +134,9 @@ func TestRevokeInfoShapes(t *testing.T) {
 		{"XML one", `<xml><Event>user_authorization_revoke</Event><OpenID>o1</OpenID><RevokeInfo><![CDATA[20]]></RevokeInfo></xml>`, []int{20}, false, true},
 		{"XML comma list", `<xml><Event>user_authorization_revoke</Event><OpenID>o1</OpenID><RevokeInfo>6,8</RevokeInfo></xml>`, []int{6, 8}, true, true},
 		{"XML repeated", `<xml><Event>user_authorization_revoke</Event><OpenID>o1</OpenID><RevokeInfo>19</RevokeInfo><RevokeInfo>20</RevokeInfo></xml>`, []int{19, 20}, true, true},
+		// A withdrawal from a plugin concerns what the plugin keeps.
+		{"JSON from a plugin", `{"Event":"user_authorization_revoke","OpenID":"o1","RevokeInfo":"6","PluginID":"wxplugin1","OpenPID":"p1"}`, []int{6}, false, false},
+		{"XML from a plugin", `<xml><Event>user_authorization_revoke</Event><OpenID>o1</OpenID><RevokeInfo>6</RevokeInfo><PluginID>wxplugin1</PluginID></xml>`, []int{6}, false, false},
 		// Revoked answers only for the revoke event.
 		{"not a revoke", `{"Event":"user_info_modified","OpenID":"o1","RevokeInfo":"6"}`, []int{6}, false, false},
 	} {

@@ -98,7 +98,8 @@ type textCheckAnswer struct {
 
 // CheckText asks WeChat (msgSecCheck v2, profile scene) whether content, a
 // text the user openid wrote, may be shown. Errors are ErrUserInactive,
-// ErrUnavailable or ErrBadCredentials; a verdict comes only with a nil error.
+// ErrUnavailable (worth retrying), ErrRefused or ErrBadCredentials; a verdict
+// comes only with a nil error.
 func (c *Client) CheckText(ctx context.Context, openid, content string) (Verdict, error) {
 	const api = "msg_sec_check"
 	raw, err := c.call(ctx, api, c.textCheck, textCheckRequest{Version: 2, OpenID: openid, Scene: sceneProfile, Content: content})
@@ -184,8 +185,12 @@ func (c *Client) call(ctx context.Context, api string, endpoint *url.URL, req an
 				c.tokens.Invalidate(tok)
 				continue
 			}
+			// Refused twice: another instance may have forced a refresh.
 		case 61010:
 			return nil, fmt.Errorf("%w: %s", ErrUserInactive, s.describe(api))
+		case -1, 45009, 45011, 45035: // system busy; call limits reached
+		default: // 40003 bad openid, 40129 bad scene, 43104 openid of another app, 44002, 47001...
+			return nil, fmt.Errorf("%w: %s", ErrRefused, s.describe(api))
 		}
 		return nil, fmt.Errorf("%w: %s", ErrUnavailable, s.describe(api))
 	}

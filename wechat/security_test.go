@@ -62,7 +62,8 @@ func TestCheckTextVerdicts(t *testing.T) {
 		{"no result", 200, `{"errcode":0,"errmsg":"ok","trace_id":"t"}`, Verdict{}, ErrUnavailable},
 		{"user inactive", 200, `{"errcode":61010,"errmsg":"user visit record expired rid: 655d9278-7c157f97-69055077"}`, Verdict{}, ErrUserInactive},
 		{"busy", 200, `{"errcode":-1,"errmsg":"system error"}`, Verdict{}, ErrUnavailable},
-		{"openid mismatch", 200, `{"errcode":43104,"errmsg":"appid and openid not match"}`, Verdict{}, ErrUnavailable},
+		{"openid mismatch", 200, `{"errcode":43104,"errmsg":"appid and openid not match"}`, Verdict{}, ErrRefused},
+		{"invalid openid", 200, `{"errcode":40003,"errmsg":"invalid openid"}`, Verdict{}, ErrRefused},
 		{"rate limited", 200, `{"errcode":45009,"errmsg":"reach max api daily quota limit"}`, Verdict{}, ErrUnavailable},
 		{"not json", 200, `<html>bad gateway</html>`, Verdict{}, ErrUnavailable},
 		{"http 500", 500, `{"errcode":0,"result":{"suggest":"pass","label":100}}`, Verdict{}, ErrUnavailable},
@@ -154,6 +155,7 @@ func TestCheckImageAsyncErrors(t *testing.T) {
 	}{
 		{"user inactive", 200, `{"errcode":61010,"errmsg":"user visit record expired"}`, ErrUserInactive},
 		{"busy", 200, `{"errcode":-1,"errmsg":"system error"}`, ErrUnavailable},
+		{"bad scene", 200, `{"errcode":40129,"errmsg":"invalid scene"}`, ErrRefused},
 		{"no trace id", 200, `{"errcode":0,"errmsg":"ok"}`, ErrUnavailable},
 		{"not json", 200, `oops`, ErrUnavailable},
 		{"http 502", 502, `{"errcode":0,"trace_id":"t"}`, ErrUnavailable},

@@ -21,9 +21,12 @@ import (
 var (
 	// ErrUnavailable means WeChat gave no usable answer: network failure,
 	// timeout, an HTTP error status, an answer that is not JSON, errcode -1
-	// (busy), a rate limit or an errcode this package does not single out.
-	// Trying again later may work.
+	// (busy) or a rate limit. Trying again later may work.
 	ErrUnavailable = errors.New("wechat unavailable")
+	// ErrRefused means WeChat refused a content security call with an
+	// errcode that the same call will get again (a bad openid, a request
+	// it does not take): it needs a fix, not a retry.
+	ErrRefused = errors.New("wechat refused the call")
 	// ErrBadCredentials means WeChat refused the AppID or AppSecret when
 	// asked for an access token: an operator has to fix the configuration
 	// (after an AppSecret reset, Tokens.SetSecret).

@@ -36,6 +36,10 @@ type config struct {
 	ContentSecurity         bool
 	ContentSecurityFailOpen bool // save a nickname WeChat could not judge, as unchecked
 	NicknameReviewAccept    bool // save a nickname WeChat sends to review
+	// AvatarReviewHold shows a new avatar only once WeChat passes it
+	// (AVATAR_REVIEW=before); otherwise at once, taken down if risky.
+	AvatarReviewHold    bool
+	AvatarReviewTimeout time.Duration // how long an avatar's verdict is waited for
 	// Push are the message push's Token and EncodingAESKey (the mini
 	// program console's 消息推送); an empty Token: /wechat/push off.
 	Push           wechat.PushSecrets
@@ -332,11 +336,18 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	case len(c.Push.Token) > 0 && len(c.Push.Token) < 32:
 		p.fail("WECHAT_PUSH_TOKEN", "at least 32 characters: a short one can be found from one logged signature")
 	case c.Push.Token != "" && c.WeChatAppID == "":
-		p.fail("WECHAT_PUSH_TOKEN", "needs WECHAT_APPID: pushes are checked against it")
+		if !p.failed("WECHAT_APPID") { // one line for the one mistake
+			p.fail("WECHAT_PUSH_TOKEN", "needs WECHAT_APPID: pushes are checked against it")
+		}
 	case c.Push.Token != "":
 		if _, err := wechat.NewPush(c.WeChatAppID, c.Push); err != nil {
 			p.fail("WECHAT_PUSH_AES_KEY", "%v", err)
 		}
+	case c.ContentSecurity && !dev:
+		// Without the push, no avatar verdict arrives: every avatar would
+		// wait for AVATAR_REVIEW_TIMEOUT and be decided unchecked. (In
+		// --dev, WeChat could not fetch a local avatar anyway.)
+		p.fail("WECHAT_PUSH_TOKEN", "required with CONTENT_SECURITY=wechat: avatar verdicts arrive by message push (or set CONTENT_SECURITY=off)")
 	}
 	switch review := p.str("NICKNAME_REVIEW", "reject", false); review {
 	case "reject":
@@ -345,6 +356,15 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	default:
 		p.fail("NICKNAME_REVIEW", "%q: want reject or accept", review)
 	}
+	switch review := p.str("AVATAR_REVIEW", "after", false); review {
+	case "after":
+	case "before":
+		c.AvatarReviewHold = true
+	default:
+		p.fail("AVATAR_REVIEW", "%q: want after or before", review)
+	}
+	// WeChat pushes its verdict within 30 minutes.
+	c.AvatarReviewTimeout = p.duration("AVATAR_REVIEW_TIMEOUT", avatar.DefaultVerdictTimeout, 30*time.Minute, 72*time.Hour)
 
 	if keys := p.secret("JWT_KEYS", devJWTKeys, true); !p.failed("JWT_KEYS") {
 		ring, err := auth.ParseKeyRing(keys)

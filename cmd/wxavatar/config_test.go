@@ -22,6 +22,7 @@ func prodEnv() map[string]string {
 		"JWT_KEYS":   "k1:0123456789abcdef0123456789abcdef",
 		"COS_BUCKET": "avatars-1250000000", "COS_REGION": "ap-shanghai",
 		"COS_SECRET_ID": "AKIDx", "COS_SECRET_KEY": "key",
+		"WECHAT_PUSH_TOKEN": contractPushToken, "WECHAT_PUSH_AES_KEY": contractPushKey,
 	}
 }
 

@@ -934,7 +934,7 @@ func TestContractCheckerRefuses(t *testing.T) {
 	}
 	const (
 		user = `{"id":"u1","nickname":"","avatar_url":"https://cdn.example.com/avatars/u1/a.png",` +
-			`"avatar_thumb_url":"https://cdn.example.com/avatars/u1/thumb","updated_at":"2026-05-01T08:30:00Z"}`
+			`"avatar_thumb_url":"https://cdn.example.com/avatars/u1/thumb","avatar_review":null,"updated_at":"2026-05-01T08:30:00Z"}`
 		rejected = `{"error":{"code":"upload_rejected","message":"not an image","reason":"not_an_image"},"request_id":"r1"}`
 		errBody  = `{"error":{"code":"rate_limited","message":"slow down"},"request_id":"r1"}`
 		upload   = `{"upload":{"id":"u1","key":"uploads/u/u1.png","expires_at":"2026-05-01T08:30:00Z","max_bytes":1000,` +
@@ -966,6 +966,10 @@ func TestContractCheckerRefuses(t *testing.T) {
 		{"GET", "/v1/me", 200, nil, `{"user":`, "body is not JSON"},
 		{"GET", "/v1/me", 200, nil, ``, "no body"},
 		{"GET", "/v1/me", 200, nil, strings.Replace(`{"user":`+user+`}`, `"https://cdn.example.com/avatars/u1/thumb"`, `"not a uri"`, 1), `at "/user/avatar_thumb_url"`},
+		{"GET", "/v1/me", 200, nil, strings.Replace(`{"user":`+user+`}`, `"avatar_review":null`, `"avatar_review":{"status":"rejected","upload_id":"up1","reason":"risky"}`, 1), ""},
+		{"GET", "/v1/me", 200, nil, strings.Replace(`{"user":`+user+`}`, `"avatar_review":null`, `"avatar_review":{"status":"pending","upload_id":"up1"}`, 1), ""},
+		{"GET", "/v1/me", 200, nil, strings.Replace(`{"user":`+user+`}`, `"avatar_review":null`, `"avatar_review":{"status":"gone","upload_id":"up1"}`, 1), `at "/user/avatar_review"`},
+		{"GET", "/v1/me", 200, nil, strings.Replace(`{"user":`+user+`}`, `"avatar_review":null,`, ``, 1), "avatar_review"},
 		{"POST", "/v1/avatar/uploads/abc/confirm", 422, nil, rejected, ""},
 		{"POST", "/v1/avatar/uploads/abc/confirm", 422, nil, strings.Replace(rejected, "not_an_image", "bogus", 1), `at "/error/reason"`},
 		{"POST", "/v1/avatar/uploads/abc/confirm", 503, nil, strings.Replace(errBody, "rate_limited", "busy", 1), ""},

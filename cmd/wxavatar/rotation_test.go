@@ -131,6 +131,7 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 		"COS_BUCKET": testBucketName, "COS_REGION": "ap-guangzhou", "COS_BUCKET_URL": cosSrv.URL,
 		"COS_SECRET_KEY_FILE": cosKeyFile, "JWT_KEYS_FILE": jwtFile,
 		"LIMIT_SESSIONS_PER_MINUTE": "0", "LIMIT_UPLOADS_PER_MINUTE": "0", "LIMIT_PENDING_UPLOADS": "0",
+		"WECHAT_PUSH_TOKEN": contractPushToken, "WECHAT_PUSH_AES_KEY": contractPushKey,
 	})
 	c := client{t: t, base: srv.api}
 	oldToken := c.login("code-before")

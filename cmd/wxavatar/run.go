@@ -223,6 +223,7 @@ type app struct {
 	keys     keys
 	srvs     *servers
 	sweeper  *avatar.Sweeper
+	avatars  *avatar.Service
 	// Where each listener is; nil for a listener that is off.
 	APIAddr, MetricsAddr, StorageAddr, PprofAddr net.Addr
 }
@@ -300,7 +301,8 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 	if err != nil {
 		return nil, err
 	}
-	moderation := avatar.Moderation{AcceptReview: cfg.NicknameReviewAccept, FailOpen: cfg.ContentSecurityFailOpen}
+	moderation := avatar.Moderation{AcceptReview: cfg.NicknameReviewAccept, FailOpen: cfg.ContentSecurityFailOpen,
+		HoldAvatars: cfg.AvatarReviewHold, VerdictTimeout: cfg.AvatarReviewTimeout}
 	if cfg.ContentSecurity {
 		wx := &http.Client{Timeout: cfg.WeChatTimeout, Transport: metrics.InstrumentTransport("wechat", http.DefaultTransport)}
 		k.wxTokens, err = wechat.NewTokens(cfg.WeChatAPIBase, cfg.WeChatAppID, cfg.WeChatSecret, wx, time.Now)
@@ -311,9 +313,9 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 		if err != nil {
 			return nil, err
 		}
-		moderation.Moderator = moderator{checker}
+		moderation.Moderator, moderation.Images = moderator{checker}, moderator{checker}
 	} else if cfg.WeChatAppID != "" {
-		logger.Warn("CONTENT_SECURITY=off: nicknames are saved without WeChat's content check; mini program review expects it")
+		logger.Warn("CONTENT_SECURITY=off: nicknames and avatars are saved without WeChat's content check; mini program review expects it")
 	}
 	var push handler.PushDecoder
 	if cfg.Push.Token != "" {
@@ -330,6 +332,7 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 	if err != nil {
 		return nil, err
 	}
+	a.avatars = avatars
 	api, err := handler.New(handler.Deps{
 		Logger: logger, Now: time.Now, Login: login, Tokens: k.tokens, Limiter: a.database, Avatars: avatars, Push: push,
 		Limits: cfg.Limits, Metrics: metrics,
@@ -373,6 +376,11 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 	return a, nil
 }
 
+// reviewInterval is how often an instance looks for avatar checks to ask
+// for again and verdicts overdue; a check queued by its own confirm is
+// asked for at once.
+const reviewInterval = 10 * time.Second
+
 // pruneRateLimits drops, every sweep interval, the rate-limit rows of
 // clients idle for a while: the API's limits live in the database, and
 // nothing else would ever delete them.
@@ -407,7 +415,9 @@ func (a *app) run(ctx context.Context, load func() (config, error), hup <-chan o
 	go func() { defer close(sweeping); a.sweeper.Run(sweepCtx) }()
 	pruning := make(chan struct{})
 	go func() { defer close(pruning); a.pruneRateLimits(sweepCtx) }()
-	defer func() { stopSweeping(); <-sweeping; <-pruning }()
+	reviewing := make(chan struct{})
+	go func() { defer close(reviewing); a.avatars.RunReviews(sweepCtx, reviewInterval) }()
+	defer func() { stopSweeping(); <-sweeping; <-pruning; <-reviewing }()
 
 	for running := true; running; {
 		select {

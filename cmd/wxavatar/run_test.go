@@ -216,7 +216,12 @@ type (
 		Nickname       string  `json:"nickname"`
 		AvatarURL      *string `json:"avatar_url"`
 		AvatarThumbURL *string `json:"avatar_thumb_url"`
-		UpdatedAt      string  `json:"updated_at"`
+		AvatarReview   *struct {
+			Status   string `json:"status"`
+			UploadID string `json:"upload_id"`
+			Reason   string `json:"reason"`
+		} `json:"avatar_review"`
+		UpdatedAt string `json:"updated_at"`
 	}
 	sessionReply struct {
 		Token     string   `json:"token"`
@@ -504,6 +509,9 @@ func serverEnv(wechatURL, cosURL, databaseURL string, extra map[string]string) m
 		"COS_SECRET_ID":   testCOSID,
 		"COS_SECRET_KEY":  testCOSKey,
 		"COS_BUCKET_URL":  cosURL,
+		// Content security is on, and avatar verdicts arrive by push.
+		"WECHAT_PUSH_TOKEN":   contractPushToken,
+		"WECHAT_PUSH_AES_KEY": contractPushKey,
 	}
 	for k, v := range extra {
 		env[k] = v

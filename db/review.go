@@ -1,0 +1,230 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/wxavatar/wxavatar/avatar"
+)
+
+// The review states of an upload (migration 00009).
+const (
+	reviewQueued    = "queued"
+	reviewWaiting   = "waiting"
+	reviewApproved  = "approved"
+	reviewTakenDown = "taken_down"
+)
+
+// ClaimReviews claims up to limit avatars due for the reviewer at now: queued
+// ones whose next request is due, waiting ones past their deadline. A claim
+// moves review_next_at past the lease, so that of several instances one
+// claims each, and one that died holding it is retaken after the lease.
+func (d *DB) ClaimReviews(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]avatar.ReviewTask, error) {
+	tasks, err := d.claimReviews(ctx, now, lease, limit)
+	return tasks, translate(err)
+}
+
+func (d *DB) claimReviews(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]avatar.ReviewTask, error) {
+	rows, err := d.query(ctx, `SELECT uploads.id, uploads.user_id, users.openid, uploads.url, uploads.review_state,
+			uploads.review_attempts, uploads.review_deadline, uploads.review_error, uploads.review_next_at
+		FROM uploads JOIN users ON users.id = uploads.user_id
+		WHERE uploads.review_state IN ('queued', 'waiting') AND uploads.review_next_at <= ?
+		ORDER BY uploads.review_next_at LIMIT ?`, toMillis(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	type candidate struct {
+		task   avatar.ReviewTask
+		nextAt int64
+	}
+	var candidates []candidate
+	for rows.Next() {
+		var (
+			c         candidate
+			deadline  int64
+			lastError sql.NullString
+		)
+		if err := rows.Scan(&c.task.UploadID, &c.task.UserID, &c.task.OpenID, &c.task.URL, &c.task.State,
+			&c.task.Attempts, &deadline, &lastError, &c.nextAt); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		c.task.Deadline, c.task.Refused = fromMillis(deadline), lastError.String == "refused"
+		candidates = append(candidates, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var claimed []avatar.ReviewTask
+	for _, c := range candidates {
+		// Claimed only as it was read: another instance that acted on it
+		// since has moved review_next_at.
+		n, err := d.exec(ctx, `UPDATE uploads SET review_next_at = ?
+			WHERE id = ? AND review_state = ? AND review_next_at = ?`,
+			toMillis(now.Add(lease)), c.task.UploadID, c.task.State, c.nextAt)
+		if err != nil {
+			return claimed, err
+		}
+		if n == 1 {
+			claimed = append(claimed, c.task)
+		}
+	}
+	return claimed, nil
+}
+
+// ReviewAsked records the trace id of a check requested: the avatar waits
+// for its verdict until its deadline. An avatar decided or gone meanwhile
+// stays as it is.
+func (d *DB) ReviewAsked(ctx context.Context, uploadID, traceID string, _ time.Time) error {
+	_, err := d.exec(ctx, `UPDATE uploads SET review_state = 'waiting', review_trace_id = ?, review_error = NULL,
+			review_next_at = review_deadline
+		WHERE id = ? AND review_state = 'queued'`, traceID, uploadID)
+	return translate(err)
+}
+
+// ReviewFailed records a failed request, asked again at retryAt.
+func (d *DB) ReviewFailed(ctx context.Context, uploadID string, refused bool, retryAt time.Time) error {
+	kind := "unavailable"
+	if refused {
+		kind = "refused"
+	}
+	_, err := d.exec(ctx, `UPDATE uploads SET review_attempts = review_attempts + 1, review_error = ?, review_next_at = ?
+		WHERE id = ? AND review_state = 'queued'`, kind, toMillis(retryAt), uploadID)
+	return translate(err)
+}
+
+// RequeueReview queues the check of the user's current avatar again, unless
+// one is under way; a user without an avatar, or gone, is nothing to do.
+func (d *DB) RequeueReview(ctx context.Context, userID string, deadline, now time.Time) error {
+	_, err := d.exec(ctx, `UPDATE uploads SET review_state = 'queued', review_next_at = ?, review_deadline = ?,
+			review_attempts = 0, review_error = NULL, review_trace_id = NULL
+		WHERE id = (SELECT avatar_upload_id FROM users WHERE users.id = ?) AND user_id = ?
+			AND (review_state IS NULL OR review_state NOT IN ('queued', 'waiting'))`,
+		toMillis(now), toMillis(deadline), userID, userID)
+	return translate(err)
+}
+
+// DecideReview applies a verdict, in one transaction with the user row
+// locked, to an avatar waiting for one; or to one kept at its deadline
+// without one, when the verdict comes late (a risky one still takes it down).
+//
+// Approved, a held avatar still the user's latest becomes their avatar, and
+// one superseded meanwhile is left to the sweeper like any replaced avatar.
+// Taken down, its objects are queued for deletion; if it was the user's
+// avatar, the latest approved one left (or none) takes its place; and the
+// user's profile says it was rejected, and why.
+func (d *DB) DecideReview(ctx context.Context, dec avatar.ReviewDecision, now time.Time) (avatar.ReviewOutcome, error) {
+	var out avatar.ReviewOutcome
+	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
+		var err error
+		out, err = d.decideIn(ctx, tx, dec, now)
+		return err
+	}))
+	return out, translate(err)
+}
+
+func (d *DB) decideIn(ctx context.Context, tx *txn, dec avatar.ReviewDecision, now time.Time) (avatar.ReviewOutcome, error) {
+	var out avatar.ReviewOutcome
+	find, arg := `SELECT id, user_id FROM uploads WHERE id = ?`, dec.UploadID
+	if dec.TraceID != "" {
+		find, arg = `SELECT id, user_id FROM uploads WHERE review_trace_id = ?`, dec.TraceID
+	}
+	var id string
+	if err := tx.queryRow(ctx, find, arg).Scan(&id, &out.UserID); err != nil {
+		return out, err // sql.ErrNoRows: ErrNotFound
+	}
+	var current, reviewFor, review sql.NullString
+	if err := tx.queryRow(ctx, d.lockUser(`avatar_upload_id, avatar_review_upload_id, avatar_review`), out.UserID).
+		Scan(&current, &reviewFor, &review); err != nil {
+		return out, err
+	}
+	up, err := scanUpload(tx.queryRow(ctx, `SELECT `+uploadColumns+` FROM uploads WHERE id = ?`, id))
+	if err != nil {
+		return out, err
+	}
+	var objectsLeft bool
+	if err := tx.queryRow(ctx, `SELECT avatar_deleted_at IS NULL FROM uploads WHERE id = ?`, id).Scan(&objectsLeft); err != nil {
+		return out, err
+	}
+	state := reviewApproved
+	if !dec.Approve {
+		state = reviewTakenDown
+	}
+	// The state condition is in the UPDATE itself: of a push and a
+	// deadline deciding at once, one changes the row.
+	res, err := tx.exec(ctx, `UPDATE uploads SET review_state = ?, review_verdict = ?, review_label = ?, review_next_at = NULL,
+			avatar_deleted_at = CASE WHEN ? THEN COALESCE(avatar_deleted_at, ?) ELSE avatar_deleted_at END
+		WHERE id = ? AND (review_state IN ('queued', 'waiting')
+			OR (? AND review_state = 'approved' AND review_verdict = 'unchecked'))`,
+		state, dec.Verdict, dec.Label, !dec.Approve, toMillis(now), id, dec.TraceID != "")
+	if err != nil {
+		return out, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return out, err
+	} else if n == 0 {
+		return out, avatar.ErrConflict
+	}
+	isCurrent, isLatest := current.String == id, reviewFor.String == id
+	if dec.Approve {
+		switch {
+		case isLatest && !isCurrent && objectsLeft:
+			out.Shown = true
+			_, err = d.showAvatar(ctx, tx, out.UserID, up, now,
+				`avatar_review = NULL, avatar_review_upload_id = NULL, avatar_review_reason = NULL`)
+		case isLatest:
+			_, err = tx.exec(ctx, `UPDATE users SET avatar_review = NULL, avatar_review_upload_id = NULL,
+				avatar_review_reason = NULL, updated_at = ? WHERE id = ?`, toMillis(now), out.UserID)
+		case !isCurrent:
+			// Held, and superseded by a later avatar: the sweeper's after
+			// the grace period, like any avatar replaced.
+			_, err = tx.exec(ctx, `UPDATE uploads SET replaced_at = COALESCE(replaced_at, ?) WHERE id = ?`, toMillis(now), id)
+		}
+		return out, err
+	}
+	if objectsLeft && up.AvatarKey != up.Key {
+		out.Deletions = append(out.Deletions, avatar.ObjectDeletion{Key: up.AvatarKey, NotBefore: now})
+		if up.ThumbKey != "" {
+			out.Deletions = append(out.Deletions, avatar.ObjectDeletion{Key: up.ThumbKey, NotBefore: now})
+		}
+		if err := queueDeletions(ctx, tx, out.Deletions); err != nil {
+			return out, err
+		}
+	}
+	if isCurrent {
+		out.Reverted = true
+		if err := d.revertAvatar(ctx, tx, out.UserID, id, now); err != nil {
+			return out, err
+		}
+	}
+	// The user hears of it when it was their avatar or the one they wait
+	// for; not when it only interrupts news of a later one.
+	if isLatest || (isCurrent && review.String != avatar.ReviewPending) {
+		_, err = tx.exec(ctx, `UPDATE users SET avatar_review = ?, avatar_review_upload_id = ?, avatar_review_reason = ?,
+			updated_at = ? WHERE id = ?`, avatar.ReviewRejected, id, dec.Verdict, toMillis(now), out.UserID)
+	}
+	return out, err
+}
+
+// revertAvatar gives the user, whose avatar takenDown was taken down, the
+// latest avatar of theirs that is approved (or was never checked) and not
+// deleted, or none.
+func (d *DB) revertAvatar(ctx context.Context, tx *txn, userID, takenDown string, now time.Time) error {
+	prev, err := scanUpload(tx.queryRow(ctx, `SELECT `+uploadColumns+` FROM uploads
+		WHERE user_id = ? AND id <> ? AND status = 'confirmed' AND avatar_deleted_at IS NULL
+			AND (review_state IS NULL OR review_state = 'approved')
+		ORDER BY confirmed_at DESC, id DESC LIMIT 1`, userID, takenDown))
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = tx.exec(ctx, `UPDATE users SET avatar_url = NULL, avatar_thumb_url = NULL, avatar_upload_id = NULL,
+			updated_at = ? WHERE id = ?`, toMillis(now), userID)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	_, err = d.showAvatar(ctx, tx, userID, prev, now, "")
+	return err
+}
