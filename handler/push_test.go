@@ -3,6 +3,7 @@ package handler
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -148,4 +149,91 @@ func TestPushEvents(t *testing.T) {
 			t.Errorf("malformed push: %d %s; want 400", rec.Code, rec.Body)
 		}
 	})
+}
+
+// TestPushAvatarVerdicts: a wxa_media_check push, in JSON or XML, with its
+// label as a number or a string, applies the verdict to the avatar its
+// trace id names; a repeat, or a verdict for no trace, changes nothing; a
+// revocation from a plugin leaves the mini program's data alone; a
+// user_info_modified push for a user without content security changes
+// nothing.
+func TestPushAvatarVerdicts(t *testing.T) {
+	ctx := context.Background()
+	ta := newTestAPI(t, withPush(t))
+	token, userID := ta.login(t, "pam")
+	if a := ta.do(t, "PUT", "/v1/me", token, `{"nickname":"Pam"}`); a.status != 200 {
+		t.Fatal(a.raw)
+	}
+	safe := wechat.Sealer{Token: testPushToken, EncodingAESKey: testPushKey, AppID: testPushAppID, Mode: wechat.ModeSafe}
+	// Two avatars, each waiting for its verdict; the second is shown.
+	for i, id := range []string{"up-a", "up-b"} {
+		up := avatar.Upload{ID: id, UserID: userID, Key: "uploads/" + userID + "/" + id + ".png",
+			AvatarKey: "avatars/" + userID + "/" + id + "/avatar", ThumbKey: "avatars/" + userID + "/" + id + "/thumb",
+			ContentType: "image/png", URL: "https://cdn.example.com/" + id, ThumbURL: "https://cdn.example.com/" + id + "/thumb",
+			MaxBytes: 1000, ExpiresAt: ta.now.Add(time.Hour)}
+		at := ta.now.Add(time.Duration(i-5) * time.Minute)
+		if err := ta.store.CreateUpload(ctx, up, 0, at); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := ta.store.ConfirmUpload(ctx, userID, id, 10, avatar.ReviewPlan{Deadline: ta.now.Add(time.Hour)}, at); err != nil {
+			t.Fatal(err)
+		}
+		if err := ta.store.ReviewAsked(ctx, id, "trace-"+id, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	verdict := func(trace, result string) string {
+		return `{"ToUserName":"gh_1","FromUserName":"x","CreateTime":1714112445,"MsgType":"event","Event":"wxa_media_check",` +
+			`"appid":"` + testPushAppID + `","trace_id":"` + trace + `","version":2,"result":` + result + `}`
+	}
+	me := func() userJSON {
+		t.Helper()
+		var env struct{ User userJSON }
+		a := ta.do(t, "GET", "/v1/me", token, "")
+		if a.status != 200 || json.Unmarshal([]byte(a.raw), &env) != nil {
+			t.Fatalf("GET /v1/me: %d %s", a.status, a.raw)
+		}
+		return env.User
+	}
+
+	if rec := ta.push(t, safe, verdict("trace-up-a", `{"suggest":"pass","label":100}`)); rec.Code != 200 || rec.Body.String() != "success" {
+		t.Fatalf("pass for a: %d %s", rec.Code, rec.Body)
+	}
+	for i := range 2 { // the risky verdict, delivered twice; the label a string
+		if rec := ta.push(t, safe, verdict("trace-up-b", `{"suggest":"risky","label":"20002"}`)); rec.Code != 200 || rec.Body.String() != "success" {
+			t.Fatalf("risky for b, delivery %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	u := me()
+	if u.AvatarURL == nil || *u.AvatarURL != "https://cdn.example.com/up-a" || u.AvatarReview == nil ||
+		*u.AvatarReview != (avatarReviewJSON{Status: "rejected", UploadID: "up-b", Reason: "risky"}) {
+		t.Errorf("after the verdicts: %+v (review %+v); want avatar a back, b rejected as risky", u, u.AvatarReview)
+	}
+	if rec := ta.push(t, safe, verdict("trace-nobody", `{"suggest":"risky","label":20002}`)); rec.Code != 200 {
+		t.Errorf("a verdict for no trace: %d %s; want 200", rec.Code, rec.Body)
+	}
+	xmlSafe := safe
+	xmlSafe.XML = true
+	xmlVerdict := `<xml><ToUserName><![CDATA[gh_1]]></ToUserName><MsgType><![CDATA[event]]></MsgType>` +
+		`<Event><![CDATA[wxa_media_check]]></Event><trace_id><![CDATA[trace-up-a]]></trace_id>` +
+		`<result><suggest><![CDATA[risky]]></suggest><label>20001</label></result></xml>`
+	if rec := ta.push(t, xmlSafe, xmlVerdict); rec.Code != 200 {
+		t.Fatalf("XML verdict: %d %s", rec.Code, rec.Body)
+	}
+	if u := me(); u.AvatarURL == nil || *u.AvatarURL != "https://cdn.example.com/up-a" {
+		t.Errorf("a was approved, so a later risky verdict is for nothing waiting: avatar %v; want a kept", u.AvatarURL)
+	}
+
+	plugin := `{"ToUserName":"gh_1","FromUserName":"x","CreateTime":1714112445,"MsgType":"event",` +
+		`"Event":"user_authorization_revoke","OpenID":"dev-openid-pam","AppID":"` + testPushAppID + `","RevokeInfo":"6",` +
+		`"PluginID":"wxplugin0001","OpenPID":"p1"}`
+	modified := strings.Replace(plugin, "user_authorization_revoke", "user_info_modified", 1)
+	for _, msg := range []string{plugin, modified} {
+		if rec := ta.push(t, safe, msg); rec.Code != 200 || rec.Body.String() != "success" {
+			t.Fatalf("%s: %d %s", msg, rec.Code, rec.Body)
+		}
+	}
+	if u := me(); u.Nickname != "Pam" {
+		t.Errorf("after a plugin's revocation and a modified profile without content security: nickname %q; want Pam", u.Nickname)
+	}
 }
