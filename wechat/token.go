@@ -44,12 +44,13 @@ const (
 	// expirySlack keeps a cached token from being used right up to its
 	// expiry, which our clock and the network only approximate.
 	expirySlack = 30 * time.Second
-	// retryAfterFailure spaces out renewals while WeChat fails and the
-	// cached token still works, so that a failing stable_token is not asked
-	// again on every call.
+	// retryAfterFailure spaces out background renewals while WeChat fails
+	// and the cached token still works, so that a failing stable_token is
+	// not asked again on every call.
 	retryAfterFailure = 30 * time.Second
 	// fetchTimeout bounds a renewal that no caller's context bounds (the
-	// renewal outlives the caller that started it).
+	// renewal outlives the caller that started it, and a background renewal
+	// has no caller at all).
 	fetchTimeout = 15 * time.Second
 	// maxAnswer bounds how much of an answer is read.
 	maxAnswer = 64 << 10
@@ -58,22 +59,26 @@ const (
 // Tokens hands out the stable access token of one mini program
 // (POST /cgi-bin/stable_token in normal mode, never force_refresh, which
 // would invalidate the token every other instance holds). The token is
-// cached in memory and renewed shortly before it expires, with at most one
-// request to WeChat in flight: concurrent callers wait for it. Several
-// processes may each hold their own Tokens: normal mode gives them all the
-// same token.
+// cached in memory and renewed in the background shortly before it expires,
+// while callers keep getting the cached one; only a caller with no usable
+// token (the first, or after expiry or Invalidate) waits for WeChat. There
+// is at most one request to WeChat in flight. Several processes may each
+// hold their own Tokens: normal mode gives them all the same token.
 type Tokens struct {
 	endpoint *url.URL
 	appID    string
 	secret   atomic.Pointer[string] // swapped when the AppSecret is reset
 	client   *http.Client
 	now      func() time.Time
+	// background runs a renewal that no caller waits for (go run());
+	// tests replace it to follow or await the renewal.
+	background func(run func())
 
-	mu        sync.Mutex
-	token     string    // "" when none yet or invalidated
-	expiresAt time.Time // from when the request that got it began
-	refreshAt time.Time
-	inflight  *fetch // the renewal under way, if any
+	mu          sync.Mutex
+	token       string    // "" when none yet or invalidated
+	usableUntil time.Time // token is handed out until then
+	refreshAt   time.Time // a background renewal is due (or may be retried) from then
+	inflight    *fetch    // the renewal under way, if any
 }
 
 // fetch is one renewal; done is closed once token or err is set.
@@ -100,7 +105,13 @@ func NewTokens(base, appID, secret string, client *http.Client, now func() time.
 	if now == nil {
 		now = time.Now
 	}
-	t := &Tokens{endpoint: u.JoinPath("cgi-bin", "stable_token"), appID: appID, client: client, now: now}
+	t := &Tokens{
+		endpoint:   u.JoinPath("cgi-bin", "stable_token"),
+		appID:      appID,
+		client:     client,
+		now:        now,
+		background: func(run func()) { go run() },
+	}
 	t.secret.Store(&secret)
 	return t, nil
 }
@@ -115,13 +126,26 @@ func (t *Tokens) SetSecret(secret string) error {
 	return nil
 }
 
-// Token returns the cached access token, renewing it first when it is due.
-// Errors are ErrUnavailable or ErrBadCredentials.
+// Token returns the cached access token at once while it is usable, and
+// starts its renewal in the background when that is due. Without a usable
+// token it waits for WeChat, as long as ctx lets it. Errors are
+// ErrUnavailable or ErrBadCredentials.
 func (t *Tokens) Token(ctx context.Context) (string, error) {
 	t.mu.Lock()
-	if t.token != "" && t.now().Before(t.refreshAt) {
+	now := t.now()
+	if t.token != "" && now.Before(t.usableUntil) {
 		tok := t.token
+		var f *fetch
+		if t.inflight == nil && !now.Before(t.refreshAt) {
+			f = &fetch{done: make(chan struct{})}
+			t.inflight = f
+		}
 		t.mu.Unlock()
+		if f != nil {
+			// Nobody waits for this renewal: it must not end with the
+			// caller's context, which may be cancelled once we return.
+			t.background(func() { t.renew(context.WithoutCancel(ctx), f) })
+		}
 		return tok, nil
 	}
 	f := t.inflight
@@ -165,14 +189,12 @@ func (t *Tokens) renew(ctx context.Context, f *fetch) {
 	t.inflight = nil
 	if err != nil {
 		// A token that has not expired still works: keep serving it and
-		// try again a little later.
+		// let a call after retryAfterFailure try again. The error is
+		// dropped: nothing logs or keeps it.
 		now := t.now()
-		if usableUntil := t.expiresAt.Add(-expirySlack); t.token != "" && now.Before(usableUntil) {
+		if t.token != "" && now.Before(t.usableUntil) {
 			f.token = t.token
 			t.refreshAt = now.Add(retryAfterFailure)
-			if t.refreshAt.After(usableUntil) {
-				t.refreshAt = usableUntil
-			}
 			return
 		}
 		f.err = err
@@ -182,7 +204,12 @@ func (t *Tokens) renew(ctx context.Context, f *fetch) {
 	// low as 300 in the overlap) keeps a short-lived token from being
 	// renewed on every call.
 	lead := min(renewLead, lifetime/2)
-	t.token, t.expiresAt, t.refreshAt = tok, start.Add(lifetime), start.Add(lifetime-lead)
+	t.token, t.refreshAt = tok, start.Add(lifetime-lead)
+	// A lifetime too short for the slack is still served until it is due.
+	t.usableUntil = start.Add(lifetime - expirySlack)
+	if t.usableUntil.Before(t.refreshAt) {
+		t.usableUntil = t.refreshAt
+	}
 	f.token = tok
 }
 

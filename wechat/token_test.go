@@ -58,7 +58,8 @@ type fakeWeChat struct {
 	rejectedTokens  int            // answers 40001
 	issued          []string       // every token ever issued, for leak checks
 
-	// gate, when set, holds stable_token requests until closed.
+	// gate, when set, holds stable_token requests until closed (hold,
+	// release).
 	gate chan struct{}
 	// tokenAnswer, when set, answers stable_token instead of normal mode.
 	tokenAnswer func(w http.ResponseWriter)
@@ -75,8 +76,37 @@ func newFakeWeChat(t *testing.T, clock *fakeClock) *fakeWeChat {
 	mux.HandleFunc("POST /wxa/msg_sec_check", f.check)
 	mux.HandleFunc("POST /wxa/media_check_async", f.check)
 	f.server = httptest.NewServer(mux)
-	t.Cleanup(f.server.Close)
+	// Close waits for the handlers, so a held stable_token is let go first.
+	t.Cleanup(func() {
+		f.release()
+		f.server.Close()
+	})
 	return f
+}
+
+// hold makes stable_token requests wait until release, or the end of the
+// test.
+func (f *fakeWeChat) hold() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gate = make(chan struct{})
+}
+
+// release lets held stable_token requests answer; it may be called again.
+func (f *fakeWeChat) release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gate != nil {
+		close(f.gate)
+		f.gate = nil
+	}
+}
+
+// setTokenAnswer replaces normal mode for stable_token (nil restores it).
+func (f *fakeWeChat) setTokenAnswer(answer func(w http.ResponseWriter)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tokenAnswer = answer
 }
 
 func (f *fakeWeChat) newToken() string {
@@ -188,13 +218,69 @@ func (f *fakeWeChat) counts() (tokenCalls, rejected int) {
 	return f.tokenCalls, f.rejectedTokens
 }
 
+// newTokens builds Tokens whose background renewal runs before Token
+// returns, so that a test about something else (two instances renewing into
+// the overlap) sees it land without waiting for it. The caller that starts
+// the renewal still gets the cached token.
 func (f *fakeWeChat) newTokens(t *testing.T) *Tokens {
 	t.Helper()
 	ts, err := NewTokens(f.server.URL, testAppID, testSecret, f.server.Client(), f.clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.background = func(run func()) { run() }
 	return ts
+}
+
+// newBackgroundTokens builds Tokens that renew in the background as in
+// production. The test's cleanup lets WeChat answer and waits for every
+// background renewal before the fake closes, so none outlives the test.
+func (f *fakeWeChat) newBackgroundTokens(t *testing.T) *Tokens {
+	t.Helper()
+	ts, err := NewTokens(f.server.URL, testAppID, testSecret, f.server.Client(), f.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	ts.background = func(run func()) { wg.Go(run) }
+	// Cleanups run last-registered first: this one before the fake closes.
+	t.Cleanup(func() {
+		f.release()
+		wg.Wait()
+	})
+	return ts
+}
+
+// waitRenewal waits for the renewal under way, if any, to land.
+func waitRenewal(t *testing.T, ts *Tokens) {
+	t.Helper()
+	ts.mu.Lock()
+	f := ts.inflight
+	ts.mu.Unlock()
+	if f == nil {
+		return
+	}
+	select {
+	case <-f.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the renewal did not land within 5 s")
+	}
+}
+
+// waitTokenCalls waits until WeChat has been asked for a token n times.
+func (f *fakeWeChat) waitTokenCalls(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		calls, _ := f.counts()
+		if calls >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stable_token calls = %d after 5 s; want %d", calls, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // assertNoSecrets fails when err's text carries the AppSecret or any token
@@ -215,8 +301,7 @@ func (f *fakeWeChat) assertNoSecrets(t *testing.T, err error) {
 
 func TestTokensOneFetchInFlight(t *testing.T) {
 	fake := newFakeWeChat(t, newFakeClock())
-	gate := make(chan struct{})
-	fake.gate = gate
+	fake.hold()
 	ts := fake.newTokens(t)
 
 	const callers = 50
@@ -227,7 +312,7 @@ func TestTokensOneFetchInFlight(t *testing.T) {
 		wg.Go(func() { got[i], errs[i] = ts.Token(context.Background()) })
 	}
 	time.Sleep(5 * time.Millisecond) // let the callers pile up behind the fetch
-	close(gate)
+	fake.release()
 	wg.Wait()
 	for i := range callers {
 		if errs[i] != nil || got[i] != got[0] || got[0] == "" {
@@ -242,7 +327,7 @@ func TestTokensOneFetchInFlight(t *testing.T) {
 func TestTokensRenewBeforeExpiry(t *testing.T) {
 	clock := newFakeClock()
 	fake := newFakeWeChat(t, clock)
-	ts := fake.newTokens(t)
+	ts := fake.newBackgroundTokens(t)
 	ctx := context.Background()
 
 	first, err := ts.Token(ctx)
@@ -257,6 +342,17 @@ func TestTokensRenewBeforeExpiry(t *testing.T) {
 		t.Fatalf("stable_token calls = %d; want 1 while the token is fresh", calls)
 	}
 	clock.Advance(2 * time.Second)
+	// Due: the caller gets the cached token, and the renewal it starts
+	// does not end with the caller's context.
+	fake.hold()
+	callerCtx, cancel := context.WithCancel(ctx)
+	tok, err := ts.Token(callerCtx)
+	cancel()
+	if tok != first || err != nil {
+		t.Fatalf("renewal due: %q, %v; want the cached token at once", tok, err)
+	}
+	fake.release()
+	waitRenewal(t, ts)
 	second, err := ts.Token(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +372,7 @@ func TestTokensShortLifetimeIsNotRefetchedInALoop(t *testing.T) {
 	fake.tokenAnswer = func(w http.ResponseWriter) {
 		writeJSON(w, `{"access_token":"TOKEN_short_lived","expires_in":300}`)
 	}
-	ts := fake.newTokens(t)
+	ts := fake.newBackgroundTokens(t)
 	ctx := context.Background()
 	for _, step := range []time.Duration{0, 100 * time.Second, 49 * time.Second} {
 		clock.Advance(step)
@@ -295,6 +391,7 @@ func TestTokensShortLifetimeIsNotRefetchedInALoop(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	waitRenewal(t, ts)
 	if calls, _ := fake.counts(); calls != 2 {
 		t.Errorf("stable_token calls = %d after 151 s; want 2", calls)
 	}
@@ -302,7 +399,7 @@ func TestTokensShortLifetimeIsNotRefetchedInALoop(t *testing.T) {
 
 func TestTokensInvalidate(t *testing.T) {
 	fake := newFakeWeChat(t, newFakeClock())
-	ts := fake.newTokens(t)
+	ts := fake.newBackgroundTokens(t)
 	ctx := context.Background()
 	first, err := ts.Token(ctx)
 	if err != nil {
@@ -320,6 +417,14 @@ func TestTokensInvalidate(t *testing.T) {
 
 	fake.forceRefresh()
 	ts.Invalidate(first)
+	// The invalidated token is not served while WeChat is slow: callers wait.
+	fake.hold()
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if tok, err := ts.Token(short); !errors.Is(err, ErrUnavailable) || tok != "" {
+		t.Fatalf("after Invalidate, WeChat slow: %q, %v; want ErrUnavailable", tok, err)
+	}
+	fake.release()
 	second, err := ts.Token(ctx)
 	if err != nil || second == first {
 		t.Fatalf("after Invalidate: %q, %v; want a new token", second, err)
@@ -401,8 +506,7 @@ func TestTokensTimeout(t *testing.T) {
 
 func TestTokensCallerGivesUpWithoutStoppingTheFetch(t *testing.T) {
 	fake := newFakeWeChat(t, newFakeClock())
-	gate := make(chan struct{})
-	fake.gate = gate
+	fake.hold()
 	ts := fake.newTokens(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -410,7 +514,7 @@ func TestTokensCallerGivesUpWithoutStoppingTheFetch(t *testing.T) {
 	if _, err := ts.Token(ctx); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("canceled caller: err = %v; want ErrUnavailable", err)
 	}
-	close(gate)
+	fake.release()
 	tok, err := ts.Token(context.Background())
 	if err != nil || tok == "" {
 		t.Fatalf("next caller: %q, %v; want the token", tok, err)
@@ -423,27 +527,39 @@ func TestTokensCallerGivesUpWithoutStoppingTheFetch(t *testing.T) {
 func TestTokensKeepValidTokenWhileRenewalFails(t *testing.T) {
 	clock := newFakeClock()
 	fake := newFakeWeChat(t, clock)
-	ts := fake.newTokens(t)
+	ts := fake.newBackgroundTokens(t)
 	ctx := context.Background()
 	first, err := ts.Token(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	fake.tokenAnswer = func(w http.ResponseWriter) { writeJSON(w, `{"errcode":-1,"errmsg":"system error"}`) }
+	fake.setTokenAnswer(func(w http.ResponseWriter) { writeJSON(w, `{"errcode":-1,"errmsg":"system error"}`) })
 	clock.Advance(2*time.Hour - 4*time.Minute) // due for renewal, 4 min left
-	for range 10 {
-		if tok, err := ts.Token(ctx); tok != first || err != nil {
-			t.Fatalf("renewal failed: %q, %v; want the still valid token", tok, err)
+	served := func(when string) {
+		t.Helper()
+		for range 10 {
+			if tok, err := ts.Token(ctx); tok != first || err != nil {
+				t.Fatalf("%s: %q, %v; want the still valid token", when, tok, err)
+			}
 		}
 	}
+	served("renewal failing")
+	waitRenewal(t, ts)
+	served("renewal failed")
 	if calls, _ := fake.counts(); calls != 2 {
 		t.Errorf("stable_token calls = %d; want 2 (one failed renewal, then a pause)", calls)
 	}
-	clock.Advance(retryAfterFailure)
-	if tok, _ := ts.Token(ctx); tok != first {
-		t.Errorf("second failed renewal: %q; want the still valid token", tok)
+	clock.Advance(retryAfterFailure - time.Second)
+	served("renewal failed, pausing")
+	waitRenewal(t, ts)
+	if calls, _ := fake.counts(); calls != 2 {
+		t.Errorf("stable_token calls = %d before the pause is over; want 2", calls)
 	}
+	clock.Advance(time.Second)
+	served("second renewal failing")
+	waitRenewal(t, ts)
+	served("second renewal failed")
 	if calls, _ := fake.counts(); calls != 3 {
 		t.Errorf("stable_token calls = %d; want 3 after the pause", calls)
 	}
@@ -453,7 +569,7 @@ func TestTokensKeepValidTokenWhileRenewalFails(t *testing.T) {
 		t.Errorf("expired and renewal failing: %q, %v; want ErrUnavailable", tok, err)
 	}
 
-	fake.tokenAnswer = nil
+	fake.setTokenAnswer(nil)
 	if tok, err := ts.Token(ctx); err != nil || tok == first {
 		t.Errorf("WeChat back: %q, %v; want a new token", tok, err)
 	}
