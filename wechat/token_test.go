@@ -365,6 +365,86 @@ func TestTokensRenewBeforeExpiry(t *testing.T) {
 	}
 }
 
+func TestTokensRenewalDoesNotHoldCallers(t *testing.T) {
+	clock := newFakeClock()
+	fake := newFakeWeChat(t, clock)
+	ts := fake.newBackgroundTokens(t)
+	first, err := ts.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// From here WeChat answers only after the test is over.
+	fake.hold()
+	clock.Advance(2*time.Hour - 4*time.Minute) // due, 4 min left
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	const callers = 50
+	var wg sync.WaitGroup
+	got := make([]string, callers)
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Go(func() { got[i], errs[i] = ts.Token(ctx) })
+	}
+	wg.Wait()
+	for i := range callers {
+		if got[i] != first || errs[i] != nil {
+			t.Fatalf("caller %d during the renewal: %q, %v; want the cached token at once", i, got[i], errs[i])
+		}
+	}
+	canceled, cancelNow := context.WithCancel(context.Background())
+	cancelNow()
+	if tok, err := ts.Token(canceled); tok != first || err != nil {
+		t.Errorf("canceled caller during the renewal: %q, %v; want the cached token", tok, err)
+	}
+
+	fake.waitTokenCalls(t, 2)
+	time.Sleep(10 * time.Millisecond) // room for a second renewal, if one was started
+	if calls, _ := fake.counts(); calls != 2 {
+		t.Errorf("stable_token calls = %d; want 2 (one background renewal for all callers)", calls)
+	}
+}
+
+func TestTokensExpiredTokenWaitsForTheFetch(t *testing.T) {
+	clock := newFakeClock()
+	fake := newFakeWeChat(t, clock)
+	ts := fake.newBackgroundTokens(t)
+	first, err := ts.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	clock.Advance(2*time.Hour - expirySlack) // no longer handed out
+	fake.hold()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if tok, err := ts.Token(ctx); !errors.Is(err, ErrUnavailable) || tok != "" {
+		t.Fatalf("expired, WeChat slow, caller's deadline passed: %q, %v; want ErrUnavailable", tok, err)
+	}
+
+	type result struct {
+		tok string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tok, err := ts.Token(context.Background())
+		done <- result{tok, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("expired: %q, %v before WeChat answered; want the caller to wait", r.tok, r.err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	fake.release()
+	if r := <-done; r.err != nil || r.tok == "" || r.tok == first {
+		t.Fatalf("expired: %q, %v; want a new token", r.tok, r.err)
+	}
+	if calls, _ := fake.counts(); calls != 2 {
+		t.Errorf("stable_token calls = %d; want 2 (the waiters share one fetch)", calls)
+	}
+}
+
 func TestTokensShortLifetimeIsNotRefetchedInALoop(t *testing.T) {
 	clock := newFakeClock()
 	fake := newFakeWeChat(t, clock)
