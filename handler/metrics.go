@@ -49,7 +49,7 @@ func NewMetrics() *Metrics {
 		}, []string{"event"}),
 		moderation: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wxavatar_moderation_checks_total",
-			Help: "Content security checks by what was checked and outcome: pass, review, risky, unavailable, other.",
+			Help: "Content security checks by what was checked (nickname, avatar) and outcome: a verdict (pass, review, risky), asked (an avatar check requested), unavailable or refused (a call that failed), timeout (no avatar verdict by the deadline), other.",
 		}, []string{"what", "outcome"}),
 	}
 	m.registry.MustRegister(m.requests, m.latency, m.upstream, m.upLatency, m.uploads, m.moderation,
@@ -66,13 +66,13 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // ModerationEvent counts one content check by what it checked and its
-// outcome (a verdict, or "unavailable"); nil-safe like UploadEvent.
+// outcome (avatar.Events lists them); nil-safe like UploadEvent.
 func (m *Metrics) ModerationEvent(what, outcome string) {
 	if m == nil {
 		return
 	}
 	switch outcome { // bounded labels, whatever a checker answers
-	case "pass", "review", "risky", "unavailable":
+	case "pass", "review", "risky", "unavailable", "refused", "asked", "timeout":
 	default:
 		outcome = "other"
 	}

@@ -109,6 +109,25 @@ func TestMetricLabelsBounded(t *testing.T) {
 }
 
 // TestLogLinesCarryRequestID: every line a request logs names it.
+// TestModerationOutcomes: every outcome the avatar service reports keeps
+// its label; anything else is "other", so no checker answer can grow the
+// series.
+func TestModerationOutcomes(t *testing.T) {
+	m := NewMetrics()
+	for _, o := range []string{"pass", "review", "risky", "unavailable", "refused", "asked", "timeout", "block", "a\nb"} {
+		m.ModerationEvent("avatar", o)
+	}
+	body := scrape(t, m)
+	for _, want := range []string{"pass", "review", "risky", "unavailable", "refused", "asked", "timeout"} {
+		if line := `wxavatar_moderation_checks_total{outcome="` + want + `",what="avatar"} 1`; !strings.Contains(body, line) {
+			t.Errorf("missing %s", line)
+		}
+	}
+	if line := `wxavatar_moderation_checks_total{outcome="other",what="avatar"} 2`; !strings.Contains(body, line) {
+		t.Errorf("missing %s", line)
+	}
+}
+
 func TestLogLinesCarryRequestID(t *testing.T) {
 	ta := newTestAPI(t, nil)
 	token, _ := ta.login(t, "noah")
