@@ -346,3 +346,26 @@ func TestEraseDuringConfirmStorageDown(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewsAfterContentSecurityOff: avatars queued for a check when
+// content security is then turned off are approved unchecked: a held one
+// shows, nothing waits for a verdict that will never be asked for.
+func TestReviewsAfterContentSecurityOff(t *testing.T) {
+	c := &checker{}
+	s, _ := reviewed(t, c, avatar.Moderation{HoldAvatars: true})
+	_, held := s.confirmNew(t)
+	off, err := avatar.New(avatar.Config{Records: s.records, Objects: s.bucket, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return s.now }, MaxBytes: maxBytes, UploadTTL: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := off.ReviewOnce(context.Background()); n != 1 || err != nil {
+		t.Fatalf("ReviewOnce without a checker: %d, %v; want the held avatar decided", n, err)
+	}
+	if u := s.me(t); u.AvatarURL != held.URL || u.AvatarReview != "" {
+		t.Errorf("after content security was turned off: %+v; want the held avatar shown", u)
+	}
+	if len(c.asked) != 0 {
+		t.Errorf("the checker was asked %q; want nothing", c.asked)
+	}
+}
