@@ -385,3 +385,30 @@ func TestEraseRacingCreateUpload(t *testing.T) {
 		}
 	})
 }
+
+// TestMigration9DownAndUp: the review columns go and come back, keeping the
+// rows, so that a release can be rolled back.
+func TestMigration9DownAndUp(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+		confirmAs(t, d, "u1", "a", avatar.ReviewPlan{Deadline: t0.Add(time.Hour)}, t0)
+		p, err := d.migrator()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(ctx, 8); err != nil {
+			t.Fatalf("down to 8: %v", err)
+		}
+		var url string
+		if err := d.queryRow(ctx, `SELECT avatar_url FROM users WHERE id = 'u1'`).Scan(&url); err != nil || url != avatarURL("u1", "a") {
+			t.Errorf("at 8: avatar %q, %v; want a kept", url, err)
+		}
+		if _, err := p.Up(ctx); err != nil {
+			t.Fatalf("up: %v", err)
+		}
+		if u := userNow(t, d, "u1"); u.AvatarURL != avatarURL("u1", "a") || u.AvatarReview != "" {
+			t.Errorf("up again: %+v; want avatar a, nothing to tell", u)
+		}
+	})
+}
