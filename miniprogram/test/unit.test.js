@@ -9,7 +9,10 @@ const fs = require('node:fs')
 const path = require('node:path')
 
 const { createClient, WxAvatarError, sniffImageType } = require('../lib/wxavatar')
-const { MESSAGES, REJECTION_MESSAGES, FALLBACK, messageFor } = require('../utils/messages')
+const {
+  MESSAGES, REJECTION_MESSAGES, FALLBACK, messageFor,
+  AVATAR_REVIEW_MESSAGES, AVATAR_HELD_MESSAGE, AVATAR_REJECTED_MESSAGES, AVATAR_REMOVED_MESSAGE, avatarReviewMessage
+} = require('../utils/messages')
 const images = require('../test-support/images')
 
 test('sniffImageType names JPEG, PNG and WebP by their bytes only', () => {
@@ -89,6 +92,85 @@ test('every error code has a Chinese message', () => {
   assert.equal(messageFor({ code: 'upload_rejected', details: { reason: 'something_new' } }), MESSAGES.upload_rejected)
   assert.equal(messageFor({ code: 'too_large', details: { reason: 'too_small' } }), MESSAGES.too_large)
   assert.equal(messageFor(new Error('x')), FALLBACK)
+})
+
+// enumOf reads the enum of a property of a schema of openapi.yaml's
+// components, e.g. enumOf('AvatarReview', 'status').
+function enumOf (schema, property) {
+  const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'openapi.yaml'), 'utf8')
+  const start = doc.indexOf('\n    ' + schema + ':\n')
+  assert.ok(start >= 0, 'no schema ' + schema + ' in openapi.yaml')
+  // The schema ends where the next one (or the next section) starts.
+  const rest = doc.slice(start + 1)
+  const next = rest.slice(1).search(/\n {0,4}\S/)
+  const block = next < 0 ? rest : rest.slice(0, next + 1)
+  const m = new RegExp('\n        ' + property + ':\n(?: {10}.*\n)*? {10}enum: \\[([^\\]]+)\\]').exec(block)
+  assert.ok(m, 'no enum for ' + schema + '.' + property + ' in openapi.yaml')
+  return m[1].split(',').map((v) => v.trim()).sort()
+}
+
+test('the avatar review statuses and reasons the messages know are exactly those of openapi.yaml', () => {
+  const statuses = enumOf('AvatarReview', 'status')
+  const reasons = enumOf('AvatarReview', 'reason')
+  assert.ok(statuses.includes('pending') && reasons.includes('risky'), 'read ' + statuses + ' and ' + reasons)
+  // A status or reason added to the contract fails here until it has a
+  // message; one removed from it, until its message goes too.
+  assert.deepEqual(Object.keys(AVATAR_REVIEW_MESSAGES).sort(), statuses)
+  assert.deepEqual(Object.keys(AVATAR_REJECTED_MESSAGES).sort(), reasons)
+  // And the helper says something of its own for each.
+  const user = { avatar_url: 'https://cdn.example.com/avatars/u/1/avatar', avatar_review: null }
+  for (const status of statuses) {
+    const review = status === 'rejected' ? { status, upload_id: 'up1', reason: reasons[0] } : { status, upload_id: 'up1' }
+    assert.notEqual(avatarReviewMessage(Object.assign({}, user, { avatar_review: review })), '', status)
+  }
+})
+
+test('avatarReviewMessage: a short Chinese message for every status and reason', () => {
+  const previous = 'https://cdn.example.com/avatars/u/old/avatar'
+  const fresh = 'https://cdn.example.com/avatars/u/new/avatar'
+  const user = (avatarURL, review) => ({ id: 'u', avatar_url: avatarURL, avatar_thumb_url: avatarURL, avatar_review: review })
+  const pending = { status: 'pending', upload_id: 'new' }
+  const rejected = (reason) => ({ status: 'rejected', upload_id: 'new', reason })
+  const upload = { id: 'new', url: fresh }
+
+  // Nothing to say: no check, or it passed.
+  assert.equal(avatarReviewMessage(user(fresh, null)), '')
+  assert.equal(avatarReviewMessage(user(null, null)), '')
+  assert.equal(avatarReviewMessage(null), '')
+  assert.equal(avatarReviewMessage({ avatar_url: null }), '')
+
+  // pending: shown at once (AVATAR_REVIEW=after), or held back (before).
+  assert.equal(avatarReviewMessage(user(fresh, pending)), '头像审核中')
+  assert.equal(avatarReviewMessage(user(fresh, pending), upload), '头像审核中')
+  assert.equal(avatarReviewMessage(user(previous, pending), upload), '头像审核中，通过后显示新头像')
+  assert.equal(avatarReviewMessage(user(null, pending), upload), AVATAR_HELD_MESSAGE)
+  // Without the confirmed upload (a fresh launch), or for another upload,
+  // the page cannot tell whether the new avatar is shown.
+  assert.equal(avatarReviewMessage(user(previous, pending)), AVATAR_REVIEW_MESSAGES.pending)
+  assert.equal(avatarReviewMessage(user(previous, pending), { id: 'older', url: previous + '2' }), AVATAR_REVIEW_MESSAGES.pending)
+
+  // rejected, by reason; risky says where the avatar went.
+  assert.equal(avatarReviewMessage(user(previous, rejected('risky'))), '头像未通过审核，已恢复为上一个头像')
+  assert.equal(avatarReviewMessage(user(null, rejected('risky'))), '头像未通过审核，已移除')
+  assert.equal(avatarReviewMessage(user(null, rejected('risky')), upload), AVATAR_REMOVED_MESSAGE)
+  for (const avatarURL of [previous, null]) {
+    assert.equal(avatarReviewMessage(user(avatarURL, rejected('review'))), '头像需人工审核，无法使用，请换一张')
+    assert.equal(avatarReviewMessage(user(avatarURL, rejected('unchecked')), upload), '头像暂时无法审核，请稍后重新上传')
+  }
+  // A reason or status this client does not know (a newer service).
+  assert.equal(avatarReviewMessage(user(previous, rejected('something_new'))), AVATAR_REVIEW_MESSAGES.rejected)
+  assert.equal(avatarReviewMessage(user(previous, rejected('toString'))), AVATAR_REVIEW_MESSAGES.rejected)
+  assert.equal(avatarReviewMessage(user(previous, { status: 'rejected', upload_id: 'new' })), AVATAR_REVIEW_MESSAGES.rejected)
+  assert.equal(avatarReviewMessage(user(previous, { status: 'something_new', upload_id: 'new' })), '')
+
+  const all = [...Object.values(AVATAR_REVIEW_MESSAGES), ...Object.values(AVATAR_REJECTED_MESSAGES),
+    AVATAR_HELD_MESSAGE, AVATAR_REMOVED_MESSAGE]
+  assert.equal(new Set(all).size, all.length, 'two cases share a message')
+  for (const m of all) {
+    assert.match(m, /^[\u4e00-\u9fff，]+$/, m)
+    assert.ok(m.length <= 20, m + ': too long for a line under the avatar (or a toast)')
+    assert.equal(m, m.trim())
+  }
 })
 
 test('code shipped to the phone uses nothing newer than ES2017', () => {

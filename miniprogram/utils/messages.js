@@ -52,6 +52,33 @@ const REJECTION_MESSAGES = {
 
 const FALLBACK = '出错了，请稍后重试'
 
+// What the user reads under the avatar about its content check
+// (user.avatar_review), by status: WeChat checks every confirmed avatar
+// after the fact. A rejection is said by its reason (below); these are for
+// a pending avatar and for a reason this client does not know.
+const AVATAR_REVIEW_MESSAGES = {
+  pending: '头像审核中',
+  rejected: '头像未通过审核，请换一张'
+}
+
+// pending, with the new avatar not shown until it passes (the service runs
+// with AVATAR_REVIEW=before: avatar_url is still the previous one).
+const AVATAR_HELD_MESSAGE = '头像审核中，通过后显示新头像'
+
+// A rejected avatar by avatar_review.reason. It is final: the avatar was
+// taken down (or never shown) and deleted; only a new one changes it.
+const AVATAR_REJECTED_MESSAGES = {
+  // WeChat found it risky: avatar_url went back to the previous avatar.
+  risky: '头像未通过审核，已恢复为上一个头像',
+  // WeChat wanted a human to look, and the service shows only what passed.
+  review: '头像需人工审核，无法使用，请换一张',
+  // No verdict came in time, and the service does not show unchecked ones.
+  unchecked: '头像暂时无法审核，请稍后重新上传'
+}
+
+// risky, with no previous avatar to go back to (avatar_url is null).
+const AVATAR_REMOVED_MESSAGE = '头像未通过审核，已移除'
+
 function messageFor (err) {
   const code = err && err.code
   const reason = err && err.details && err.details.reason
@@ -59,4 +86,36 @@ function messageFor (err) {
   return (code && MESSAGES[code]) || FALLBACK
 }
 
-module.exports = { MESSAGES: MESSAGES, REJECTION_MESSAGES: REJECTION_MESSAGES, FALLBACK: FALLBACK, messageFor: messageFor }
+// avatarReviewMessage says what user.avatar_review means for the user, or ''
+// when there is nothing to say (no check, or it passed). upload, optional,
+// is the upload confirm answered with (uploadAvatar's result.upload): while
+// that upload is pending and avatar_url is not its URL, the new avatar is
+// held back until it passes, and the message says so.
+function avatarReviewMessage (user, upload) {
+  const review = user && user.avatar_review
+  if (!review || typeof review !== 'object') return ''
+  if (review.status === 'pending') {
+    const held = upload && upload.id === review.upload_id && upload.url && user.avatar_url !== upload.url
+    return held ? AVATAR_HELD_MESSAGE : AVATAR_REVIEW_MESSAGES.pending
+  }
+  if (review.status === 'rejected') {
+    if (review.reason === 'risky' && !user.avatar_url) return AVATAR_REMOVED_MESSAGE
+    if (Object.prototype.hasOwnProperty.call(AVATAR_REJECTED_MESSAGES, review.reason)) {
+      return AVATAR_REJECTED_MESSAGES[review.reason]
+    }
+    return AVATAR_REVIEW_MESSAGES.rejected
+  }
+  return '' // a status this client does not know
+}
+
+module.exports = {
+  MESSAGES: MESSAGES,
+  REJECTION_MESSAGES: REJECTION_MESSAGES,
+  FALLBACK: FALLBACK,
+  messageFor: messageFor,
+  AVATAR_REVIEW_MESSAGES: AVATAR_REVIEW_MESSAGES,
+  AVATAR_HELD_MESSAGE: AVATAR_HELD_MESSAGE,
+  AVATAR_REJECTED_MESSAGES: AVATAR_REJECTED_MESSAGES,
+  AVATAR_REMOVED_MESSAGE: AVATAR_REMOVED_MESSAGE,
+  avatarReviewMessage: avatarReviewMessage
+}
