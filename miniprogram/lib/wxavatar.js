@@ -122,12 +122,15 @@ function sniffImageType (bytes) {
   return ''
 }
 
-// withThumb gives a user object an avatar_thumb_url (null when the service
-// sent none: no avatar, or a service from before thumbnails), so that pages
-// can always fall back from it to avatar_url.
-function withThumb (user) {
-  if (user && typeof user === 'object' && user.avatar_thumb_url === undefined) {
-    user.avatar_thumb_url = null
+// withDefaults gives a user object the fields a service from before them
+// did not send: avatar_thumb_url (null: no avatar, or no thumbnails), so
+// that pages can always fall back from it to avatar_url; and avatar_review
+// (null: nothing to tell of the avatar's content check). Everything else,
+// avatar_review's value included, is passed on as the service gave it.
+function withDefaults (user) {
+  if (user && typeof user === 'object') {
+    if (user.avatar_thumb_url === undefined) user.avatar_thumb_url = null
+    if (user.avatar_review === undefined) user.avatar_review = null
   }
   return user
 }
@@ -569,7 +572,7 @@ function createClient (options) {
     for (;;) {
       try {
         const answer = await authed('POST', path)
-        withThumb(answer.user)
+        withDefaults(answer.user)
         return answer
       } catch (err) {
         if (err.code === 'upload_missing' && missing < CONFIRM_RETRY_DELAYS_MS.length) {
@@ -612,13 +615,17 @@ function createClient (options) {
     // login logs in now (wx.login, then POST /v1/session) and resolves with
     // the user. Other calls log in by themselves when needed.
     login: async function () {
-      return withThumb((await sharedLogin()).user)
+      return withDefaults((await sharedLogin()).user)
     },
 
     // me resolves with the user's profile. Every user the client resolves
-    // with has avatar_url and avatar_thumb_url (each a URL, or null).
+    // with has avatar_url and avatar_thumb_url (each a URL, or null) and
+    // avatar_review: null, or {status: 'pending' | 'rejected', upload_id,
+    // reason} (reason, when rejected: risky, review or unchecked), what
+    // WeChat's content check says of the latest avatar. A pending avatar
+    // gets its verdict later: ask me again to see it.
     me: async function () {
-      return withThumb((await authed('GET', '/v1/me')).user)
+      return withDefaults((await authed('GET', '/v1/me')).user)
     },
 
     // deleteAccount erases the user on the service (DELETE /v1/me): the
@@ -635,16 +642,19 @@ function createClient (options) {
     // setNickname saves the nickname as typed; the service trims and checks
     // it (invalid_nickname) and resolves with the updated user.
     setNickname: async function (nickname) {
-      return withThumb((await authed(NICKNAME_METHOD, '/v1/me', { nickname: nickname })).user)
+      return withDefaults((await authed(NICKNAME_METHOD, '/v1/me', { nickname: nickname })).user)
     },
 
     // uploadAvatar uploads the file at tempFilePath (chooseAvatar's
     // e.detail.avatarUrl) and makes it the avatar. It resolves with
-    // {user, upload}; user.avatar_url is the permanent URL and
+    // {user, upload}; user.avatar_url is the permanent URL (upload.url) and
     // user.avatar_thumb_url its small square thumbnail (null from a service
-    // without thumbnails). A HEIC/HEIF or AVIF file is converted to JPEG on
-    // the phone first (conversion_failed when that cannot be done); JPEG,
-    // PNG and WebP go as they are.
+    // without thumbnails). user.avatar_review is often pending: WeChat
+    // checks the avatar after confirm, and a service that shows only
+    // checked avatars (AVATAR_REVIEW=before) keeps the previous avatar_url
+    // until it passes (upload.url is the new avatar's). A HEIC/HEIF or AVIF
+    // file is converted to JPEG on the phone first (conversion_failed when
+    // that cannot be done); JPEG, PNG and WebP go as they are.
     //   onProgress(percent, event)  0–100 while the bytes go to COS
     //   method                      'post' (wx.uploadFile with the signed
     //                               form, default) or 'put' (wx.request with

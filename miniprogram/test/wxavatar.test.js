@@ -666,3 +666,83 @@ test('a new avatar replaces both URLs; a user without one has both null', async 
   assert.deepEqual([me.avatar_url, me.avatar_thumb_url], [second.avatar_url, second.avatar_thumb_url])
   await assertStored(me, data, { width: 70, height: 50 })
 })
+
+// avatar_review, next to the avatar URLs wherever a user is.
+
+test('avatar_review is passed on from login, confirm, me and setNickname: null when there is nothing to tell', async () => {
+  const { client, storage } = newClient()
+  assert.equal((await client.login()).avatar_review, null)
+  const { user } = await client.uploadAvatar(files.write(images.png(40)))
+  // serve --dev checks no content (no WeChat): nothing to tell.
+  const res = await fetch(srv.api + '/v1/me', { headers: { Authorization: 'Bearer ' + storage.get(TOKEN_STORAGE_KEY) } })
+  const own = (await res.json()).user
+  assert.ok(Object.prototype.hasOwnProperty.call(own, 'avatar_review'), 'the service sent no avatar_review')
+  assert.equal(own.avatar_review, null)
+  assert.equal(user.avatar_review, null)
+  assert.equal((await client.me()).avatar_review, null)
+  assert.equal((await client.setNickname('审核')).avatar_review, null)
+})
+
+test('avatar_review is passed on from confirm and me as the service gives it: pending, then rejected', async () => {
+  const { client } = newClient(undefined, true)
+  const first = (await client.uploadAvatar(files.write(images.png(40)))).user
+  const review = { status: 'pending', upload_id: '' }
+  // The service as it runs with content checks and AVATAR_REVIEW=before:
+  // the new avatar waits, the previous one is still shown.
+  const { user, upload } = await withRules([{
+    method: 'POST',
+    path: /\/confirm$/,
+    rewrite: (status, json) => {
+      review.upload_id = json.upload.id
+      json.user.avatar_review = Object.assign({}, review)
+      json.user.avatar_url = first.avatar_url
+      json.user.avatar_thumb_url = first.avatar_thumb_url
+      return json
+    }
+  }], () => client.uploadAvatar(files.write(images.png(50))))
+  assert.ok(review.upload_id)
+  assert.equal(upload.id, review.upload_id)
+  assert.deepEqual(user.avatar_review, { status: 'pending', upload_id: upload.id })
+  assert.equal(user.avatar_url, first.avatar_url)
+  assert.notEqual(upload.url, first.avatar_url)
+
+  const answers = [
+    { status: 'pending', upload_id: upload.id },
+    { status: 'rejected', upload_id: upload.id, reason: 'risky' },
+    { status: 'rejected', upload_id: upload.id, reason: 'review' },
+    { status: 'rejected', upload_id: upload.id, reason: 'unchecked' }
+  ]
+  for (const answer of answers) {
+    const me = await withRules([{
+      method: 'GET',
+      path: /^\/v1\/me$/,
+      rewrite: (status, json) => {
+        json.user.avatar_review = answer
+        return json
+      }
+    }], () => client.me())
+    assert.deepEqual(me.avatar_review, answer)
+  }
+})
+
+test('a service from before avatar_review: the client gives null', async () => {
+  const { client } = newClient(undefined, true)
+  const drop = (status, json) => {
+    if (json.user) delete json.user.avatar_review
+    return json
+  }
+  await withRules([
+    { method: 'POST', path: /^\/v1\/session$/, rewrite: drop },
+    { method: 'POST', path: /\/confirm$/, rewrite: drop },
+    { method: 'GET', path: /^\/v1\/me$/, rewrite: drop },
+    { method: 'PUT', path: /^\/v1\/me$/, rewrite: drop }
+  ], async () => {
+    assert.equal((await client.login()).avatar_review, null)
+    const { user } = await client.uploadAvatar(files.write(images.png(40)))
+    assert.equal(user.avatar_review, null)
+    assert.match(user.avatar_url, /\/avatar$/)
+    assert.equal((await client.me()).avatar_review, null)
+    assert.equal((await client.setNickname('旧服务')).avatar_review, null)
+    assert.ok(proxy.calls.filter((c) => c.by === 'service').length >= 4)
+  })
+})
