@@ -13,7 +13,9 @@ const { startServer } = require('../test-support/server')
 const { startProxy } = require('../test-support/proxy')
 const images = require('../test-support/images')
 const { assertStored } = require('../test-support/stored')
-const { MESSAGES, REJECTION_MESSAGES, messageFor } = require('../utils/messages')
+const {
+  MESSAGES, REJECTION_MESSAGES, messageFor, AVATAR_REVIEW_MESSAGES, AVATAR_HELD_MESSAGE, AVATAR_REJECTED_MESSAGES
+} = require('../utils/messages')
 const { TOKEN_STORAGE_KEY } = require('../lib/wxavatar')
 
 let srv
@@ -218,6 +220,200 @@ test('the header row shows avatar_thumb_url, and avatar_url when the thumbnail i
     proxy.rules = setThumb(null)
     const without = await launch(createFakeWx())
     assert.equal(without.data.thumbUrl, without.data.avatarUrl)
+  } finally {
+    proxy.rules = []
+  }
+})
+
+// avatar_review: serve --dev checks no content, so the proxy makes the
+// answers of a service that does.
+
+// launchAgain launches the mini program afresh (as the DevTools user, who
+// has an avatar by now), with the page's follow-up waits shortened.
+async function launchAgain (delays) {
+  const w = createFakeWx()
+  const p = await launch(w)
+  p.reviewPollDelaysMs = delays
+  return { w, p, toast: () => w.toasts[w.toasts.length - 1] }
+}
+
+// meCalls counts the GET /v1/me the proxy saw since proxy.calls was emptied.
+function meCalls () {
+  return proxy.calls.filter((c) => c.method === 'GET' && c.path === '/v1/me').length
+}
+
+// reviewed rewrites a user as the service tells of a review of upload.
+function reviewed (json, review, avatar) {
+  json.user.avatar_review = review
+  if (avatar) {
+    json.user.avatar_url = avatar.avatarUrl || null
+    json.user.avatar_thumb_url = avatar.thumbUrl || null
+  }
+  return json
+}
+
+test('AVATAR_REVIEW=before: the new avatar waits for its check, the page says so and follows up until it passes', async () => {
+  const { p: page, toast } = await launchAgain([20, 40, 80, 160])
+  const before = { avatarUrl: page.data.avatarUrl, thumbUrl: page.data.thumbUrl }
+  assert.ok(before.avatarUrl, 'an earlier test set no avatar')
+  let uploadID = ''
+  proxy.calls.length = 0
+  proxy.rules = [{
+    method: 'POST',
+    path: /\/confirm$/,
+    rewrite: (status, json) => {
+      uploadID = json.upload.id
+      return reviewed(json, { status: 'pending', upload_id: uploadID }, before)
+    }
+  }, {
+    // Still pending for the first two reads; then the service's own
+    // answer: the check passed, the new avatar is shown.
+    method: 'GET',
+    path: /^\/v1\/me$/,
+    times: 2,
+    rewrite: (status, json) => reviewed(json, { status: 'pending', upload_id: uploadID }, before)
+  }]
+  try {
+    await page.onChooseAvatar({ detail: { avatarUrl: files.write(images.png(36)) } })
+    assert.equal(toast().title, '头像已提交审核')
+    assert.equal(page.data.avatarUrl, before.avatarUrl)
+    assert.equal(page.data.thumbUrl, before.thumbUrl)
+    assert.equal(page.data.reviewStatus, 'pending')
+    assert.equal(page.data.reviewMessage, AVATAR_HELD_MESSAGE)
+    assert.equal(page.data.reviewMessage, '头像审核中，通过后显示新头像')
+    const poll = page.reviewPoll
+    assert.ok(poll, 'no follow-up')
+    assert.equal(meCalls(), 0)
+    await poll
+  } finally {
+    proxy.rules = []
+  }
+  assert.equal(page.reviewPoll, null)
+  assert.equal(meCalls(), 3, 'the follow-up did not stop once the check passed')
+  const me = await meNow(global.wx)
+  assert.notEqual(me.avatar_url, before.avatarUrl)
+  assert.equal(page.data.avatarUrl, me.avatar_url)
+  assert.equal(page.data.thumbUrl, me.avatar_thumb_url)
+  assert.equal(page.data.reviewStatus, '')
+  assert.equal(page.data.reviewMessage, '')
+})
+
+test('AVATAR_REVIEW=after: the new avatar shows at once; the follow-up is bounded; showing the page again reads the verdict', async () => {
+  const { p: page, w, toast } = await launchAgain([10, 20, 30])
+  let uploadID = ''
+  proxy.calls.length = 0
+  const pending = (status, json) => reviewed(json, { status: 'pending', upload_id: uploadID })
+  proxy.rules = [{
+    method: 'POST',
+    path: /\/confirm$/,
+    rewrite: (status, json) => {
+      uploadID = json.upload.id
+      return pending(status, json)
+    }
+  }, { method: 'GET', path: /^\/v1\/me$/, rewrite: pending }]
+  let shown
+  try {
+    const previous = { avatarUrl: page.data.avatarUrl, thumbUrl: page.data.thumbUrl }
+    await page.onChooseAvatar({ detail: { avatarUrl: files.write(images.png(38)) } })
+    assert.equal(toast().title, '头像已更新')
+    assert.notEqual(page.data.avatarUrl, previous.avatarUrl)
+    shown = { avatarUrl: page.data.avatarUrl, thumbUrl: page.data.thumbUrl }
+    assert.equal(page.data.reviewMessage, AVATAR_REVIEW_MESSAGES.pending)
+    assert.equal(page.data.reviewMessage, '头像审核中')
+    // While a follow-up runs, showing the page asks nothing more.
+    await page.onShow()
+    assert.equal(meCalls(), 0)
+    await page.reviewPoll
+    // Once per wait, and no more: the verdict did not come in time.
+    assert.equal(meCalls(), page.reviewPollDelaysMs.length)
+    assert.equal(page.reviewPoll, null)
+    assert.equal(page.data.reviewMessage, '头像审核中')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.equal(meCalls(), page.reviewPollDelaysMs.length, 'the follow-up went on')
+
+    // Back on the page later: the verdict is in. WeChat found it risky, and
+    // the service went back to the previous avatar.
+    proxy.rules = [{
+      method: 'GET',
+      path: /^\/v1\/me$/,
+      rewrite: (status, json) => reviewed(json, { status: 'rejected', upload_id: uploadID, reason: 'risky' }, previous)
+    }]
+    await page.onShow()
+    assert.equal(meCalls(), page.reviewPollDelaysMs.length + 1)
+    assert.equal(page.data.reviewStatus, 'rejected')
+    assert.equal(page.data.reviewMessage, '头像未通过审核，已恢复为上一个头像')
+    assert.equal(page.data.avatarUrl, previous.avatarUrl)
+    assert.equal(page.data.thumbUrl, previous.thumbUrl)
+    // Nothing pending: showing the page again asks nothing.
+    await page.onShow()
+    assert.equal(meCalls(), page.reviewPollDelaysMs.length + 1)
+  } finally {
+    proxy.rules = []
+  }
+  // The real service (no checks here) still shows the upload.
+  assert.equal((await meNow(w)).avatar_url, shown.avatarUrl)
+})
+
+test('leaving the page stops the follow-up; a failed read leaves the page as it was', async () => {
+  const { p: page, w } = await launchAgain([30, 30, 30])
+  let uploadID = ''
+  proxy.calls.length = 0
+  const pending = (status, json) => reviewed(json, { status: 'pending', upload_id: uploadID })
+  proxy.rules = [{
+    method: 'POST',
+    path: /\/confirm$/,
+    rewrite: (status, json) => {
+      uploadID = json.upload.id
+      return pending(status, json)
+    }
+  }]
+  try {
+    await page.onChooseAvatar({ detail: { avatarUrl: files.write(images.png(34)) } })
+    assert.equal(page.data.reviewStatus, 'pending')
+    page.onUnload()
+    await page.reviewPoll
+    assert.equal(meCalls(), 0, 'the follow-up went on after the page closed')
+
+    // A follow-up whose reads fail: no toast, the page unchanged.
+    const toasts = w.toasts.length
+    const shown = Object.assign({}, page.data)
+    proxy.rules = [{
+      method: 'GET',
+      path: /^\/v1\/me$/,
+      respond: { status: 503, body: { error: { code: 'database_unavailable', message: 'down' } } }
+    }]
+    page.followUp()
+    await page.reviewPoll
+    assert.equal(meCalls(), 3)
+    assert.equal(w.toasts.length, toasts)
+    assert.deepEqual(page.data, shown)
+  } finally {
+    proxy.rules = []
+  }
+})
+
+test('on launch the page shows a rejection by its reason, and a pending check is read again on show', async () => {
+  const cases = [
+    [{ status: 'rejected', upload_id: 'u1', reason: 'review' }, '头像需人工审核，无法使用，请换一张'],
+    [{ status: 'rejected', upload_id: 'u1', reason: 'unchecked' }, '头像暂时无法审核，请稍后重新上传'],
+    [{ status: 'rejected', upload_id: 'u1', reason: 'risky' }, AVATAR_REJECTED_MESSAGES.risky],
+    [{ status: 'pending', upload_id: 'u1' }, '头像审核中']
+  ]
+  try {
+    for (const [review, message] of cases) {
+      proxy.rules = [{ method: 'GET', path: /^\/v1\/me$/, rewrite: (status, json) => reviewed(json, review) }]
+      const next = createFakeWx()
+      const launched = await launch(next)
+      assert.equal(launched.data.reviewStatus, review.status)
+      assert.equal(launched.data.reviewMessage, message)
+      assert.equal(next.toasts.length, 0, JSON.stringify(next.toasts))
+    }
+    // The last launch is pending; its verdict comes while the page is hidden.
+    const launched = await launch(createFakeWx())
+    proxy.rules = []
+    await launched.onShow()
+    assert.equal(launched.data.reviewStatus, '')
+    assert.equal(launched.data.reviewMessage, '')
   } finally {
     proxy.rules = []
   }
