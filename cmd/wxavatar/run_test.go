@@ -103,13 +103,85 @@ func start(t *testing.T, args []string, env map[string]string) *running {
 // fakeAccessToken is the access token the fake WeChat hands out.
 const fakeAccessToken = "fake-access-token-0123456789"
 
-// fakeWeChat serves code2Session, stable_token and msg_sec_check as WeChat
-// does, for one appid and secret.
+// fakeWeChat serves code2Session, stable_token, msg_sec_check and
+// media_check_async as WeChat does, for one appid and secret.
 func fakeWeChat(t *testing.T, appID, secret string) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return newFakeWeChat(t, appID, secret).Server
+}
+
+// wechatFake is fakeWeChat with what it was asked of media_check_async, and
+// a switch that makes that API fail.
+type wechatFake struct {
+	*httptest.Server
+	// mediaDown makes media_check_async answer errcode -1 (system busy).
+	mediaDown atomic.Bool
+
+	mu          sync.Mutex
+	mediaChecks []mediaCheckCall // the requests answered with a trace id, in order
+	mediaFailed int              // the requests answered -1 while mediaDown
+	mediaBad    []string         // the requests WeChat would refuse, and why
+}
+
+// mediaCheckCall is one media_check_async request WeChat took.
+type mediaCheckCall struct{ URL, OpenID, TraceID string }
+
+// checks is a copy of the media checks asked so far.
+func (f *wechatFake) checks() (ok []mediaCheckCall, failed int, bad []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]mediaCheckCall(nil), f.mediaChecks...), f.mediaFailed, append([]string(nil), f.mediaBad...)
+}
+
+func newFakeWeChat(t *testing.T, appID, secret string) *wechatFake {
+	t.Helper()
+	f := &wechatFake{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		switch r.URL.Path {
+		case "/wxa/media_check_async":
+			// Each request taken gets a fresh trace id: trace-1, trace-2…
+			var req struct {
+				MediaURL  string `json:"media_url"`
+				MediaType int    `json:"media_type"`
+				Version   int    `json:"version"`
+				Scene     int    `json:"scene"`
+				OpenID    string `json:"openid"`
+			}
+			err := json.NewDecoder(r.Body).Decode(&req)
+			var bad string
+			switch {
+			case r.Method != http.MethodPost:
+				bad = "method " + r.Method
+			case q.Get("access_token") != fakeAccessToken:
+				bad = "access_token"
+			case err != nil:
+				bad = "body not JSON: " + err.Error()
+			case req.Version != 2 || req.Scene != 1 || req.MediaType != 2:
+				bad = fmt.Sprintf("version %d scene %d media_type %d; want 2, 1, 2", req.Version, req.Scene, req.MediaType)
+			case !strings.HasPrefix(req.OpenID, "openid-"):
+				bad = "openid " + req.OpenID
+			case !strings.HasPrefix(req.MediaURL, "http://") && !strings.HasPrefix(req.MediaURL, "https://"):
+				bad = "media_url " + req.MediaURL
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			switch {
+			case bad == "access_token":
+				f.mediaBad = append(f.mediaBad, bad)
+				w.Write([]byte(`{"errcode":40001,"errmsg":"invalid credential"}`))
+			case bad != "":
+				f.mediaBad = append(f.mediaBad, bad)
+				w.Write([]byte(`{"errcode":47001,"errmsg":"data format error"}`))
+			case f.mediaDown.Load():
+				f.mediaFailed++
+				w.Write([]byte(`{"errcode":-1,"errmsg":"system error"}`))
+			default:
+				trace := fmt.Sprintf("trace-%d", len(f.mediaChecks)+1)
+				f.mediaChecks = append(f.mediaChecks, mediaCheckCall{URL: req.MediaURL, OpenID: req.OpenID, TraceID: trace})
+				fmt.Fprintf(w, `{"errcode":0,"errmsg":"ok","trace_id":%q}`, trace)
+			}
+			return
 		case "/cgi-bin/stable_token":
 			var req struct {
 				GrantType    string `json:"grant_type"`
@@ -174,8 +246,8 @@ func fakeWeChat(t *testing.T, appID, secret string) *httptest.Server {
 			w.Write([]byte("<html>502 Bad Gateway</html>"))
 		}
 	}))
-	t.Cleanup(srv.Close)
-	return srv
+	t.Cleanup(f.Close)
+	return f
 }
 
 type client struct {
