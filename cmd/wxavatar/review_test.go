@@ -485,6 +485,47 @@ func TestAvatarVerdictPushes(t *testing.T) {
 	r.checkModerationMetrics(map[string]float64{"asked": 2, "pass": 1, "risky": 1})
 }
 
+// TestAvatarCheckWeChatDown: a WeChat that cannot take the check when the
+// avatar is confirmed fails nothing the user sees; the reviewer asks again
+// (after 15 s, on its next 10 s round) once WeChat answers.
+func TestAvatarCheckWeChatDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits some 20 s for the reviewer's retry")
+	}
+	r := startReviewed(t, nil)
+	r.wechat.mediaDown.Store(true)
+	alice := r.c.login("code-alice")
+	up, confirmed := r.newAvatar(alice)
+	checkAvatarURLs(t, "confirm with WeChat down", confirmed, up.URL)
+	checkReview(t, "confirm with WeChat down", confirmed, avatarReviewPending, up.ID, "")
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, failed, _ := r.wechat.checks(); failed > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("media_check_async was not tried within 5 s of confirm")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.wechat.mediaDown.Store(false)
+	ask := r.asked(up, 30*time.Second)
+	if ask.OpenID != "openid-alice" {
+		t.Errorf("media_check_async retried for openid %s; want openid-alice", ask.OpenID)
+	}
+	if _, failed, _ := r.wechat.checks(); failed != 1 {
+		t.Errorf("media_check_async failed %d times; want once, then retried after the backoff", failed)
+	}
+	me, _ := r.me(alice)
+	checkReview(t, "while the retried check waits", me, avatarReviewPending, up.ID, "")
+	r.verdict(ask.TraceID, "pass", "100")
+	me, _ = r.me(alice)
+	checkAvatarURLs(t, "after the pass", me, up.URL)
+	checkReview(t, "after the pass", me, "", "", "")
+	r.checkModerationMetrics(map[string]float64{"unavailable": 1, "asked": 1, "pass": 1})
+}
+
 // TestAvatarReviewAfterFirstAvatar: with AVATAR_REVIEW=after, a first
 // avatar sent to human review stays; one found risky is taken down to none.
 func TestAvatarReviewAfterFirstAvatar(t *testing.T) {
