@@ -104,6 +104,12 @@ type ReviewRecords interface {
 	// RequeueReview queues the check of the user's current avatar again,
 	// unless one is under way. A user who is gone is ErrNotFound.
 	RequeueReview(ctx context.Context, userID string, deadline, now time.Time) error
+	// KeepEarlyVerdict keeps a verdict whose trace id no avatar has (yet);
+	// TakeEarlyVerdict returns and forgets the one kept for traceID (ok
+	// false when none); PruneEarlyVerdicts forgets those kept since before.
+	KeepEarlyVerdict(ctx context.Context, traceID, verdict string, label int, now time.Time) error
+	TakeEarlyVerdict(ctx context.Context, traceID string) (verdict string, label int, ok bool, err error)
+	PruneEarlyVerdicts(ctx context.Context, before time.Time) error
 }
 
 const (
@@ -116,6 +122,9 @@ const (
 	reviewRetryMax = 5 * time.Minute
 	// checkTimeout bounds one request to the checker.
 	checkTimeout = 5 * time.Second
+	// earlyVerdictKept is how long a verdict for no known trace id is kept
+	// for the request it answers to be stored.
+	earlyVerdictKept = 24 * time.Hour
 )
 
 // reviewPlan is the plan for an avatar confirmed at now.
@@ -161,6 +170,9 @@ func (s *Service) RunReviews(ctx context.Context, interval time.Duration) {
 // avatar shows, and nothing waits for a verdict that will not be asked for.
 // It reports how many it acted on.
 func (s *Service) ReviewOnce(ctx context.Context) (int, error) {
+	if err := s.records.PruneEarlyVerdicts(ctx, s.now().Add(-earlyVerdictKept)); err != nil {
+		return 0, err
+	}
 	done := 0
 	for {
 		now := s.now()
@@ -193,7 +205,15 @@ func (s *Service) askReview(ctx context.Context, t ReviewTask, now time.Time) er
 	cancel()
 	if err == nil {
 		s.moderationEvent("avatar", "asked")
-		return s.records.ReviewAsked(ctx, t.UploadID, trace, now)
+		if err := s.records.ReviewAsked(ctx, t.UploadID, trace, now); err != nil {
+			return err
+		}
+		// The verdict may have come before the trace id was stored.
+		verdict, label, ok, err := s.records.TakeEarlyVerdict(ctx, trace)
+		if err != nil || !ok {
+			return err
+		}
+		return s.AvatarVerdict(ctx, trace, verdict, label)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: the claim runs out and another round asks
@@ -274,10 +294,25 @@ func (s *Service) AvatarVerdict(ctx context.Context, traceID, suggest string, la
 		return nil
 	}
 	now := s.now()
-	out, err := s.decide(ctx, ReviewDecision{TraceID: traceID, Verdict: suggest, Label: label, Approve: approve}, now)
+	d := ReviewDecision{TraceID: traceID, Verdict: suggest, Label: label, Approve: approve}
+	out, err := s.decide(ctx, d, now)
+	if errors.Is(err, ErrNotFound) {
+		// No avatar has this trace id: its user is gone, or the reviewer
+		// has not stored it yet (WeChat answered the request and pushed at
+		// once). Kept for the reviewer, then looked for once more: of the
+		// two, one sees the other's write.
+		if err := s.records.KeepEarlyVerdict(ctx, traceID, suggest, label, now); err != nil {
+			return err
+		}
+		if out, err = s.decide(ctx, d, now); err == nil {
+			if _, _, _, err := s.records.TakeEarlyVerdict(ctx, traceID); err != nil {
+				return err
+			}
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict):
-		s.log.InfoContext(ctx, "avatar verdict for nothing waiting; ignored", "suggest", suggest)
+		s.log.InfoContext(ctx, "avatar verdict for nothing waiting; kept a day", "suggest", suggest)
 		return nil
 	case err != nil:
 		return err

@@ -369,3 +369,33 @@ func TestReviewsAfterContentSecurityOff(t *testing.T) {
 		t.Errorf("the checker was asked %q; want nothing", c.asked)
 	}
 }
+
+// TestAvatarVerdictBeforeItsTrace: a verdict pushed before the reviewer
+// stored the trace id it answers (WeChat answered and pushed at once) is
+// kept, and applied once the trace id is stored.
+func TestAvatarVerdictBeforeItsTrace(t *testing.T) {
+	ctx := context.Background()
+	var s *service
+	c := &earlyChecker{push: func(trace string) {
+		if err := s.AvatarVerdict(ctx, trace, "risky", 20002); err != nil {
+			t.Errorf("the early verdict: %v", err)
+		}
+	}}
+	s = newService(t, func(cfg *avatar.Config) { cfg.Moderation.Images = c })
+	_, up := s.confirmNew(t)
+	s.reviewOnce(t, 1)
+	if u := s.me(t); u.AvatarURL != "" || u.AvatarReviewReason != avatar.VerdictRisky {
+		t.Errorf("after the early risky verdict: %+v; want the avatar taken down", u)
+	}
+	if _, ok := s.bucket.Objects[up.AvatarKey]; ok {
+		t.Error("the avatar taken down is still stored")
+	}
+}
+
+// earlyChecker pushes the verdict before it answers the request.
+type earlyChecker struct{ push func(trace string) }
+
+func (c *earlyChecker) CheckImage(context.Context, string, string) (string, error) {
+	c.push("trace-early")
+	return "trace-early", nil
+}

@@ -228,3 +228,27 @@ func (d *DB) revertAvatar(ctx context.Context, tx *txn, userID, takenDown string
 	_, err = d.showAvatar(ctx, tx, userID, prev, now, "")
 	return err
 }
+
+// KeepEarlyVerdict keeps a verdict whose trace id no upload has yet; a
+// second delivery keeps the first.
+func (d *DB) KeepEarlyVerdict(ctx context.Context, traceID, verdict string, label int, now time.Time) error {
+	_, err := d.exec(ctx, `INSERT INTO early_verdicts (trace_id, verdict, label, received_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (trace_id) DO NOTHING`, traceID, verdict, label, toMillis(now))
+	return translate(err)
+}
+
+// TakeEarlyVerdict returns and forgets the verdict kept for traceID.
+func (d *DB) TakeEarlyVerdict(ctx context.Context, traceID string) (verdict string, label int, ok bool, err error) {
+	err = d.writeRow(ctx, func(r rowScanner) error { return r.Scan(&verdict, &label) },
+		`DELETE FROM early_verdicts WHERE trace_id = ? RETURNING verdict, label`, traceID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, false, nil
+	}
+	return verdict, label, err == nil, translate(err)
+}
+
+// PruneEarlyVerdicts forgets the verdicts kept since before.
+func (d *DB) PruneEarlyVerdicts(ctx context.Context, before time.Time) error {
+	_, err := d.exec(ctx, `DELETE FROM early_verdicts WHERE received_at < ?`, toMillis(before))
+	return translate(err)
+}

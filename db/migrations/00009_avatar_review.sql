@@ -9,6 +9,9 @@
 -- verdict by the deadline); review_error: 'unavailable' or 'refused', what the last failed
 -- request was.
 --
+-- early_verdicts: a verdict pushed before the trace id it answers was stored (WeChat answered the
+-- request and pushed within that moment), kept until it is, and pruned after a day.
+--
 -- users.avatar_review: 'pending' while the user's latest avatar waits for its verdict,
 -- 'rejected' when it was not kept (avatar_review_reason says why); NULL otherwise.
 
@@ -26,8 +29,16 @@ CREATE INDEX uploads_review_trace ON uploads (review_trace_id) WHERE review_trac
 ALTER TABLE users ADD COLUMN avatar_review TEXT;
 ALTER TABLE users ADD COLUMN avatar_review_upload_id TEXT;
 ALTER TABLE users ADD COLUMN avatar_review_reason TEXT;
+CREATE TABLE early_verdicts (
+    trace_id    TEXT    NOT NULL PRIMARY KEY,
+    verdict     TEXT    NOT NULL,
+    label       INTEGER NOT NULL,
+    received_at BIGINT  NOT NULL
+);
+CREATE INDEX early_verdicts_received ON early_verdicts (received_at);
 
 -- +goose Down
+DROP TABLE early_verdicts;
 ALTER TABLE users DROP COLUMN avatar_review_reason;
 ALTER TABLE users DROP COLUMN avatar_review_upload_id;
 ALTER TABLE users DROP COLUMN avatar_review;
