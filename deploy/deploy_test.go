@@ -52,7 +52,13 @@ const (
 
 // secretSettings are the settings that may come from a file (NAME_FILE) and
 // that SIGHUP rereads.
-var secretSettings = []string{"WECHAT_SECRET", "JWT_KEYS", "COS_SECRET_ID", "COS_SECRET_KEY", "COS_SESSION_TOKEN"}
+var secretSettings = []string{"WECHAT_SECRET", "WECHAT_PUSH_TOKEN", "WECHAT_PUSH_AES_KEY", "JWT_KEYS", "COS_SECRET_ID", "COS_SECRET_KEY", "COS_SESSION_TOKEN"}
+
+// fileSecrets are the keys `serve` needs in production, which every example
+// takes from files: the WeChat secret, the message push's Token and
+// EncodingAESKey (required with content security, on wherever WECHAT_APPID
+// is set: avatar verdicts arrive by push), the JWT keys and the COS key.
+var fileSecrets = []string{"WECHAT_SECRET", "WECHAT_PUSH_TOKEN", "WECHAT_PUSH_AES_KEY", "JWT_KEYS", "COS_SECRET_ID", "COS_SECRET_KEY"}
 
 // ---- Kubernetes -----------------------------------------------------------
 
@@ -487,7 +493,7 @@ func TestDeployment(t *testing.T) {
 			t.Errorf("env %s=%s: the Secret wxavatar-keys (secret.example.yaml) has no key %q", e.Name, e.Value, file)
 		}
 	}
-	for _, name := range []string{"WECHAT_SECRET", "JWT_KEYS", "COS_SECRET_ID", "COS_SECRET_KEY"} {
+	for _, name := range fileSecrets {
 		if !fileSettings[name] {
 			t.Errorf("wxavatar: %s_FILE unset: the key must come from the mounted Secret to rotate with SIGHUP", name)
 		}
@@ -906,7 +912,7 @@ func TestSystemdUnit(t *testing.T) {
 	}
 
 	env := readEnvFile(t, "systemd/wxavatar.env")
-	for _, s := range []string{"WECHAT_SECRET", "JWT_KEYS", "COS_SECRET_ID", "COS_SECRET_KEY"} {
+	for _, s := range fileSecrets {
 		if env[s] != "" {
 			t.Errorf("systemd/wxavatar.env sets %s inline; the example keeps keys in files", s)
 		}
