@@ -925,6 +925,231 @@ func TestSystemdUnit(t *testing.T) {
 	}
 }
 
+// ---- README commands ------------------------------------------------------
+
+// readmeText is deploy/README.md.
+func readmeText(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// shellCommands joins the lines of text continued with a trailing \ into
+// one command each; comment strips a leading # first (commands quoted in a
+// YAML comment).
+func shellCommands(text string, comment bool) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if comment {
+			line = strings.TrimSpace(strings.TrimPrefix(line, "#"))
+		}
+		if more, ok := strings.CutSuffix(line, "\\"); ok {
+			cur.WriteString(more + " ")
+			continue
+		}
+		cur.WriteString(line)
+		out = append(out, cur.String())
+		cur.Reset()
+	}
+	return out
+}
+
+// TestReadmeProvisionsEveryKey: the commands that create the keys create
+// every one the examples read, so that a deployment built from them starts:
+// each `kubectl create secret generic wxavatar-keys` (README.md and the
+// comment of secret.example.yaml) names every key of the example Secret; the
+// README's loop that creates the systemd secret files names every file
+// wxavatar.env points at; its `docker run` sets every key's _FILE.
+func TestReadmeProvisionsEveryKey(t *testing.T) {
+	readme := readmeText(t)
+	secretKeys := map[string]bool{}
+	for _, s := range find(t, loadManifests(t), "Secret") {
+		if s.Metadata.Name == "wxavatar-keys" {
+			for k := range s.StringData {
+				secretKeys[k] = true
+			}
+			for k := range s.Data {
+				secretKeys[k] = true
+			}
+		}
+	}
+	example, err := os.ReadFile("kubernetes/secret.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile := regexp.MustCompile(`--from-file=([A-Za-z0-9_.-]+)=`)
+	for _, src := range []struct {
+		name     string
+		commands []string
+	}{
+		{"deploy/README.md", shellCommands(readme, false)},
+		{"kubernetes/secret.example.yaml", shellCommands(string(example), true)},
+	} {
+		found := 0
+		for _, cmd := range src.commands {
+			if !strings.HasPrefix(cmd, "kubectl create secret generic wxavatar-keys ") {
+				continue
+			}
+			found++
+			named := map[string]bool{}
+			for _, m := range fromFile.FindAllStringSubmatch(cmd, -1) {
+				named[m[1]] = true
+			}
+			for k := range secretKeys {
+				if !named[k] {
+					t.Errorf("%s: `kubectl create secret generic wxavatar-keys` has no --from-file=%s=…, a key of the example Secret", src.name, k)
+				}
+			}
+		}
+		if found == 0 {
+			t.Errorf("%s: no `kubectl create secret generic wxavatar-keys` command", src.name)
+		}
+	}
+
+	// systemd: `for f in …; do install … /etc/wxavatar/secrets/$f`.
+	loop := regexp.MustCompile(`(?m)^for (\w+) in ([^;\n]+); do\n[^\n]*/etc/wxavatar/secrets/\$(\w+)`).FindStringSubmatch(readme)
+	if loop == nil || loop[1] != loop[3] {
+		t.Fatal("deploy/README.md: no `for f in …; do install … /etc/wxavatar/secrets/$f` loop creating the systemd secret files")
+	}
+	created := strings.Fields(loop[2])
+	for name, v := range readEnvFile(t, "systemd/wxavatar.env") {
+		if !strings.HasSuffix(name, "_FILE") {
+			continue
+		}
+		if f, ok := strings.CutPrefix(v, "/etc/wxavatar/secrets/"); ok && !slices.Contains(created, f) {
+			t.Errorf("deploy/README.md: the loop creating the systemd secret files does not create %s (systemd/wxavatar.env, %s)", f, name)
+		}
+	}
+
+	// Docker.
+	runs := 0
+	for _, cmd := range shellCommands(readme, false) {
+		if !strings.HasPrefix(cmd, "docker run -d ") {
+			continue
+		}
+		runs++
+		for _, s := range fileSecrets {
+			if !strings.Contains(cmd, " -e "+s+"_FILE=") {
+				t.Errorf("deploy/README.md: `docker run -d` does not set %s_FILE", s)
+			}
+		}
+	}
+	if runs == 0 {
+		t.Error("deploy/README.md: no `docker run -d` command")
+	}
+}
+
+// TestMessagePushSection: the README's "## WeChat message push" names the
+// route handler/routes.go serves the push on, as the console's URL, and
+// every event handler/push.go acts on; the ingress advice routes it.
+func TestMessagePushSection(t *testing.T) {
+	// The route: e.POST("/wechat/…", …).
+	var route string
+	_, files := parseSources(t, "../handler")
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) == 0 {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			lit, ok2 := call.Args[0].(*ast.BasicLit)
+			if !ok || !ok2 || sel.Sel.Name != "POST" || lit.Kind != token.STRING {
+				return true
+			}
+			if p, err := strconv.Unquote(lit.Value); err == nil && strings.HasPrefix(p, "/wechat/") {
+				route = p
+			}
+			return true
+		})
+	}
+	if route == "" {
+		t.Fatal("handler/: no POST route under /wechat/ (the message push); update TestMessagePushSection")
+	}
+
+	// The events: the wechat.Event… constants in handleEvent's cases.
+	events := map[string]string{}
+	f, err := parser.ParseFile(token.NewFileSet(), "../wechat/events.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range f.Decls {
+		if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.CONST {
+			for _, spec := range g.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, name := range vs.Names {
+					if i < len(vs.Values) && strings.HasPrefix(name.Name, "Event") {
+						if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							events[name.Name], _ = strconv.Unquote(lit.Value)
+						}
+					}
+				}
+			}
+		}
+	}
+	var handled []string
+	f, err = parser.ParseFile(token.NewFileSet(), "../handler/push.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok || fn.Name.Name != "handleEvent" {
+			continue
+		}
+		ast.Inspect(fn, func(n ast.Node) bool {
+			if cc, ok := n.(*ast.CaseClause); ok {
+				for _, e := range cc.List {
+					if sel, ok := e.(*ast.SelectorExpr); ok && strings.HasPrefix(sel.Sel.Name, "Event") {
+						v, ok := events[sel.Sel.Name]
+						if !ok {
+							t.Errorf("handler/push.go: wechat.%s is no string constant of wechat/events.go", sel.Sel.Name)
+						}
+						if !slices.Contains(handled, v) {
+							handled = append(handled, v)
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+	if len(handled) == 0 {
+		t.Fatal("handler/push.go: handleEvent acts on no wechat.Event…; update TestMessagePushSection")
+	}
+
+	readme := readmeText(t)
+	_, section, ok := strings.Cut(readme, "\n## WeChat message push\n")
+	if !ok {
+		t.Fatal("deploy/README.md has no \"## WeChat message push\" section")
+	}
+	if i := strings.Index(section, "\n## "); i >= 0 {
+		section = section[:i]
+	}
+	for _, want := range []string{"`https://<your domain>" + route + "`", "安全模式", "`AVATAR_REVIEW_TIMEOUT`", "`CONTENT_SECURITY_FAIL_OPEN`", "`PUBLIC_BASE_URL`"} {
+		if !strings.Contains(section, want) {
+			t.Errorf("deploy/README.md, WeChat message push: does not name %s", want)
+		}
+	}
+	for _, ev := range handled {
+		if !strings.Contains(section, "`"+ev+"`") {
+			t.Errorf("deploy/README.md, WeChat message push: does not name the event `%s`, which handler/push.go acts on", ev)
+		}
+	}
+	_, ingress, _ := strings.Cut(readme, "\n### Behind an ingress")
+	if i := strings.Index(ingress, "\n#"); i >= 0 {
+		ingress = ingress[:i]
+	}
+	if !strings.Contains(ingress, "`"+route+"`") {
+		t.Errorf("deploy/README.md, Behind an ingress: does not route `%s`, which WeChat's servers call", route)
+	}
+}
+
 // ---- Docker ---------------------------------------------------------------
 
 type dockerStage struct {
