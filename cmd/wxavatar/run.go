@@ -197,14 +197,17 @@ func (k *keys) reload(cfg config, logger *slog.Logger) {
 	}
 	k.tokens.SetKeyRing(cfg.JWTKeys)
 	if k.push != nil && cfg.Push.Token != "" {
+		// Validated by loadConfig. A changed pair keeps the one in force
+		// until now accepted until the next reload, which retires it, even
+		// when it brings the same pair again.
+		var previous []wechat.PushSecrets
 		if cfg.Push != k.pushSecrets {
-			// Validated by loadConfig. The ones in force until now stay
-			// accepted until the next reload, which retires them.
-			if err := k.push.SetSecrets(cfg.Push, k.pushSecrets); err != nil {
-				logger.Error("push secrets refused, old ones stay in force", "error", err.Error())
-			} else {
-				k.pushSecrets = cfg.Push
-			}
+			previous = append(previous, k.pushSecrets)
+		}
+		if err := k.push.SetSecrets(cfg.Push, previous...); err != nil {
+			logger.Error("push secrets refused, old ones stay in force", "error", err.Error())
+		} else {
+			k.pushSecrets = cfg.Push
 		}
 	} else if k.push != nil {
 		logger.Warn("WECHAT_PUSH_TOKEN unset on reload: /wechat/push keeps its secrets until a restart")

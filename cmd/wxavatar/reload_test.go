@@ -1,0 +1,52 @@
+package main
+
+import (
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/wxavatar/wxavatar/auth"
+	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/wechat"
+)
+
+// TestReloadRetiresPreviousPushSecrets: a reload with a new push pair keeps
+// the old one accepted while WeChat switches; the next reload retires it,
+// whether it brings yet another pair or the same one again.
+func TestReloadRetiresPreviousPushSecrets(t *testing.T) {
+	cfg, err := load(t, false, prodEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := cfg.Push, wechat.PushSecrets{Token: strings.Repeat("t", 40), EncodingAESKey: strings.Repeat("B", 43)}
+	push, err := wechat.NewPush(cfg.WeChatAppID, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucketURL, _ := url.Parse("https://" + cfg.COSBucket + ".cos." + cfg.COSRegion + ".myqcloud.com")
+	objects, err := storage.NewClient(storage.Config{Bucket: cfg.COSBucket, BucketURL: bucketURL, Credentials: cfg.COSCredentials, Timeout: cfg.COSTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens(cfg.JWTKeys, cfg.SessionTTL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &keys{objects: objects, tokens: tokens, push: push, pushSecrets: first}
+	accepts := func(s wechat.PushSecrets) bool {
+		ts, nonce := "1714036504", "1514711492"
+		return push.VerifyURL(url.Values{"signature": {wechat.Sign(s.Token, ts, nonce)}, "timestamp": {ts}, "nonce": {nonce}})
+	}
+	logger := slog.New(slog.DiscardHandler)
+
+	cfg.Push = second
+	k.reload(cfg, logger)
+	if !accepts(first) || !accepts(second) {
+		t.Fatalf("after the change: first %v, second %v; want both accepted", accepts(first), accepts(second))
+	}
+	k.reload(cfg, logger) // the same pair again
+	if accepts(first) || !accepts(second) {
+		t.Errorf("after a second reload: first %v, second %v; want the first retired", accepts(first), accepts(second))
+	}
+}
