@@ -45,11 +45,8 @@ func (s *Service) deleteQueued(ctx context.Context, now time.Time, queued []Obje
 // account was cancelled), as Erase does; a user unknown or already gone is
 // nothing to do.
 func (s *Service) EraseByOpenID(ctx context.Context, openID string) error {
-	u, err := s.records.UserByOpenID(ctx, openID)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	u, found, err := s.userByOpenID(ctx, openID)
+	if !found {
 		return err
 	}
 	if err := s.Erase(ctx, u.ID); !errors.Is(err, ErrUserGone) {
@@ -66,11 +63,8 @@ func (s *Service) Revoke(ctx context.Context, openID string, nickname, avatar bo
 	if !nickname && !avatar {
 		return nil
 	}
-	u, err := s.records.UserByOpenID(ctx, openID)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	u, found, err := s.userByOpenID(ctx, openID)
+	if !found {
 		return err
 	}
 	now := s.now()
@@ -84,4 +78,14 @@ func (s *Service) Revoke(ctx context.Context, openID string, nickname, avatar bo
 	s.deleteQueued(ctx, now, queued)
 	s.log.InfoContext(ctx, "profile revoked", "nickname", nickname, "avatar", avatar, "objects", len(queued))
 	return nil
+}
+
+// userByOpenID is the user WeChat knows by openID; found is false, with no
+// error, for a user unknown or gone: for WeChat's events, nothing to do.
+func (s *Service) userByOpenID(ctx context.Context, openID string) (u User, found bool, err error) {
+	u, err = s.records.UserByOpenID(ctx, openID)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, false, nil
+	}
+	return u, err == nil, err
 }

@@ -342,11 +342,8 @@ func (s *Service) decide(ctx context.Context, d ReviewDecision, now time.Time) (
 // with one and delivered again. Without content security it changes
 // nothing; a user unknown or gone is nothing to do.
 func (s *Service) Recheck(ctx context.Context, openID string) error {
-	u, err := s.records.UserByOpenID(ctx, openID)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	u, found, err := s.userByOpenID(ctx, openID)
+	if !found {
 		return err
 	}
 	now := s.now()
