@@ -47,7 +47,7 @@ func PostgresURL(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := admin(base, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		if err := drop(base, name); err != nil {
 			t.Error(err)
 		}
 	})
@@ -55,6 +55,27 @@ func PostgresURL(t testing.TB) string {
 	u.Path = "/" + name
 	u.RawPath = ""
 	return u.String()
+}
+
+// drop drops the database once the test's own connections are closed. A
+// plain DROP DATABASE makes an autovacuum worker on it leave, where WITH
+// (FORCE) would refuse to terminate that worker (it belongs to another
+// role, SQLSTATE 42501); FORCE is for connections a test left open, and a
+// worker that starts in between is waited out.
+func drop(base, name string) error {
+	var err error
+	for attempt := range 10 {
+		if attempt > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if err = admin(base, "DROP DATABASE IF EXISTS "+name); err == nil {
+			return nil
+		}
+		if err = admin(base, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // admin runs one statement on the maintenance database named by the base url.
