@@ -66,13 +66,22 @@ type ReviewTask struct {
 }
 
 // ReviewDecision is an avatar's verdict: from the checker, matched by
-// TraceID, or by the reviewer at the deadline, by UploadID. Approve keeps it
-// (and shows it, if it was held); otherwise it is taken down.
+// TraceID, or by the reviewer at the Deadline it claimed UploadID under.
+// Approve keeps it (and shows it, if it was held), as does KeepIfShown if
+// it is the user's avatar; otherwise it is taken down.
 type ReviewDecision struct {
-	UploadID, TraceID string // one of them
-	Verdict           string // one of the Verdict… values
-	Label             int
-	Approve           bool
+	TraceID              string
+	UploadID             string
+	Deadline             time.Time
+	Verdict              string // one of the Verdict… values
+	Label                int
+	Approve, KeepIfShown bool
+}
+
+// KeptVerdict is a verdict kept until an avatar has its trace id.
+type KeptVerdict struct {
+	TraceID, Verdict string
+	Label            int
 }
 
 // ReviewOutcome is what a decision changed.
@@ -96,26 +105,32 @@ type ReviewRecords interface {
 	ReviewAsked(ctx context.Context, uploadID, traceID string, now time.Time) error
 	// ReviewFailed records a failed request, to be retried at retryAt.
 	ReviewFailed(ctx context.Context, uploadID string, refused bool, retryAt time.Time) error
-	// DecideReview applies a verdict to an avatar still waiting for one (or
-	// kept unchecked at its deadline: a late risky verdict still takes it
-	// down). An unknown trace id is ErrNotFound, an avatar decided already
-	// ErrConflict.
-	DecideReview(ctx context.Context, d ReviewDecision, now time.Time) (ReviewOutcome, error)
+	// DecideReview applies a verdict to the avatar waiting for it (or kept
+	// unchecked at its deadline: a late risky verdict still takes it down);
+	// the objects of an avatar stored under its upload key (from before
+	// avatars were copies) are deleted once its signature expired plus
+	// grace. An unknown trace id is ErrNotFound; an avatar decided already,
+	// or waiting for another request, ErrConflict.
+	DecideReview(ctx context.Context, d ReviewDecision, grace time.Duration, now time.Time) (ReviewOutcome, error)
 	// RequeueReview queues the check of the user's current avatar again,
 	// unless one is under way. A user who is gone is ErrNotFound.
 	RequeueReview(ctx context.Context, userID string, deadline, now time.Time) error
 	// KeepEarlyVerdict keeps a verdict whose trace id no avatar has (yet);
-	// TakeEarlyVerdict returns and forgets the one kept for traceID (ok
-	// false when none); PruneEarlyVerdicts forgets those kept since before.
+	// KeptVerdicts lists some of those whose trace id an avatar now has;
+	// ForgetEarlyVerdict forgets one once applied; PruneEarlyVerdicts
+	// forgets those kept since before.
 	KeepEarlyVerdict(ctx context.Context, traceID, verdict string, label int, now time.Time) error
-	TakeEarlyVerdict(ctx context.Context, traceID string) (verdict string, label int, ok bool, err error)
+	KeptVerdicts(ctx context.Context) ([]KeptVerdict, error)
+	ForgetEarlyVerdict(ctx context.Context, traceID string) error
 	PruneEarlyVerdicts(ctx context.Context, before time.Time) error
 }
 
 const (
-	// reviewLease covers one request to the checker many times over.
-	reviewLease = time.Minute
-	reviewBatch = 50
+	// reviewLease covers a batch of requests to the checker, each bounded
+	// by checkTimeout, with room to spare: no other instance takes a task
+	// while the one that claimed it may still ask.
+	reviewLease = 5 * time.Minute
+	reviewBatch = 20
 	// reviewRetryMin and reviewRetryMax bound the backoff between failed
 	// requests: soon after a blip, every few minutes in an outage.
 	reviewRetryMin = 15 * time.Second
@@ -178,6 +193,11 @@ func (s *Service) ReviewOnce(ctx context.Context) (int, error) {
 		now := s.now()
 		tasks, err := s.records.ClaimReviews(ctx, now, reviewLease, reviewBatch)
 		if err != nil || len(tasks) == 0 {
+			if err == nil {
+				// Verdicts that came before their requests were stored,
+				// by this round's requests or by any instance's.
+				err = s.applyKeptVerdicts(ctx)
+			}
 			return done, err
 		}
 		for _, t := range tasks {
@@ -198,6 +218,25 @@ func (s *Service) ReviewOnce(ctx context.Context) (int, error) {
 	}
 }
 
+// applyKeptVerdicts applies the verdicts kept for trace ids that avatars now
+// have, and forgets them.
+func (s *Service) applyKeptVerdicts(ctx context.Context) error {
+	kept, err := s.records.KeptVerdicts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range kept {
+		err := s.applyVerdict(ctx, k.TraceID, k.Verdict, k.Label)
+		if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) {
+			return err // kept, for the next round
+		}
+		if err := s.records.ForgetEarlyVerdict(ctx, k.TraceID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // askReview asks the checker to check the task's avatar.
 func (s *Service) askReview(ctx context.Context, t ReviewTask, now time.Time) error {
 	cctx, cancel := context.WithTimeout(ctx, checkTimeout)
@@ -205,20 +244,14 @@ func (s *Service) askReview(ctx context.Context, t ReviewTask, now time.Time) er
 	cancel()
 	if err == nil {
 		s.moderationEvent("avatar", "asked")
-		if err := s.records.ReviewAsked(ctx, t.UploadID, trace, now); err != nil {
-			return err
-		}
-		// The verdict may have come before the trace id was stored.
-		verdict, label, ok, err := s.records.TakeEarlyVerdict(ctx, trace)
-		if err != nil || !ok {
-			return err
-		}
-		return s.AvatarVerdict(ctx, trace, verdict, label)
+		return s.records.ReviewAsked(ctx, t.UploadID, trace, now)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: the claim runs out and another round asks
 	}
-	refused := !errors.Is(err, ErrModerationUnavailable)
+	// A user WeChat has not seen lately may come back before the deadline;
+	// a refusal needs an operator.
+	refused := !errors.Is(err, ErrModerationUnavailable) && !errors.Is(err, ErrModeratorInactiveUser)
 	retry := now.Add(backoff(t.Attempts))
 	if retry.After(t.Deadline) {
 		retry = t.Deadline // decided then, by policy
@@ -251,7 +284,7 @@ func (s *Service) reviewTimedOut(ctx context.Context, t ReviewTask, now time.Tim
 	s.moderationEvent("avatar", "timeout")
 	s.log.Warn("avatar verdict did not come in time", "upload_id", t.UploadID, "state", t.State,
 		"attempts", t.Attempts, "kept", approve)
-	out, err := s.decide(ctx, ReviewDecision{UploadID: t.UploadID, Verdict: VerdictUnchecked, Approve: approve}, now)
+	out, err := s.decide(ctx, ReviewDecision{UploadID: t.UploadID, Deadline: t.Deadline, Verdict: VerdictUnchecked, Approve: approve}, now)
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
 		return nil // the verdict came, or the user went, since the claim
 	}
@@ -265,7 +298,7 @@ func (s *Service) reviewTimedOut(ctx context.Context, t ReviewTask, now time.Tim
 // decideUnasked approves an avatar queued for a check that content
 // security, turned off since, will not make.
 func (s *Service) decideUnasked(ctx context.Context, t ReviewTask, now time.Time) error {
-	_, err := s.decide(ctx, ReviewDecision{UploadID: t.UploadID, Verdict: VerdictUnchecked, Approve: true}, now)
+	_, err := s.decide(ctx, ReviewDecision{UploadID: t.UploadID, Deadline: t.Deadline, Verdict: VerdictUnchecked, Approve: true}, now)
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
 		return nil
 	}
@@ -275,18 +308,39 @@ func (s *Service) decideUnasked(ctx context.Context, t ReviewTask, now time.Time
 // AvatarVerdict applies the checker's verdict on the avatar it knows by
 // traceID: suggest is a Suggest… value ("" when the verdict is unknown, as
 // when the checker could not fetch the image), label its category. A
-// verdict for an avatar unknown (its user erased), decided already, or
-// unknown is acknowledged and changes nothing, so a push delivered twice is
-// harmless.
+// verdict for no avatar yet is kept a day: the reviewer may not have stored
+// the trace id it answers (WeChat answered the request and pushed at once),
+// and applies it once it has. A verdict for an avatar decided already, or
+// unknown, changes nothing, so a push delivered twice is harmless.
 func (s *Service) AvatarVerdict(ctx context.Context, traceID, suggest string, label int) error {
-	approve := false
+	err := s.applyVerdict(ctx, traceID, suggest, label)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if err := s.records.KeepEarlyVerdict(ctx, traceID, suggest, label, s.now()); err != nil {
+			return err
+		}
+		s.log.InfoContext(ctx, "avatar verdict for no known request; kept a day", "suggest", suggest)
+		s.wakeReviewer()
+		return nil
+	case errors.Is(err, ErrConflict):
+		s.log.InfoContext(ctx, "avatar verdict for nothing waiting; ignored", "suggest", suggest)
+		return nil
+	}
+	return err
+}
+
+// applyVerdict decides the avatar waiting for traceID's verdict by it:
+// ErrNotFound when none has the trace id, ErrConflict when it is decided
+// already.
+func (s *Service) applyVerdict(ctx context.Context, traceID, suggest string, label int) error {
+	d := ReviewDecision{TraceID: traceID, Verdict: suggest, Label: label}
 	switch suggest {
 	case SuggestPass:
-		approve = true
+		d.Approve = true
 	case SuggestReview:
-		// Sent to human review: kept where it shows already, not shown
-		// where it was to show only once it passes.
-		approve = !s.moderation.HoldAvatars
+		// Sent to human review: kept where it shows already; shown
+		// otherwise only where avatars show before their check.
+		d.Approve, d.KeepIfShown = !s.moderation.HoldAvatars, true
 	case SuggestRisky:
 	default:
 		// Not a verdict: the deadline decides, as for one that never came.
@@ -294,27 +348,8 @@ func (s *Service) AvatarVerdict(ctx context.Context, traceID, suggest string, la
 		return nil
 	}
 	now := s.now()
-	d := ReviewDecision{TraceID: traceID, Verdict: suggest, Label: label, Approve: approve}
 	out, err := s.decide(ctx, d, now)
-	if errors.Is(err, ErrNotFound) {
-		// No avatar has this trace id: its user is gone, or the reviewer
-		// has not stored it yet (WeChat answered the request and pushed at
-		// once). Kept for the reviewer, then looked for once more: of the
-		// two, one sees the other's write.
-		if err := s.records.KeepEarlyVerdict(ctx, traceID, suggest, label, now); err != nil {
-			return err
-		}
-		if out, err = s.decide(ctx, d, now); err == nil {
-			if _, _, _, err := s.records.TakeEarlyVerdict(ctx, traceID); err != nil {
-				return err
-			}
-		}
-	}
-	switch {
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict):
-		s.log.InfoContext(ctx, "avatar verdict for nothing waiting; kept a day", "suggest", suggest)
-		return nil
-	case err != nil:
+	if err != nil {
 		return err
 	}
 	s.moderationEvent("avatar", suggest)
@@ -324,7 +359,7 @@ func (s *Service) AvatarVerdict(ctx context.Context, traceID, suggest string, la
 
 // decide records d and logs what it changed.
 func (s *Service) decide(ctx context.Context, d ReviewDecision, now time.Time) (ReviewOutcome, error) {
-	out, err := s.records.DecideReview(ctx, d, now)
+	out, err := s.records.DecideReview(ctx, d, abandonedAfter, now)
 	if err != nil {
 		return out, err
 	}

@@ -399,3 +399,128 @@ func (c *earlyChecker) CheckImage(context.Context, string, string) (string, erro
 	c.push("trace-early")
 	return "trace-early", nil
 }
+
+// flakyRecords fails the next DecideReview once when fail is set.
+type flakyRecords struct {
+	avatar.Records
+	fail bool
+}
+
+func (f *flakyRecords) DecideReview(ctx context.Context, d avatar.ReviewDecision, grace time.Duration, now time.Time) (avatar.ReviewOutcome, error) {
+	if f.fail {
+		f.fail = false
+		return avatar.ReviewOutcome{}, avatar.ErrRecordsUnavailable
+	}
+	return f.Records.DecideReview(ctx, d, grace, now)
+}
+
+// TestEarlyVerdictSurvivesAFailure: a verdict kept because it came before
+// its trace id was stored stays kept until a decision by it commits; a
+// database failure on the way only delays it to the next round. (It was
+// once forgotten before the decision, and a held avatar WeChat had found
+// risky showed at the deadline.)
+func TestEarlyVerdictSurvivesAFailure(t *testing.T) {
+	ctx := context.Background()
+	var (
+		s  *service
+		fr *flakyRecords
+	)
+	c := &earlyChecker{push: func(trace string) {
+		if err := s.AvatarVerdict(ctx, trace, "risky", 20002); err != nil {
+			t.Errorf("the early verdict: %v", err)
+		}
+		fr.fail = true // the next decision, by the kept verdict, fails
+	}}
+	s = newService(t, func(cfg *avatar.Config) {
+		fr = &flakyRecords{Records: cfg.Records}
+		cfg.Records = fr
+		cfg.Moderation = avatar.Moderation{Images: c, HoldAvatars: true, FailOpen: true}
+	})
+	_, up := s.confirmNew(t)
+	if _, err := s.ReviewOnce(ctx); !errors.Is(err, avatar.ErrRecordsUnavailable) {
+		t.Fatalf("the round that meets the failure: %v; want ErrRecordsUnavailable", err)
+	}
+	s.reviewOnce(t, 0) // the next round applies the kept verdict
+	if u := s.me(t); u.AvatarURL == up.URL || u.AvatarReviewReason != avatar.VerdictRisky {
+		t.Errorf("after the next round: %+v; want the held avatar rejected as risky", u)
+	}
+	s.now = s.now.Add(avatar.DefaultVerdictTimeout)
+	s.reviewOnce(t, 0)
+	if u := s.me(t); u.AvatarURL == up.URL {
+		t.Errorf("at the deadline the avatar WeChat found risky shows: %+v", u)
+	}
+}
+
+// TestReviewVerdictKeepsAShownAvatar: with AVATAR_REVIEW=before, a review
+// verdict on a recheck of the avatar the user shows already keeps it, as it
+// would with after; it only keeps a held one from showing.
+func TestReviewVerdictKeepsAShownAvatar(t *testing.T) {
+	ctx := context.Background()
+	c := &checker{}
+	s, _ := reviewed(t, c, avatar.Moderation{HoldAvatars: true})
+	_, up := s.confirmNew(t)
+	s.reviewOnce(t, 1)
+	if err := s.AvatarVerdict(ctx, "trace-1", "pass", 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Recheck(ctx, "openid-1"); err != nil {
+		t.Fatal(err)
+	}
+	s.reviewOnce(t, 1)
+	if err := s.AvatarVerdict(ctx, "trace-2", "review", 21000); err != nil {
+		t.Fatal(err)
+	}
+	if u := s.me(t); u.AvatarURL != up.URL || u.AvatarReview != "" {
+		t.Errorf("after a review verdict on the shown avatar: %+v; want it kept", u)
+	}
+}
+
+// slowChecker takes checkTimeout per request and lets another instance run
+// in the middle of a batch.
+type slowChecker struct {
+	s      *service
+	asked  map[string]int
+	calls  int
+	during func()
+}
+
+func (c *slowChecker) CheckImage(_ context.Context, _, url string) (string, error) {
+	c.calls++
+	c.asked[url]++
+	c.s.now = c.s.now.Add(5 * time.Second)
+	if c.calls == 15 && c.during != nil {
+		c.during()
+	}
+	return "trace-" + url, nil
+}
+
+// TestReviewLeaseCoversABatch: with WeChat answering as slowly as it may,
+// another instance's round in the middle of a batch asks for nothing the
+// first has claimed.
+func TestReviewLeaseCoversABatch(t *testing.T) {
+	ctx := context.Background()
+	sc := &slowChecker{asked: map[string]int{}}
+	s := newService(t, func(cfg *avatar.Config) { cfg.Moderation.Images = sc })
+	sc.s = s
+	for range 30 {
+		s.confirmNew(t)
+	}
+	other, err := avatar.New(avatar.Config{Records: s.records, Objects: s.bucket, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return s.now }, MaxBytes: maxBytes, UploadTTL: 10 * time.Minute,
+		Moderation: avatar.Moderation{Images: sc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.during = func() {
+		sc.during = nil
+		if _, err := other.ReviewOnce(ctx); err != nil {
+			t.Errorf("the other instance: %v", err)
+		}
+	}
+	if _, err := s.ReviewOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sc.calls != 30 || len(sc.asked) != 30 {
+		t.Errorf("%d requests for %d avatars; want each of the 30 asked once", sc.calls, len(sc.asked))
+	}
+}

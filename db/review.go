@@ -108,29 +108,39 @@ func (d *DB) RequeueReview(ctx context.Context, userID string, deadline, now tim
 }
 
 // DecideReview applies a verdict, in one transaction with the user row
-// locked, to an avatar waiting for one; or to one kept at its deadline
-// without one, when the verdict comes late (a risky one still takes it down).
+// locked, to the avatar it answers: by trace id, one waiting for that very
+// request's verdict (or kept unchecked at its deadline: a late verdict still
+// counts); by upload id, one still waiting under the deadline the reviewer
+// claimed it with.
 //
-// Approved, a held avatar still the user's latest becomes their avatar, and
-// one superseded meanwhile is left to the sweeper like any replaced avatar.
-// Taken down, its objects are queued for deletion; if it was the user's
-// avatar, the latest approved one left (or none) takes its place; and the
-// user's profile says it was rejected, and why.
-func (d *DB) DecideReview(ctx context.Context, dec avatar.ReviewDecision, now time.Time) (avatar.ReviewOutcome, error) {
+// Approved (or sent to review and kept where it shows), a held avatar still
+// the user's latest becomes their avatar, and one superseded meanwhile is
+// left to the sweeper like any replaced avatar. Taken down, its objects are
+// queued for deletion (an avatar stored under its upload key not before its
+// signature expired plus grace); if it was the user's avatar, the latest
+// approved one left (or none) takes its place; and the user's profile says
+// it was rejected, and why.
+func (d *DB) DecideReview(ctx context.Context, dec avatar.ReviewDecision, grace time.Duration, now time.Time) (avatar.ReviewOutcome, error) {
 	var out avatar.ReviewOutcome
 	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
 		var err error
-		out, err = d.decideIn(ctx, tx, dec, now)
+		out, err = d.decideIn(ctx, tx, dec, grace, now)
 		return err
 	}))
 	return out, translate(err)
 }
 
-func (d *DB) decideIn(ctx context.Context, tx *txn, dec avatar.ReviewDecision, now time.Time) (avatar.ReviewOutcome, error) {
+func (d *DB) decideIn(ctx context.Context, tx *txn, dec avatar.ReviewDecision, grace time.Duration, now time.Time) (avatar.ReviewOutcome, error) {
 	var out avatar.ReviewOutcome
 	find, arg := `SELECT id, user_id FROM uploads WHERE id = ?`, dec.UploadID
+	// Which request the decision answers: a push names its trace id; a
+	// deadline, the one the reviewer claimed the avatar under. A check
+	// queued again since (RequeueReview) is another request, not decided
+	// by either.
+	answers, answersArg := `review_deadline = ?`, any(toMillis(dec.Deadline))
 	if dec.TraceID != "" {
 		find, arg = `SELECT id, user_id FROM uploads WHERE review_trace_id = ?`, dec.TraceID
+		answers, answersArg = `review_trace_id = ?`, dec.TraceID
 	}
 	var id string
 	if err := tx.queryRow(ctx, find, arg).Scan(&id, &out.UserID); err != nil {
@@ -149,17 +159,19 @@ func (d *DB) decideIn(ctx context.Context, tx *txn, dec avatar.ReviewDecision, n
 	if err := tx.queryRow(ctx, `SELECT avatar_deleted_at IS NULL FROM uploads WHERE id = ?`, id).Scan(&objectsLeft); err != nil {
 		return out, err
 	}
+	isCurrent, isLatest := current.String == id, reviewFor.String == id
+	approve := dec.Approve || (dec.KeepIfShown && isCurrent)
 	state := reviewApproved
-	if !dec.Approve {
+	if !approve {
 		state = reviewTakenDown
 	}
 	// The state condition is in the UPDATE itself: of a push and a
 	// deadline deciding at once, one changes the row.
 	res, err := tx.exec(ctx, `UPDATE uploads SET review_state = ?, review_verdict = ?, review_label = ?, review_next_at = NULL,
 			avatar_deleted_at = CASE WHEN ? THEN COALESCE(avatar_deleted_at, ?) ELSE avatar_deleted_at END
-		WHERE id = ? AND (review_state IN ('queued', 'waiting')
+		WHERE id = ? AND `+answers+` AND (review_state IN ('queued', 'waiting')
 			OR (? AND review_state = 'approved' AND review_verdict = 'unchecked'))`,
-		state, dec.Verdict, dec.Label, !dec.Approve, toMillis(now), id, dec.TraceID != "")
+		state, dec.Verdict, dec.Label, !approve, toMillis(now), id, answersArg, dec.TraceID != "")
 	if err != nil {
 		return out, err
 	}
@@ -168,8 +180,7 @@ func (d *DB) decideIn(ctx context.Context, tx *txn, dec avatar.ReviewDecision, n
 	} else if n == 0 {
 		return out, avatar.ErrConflict
 	}
-	isCurrent, isLatest := current.String == id, reviewFor.String == id
-	if dec.Approve {
+	if approve {
 		switch {
 		case isLatest && !isCurrent && objectsLeft:
 			out.Shown = true
@@ -185,10 +196,16 @@ func (d *DB) decideIn(ctx context.Context, tx *txn, dec avatar.ReviewDecision, n
 		}
 		return out, err
 	}
-	if objectsLeft && up.AvatarKey != up.Key {
-		out.Deletions = append(out.Deletions, avatar.ObjectDeletion{Key: up.AvatarKey, NotBefore: now})
-		if up.ThumbKey != "" {
-			out.Deletions = append(out.Deletions, avatar.ObjectDeletion{Key: up.ThumbKey, NotBefore: now})
+	if objectsLeft {
+		if up.AvatarKey != up.Key {
+			out.Deletions = append(out.Deletions, avatar.ObjectDeletion{Key: up.AvatarKey, NotBefore: now})
+			if up.ThumbKey != "" {
+				out.Deletions = append(out.Deletions, avatar.ObjectDeletion{Key: up.ThumbKey, NotBefore: now})
+			}
+		} else {
+			// An avatar from before avatars were copies lives under its
+			// upload key, which no sweeper rule takes from a confirmed row.
+			out.Deletions = append(out.Deletions, avatar.ObjectDeletion{Key: up.Key, NotBefore: later(now, up.ExpiresAt.Add(grace))})
 		}
 		if err := queueDeletions(ctx, tx, out.Deletions); err != nil {
 			return out, err
@@ -209,14 +226,24 @@ func (d *DB) decideIn(ctx context.Context, tx *txn, dec avatar.ReviewDecision, n
 	return out, err
 }
 
+// fallbackAvatar is the query of the avatar a takedown of the user's
+// current one puts back: the latest of theirs confirmed, approved (or never
+// checked), not deleted and not the current one, and meeting extra. It
+// names the user by userExpr and the current avatar by currentExpr, SQL
+// expressions of the statement it is part of.
+func fallbackAvatar(userExpr, currentExpr, extra string) string {
+	return `SELECT fb.id FROM uploads AS fb WHERE fb.user_id = ` + userExpr + ` AND fb.id <> ` + currentExpr + `
+		AND fb.status = 'confirmed' AND fb.avatar_deleted_at IS NULL
+		AND (fb.review_state IS NULL OR fb.review_state = 'approved') ` + extra + `
+		ORDER BY fb.confirmed_at DESC, fb.id DESC LIMIT 1`
+}
+
 // revertAvatar gives the user, whose avatar takenDown was taken down, the
-// latest avatar of theirs that is approved (or was never checked) and not
-// deleted, or none.
+// fallback avatar, or none. One the sweeper has claimed is passed over: it
+// may be deleting it right now.
 func (d *DB) revertAvatar(ctx context.Context, tx *txn, userID, takenDown string, now time.Time) error {
 	prev, err := scanUpload(tx.queryRow(ctx, `SELECT `+uploadColumns+` FROM uploads
-		WHERE user_id = ? AND id <> ? AND status = 'confirmed' AND avatar_deleted_at IS NULL
-			AND (review_state IS NULL OR review_state = 'approved')
-		ORDER BY confirmed_at DESC, id DESC LIMIT 1`, userID, takenDown))
+		WHERE id = (`+fallbackAvatar("?", "?", "AND fb.sweep_claimed_at IS NULL")+`)`, userID, takenDown))
 	if errors.Is(err, sql.ErrNoRows) {
 		_, err = tx.exec(ctx, `UPDATE users SET avatar_url = NULL, avatar_thumb_url = NULL, avatar_upload_id = NULL,
 			updated_at = ? WHERE id = ?`, toMillis(now), userID)
@@ -225,6 +252,8 @@ func (d *DB) revertAvatar(ctx context.Context, tx *txn, userID, takenDown string
 	if err != nil {
 		return err
 	}
+	// showAvatar clears its replaced_at: on PostgreSQL a sweeper claiming
+	// it meanwhile waits for this row and then finds it no longer due.
 	_, err = d.showAvatar(ctx, tx, userID, prev, now, "")
 	return err
 }
@@ -237,14 +266,30 @@ func (d *DB) KeepEarlyVerdict(ctx context.Context, traceID, verdict string, labe
 	return translate(err)
 }
 
-// TakeEarlyVerdict returns and forgets the verdict kept for traceID.
-func (d *DB) TakeEarlyVerdict(ctx context.Context, traceID string) (verdict string, label int, ok bool, err error) {
-	err = d.writeRow(ctx, func(r rowScanner) error { return r.Scan(&verdict, &label) },
-		`DELETE FROM early_verdicts WHERE trace_id = ? RETURNING verdict, label`, traceID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", 0, false, nil
+// KeptVerdicts lists up to 100 kept verdicts whose trace id an avatar now
+// has.
+func (d *DB) KeptVerdicts(ctx context.Context) ([]avatar.KeptVerdict, error) {
+	rows, err := d.query(ctx, `SELECT e.trace_id, e.verdict, e.label FROM early_verdicts AS e
+		WHERE EXISTS (SELECT 1 FROM uploads WHERE uploads.review_trace_id = e.trace_id) LIMIT 100`)
+	if err != nil {
+		return nil, translate(err)
 	}
-	return verdict, label, err == nil, translate(err)
+	defer rows.Close()
+	var kept []avatar.KeptVerdict
+	for rows.Next() {
+		var k avatar.KeptVerdict
+		if err := rows.Scan(&k.TraceID, &k.Verdict, &k.Label); err != nil {
+			return nil, translate(err)
+		}
+		kept = append(kept, k)
+	}
+	return kept, translate(rows.Err())
+}
+
+// ForgetEarlyVerdict forgets the verdict kept for traceID.
+func (d *DB) ForgetEarlyVerdict(ctx context.Context, traceID string) error {
+	_, err := d.exec(ctx, `DELETE FROM early_verdicts WHERE trace_id = ?`, traceID)
+	return translate(err)
 }
 
 // PruneEarlyVerdicts forgets the verdicts kept since before.

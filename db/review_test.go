@@ -130,7 +130,7 @@ func TestReviewShownAtOnce(t *testing.T) {
 		}
 
 		now := t1.Add(10 * time.Minute)
-		out, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "trace-b", Verdict: "risky", Label: 20002}, now)
+		out, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "trace-b", Verdict: "risky", Label: 20002}, 15*time.Minute, now)
 		if err != nil || !out.Reverted || out.Shown || out.UserID != "u1" || len(out.Deletions) != 2 {
 			t.Fatalf("DecideReview risky: %+v, %v; want b reverted with two deletions", out, err)
 		}
@@ -148,10 +148,10 @@ func TestReviewShownAtOnce(t *testing.T) {
 		if r := reviewOf(t, d, "b"); r.state != "taken_down" || r.verdict != "risky" || !r.deleted {
 			t.Errorf("b: %+v; want taken down, risky, deleted", r)
 		}
-		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "trace-b", Verdict: "risky"}, now); !errors.Is(err, avatar.ErrConflict) {
+		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "trace-b", Verdict: "risky"}, 15*time.Minute, now); !errors.Is(err, avatar.ErrConflict) {
 			t.Errorf("the same verdict again: %v; want ErrConflict", err)
 		}
-		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "nobody", Verdict: "pass", Approve: true}, now); !errors.Is(err, avatar.ErrNotFound) {
+		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "nobody", Verdict: "pass", Approve: true}, 15*time.Minute, now); !errors.Is(err, avatar.ErrNotFound) {
 			t.Errorf("a verdict for no trace: %v; want ErrNotFound", err)
 		}
 		if u2 := userNow(t, d, "u1"); u2.AvatarURL != u.AvatarURL || u2.AvatarReview != u.AvatarReview {
@@ -166,7 +166,7 @@ func TestReviewFirstAvatarTakenDown(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
 		confirmAs(t, d, "u1", "a", avatar.ReviewPlan{Deadline: t0.Add(time.Hour)}, t0)
-		if _, err := d.DecideReview(context.Background(), avatar.ReviewDecision{UploadID: "a", Verdict: "unchecked"}, t0.Add(time.Hour)); err != nil {
+		if _, err := d.DecideReview(context.Background(), avatar.ReviewDecision{UploadID: "a", Deadline: t0.Add(time.Hour), Verdict: "unchecked"}, 15*time.Minute, t0.Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		if u := userNow(t, d, "u1"); u.AvatarURL != "" || u.AvatarThumbURL != "" || u.AvatarReview != avatar.ReviewRejected || u.AvatarReviewReason != "unchecked" {
@@ -190,7 +190,7 @@ func TestReviewHeld(t *testing.T) {
 		}
 		confirmAs(t, d, "u1", "c", held, t0.Add(2*time.Minute))
 
-		out, err := d.DecideReview(ctx, avatar.ReviewDecision{UploadID: "b", Verdict: "pass", Approve: true}, t0.Add(3*time.Minute))
+		out, err := d.DecideReview(ctx, avatar.ReviewDecision{UploadID: "b", Deadline: t0.Add(time.Hour), Verdict: "pass", Approve: true}, 15*time.Minute, t0.Add(3*time.Minute))
 		if err != nil || out.Shown {
 			t.Fatalf("pass for the superseded b: %+v, %v; want not shown", out, err)
 		}
@@ -201,7 +201,7 @@ func TestReviewHeld(t *testing.T) {
 			t.Errorf("b: %+v; want approved and replaced (the sweeper's)", r)
 		}
 
-		out, err = d.DecideReview(ctx, avatar.ReviewDecision{UploadID: "c", Verdict: "pass", Approve: true}, t0.Add(4*time.Minute))
+		out, err = d.DecideReview(ctx, avatar.ReviewDecision{UploadID: "c", Deadline: t0.Add(time.Hour), Verdict: "pass", Approve: true}, 15*time.Minute, t0.Add(4*time.Minute))
 		if err != nil || !out.Shown {
 			t.Fatalf("pass for c: %+v, %v; want shown", out, err)
 		}
@@ -214,7 +214,7 @@ func TestReviewHeld(t *testing.T) {
 		}
 
 		confirmAs(t, d, "u1", "d", held, t0.Add(5*time.Minute))
-		out, err = d.DecideReview(ctx, avatar.ReviewDecision{UploadID: "d", Verdict: "review"}, t0.Add(6*time.Minute))
+		out, err = d.DecideReview(ctx, avatar.ReviewDecision{UploadID: "d", Deadline: t0.Add(time.Hour), Verdict: "review"}, 15*time.Minute, t0.Add(6*time.Minute))
 		if err != nil || out.Reverted || len(out.Deletions) != 2 {
 			t.Fatalf("review for the held d: %+v, %v; want its objects deleted, nothing reverted", out, err)
 		}
@@ -237,20 +237,20 @@ func TestReviewLateVerdict(t *testing.T) {
 			if err := d.ReviewAsked(ctx, id, "trace-"+id, t0); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := d.DecideReview(ctx, avatar.ReviewDecision{UploadID: id, Verdict: "unchecked", Approve: true}, t0.Add(time.Hour)); err != nil {
+			if _, err := d.DecideReview(ctx, avatar.ReviewDecision{UploadID: id, Deadline: t0.Add(time.Hour), Verdict: "unchecked", Approve: true}, 15*time.Minute, t0.Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{UploadID: "b", Verdict: "unchecked", Approve: true}, t0.Add(time.Hour)); !errors.Is(err, avatar.ErrConflict) {
+		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{UploadID: "b", Deadline: t0.Add(time.Hour), Verdict: "unchecked", Approve: true}, 15*time.Minute, t0.Add(time.Hour)); !errors.Is(err, avatar.ErrConflict) {
 			t.Errorf("a second deadline decision: %v; want ErrConflict", err)
 		}
-		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "trace-a", Verdict: "pass", Approve: true}, t0.Add(2*time.Hour)); err != nil {
+		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "trace-a", Verdict: "pass", Approve: true}, 15*time.Minute, t0.Add(2*time.Hour)); err != nil {
 			t.Errorf("late pass: %v", err)
 		}
 		if r := reviewOf(t, d, "a"); r.state != "approved" || r.verdict != "pass" {
 			t.Errorf("a after a late pass: %+v; want approved, pass", r)
 		}
-		out, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "trace-b", Verdict: "risky"}, t0.Add(2*time.Hour))
+		out, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "trace-b", Verdict: "risky"}, 15*time.Minute, t0.Add(2*time.Hour))
 		if err != nil || !out.Reverted {
 			t.Fatalf("late risky: %+v, %v; want b taken down", out, err)
 		}
@@ -310,7 +310,7 @@ func TestRevokeDeletesEveryAvatar(t *testing.T) {
 		if u := userNow(t, d, "u1"); u.AvatarURL != "" || u.AvatarReview != "" {
 			t.Errorf("after the revocation: %+v; want no avatar, nothing to tell", u)
 		}
-		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{UploadID: "c", Verdict: "pass", Approve: true}, now); !errors.Is(err, avatar.ErrConflict) {
+		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{UploadID: "c", Deadline: t0.Add(time.Hour), Verdict: "pass", Approve: true}, 15*time.Minute, now); !errors.Is(err, avatar.ErrConflict) {
 			t.Errorf("a verdict for the revoked c: %v; want ErrConflict", err)
 		}
 		if u := userNow(t, d, "u1"); u.AvatarURL != "" {
@@ -409,6 +409,157 @@ func TestMigration9DownAndUp(t *testing.T) {
 		}
 		if u := userNow(t, d, "u1"); u.AvatarURL != avatarURL("u1", "a") || u.AvatarReview != "" {
 			t.Errorf("up again: %+v; want avatar a, nothing to tell", u)
+		}
+	})
+}
+
+// TestReviewLegacyTakedownDeletesTheKey: an avatar from before avatars were
+// copies lives under its upload key; taken down, that key is queued (no
+// sweeper rule takes it from a confirmed row).
+func TestReviewLegacyTakedownDeletesTheKey(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+		confirmAs(t, d, "u1", "a", avatar.ReviewPlan{}, t0)
+		if _, err := d.exec(ctx, `UPDATE uploads SET avatar_key = object_key, thumb_key = '' WHERE id = 'a'`); err != nil {
+			t.Fatal(err)
+		}
+		now := t0.Add(48 * time.Hour)
+		if err := d.RequeueReview(ctx, "u1", now.Add(time.Hour), now); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.ReviewAsked(ctx, "a", "trace-a", now); err != nil {
+			t.Fatal(err)
+		}
+		out, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "trace-a", Verdict: "risky"}, 15*time.Minute, now)
+		key := testUpload("u1", "a").Key
+		if err != nil || len(out.Deletions) != 1 || out.Deletions[0].Key != key || !out.Deletions[0].NotBefore.Equal(now) {
+			t.Fatalf("DecideReview: %+v, %v; want the upload key queued now", out, err)
+		}
+		if keys := queuedKeys(t, d); len(keys) != 1 || keys[0] != key {
+			t.Errorf("queued %v; want %s", keys, key)
+		}
+	})
+}
+
+// TestEraseRacingConfirm: an erasure and a confirm of the same user at once
+// both finish, on PostgreSQL too: every transaction locks the user row
+// before upload rows, so none waits on another in a cycle.
+func TestEraseRacingConfirm(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		for round := range 20 {
+			user := fmt.Sprintf("c%02d", round)
+			mustUpsert(t, d, avatar.User{ID: user, OpenID: "o-" + user}, t0)
+			confirmAs(t, d, user, user+"-old", avatar.ReviewPlan{}, t0)
+			mustCreateUpload(t, d, testUpload(user, user+"-new"), t0)
+			var wg sync.WaitGroup
+			var confirmErr, eraseErr error
+			wg.Go(func() {
+				_, _, confirmErr = d.ConfirmUpload(ctx, user, user+"-new", 10, avatar.ReviewPlan{}, t0.Add(time.Minute))
+			})
+			wg.Go(func() { _, eraseErr = d.EraseUser(ctx, user, time.Minute, t0.Add(time.Minute)) })
+			wg.Wait()
+			if confirmErr != nil && !errors.Is(confirmErr, avatar.ErrNotFound) {
+				t.Errorf("round %d: confirm: %v; want it done, or the user gone", round, confirmErr)
+			}
+			if eraseErr != nil {
+				t.Errorf("round %d: erase: %v", round, eraseErr)
+			}
+		}
+	})
+}
+
+// TestSweepKeepsOnlyTheFallback: while the user's avatar waits for its
+// verdict, the sweeper keeps the one avatar a takedown would put back, and
+// sweeps the other replaced ones; a held avatar waiting (never the user's
+// avatar, so never reverted) keeps nothing.
+func TestSweepKeepsOnlyTheFallback(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+		mustUpsert(t, d, avatar.User{ID: "u2", OpenID: "o2"}, t0)
+		for i, id := range []string{"a", "b", "c"} {
+			confirmAs(t, d, "u1", id, avatar.ReviewPlan{}, t0.Add(time.Duration(i)*time.Minute))
+			confirmAs(t, d, "u2", "h"+id, avatar.ReviewPlan{}, t0.Add(time.Duration(i)*time.Minute))
+		}
+		confirmAs(t, d, "u1", "d", avatar.ReviewPlan{Deadline: t0.Add(2 * time.Hour)}, t0.Add(3*time.Minute))
+		confirmAs(t, d, "u2", "hd", avatar.ReviewPlan{Deadline: t0.Add(2 * time.Hour), Hold: true}, t0.Add(3*time.Minute))
+		now := t0.Add(time.Hour)
+		tasks, err := d.ClaimSweep(ctx, avatar.SweepPolicy{ExpiredBefore: t0, ReplacedBefore: now, Lease: time.Minute, Limit: 10}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var swept []string
+		for _, task := range tasks {
+			swept = append(swept, task.UploadID)
+		}
+		sort.Strings(swept)
+		if want := "[a b ha hb]"; fmt.Sprint(swept) != want {
+			t.Errorf("swept %v; want %s (c kept for u1's pending d; hc is u2's avatar)", swept, want)
+		}
+	})
+}
+
+// TestRevertPassesOverAvatarBeingSwept: a takedown does not put back an
+// avatar the sweeper has claimed, which it may be deleting right now.
+func TestRevertPassesOverAvatarBeingSwept(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+		confirmAs(t, d, "u1", "a", avatar.ReviewPlan{}, t0)
+		t1 := t0.Add(time.Minute)
+		confirmAs(t, d, "u1", "b", avatar.ReviewPlan{Deadline: t1.Add(time.Hour)}, t1)
+		if err := d.ReviewAsked(ctx, "b", "trace-b", t1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{UploadID: "b", Deadline: t1.Add(time.Hour), Verdict: "unchecked", Approve: true},
+			15*time.Minute, t1.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		now := t1.Add(2 * time.Hour)
+		tasks, err := d.ClaimSweep(ctx, avatar.SweepPolicy{ExpiredBefore: t0, ReplacedBefore: now, Lease: time.Minute, Limit: 10}, now)
+		if err != nil || len(tasks) != 1 || tasks[0].UploadID != "a" {
+			t.Fatalf("ClaimSweep: %+v, %v; want a", tasks, err)
+		}
+		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "trace-b", Verdict: "risky"}, 15*time.Minute, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.FinishSweep(ctx, tasks[0], now); err != nil {
+			t.Fatal(err)
+		}
+		if u := userNow(t, d, "u1"); u.AvatarURL != "" {
+			t.Errorf("after the takedown: avatar %q; want none (a was being deleted)", u.AvatarURL)
+		}
+	})
+}
+
+// TestDecisionAnswersItsRequest: a verdict for a trace id the avatar no
+// longer waits for (its check queued again since), or a deadline decision
+// under another deadline, changes nothing.
+func TestDecisionAnswersItsRequest(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+		confirmAs(t, d, "u1", "a", avatar.ReviewPlan{Deadline: t0.Add(time.Hour)}, t0)
+		if err := d.ReviewAsked(ctx, "a", "trace-1", t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{TraceID: "trace-1", Verdict: "pass", Approve: true}, 15*time.Minute, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.RequeueReview(ctx, "u1", t0.Add(3*time.Hour), t0.Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.DecideReview(ctx, avatar.ReviewDecision{UploadID: "a", Deadline: t0.Add(time.Hour), Verdict: "unchecked"},
+			15*time.Minute, t0.Add(2*time.Hour)); !errors.Is(err, avatar.ErrConflict) {
+			t.Errorf("a decision under the old deadline: %v; want ErrConflict", err)
+		}
+		if r := reviewOf(t, d, "a"); r.state != "queued" {
+			t.Errorf("a: %+v; want queued again, undecided", r)
+		}
+		if u := userNow(t, d, "u1"); u.AvatarURL != avatarURL("u1", "a") {
+			t.Errorf("avatar %q; want a", u.AvatarURL)
 		}
 	})
 }

@@ -12,8 +12,9 @@ import (
 // The one definition of "this upload's objects may be deleted", used to pick
 // candidates, again, atomically, to claim each one (so that of several
 // instances exactly one claims a task), and once more to say what the claim
-// covers. An object that is somebody's avatar is never due.
-const (
+// covers. An object that is somebody's avatar is never due. (Variables only
+// because avatarDue is built with fallbackAvatar.)
+var (
 	// The upload key, once no signature can write it: for every upload but
 	// the confirmed ones whose avatar is that very key (rows from before
 	// avatars were copies). Args: ExpiredBefore.
@@ -21,13 +22,14 @@ const (
 		AND (status <> 'confirmed' OR ` + avatarKeyOf + ` <> object_key)
 		AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id
 			AND ` + avatarKeyOf + ` = object_key))`
-	// The avatar, once replaced and past its grace period, unless a later
-	// avatar of the user's waits for its verdict: taken down, it would give
-	// the user back the latest approved one. Args: ReplacedBefore.
+	// The avatar, once replaced and past its grace period, unless it is
+	// the one a takedown of the user's avatar, waiting for its verdict,
+	// would put back (one avatar a user at most). Args: ReplacedBefore.
 	avatarDue = `(avatar_deleted_at IS NULL AND status = 'confirmed' AND replaced_at IS NOT NULL AND replaced_at < ?
 		AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id)
-		AND NOT EXISTS (SELECT 1 FROM uploads AS later WHERE later.user_id = uploads.user_id
-			AND later.review_state IN ('queued', 'waiting')))`
+		AND NOT EXISTS (SELECT 1 FROM users JOIN uploads AS cur ON cur.id = users.avatar_upload_id
+			WHERE users.id = uploads.user_id AND cur.review_state IN ('queued', 'waiting')
+				AND uploads.id = (` + fallbackAvatar("uploads.user_id", "cur.id", "") + `)))`
 	// Args: lease end, ExpiredBefore, ReplacedBefore.
 	sweepable = `(sweep_claimed_at IS NULL OR sweep_claimed_at < ?) AND (` + uploadKeyDue + ` OR ` + avatarDue + `)`
 )

@@ -218,6 +218,15 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 // confirmIn is ConfirmUpload's work inside tx; on ErrConflict the upload is
 // returned too.
 func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, size int64, plan avatar.ReviewPlan, now time.Time) (avatar.User, avatar.Upload, error) {
+	// Every transaction that changes a user's avatar or deletes their
+	// uploads locks the user row first, then upload rows (EraseUser,
+	// RevokeProfile, DecideReview, CreateUpload too): one order, so that
+	// PostgreSQL never finds two of them waiting on each other. A user
+	// who is gone is sql.ErrNoRows here (ErrNotFound).
+	var id string
+	if err := tx.queryRow(ctx, d.lockUser(`id`), userID).Scan(&id); err != nil {
+		return avatar.User{}, avatar.Upload{}, err
+	}
 
 	// The state check is in the UPDATE itself, so of two racing confirms exactly one changes
 	// the row even where transactions are not serialized (PostgreSQL read committed).
