@@ -67,6 +67,9 @@ type SweepRecords interface {
 	// FinishObjectDeletion forgets a queued key whose object is deleted,
 	// unless it was queued again since claimedAt for a later time.
 	FinishObjectDeletion(ctx context.Context, key string, claimedAt time.Time) error
+	// PruneUploads deletes up to limit upload records whose objects were
+	// all deleted before deletedBefore and that nothing needs any more.
+	PruneUploads(ctx context.Context, deletedBefore time.Time, limit int) (int64, error)
 }
 
 // ObjectDeleter deletes one object; deleting a missing one succeeds.
@@ -82,6 +85,7 @@ const (
 	// claim, and a dead one's tasks are retaken soon.
 	sweepLease = 5 * time.Minute
 	sweepBatch = 100
+	pruneBatch = 1000
 )
 
 // Sweeper deletes the objects nobody will use: whatever is stored under an
@@ -95,7 +99,10 @@ type Sweeper struct {
 	Now      func() time.Time
 	Interval time.Duration // 0 turns sweeping off
 	Grace    time.Duration // how long a replaced avatar is kept
-	Events   Events        // nil: not counted
+	// Retention is how long an upload's record is kept once its objects
+	// are gone (for support and audit); then the record goes too.
+	Retention time.Duration
+	Events    Events // nil: not counted
 }
 
 // Run sweeps every Interval until ctx ends.
@@ -187,8 +194,21 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 			deleted++
 		}
 	}
-	if deleted > 0 || failed > 0 {
-		s.Logger.Info("sweep", "deleted", deleted, "failed", failed)
+	// The records nothing needs any more, in batches, so that each
+	// statement holds its locks briefly.
+	var pruned int64
+	for {
+		n, err := s.Records.PruneUploads(ctx, now.Add(-s.Retention), pruneBatch)
+		if err != nil {
+			return deleted, err
+		}
+		pruned += n
+		if n < pruneBatch {
+			break
+		}
+	}
+	if deleted > 0 || failed > 0 || pruned > 0 {
+		s.Logger.Info("sweep", "deleted", deleted, "failed", failed, "records_pruned", pruned)
 	}
 	if failed > 0 {
 		return deleted, errors.New("some deletes failed")

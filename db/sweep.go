@@ -143,3 +143,27 @@ func appendNonEmpty(keys []string, key string) []string {
 	}
 	return append(keys, key)
 }
+
+// uploadPrunable is the one definition of "this upload's row may go": its
+// objects are gone (the upload key's, and the avatar's unless it was that
+// very key) since before the retention limit, no sweeper holds it, no check
+// waits on it, and no user names it as their avatar or in their profile's
+// review notice. Args: deleted before.
+const uploadPrunable = `(object_deleted_at IS NOT NULL AND object_deleted_at < ? AND status <> 'pending'
+	AND (avatar_deleted_at IS NOT NULL OR ` + avatarKeyOf + ` = object_key)
+	AND sweep_claimed_at IS NULL
+	AND (review_state IS NULL OR review_state NOT IN ('queued', 'waiting'))
+	AND NOT EXISTS (SELECT 1 FROM users
+		WHERE users.avatar_upload_id = uploads.id OR users.avatar_review_upload_id = uploads.id))`
+
+// PruneUploads deletes up to limit upload rows whose objects were all
+// deleted before deletedBefore and that nothing needs any more, and
+// reports how many it deleted. One statement: a row that becomes needed
+// meanwhile (a sweeper's claim) is re-checked under its lock.
+func (d *DB) PruneUploads(ctx context.Context, deletedBefore time.Time, limit int) (int64, error) {
+	before := toMillis(deletedBefore)
+	n, err := d.exec(ctx, `DELETE FROM uploads WHERE id IN (
+			SELECT id FROM uploads WHERE `+uploadPrunable+` ORDER BY object_deleted_at LIMIT ?)
+		AND `+uploadPrunable, before, limit, before)
+	return n, translate(err)
+}

@@ -300,3 +300,65 @@ func TestRacingConfirmsMarkEveryReplacedAvatar(t *testing.T) {
 		}
 	})
 }
+
+// TestPruneUploads: a record goes once its objects are all deleted, past
+// the retention; never one whose object is still there, one a sweeper holds,
+// one a check waits on, or one a user names.
+func TestPruneUploads(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		mustUpsert(t, d, avatar.User{ID: "u1", OpenID: "o1"}, t0)
+		// gone: expired and swept; replaced and swept.
+		mustCreateUpload(t, d, testUpload("u1", "expired"), t0)
+		confirmAs(t, d, "u1", "replaced", avatar.ReviewPlan{}, t0)
+		// kept: the avatar; an expired one whose key is not deleted yet;
+		// one the sweeper holds; one waiting for its check.
+		confirmAs(t, d, "u1", "current", avatar.ReviewPlan{}, t0.Add(time.Minute))
+		mustCreateUpload(t, d, testUpload("u1", "notyet"), t0)
+		mustCreateUpload(t, d, testUpload("u1", "held"), t0)
+		deleted := toMillis(t0.Add(time.Hour))
+		for _, q := range []string{
+			`UPDATE uploads SET status = 'expired', object_deleted_at = ?, avatar_deleted_at = ? WHERE id = 'expired'`,
+			`UPDATE uploads SET object_deleted_at = ?, avatar_deleted_at = ? WHERE id IN ('replaced', 'current')`,
+			`UPDATE uploads SET status = 'expired', object_deleted_at = ?, avatar_deleted_at = ?, sweep_claimed_at = 1 WHERE id = 'held'`,
+		} {
+			if _, err := d.exec(ctx, q, deleted, deleted); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := d.exec(ctx, `UPDATE uploads SET status = 'expired', avatar_deleted_at = ? WHERE id = 'notyet'`, deleted); err != nil {
+			t.Fatal(err)
+		}
+		confirmAs(t, d, "u1", "checking", avatar.ReviewPlan{Deadline: t0.Add(48 * time.Hour), Hold: true}, t0)
+		if _, err := d.exec(ctx, `UPDATE uploads SET object_deleted_at = ?, avatar_deleted_at = ? WHERE id = 'checking'`, deleted, deleted); err != nil {
+			t.Fatal(err)
+		}
+
+		if n, err := d.PruneUploads(ctx, t0.Add(time.Hour), 100); err != nil || n != 0 {
+			t.Errorf("within the retention: pruned %d, %v; want none", n, err)
+		}
+		n, err := d.PruneUploads(ctx, t0.Add(2*time.Hour), 1)
+		if err != nil || n != 1 {
+			t.Errorf("a batch of one: pruned %d, %v; want 1", n, err)
+		}
+		if n, err := d.PruneUploads(ctx, t0.Add(2*time.Hour), 100); err != nil || n != 1 {
+			t.Errorf("the rest: pruned %d, %v; want 1", n, err)
+		}
+		var left []string
+		rows, err := d.query(ctx, `SELECT id FROM uploads ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			left = append(left, id)
+		}
+		rows.Close()
+		if want := "[checking current held notyet]"; fmt.Sprint(left) != want {
+			t.Errorf("left %v; want %s", left, want)
+		}
+	})
+}

@@ -60,9 +60,12 @@ type config struct {
 	Limits         handler.Limits
 	SweepInterval  time.Duration // 0 = no sweeping
 	SweepGrace     time.Duration // how long a replaced avatar is kept
-	DevStorageAddr string
-	DevStorageDir  string
-	DevFaults      localcos.FaultConfig
+	// UploadRetention is how long an upload's record is kept once its
+	// objects are deleted.
+	UploadRetention time.Duration
+	DevStorageAddr  string
+	DevStorageDir   string
+	DevFaults       localcos.FaultConfig
 }
 
 const (
@@ -427,6 +430,7 @@ func loadConfig(dev bool, src envSource) (config, error) {
 
 	c.SweepInterval = p.duration("SWEEP_INTERVAL", time.Minute, 0, 24*time.Hour)
 	c.SweepGrace = p.duration("SWEEP_GRACE", 24*time.Hour, 0, 365*24*time.Hour)
+	c.UploadRetention = p.duration("UPLOAD_RETENTION", 30*24*time.Hour, 0, 365*24*time.Hour)
 	c.DevStorageAddr = p.str("DEV_STORAGE_ADDR", "127.0.0.1:9000", false)
 	c.DevStorageDir = p.str("DEV_STORAGE_DIR", "./data/objects", false)
 	if f, err := localcos.ParseFaults(p.str("DEV_STORAGE_FAULTS", "", false)); err != nil {

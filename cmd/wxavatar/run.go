@@ -344,7 +344,7 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 		return nil, err
 	}
 	a.sweeper = &avatar.Sweeper{Records: a.database, Objects: objects{k.objects}, Logger: logger.With("component", "sweeper"),
-		Now: time.Now, Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, Events: metrics}
+		Now: time.Now, Interval: cfg.SweepInterval, Grace: cfg.SweepGrace, Retention: cfg.UploadRetention, Events: metrics}
 	if cfg.PprofAddr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -384,14 +384,16 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 // asked for at once.
 const reviewInterval = 10 * time.Second
 
-// pruneRateLimits drops, every sweep interval, the rate-limit rows of
+// rateLimitPruning is how often idle clients' rate-limit rows are deleted:
+// its own schedule, whatever SWEEP_INTERVAL says, since every client
+// address adds a row.
+const rateLimitPruning = time.Minute
+
+// pruneRateLimits drops, every rateLimitPruning, the rate-limit rows of
 // clients idle for a while: the API's limits live in the database, and
 // nothing else would ever delete them.
 func (a *app) pruneRateLimits(ctx context.Context) {
-	if a.sweeper.Interval <= 0 {
-		return
-	}
-	t := time.NewTicker(a.sweeper.Interval)
+	t := time.NewTicker(rateLimitPruning)
 	defer t.Stop()
 	for {
 		select {
