@@ -30,12 +30,12 @@ var t0 = time.Date(2025, 3, 4, 5, 6, 7, 8_000_000, time.UTC)
 // skips, except under CI.
 var backends = []struct {
 	name   string
-	url    func(t *testing.T) string
+	url    func(t testing.TB) string
 	shared bool // several handles may open the url and see one database
 }{
-	{"memory", func(*testing.T) string { return "sqlite::memory:" }, false},
-	{"file", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "test.db") }, true},
-	{"postgres", func(t *testing.T) string { return dbtest.PostgresURL(t) }, true},
+	{"memory", func(testing.TB) string { return "sqlite::memory:" }, false},
+	{"file", func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "test.db") }, true},
+	{"postgres", func(t testing.TB) string { return dbtest.PostgresURL(t) }, true},
 }
 
 // forEachDB runs f once per backend, each with a fresh migrated database.
@@ -59,7 +59,7 @@ func forEachSharedDB(t *testing.T, f func(t *testing.T, url string)) {
 	}
 }
 
-func openTest(t *testing.T, url string) *DB {
+func openTest(t testing.TB, url string) *DB {
 	t.Helper()
 	d, err := Open(context.Background(), url)
 	if err != nil {

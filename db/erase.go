@@ -92,12 +92,14 @@ func queueDeletions(ctx context.Context, tx *txn, queued []avatar.ObjectDeletion
 	return nil
 }
 
+// deletionCandidates picks queued deletions due. Args: now, lease end.
+const deletionCandidates = `SELECT object_key FROM object_deletions
+	WHERE not_before <= ? AND (claimed_at IS NULL OR claimed_at < ?) ORDER BY not_before`
+
 // ClaimObjectDeletions claims up to limit queued deletions due at now, each
 // for lease; a deletion never finished is retaken once its lease is over.
 func (d *DB) ClaimObjectDeletions(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
-	rows, err := d.query(ctx, `SELECT object_key FROM object_deletions
-		WHERE not_before <= ? AND (claimed_at IS NULL OR claimed_at < ?) ORDER BY not_before LIMIT ?`,
-		toMillis(now), toMillis(now.Add(-lease)), limit)
+	rows, err := d.query(ctx, limited(deletionCandidates, limit), toMillis(now), toMillis(now.Add(-lease)))
 	if err != nil {
 		return nil, translate(err)
 	}

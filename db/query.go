@@ -247,3 +247,12 @@ func (t *txn) Rollback() error {
 	defer t.done.Do(t.unlock)
 	return t.tx.Rollback()
 }
+
+// limited is query with a LIMIT of n written into it rather than bound: the
+// planner then knows how few rows are wanted, also in the generic plan
+// PostgreSQL reuses for a prepared statement, which for an unknown limit
+// assumed a tenth of the table and planned parallel scans. n comes from the
+// code, never from a request.
+func limited(query string, n int) string {
+	return query + " LIMIT " + strconv.Itoa(max(n, 1))
+}

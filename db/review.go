@@ -17,6 +17,13 @@ const (
 	reviewTakenDown = "taken_down"
 )
 
+// reviewCandidates picks the avatars due for the reviewer. Args: now.
+const reviewCandidates = `SELECT uploads.id, uploads.user_id, users.openid, uploads.url, uploads.review_state,
+		uploads.review_attempts, uploads.review_deadline, uploads.review_error, uploads.review_next_at
+	FROM uploads JOIN users ON users.id = uploads.user_id
+	WHERE uploads.review_state IN ('queued', 'waiting') AND uploads.review_next_at <= ?
+	ORDER BY uploads.review_next_at`
+
 // ClaimReviews claims up to limit avatars due for the reviewer at now: queued
 // ones whose next request is due, waiting ones past their deadline. A claim
 // moves review_next_at past the lease, so that of several instances one
@@ -27,11 +34,7 @@ func (d *DB) ClaimReviews(ctx context.Context, now time.Time, lease time.Duratio
 }
 
 func (d *DB) claimReviews(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]avatar.ReviewTask, error) {
-	rows, err := d.query(ctx, `SELECT uploads.id, uploads.user_id, users.openid, uploads.url, uploads.review_state,
-			uploads.review_attempts, uploads.review_deadline, uploads.review_error, uploads.review_next_at
-		FROM uploads JOIN users ON users.id = uploads.user_id
-		WHERE uploads.review_state IN ('queued', 'waiting') AND uploads.review_next_at <= ?
-		ORDER BY uploads.review_next_at LIMIT ?`, toMillis(now), limit)
+	rows, err := d.query(ctx, limited(reviewCandidates, limit), toMillis(now))
 	if err != nil {
 		return nil, err
 	}
@@ -266,11 +269,14 @@ func (d *DB) KeepEarlyVerdict(ctx context.Context, traceID, verdict string, labe
 	return translate(err)
 }
 
+// keptVerdicts lists kept verdicts an upload now has the trace id of.
+const keptVerdicts = `SELECT e.trace_id, e.verdict, e.label FROM early_verdicts AS e
+	WHERE EXISTS (SELECT 1 FROM uploads WHERE uploads.review_trace_id = e.trace_id) LIMIT 100`
+
 // KeptVerdicts lists up to 100 kept verdicts whose trace id an avatar now
 // has.
 func (d *DB) KeptVerdicts(ctx context.Context) ([]avatar.KeptVerdict, error) {
-	rows, err := d.query(ctx, `SELECT e.trace_id, e.verdict, e.label FROM early_verdicts AS e
-		WHERE EXISTS (SELECT 1 FROM uploads WHERE uploads.review_trace_id = e.trace_id) LIMIT 100`)
+	rows, err := d.query(ctx, keptVerdicts)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/wxavatar/wxavatar/avatar"
@@ -34,6 +35,18 @@ var (
 	sweepable = `(sweep_claimed_at IS NULL OR sweep_claimed_at < ?) AND (` + uploadKeyDue + ` OR ` + avatarDue + `)`
 )
 
+// The candidates, picked by each half of sweepable on its own, in the order
+// of its partial index: one query with both halves gets a plan built on the
+// planner's guess of how many rows they match, which on a large table was a
+// scan of every user per pass. Args: lease end, ExpiredBefore (or
+// ReplacedBefore).
+var (
+	keyCandidates = `SELECT id FROM uploads WHERE (sweep_claimed_at IS NULL OR sweep_claimed_at < ?)
+		AND ` + uploadKeyDue + ` ORDER BY expires_at`
+	avatarCandidates = `SELECT id FROM uploads WHERE (sweep_claimed_at IS NULL OR sweep_claimed_at < ?)
+		AND ` + avatarDue + ` ORDER BY replaced_at`
+)
+
 // ClaimSweep claims up to p.Limit uploads with objects due for this caller. A
 // pending upload claimed here becomes expired, so a late confirm cannot race
 // the deletion. The caller deletes each task's objects, then calls
@@ -45,24 +58,20 @@ func (d *DB) ClaimSweep(ctx context.Context, p avatar.SweepPolicy, now time.Time
 
 func (d *DB) claimSweep(ctx context.Context, p avatar.SweepPolicy, now time.Time) ([]avatar.SweepTask, error) {
 	expired, replaced := toMillis(p.ExpiredBefore), toMillis(p.ReplacedBefore)
-	args := []any{toMillis(now.Add(-p.Lease)), expired, replaced}
-	rows, err := d.query(ctx, `SELECT id FROM uploads WHERE `+sweepable+`
-		ORDER BY expires_at LIMIT ?`, append(args, p.Limit)...)
+	leaseEnd := toMillis(now.Add(-p.Lease))
+	args := []any{leaseEnd, expired, replaced}
+	candidates, err := d.ids(ctx, limited(keyCandidates, p.Limit), leaseEnd, expired)
 	if err != nil {
 		return nil, err
 	}
-	var candidates []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		candidates = append(candidates, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	more, err := d.ids(ctx, limited(avatarCandidates, p.Limit), leaseEnd, replaced)
+	if err != nil {
 		return nil, err
+	}
+	for _, id := range more {
+		if !slices.Contains(candidates, id) {
+			candidates = append(candidates, id)
+		}
 	}
 	var claimed []avatar.SweepTask
 	for _, id := range candidates {
@@ -153,8 +162,11 @@ const uploadPrunable = `(object_deleted_at IS NOT NULL AND object_deleted_at < ?
 	AND (avatar_deleted_at IS NOT NULL OR ` + avatarKeyOf + ` = object_key)
 	AND sweep_claimed_at IS NULL
 	AND (review_state IS NULL OR review_state NOT IN ('queued', 'waiting'))
-	AND NOT EXISTS (SELECT 1 FROM users
-		WHERE users.avatar_upload_id = uploads.id OR users.avatar_review_upload_id = uploads.id))`
+	AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id)
+	AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_review_upload_id = uploads.id))`
+
+// pruneCandidates picks records to prune. Args: deleted before.
+const pruneCandidates = `SELECT id FROM uploads WHERE ` + uploadPrunable + ` ORDER BY object_deleted_at`
 
 // PruneUploads deletes up to limit upload rows whose objects were all
 // deleted before deletedBefore and that nothing needs any more, and
@@ -162,8 +174,24 @@ const uploadPrunable = `(object_deleted_at IS NOT NULL AND object_deleted_at < ?
 // meanwhile (a sweeper's claim) is re-checked under its lock.
 func (d *DB) PruneUploads(ctx context.Context, deletedBefore time.Time, limit int) (int64, error) {
 	before := toMillis(deletedBefore)
-	n, err := d.exec(ctx, `DELETE FROM uploads WHERE id IN (
-			SELECT id FROM uploads WHERE `+uploadPrunable+` ORDER BY object_deleted_at LIMIT ?)
-		AND `+uploadPrunable, before, limit, before)
+	n, err := d.exec(ctx, `DELETE FROM uploads WHERE id IN (`+limited(pruneCandidates, limit)+`) AND `+uploadPrunable, before, before)
 	return n, translate(err)
+}
+
+// ids runs a query of ids.
+func (d *DB) ids(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := d.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

@@ -110,13 +110,17 @@ const insertUpload = `
 		status, size, created_at, expires_at)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)`
 
+// pendingCount counts a user's unexpired pending uploads (the cap). Args:
+// user id, now.
+const pendingCount = `SELECT COUNT(*) FROM uploads WHERE user_id = ? AND status = 'pending' AND expires_at > ?`
+
 // insertUploadCapped inserts only while the user holds fewer unexpired
 // pending uploads than the cap. Args: insertUpload's, then user id, now, cap.
 const insertUploadCapped = `
 	INSERT INTO uploads (id, user_id, object_key, avatar_key, thumb_key, content_type, url, thumb_url, max_bytes,
 		status, size, created_at, expires_at)
 	SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?
-	WHERE (SELECT COUNT(*) FROM uploads WHERE user_id = ? AND status = 'pending' AND expires_at > ?) < ?`
+	WHERE (` + pendingCount + `) < ?`
 
 // createWrite is CreateUpload's write; finish turns what do returned for it
 // into CreateUpload's answer.
@@ -162,10 +166,7 @@ func (d *DB) createUnit(u avatar.Upload, maxPending int, now time.Time, args []a
 		}
 		if maxPending > 0 {
 			var pending int
-			if err := tx.queryRow(ctx, `
-				SELECT COUNT(*) FROM uploads
-				WHERE user_id = ? AND status = 'pending' AND expires_at > ?`,
-				u.UserID, toMillis(now)).Scan(&pending); err != nil {
+			if err := tx.queryRow(ctx, pendingCount, u.UserID, toMillis(now)).Scan(&pending); err != nil {
 				return err
 			}
 			if pending >= maxPending {

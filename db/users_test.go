@@ -9,7 +9,7 @@ import (
 	"github.com/wxavatar/wxavatar/avatar"
 )
 
-func mustUpsert(t *testing.T, d *DB, u avatar.User, now time.Time) avatar.User {
+func mustUpsert(t testing.TB, d *DB, u avatar.User, now time.Time) avatar.User {
 	t.Helper()
 	got, err := d.UpsertUser(context.Background(), u, now)
 	if err != nil {
