@@ -18,7 +18,7 @@ func (d *DB) EraseUser(ctx context.Context, userID string, grace time.Duration, 
 	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
 		queued = queued[:0]
 		// The user row first, locked on PostgreSQL: a CreateUpload that
-		// locks it too (createUnit) either commits before this reads the
+		// locks it too (createPipelined) either commits before this reads the
 		// uploads, or waits and then finds no user. Without the lock, an
 		// upload inserted between the reads and the delete would make the
 		// delete fail on the foreign key.

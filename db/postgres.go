@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -44,4 +45,44 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		return nil, errors.Join(err, sqldb.Close())
 	}
 	return d, nil
+}
+
+// pipelined runs queries on one connection in one round trip: pgx sends them
+// with a single Sync, so PostgreSQL runs them in order in one implicit
+// transaction (a failure rolls back those before it), each with its own
+// snapshot under READ COMMITTED. read gets their results in order. Where a
+// write's statements do not depend on each other's answers, this replaces
+// BEGIN, each statement and COMMIT, a round trip each, through
+// database/sql; the pool stays database/sql's.
+func (d *DB) pipelined(ctx context.Context, queries []pgQuery, read func(pgx.BatchResults) error) error {
+	conn, err := d.sql.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		c, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("db: pipelined: a %T is not pgx's", driverConn)
+		}
+		b := &pgx.Batch{}
+		for _, q := range queries {
+			b.Queue(d.bind(q.sql), q.args...)
+		}
+		br := c.Conn().SendBatch(ctx, b)
+		return errors.Join(read(br), br.Close())
+	})
+}
+
+// pgQuery is one statement of a pipeline.
+type pgQuery struct {
+	sql  string
+	args []any
+}
+
+// foreignKeyViolationPG reports PostgreSQL's foreign_key_violation (a
+// missing referenced row).
+func foreignKeyViolationPG(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23503"
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wxavatar/wxavatar/avatar"
 )
 
@@ -99,6 +101,9 @@ func cutLast(key string) (before, after string) {
 }
 
 func (d *DB) createUpload(ctx context.Context, u avatar.Upload, maxPending int, now time.Time) error {
+	if d.dialect == dialectPostgres {
+		return d.createPipelined(ctx, u, maxPending, now)
+	}
 	w, finish := d.createWrite(u, maxPending, now)
 	return finish(d.do(ctx, w))
 }
@@ -122,19 +127,14 @@ const insertUploadCapped = `
 	SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?
 	WHERE (` + pendingCount + `) < ?`
 
-// createWrite is CreateUpload's write; finish turns what do returned for it
-// into CreateUpload's answer.
+// createWrite is CreateUpload's write on SQLite; finish turns what do
+// returned for it into CreateUpload's answer.
 func (d *DB) createWrite(u avatar.Upload, maxPending int, now time.Time) (w write, finish func(error) error) {
-	args := []any{u.ID, u.UserID, u.Key, u.AvatarKey, u.ThumbKey, u.ContentType, u.URL, u.ThumbURL, u.MaxBytes,
-		toMillis(now), toMillis(u.ExpiresAt)}
-	if d.dialect == dialectPostgres {
-		return d.createUnit(u, maxPending, now, args), func(err error) error { return err }
-	}
 	// SQLite serializes writers, so the count and the insert can be one
 	// statement, and its foreign key check finds a missing user.
-	s := stmt{query: insertUpload, args: args}
+	s := stmt{query: insertUpload, args: uploadArgs(u, now)}
 	if maxPending > 0 {
-		s.query, s.args = insertUploadCapped, append(args, u.UserID, toMillis(now), maxPending)
+		s.query, s.args = insertUploadCapped, append(s.args, u.UserID, toMillis(now), maxPending)
 	}
 	var n int64
 	s.affected = &n
@@ -149,33 +149,41 @@ func (d *DB) createWrite(u avatar.Upload, maxPending int, now time.Time) (w writ
 	}
 }
 
-// createUnit is CreateUpload's write on PostgreSQL, where transactions are
-// READ COMMITTED: a no-op write on the user row finds a missing user and
-// locks the row until commit, which serializes the creates for one user, so
-// that the count and the insert after it cannot exceed the cap.
-func (d *DB) createUnit(u avatar.Upload, maxPending int, now time.Time, args []any) unit {
-	return func(ctx context.Context, tx *txn) error {
-		res, err := tx.exec(ctx, `UPDATE users SET updated_at = updated_at WHERE id = ?`, u.UserID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return avatar.ErrNotFound
-		}
-		if maxPending > 0 {
-			var pending int
-			if err := tx.queryRow(ctx, pendingCount, u.UserID, toMillis(now)).Scan(&pending); err != nil {
+// uploadArgs are insertUpload's arguments.
+func uploadArgs(u avatar.Upload, now time.Time) []any {
+	return []any{u.ID, u.UserID, u.Key, u.AvatarKey, u.ThumbKey, u.ContentType, u.URL, u.ThumbURL, u.MaxBytes,
+		toMillis(now), toMillis(u.ExpiresAt)}
+}
+
+// createPipelined is CreateUpload on PostgreSQL, in one round trip. Its
+// transactions are READ COMMITTED: the first statement locks the user row,
+// which serializes the creates of one user, and the insert after it counts
+// the pending uploads with a snapshot taken once it holds the lock, so
+// concurrent creates cannot exceed the cap (one statement would count with
+// a snapshot from before it waited). A missing user fails the insert's
+// foreign key check, also when an erasure (which locks the row too) wins.
+func (d *DB) createPipelined(ctx context.Context, u avatar.Upload, maxPending int, now time.Time) error {
+	insert := pgQuery{insertUpload, uploadArgs(u, now)}
+	if maxPending > 0 {
+		insert = pgQuery{insertUploadCapped, append(insert.args, u.UserID, toMillis(now), maxPending)}
+	}
+	var inserted int64
+	err := d.pipelined(ctx, []pgQuery{{`SELECT 1 FROM users WHERE id = ? FOR UPDATE`, []any{u.UserID}}, insert},
+		func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
 				return err
 			}
-			if pending >= maxPending {
-				return avatar.ErrTooManyPending
-			}
-		}
-		_, err = tx.exec(ctx, insertUpload, args...)
-		return err
+			tag, err := br.Exec()
+			inserted = tag.RowsAffected()
+			return err
+		})
+	switch {
+	case foreignKeyViolationPG(err):
+		return avatar.ErrNotFound
+	case err == nil && inserted == 0:
+		return avatar.ErrTooManyPending
 	}
+	return err
 }
 
 // UploadForUser returns the upload only when it belongs to userID; otherwise ErrNotFound
