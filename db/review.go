@@ -187,7 +187,7 @@ func (d *DB) decideIn(ctx context.Context, tx *txn, dec avatar.ReviewDecision, g
 		switch {
 		case isLatest && !isCurrent && objectsLeft:
 			out.Shown = true
-			_, err = d.showAvatar(ctx, tx, out.UserID, up, now,
+			_, err = d.showAvatar(ctx, tx, out.UserID, up, current.String, now,
 				`avatar_review = NULL, avatar_review_upload_id = NULL, avatar_review_reason = NULL`)
 		case isLatest:
 			_, err = tx.exec(ctx, `UPDATE users SET avatar_review = NULL, avatar_review_upload_id = NULL,
@@ -255,9 +255,13 @@ func (d *DB) revertAvatar(ctx context.Context, tx *txn, userID, takenDown string
 	if err != nil {
 		return err
 	}
-	// showAvatar clears its replaced_at: on PostgreSQL a sweeper claiming
-	// it meanwhile waits for this row and then finds it no longer due.
-	_, err = d.showAvatar(ctx, tx, userID, prev, now, "")
+	// The avatar put back is nobody's to sweep: on PostgreSQL a sweeper
+	// claiming it meanwhile waits for this row and then finds it no
+	// longer due.
+	if _, err := tx.exec(ctx, `UPDATE uploads SET replaced_at = NULL WHERE id = ?`, prev.ID); err != nil {
+		return err
+	}
+	_, err = d.showAvatar(ctx, tx, userID, prev, takenDown, now, "")
 	return err
 }
 

@@ -232,47 +232,40 @@ func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, si
 	// RevokeProfile, DecideReview, CreateUpload too): one order, so that
 	// PostgreSQL never finds two of them waiting on each other. A user
 	// who is gone is sql.ErrNoRows here (ErrNotFound).
-	var id string
-	if err := tx.queryRow(ctx, d.lockUser(`id`), userID).Scan(&id); err != nil {
+	var previous sql.NullString // the avatar this one replaces
+	if err := tx.queryRow(ctx, d.lockUser(`avatar_upload_id`), userID).Scan(&previous); err != nil {
 		return avatar.User{}, avatar.Upload{}, err
 	}
 
 	// The state check is in the UPDATE itself, so of two racing confirms exactly one changes
-	// the row even where transactions are not serialized (PostgreSQL read committed).
-	res, err := tx.exec(ctx, `
-		UPDATE uploads SET status = 'confirmed', size = ?, confirmed_at = ?
-		WHERE id = ? AND user_id = ? AND status = 'pending'`,
-		size, toMillis(now), uploadID, userID)
-	if err != nil {
-		return avatar.User{}, avatar.Upload{}, err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return avatar.User{}, avatar.Upload{}, err
-	}
-
-	up, err := uploadForUser(ctx, tx, userID, uploadID)
-	if err != nil {
-		return avatar.User{}, avatar.Upload{}, err
-	}
-	if n == 0 {
+	// the row even where transactions are not serialized (PostgreSQL read committed). It
+	// queues the avatar's check as well, when there is one.
+	queue := !plan.Deadline.IsZero()
+	up, err := scanUpload(tx.queryRow(ctx, `
+		UPDATE uploads SET status = 'confirmed', size = ?, confirmed_at = ?,
+			review_state = CASE WHEN ? THEN 'queued' ELSE review_state END,
+			review_next_at = CASE WHEN ? THEN ? ELSE review_next_at END,
+			review_deadline = CASE WHEN ? THEN ? ELSE review_deadline END
+		WHERE id = ? AND user_id = ? AND status = 'pending'
+		RETURNING `+uploadColumns,
+		size, toMillis(now), queue, queue, toMillis(now), queue, toMillis(plan.Deadline), uploadID, userID))
+	if errors.Is(err, sql.ErrNoRows) {
+		// Not pending: confirmed before (answered as it was), or not to be.
+		if up, err = uploadForUser(ctx, tx, userID, uploadID); err != nil {
+			return avatar.User{}, avatar.Upload{}, err
+		}
 		if up.Status != avatar.UploadConfirmed {
 			return avatar.User{}, up, avatar.ErrConflict
 		}
-		user, err := scanUser(tx.queryRow(ctx,
-			`SELECT `+userColumns+` FROM users WHERE id = ?`, userID))
-		if err != nil {
-			return avatar.User{}, avatar.Upload{}, err
-		}
-		return user, up, nil
+		user, err := scanUser(tx.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, userID))
+		return user, up, err
+	}
+	if err != nil {
+		return avatar.User{}, avatar.Upload{}, err
 	}
 
 	review, reviewUpload := sql.NullString{}, sql.NullString{}
-	if !plan.Deadline.IsZero() {
-		if _, err := tx.exec(ctx, `UPDATE uploads SET review_state = 'queued', review_next_at = ?, review_deadline = ?
-			WHERE id = ?`, toMillis(now), toMillis(plan.Deadline), uploadID); err != nil {
-			return avatar.User{}, avatar.Upload{}, err
-		}
+	if queue {
 		review, reviewUpload = nullString(avatar.ReviewPending), nullString(uploadID)
 	}
 	if plan.Hold {
@@ -284,31 +277,23 @@ func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, si
 			review, reviewUpload, toMillis(now), userID))
 		return user, up, err
 	}
-	user, err := d.showAvatar(ctx, tx, userID, up, now, `avatar_review = ?, avatar_review_upload_id = ?, avatar_review_reason = NULL`,
-		review, reviewUpload)
+	user, err := d.showAvatar(ctx, tx, userID, up, previous.String, now,
+		`avatar_review = ?, avatar_review_upload_id = ?, avatar_review_reason = NULL`, review, reviewUpload)
 	return user, up, err
 }
 
-// showAvatar makes up the user's avatar, setting also the columns of set
-// (with args), and marks the avatar it replaces for the sweeper, after its
-// grace period. The user row is read, and on PostgreSQL locked, before
-// anything else changes it: two confirms racing under READ COMMITTED must
-// each see the avatar the other replaced, or one replaced avatar would never
-// be marked (and never swept).
-func (d *DB) showAvatar(ctx context.Context, tx *txn, userID string, up avatar.Upload, now time.Time, set string, args ...any) (avatar.User, error) {
-	var previous sql.NullString
-	if err := tx.queryRow(ctx, d.lockUser(`avatar_upload_id`), userID).Scan(&previous); err != nil {
-		return avatar.User{}, err
-	}
-	if previous.Valid && previous.String != up.ID {
+// showAvatar makes up the user's avatar in place of previous (its id, ""
+// for none), setting also the columns of set (with args), and marks
+// previous replaced, for the sweeper after its grace period. The caller
+// read previous with the user row locked (lockUser): two confirms racing
+// under READ COMMITTED must each see the avatar the other replaced, or one
+// replaced avatar would never be marked (and never swept).
+func (d *DB) showAvatar(ctx context.Context, tx *txn, userID string, up avatar.Upload, previous string, now time.Time, set string, args ...any) (avatar.User, error) {
+	if previous != "" && previous != up.ID {
 		if _, err := tx.exec(ctx, `UPDATE uploads SET replaced_at = ? WHERE id = ? AND replaced_at IS NULL`,
-			toMillis(now), previous.String); err != nil {
+			toMillis(now), previous); err != nil {
 			return avatar.User{}, err
 		}
-	}
-	// An avatar put back (a later one taken down) is nobody's to sweep.
-	if _, err := tx.exec(ctx, `UPDATE uploads SET replaced_at = NULL WHERE id = ?`, up.ID); err != nil {
-		return avatar.User{}, err
 	}
 	if set != "" {
 		set += ", "
@@ -338,29 +323,20 @@ func (d *DB) lockUser(columns string) string {
 // Missing/foreign → ErrNotFound. A claim taken returns no upload: the caller
 // has it already.
 func (d *DB) ClaimWrite(ctx context.Context, userID, uploadID, etag string, now, staleBefore time.Time) (avatar.Upload, error) {
-	var up avatar.Upload
-	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
-		res, err := tx.exec(ctx, `
-			UPDATE uploads SET copy_etag = ?, copy_claimed_at = ?
-			WHERE id = ? AND user_id = ? AND status = 'pending'
-				AND (copy_etag IS NULL OR copy_etag = ? OR copy_claimed_at < ?)`,
-			etag, toMillis(now), uploadID, userID, etag, toMillis(staleBefore))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			return nil
-		}
-		if up, err = uploadForUser(ctx, tx, userID, uploadID); err != nil {
-			return err
-		}
-		return avatar.ErrConflict
-	}))
-	return up, translate(err)
+	n, err := d.exec(ctx, `
+		UPDATE uploads SET copy_etag = ?, copy_claimed_at = ?
+		WHERE id = ? AND user_id = ? AND status = 'pending'
+			AND (copy_etag IS NULL OR copy_etag = ? OR copy_claimed_at < ?)`,
+		etag, toMillis(now), uploadID, userID, etag, toMillis(staleBefore))
+	if err != nil || n > 0 {
+		return avatar.Upload{}, translate(err)
+	}
+	// Not taken: the upload as it is now says why.
+	up, err := uploadForUser(ctx, d, userID, uploadID)
+	if err != nil {
+		return avatar.Upload{}, translate(err)
+	}
+	return up, avatar.ErrConflict
 }
 
 // RejectUpload marks a pending upload rejected; rejected again → returns it unchanged;
