@@ -71,7 +71,7 @@ func TestSweeper(t *testing.T) {
 	deleter := &countingDeleter{}
 	var logs bytes.Buffer
 	s := &avatar.Sweeper{Records: store, Objects: deleter, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		Now: func() time.Time { return clock }, Interval: time.Minute, Grace: 24 * time.Hour}
+		Now: func() time.Time { return clock }, Interval: time.Minute, Grace: 24 * time.Hour, Retention: 30 * 24 * time.Hour}
 
 	sweep := func(want ...string) {
 		t.Helper()
@@ -107,6 +107,13 @@ func TestSweeper(t *testing.T) {
 	}
 	if u, _ := store.UserByID(ctx, "u1"); u.AvatarURL != current.URL {
 		t.Errorf("avatar_url = %s; want %s", u.AvatarURL, current.URL)
+	}
+	// Past the retention, the records whose objects are all gone went too;
+	// the avatar in use keeps its record.
+	for id, want := range map[string]error{abandoned.ID: avatar.ErrNotFound, old.ID: avatar.ErrNotFound, current.ID: nil} {
+		if _, err := store.UploadForUser(ctx, "u1", id); !errors.Is(err, want) || (want == nil) != (err == nil) {
+			t.Errorf("the record of %s after the retention: %v; want %v", id, err, want)
+		}
 	}
 
 	// A failed delete is retried once the lease runs out.
