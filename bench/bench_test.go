@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -549,6 +550,55 @@ func TestParseProcStat(t *testing.T) {
 			t.Skip("no /proc:", statErr)
 		}
 		t.Errorf("readCPU(self): %v", err)
+	}
+}
+
+// A PostgreSQL cluster's CPU is its postmaster's and every descendant's,
+// the children it has reaped included (their time is in its cutime and
+// cstime); processes outside the tree are not counted.
+func TestTreeCPU(t *testing.T) {
+	stat := "100 (postgres) S 1 100 100 0 -1 4194560 1200 0 0 0 250 50 30 20 20 0 1 0 123 456 789"
+	got, err := parseStatTimes(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ppid != 1 || got.self != 3*time.Second || got.reaped != 500*time.Millisecond {
+		t.Fatalf("parseStatTimes = %+v; want ppid 1, self 3s, reaped 0.5s", got)
+	}
+	if _, err := parseStatTimes("100 (postgres) S x 100 100 0 -1 0 0 0 0 0 1 1 1 1"); err == nil {
+		t.Error("a non-numeric ppid parsed")
+	}
+	s := time.Second
+	procs := map[int]statTimes{
+		100: {ppid: 1, self: 1 * s, reaped: 2 * s}, // the postmaster
+		101: {ppid: 100, self: 10 * s},             // a backend
+		102: {ppid: 100, self: 20 * s},             // another
+		103: {ppid: 102, self: 100 * s},            // a grandchild
+		200: {ppid: 1, self: 1000 * s},             // another process
+		201: {ppid: 200, self: 1000 * s},           // and its child
+	}
+	if got := treeCPU(100, procs[100], procs); got != 133*s {
+		t.Errorf("treeCPU = %v; want 133s", got)
+	}
+	if got := treeCPU(101, procs[101], procs); got != 10*s {
+		t.Errorf("treeCPU of a leaf = %v; want 10s", got)
+	}
+	// This test process and a child of its own: the tree holds both.
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	cmd := exec.Command("sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep:", err)
+	}
+	defer cmd.Process.Kill()
+	self, err := readCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := readTreeCPU(os.Getpid())
+	if err != nil || tree < self {
+		t.Errorf("readTreeCPU(self) = %v, %v; want ≥ readCPU's %v", tree, err, self)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,9 @@ type child struct {
 	name string
 	cmd  *exec.Cmd
 	log  string // stdout and stderr of the child
+	// stopSig asks it to exit: SIGTERM, or SIGINT for PostgreSQL, whose
+	// SIGTERM waits for every client to leave.
+	stopSig syscall.Signal
 
 	mu    sync.Mutex
 	lines []string
@@ -38,6 +42,12 @@ type child struct {
 // group so that a Ctrl-C in the terminal reaches only the harness, which
 // stops it in order.
 func startChild(name string, argv, env []string, dir, logPath string) (*child, error) {
+	return startChildAs(name, argv, env, dir, logPath, nil, syscall.SIGTERM)
+}
+
+// startChildAs is startChild with the user the child runs as (nil: the
+// harness's) and the signal stop sends first.
+func startChildAs(name string, argv, env []string, dir, logPath string, cred *syscall.Credential, stopSig syscall.Signal) (*child, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -45,7 +55,7 @@ func startChild(name string, argv, env []string, dir, logPath string) (*child, e
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env, cmd.Dir = env, dir
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: cred}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		logFile.Close()
@@ -55,7 +65,7 @@ func startChild(name string, argv, env []string, dir, logPath string) (*child, e
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	c := &child{name: name, cmd: cmd, log: logPath, seen: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &child{name: name, cmd: cmd, log: logPath, stopSig: stopSig, seen: make(chan struct{}, 1), done: make(chan struct{})}
 	var copied sync.WaitGroup
 	copied.Add(1)
 	go func() {
@@ -142,20 +152,21 @@ func (c *child) exited() bool {
 	}
 }
 
-// stop sends SIGTERM and waits for a graceful exit, then SIGKILLs. It
-// returns the exit error of a process that did not exit cleanly.
+// stop sends its stop signal (SIGTERM by default) and waits for a graceful
+// exit, then SIGKILLs. It returns the exit error of a process that did not
+// exit cleanly.
 func (c *child) stop(grace time.Duration) error {
 	if c.exited() {
 		return c.exitErr()
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.cmd.Process.Signal(c.stopSig)
 	select {
 	case <-c.done:
 		return c.exitErr()
 	case <-time.After(grace):
 		_ = c.cmd.Process.Kill()
 		<-c.done
-		return fmt.Errorf("%s did not stop within %s of SIGTERM and was killed", c.name, grace)
+		return fmt.Errorf("%s did not stop within %s of %v and was killed", c.name, grace, c.stopSig)
 	}
 }
 
@@ -424,25 +435,118 @@ func readCPU(pid int) (time.Duration, error) {
 	return parseProcStat(string(b))
 }
 
-// parseProcStat reads utime and stime, fields 14 and 15 of /proc/<pid>/stat.
-// The command name (field 2) is in parentheses and may hold spaces and ')',
-// so the fields are counted from the last ')'.
+// parseProcStat reads utime and stime, fields 14 and 15 of /proc/<pid>/stat:
+// the CPU time of the process's own threads.
 func parseProcStat(stat string) (time.Duration, error) {
+	t, err := parseStatTimes(stat)
+	if err != nil {
+		return 0, err
+	}
+	return t.self, nil
+}
+
+// statTimes is what /proc/<pid>/stat says of a process's parent and CPU
+// time.
+type statTimes struct {
+	ppid int
+	self time.Duration // utime + stime (fields 14, 15)
+	// reaped is cutime + cstime (fields 16, 17): the CPU time of the
+	// children it has waited for. A PostgreSQL backend or autovacuum
+	// worker that exits takes its time there, in the postmaster's.
+	reaped time.Duration
+}
+
+// parseStatTimes reads fields 4 and 14–17 of /proc/<pid>/stat. The command
+// name (field 2) is in parentheses and may hold spaces and ')', so the fields
+// are counted from the last ')'.
+func parseStatTimes(stat string) (statTimes, error) {
 	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, errors.New("proc stat: no command name")
+		return statTimes{}, errors.New("proc stat: no command name")
 	}
 	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0, errors.New("proc stat: too few fields")
+	if len(f) < 15 {
+		return statTimes{}, errors.New("proc stat: too few fields")
 	}
-	var ticks int64
-	for _, s := range f[11:13] {
+	var ticks [4]int64
+	for k, s := range f[11:15] {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
-			return 0, fmt.Errorf("proc stat: CPU time %q", s)
+			return statTimes{}, fmt.Errorf("proc stat: CPU time %q", s)
 		}
-		ticks += n
+		ticks[k] = n
 	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return statTimes{}, fmt.Errorf("proc stat: ppid %q", f[1])
+	}
+	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / userHZ }
+	return statTimes{ppid: ppid, self: tick(ticks[0] + ticks[1]), reaped: tick(ticks[2] + ticks[3])}, nil
+}
+
+// readTreeCPU is the CPU time that process root and its descendants have
+// used, the exited ones included: the sum over the live processes of the
+// tree of their own time and their reaped children's. For a PostgreSQL
+// cluster that is the postmaster, every backend and the background
+// processes. A child that exits between the reads of one call is counted
+// once or twice, by a few milliseconds at most; the processes that matter
+// (the pool's backends) live through the window.
+func readTreeCPU(root int) (time.Duration, error) {
+	rootStat, err := readStatTimes(root)
+	if err != nil {
+		return 0, err
+	}
+	procs, err := readAllStatTimes()
+	if err != nil {
+		return 0, err
+	}
+	return treeCPU(root, rootStat, procs), nil
+}
+
+// treeCPU sums the tree under root in procs (pid → times).
+func treeCPU(root int, rootStat statTimes, procs map[int]statTimes) time.Duration {
+	children := map[int][]int{}
+	for pid, t := range procs {
+		children[t.ppid] = append(children[t.ppid], pid)
+	}
+	total := rootStat.self + rootStat.reaped
+	queue := slices.Clone(children[root])
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		t := procs[pid]
+		total += t.self + t.reaped
+		queue = append(queue, children[pid]...)
+	}
+	return total
+}
+
+func readStatTimes(pid int) (statTimes, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return statTimes{}, err
+	}
+	return parseStatTimes(string(b))
+}
+
+// readAllStatTimes reads every process's stat: scanning /proc for the
+// parent ids needs nothing of the kernel beyond /proc/<pid>/stat (the
+// children files are a build option). Processes that exit while it reads
+// are left out.
+func readAllStatTimes() (map[int]statTimes, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	procs := make(map[int]statTimes, len(ents))
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if t, err := readStatTimes(pid); err == nil {
+			procs[pid] = t
+		}
+	}
+	return procs, nil
 }
