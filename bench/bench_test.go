@@ -24,6 +24,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func TestPercentileNearestRank(t *testing.T) {
@@ -599,6 +601,104 @@ func TestTreeCPU(t *testing.T) {
 	tree, err := readTreeCPU(os.Getpid())
 	if err != nil || tree < self {
 		t.Errorf("readTreeCPU(self) = %v, %v; want ≥ readCPU's %v", tree, err, self)
+	}
+}
+
+func TestHighestPostgres(t *testing.T) {
+	root := t.TempDir()
+	for _, v := range []string{"9.6", "15", "16", "17"} {
+		bin := filepath.Join(root, v, "bin")
+		if err := os.MkdirAll(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		names := []string{"initdb", "postgres"}
+		if v == "17" {
+			names = names[:1] // a client-only install: no server
+		}
+		for _, n := range names {
+			if err := os.WriteFile(filepath.Join(bin, n), nil, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got, want := highestPostgres(filepath.Join(root, "*", "bin")), filepath.Join(root, "16", "bin"); got != want {
+		t.Errorf("highestPostgres = %q; want %q", got, want)
+	}
+	if got := highestPostgres(filepath.Join(root, "none", "*")); got != "" {
+		t.Errorf("no match: %q", got)
+	}
+}
+
+// The throwaway cluster starts with fsync on, serves the service's role on
+// a fresh database, and its CPU is counted. A few seconds: skipped with
+// -short and where the server binaries are missing.
+func TestPostgresCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	bin, err := findPostgres()
+	if err != nil {
+		t.Skip(err)
+	}
+	ctx := context.Background()
+	// Not t.TempDir(): its parent is closed to the postgres user.
+	tmp, err := os.MkdirTemp("", "wxavatar-bench-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	c, err := startPostgres(ctx, bin, filepath.Join(tmp, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.stop()
+	if !strings.Contains(c.Settings, "fsync on") || !strings.Contains(c.Settings, "synchronous_commit on") || !strings.HasPrefix(c.Version, "PostgreSQL ") {
+		t.Errorf("version %q, settings %q", c.Version, c.Settings)
+	}
+	// It listens on 127.0.0.1 only (and its socket in the temporary folder).
+	inodes, err := socketInodes(c.proc.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	listeners := 0
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", c.proc.pid(), f))
+		for _, s := range parseProcNet(string(b)) {
+			if inodes[s.inode] {
+				listeners++
+				if s.local.String() != fmt.Sprintf("127.0.0.1:%d", c.port) {
+					t.Errorf("postgres listens on %s %s", f, s.local.String())
+				}
+			}
+		}
+	}
+	if listeners != 1 {
+		t.Errorf("%d TCP listeners, want 1", listeners)
+	}
+	url, err := c.createDatabase(ctx, "bench_test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(url, "postgres://wxavatar:") || !strings.Contains(url, "@127.0.0.1:") {
+		t.Errorf("url %q", url)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var user string
+	if err := conn.QueryRow(ctx, "SELECT current_user").Scan(&user); err != nil || user != pgRole {
+		t.Errorf("current_user %q, %v", user, err)
+	}
+	conn.Close(ctx)
+	if cpu, err := c.cpu(); err != nil || cpu <= 0 {
+		t.Errorf("cluster CPU %v, %v", cpu, err)
+	}
+	if err := c.dropDatabase(ctx, "bench_test"); err != nil {
+		t.Error(err)
+	}
+	if err := c.stop(); err != nil {
+		t.Errorf("stop: %v", err)
 	}
 }
 
