@@ -300,6 +300,45 @@ func TestRunWindow(t *testing.T) {
 	}
 }
 
+// With two instances, the workers' connections are spread evenly: each
+// worker keeps to one instance, and both get half the workers.
+func TestRunWindowSpreadsOverHosts(t *testing.T) {
+	type seen struct {
+		n     atomic.Int64
+		mu    sync.Mutex
+		conns map[string]bool
+	}
+	var a, b seen
+	handler := func(s *seen) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			s.n.Add(1)
+			s.mu.Lock()
+			if s.conns == nil {
+				s.conns = map[string]bool{}
+			}
+			s.conns[r.RemoteAddr] = true
+			s.mu.Unlock()
+			w.Write([]byte(`{"status":"ok"}`))
+		}
+	}
+	srvA, srvB := httptest.NewServer(handler(&a)), httptest.NewServer(handler(&b))
+	defer srvA.Close()
+	defer srvB.Close()
+	host := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+	sc := healthzScenario(srvA.URL)
+	sc.hosts = []string{host(srvA), host(srvB)}
+	client := newClient(4)
+	defer client.CloseIdleConnections()
+	var seq atomic.Int64
+	st := runWindow(context.Background(), client, sc, 4, 200*time.Millisecond, &seq)
+	if st.Errors != 0 || a.n.Load() == 0 || b.n.Load() == 0 || st.OK != a.n.Load()+b.n.Load() {
+		t.Fatalf("%d ok, %d errors; instance A %d, B %d", st.OK, st.Errors, a.n.Load(), b.n.Load())
+	}
+	if len(a.conns) != 2 || len(b.conns) != 2 {
+		t.Errorf("connections: A %d, B %d; want 2 each (4 workers, keep-alive)", len(a.conns), len(b.conns))
+	}
+}
+
 func TestReportTargets(t *testing.T) {
 	r := &report{Valid: true, Wxavatar: processInfo{PeakRSSKiB: 20 * 1024}}
 	r.Scenarios = []scenarioResult{

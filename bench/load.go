@@ -47,6 +47,11 @@ type scenario struct {
 	// limit). The warm-up uses at most its share of it, in proportion to
 	// its length, so that the timed window has the rest.
 	pool int64
+	// hosts, when set, are the service instances behind the generator:
+	// worker w sends every request to hosts[w%len(hosts)], so that the
+	// keep-alive connections are spread evenly over them, as a load
+	// balancer holding as many connections would.
+	hosts []string
 }
 
 // stats is one window's outcome.
@@ -122,6 +127,10 @@ func runWindow(ctx context.Context, client *http.Client, sc *scenario, concurren
 				if err != nil {
 					errs.add("building the request: " + err.Error())
 					continue
+				}
+				if len(sc.hosts) > 0 {
+					req.URL.Host = sc.hosts[w%len(sc.hosts)]
+					req.Host = req.URL.Host
 				}
 				req = req.WithContext(ctx)
 				t0 := time.Now()
