@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"image/jpeg"
 	"net"
@@ -340,12 +341,12 @@ func TestRunWindowSpreadsOverHosts(t *testing.T) {
 }
 
 func TestReportTargets(t *testing.T) {
-	r := &report{Valid: true, Wxavatar: processInfo{PeakRSSKiB: 20 * 1024}}
+	r := &report{Valid: true, Services: []processInfo{{DB: "sqlite", Instance: 1, PeakRSSKiB: 20 * 1024}}}
 	r.Scenarios = []scenarioResult{
-		{Key: "healthz", Requests: 1, RPS: 20000, P99Ms: 4},
-		{Key: "sign", Requests: 1, RPS: 9000, P99Ms: 10},
-		{Key: "confirm", Requests: 1, RPS: 30, CPUPerRequestUs: 55_000, Busy: 40},
-		{Key: "confirm-12mp", Requests: 1, RPS: 4, CPUPerRequestUs: 390_000, PeakRSSKiB: 150 * 1024, WarmupBusy: 7},
+		{DB: "sqlite", Key: "healthz", Requests: 1, RPS: 20000, P99Ms: 4},
+		{DB: "sqlite", Key: "sign", Requests: 1, RPS: 9000, P99Ms: 10},
+		{DB: "sqlite", Key: "confirm", Requests: 1, RPS: 30, CPUPerRequestUs: 55_000, Busy: 40},
+		{DB: "sqlite", Key: "confirm-12mp", Requests: 1, RPS: 4, CPUPerRequestUs: 390_000, PeakRSSKiB: 150 * 1024, WarmupBusy: 7},
 		{Key: "companion", Requests: 1, RPS: 400},
 	}
 	r.evaluate()
@@ -364,12 +365,12 @@ func TestReportTargets(t *testing.T) {
 		}
 	}
 
-	r = &report{Valid: true, Wxavatar: processInfo{PeakRSSKiB: 40 * 1024}}
+	r = &report{Valid: true, Services: []processInfo{{DB: "sqlite", Instance: 1, PeakRSSKiB: 40 * 1024}}}
 	r.Scenarios = []scenarioResult{
-		{Key: "healthz", Requests: 1, RPS: 20000, P99Ms: 4},
-		{Key: "sign", Requests: 1, RPS: 5000, P99Ms: 20, Errors: 3},
-		{Key: "confirm", Requests: 1, RPS: 10, CPUPerRequestUs: 80_000, Errors: 2, Busy: 5},
-		{Key: "confirm-12mp", Requests: 1, RPS: 1, CPUPerRequestUs: 900_000, PeakRSSKiB: 300 * 1024},
+		{DB: "sqlite", Key: "healthz", Requests: 1, RPS: 20000, P99Ms: 4},
+		{DB: "sqlite", Key: "sign", Requests: 1, RPS: 5000, P99Ms: 20, Errors: 3},
+		{DB: "sqlite", Key: "confirm", Requests: 1, RPS: 10, CPUPerRequestUs: 80_000, Errors: 2, Busy: 5},
+		{DB: "sqlite", Key: "confirm-12mp", Requests: 1, RPS: 1, CPUPerRequestUs: 900_000, PeakRSSKiB: 300 * 1024},
 	}
 	r.evaluate()
 	if r.Valid || r.TargetsMet {
@@ -382,6 +383,135 @@ func TestReportTargets(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+func TestParseDBSets(t *testing.T) {
+	sets, err := parseDBSets(" postgres-2,sqlite ,,postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, s := range sets {
+		keys = append(keys, s.Key)
+	}
+	if !slices.Equal(keys, []string{"sqlite", "postgres", "postgres-2"}) || sets[2].Instances != 2 || !sets[1].Postgres || sets[0].Postgres {
+		t.Errorf("sets %+v; want sqlite, postgres, postgres-2 in run order", sets)
+	}
+	for _, bad := range []string{"", " , ", "mysql", "sqlite,postgres-3"} {
+		if _, err := parseDBSets(bad); err == nil {
+			t.Errorf("parseDBSets(%q): no error", bad)
+		}
+	}
+	if profileKey("sqlite", "sign") != "sign" || profileKey("postgres-2", "confirm") != "postgres-2-confirm" {
+		t.Error("profile keys")
+	}
+}
+
+// Without PostgreSQL's binaries the default run skips its sets with a note;
+// asked for by -db, they are an error.
+func TestPostgresSetsMissing(t *testing.T) {
+	all, _ := parseDBSets("sqlite,postgres,postgres-2")
+	missing := func() (string, error) { return "", errors.New("no PostgreSQL server binaries") }
+	found := func() (string, error) { return "/pg/bin", nil }
+	rep := &report{}
+	sets, err := postgresSets(options{dbs: all}, rep, missing)
+	if err != nil || len(sets) != 1 || sets[0].Key != "sqlite" || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "SKIPPED") {
+		t.Errorf("default run: %v, %v, notes %q", sets, err, rep.Notes)
+	}
+	if _, err := postgresSets(options{dbs: all, dbExplicit: true}, &report{}, missing); err == nil {
+		t.Error("-db with PostgreSQL missing: no error")
+	}
+	if _, err := postgresSets(options{dbs: all[1:]}, &report{}, missing); err == nil {
+		t.Error("only PostgreSQL sets, PostgreSQL missing: no error")
+	}
+	rep = &report{}
+	if sets, err := postgresSets(options{dbs: all}, rep, found); err != nil || len(sets) != 3 || rep.Postgres == nil || rep.Postgres.Bin != "/pg/bin" {
+		t.Errorf("found: %v, %v, %+v", sets, err, rep.Postgres)
+	}
+}
+
+// SQLite and both PostgreSQL sets in one report: rows grouped by scenario,
+// the PostgreSQL CPU column, each instance's peak, and the PostgreSQL
+// targets computed against SQLite's figures and the set's own /healthz.
+func TestReportPostgres(t *testing.T) {
+	r := &report{Valid: true, Postgres: &postgresInfo{Version: "PostgreSQL 15.18", Settings: "fsync on, synchronous_commit on"}}
+	for _, db := range []string{"sqlite", "postgres", "postgres-2"} {
+		r.Services = append(r.Services, processInfo{DB: db, Instance: 1, PeakRSSKiB: 25 * 1024})
+	}
+	r.Services = append(r.Services, processInfo{DB: "postgres-2", Instance: 2, PeakRSSKiB: 24 * 1024})
+	r.Scenarios = []scenarioResult{
+		{Name: "`GET /healthz` (ceiling)", DB: "sqlite", Key: "healthz", Requests: 1, RPS: 20000, P99Ms: 4, CPUPerRequestUs: 40},
+		{Name: "signature", DB: "sqlite", Key: "sign", Requests: 1, RPS: 8000, P99Ms: 10, CPUPerRequestUs: 150},
+		{Name: "confirm", DB: "sqlite", Key: "confirm", Requests: 1, RPS: 40, CPUPerRequestUs: 45_000},
+		{Name: "12 MP", DB: "sqlite", Key: "confirm-12mp", Requests: 1, RPS: 10, CPUPerRequestUs: 190_000, PeakRSSKiB: 150 * 1024},
+		{Name: "`GET /healthz` (ceiling)", DB: "postgres", Key: "healthz", Requests: 1, RPS: 19000, P99Ms: 5, CPUPerRequestUs: 41, PostgresCPUPerRequestUs: ptr(0.4)},
+		{Name: "signature", DB: "postgres", Key: "sign", Requests: 1, RPS: 2000, P99Ms: 40, CPUPerRequestUs: 360, PostgresCPUPerRequestUs: ptr(420)},
+		{Name: "confirm", DB: "postgres", Key: "confirm", Requests: 1, RPS: 38, CPUPerRequestUs: 46_000, PostgresCPUPerRequestUs: ptr(900)},
+		{Name: "`GET /healthz` (ceiling)", DB: "postgres-2", Instances: 2, Key: "healthz", Requests: 1, RPS: 18000, P99Ms: 6, CPUPerRequestUs: 45},
+		{Name: "signature", DB: "postgres-2", Instances: 2, Key: "sign", Requests: 1, RPS: 2100, P99Ms: 15, CPUPerRequestUs: 200, PostgresCPUPerRequestUs: ptr(400),
+			PeakRSSKiB: 31 * 1024, PeakRSSKiBInstances: []int64{30 * 1024, 31 * 1024}},
+		{Name: "confirm", DB: "postgres-2", Instances: 2, Key: "confirm", Requests: 1, RPS: 39, CPUPerRequestUs: 48_000, PostgresCPUPerRequestUs: ptr(950)},
+	}
+	r.evaluate()
+	md := r.markdown()
+	for _, want := range []string{
+		"PostgreSQL: wxavatar CPU per signature ≤ 1.5× SQLite's | 2.40× (360 µs / 150 µs) | ❌",
+		"PostgreSQL: signature p99 ≤ 3× `/healthz` p99 | 8.0× (40.0 ms / 5.00 ms) | ❌",
+		"PostgreSQL: wxavatar CPU per confirm (1080²) ≤ 1.5× SQLite's | 1.02× (46.0 ms / 45.0 ms) | ✅",
+		"PostgreSQL ×2 (instances summed): wxavatar CPU per signature ≤ 1.5× SQLite's | 1.33× (200 µs / 150 µs) | ✅",
+		"PostgreSQL ×2: signature p99 ≤ 3× `/healthz` p99 | 2.5× (15.0 ms / 6.00 ms) | ✅",
+		"SQLite: signatures ≥ 40% of `/healthz` req/s | 40% (8,000 / 20,000) | ✅",
+		"SQLite: CPU per confirm ≤ 400 ms (12 MP JPEG) | 190 ms | ✅",
+		"| signature | PostgreSQL | 2,000 | – | 40.0 ms | 360 µs | 420 µs |",
+		"| signature | PostgreSQL ×2 | 2,100 | – | 15.0 ms | 200 µs | 400 µs | 30.0 + 31.0 MiB |",
+		"| signature | SQLite | 8,000 | – | 10.0 ms | 150 µs | – | – |",
+		"| `GET /healthz` (ceiling) | PostgreSQL | 19,000 | – | 5.00 ms | 41 µs | 0 µs |",
+		"PostgreSQL 15.18, a throwaway cluster on 127.0.0.1 (fsync on, synchronous_commit on)",
+		"PostgreSQL ×2 instance 2 – at start",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if r.TargetsMet || !r.Valid {
+		t.Errorf("met %v, valid %v; want a valid run with missed targets", r.TargetsMet, r.Valid)
+	}
+	// Each scenario's rows stand together, sets in run order.
+	var order []string
+	for _, s := range r.tableOrder() {
+		order = append(order, s.Key+"/"+s.DB)
+	}
+	want := []string{"healthz/sqlite", "healthz/postgres", "healthz/postgres-2", "sign/sqlite", "sign/postgres", "sign/postgres-2",
+		"confirm/sqlite", "confirm/postgres", "confirm/postgres-2", "confirm-12mp/sqlite"}
+	if !slices.Equal(order, want) {
+		t.Errorf("table order %v; want %v", order, want)
+	}
+}
+
+func ptr(v float64) *float64 { return &v }
+
+// A window's CPU per request, the service's and the database server's,
+// from the meters read around it.
+func TestMeasureScenarioMeters(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"status":"ok"}`))
+	}))
+	defer srv.Close()
+	var svcReads, pgReads atomic.Int64
+	meters := cpuMeters{
+		service:  func() (time.Duration, error) { return time.Duration(svcReads.Add(1)) * time.Second, nil },
+		postgres: func() (time.Duration, error) { return time.Duration(pgReads.Add(1)) * 2 * time.Second, nil },
+	}
+	o := options{duration: 100 * time.Millisecond, concurrency: 2}
+	res := measureScenario(context.Background(), newClient(2), healthzScenario(srv.URL), o, meters, nil)
+	n := float64(res.Requests)
+	if n == 0 || res.CPUPerRequestUs != 1e6/n || res.PostgresCPUPerRequestUs == nil || *res.PostgresCPUPerRequestUs != 2e6/n {
+		t.Errorf("%v requests: CPU/request %v µs, PostgreSQL %v µs; want 1 s and 2 s over them", n, res.CPUPerRequestUs, fmtPGCPU(res.PostgresCPUPerRequestUs))
+	}
+	meters.postgres = nil
+	if res := measureScenario(context.Background(), newClient(2), healthzScenario(srv.URL), o, meters, nil); res.PostgresCPUPerRequestUs != nil {
+		t.Errorf("no database server, yet %v", fmtPGCPU(res.PostgresCPUPerRequestUs))
 	}
 }
 
@@ -491,7 +621,7 @@ func TestWarmupShare(t *testing.T) {
 			return http.NewRequest(http.MethodPost, fmt.Sprintf("%s/?i=%d", srv.URL, i), nil)
 		}}
 	o := options{warmup: 1 * time.Second, duration: 2 * time.Second, concurrency: 8}
-	res := measureScenario(context.Background(), newClient(8), sc, o, os.Getpid(), nil)
+	res := measureScenario(context.Background(), newClient(8), sc, o, cpuMeters{service: processCPU(os.Getpid())}, nil)
 	if res.Requests != n-10 || res.Errors != 0 || !strings.Contains(res.Note, "share of the pool (10)") {
 		t.Errorf("window: %d requests, %d errors, note %q; want 20, 0, the share noted", res.Requests, res.Errors, res.Note)
 	}

@@ -6,16 +6,21 @@
 //
 // It builds the service once, starts it in --dev mode on loopback with the
 // abuse limits and the sweeper off, and measures with closed-loop keep-alive
-// workers, in this order and against the same process: GET /healthz (the
+// workers, in this order and against the same process(es): GET /healthz (the
 // ceiling), POST /v1/avatar/uploads (issuing signatures, by 200 logged-in
 // users) and POST /v1/avatar/uploads/{id}/confirm twice: with a 1080×1080
 // JPEG of about 300 KB (confirm) and with a 12 MP phone photo of about 3 MB
 // carrying EXIF Orientation 6 (confirm-12mp), each request confirming a new
 // upload whose photo was really uploaded before the window. The photos are
-// generated once per run (photo.go). Then, as the peer reference, Uppy
+// generated once per run (photo.go). It does so for each database set
+// (-db, sets.go): SQLite with one process, then a throwaway PostgreSQL
+// cluster (postgres.go, fsync on) with one process and with two processes
+// sharing one database and one object store; the 12 MP confirm runs against
+// the first set only. Then, as the peer reference, Uppy
 // Companion's S3 presign endpoint (GET /s3/params) in standalone mode on
 // loopback with fake credentials. It reports requests/s, exact p50/p99
-// latencies, CPU per request, peak RSS, errors and the confirms' documented
+// latencies, CPU per request (the service's and PostgreSQL's), peak RSS,
+// errors and the confirms' documented
 // busy answers (503 busy, retried after Retry-After, not errors) per
 // scenario, checks the targets, prints a markdown table and writes the
 // results as JSON (and the markdown beside it). Nothing is sent anywhere but
@@ -56,6 +61,10 @@ type options struct {
 	keep            bool
 	strict          bool
 	scenarios       map[string]bool
+	dbs             []dbSet
+	// dbExplicit: -db was given, so a set that cannot run is an error
+	// rather than skipped.
+	dbExplicit bool
 }
 
 // allScenarios are the scenarios in the order they run.
@@ -95,7 +104,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 32, "closed-loop workers, one keep-alive connection each")
 	flag.BoolVar(&o.companion, "companion", true, "also measure the peer, Uppy Companion's S3 presign endpoint (needs node and npm)")
 	flag.StringVar(&o.out, "out", "", "results file: JSON there and markdown beside it with .md (or the reverse for a .md path); default bench/results/latest.json")
-	flag.StringVar(&o.profileDir, "cpuprofile-dir", "", "fetch CPU (5 s) and heap profiles of the service during the signature and both confirm windows (cpu-KEY.pb.gz, heap-KEY.pb.gz) into this folder, from its own /debug/pprof/ (PPROF_ADDR) or else from net/http/pprof compiled in with a go build -overlay (the tree is untouched)")
+	flag.StringVar(&o.profileDir, "cpuprofile-dir", "", "fetch CPU (5 s) and heap profiles of the service during the signature and both confirm windows (cpu-KEY.pb.gz, heap-KEY.pb.gz; on PostgreSQL cpu-SET-KEY.pb.gz, of the first instance) into this folder, from its own /debug/pprof/ (PPROF_ADDR) or else from net/http/pprof compiled in with a go build -overlay (the tree is untouched)")
 	flag.IntVar(&o.users, "users", 200, "dev users logged in to spread the signature and confirm requests over")
 	flag.IntVar(&o.confirmRate, "confirm-pool-rate", 100, "uploads of the 1080² photo prepared for the confirm scenario per second of warm-up + window (the pool; the window stops if it runs dry)")
 	flag.IntVar(&o.confirm12MPRate, "confirm-12mp-pool-rate", 10, "uploads of the 12 MP photo prepared for the confirm-12mp scenario per second of warm-up + window")
@@ -103,6 +112,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binary, database, objects, logs)")
 	flag.BoolVar(&o.strict, "strict", false, "exit 4 when a target is missed")
 	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","), "which scenarios to run, in their fixed order (targets need the full set)")
+	dbs := flag.String("db", "sqlite,postgres,postgres-2", "database sets the service's scenarios run against, in this order: sqlite (one process), postgres (one process) and postgres-2 (two processes on one database and one object store, the generator's connections spread over them), each PostgreSQL set on a fresh database of a throwaway cluster (fsync on); healthz, sign and confirm run against each, confirm-12mp against the first only. By default the PostgreSQL sets are skipped, with a note, where its server binaries are missing")
 	flag.Parse()
 	var err error
 	o.scenarios, err = parseScenarios(*scenarios)
@@ -110,6 +120,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -scenarios:", err)
 		os.Exit(2)
 	}
+	if o.dbs, err = parseDBSets(*dbs); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -db:", err)
+		os.Exit(2)
+	}
+	flag.Visit(func(f *flag.Flag) { o.dbExplicit = o.dbExplicit || f.Name == "db" })
 	if !o.companion {
 		delete(o.scenarios, "companion")
 	}
@@ -200,7 +215,10 @@ func run(ctx context.Context, o options) (int, error) {
 		if err := buildService(ctx, root, tmp, bin, o.profileDir != ""); err != nil {
 			return 1, err
 		}
-		if err := runService(ctx, o, bin, tmp, photos, rep); err != nil {
+		if o.want(photo12MP.Key) {
+			rep.note("UPLOAD_MAX_BYTES=%d for the 12 MP photo, in every set (the service's default is 5 MiB)", benchUploadMaxBytes)
+		}
+		if err := runSets(ctx, o, bin, tmp, photos, rep); err != nil {
 			return 1, err
 		}
 	}
@@ -229,6 +247,73 @@ func run(ctx context.Context, o options) (int, error) {
 	return 0, nil
 }
 
+// runSets runs the database sets in order. The PostgreSQL cluster starts
+// before the first set that needs it and stops after the last, before
+// Companion's window.
+func runSets(ctx context.Context, o options, bin, tmp string, photos map[string][]byte, rep *report) error {
+	sets, err := postgresSets(o, rep, findPostgres)
+	if err != nil {
+		return err
+	}
+	var pg *pgCluster
+	defer func() {
+		if pg == nil {
+			return
+		}
+		if err := pg.stop(); err != nil {
+			rep.note("PostgreSQL did not stop cleanly: %v", err)
+		}
+	}()
+	for i, set := range sets {
+		rep.Options.DBs = append(rep.Options.DBs, set.Key)
+		if set.Postgres && pg == nil {
+			if pg, err = startRunCluster(ctx, tmp, rep); err != nil {
+				return err
+			}
+		}
+		if err := runSet(ctx, o, set, i == 0, bin, tmp, photos, pg, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// postgresSets is o.dbs without the PostgreSQL sets when find finds no
+// server binaries and -db did not ask for them: skipped with a note.
+func postgresSets(o options, rep *report, find func() (string, error)) ([]dbSet, error) {
+	if !slices.ContainsFunc(o.dbs, func(s dbSet) bool { return s.Postgres }) {
+		return o.dbs, nil
+	}
+	bin, err := find()
+	switch {
+	case err == nil:
+		rep.Postgres = &postgresInfo{Bin: bin}
+		return o.dbs, nil
+	case o.dbExplicit:
+		return nil, fmt.Errorf("-db asks for PostgreSQL: %w", err)
+	}
+	rep.note("PostgreSQL sets SKIPPED: %v (install the server, or run with -db sqlite)", err)
+	logf("PostgreSQL sets skipped: %v", err)
+	sets := slices.DeleteFunc(slices.Clone(o.dbs), func(s dbSet) bool { return s.Postgres })
+	if len(sets) == 0 {
+		return nil, errors.New("no database set left to run")
+	}
+	return sets, nil
+}
+
+// startRunCluster starts the run's PostgreSQL cluster in tmp/pg-cluster (the
+// sets' folders are named after their keys).
+func startRunCluster(ctx context.Context, tmp string, rep *report) (*pgCluster, error) {
+	logf("starting a throwaway PostgreSQL cluster (%s)", rep.Postgres.Bin)
+	pg, err := startPostgres(ctx, rep.Postgres.Bin, filepath.Join(tmp, "pg-cluster"))
+	if err != nil {
+		return nil, err
+	}
+	rep.Postgres.Version, rep.Postgres.Settings = pg.Version, pg.Settings
+	logf("%s on 127.0.0.1:%d: %s", pg.Version, pg.port, pg.Settings)
+	return pg, nil
+}
+
 // confirmPoolSize is how many uploads of photoBytes a confirm scenario
 // prepares: rate per second of warm-up + window, but no more than
 // -confirm-pool-mib of them, so that the temporary folder stays small.
@@ -242,132 +327,6 @@ func confirmPoolSize(o options, key string, photoBytes int) int {
 		n = min(n, o.poolMiB<<20/photoBytes)
 	}
 	return max(n, 1)
-}
-
-// runService measures the wxavatar scenarios against one process.
-func runService(ctx context.Context, o options, bin, tmp string, photos map[string][]byte, rep *report) (err error) {
-	var pprofPorts []int
-	if o.profileDir != "" {
-		for range 2 {
-			p, err := freeLoopbackPort()
-			if err != nil {
-				return err
-			}
-			pprofPorts = append(pprofPorts, p)
-		}
-	}
-	logf("starting wxavatar serve --dev")
-	var extraEnv []string
-	if o.want(photo12MP.Key) {
-		extraEnv = append(extraEnv, fmt.Sprintf("UPLOAD_MAX_BYTES=%d", benchUploadMaxBytes))
-		rep.note("UPLOAD_MAX_BYTES=%d for the 12 MP photo (the service's default is 5 MiB)", benchUploadMaxBytes)
-	}
-	svc, err := startService(ctx, bin, tmp, pprofPorts, extraEnv)
-	if err != nil {
-		return err
-	}
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	svc.net = watchNet(watchCtx, svc.proc.pid(), 250*time.Millisecond)
-	defer func() {
-		if serr := svc.proc.stop(20 * time.Second); serr != nil {
-			rep.note("wxavatar did not exit cleanly on SIGTERM: %v", serr)
-		}
-	}()
-	rep.Wxavatar.StartRSSKiB = svc.peaks.startRSS
-	if o.profileDir != "" {
-		if svc.pprof == "" {
-			rep.note("-cpuprofile-dir: no /debug/pprof/ answered (PPROF_ADDR, the API, the overlay's BENCH_PPROF_ADDR): profiles skipped")
-		} else {
-			rep.note("-cpuprofile-dir: profiles from %s/debug/pprof/ (the service was built with the harness's pprof overlay; profiling costs some throughput)", svc.pprof)
-		}
-	}
-	client := newClient(o.concurrency)
-	defer client.CloseIdleConnections()
-
-	var auths []string
-	if o.want("sign") || o.want("confirm") || o.want("confirm-12mp") {
-		logf("logging in %d users", o.users)
-		if auths, err = login(ctx, client, svc.api, o.users, o.concurrency); err != nil {
-			return err
-		}
-	}
-
-	measure := func(sc *scenario, prof bool) error {
-		if svc.proc.exited() {
-			return fmt.Errorf("wxavatar exited (%v); its log: %s\n%s", svc.proc.exitErr(), svc.proc.log, tail(svc.proc.log, 2000))
-		}
-		svc.peaks.begin()
-		res := measureScenario(ctx, client, sc, o, svc.proc.pid(), func(window time.Duration) func() {
-			if !prof || svc.pprof == "" {
-				return func() {}
-			}
-			return profile(ctx, svc.pprof, o.profileDir, sc.Key, window, rep)
-		})
-		res.PeakRSSKiB = svc.peaks.observe()
-		if !svc.peaks.canReset {
-			res.Note = appendNote(res.Note, "peak since start: clear_refs not writable")
-		}
-		if svc.pprof != "" {
-			res.Note = appendNote(res.Note, goMemory(ctx, svc.pprof))
-		}
-		rep.Scenarios = append(rep.Scenarios, res)
-		logf("%s: %.0f req/s, p50 %s, p99 %s, CPU/request %s, peak RSS %s, %d errors, %d busy", sc.Key, res.RPS, fmtMs(res.P50Ms), fmtMs(res.P99Ms), fmtCPU(res.CPUPerRequestUs), fmtKiB(res.PeakRSSKiB), res.Errors, res.Busy)
-		return ctx.Err()
-	}
-
-	if o.want("healthz") {
-		if err := measure(healthzScenario(svc.api), false); err != nil {
-			return err
-		}
-	}
-	if o.want("sign") {
-		if err := measure(signScenario(svc.api, auths), true); err != nil {
-			return err
-		}
-	}
-	for _, p := range photoScenarios {
-		if o.want(p.Key) {
-			if err := runConfirm(ctx, o, client, svc, auths, p, photos[p.Key], rep, measure); err != nil {
-				return err
-			}
-		}
-	}
-
-	svc.peaks.observe()
-	rep.Wxavatar.PeakRSSKiB = svc.peaks.overall
-	if m, err := readMem(svc.proc.pid()); err == nil {
-		rep.Wxavatar.EndRSSKiB = m.RSSKiB
-	}
-	msg, clean := svc.net.result()
-	rep.Wxavatar.Network = msg
-	if !clean {
-		rep.Valid = false
-		rep.note("wxavatar: %s", msg)
-	}
-	return nil
-}
-
-// runConfirm prepares the pool of really uploaded photos, then measures
-// confirming them, one new upload per request.
-func runConfirm(ctx context.Context, o options, client *http.Client, svc *service, auths []string, p photoSpec, photo []byte, rep *report, measure func(*scenario, bool) error) error {
-	n := confirmPoolSize(o, p.Key, len(photo))
-	if p.Key == photo12MP.Key {
-		rep.Options.Confirm12MPPool = n
-	} else {
-		rep.Options.ConfirmPool = n
-	}
-	logf("%s: preparing %d uploads (sign + PUT of a %d-byte JPEG through the local object server)", p.Key, n, len(photo))
-	t0 := time.Now()
-	pool, err := prepareUploads(ctx, client, svc.api, auths, newPhotoUpload(photo), n, o.concurrency, func(done int) {
-		logf("%s: %d/%d prepared", p.Key, done, n)
-	})
-	if err != nil {
-		return err
-	}
-	secs := time.Since(t0).Seconds()
-	rep.note("%s pool: %d uploads (%s) signed and uploaded in %.1fs before the window (%.0f/s)", p.Key, n, fmtBytes(int64(n)*int64(len(photo))), secs, float64(n)/secs)
-	return measure(confirmScenario(p, svc.api, pool), true)
 }
 
 // runCompanion measures the peer with the same generator.
@@ -389,7 +348,7 @@ func runCompanion(ctx context.Context, o options, dir, tmp string, rep *report) 
 	client := newClient(o.concurrency)
 	defer client.CloseIdleConnections()
 	c.peaks.begin()
-	res := measureScenario(ctx, client, companionScenario(c.url), o, c.proc.pid(), nil)
+	res := measureScenario(ctx, client, companionScenario(c.url), o, cpuMeters{service: processCPU(c.proc.pid())}, nil)
 	res.PeakRSSKiB = c.peaks.observe()
 	rep.Scenarios = append(rep.Scenarios, res)
 	logf("companion: %.0f req/s, p50 %s, p99 %s, peak RSS %s, %d errors", res.RPS, fmtMs(res.P50Ms), fmtMs(res.P99Ms), fmtKiB(res.PeakRSSKiB), res.Errors)
@@ -419,10 +378,10 @@ func isSignalExit(err error) bool {
 }
 
 // measureScenario runs the warm-up and the timed window, and measures the
-// CPU time process pid spends in the window. startProfile, when set, is
-// called as the window starts and returns a function that waits for the
-// profiles to be saved.
-func measureScenario(ctx context.Context, client *http.Client, sc *scenario, o options, pid int, startProfile func(window time.Duration) func()) scenarioResult {
+// CPU time the service and the database server spend in the window.
+// startProfile, when set, is called as the window starts and returns a
+// function that waits for the profiles to be saved.
+func measureScenario(ctx context.Context, client *http.Client, sc *scenario, o options, meters cpuMeters, startProfile func(window time.Duration) func()) scenarioResult {
 	var seq atomic.Int64
 	res := scenarioResult{Name: sc.Name, Key: sc.Key, Process: sc.Process}
 	if o.warmup > 0 {
@@ -454,13 +413,26 @@ func measureScenario(ctx context.Context, client *http.Client, sc *scenario, o o
 	if startProfile != nil {
 		wait = startProfile(o.duration)
 	}
-	cpu0, cpuErr := readCPU(pid)
+	pg := meters.postgres
+	if pg == nil {
+		pg = func() (time.Duration, error) { return 0, errors.New("no database server") }
+	}
+	cpu0, cpuErr := meters.service()
+	pg0, pgErr := pg()
 	st := runWindow(ctx, client, sc, o.concurrency, o.duration, &seq)
-	cpu1, cpuErr1 := readCPU(pid)
+	cpu1, cpuErr1 := meters.service()
+	pg1, pgErr1 := pg()
 	wait()
 	res.fill(st)
+	perRequest := func(d time.Duration) float64 {
+		return float64(d) / float64(time.Microsecond) / float64(st.OK+st.Errors)
+	}
 	if n := st.OK + st.Errors; cpuErr == nil && cpuErr1 == nil && n > 0 {
-		res.CPUPerRequestUs = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(n)
+		res.CPUPerRequestUs = perRequest(cpu1 - cpu0)
+	}
+	if n := st.OK + st.Errors; pgErr == nil && pgErr1 == nil && n > 0 {
+		us := perRequest(pg1 - pg0)
+		res.PostgresCPUPerRequestUs = &us
 	}
 	if st.PoolDry {
 		// The window ends with the last answer to the last upload taken.

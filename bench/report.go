@@ -8,13 +8,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Targets (issue 14 item 4; the confirm ones, issue 15 item 6).
+// Targets (issue 14 item 4; the confirm ones, issue 15 item 6; PostgreSQL
+// against SQLite, issue 17 item 2).
 const (
 	targetSignVsHealthz     = 0.40  // signatures ≥ 40% of /healthz req/s
 	targetSignVsCompanion   = 20.0  // signatures ≥ 20× Companion's presign req/s
@@ -23,19 +25,25 @@ const (
 	targetConfirmCPUMs      = 60.0  // CPU per confirm of the 1080² photo
 	targetConfirm12MPCPUMs  = 400.0 // CPU per confirm of the 12 MP photo
 	targetConfirm12MPRSSMiB = 200.0 // wxavatar peak RSS during the 12 MP scenario
+	// wxavatar's CPU per signature, and per 1080² confirm, on each
+	// PostgreSQL set ≤ this many times SQLite's in the same run; its
+	// signature p99 ≤ targetP99VsHealthz × the same set's /healthz p99.
+	targetPGCPUVsSQLite = 1.5
 )
 
 type report struct {
-	mu         sync.Mutex
-	Started    time.Time        `json:"started"`
-	Command    string           `json:"command"`
-	Machine    machine          `json:"machine"`
-	Options    reportOptions    `json:"options"`
-	Scenarios  []scenarioResult `json:"scenarios"`
-	Wxavatar   processInfo      `json:"wxavatar"`
-	Companion  *companionInfo   `json:"companion,omitempty"`
-	Targets    []targetCheck    `json:"targets"`
-	TargetsMet bool             `json:"targets_met"`
+	mu        sync.Mutex
+	Started   time.Time        `json:"started"`
+	Command   string           `json:"command"`
+	Machine   machine          `json:"machine"`
+	Options   reportOptions    `json:"options"`
+	Scenarios []scenarioResult `json:"scenarios"`
+	// Services are the wxavatar processes, one per instance of each set.
+	Services   []processInfo  `json:"services"`
+	Postgres   *postgresInfo  `json:"postgres,omitempty"`
+	Companion  *companionInfo `json:"companion,omitempty"`
+	Targets    []targetCheck  `json:"targets"`
+	TargetsMet bool           `json:"targets_met"`
 	// Valid is false when any request failed (warm-up included) or a
 	// process talked to anything but loopback.
 	Valid    bool     `json:"valid"`
@@ -62,15 +70,25 @@ type reportOptions struct {
 	Users       int    `json:"users"`
 	ConfirmPool int    `json:"confirm_pool"`
 	// Confirm12MPPool is the confirm-12mp scenario's pool.
-	Confirm12MPPool int  `json:"confirm_12mp_pool"`
-	Companion       bool `json:"companion"`
+	Confirm12MPPool int      `json:"confirm_12mp_pool"`
+	Companion       bool     `json:"companion"`
+	DBs             []string `json:"dbs"` // the database sets run
 }
 
 type processInfo struct {
+	DB          string `json:"db"`       // its database set
+	Instance    int    `json:"instance"` // from 1
 	StartRSSKiB int64  `json:"start_rss_kib"`
 	EndRSSKiB   int64  `json:"end_rss_kib"`
 	PeakRSSKiB  int64  `json:"peak_rss_kib"` // over the whole run
 	Network     string `json:"network"`
+}
+
+// postgresInfo describes the run's throwaway cluster.
+type postgresInfo struct {
+	Bin      string `json:"bin"`
+	Version  string `json:"version"`
+	Settings string `json:"settings"`
 }
 
 type companionInfo struct {
@@ -83,8 +101,12 @@ type companionInfo struct {
 }
 
 type scenarioResult struct {
-	Name         string `json:"name"`
-	Key          string `json:"key"`
+	Name string `json:"name"`
+	Key  string `json:"key"`
+	// DB is the database set (sqlite, postgres, postgres-2); "" for the
+	// peer. Instances is how many service processes served the window.
+	DB           string `json:"db,omitempty"`
+	Instances    int    `json:"instances,omitempty"`
 	Process      string `json:"process"`
 	Requests     int64  `json:"requests"` // successful, in the window
 	Errors       int64  `json:"errors"`   // in the window
@@ -102,13 +124,19 @@ type scenarioResult struct {
 	P99Ms          float64  `json:"p99_ms"`
 	MaxMs          float64  `json:"max_ms"`
 	MeanMs         float64  `json:"mean_ms"`
-	PeakRSSKiB     int64    `json:"peak_rss_kib"` // warm-up and window
+	PeakRSSKiB     int64    `json:"peak_rss_kib"` // warm-up and window; the largest instance's
+	// PeakRSSKiBInstances is each instance's peak, with several.
+	PeakRSSKiBInstances []int64 `json:"peak_rss_kib_instances,omitempty"`
 	// CPUPerRequestUs is the process's CPU time (user + system) over the
 	// window per request: steadier than req/s on a shared machine, and
 	// free of the generator's share. Busy answers are not requests here:
 	// their (small) CPU counts towards the requests answered.
 	CPUPerRequestUs float64 `json:"cpu_us_per_request"`
-	Note            string  `json:"note,omitempty"`
+	// PostgresCPUPerRequestUs is the PostgreSQL cluster's CPU time (the
+	// postmaster and all its processes) over the window per request; nil
+	// without PostgreSQL. Zero is a figure: /healthz asks nothing of it.
+	PostgresCPUPerRequestUs *float64 `json:"postgres_cpu_us_per_request,omitempty"`
+	Note                    string   `json:"note,omitempty"`
 }
 
 type targetCheck struct {
@@ -149,7 +177,20 @@ func (r *report) addProfile(path string) {
 	r.Profiles = append(r.Profiles, path)
 }
 
-func (r *report) scenario(key string) *scenarioResult {
+// scenario is the result of scenario key against database set db ("" for
+// the peer).
+func (r *report) scenario(db, key string) *scenarioResult {
+	for i := range r.Scenarios {
+		if r.Scenarios[i].DB == db && r.Scenarios[i].Key == key {
+			return &r.Scenarios[i]
+		}
+	}
+	return nil
+}
+
+// anyScenario is the first result of scenario key, whatever its set: for
+// the scenarios that run once.
+func (r *report) anyScenario(key string) *scenarioResult {
 	for i := range r.Scenarios {
 		if r.Scenarios[i].Key == key {
 			return &r.Scenarios[i]
@@ -158,15 +199,27 @@ func (r *report) scenario(key string) *scenarioResult {
 	return nil
 }
 
-// evaluate decides validity and checks the targets.
+func (r *report) service(db string, instance int) *processInfo {
+	for i := range r.Services {
+		if r.Services[i].DB == db && r.Services[i].Instance == instance {
+			return &r.Services[i]
+		}
+	}
+	return nil
+}
+
+// evaluate decides validity and checks the targets: issue 14's and 15's on
+// the SQLite set (the 12 MP ones on whichever set ran that scenario), and
+// for each PostgreSQL set its CPU against SQLite's and its signature p99
+// against its own /healthz p99.
 func (r *report) evaluate() {
 	for _, s := range r.Scenarios {
 		if s.Errors > 0 || s.WarmupErrors > 0 || s.Requests == 0 {
 			r.Valid = false
 		}
 	}
-	health, sign, comp := r.scenario("healthz"), r.scenario("sign"), r.scenario("companion")
-	confirm, confirm12 := r.scenario("confirm"), r.scenario("confirm-12mp")
+	health, sign, confirm := r.scenario("sqlite", "healthz"), r.scenario("sqlite", "sign"), r.scenario("sqlite", "confirm")
+	comp, confirm12 := r.scenario("", "companion"), r.anyScenario("confirm-12mp")
 	check := func(target, measured string, ok bool, have bool) {
 		t := targetCheck{Target: target, Measured: measured}
 		if have {
@@ -176,30 +229,33 @@ func (r *report) evaluate() {
 	}
 	if health != nil && sign != nil && health.RPS > 0 {
 		ratio := sign.RPS / health.RPS
-		check(fmt.Sprintf("signatures ≥ %.0f%% of `/healthz` req/s", targetSignVsHealthz*100),
+		check(fmt.Sprintf("SQLite: signatures ≥ %.0f%% of `/healthz` req/s", targetSignVsHealthz*100),
 			fmt.Sprintf("%.0f%% (%s / %s)", ratio*100, fmtRPS(sign.RPS), fmtRPS(health.RPS)), ratio >= targetSignVsHealthz, true)
 	}
+	compTarget := fmt.Sprintf("SQLite: signatures ≥ %.0f× Companion's presign req/s", targetSignVsCompanion)
 	if sign != nil && comp != nil && comp.RPS > 0 {
 		ratio := sign.RPS / comp.RPS
-		check(fmt.Sprintf("signatures ≥ %.0f× Companion's presign req/s", targetSignVsCompanion),
-			fmt.Sprintf("%.1f× (%s / %s)", ratio, fmtRPS(sign.RPS), fmtRPS(comp.RPS)), ratio >= targetSignVsCompanion, true)
+		check(compTarget, fmt.Sprintf("%.1f× (%s / %s)", ratio, fmtRPS(sign.RPS), fmtRPS(comp.RPS)), ratio >= targetSignVsCompanion, true)
 	} else {
-		check(fmt.Sprintf("signatures ≥ %.0f× Companion's presign req/s", targetSignVsCompanion), "not measured in this run", false, false)
+		check(compTarget, "not measured in this run", false, false)
 	}
-	if health != nil && sign != nil && health.P99Ms > 0 {
-		ratio := sign.P99Ms / health.P99Ms
-		check(fmt.Sprintf("signature p99 ≤ %.0f× `/healthz` p99", targetP99VsHealthz),
-			fmt.Sprintf("%.1f× (%s / %s)", ratio, fmtMs(sign.P99Ms), fmtMs(health.P99Ms)), ratio <= targetP99VsHealthz, true)
+	p99Target := func(label string, health, sign *scenarioResult) {
+		if health != nil && sign != nil && health.P99Ms > 0 {
+			ratio := sign.P99Ms / health.P99Ms
+			check(fmt.Sprintf("%s: signature p99 ≤ %.0f× `/healthz` p99", label, targetP99VsHealthz),
+				fmt.Sprintf("%.1f× (%s / %s)", ratio, fmtMs(sign.P99Ms), fmtMs(health.P99Ms)), ratio <= targetP99VsHealthz, true)
+		}
 	}
-	if r.Wxavatar.PeakRSSKiB > 0 {
-		mib := float64(r.Wxavatar.PeakRSSKiB) / 1024
-		check(fmt.Sprintf("wxavatar peak RSS ≤ %.0f MiB (whole run)", targetPeakRSSMiB), fmtKiB(r.Wxavatar.PeakRSSKiB), mib <= targetPeakRSSMiB, true)
+	p99Target("SQLite", health, sign)
+	if p := r.service("sqlite", 1); p != nil && p.PeakRSSKiB > 0 {
+		mib := float64(p.PeakRSSKiB) / 1024
+		check(fmt.Sprintf("SQLite: wxavatar peak RSS ≤ %.0f MiB (whole run)", targetPeakRSSMiB), fmtKiB(p.PeakRSSKiB), mib <= targetPeakRSSMiB, true)
 	}
 	cpuTarget := func(s *scenarioResult, what string, limitMs float64) {
 		if s == nil {
 			return
 		}
-		target := fmt.Sprintf("CPU per confirm ≤ %.0f ms (%s)", limitMs, what)
+		target := fmt.Sprintf("%s: CPU per confirm ≤ %.0f ms (%s)", dbLabel(s.DB), limitMs, what)
 		if s.CPUPerRequestUs <= 0 {
 			check(target, "not measured in this run", false, false)
 			return
@@ -209,22 +265,51 @@ func (r *report) evaluate() {
 	cpuTarget(confirm, "1080² JPEG", targetConfirmCPUMs)
 	cpuTarget(confirm12, "12 MP JPEG", targetConfirm12MPCPUMs)
 	if confirm12 != nil {
-		target := fmt.Sprintf("wxavatar peak RSS ≤ %.0f MiB (12 MP confirm)", targetConfirm12MPRSSMiB)
+		target := fmt.Sprintf("%s: wxavatar peak RSS ≤ %.0f MiB (12 MP confirm)", dbLabel(confirm12.DB), targetConfirm12MPRSSMiB)
 		if confirm12.PeakRSSKiB > 0 {
 			check(target, fmtKiB(confirm12.PeakRSSKiB), float64(confirm12.PeakRSSKiB)/1024 <= targetConfirm12MPRSSMiB, true)
 		} else {
 			check(target, "not measured in this run", false, false)
 		}
 	}
-	if confirm != nil || confirm12 != nil {
-		var errs, busy int64
-		for _, s := range []*scenarioResult{confirm, confirm12} {
-			if s != nil {
-				errs += s.Errors + s.WarmupErrors
-				busy += s.Busy + s.WarmupBusy
-			}
+
+	// The PostgreSQL sets, against SQLite's figures of the same run.
+	vsSQLite := func(label, what string, pg, lite *scenarioResult) {
+		if pg == nil {
+			return
 		}
-		check("no confirm errors (busy answers apart)", fmt.Sprintf("%s errors, %s busy answers", fmtInt(errs), fmtInt(busy)), errs == 0, true)
+		target := fmt.Sprintf("%s: wxavatar CPU per %s ≤ %.1f× SQLite's", label, what, targetPGCPUVsSQLite)
+		if lite == nil || lite.CPUPerRequestUs <= 0 || pg.CPUPerRequestUs <= 0 {
+			check(target, "not measured in this run", false, false)
+			return
+		}
+		ratio := pg.CPUPerRequestUs / lite.CPUPerRequestUs
+		check(target, fmt.Sprintf("%.2f× (%s / %s)", ratio, fmtCPU(pg.CPUPerRequestUs), fmtCPU(lite.CPUPerRequestUs)), ratio <= targetPGCPUVsSQLite, true)
+	}
+	for _, set := range allDBSets {
+		if !set.Postgres {
+			continue
+		}
+		label := set.Label
+		if set.Instances > 1 {
+			label += " (instances summed)"
+		}
+		vsSQLite(label, "signature", r.scenario(set.Key, "sign"), sign)
+		p99Target(set.Label, r.scenario(set.Key, "healthz"), r.scenario(set.Key, "sign"))
+		vsSQLite(label, "confirm (1080²)", r.scenario(set.Key, "confirm"), confirm)
+	}
+
+	var errs, busy int64
+	confirms := false
+	for _, s := range r.Scenarios {
+		if s.Key == "confirm" || s.Key == "confirm-12mp" {
+			confirms = true
+			errs += s.Errors + s.WarmupErrors
+			busy += s.Busy + s.WarmupBusy
+		}
+	}
+	if confirms {
+		check("no confirm errors (busy answers apart), every set", fmt.Sprintf("%s errors, %s busy answers", fmtInt(errs), fmtInt(busy)), errs == 0, true)
 	}
 	r.TargetsMet = r.Valid
 	for _, t := range r.Targets {
@@ -232,6 +317,29 @@ func (r *report) evaluate() {
 			r.TargetsMet = false
 		}
 	}
+}
+
+// tableOrder sorts the rows by scenario, then by database set in run order,
+// so that each scenario's figures on SQLite and PostgreSQL stand together.
+func (r *report) tableOrder() []scenarioResult {
+	rank := func(list []string, k string) int {
+		if i := slices.Index(list, k); i >= 0 {
+			return i
+		}
+		return len(list)
+	}
+	var dbs []string
+	for _, s := range allDBSets {
+		dbs = append(dbs, s.Key)
+	}
+	rows := slices.Clone(r.Scenarios)
+	slices.SortStableFunc(rows, func(a, b scenarioResult) int {
+		if c := rank(allScenarios, a.Key) - rank(allScenarios, b.Key); c != 0 {
+			return c
+		}
+		return rank(dbs, a.DB) - rank(dbs, b.DB)
+	})
+	return rows
 }
 
 func (r *report) markdown() string {
@@ -249,11 +357,15 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "; node %s, @uppy/companion %s", r.Companion.Node, r.Companion.Version)
 	}
 	b.WriteString("\n")
+	if p := r.Postgres; p != nil && p.Version != "" {
+		fmt.Fprintf(&b, "- %s, a throwaway cluster on 127.0.0.1 (%s); the service's pool holds up to %d connections per instance; PostgreSQL ×2 is two service processes on one database and one object store, the generator's connections spread evenly over them\n",
+			p.Version, p.Settings, pgPoolPerInstance)
+	}
 	fmt.Fprintf(&b, "- load: closed loop, %d keep-alive connections, %s warm-up + %s timed per scenario, generator on the same machine; %d users\n\n",
 		r.Options.Concurrency, r.Options.Warmup, r.Options.Duration, r.Options.Users)
 
-	b.WriteString("| scenario | req/s | p50 | p99 | CPU/request | peak RSS | errors | busy (503) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, s := range r.Scenarios {
+	b.WriteString("| scenario | database | req/s | p50 | p99 | CPU/request | PostgreSQL CPU/request | peak RSS | errors | busy (503) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range r.tableOrder() {
 		errs := fmtInt(s.Errors)
 		if s.Errors > 0 || s.WarmupErrors > 0 {
 			errs = fmt.Sprintf("**%s** ⚠️", fmtInt(s.Errors))
@@ -268,13 +380,35 @@ func (r *report) markdown() string {
 				busy += fmt.Sprintf(" (+%s in warm-up)", fmtInt(s.WarmupBusy))
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", s.Name, fmtRPS(s.RPS), fmtMs(s.P50Ms), fmtMs(s.P99Ms), fmtCPU(s.CPUPerRequestUs), fmtKiB(s.PeakRSSKiB), errs, busy)
+		db := "–"
+		if s.DB != "" {
+			db = dbLabel(s.DB)
+		}
+		rss := fmtKiB(s.PeakRSSKiB)
+		if len(s.PeakRSSKiBInstances) > 1 {
+			var each []string
+			for _, k := range s.PeakRSSKiBInstances {
+				each = append(each, strings.TrimSuffix(fmtKiB(k), " MiB"))
+			}
+			rss = strings.Join(each, " + ") + " MiB"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.Name, db, fmtRPS(s.RPS), fmtMs(s.P50Ms), fmtMs(s.P99Ms), fmtCPU(s.CPUPerRequestUs), fmtPGCPU(s.PostgresCPUPerRequestUs), rss, errs, busy)
 	}
-	ranService := r.Wxavatar.StartRSSKiB > 0
 	b.WriteString("\n")
-	if ranService {
-		fmt.Fprintf(&b, "wxavatar RSS: %s at start, %s at the end, **%s peak over the whole run** (log-ins and the confirm pools' uploads included). ",
-			fmtKiB(r.Wxavatar.StartRSSKiB), fmtKiB(r.Wxavatar.EndRSSKiB), fmtKiB(r.Wxavatar.PeakRSSKiB))
+	if len(r.Services) > 0 {
+		b.WriteString("wxavatar RSS")
+		for i, p := range r.Services {
+			sep := ", "
+			if i == 0 {
+				sep = ": "
+			}
+			name := dbLabel(p.DB)
+			if inst := r.service(p.DB, 2); inst != nil {
+				name += fmt.Sprintf(" instance %d", p.Instance)
+			}
+			fmt.Fprintf(&b, "%s%s %s at start, %s at the end, **%s peak**", sep, name, fmtKiB(p.StartRSSKiB), fmtKiB(p.EndRSSKiB), fmtKiB(p.PeakRSSKiB))
+		}
+		b.WriteString(" (log-ins and the confirm pools' uploads included). ")
 	}
 	if c := r.Companion; c != nil {
 		fmt.Fprintf(&b, "Companion RSS: %s at start, %s peak.", fmtKiB(c.StartRSSKiB), fmtKiB(c.PeakRSSKiB))
@@ -291,16 +425,20 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Target, t.Measured, mark)
 	}
 	var notes []string
-	for _, s := range r.Scenarios {
+	for _, s := range r.tableOrder() {
+		key := s.Key
+		if s.DB != "" {
+			key = dbLabel(s.DB) + " " + s.Key
+		}
 		if s.Note != "" {
-			notes = append(notes, fmt.Sprintf("%s: %s", s.Key, s.Note))
+			notes = append(notes, fmt.Sprintf("%s: %s", key, s.Note))
 		}
 		for _, e := range s.ErrorSamples {
-			notes = append(notes, fmt.Sprintf("%s error: %s", s.Key, e))
+			notes = append(notes, fmt.Sprintf("%s error: %s", key, e))
 		}
 	}
-	if ranService {
-		notes = append(notes, "wxavatar network: "+r.Wxavatar.Network)
+	for _, p := range r.Services {
+		notes = append(notes, fmt.Sprintf("wxavatar (%s, instance %d) network: %s", dbLabel(p.DB), p.Instance, p.Network))
 	}
 	if c := r.Companion; c != nil {
 		notes = append(notes, fmt.Sprintf("companion: %s, network: %s", c.Endpoint, c.Network))
@@ -379,6 +517,18 @@ func fmtCPU(us float64) string {
 		return fmtMs(us / 1000)
 	}
 	return fmt.Sprintf("%.0f µs", us)
+}
+
+// fmtPGCPU is fmtCPU for a figure that may be missing (no PostgreSQL) or
+// measured as zero.
+func fmtPGCPU(us *float64) string {
+	switch {
+	case us == nil:
+		return "–"
+	case *us < 1:
+		return "0 µs"
+	}
+	return fmtCPU(*us)
 }
 
 func machineInfo(root string) machine {

@@ -95,17 +95,19 @@ func buildService(ctx context.Context, root, tmp, out string, withPprof bool) er
 	return nil
 }
 
-// startService runs `<bin> serve --dev --env-file ""` in tmp with the
-// benchmark's settings and nothing else from the environment: no limits, no
-// sweeper, a fresh SQLite file and object folder; extraEnv adds to them.
-func startService(ctx context.Context, bin, tmp string, pprofPorts []int, extraEnv []string) (*service, error) {
+// startService runs `<bin> serve --dev --env-file ""` as name in dir with
+// the benchmark's settings and nothing else from the environment: no limits,
+// no sweeper, the database dbURL (a fresh SQLite file or PostgreSQL
+// database) and the local object server's folder storageDir; extraEnv adds
+// to them.
+func startService(ctx context.Context, name, bin, dir, dbURL, storageDir string, pprofPorts []int, extraEnv []string) (*service, error) {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + tmp,
+		"HOME=" + dir,
 		"ADDR=127.0.0.1:0",
 		"DEV_STORAGE_ADDR=127.0.0.1:0",
-		"DATABASE_URL=sqlite:" + filepath.Join(tmp, "bench.db"),
-		"DEV_STORAGE_DIR=" + filepath.Join(tmp, "objects"),
+		"DATABASE_URL=" + dbURL,
+		"DEV_STORAGE_DIR=" + storageDir,
 		"LIMIT_UPLOADS_PER_MINUTE=0",
 		"LIMIT_PENDING_UPLOADS=0",
 		"LIMIT_SESSIONS_PER_MINUTE=0",
@@ -121,7 +123,7 @@ func startService(ctx context.Context, bin, tmp string, pprofPorts []int, extraE
 		env = append(env, fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", pprofPorts[0]),
 			fmt.Sprintf("BENCH_PPROF_ADDR=127.0.0.1:%d", pprofPorts[1]))
 	}
-	proc, err := startChild("wxavatar", []string{bin, "serve", "--dev", "--env-file", ""}, env, tmp, filepath.Join(tmp, "wxavatar.log"))
+	proc, err := startChild(name, []string{bin, "serve", "--dev", "--env-file", ""}, env, dir, filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}
@@ -271,6 +273,23 @@ func login(ctx context.Context, client *http.Client, api string, n, concurrency 
 	}
 	wg.Wait()
 	return auths, firstErr
+}
+
+// checkSharedStore asks instance api for a signature and checks that its
+// upload goes to the object store at objects: the one every instance of a
+// set must share.
+func checkSharedStore(ctx context.Context, client *http.Client, api, auth, objects string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/avatar/uploads", bytes.NewReader(signBody))
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Content-Type", "application/json")
+	var s signedUpload
+	if err := doJSON(client, req, http.StatusCreated, &s); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(s.Upload.Put.URL, objects+"/") {
+		return fmt.Errorf("the instance on %s signs uploads to %s, not to the shared object store %s", api, s.Upload.Put.URL, objects)
+	}
+	return nil
 }
 
 func doJSON(client *http.Client, req *http.Request, want int, out any) error {
