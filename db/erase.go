@@ -17,11 +17,12 @@ func (d *DB) EraseUser(ctx context.Context, userID string, grace time.Duration, 
 	var queued []avatar.ObjectDeletion
 	err := d.do(ctx, unit(func(ctx context.Context, tx *txn) error {
 		queued = queued[:0]
-		// The user row first, locked on PostgreSQL: a CreateUpload that
-		// locks it too (createPipelined) either commits before this reads the
-		// uploads, or waits and then finds no user. Without the lock, an
-		// upload inserted between the reads and the delete would make the
-		// delete fail on the foreign key.
+		// The user row first, locked on PostgreSQL: a CreateUpload, whose
+		// insert's foreign key check takes a share lock on that row,
+		// either commits before this reads the uploads, or waits and then
+		// finds no user. Without the lock, an upload inserted between the
+		// reads and the delete would make the delete fail on the foreign
+		// key.
 		var id string
 		if err := tx.queryRow(ctx, d.lockUser(`id`), userID).Scan(&id); err != nil {
 			return err // sql.ErrNoRows: ErrNotFound

@@ -74,6 +74,11 @@ func (d *DB) pipelined(ctx context.Context, queries []pgQuery, read func(pgx.Bat
 	})
 }
 
+// pgLockUploadCap is the first key of the advisory locks (two int4 keys,
+// a key space apart from goose's single int8 key) that serialize one
+// user's signatures while the pending cap is counted.
+const pgLockUploadCap = 0x77786176 // "wxav"
+
 // pgQuery is one statement of a pipeline.
 type pgQuery struct {
 	sql  string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -155,28 +156,34 @@ func uploadArgs(u avatar.Upload, now time.Time) []any {
 		toMillis(now), toMillis(u.ExpiresAt)}
 }
 
-// createPipelined is CreateUpload on PostgreSQL, in one round trip. Its
-// transactions are READ COMMITTED: the first statement locks the user row,
-// which serializes the creates of one user, and the insert after it counts
-// the pending uploads with a snapshot taken once it holds the lock, so
-// concurrent creates cannot exceed the cap (one statement would count with
-// a snapshot from before it waited). A missing user fails the insert's
-// foreign key check, also when an erasure (which locks the row too) wins.
+// createPipelined is CreateUpload on PostgreSQL, in one round trip. Without
+// a cap it is the insert alone, whose foreign key check finds a missing
+// user (also when an erasure, which locks the user row, wins). With one,
+// transactions being READ COMMITTED, the insert is pipelined after a lock
+// on the user's cap: it counts the pending uploads with a snapshot taken
+// once it holds the lock, so concurrent creates cannot exceed the cap (one
+// statement would count with a snapshot from before it waited). The lock
+// is an advisory one, in PostgreSQL's memory: a row lock would write the
+// user's row, and its WAL, on every signature.
 func (d *DB) createPipelined(ctx context.Context, u avatar.Upload, maxPending int, now time.Time) error {
-	insert := pgQuery{insertUpload, uploadArgs(u, now)}
+	queries := []pgQuery{{insertUpload, uploadArgs(u, now)}}
 	if maxPending > 0 {
-		insert = pgQuery{insertUploadCapped, append(insert.args, u.UserID, toMillis(now), maxPending)}
+		queries = []pgQuery{
+			{`SELECT pg_advisory_xact_lock(` + strconv.Itoa(pgLockUploadCap) + `, hashtext(?))`, []any{u.UserID}},
+			{insertUploadCapped, append(uploadArgs(u, now), u.UserID, toMillis(now), maxPending)},
+		}
 	}
 	var inserted int64
-	err := d.pipelined(ctx, []pgQuery{{`SELECT 1 FROM users WHERE id = ? FOR UPDATE`, []any{u.UserID}}, insert},
-		func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
+	err := d.pipelined(ctx, queries, func(br pgx.BatchResults) error {
+		for range queries {
+			tag, err := br.Exec()
+			if err != nil {
 				return err
 			}
-			tag, err := br.Exec()
-			inserted = tag.RowsAffected()
-			return err
-		})
+			inserted = tag.RowsAffected() // the insert's, last
+		}
+		return nil
+	})
 	switch {
 	case foreignKeyViolationPG(err):
 		return avatar.ErrNotFound
@@ -229,9 +236,10 @@ func (d *DB) confirmUpload(ctx context.Context, userID, uploadID string, size in
 func (d *DB) confirmIn(ctx context.Context, tx *txn, userID, uploadID string, size int64, plan avatar.ReviewPlan, now time.Time) (avatar.User, avatar.Upload, error) {
 	// Every transaction that changes a user's avatar or deletes their
 	// uploads locks the user row first, then upload rows (EraseUser,
-	// RevokeProfile, DecideReview, CreateUpload too): one order, so that
-	// PostgreSQL never finds two of them waiting on each other. A user
-	// who is gone is sql.ErrNoRows here (ErrNotFound).
+	// RevokeProfile, DecideReview; CreateUpload's foreign key check
+	// too): one order, so that PostgreSQL never finds two of them
+	// waiting on each other. A user who is gone is sql.ErrNoRows here
+	// (ErrNotFound).
 	var previous sql.NullString // the avatar this one replaces
 	if err := tx.queryRow(ctx, d.lockUser(`avatar_upload_id`), userID).Scan(&previous); err != nil {
 		return avatar.User{}, avatar.Upload{}, err
