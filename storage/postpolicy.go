@@ -112,7 +112,10 @@ func signPostForm(cred Credentials, bucket string, spec UploadSpec) (map[string]
 // policyJSON is the POST policy: its expiration, and conditions that pin
 // every field the form sends. Written without reflection, since every
 // signature makes one; TestPolicyJSON compares it with encoding/json's
-// rendering of the same document.
+// rendering of the same document. json.Marshal of that document took 6 µs
+// and 44 allocations more a signature (BenchmarkSignUpload, 21 µs against
+// 15); with the signature's answer (handler/uploads.go) also written by
+// encoding/json, the service's CPU per signature was 16% higher.
 func policyJSON(cred Credentials, bucket string, spec UploadSpec, kt string) []byte {
 	b := make([]byte, 0, 384+len(spec.Key)+len(cred.SessionToken))
 	b = append(b, `{"expiration":`...)

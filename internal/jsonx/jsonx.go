@@ -4,7 +4,10 @@
 //
 // Hand-written because the standard library's reflection-free string writer
 // (encoding/json/jsontext) still needs GOEXPERIMENT=jsonv2, and a whole
-// third-party encoder would be a large dependency for two documents.
+// third-party encoder would be a large dependency for two documents. Kept
+// after measuring again (2026-12-02): with both documents written by
+// encoding/json, a signature cost the service 16% more CPU (median 206 µs
+// against 177 over 14 alternated benchmark runs).
 // FuzzAppendString checks every string against encoding/json.
 package jsonx
 
