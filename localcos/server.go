@@ -38,7 +38,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -90,12 +89,6 @@ type Server struct {
 	now            func() time.Time
 	maxObjectBytes int64
 	log            *slog.Logger
-	// copyBuffers holds writeObject's 32 KiB copy buffers. In --dev the
-	// server shares the process with the API, and the README benchmark's
-	// confirm (an upload stored, then read back, per request) measured 1,042 µs of CPU a request with
-	// pooled buffers and 1,164 µs with io.Copy's own, the garbage collector
-	// taking twice the CPU time.
-	copyBuffers sync.Pool
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -773,13 +766,7 @@ func (s *Server) writeObject(ctx context.Context, in objectWrite) (meta objectMe
 	// Reading one byte past the limit is how a body that is too large is
 	// told apart from one that is exactly the limit; reading stops there.
 	limit := min(in.size.max, int64(1<<62)) + 1
-	buf, _ := s.copyBuffers.Get().(*[]byte)
-	if buf == nil {
-		b := make([]byte, 32<<10)
-		buf = &b
-	}
-	defer s.copyBuffers.Put(buf)
-	n, err := io.CopyBuffer(io.MultiWriter(tmp, sumMD5, sumCRC), io.LimitReader(body, limit), *buf)
+	n, err := io.Copy(io.MultiWriter(tmp, sumMD5, sumCRC), io.LimitReader(body, limit))
 	switch {
 	case body.err != nil:
 		return objectMeta{}, &codedError{status: http.StatusBadRequest, code: "IncompleteBody",
