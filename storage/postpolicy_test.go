@@ -177,13 +177,3 @@ func TestPolicyJSON(t *testing.T) {
 		}
 	}
 }
-
-// TestSignKeyMemo: the remembered SignKey is used only for the same secret
-// key and key time.
-func TestSignKeyMemo(t *testing.T) {
-	for _, c := range [][2]string{{"k1", "1;2"}, {"k1", "1;2"}, {"k2", "1;2"}, {"k2", "1;3"}, {"k1", "1;3"}, {"k1", "1;2"}} {
-		if got, want := signKey(c[0], c[1]), hmacSHA1Hex(c[0], c[1]); got != want {
-			t.Errorf("signKey(%q, %q) = %s; want %s", c[0], c[1], got, want)
-		}
-	}
-}

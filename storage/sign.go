@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -46,28 +45,14 @@ func keyTime(start, end time.Time) string {
 	return fmt.Sprintf("%d;%d", start.Unix(), end.Unix())
 }
 
-// signKey is SignKey = hex(HMAC-SHA1(SecretKey, KeyTime)).
-//
-// Every signature issued in one second has the same key time, and each
-// needs the SignKey twice (POST policy and presigned PUT): the last one made
-// is kept and reused while key and key time stay the same. Measured with
-// BenchmarkSignUpload, alternating runs: 15 µs and 61 allocations a
-// signature with it, 19 µs and 81 without, about 3% of a signature
-// request's CPU time, whose throughput is a target (README, "Benchmark").
-// Package-level because every Client signs with the keys in force, and a
-// memo that matches neither key nor time is simply replaced.
+// signKey is SignKey = hex(HMAC-SHA1(SecretKey, KeyTime)). It used to be
+// remembered in package state between signatures of the same second;
+// measured again (issue 17), the service's CPU per signature was the same
+// within the noise without the memo (215 · 259 · 190 · 184 µs against
+// 261 · 186 · 216 · 161 µs), so it went.
 func signKey(secretKey, keyTime string) string {
-	if m := lastSignKey.Load(); m != nil && m.keyTime == keyTime && m.secretKey == secretKey {
-		return m.signKey
-	}
-	k := hmacSHA1Hex(secretKey, keyTime)
-	lastSignKey.Store(&signKeyMemo{secretKey: secretKey, keyTime: keyTime, signKey: k})
-	return k
+	return hmacSHA1Hex(secretKey, keyTime)
 }
-
-type signKeyMemo struct{ secretKey, keyTime, signKey string }
-
-var lastSignKey atomic.Pointer[signKeyMemo]
 
 func hmacSHA1Hex(key, msg string) string {
 	m := hmac.New(sha1.New, []byte(key))
