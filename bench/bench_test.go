@@ -848,9 +848,14 @@ func TestPostgresCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(url, "postgres://wxavatar:") || !strings.Contains(url, "@127.0.0.1:") {
-		t.Errorf("url %q", url)
+	if !strings.HasPrefix(url, "postgres://wxavatar:") || !strings.Contains(url, "?host="+c.sock+"&") {
+		t.Errorf("url %q; want the Unix socket in %s", url, c.sock)
 	}
+	c.tcp = true
+	if tcpURL, err := c.createDatabase(ctx, "bench_test_tcp"); err != nil || !strings.Contains(tcpURL, "@127.0.0.1:") {
+		t.Errorf("with tcp: url %q, %v; want loopback", tcpURL, err)
+	}
+	c.tcp = false
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)

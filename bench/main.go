@@ -65,6 +65,9 @@ type options struct {
 	// dbExplicit: -db was given, so a set that cannot run is an error
 	// rather than skipped.
 	dbExplicit bool
+	// pgTCP: the service connects to PostgreSQL over loopback TCP rather
+	// than the Unix socket.
+	pgTCP bool
 }
 
 // allScenarios are the scenarios in the order they run.
@@ -112,6 +115,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binary, database, objects, logs)")
 	flag.BoolVar(&o.strict, "strict", false, "exit 4 when a target is missed")
 	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","), "which scenarios to run, in their fixed order (targets need the full set)")
+	flag.BoolVar(&o.pgTCP, "pg-tcp", false, "the service connects to PostgreSQL over loopback TCP instead of the cluster's Unix socket")
 	dbs := flag.String("db", "sqlite,postgres,postgres-2", "database sets the service's scenarios run against, in this order: sqlite (one process), postgres (one process) and postgres-2 (two processes on one database and one object store, the generator's connections spread over them), each PostgreSQL set on a fresh database of a throwaway cluster (fsync on); healthz, sign and confirm run against each, confirm-12mp against the first only. By default the PostgreSQL sets are skipped, with a note, where its server binaries are missing")
 	flag.Parse()
 	var err error
@@ -266,10 +270,12 @@ func runSets(ctx context.Context, o options, bin, tmp string, photos map[string]
 	}()
 	for i, set := range sets {
 		rep.Options.DBs = append(rep.Options.DBs, set.Key)
+		rep.Options.PostgresTCP = o.pgTCP
 		if set.Postgres && pg == nil {
 			if pg, err = startRunCluster(ctx, tmp, rep); err != nil {
 				return err
 			}
+			pg.tcp = o.pgTCP
 		}
 		if err := runSet(ctx, o, set, i == 0, bin, tmp, photos, pg, rep); err != nil {
 			return err

@@ -80,6 +80,10 @@ type pgCluster struct {
 	proc     *child
 	port     int
 	superURL string // the superuser, for creating and dropping databases
+	sock     string // the directory of its Unix socket
+	// tcp has the service connect over loopback TCP rather than the Unix
+	// socket (see createDatabase).
+	tcp      bool
 	rolePW   string
 	Version  string // "PostgreSQL 15.18 (…)"
 	Settings string // the durability and size settings, as the server reports them
@@ -159,7 +163,7 @@ func startPostgres(ctx context.Context, binDir, dir string) (*pgCluster, error) 
 	if err != nil {
 		return nil, err
 	}
-	c := &pgCluster{proc: proc, port: port, rolePW: rolePW,
+	c := &pgCluster{proc: proc, port: port, rolePW: rolePW, sock: sock,
 		superURL: fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=disable", superPW, port)}
 	if err := c.setUp(ctx); err != nil {
 		c.stop()
@@ -216,7 +220,15 @@ func (c *pgCluster) createDatabase(ctx context.Context, name string) (string, er
 	if err := c.admin(ctx, fmt.Sprintf("CREATE DATABASE %s OWNER %s", pgx.Identifier{name}.Sanitize(), pgRole)); err != nil {
 		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
-	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", pgRole, c.rolePW, c.port, name), nil
+	// The service reaches its co-located server over the Unix socket, as a
+	// deployment on one host would. Over loopback TCP each write to
+	// PostgreSQL also runs the receiving side's network stack in the
+	// sender's system call, which a server on another host does not charge
+	// to the service: about 60 µs a signature here (-pg-tcp measures it).
+	if c.tcp {
+		return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", pgRole, c.rolePW, c.port, name), nil
+	}
+	return fmt.Sprintf("postgres://%s:%s@/%s?host=%s&port=%d&sslmode=disable", pgRole, c.rolePW, name, c.sock, c.port), nil
 }
 
 // dropDatabase drops a set's database once its services have stopped, so

@@ -72,7 +72,8 @@ type reportOptions struct {
 	// Confirm12MPPool is the confirm-12mp scenario's pool.
 	Confirm12MPPool int      `json:"confirm_12mp_pool"`
 	Companion       bool     `json:"companion"`
-	DBs             []string `json:"dbs"` // the database sets run
+	DBs             []string `json:"dbs"`          // the database sets run
+	PostgresTCP     bool     `json:"postgres_tcp"` // over loopback TCP, not the Unix socket
 }
 
 type processInfo struct {
@@ -358,8 +359,12 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("\n")
 	if p := r.Postgres; p != nil && p.Version != "" {
-		fmt.Fprintf(&b, "- %s, a throwaway cluster on 127.0.0.1 (%s); the service's pool holds up to %d connections per instance; PostgreSQL ×2 is two service processes on one database and one object store, the generator's connections spread evenly over them\n",
-			p.Version, p.Settings, pgPoolPerInstance)
+		via := "its Unix socket"
+		if r.Options.PostgresTCP {
+			via = "loopback TCP"
+		}
+		fmt.Fprintf(&b, "- %s, a throwaway cluster on this machine (%s), reached over %s; the service's pool holds up to %d connections per instance; PostgreSQL ×2 is two service processes on one database and one object store, the generator's connections spread evenly over them\n",
+			p.Version, p.Settings, via, pgPoolPerInstance)
 	}
 	fmt.Fprintf(&b, "- load: closed loop, %d keep-alive connections, %s warm-up + %s timed per scenario, generator on the same machine; %d users\n\n",
 		r.Options.Concurrency, r.Options.Warmup, r.Options.Duration, r.Options.Users)
