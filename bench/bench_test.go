@@ -467,7 +467,7 @@ func TestReportPostgres(t *testing.T) {
 		"| signature | PostgreSQL ×2 | 2,100 | – | 15.0 ms | 200 µs | 400 µs | 30.0 + 31.0 MiB |",
 		"| signature | SQLite | 8,000 | – | 10.0 ms | 150 µs | – | – |",
 		"| `GET /healthz` (ceiling) | PostgreSQL | 19,000 | – | 5.00 ms | 41 µs | 0 µs |",
-		"PostgreSQL 15.18, a throwaway cluster on 127.0.0.1 (fsync on, synchronous_commit on)",
+		"PostgreSQL 15.18, a throwaway cluster on this machine (fsync on, synchronous_commit on), reached over its Unix socket",
 		"PostgreSQL ×2 instance 2 – at start",
 	} {
 		if !strings.Contains(md, want) {
