@@ -26,7 +26,7 @@ const (
 // last historyUsers records, one per user), and before them 225 pending
 // uploads still valid at t0 (ten minutes of signatures), and of the rest,
 // in every twenty, four rejected, six expired and ten confirmed then
-// replaced, all with their objects deleted within the month before t0. It ends with ANALYZE, as autovacuum would.
+// replaced, all with their objects deleted within the month before t0. On PostgreSQL it ends with ANALYZE, as autovacuum would.
 func fillHistory(tb testing.TB, d *DB) {
 	tb.Helper()
 	ctx := context.Background()
@@ -70,7 +70,11 @@ func fillHistory(tb testing.TB, d *DB) {
 			fmt.Sprint(historyUsers) + `) % ` + fmt.Sprint(historyUsers) + `)
 		WHERE id LIKE 'h%'`,
 		`UPDATE users SET avatar_url = 'https://cdn.example.com/' || avatar_upload_id WHERE id LIKE 'h%'`,
-		`ANALYZE`,
+	}
+	if d.dialect == dialectPostgres {
+		// As autovacuum would; the service never analyzes SQLite, whose
+		// planner goes by its own rules without statistics.
+		stmts = append(stmts, `ANALYZE`)
 	}
 	start := time.Now()
 	for _, q := range stmts {
@@ -220,8 +224,6 @@ func BenchmarkHistory(b *testing.B) {
 				d := openTest(b, be.url(b))
 				if full {
 					fillHistory(b, d)
-				} else if _, err := d.write.Exec(`ANALYZE`); err != nil {
-					b.Fatal(err)
 				}
 				for i := range 200 {
 					mustUpsert(b, d, avatar.User{ID: fmt.Sprintf("b%03d", i), OpenID: fmt.Sprintf("ob%03d", i)}, t0)
