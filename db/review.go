@@ -245,23 +245,34 @@ func fallbackAvatar(userExpr, currentExpr, extra string) string {
 // fallback avatar, or none. One the sweeper has claimed is passed over: it
 // may be deleting it right now.
 func (d *DB) revertAvatar(ctx context.Context, tx *txn, userID, takenDown string, now time.Time) error {
-	prev, err := scanUpload(tx.queryRow(ctx, `SELECT `+uploadColumns+` FROM uploads
-		WHERE id = (`+fallbackAvatar("?", "?", "AND fb.sweep_claimed_at IS NULL")+`)`, userID, takenDown))
-	if errors.Is(err, sql.ErrNoRows) {
-		_, err = tx.exec(ctx, `UPDATE users SET avatar_url = NULL, avatar_thumb_url = NULL, avatar_upload_id = NULL,
-			updated_at = ? WHERE id = ?`, toMillis(now), userID)
-		return err
+	// The fallback is taken back from the sweeper by clearing its
+	// replaced_at, under the same conditions as it was picked: on
+	// PostgreSQL a sweeper claiming it meanwhile either committed first
+	// (then this changes no row, and the next fallback is tried) or waits
+	// for this row and then finds it no longer due.
+	for range 3 {
+		prev, err := scanUpload(tx.queryRow(ctx, `SELECT `+uploadColumns+` FROM uploads
+			WHERE id = (`+fallbackAvatar("?", "?", "AND fb.sweep_claimed_at IS NULL")+`)`, userID, takenDown))
+		if errors.Is(err, sql.ErrNoRows) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		res, err := tx.exec(ctx, `UPDATE uploads SET replaced_at = NULL
+			WHERE id = ? AND sweep_claimed_at IS NULL AND avatar_deleted_at IS NULL`, prev.ID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			_, err = d.showAvatar(ctx, tx, userID, prev, takenDown, now, "")
+			return err
+		}
 	}
-	if err != nil {
-		return err
-	}
-	// The avatar put back is nobody's to sweep: on PostgreSQL a sweeper
-	// claiming it meanwhile waits for this row and then finds it no
-	// longer due.
-	if _, err := tx.exec(ctx, `UPDATE uploads SET replaced_at = NULL WHERE id = ?`, prev.ID); err != nil {
-		return err
-	}
-	_, err = d.showAvatar(ctx, tx, userID, prev, takenDown, now, "")
+	_, err := tx.exec(ctx, `UPDATE users SET avatar_url = NULL, avatar_thumb_url = NULL, avatar_upload_id = NULL,
+		updated_at = ? WHERE id = ?`, toMillis(now), userID)
 	return err
 }
 

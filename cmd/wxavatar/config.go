@@ -430,7 +430,9 @@ func loadConfig(dev bool, src envSource) (config, error) {
 
 	c.SweepInterval = p.duration("SWEEP_INTERVAL", time.Minute, 0, 24*time.Hour)
 	c.SweepGrace = p.duration("SWEEP_GRACE", 24*time.Hour, 0, 365*24*time.Hour)
-	c.UploadRetention = p.duration("UPLOAD_RETENTION", 30*24*time.Hour, 0, 365*24*time.Hour)
+	// At least an hour: a record whose objects were just deleted may still
+	// be read by a confirm or a verdict in flight.
+	c.UploadRetention = p.duration("UPLOAD_RETENTION", 30*24*time.Hour, time.Hour, 365*24*time.Hour)
 	c.DevStorageAddr = p.str("DEV_STORAGE_ADDR", "127.0.0.1:9000", false)
 	c.DevStorageDir = p.str("DEV_STORAGE_DIR", "./data/objects", false)
 	if f, err := localcos.ParseFaults(p.str("DEV_STORAGE_FAULTS", "", false)); err != nil {
