@@ -101,6 +101,9 @@ func (d *DB) claimSweep(ctx context.Context, p avatar.SweepPolicy, now time.Time
 		confirmed := status == string(avatar.UploadConfirmed)
 		if keyDue {
 			t.Keys, t.DeletesUploadKey = append(t.Keys, key), true
+			// An avatar that was this very key (rows from before avatars
+			// were copies) goes with it.
+			t.DeletesAvatarKey = t.DeletesAvatarKey || avatarKey == key
 			// An upload never confirmed may still have a copy, made by a
 			// confirm that then lost to a rejection or to this sweeper.
 			if !confirmed && avatarKey != key {
@@ -154,12 +157,13 @@ func appendNonEmpty(keys []string, key string) []string {
 }
 
 // uploadPrunable is the one definition of "this upload's row may go": its
-// objects are gone (the upload key's, and the avatar's unless it was that
-// very key) since before the retention limit, no sweeper holds it, no check
+// objects are gone (the upload key's, and the avatar's, which the sweeper
+// records as deleted with the key when it was that very key) since before
+// the retention limit, no sweeper holds it, no check
 // waits on it, and no user names it as their avatar or in their profile's
 // review notice. Args: deleted before.
 const uploadPrunable = `(object_deleted_at IS NOT NULL AND object_deleted_at < ? AND status <> 'pending'
-	AND (avatar_deleted_at IS NOT NULL OR ` + avatarKeyOf + ` = object_key)
+	AND avatar_deleted_at IS NOT NULL
 	AND sweep_claimed_at IS NULL
 	AND (review_state IS NULL OR review_state NOT IN ('queued', 'waiting'))
 	AND NOT EXISTS (SELECT 1 FROM users WHERE users.avatar_upload_id = uploads.id)

@@ -7,8 +7,11 @@
 -- +goose Up
 CREATE INDEX users_avatar_review_upload ON users (avatar_review_upload_id) WHERE avatar_review_upload_id IS NOT NULL;
 CREATE INDEX uploads_prunable ON uploads (object_deleted_at)
-    WHERE object_deleted_at IS NOT NULL
-      AND (avatar_deleted_at IS NOT NULL OR COALESCE(NULLIF(avatar_key, ''), object_key) = object_key);
+    WHERE object_deleted_at IS NOT NULL AND avatar_deleted_at IS NOT NULL;
+-- Rows from before avatars were copies whose avatar was their upload key: deleted with it.
+UPDATE uploads SET avatar_deleted_at = object_deleted_at
+    WHERE object_deleted_at IS NOT NULL AND avatar_deleted_at IS NULL
+      AND COALESCE(NULLIF(avatar_key, ''), object_key) = object_key;
 CREATE INDEX rate_limits_tat ON rate_limits (tat);
 
 -- +goose Down
