@@ -46,10 +46,7 @@ func (d *DB) EraseUser(ctx context.Context, userID string, grace time.Duration, 
 				queued = append(queued, avatar.ObjectDeletion{Key: key, NotBefore: later(now, fromMillis(expires).Add(grace))})
 			}
 			if avatarLeft && avatarKey != key {
-				queued = append(queued, avatar.ObjectDeletion{Key: avatarKey, NotBefore: now})
-				if thumbKey != "" {
-					queued = append(queued, avatar.ObjectDeletion{Key: thumbKey, NotBefore: now})
-				}
+				queued = appendRenditions(queued, avatarKey, thumbKey, now)
 			}
 		}
 		rows.Close()
@@ -188,13 +185,10 @@ func (d *DB) RevokeProfile(ctx context.Context, userID string, nickname, avatarT
 				rows.Close()
 				return err
 			}
-			notBefore := now
 			if avatarKey == key {
-				notBefore = later(now, fromMillis(expires).Add(grace))
-			}
-			queued = append(queued, avatar.ObjectDeletion{Key: avatarKey, NotBefore: notBefore})
-			if thumbKey != "" {
-				queued = append(queued, avatar.ObjectDeletion{Key: thumbKey, NotBefore: now})
+				queued = append(queued, avatar.ObjectDeletion{Key: key, NotBefore: later(now, fromMillis(expires).Add(grace))})
+			} else {
+				queued = appendRenditions(queued, avatarKey, thumbKey, now)
 			}
 		}
 		rows.Close()
@@ -229,4 +223,14 @@ func later(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// appendRenditions queues an avatar and its thumbnail ("" for uploads from
+// before thumbnails) for deletion from notBefore.
+func appendRenditions(queued []avatar.ObjectDeletion, avatarKey, thumbKey string, notBefore time.Time) []avatar.ObjectDeletion {
+	queued = append(queued, avatar.ObjectDeletion{Key: avatarKey, NotBefore: notBefore})
+	if thumbKey != "" {
+		queued = append(queued, avatar.ObjectDeletion{Key: thumbKey, NotBefore: notBefore})
+	}
+	return queued
 }

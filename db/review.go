@@ -201,10 +201,7 @@ func (d *DB) decideIn(ctx context.Context, tx *txn, dec avatar.ReviewDecision, g
 	}
 	if objectsLeft {
 		if up.AvatarKey != up.Key {
-			out.Deletions = append(out.Deletions, avatar.ObjectDeletion{Key: up.AvatarKey, NotBefore: now})
-			if up.ThumbKey != "" {
-				out.Deletions = append(out.Deletions, avatar.ObjectDeletion{Key: up.ThumbKey, NotBefore: now})
-			}
+			out.Deletions = appendRenditions(out.Deletions, up.AvatarKey, up.ThumbKey, now)
 		} else {
 			// An avatar from before avatars were copies lives under its
 			// upload key, which no sweeper rule takes from a confirmed row.
