@@ -6,13 +6,14 @@ import (
 
 	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/storage/cos"
 )
 
 // objects is the COS client as the avatar service's object storage: the same
 // calls, storage's types converted (they have the same fields) and its
 // errors given the domain's names. storage knows nothing of the domain, so
 // that the client of each provider stays a plain client of that provider.
-type objects struct{ c *storage.Client }
+type objects struct{ c *cos.Client }
 
 var _ avatar.Objects = objects{}
 

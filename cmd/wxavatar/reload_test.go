@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/wxavatar/wxavatar/auth"
-	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/storage/cos"
 	"github.com/wxavatar/wxavatar/wechat"
 )
 
@@ -25,7 +25,7 @@ func TestReloadRetiresPreviousPushSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	bucketURL, _ := url.Parse("https://" + cfg.COSBucket + ".cos." + cfg.COSRegion + ".myqcloud.com")
-	objects, err := storage.NewClient(storage.Config{Bucket: cfg.COSBucket, BucketURL: bucketURL, Credentials: cfg.COSCredentials, Timeout: cfg.COSTimeout})
+	objects, err := cos.NewClient(cos.Config{Bucket: cfg.COSBucket, BucketURL: bucketURL, Credentials: cfg.COSCredentials, Timeout: cfg.COSTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

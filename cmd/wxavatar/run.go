@@ -26,6 +26,7 @@ import (
 	"github.com/wxavatar/wxavatar/handler"
 	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/storage/cos"
 	"github.com/wxavatar/wxavatar/wechat"
 )
 
@@ -162,7 +163,7 @@ func migrate(ctx context.Context, getenv func(string) string, envFile string, st
 
 // keys are the settings a SIGHUP swaps without a restart.
 type keys struct {
-	objects *storage.Client
+	objects *cos.Client
 	tokens  *auth.Tokens
 	wechat  *auth.WeChat // nil with the dev login
 	// wxTokens is the access token of WeChat's server APIs; nil with
@@ -278,7 +279,7 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 		fmt.Fprintf(stdout, "wxavatar: local object server on %s (bucket %s)\n", u, cfg.COSBucket)
 	}
 	metrics := handler.NewMetrics()
-	k.objects, err = storage.NewClient(storage.Config{
+	k.objects, err = cos.NewClient(cos.Config{
 		Bucket: cfg.COSBucket, BucketURL: cfg.COSBucketURL, PublicBaseURL: cfg.PublicBaseURL,
 		Credentials: cfg.COSCredentials, Timeout: cfg.COSTimeout,
 		Instrument: func(rt http.RoundTripper) http.RoundTripper { return metrics.InstrumentTransport("cos", rt) },

@@ -1,12 +1,11 @@
-package storage
+package cos
 
 import (
 	"encoding/base64"
-	"errors"
 	"strconv"
-	"time"
 
 	"github.com/wxavatar/wxavatar/internal/jsonx"
+	"github.com/wxavatar/wxavatar/storage"
 )
 
 // The SDK signs requests and presigned URLs but has no helper for the POST
@@ -17,39 +16,8 @@ import (
 // precision, always UTC).
 const policyTimeLayout = "2006-01-02T15:04:05.000Z"
 
-// UploadSpec pins one object upload: the exact key, the exact Content-Type,
-// the size range and the time window in which the signature is valid.
-type UploadSpec struct {
-	Key         string
-	ContentType string
-	MaxBytes    int64
-	// Size is the exact size the client declared, 0 if it declared none. A
-	// presigned PUT has no size range: it can only sign one Content-Length,
-	// so there is a PUT URL only for a declared size.
-	Size      int64
-	NotBefore time.Time
-	Expires   time.Time
-}
-
-func (s UploadSpec) validate() error {
-	switch {
-	case s.Key == "":
-		return errors.New("upload spec: empty key")
-	case s.ContentType == "":
-		return errors.New("upload spec: empty content type")
-	case s.MaxBytes < 1:
-		return errors.New("upload spec: max bytes below 1")
-	case s.Size < 0 || s.Size > s.MaxBytes:
-		return errors.New("upload spec: size out of 0..max bytes")
-	case !s.Expires.After(s.NotBefore):
-		return errors.New("upload spec: expiry not after start")
-	}
-	return nil
-}
-
-// postSuccessStatus is what a POST upload answers on success; 204 keeps
-// wx.uploadFile's success callback free of a body to parse.
-const postSuccessStatus = "204"
+// postSuccessStatus is what a POST upload answers on success.
+const postSuccessStatus = storage.PostSuccessStatus
 
 // What every upload signature pins besides the key, the type and the size,
 // in the POST policy (form fields acl and x-cos-storage-class, COS's names
@@ -85,8 +53,8 @@ const (
 
 // signPostForm returns the POST Object form fields for spec: a policy that
 // pins every field the client sends, and its signature.
-func signPostForm(cred Credentials, bucket string, spec UploadSpec) (map[string]string, error) {
-	if err := spec.validate(); err != nil {
+func signPostForm(cred storage.Credentials, bucket string, spec storage.UploadSpec) (map[string]string, error) {
+	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
 	kt := keyTime(spec.NotBefore, spec.Expires)
@@ -116,7 +84,7 @@ func signPostForm(cred Credentials, bucket string, spec UploadSpec) (map[string]
 // and 44 allocations more a signature (BenchmarkSignUpload, 21 µs against
 // 15); with the signature's answer (handler/uploads.go) also written by
 // encoding/json, the service's CPU per signature was 16% higher.
-func policyJSON(cred Credentials, bucket string, spec UploadSpec, kt string) []byte {
+func policyJSON(cred storage.Credentials, bucket string, spec storage.UploadSpec, kt string) []byte {
 	b := make([]byte, 0, 384+len(spec.Key)+len(cred.SessionToken))
 	b = append(b, `{"expiration":`...)
 	b = jsonx.AppendString(b, spec.Expires.UTC().Format(policyTimeLayout))

@@ -1,9 +1,11 @@
-package storage
+package cos
 
 import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/wxavatar/wxavatar/storage"
 )
 
 // securityTokenField carries the STS token of temporary credentials: a
@@ -26,7 +28,7 @@ const securityTokenField = "x-cos-security-token"
 // a few of them, about 9% of a signature's CPU time in the benchmark's profile.
 //
 // It returns the URL and the headers it signed, which the client must send.
-func presignPut(cred Credentials, base *url.URL, spec UploadSpec) (string, map[string]string) {
+func presignPut(cred storage.Credentials, base *url.URL, spec storage.UploadSpec) (string, map[string]string) {
 	path := "/" + spec.Key // what is signed: the decoded path
 	escaped := "/" + sdkEscape(spec.Key, '/')
 	if strings.HasPrefix(spec.Key, "/") {

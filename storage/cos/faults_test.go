@@ -1,4 +1,4 @@
-package storage_test
+package cos_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/storage/cos"
 )
 
 // TestClientUnderFaults: every kind of fault surfaces as storage.ErrUnavailable
@@ -25,7 +26,7 @@ func TestClientUnderFaults(t *testing.T) {
 	srv := httptest.NewServer(faults)
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
-	c, err := storage.NewClient(storage.Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: 300 * time.Millisecond})
+	c, err := cos.NewClient(cos.Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package storage
+package cos
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	cos "github.com/tencentyun/cos-go-sdk-v5"
+	cossdk "github.com/tencentyun/cos-go-sdk-v5"
+	"github.com/wxavatar/wxavatar/storage"
 )
 
 // TestPresignPutMatchesSDK: presignPut writes, byte for byte, the URL
@@ -26,7 +27,7 @@ func TestPresignPutMatchesSDK(t *testing.T) {
 		"a/b~c_d-e.f/!*'();:@&=$,?#[]%.webp",
 		"/leading/slash.png",
 	}
-	creds := []Credentials{
+	creds := []storage.Credentials{
 		{SecretID: "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q", SecretKey: "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz"},
 		{SecretID: "AKIDtmp", SecretKey: "sk", SessionToken: "tok en/+=&;%"},
 	}
@@ -35,18 +36,18 @@ func TestPresignPutMatchesSDK(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		client := cos.NewClient(&cos.BaseURL{BucketURL: base}, &http.Client{})
+		client := cossdk.NewClient(&cossdk.BaseURL{BucketURL: base}, &http.Client{})
 		for _, key := range keys {
 			for _, cred := range creds {
 				for _, ct := range []string{"image/png", "image/jpeg; charset=x y"} {
 					for _, size := range []int64{1, 34567} {
-						spec := UploadSpec{Key: key, ContentType: ct, MaxBytes: 34567, Size: size, NotBefore: nb, Expires: nb.Add(10*time.Minute + 7*time.Second)}
+						spec := storage.UploadSpec{Key: key, ContentType: ct, MaxBytes: 34567, Size: size, NotBefore: nb, Expires: nb.Add(10*time.Minute + 7*time.Second)}
 						h := http.Header{}
 						h.Set("Content-Type", ct)
 						h.Set("Content-Length", strconv.FormatInt(size, 10))
 						h.Set("x-cos-acl", "private")
 						h.Set("x-cos-storage-class", "STANDARD")
-						opt := &cos.PresignedURLOptions{Header: &h, AuthTime: &cos.AuthTime{
+						opt := &cossdk.PresignedURLOptions{Header: &h, AuthTime: &cossdk.AuthTime{
 							SignStartTime: spec.NotBefore, SignEndTime: spec.Expires,
 							KeyStartTime: spec.NotBefore, KeyEndTime: spec.Expires,
 						}}
@@ -83,12 +84,12 @@ func TestPresignPutMatchesSDK(t *testing.T) {
 func BenchmarkSignUpload(b *testing.B) {
 	base, _ := url.Parse("https://examplebucket-1250000000.cos.ap-beijing.myqcloud.com")
 	c, err := NewClient(Config{Bucket: "examplebucket-1250000000", BucketURL: base,
-		Credentials: Credentials{SecretID: "AKIDbench", SecretKey: "bench-secret-key"}})
+		Credentials: storage.Credentials{SecretID: "AKIDbench", SecretKey: "bench-secret-key"}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	now := time.Now()
-	spec := UploadSpec{Key: "avatars/3ab2cdefgh/3ab2cdefghijklmnopqrstuvwx.png", ContentType: "image/png",
+	spec := storage.UploadSpec{Key: "avatars/3ab2cdefgh/3ab2cdefghijklmnopqrstuvwx.png", ContentType: "image/png",
 		MaxBytes: 5 << 20, Size: 34567, NotBefore: now, Expires: now.Add(10 * time.Minute)}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,4 +1,4 @@
-package storage_test
+package cos_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	cos "github.com/tencentyun/cos-go-sdk-v5"
+	cossdk "github.com/tencentyun/cos-go-sdk-v5"
 
 	"github.com/wxavatar/wxavatar/internal/testutil"
 	"github.com/wxavatar/wxavatar/localcos"
@@ -18,16 +18,16 @@ import (
 // keeps of the attributes of an object it replaces. (What the local server stores and serves
 // for each attribute is tested in package localcos.)
 
-func putWith(t *testing.T, c *cos.Client, key string, acl *cos.ACLHeaderOptions, h *cos.ObjectPutHeaderOptions) error {
+func putWith(t *testing.T, c *cossdk.Client, key string, acl *cossdk.ACLHeaderOptions, h *cossdk.ObjectPutHeaderOptions) error {
 	t.Helper()
 	if h == nil {
-		h = &cos.ObjectPutHeaderOptions{}
+		h = &cossdk.ObjectPutHeaderOptions{}
 	}
 	if h.ContentType == "" {
 		h.ContentType = "image/png"
 	}
 	_, err := c.Object.Put(context.Background(), key, strings.NewReader("png bytes"),
-		&cos.ObjectPutOptions{ACLHeaderOptions: acl, ObjectPutHeaderOptions: h})
+		&cossdk.ObjectPutOptions{ACLHeaderOptions: acl, ObjectPutHeaderOptions: h})
 	return err
 }
 
@@ -52,7 +52,7 @@ func TestClientPeekStorageClass(t *testing.T) {
 	} {
 		t.Run("class "+tt.class, func(t *testing.T) {
 			key := "class/" + tt.class + ".png"
-			if err := putWith(t, c, key, nil, &cos.ObjectPutHeaderOptions{XCosStorageClass: tt.class}); err != nil {
+			if err := putWith(t, c, key, nil, &cossdk.ObjectPutHeaderOptions{XCosStorageClass: tt.class}); err != nil {
 				t.Fatal(err)
 			}
 			info, _, err := client.Peek(ctx, key, 4)
@@ -91,7 +91,7 @@ func TestClientPutReplacesMetadata(t *testing.T) {
 		"Expires":             "Thu, 01 Jan 2099 00:00:00 GMT",
 		"X-Cos-Meta-Owner":    "mallory",
 	}
-	err := putWith(t, c, "meta/avatar", &cos.ACLHeaderOptions{XCosACL: "private"}, &cos.ObjectPutHeaderOptions{
+	err := putWith(t, c, "meta/avatar", &cossdk.ACLHeaderOptions{XCosACL: "private"}, &cossdk.ObjectPutHeaderOptions{
 		CacheControl: uploaded["Cache-Control"], ContentDisposition: uploaded["Content-Disposition"],
 		ContentEncoding: uploaded["Content-Encoding"], Expires: uploaded["Expires"], XCosMetaXXX: &meta,
 		XCosStorageClass: "STANDARD_IA",

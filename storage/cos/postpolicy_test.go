@@ -1,10 +1,12 @@
-package storage
+package cos
 
 import (
 	"encoding/base64"
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/wxavatar/wxavatar/storage"
 )
 
 // The key pair of Tencent's documented examples (testdata/cos-vectors.md).
@@ -47,10 +49,10 @@ func TestPolicySignatureVectorP1(t *testing.T) {
 
 func TestSignPostFormPinsEveryField(t *testing.T) {
 	start := time.Unix(1567150692, 0)
-	spec := UploadSpec{Key: "avatars/u1/up1.png", ContentType: "image/png", MaxBytes: 5242880,
+	spec := storage.UploadSpec{Key: "avatars/u1/up1.png", ContentType: "image/png", MaxBytes: 5242880,
 		NotBefore: start, Expires: start.Add(10 * time.Minute)}
 	for _, token := range []string{"", "sts-token"} {
-		cred := Credentials{SecretID: docSecretID, SecretKey: docSecretKey, SessionToken: token}
+		cred := storage.Credentials{SecretID: docSecretID, SecretKey: docSecretKey, SessionToken: token}
 		form, err := signPostForm(cred, "examplebucket-1250000000", spec)
 		if err != nil {
 			t.Fatal(err)
@@ -116,17 +118,17 @@ func TestSignPostFormPinsEveryField(t *testing.T) {
 
 func TestSignPostFormRejectsBadSpec(t *testing.T) {
 	now := time.Now()
-	good := UploadSpec{Key: "k", ContentType: "image/png", MaxBytes: 1, NotBefore: now, Expires: now.Add(time.Minute)}
-	bad := []func(*UploadSpec){
-		func(s *UploadSpec) { s.Key = "" },
-		func(s *UploadSpec) { s.ContentType = "" },
-		func(s *UploadSpec) { s.MaxBytes = 0 },
-		func(s *UploadSpec) { s.Expires = s.NotBefore },
+	good := storage.UploadSpec{Key: "k", ContentType: "image/png", MaxBytes: 1, NotBefore: now, Expires: now.Add(time.Minute)}
+	bad := []func(*storage.UploadSpec){
+		func(s *storage.UploadSpec) { s.Key = "" },
+		func(s *storage.UploadSpec) { s.ContentType = "" },
+		func(s *storage.UploadSpec) { s.MaxBytes = 0 },
+		func(s *storage.UploadSpec) { s.Expires = s.NotBefore },
 	}
 	for i, mutate := range bad {
 		spec := good
 		mutate(&spec)
-		if _, err := signPostForm(Credentials{SecretID: "id", SecretKey: "key"}, "b", spec); err == nil {
+		if _, err := signPostForm(storage.Credentials{SecretID: "id", SecretKey: "key"}, "b", spec); err == nil {
 			t.Errorf("case %d: signPostForm accepted a bad spec", i)
 		}
 	}
@@ -139,16 +141,16 @@ func TestPolicyJSON(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	kt := keyTime(now, now.Add(10*time.Minute))
 	for _, c := range []struct {
-		cred   Credentials
+		cred   storage.Credentials
 		bucket string
 		key    string
 	}{
-		{Credentials{SecretID: "AKIDexample", SecretKey: "s"}, "wxavatar-1250000000", "avatars/u1/3ocd4fqc2abc.png"},
-		{Credentials{SecretID: "AKIDexample", SecretKey: "s", SessionToken: "tok/+=en"}, "b-1", "avatars/u1/x.webp"},
-		{Credentials{SecretID: "AKID", SecretKey: "s"}, "b-1", "odd \"key\" <&> \\ é \x01"},
-		{Credentials{SecretID: "AKID", SecretKey: "s", SessionToken: "tok\u2028"}, "b-1", "k"},
+		{storage.Credentials{SecretID: "AKIDexample", SecretKey: "s"}, "wxavatar-1250000000", "avatars/u1/3ocd4fqc2abc.png"},
+		{storage.Credentials{SecretID: "AKIDexample", SecretKey: "s", SessionToken: "tok/+=en"}, "b-1", "avatars/u1/x.webp"},
+		{storage.Credentials{SecretID: "AKID", SecretKey: "s"}, "b-1", "odd \"key\" <&> \\ é \x01"},
+		{storage.Credentials{SecretID: "AKID", SecretKey: "s", SessionToken: "tok\u2028"}, "b-1", "k"},
 	} {
-		spec := UploadSpec{Key: c.key, ContentType: "image/png", MaxBytes: 5 << 20, NotBefore: now, Expires: now.Add(10 * time.Minute)}
+		spec := storage.UploadSpec{Key: c.key, ContentType: "image/png", MaxBytes: 5 << 20, NotBefore: now, Expires: now.Add(10 * time.Minute)}
 		got := policyJSON(c.cred, c.bucket, spec, kt)
 		conditions := []any{
 			map[string]string{"bucket": c.bucket},

@@ -1,4 +1,4 @@
-package storage_test
+package cos_test
 
 import (
 	"net/http"
@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	cos "github.com/tencentyun/cos-go-sdk-v5"
+	cossdk "github.com/tencentyun/cos-go-sdk-v5"
 
 	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/storage/cos"
 )
 
 // The client and the signers are tested against the local object server
@@ -67,9 +68,9 @@ func localKeys(creds []storage.Credentials) []localcos.Key {
 }
 
 // client is cos-go-sdk-v5 pointed at the bucket, signing with cred.
-func (b *testBucket) client(cred storage.Credentials) *cos.Client {
-	return cos.NewClient(&cos.BaseURL{BucketURL: b.url}, &http.Client{
-		Transport: &cos.AuthorizationTransport{
+func (b *testBucket) client(cred storage.Credentials) *cossdk.Client {
+	return cossdk.NewClient(&cossdk.BaseURL{BucketURL: b.url}, &http.Client{
+		Transport: &cossdk.AuthorizationTransport{
 			SecretID: cred.SecretID, SecretKey: cred.SecretKey, SessionToken: cred.SessionToken,
 		},
 	})
@@ -88,9 +89,9 @@ func (b *testBucket) assertNoTempFiles(t *testing.T) {
 	}
 }
 
-func newClientFor(t *testing.T, b *testBucket, cred storage.Credentials) *storage.Client {
+func newClientFor(t *testing.T, b *testBucket, cred storage.Credentials) *cos.Client {
 	t.Helper()
-	c, err := storage.NewClient(storage.Config{Bucket: testBucketName, BucketURL: b.url, Credentials: cred, Timeout: 2 * time.Second})
+	c, err := cos.NewClient(cos.Config{Bucket: testBucketName, BucketURL: b.url, Credentials: cred, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package storage_test
+package cos_test
 
 import (
 	"bytes"
@@ -18,10 +18,11 @@ import (
 	"testing"
 	"time"
 
-	cos "github.com/tencentyun/cos-go-sdk-v5"
+	cossdk "github.com/tencentyun/cos-go-sdk-v5"
 	"github.com/wxavatar/wxavatar/internal/testutil"
 	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/storage/cos"
 )
 
 func clientSpec(key string) storage.UploadSpec {
@@ -131,7 +132,7 @@ func TestClientAgainstLocalServer(t *testing.T) {
 // succeeds because Put names no ACL: the object has the bucket's, which the
 // local server, like the production bucket's policy on avatars/*, makes
 // public.
-func checkPut(t *testing.T, c *storage.Client, key string) {
+func checkPut(t *testing.T, c *cos.Client, key string) {
 	t.Helper()
 	ctx := context.Background()
 	for _, v := range []struct {
@@ -173,7 +174,7 @@ func checkPut(t *testing.T, c *storage.Client, key string) {
 	}
 }
 
-func mustSign(t *testing.T, c *storage.Client) storage.SignedUpload {
+func mustSign(t *testing.T, c *cos.Client) storage.SignedUpload {
 	t.Helper()
 	spec := clientSpec("k.png")
 	spec.Size = 48
@@ -332,7 +333,7 @@ func TestClientTranslatesFailures(t *testing.T) {
 	}))
 	defer broken.Close()
 	u, _ := url.Parse(broken.URL)
-	c, err := storage.NewClient(storage.Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: time.Second})
+	c, err := cos.NewClient(cos.Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +367,7 @@ func TestPeekSmallAndEmptyObjects(t *testing.T) {
 	ctx := context.Background()
 	for _, data := range [][]byte{{}, []byte("GIF"), bytes.Repeat([]byte("x"), 100)} {
 		key := "objects/" + strconv.Itoa(len(data))
-		opt := &cos.ObjectPutOptions{ObjectPutHeaderOptions: &cos.ObjectPutHeaderOptions{ContentType: "image/png"}}
+		opt := &cossdk.ObjectPutOptions{ObjectPutHeaderOptions: &cossdk.ObjectPutHeaderOptions{ContentType: "image/png"}}
 		if _, err := b.client(testCredentials).Object.Put(ctx, key, bytes.NewReader(data), opt); err != nil {
 			t.Fatalf("PUT %d bytes: %v", len(data), err)
 		}
@@ -400,7 +401,7 @@ func TestPeekNeedsSizeAndETag(t *testing.T) {
 			w.Write([]byte("GIF8"))
 		}))
 		u, _ := url.Parse(srv.URL)
-		c, err := storage.NewClient(storage.Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: time.Second})
+		c, err := cos.NewClient(cos.Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,14 +415,14 @@ func TestPeekNeedsSizeAndETag(t *testing.T) {
 func TestObjectURL(t *testing.T) {
 	base, _ := url.Parse("https://cdn.example.com/avatars-root/")
 	b, _ := url.Parse("https://b-1250000000.cos.ap-guangzhou.myqcloud.com")
-	c, err := storage.NewClient(storage.Config{Bucket: "b-1250000000", BucketURL: b, PublicBaseURL: base, Credentials: testCredentials})
+	c, err := cos.NewClient(cos.Config{Bucket: "b-1250000000", BucketURL: b, PublicBaseURL: base, Credentials: testCredentials})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := c.ObjectURL("avatars/u1/x.png"), "https://cdn.example.com/avatars-root/avatars/u1/x.png"; got != want {
 		t.Errorf("ObjectURL = %s; want %s", got, want)
 	}
-	c2, _ := storage.NewClient(storage.Config{Bucket: "b-1250000000", BucketURL: b, Credentials: testCredentials})
+	c2, _ := cos.NewClient(cos.Config{Bucket: "b-1250000000", BucketURL: b, Credentials: testCredentials})
 	if got, want := c2.ObjectURL("a b.png"), "https://b-1250000000.cos.ap-guangzhou.myqcloud.com/a%20b.png"; got != want {
 		t.Errorf("ObjectURL without CDN = %s; want %s", got, want)
 	}
@@ -510,7 +511,7 @@ func TestPutRequestHeaders(t *testing.T) {
 	}))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
-	c, err := storage.NewClient(storage.Config{Bucket: "b-1250000000", BucketURL: u, Credentials: testCredentials})
+	c, err := cos.NewClient(cos.Config{Bucket: "b-1250000000", BucketURL: u, Credentials: testCredentials})
 	if err != nil {
 		t.Fatal(err)
 	}

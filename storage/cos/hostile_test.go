@@ -1,4 +1,4 @@
-package storage_test
+package cos_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/wxavatar/wxavatar/internal/testutil"
 	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
+	"github.com/wxavatar/wxavatar/storage/cos"
 )
 
 // Hostile uploads with the production signer's signatures, against the local
@@ -25,7 +26,7 @@ import (
 // hostileUpload is a bucket, a client, and one signed upload of data.
 type hostileUpload struct {
 	b    *testBucket
-	c    *storage.Client
+	c    *cos.Client
 	s    storage.SignedUpload
 	key  string
 	data []byte

@@ -1,9 +1,8 @@
-// Package storage owns object storage for the service: the Tencent COS
-// client (built on cos-go-sdk-v5), the POST Object form signer the SDK lacks
-// and the presigned PUT signer. The local COS-compatible object server that
-// `serve --dev` and the tests run, with its own signature verifier, is
-// package localcos.
-package storage
+// Package cos is Tencent COS as the service's object storage: the client
+// (built on cos-go-sdk-v5), the POST Object form signer the SDK lacks and
+// the presigned PUT signer. The local object server that `serve --dev` and
+// the tests run, with its own COS signature verifier, is package localcos.
+package cos
 
 import (
 	"crypto/hmac"
@@ -13,24 +12,6 @@ import (
 	"strings"
 	"time"
 )
-
-// Credentials are one COS key pair, with the STS token when the pair is
-// temporary.
-type Credentials struct {
-	SecretID     string
-	SecretKey    string
-	SessionToken string
-}
-
-// MaskedID is the SecretId with all but its first and last four characters
-// hidden, for log lines that must say which key is in force.
-func (c Credentials) MaskedID() string {
-	id := c.SecretID
-	if len(id) <= 8 {
-		return strings.Repeat("*", len(id))
-	}
-	return id[:4] + strings.Repeat("*", len(id)-8) + id[len(id)-4:]
-}
 
 // The COS signature (v5, "sha1") is small enough that the protocol text is
 // clearer than any wrapper: these helpers are the building blocks shared by

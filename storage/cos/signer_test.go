@@ -1,4 +1,4 @@
-package storage_test
+package cos_test
 
 import (
 	"context"

@@ -1,0 +1,207 @@
+// Package storage is the vocabulary the object storage providers share: the
+// upload a signature allows, what a signature gives the client, what storage
+// says of an object, the errors callers act on, and the rotating keys. Each
+// provider is a package of its own that speaks only its provider's protocol:
+// storage/cos (Tencent COS, the default), storage/oss (Aliyun OSS) and
+// storage/s3 (S3-compatible stores). The local object server that
+// `serve --dev` and the tests run, with its own signature verifiers, is
+// package localcos.
+package storage
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Errors callers can act on; each provider translates its SDK's and the
+// network's errors into one of these once.
+var (
+	ErrNotFound    = errors.New("object not found")
+	ErrUnavailable = errors.New("object storage unavailable")
+	// ErrArchived: the object is in an archive storage class, which storage
+	// will not read until it is restored.
+	ErrArchived = errors.New("object archived")
+)
+
+// StandardClass is the storage class uploads are signed for and Put writes
+// in, as ObjectInfo names it whatever the provider calls it (OSS says
+// "Standard").
+const StandardClass = "STANDARD"
+
+// Credentials are one key pair, with the STS token when the pair is
+// temporary: COS's SecretId and SecretKey, OSS's AccessKey ID and secret,
+// S3's access key ID and secret access key.
+type Credentials struct {
+	SecretID     string
+	SecretKey    string
+	SessionToken string
+}
+
+// Validate refuses an empty half and white space around either half, which
+// a pasted secret often carries and every signature would then fail on.
+func (c Credentials) Validate() error {
+	if c.SecretID == "" || c.SecretKey == "" {
+		return errors.New("storage: empty key id or secret")
+	}
+	if strings.TrimSpace(c.SecretID) != c.SecretID || strings.TrimSpace(c.SecretKey) != c.SecretKey {
+		return errors.New("storage: key id or secret has surrounding white space")
+	}
+	return nil
+}
+
+// MaskedID is the key id with all but its first and last four characters
+// hidden, for log lines that must say which key is in force.
+func (c Credentials) MaskedID() string {
+	id := c.SecretID
+	if len(id) <= 8 {
+		return strings.Repeat("*", len(id))
+	}
+	return id[:4] + strings.Repeat("*", len(id)-8) + id[len(id)-4:]
+}
+
+// Keys holds the credentials in force. They can be swapped at run time; a
+// call uses the credentials pinned in its context, or else those in force
+// when it began.
+type Keys struct{ p atomic.Pointer[Credentials] }
+
+// NewKeys validates c and holds it.
+func NewKeys(c Credentials) (*Keys, error) {
+	k := &Keys{}
+	return k, k.Set(c)
+}
+
+// Set swaps the credentials atomically; calls already under way finish
+// with the ones they started with.
+func (k *Keys) Set(c Credentials) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	k.p.Store(&c)
+	return nil
+}
+
+// Current returns the credentials in force.
+func (k *Keys) Current() Credentials { return *k.p.Load() }
+
+type pinnedKey struct{}
+
+// Pin returns a context whose storage calls all use the credentials in force
+// now, so that a request that spans several calls finishes with the keys it
+// started with even if they are swapped meanwhile.
+func (k *Keys) Pin(ctx context.Context) context.Context {
+	return context.WithValue(ctx, pinnedKey{}, k.p.Load())
+}
+
+// For returns the credentials pinned in ctx, or else those in force.
+func (k *Keys) For(ctx context.Context) Credentials {
+	if pinned, ok := ctx.Value(pinnedKey{}).(*Credentials); ok {
+		return *pinned
+	}
+	return k.Current()
+}
+
+// UploadSpec pins one object upload: the exact key, the exact Content-Type,
+// the size range and the time window in which the signature is valid.
+type UploadSpec struct {
+	Key         string
+	ContentType string
+	MaxBytes    int64
+	// Size is the exact size the client declared, 0 if it declared none. A
+	// presigned PUT has no size range: it can only sign one Content-Length,
+	// so there is a PUT URL only for a declared size.
+	Size      int64
+	NotBefore time.Time
+	Expires   time.Time
+}
+
+// Validate checks that s can be signed.
+func (s UploadSpec) Validate() error {
+	switch {
+	case s.Key == "":
+		return errors.New("upload spec: empty key")
+	case s.ContentType == "":
+		return errors.New("upload spec: empty content type")
+	case s.MaxBytes < 1:
+		return errors.New("upload spec: max bytes below 1")
+	case s.Size < 0 || s.Size > s.MaxBytes:
+		return errors.New("upload spec: size out of 0..max bytes")
+	case !s.Expires.After(s.NotBefore):
+		return errors.New("upload spec: expiry not after start")
+	}
+	return nil
+}
+
+// SignedUpload is everything a client needs to upload one object directly:
+// a POST form (PostURL "" when the store takes no POST policy uploads) and,
+// for a declared size, a presigned PUT (PutURL "" otherwise) with the
+// headers it signed, which the client must send.
+type SignedUpload struct {
+	PostURL    string
+	PostForm   map[string]string
+	PutURL     string
+	PutHeaders map[string]string
+}
+
+// ObjectInfo is what storage says of a whole object.
+type ObjectInfo struct {
+	Size        int64
+	ContentType string
+	ETag        string // unquoted
+	// StorageClass is the object's class in the provider's own spelling,
+	// except that the standard class is always StandardClass.
+	StorageClass string
+}
+
+// PutSpec is the metadata of an object the service writes itself.
+type PutSpec struct {
+	ContentType, CacheControl string
+}
+
+// PostSuccessStatus is what a POST upload answers on success, on every
+// provider; 204 keeps wx.uploadFile's success callback free of a body to
+// parse.
+const PostSuccessStatus = "204"
+
+// JoinKey is the URL of key under base: base's path, a slash, the key.
+func JoinKey(base *url.URL, key string) string {
+	u := *base
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + key
+	u.RawPath = ""
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
+}
+
+// TotalSize is the complete length in a Content-Range of "bytes a-b/size",
+// or -1.
+func TotalSize(contentRange string) int64 {
+	_, total, ok := strings.Cut(contentRange, "/")
+	if !ok {
+		return -1
+	}
+	size, err := strconv.ParseInt(total, 10, 64)
+	if err != nil || size < 0 {
+		return -1
+	}
+	return size
+}
+
+// NewTransport is the transport a provider's client gets when its caller
+// gives none: connections kept alive for the many small calls confirm and
+// the sweeper make, and every phase bounded by timeout.
+func NewTransport(timeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   3 * time.Second,
+		ResponseHeaderTimeout: timeout,
+	}
+}
