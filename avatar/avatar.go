@@ -160,6 +160,10 @@ var (
 	ErrUploadExpired = errors.New("upload expired")
 	// ErrUnsupportedType: a content type other than the accepted images.
 	ErrUnsupportedType = errors.New("unsupported content type")
+	// ErrSizeRequired: the storage takes uploads by presigned PUT only (no
+	// POST policy uploads), and a PUT URL can only be signed for a declared
+	// size.
+	ErrSizeRequired = errors.New("size required: the storage takes uploads by PUT only")
 	// ErrInvalidNickname: a nickname the profile rule refuses (nickname.go).
 	ErrInvalidNickname = errors.New("invalid nickname")
 	// ErrBusy: the instance is decoding as many images as it may; nothing

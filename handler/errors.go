@@ -80,6 +80,10 @@ func toAPIError(err error) *apiError {
 		return wrap(http.StatusConflict, "upload_missing", "nothing is stored under the upload's key yet, or it changed while being confirmed; retry after the upload finishes", 0)
 	case errors.Is(err, avatar.ErrUploadExpired):
 		return wrap(http.StatusGone, "upload_expired", "the upload signature expired with nothing confirmed; ask for a new one", 0)
+	case errors.Is(err, avatar.ErrSizeRequired):
+		e := wrap(http.StatusBadRequest, "invalid_request", "size is required: this server's storage takes uploads by PUT only, and a PUT URL is signed for one size", 0)
+		e.reason = "size_required"
+		return e
 	case errors.Is(err, avatar.ErrUnsupportedType):
 		return wrap(http.StatusUnsupportedMediaType, "unsupported_type", "content_type must be image/jpeg, image/png or image/webp", 0)
 	case errors.Is(err, avatar.ErrNicknameRejected):

@@ -26,13 +26,13 @@ type putJSON struct {
 }
 
 type newUploadJSON struct {
-	ID        string   `json:"id"`
-	Key       string   `json:"key"`
-	ExpiresAt string   `json:"expires_at"`
-	MaxBytes  int64    `json:"max_bytes"`
-	URL       string   `json:"url"`
-	Post      postJSON `json:"post"`
-	Put       *putJSON `json:"put,omitempty"` // only for a declared size
+	ID        string    `json:"id"`
+	Key       string    `json:"key"`
+	ExpiresAt string    `json:"expires_at"`
+	MaxBytes  int64     `json:"max_bytes"`
+	URL       string    `json:"url"`
+	Post      *postJSON `json:"post,omitempty"` // nil when the storage takes no POST uploads
+	Put       *putJSON  `json:"put,omitempty"`  // only for a declared size
 }
 
 // appendJSON appends what c.JSON writes for map[string]newUploadJSON{"upload":
@@ -55,13 +55,15 @@ func (u newUploadJSON) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, u.MaxBytes, 10)
 	b = append(b, `,"url":`...)
 	b = jsonx.AppendString(b, u.URL)
-	b = append(b, `,"post":{"url":`...)
-	b = jsonx.AppendString(b, u.Post.URL)
-	b = append(b, `,"file_field":`...)
-	b = jsonx.AppendString(b, u.Post.FileField)
-	b = append(b, `,"form":`...)
-	b = jsonx.AppendStringMap(b, u.Post.Form)
-	b = append(b, '}')
+	if u.Post != nil {
+		b = append(b, `,"post":{"url":`...)
+		b = jsonx.AppendString(b, u.Post.URL)
+		b = append(b, `,"file_field":`...)
+		b = jsonx.AppendString(b, u.Post.FileField)
+		b = append(b, `,"form":`...)
+		b = jsonx.AppendStringMap(b, u.Post.Form)
+		b = append(b, '}')
+	}
 	if u.Put != nil {
 		b = append(b, `,"put":{"url":`...)
 		b = jsonx.AppendString(b, u.Put.URL)
@@ -87,7 +89,9 @@ func handleCreateUpload(d *Deps) echo.HandlerFunc {
 		}
 		body := newUploadJSON{
 			ID: up.ID, Key: up.Key, ExpiresAt: formatTime(up.ExpiresAt), MaxBytes: up.MaxBytes, URL: up.URL,
-			Post: postJSON{URL: signed.PostURL, FileField: "file", Form: signed.PostForm},
+		}
+		if signed.PostURL != "" {
+			body.Post = &postJSON{URL: signed.PostURL, FileField: "file", Form: signed.PostForm}
 		}
 		if signed.PutURL != "" {
 			body.Put = &putJSON{URL: signed.PutURL, Headers: signed.PutHeaders}

@@ -15,13 +15,15 @@ func TestNewUploadJSON(t *testing.T) {
 		{
 			ID: "3ocd4fqc2abcdefghijklmnopq", Key: "avatars/u/3ocd4fqc2abcdefghijklmnopq.png", ExpiresAt: "2026-11-25T10:10:00Z",
 			MaxBytes: 5 << 20, URL: "https://cdn.example.com/avatars/u/x/avatar.png",
-			Post: postJSON{URL: "https://b.cos.ap-shanghai.myqcloud.com/", FileField: "file",
+			Post: &postJSON{URL: "https://b.cos.ap-shanghai.myqcloud.com/", FileField: "file",
 				Form: map[string]string{"key": "k", "policy": "eyJ+/=", "q-ak": "AKID", "Content-Type": "image/png", "q-key-time": "1;2"}},
 			Put: &putJSON{URL: "https://b.cos.ap-shanghai.myqcloud.com/k?q-ak=AKID&q-sign-time=1%3B2",
 				Headers: map[string]string{"Content-Type": "image/png", "Content-Length": "34567"}},
 		},
 		{ID: "odd \"<&>\" \\ é \x01 \u2028", MaxBytes: -1, Put: &putJSON{}},
-		{ID: "no size declared, so no put", Post: postJSON{Form: map[string]string{}}},
+		{ID: "no size declared, so no put", Post: &postJSON{Form: map[string]string{}}},
+		{ID: "a store without POST uploads: only put", Put: &putJSON{URL: "https://acc.r2.cloudflarestorage.com/b/k?X-Amz-Signature=1",
+			Headers: map[string]string{"Content-Type": "image/png", "Content-Length": "1"}}},
 	} {
 		var want bytes.Buffer
 		if err := json.NewEncoder(&want).Encode(map[string]newUploadJSON{"upload": u}); err != nil {
@@ -68,7 +70,7 @@ func BenchmarkNewUploadJSON(b *testing.B) {
 	u := newUploadJSON{
 		ID: "3ocd4fqc2abcdefghijklmnopq", Key: "uploads/u/3ocd4fqc2abcdefghijklmnopq.png", ExpiresAt: "2026-11-25T10:10:00Z",
 		MaxBytes: 5 << 20, URL: "https://cdn.example.com/avatars/u/3ocd4fqc2abcdefghijklmnopq/avatar.png",
-		Post: postJSON{URL: "https://b.cos.ap-shanghai.myqcloud.com/", FileField: "file", Form: map[string]string{
+		Post: &postJSON{URL: "https://b.cos.ap-shanghai.myqcloud.com/", FileField: "file", Form: map[string]string{
 			"key": "uploads/u/3ocd4fqc2abcdefghijklmnopq.png", "policy": strings.Repeat("eyJ", 200), "q-ak": "AKIDEXAMPLE",
 			"Content-Type": "image/png", "q-key-time": "1;2", "q-sign-algorithm": "sha1", "q-signature": strings.Repeat("a", 40),
 			"acl": "private", "x-cos-storage-class": "STANDARD", "success_action_status": "204"}},

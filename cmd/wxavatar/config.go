@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,13 +45,9 @@ type config struct {
 	// program console's 消息推送); an empty Token: /wechat/push off.
 	Push           wechat.PushSecrets
 	WeChatTimeout  time.Duration // one code2Session call
-	COSTimeout     time.Duration // one storage call, retries included
 	JWTKeys        *auth.KeyRing
 	SessionTTL     time.Duration
-	COSBucket      string
-	COSRegion      string
-	COSCredentials storage.Credentials
-	COSBucketURL   *url.URL // nil in --dev until the local object server listens
+	Storage        storageConfig
 	PublicBaseURL  *url.URL // nil → the bucket URL
 	UploadMaxBytes int64
 	UploadTTL      time.Duration
@@ -75,11 +72,48 @@ const (
 	defaultMetricsAddr = "127.0.0.1:9090"
 )
 
+// The storage providers (STORAGE).
+const (
+	providerCOS = "cos"
+	providerOSS = "oss"
+	providerS3  = "s3"
+)
+
+// storageConfig is the one bucket the service stores objects in, on the
+// provider STORAGE names. Each provider has settings of its own, named
+// with its prefix (COS_, OSS_, S3_), in the provider's own words.
+type storageConfig struct {
+	Provider string // providerCOS, providerOSS or providerS3
+	Bucket   string
+	Region   string
+	// Endpoint is where requests go: COS's bucket URL, OSS's region
+	// endpoint, the S3 endpoint. nil in --dev until the local object
+	// server listens.
+	Endpoint *url.URL
+	// PathStyle addresses the bucket as endpoint/bucket/key (MinIO, the
+	// local object server) rather than bucket.endpoint/key; OSS and S3.
+	PathStyle bool
+	// PostPolicy: the store takes POST policy form uploads. Always on COS
+	// and OSS; S3_POST_POLICY=false for stores without (Cloudflare R2),
+	// whose signatures then carry only the presigned PUT.
+	PostPolicy  bool
+	Credentials storage.Credentials
+	Timeout     time.Duration // one storage call, retries included
+	// Ignored names the settings of other providers that are set: logged
+	// at start, since a STORAGE that says one provider while the settings
+	// say another is usually a mistake.
+	Ignored []string
+}
+
 // Development values: public on purpose, accepted only by the local object
 // server and only in --dev.
 const (
 	devBucket    = "wxavatar-1250000000"
 	devRegion    = "ap-guangzhou"
+	devOSSBucket = "wxavatar-dev"
+	devOSSRegion = "cn-hangzhou"
+	devS3Bucket  = "wxavatar-dev"
+	devS3Region  = "us-east-1"
 	devSecretID  = "AKIDwxavatarDevLocalObjectServer00"
 	devSecretKey = "wxavatarDevSecretKeyNotForProduction0"
 	devJWTKeys   = "dev:wxavatar-dev-jwt-key-not-for-production-use"
@@ -270,7 +304,117 @@ func (p *parser) url(name, v string) *url.URL {
 var (
 	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*-[0-9]+$`)
 	regionPattern = regexp.MustCompile(`^[a-z]+(-[a-z]+)+(-[0-9]+)?$`)
+	// OSS bucket names: 3 to 63 lower-case letters, digits and hyphens,
+	// starting and ending with a letter or digit ("存储空间命名规范").
+	ossBucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
+	ossRegionPattern = regexp.MustCompile(`^[a-z]+(-[a-z0-9]+)+$`)
+	// S3 bucket names: 3 to 63 lower-case letters, digits, dots and
+	// hyphens, starting and ending with a letter or digit ("Bucket naming
+	// rules"); dots are allowed but break virtual-host TLS.
+	s3BucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	// AWS regions (us-east-1), R2's "auto", MinIO's configured region.
+	s3RegionPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 )
+
+// loadStorage reads STORAGE and the settings of the provider it names.
+func loadStorage(p *parser, dev bool) storageConfig {
+	sc := storageConfig{Provider: p.str("STORAGE", providerCOS, false), PostPolicy: true}
+	timeout := func(name string) time.Duration {
+		return p.duration(name, 3*time.Second, 100*time.Millisecond, 9*time.Second)
+	}
+	endpoint := func(name string) *url.URL { return p.url(name, p.str(name, "", false)) }
+	switch sc.Provider {
+	case providerCOS:
+		sc.Bucket = p.str("COS_BUCKET", devBucket, true)
+		if !bucketPattern.MatchString(sc.Bucket) {
+			p.fail("COS_BUCKET", "want name-appid, like avatars-1250000000")
+		}
+		sc.Region = p.str("COS_REGION", devRegion, true)
+		if !regionPattern.MatchString(sc.Region) {
+			p.fail("COS_REGION", "want a COS region, like ap-guangzhou")
+		}
+		sc.Credentials = storage.Credentials{
+			SecretID:     p.secret("COS_SECRET_ID", devSecretID, true),
+			SecretKey:    p.secret("COS_SECRET_KEY", devSecretKey, true),
+			SessionToken: p.secret("COS_SESSION_TOKEN", "", false),
+		}
+		sc.Endpoint = endpoint("COS_BUCKET_URL")
+		if sc.Endpoint == nil && !dev {
+			sc.Endpoint = &url.URL{Scheme: "https", Host: sc.Bucket + ".cos." + sc.Region + ".myqcloud.com"}
+		}
+		sc.Timeout = timeout("COS_TIMEOUT")
+	case providerOSS:
+		sc.Bucket = p.str("OSS_BUCKET", devOSSBucket, true)
+		if !ossBucketPattern.MatchString(sc.Bucket) {
+			p.fail("OSS_BUCKET", "want 3 to 63 lower-case letters, digits and hyphens, like wxavatar-avatars")
+		}
+		sc.Region = p.str("OSS_REGION", devOSSRegion, true)
+		if !ossRegionPattern.MatchString(sc.Region) {
+			p.fail("OSS_REGION", "want an OSS region id, like cn-hangzhou")
+		}
+		sc.Credentials = storage.Credentials{
+			SecretID:     p.secret("OSS_ACCESS_KEY_ID", devSecretID, true),
+			SecretKey:    p.secret("OSS_ACCESS_KEY_SECRET", devSecretKey, true),
+			SessionToken: p.secret("OSS_SECURITY_TOKEN", "", false),
+		}
+		sc.Endpoint = endpoint("OSS_ENDPOINT")
+		if sc.Endpoint == nil && !dev {
+			sc.Endpoint = &url.URL{Scheme: "https", Host: "oss-" + sc.Region + ".aliyuncs.com"}
+		}
+		// OSS refuses path-style requests from accounts made since 2024
+		// ("OSS访问方式"); only the local object server is addressed so.
+		sc.PathStyle = dev && sc.Endpoint == nil
+		sc.Timeout = timeout("OSS_TIMEOUT")
+	case providerS3:
+		sc.Bucket = p.str("S3_BUCKET", devS3Bucket, true)
+		if !s3BucketPattern.MatchString(sc.Bucket) {
+			p.fail("S3_BUCKET", "want 3 to 63 lower-case letters, digits, dots and hyphens, like wxavatar-avatars")
+		}
+		sc.Region = p.str("S3_REGION", devS3Region, true)
+		if !s3RegionPattern.MatchString(sc.Region) {
+			p.fail("S3_REGION", "want a region, like us-east-1 (auto for Cloudflare R2)")
+		}
+		sc.Credentials = storage.Credentials{
+			SecretID:     p.secret("S3_ACCESS_KEY_ID", devSecretID, true),
+			SecretKey:    p.secret("S3_SECRET_ACCESS_KEY", devSecretKey, true),
+			SessionToken: p.secret("S3_SESSION_TOKEN", "", false),
+		}
+		sc.Endpoint = endpoint("S3_ENDPOINT")
+		if sc.Endpoint == nil && !dev {
+			sc.Endpoint = &url.URL{Scheme: "https", Host: "s3." + sc.Region + ".amazonaws.com"}
+		}
+		sc.PathStyle = p.boolean("S3_PATH_STYLE", dev && sc.Endpoint == nil)
+		sc.PostPolicy = p.boolean("S3_POST_POLICY", true)
+		sc.Timeout = timeout("S3_TIMEOUT")
+	default:
+		p.fail("STORAGE", "%q: want cos, oss or s3", sc.Provider)
+		return sc
+	}
+	for provider, names := range storageSettings {
+		if provider == sc.Provider {
+			continue
+		}
+		for _, name := range names {
+			if p.src.get(name) != "" {
+				sc.Ignored = append(sc.Ignored, name)
+			}
+		}
+	}
+	slices.Sort(sc.Ignored)
+	return sc
+}
+
+// storageSettings are each provider's settings, for the warning about
+// those of another provider than STORAGE's.
+var storageSettings = map[string][]string{
+	providerCOS: {"COS_BUCKET", "COS_REGION", "COS_SECRET_ID", "COS_SECRET_ID_FILE", "COS_SECRET_KEY", "COS_SECRET_KEY_FILE",
+		"COS_SESSION_TOKEN", "COS_SESSION_TOKEN_FILE", "COS_BUCKET_URL", "COS_TIMEOUT"},
+	providerOSS: {"OSS_BUCKET", "OSS_REGION", "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_ID_FILE", "OSS_ACCESS_KEY_SECRET",
+		"OSS_ACCESS_KEY_SECRET_FILE", "OSS_SECURITY_TOKEN", "OSS_SECURITY_TOKEN_FILE", "OSS_ENDPOINT", "OSS_TIMEOUT"},
+	providerS3: {"S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_ACCESS_KEY_ID_FILE", "S3_SECRET_ACCESS_KEY",
+		"S3_SECRET_ACCESS_KEY_FILE", "S3_SESSION_TOKEN", "S3_SESSION_TOKEN_FILE", "S3_ENDPOINT", "S3_PATH_STYLE",
+		"S3_POST_POLICY", "S3_TIMEOUT"},
+}
 
 func loadConfig(dev bool, src envSource) (config, error) {
 	p := &parser{src: src, dev: dev}
@@ -378,27 +522,10 @@ func loadConfig(dev bool, src envSource) (config, error) {
 	}
 	c.SessionTTL = p.duration("SESSION_TTL", 2*time.Hour, time.Minute, 30*24*time.Hour)
 
-	c.COSBucket = p.str("COS_BUCKET", devBucket, true)
-	if !bucketPattern.MatchString(c.COSBucket) {
-		p.fail("COS_BUCKET", "want name-appid, like avatars-1250000000")
-	}
-	c.COSRegion = p.str("COS_REGION", devRegion, true)
-	if !regionPattern.MatchString(c.COSRegion) {
-		p.fail("COS_REGION", "want a COS region, like ap-guangzhou")
-	}
-	c.COSCredentials = storage.Credentials{
-		SecretID:     p.secret("COS_SECRET_ID", devSecretID, true),
-		SecretKey:    p.secret("COS_SECRET_KEY", devSecretKey, true),
-		SessionToken: p.secret("COS_SESSION_TOKEN", "", false),
-	}
-	c.COSBucketURL = p.url("COS_BUCKET_URL", p.str("COS_BUCKET_URL", "", false))
-	if c.COSBucketURL == nil && !dev {
-		c.COSBucketURL = &url.URL{Scheme: "https", Host: c.COSBucket + ".cos." + c.COSRegion + ".myqcloud.com"}
-	}
+	c.Storage = loadStorage(p, dev)
 	c.PublicBaseURL = p.url("PUBLIC_BASE_URL", p.str("PUBLIC_BASE_URL", "", false))
 
 	c.WeChatTimeout = p.duration("WECHAT_TIMEOUT", 5*time.Second, 100*time.Millisecond, 9*time.Second)
-	c.COSTimeout = p.duration("COS_TIMEOUT", 3*time.Second, 100*time.Millisecond, 9*time.Second)
 	c.UploadMaxBytes = p.integer("UPLOAD_MAX_BYTES", 5<<20, 1, 5<<30)
 	// At most 12 h: the bucket's lifecycle rule expires uploads/ after a
 	// day (deploy/README.md), which must never reach an upload whose

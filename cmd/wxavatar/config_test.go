@@ -26,6 +26,39 @@ func prodEnv() map[string]string {
 	}
 }
 
+// prodEnvFor is prodEnv with the storage provider's settings in place of
+// COS's.
+func prodEnvFor(provider string) map[string]string {
+	env := prodEnv()
+	if provider == "" || provider == providerCOS {
+		return env
+	}
+	for _, name := range storageSettings[providerCOS] {
+		delete(env, name)
+	}
+	env["STORAGE"] = provider
+	switch provider {
+	case providerOSS:
+		maps.Copy(env, map[string]string{"OSS_BUCKET": "wxavatar-avatars", "OSS_REGION": "cn-hangzhou",
+			"OSS_ACCESS_KEY_ID": "LTAIx", "OSS_ACCESS_KEY_SECRET": "key"})
+	case providerS3:
+		maps.Copy(env, map[string]string{"S3_BUCKET": "wxavatar-avatars", "S3_REGION": "us-east-1",
+			"S3_ACCESS_KEY_ID": "AKIAx", "S3_SECRET_ACCESS_KEY": "key"})
+	}
+	return env
+}
+
+// settingProvider is the storage provider whose setting name is, "" for
+// the settings of every provider.
+func settingProvider(name string) string {
+	for provider, names := range storageSettings {
+		if slices.Contains(names, name) {
+			return provider
+		}
+	}
+	return ""
+}
+
 func load(t *testing.T, dev bool, env map[string]string) (config, error) {
 	t.Helper()
 	return loadConfig(dev, envSource{getenv: func(k string) string { return env[k] }})
@@ -41,14 +74,14 @@ func TestLoadConfigDefaults(t *testing.T) {
 		c.PendingUploads != 5 || c.Limits.SessionsPerMinute != 30 || c.WeChatAPIBase != "https://api.weixin.qq.com" {
 		t.Errorf("defaults = %+v", c)
 	}
-	if got, want := c.COSBucketURL.String(), "https://avatars-1250000000.cos.ap-shanghai.myqcloud.com"; got != want {
+	if got, want := c.Storage.Endpoint.String(), "https://avatars-1250000000.cos.ap-shanghai.myqcloud.com"; got != want {
 		t.Errorf("bucket URL = %s; want %s", got, want)
 	}
 	d, err := load(t, true, map[string]string{})
 	if err != nil {
 		t.Fatalf("--dev with nothing set: %v", err)
 	}
-	if d.Addr != "127.0.0.1:8080" || d.COSBucketURL != nil || d.COSCredentials.SecretID != devSecretID {
+	if d.Addr != "127.0.0.1:8080" || d.Storage.Endpoint != nil || d.Storage.Credentials.SecretID != devSecretID {
 		t.Errorf("dev defaults = %+v", d)
 	}
 }
@@ -229,7 +262,7 @@ func TestEnvExampleListsEverySetting(t *testing.T) {
 type documentedSetting struct {
 	where    string
 	def      string // "" when it names none
-	required bool   // "required without --dev"
+	required bool   // "required without --dev", or "required with STORAGE=<provider>, without --dev"
 }
 
 // envExampleSettings reads .env.example: a "# default: X" line gives the next
@@ -255,7 +288,8 @@ func envExampleSettings(t *testing.T) map[string]documentedSetting {
 		case strings.Contains(line, "="):
 			name, _, _ := strings.Cut(line, "=")
 			out[name] = documentedSetting{where: fmt.Sprintf(".env.example:%d", i+1), def: def,
-				required: strings.Contains(comment, "Required without --dev")}
+				required: strings.Contains(comment, "Required without --dev") ||
+					strings.Contains(comment, "Required with STORAGE="+settingProvider(name)+", without --dev")}
 			def, inComment = "", false
 		default:
 			comment, def, inComment = "", "", false
@@ -283,7 +317,8 @@ func readmeSettings(t *testing.T) map[string]documentedSetting {
 			break
 		}
 		def := strings.TrimSpace(cells[len(cells)-2])
-		d := documentedSetting{where: "README: " + strings.TrimSpace(cells[1]), required: strings.HasPrefix(def, "required without")}
+		d := documentedSetting{where: "README: " + strings.TrimSpace(cells[1]),
+			required: strings.HasPrefix(def, "required without") || strings.HasPrefix(def, "required with `STORAGE=")}
 		if _, v, ok := strings.Cut(def, "`"); ok && !d.required && strings.HasPrefix(def, "`") {
 			d.def, _, _ = strings.Cut(v, "`")
 		}
@@ -307,7 +342,7 @@ func TestDocumentedDefaults(t *testing.T) {
 		}
 		for name, d := range doc {
 			dev := strings.HasPrefix(name, "DEV_") // read in --dev only
-			base := prodEnv()
+			base := prodEnvFor(settingProvider(name))
 			if dev {
 				base = map[string]string{}
 			}
@@ -329,17 +364,19 @@ func TestDocumentedDefaults(t *testing.T) {
 				t.Errorf("%s: %s=%s is documented as the default, but setting it changes the configuration (err %v)", d.where, name, d.def, err)
 			}
 		}
-		for name := range prodEnv() {
-			env := prodEnv()
-			delete(env, name)
-			var se *settingError
-			_, err := load(t, false, env)
-			if needed := errors.As(err, &se) && se.name == name; needed != doc[name].required {
-				t.Errorf("%s: documented as required: %v; production start without it fails: %v", name, doc[name].required, needed)
+		for _, provider := range []string{providerCOS, providerOSS, providerS3} {
+			for name := range prodEnvFor(provider) {
+				env := prodEnvFor(provider)
+				delete(env, name)
+				var se *settingError
+				_, err := load(t, false, env)
+				if needed := errors.As(err, &se) && se.name == name; needed != doc[name].required {
+					t.Errorf("STORAGE=%s: %s: documented as required: %v; production start without it fails: %v", provider, name, doc[name].required, needed)
+				}
 			}
 		}
 		for name, d := range doc {
-			if _, ok := prodEnv()[name]; d.required && !ok {
+			if _, ok := prodEnvFor(settingProvider(name))[name]; d.required && !ok {
 				t.Errorf("%s: %s is documented as required, but production starts without it", d.where, name)
 			}
 		}
@@ -369,5 +406,78 @@ func TestMigrateCommand(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"migrate", "--dev"}, getenv, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Errorf("migrate --dev: %v; want usage error", err)
+	}
+}
+
+func TestStorageSettings(t *testing.T) {
+	for _, tc := range []struct {
+		provider, endpoint string
+		pathStyle, post    bool
+	}{
+		{providerCOS, "https://avatars-1250000000.cos.ap-shanghai.myqcloud.com", false, true},
+		{providerOSS, "https://oss-cn-hangzhou.aliyuncs.com", false, true},
+		{providerS3, "https://s3.us-east-1.amazonaws.com", false, true},
+	} {
+		c, err := load(t, false, prodEnvFor(tc.provider))
+		if err != nil {
+			t.Fatalf("STORAGE=%s: %v", tc.provider, err)
+		}
+		sc := c.Storage
+		if sc.Provider != tc.provider || sc.Endpoint.String() != tc.endpoint || sc.PathStyle != tc.pathStyle ||
+			sc.PostPolicy != tc.post || sc.Timeout != 3*time.Second || sc.Credentials.SecretKey != "key" || len(sc.Ignored) != 0 {
+			t.Errorf("STORAGE=%s: got %+v", tc.provider, sc)
+		}
+	}
+
+	env := prodEnvFor(providerS3)
+	maps.Copy(env, map[string]string{"S3_ENDPOINT": "https://acc.r2.cloudflarestorage.com/", "S3_REGION": "auto",
+		"S3_POST_POLICY": "false", "S3_PATH_STYLE": "true", "S3_SESSION_TOKEN": "tok", "COS_BUCKET": "left-1250000000", "OSS_REGION": "cn-beijing"})
+	c, err := load(t, false, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := c.Storage; sc.Endpoint.String() != "https://acc.r2.cloudflarestorage.com" || sc.Region != "auto" || sc.PostPolicy ||
+		!sc.PathStyle || sc.Credentials.SessionToken != "tok" || !slices.Equal(sc.Ignored, []string{"COS_BUCKET", "OSS_REGION"}) {
+		t.Errorf("R2 settings: got %+v", sc)
+	}
+
+	// Every problem, one line each, named by its variable.
+	env = prodEnvFor(providerOSS)
+	maps.Copy(env, map[string]string{"OSS_BUCKET": "Bad_Bucket", "OSS_REGION": "hangzhou", "OSS_ENDPOINT": "ftp://x",
+		"OSS_TIMEOUT": "1m", "OSS_ACCESS_KEY_SECRET": ""})
+	_, err = load(t, false, env)
+	var ce configError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v", err)
+	}
+	var names []string
+	for _, se := range ce {
+		names = append(names, se.name)
+	}
+	slices.Sort(names)
+	if want := []string{"OSS_ACCESS_KEY_SECRET", "OSS_BUCKET", "OSS_ENDPOINT", "OSS_REGION", "OSS_TIMEOUT"}; !slices.Equal(names, want) {
+		t.Errorf("failed settings = %v, want %v\n%v", names, want, err)
+	}
+	env = prodEnv()
+	env["STORAGE"] = "gcs"
+	if _, err := load(t, false, env); err == nil || !strings.Contains(err.Error(), `config: STORAGE: "gcs": want cos, oss or s3`) {
+		t.Errorf("STORAGE=gcs: err = %v", err)
+	}
+	env = prodEnvFor(providerS3)
+	env["S3_BUCKET"], env["S3_POST_POLICY"] = "-x", "maybe"
+	if _, err := load(t, false, env); err == nil || !strings.Contains(err.Error(), "config: S3_BUCKET:") ||
+		!strings.Contains(err.Error(), "config: S3_POST_POLICY:") {
+		t.Errorf("bad S3 settings: err = %v", err)
+	}
+
+	// --dev needs nothing: the local object server plays the provider, path-style.
+	for _, provider := range []string{providerOSS, providerS3} {
+		c, err := load(t, true, map[string]string{"STORAGE": provider})
+		if err != nil {
+			t.Fatalf("--dev STORAGE=%s: %v", provider, err)
+		}
+		if sc := c.Storage; sc.Endpoint != nil || !sc.PathStyle || sc.Credentials.SecretID != devSecretID {
+			t.Errorf("--dev STORAGE=%s: got %+v", provider, sc)
+		}
 	}
 }

@@ -3,17 +3,49 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
 
 	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/storage"
 	"github.com/wxavatar/wxavatar/storage/cos"
 )
 
-// objects is the COS client as the avatar service's object storage: the same
-// calls, storage's types converted (they have the same fields) and its
+// provider is one storage provider's client, as storage/cos, storage/oss
+// and storage/s3 each build it: the same calls over storage's shared types.
+type provider interface {
+	Credentials() storage.Credentials
+	SetCredentials(storage.Credentials) error
+	Pin(ctx context.Context) context.Context
+	SignUpload(ctx context.Context, spec storage.UploadSpec) (storage.SignedUpload, error)
+	ObjectURL(key string) string
+	Peek(ctx context.Context, key string, n int) (storage.ObjectInfo, []byte, error)
+	Put(ctx context.Context, key string, data []byte, spec storage.PutSpec) error
+	Delete(ctx context.Context, key string) error
+	Ping(ctx context.Context) error
+}
+
+var _ provider = (*cos.Client)(nil)
+
+// newProvider builds the client of the provider sc names; it makes no
+// network call. instrument wraps its transport (metrics).
+func newProvider(sc storageConfig, publicBase *url.URL, instrument func(http.RoundTripper) http.RoundTripper) (provider, error) {
+	switch sc.Provider {
+	case providerCOS:
+		return cos.NewClient(cos.Config{
+			Bucket: sc.Bucket, BucketURL: sc.Endpoint, PublicBaseURL: publicBase,
+			Credentials: sc.Credentials, Timeout: sc.Timeout, Instrument: instrument,
+		})
+	}
+	return nil, fmt.Errorf("storage: STORAGE=%s is not built in", sc.Provider)
+}
+
+// objects is a provider's client as the avatar service's object storage: the
+// same calls, storage's types converted (they have the same fields) and its
 // errors given the domain's names. storage knows nothing of the domain, so
 // that the client of each provider stays a plain client of that provider.
-type objects struct{ c *cos.Client }
+type objects struct{ c provider }
 
 var _ avatar.Objects = objects{}
 
@@ -21,6 +53,11 @@ func (o objects) Pin(ctx context.Context) context.Context { return o.c.Pin(ctx) 
 
 func (o objects) SignUpload(ctx context.Context, spec avatar.UploadSpec) (avatar.SignedUpload, error) {
 	signed, err := o.c.SignUpload(ctx, storage.UploadSpec(spec))
+	if err == nil && signed.PostURL == "" && signed.PutURL == "" {
+		// A store without POST uploads (S3_POST_POLICY=false) and no
+		// declared size: there is no way to upload.
+		return avatar.SignedUpload{}, avatar.ErrSizeRequired
+	}
 	return avatar.SignedUpload(signed), objectsError(err)
 }
 

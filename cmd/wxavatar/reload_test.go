@@ -24,8 +24,8 @@ func TestReloadRetiresPreviousPushSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bucketURL, _ := url.Parse("https://" + cfg.COSBucket + ".cos." + cfg.COSRegion + ".myqcloud.com")
-	objects, err := cos.NewClient(cos.Config{Bucket: cfg.COSBucket, BucketURL: bucketURL, Credentials: cfg.COSCredentials, Timeout: cfg.COSTimeout})
+	bucketURL, _ := url.Parse("https://" + cfg.Storage.Bucket + ".cos." + cfg.Storage.Region + ".myqcloud.com")
+	objects, err := cos.NewClient(cos.Config{Bucket: cfg.Storage.Bucket, BucketURL: bucketURL, Credentials: cfg.Storage.Credentials, Timeout: cfg.Storage.Timeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -195,7 +195,7 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	sighup()
 	waitFor(t, "new signatures", func() bool { return qak(c.newUpload(oldToken, "image/png")) == next.SecretID })
 	if log := srv.stderr.String(); !strings.Contains(log, `"msg":"keys reloaded"`) || !strings.Contains(log, `"jwt_kid":"new"`) ||
-		!strings.Contains(log, `"cos_secret_id":"AKID*************************1111"`) {
+		!strings.Contains(log, `"storage_key_id":"AKID*************************1111"`) {
 		t.Errorf("reload log line missing or without masked SecretId and kid:\n%s", log)
 	}
 	newToken := c.login("code-after")

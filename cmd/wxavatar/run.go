@@ -26,7 +26,6 @@ import (
 	"github.com/wxavatar/wxavatar/handler"
 	"github.com/wxavatar/wxavatar/localcos"
 	"github.com/wxavatar/wxavatar/storage"
-	"github.com/wxavatar/wxavatar/storage/cos"
 	"github.com/wxavatar/wxavatar/wechat"
 )
 
@@ -163,7 +162,7 @@ func migrate(ctx context.Context, getenv func(string) string, envFile string, st
 
 // keys are the settings a SIGHUP swaps without a restart.
 type keys struct {
-	objects *cos.Client
+	objects provider
 	tokens  *auth.Tokens
 	wechat  *auth.WeChat // nil with the dev login
 	// wxTokens is the access token of WeChat's server APIs; nil with
@@ -175,7 +174,8 @@ type keys struct {
 	// a reload brings others, so that pushes signed during the change pass.
 	pushSecrets wechat.PushSecrets
 	// devAccepted is what the in-process object server accepts: in --dev it
-	// plays COS, where old and new keys both work during a rotation.
+	// plays the provider, where old and new keys both work during a
+	// rotation.
 	devAccepted *atomic.Pointer[[]storage.Credentials]
 }
 
@@ -185,11 +185,11 @@ type keys struct {
 func (k *keys) reload(cfg config, logger *slog.Logger) {
 	if k.devAccepted != nil {
 		old := *k.devAccepted.Load()
-		next := append(append([]storage.Credentials(nil), old...), cfg.COSCredentials)
+		next := append(append([]storage.Credentials(nil), old...), cfg.Storage.Credentials)
 		k.devAccepted.Store(&next)
 	}
 	// Validated by loadConfig, so these cannot fail.
-	k.objects.SetCredentials(cfg.COSCredentials)
+	k.objects.SetCredentials(cfg.Storage.Credentials)
 	if k.wechat != nil && cfg.WeChatSecret != "" { // "" only in --dev, where login stays as it started
 		k.wechat.SetSecret(cfg.WeChatSecret)
 		if k.wxTokens != nil {
@@ -213,9 +213,9 @@ func (k *keys) reload(cfg config, logger *slog.Logger) {
 	} else if k.push != nil {
 		logger.Warn("WECHAT_PUSH_TOKEN unset on reload: /wechat/push keeps its secrets until a restart")
 	}
-	logger.Info("keys reloaded", "cos_secret_id", cfg.COSCredentials.MaskedID(),
+	logger.Info("keys reloaded", "storage", cfg.Storage.Provider, "storage_key_id", cfg.Storage.Credentials.MaskedID(),
 		"jwt_kid", cfg.JWTKeys.SigningKID(), "jwt_kids_verifying", strings.Join(cfg.JWTKeys.KIDs(), ","),
-		"note", "only COS credentials, JWT keys, the WeChat secret and the push secrets reload; other settings change at restart")
+		"note", "only the storage credentials, JWT keys, the WeChat secret and the push secrets reload; other settings change at restart")
 }
 
 // app is the service built from one configuration: every component wired
@@ -267,22 +267,20 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 	k := &a.keys
 	if cfg.Dev {
 		k.devAccepted = &atomic.Pointer[[]storage.Credentials]{}
-		k.devAccepted.Store(&[]storage.Credentials{cfg.COSCredentials})
+		k.devAccepted.Store(&[]storage.Credentials{cfg.Storage.Credentials})
 		a.StorageAddr, err = startDevStorage(cfg, k.devAccepted, logger, a.srvs)
 		if err != nil {
 			return nil, err
 		}
 		u := &url.URL{Scheme: "http", Host: a.StorageAddr.String()}
-		if cfg.COSBucketURL == nil {
-			cfg.COSBucketURL = u
+		if cfg.Storage.Endpoint == nil {
+			cfg.Storage.Endpoint = u
 		}
-		fmt.Fprintf(stdout, "wxavatar: local object server on %s (bucket %s)\n", u, cfg.COSBucket)
+		fmt.Fprintf(stdout, "wxavatar: local object server on %s (%s, bucket %s)\n", u, cfg.Storage.Provider, cfg.Storage.Bucket)
 	}
 	metrics := handler.NewMetrics()
-	k.objects, err = cos.NewClient(cos.Config{
-		Bucket: cfg.COSBucket, BucketURL: cfg.COSBucketURL, PublicBaseURL: cfg.PublicBaseURL,
-		Credentials: cfg.COSCredentials, Timeout: cfg.COSTimeout,
-		Instrument: func(rt http.RoundTripper) http.RoundTripper { return metrics.InstrumentTransport("cos", rt) },
+	k.objects, err = newProvider(cfg.Storage, cfg.PublicBaseURL, func(rt http.RoundTripper) http.RoundTripper {
+		return metrics.InstrumentTransport(cfg.Storage.Provider, rt)
 	})
 	if err != nil {
 		return nil, err
@@ -374,8 +372,12 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 	if err != nil {
 		return nil, err
 	}
-	logger.Info("listening", "addr", a.APIAddr.String(), "cos_secret_id", cfg.COSCredentials.MaskedID(),
-		"jwt_kid", cfg.JWTKeys.SigningKID())
+	logger.Info("listening", "addr", a.APIAddr.String(), "storage", cfg.Storage.Provider, "bucket", cfg.Storage.Bucket,
+		"storage_key_id", cfg.Storage.Credentials.MaskedID(), "jwt_kid", cfg.JWTKeys.SigningKID())
+	if len(cfg.Storage.Ignored) > 0 {
+		logger.Warn("settings of another storage provider are set and ignored", "storage", cfg.Storage.Provider,
+			"ignored", strings.Join(cfg.Storage.Ignored, ","))
+	}
 	fmt.Fprintf(stdout, "wxavatar: API on http://%s\n", a.APIAddr)
 	return a, nil
 }
@@ -512,7 +514,7 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials], logger *slog.Logger, srvs *servers) (net.Addr, error) {
 	local, err := localcos.New(localcos.Config{
 		Dir:    cfg.DevStorageDir,
-		Bucket: cfg.COSBucket,
+		Bucket: cfg.Storage.Bucket,
 		Credentials: func() []localcos.Key {
 			creds := *accepted.Load()
 			keys := make([]localcos.Key, len(creds))
@@ -548,6 +550,7 @@ func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials]
 const devWarning = `
   ************************************************************************
   *  wxavatar --dev: DEVELOPMENT MODE. NOT FOR PRODUCTION.               *
-  *  Anyone can log in with the code "dev-<name>"; the COS and JWT keys   *
-  *  are public dev values; objects live in a local folder. Loopback only.*
+  *  Anyone can log in with the code "dev-<name>"; the storage and JWT   *
+  *  keys are public dev values; objects live in a local folder.          *
+  *  Loopback only.                                                       *
   ************************************************************************`
