@@ -72,8 +72,9 @@ type keyed struct {
 }
 
 // maxAttempts is the SDK's attempts per call: one retry rides out a dropped
-// keep-alive connection or a passing 5xx; more would only push the caller
-// past its deadline (Timeout bounds them all).
+// keep-alive connection or a passing 5xx, after a wait of up to 0.8 s (the
+// SDK's full jitter on 200 ms × 2²); more would only push the caller past
+// its deadline (Timeout bounds them all).
 const maxAttempts = 2
 
 // presignAdditionalHeaders are the headers beyond V4's default (x-oss-*,
@@ -178,7 +179,14 @@ func (c *Client) keyed(cred storage.Credentials) *keyed {
 					WithRetryMaxAttempts(maxAttempts).
 					WithAdditionalHeaders(presignAdditionalHeaders)
 	cfg.HttpClient = c.http
-	return &keyed{cred: cred, sdk: osssdk.NewClient(cfg)}
+	return &keyed{cred: cred, sdk: osssdk.NewClient(cfg, func(o *osssdk.Options) {
+		// The SDK corrects for a skewed clock by writing the offset OSS
+		// reports into the client, unsynchronised, from whichever request
+		// saw it; concurrent calls would race on it. The service's clock
+		// dates the signatures it hands out too, so a skewed clock is a
+		// fault to fix on the host, not to hide in one client.
+		o.FeatureFlags &^= osssdk.FeatureCorrectClockSkew
+	})}
 }
 
 // Credentials returns the credentials in force.

@@ -644,3 +644,70 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestInstrumentWrapsEveryCall: the transport Instrument returns carries
+// every call the SDK makes, retries included, with every credential set.
+func TestInstrumentWrapsEveryCall(t *testing.T) {
+	f := newFakeOSS(t, testCredentials, storage.Credentials{SecretID: "LTAIother", SecretKey: "other-secret"})
+	var seen []string
+	c, err := oss.New(oss.Config{Endpoint: f.url, Bucket: fakeBucket, Region: fakeRegion, PathStyle: true,
+		Credentials: testCredentials, Instrument: func(next http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				seen = append(seen, r.Method)
+				return next.RoundTrip(r)
+			})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Put(ctx, "k", []byte("x"), storage.PutSpec{ContentType: "image/png"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetCredentials(storage.Credentials{SecretID: "LTAIother", SecretKey: "other-secret"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Peek(ctx, "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"PUT", "GET", "DELETE"}; !slices.Equal(seen, want) {
+		t.Errorf("instrumented calls %v; want %v", seen, want)
+	}
+}
+
+// TestClientKeepsItsClock: an answer that says the client's clock is
+// skewed does not move the time the client signs with (the SDK would write
+// the offset into the shared client from any request, unsynchronised).
+func TestClientKeepsItsClock(t *testing.T) {
+	f := newFakeOSS(t)
+	c := f.client(t, testCredentials)
+	var dates []string
+	skewed := func(w http.ResponseWriter, r *http.Request) bool {
+		dates = append(dates, r.Header.Get("x-oss-date"))
+		w.Header().Set("Date", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+		ossError(w, http.StatusForbidden, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large.")
+		return true
+	}
+	f.intercept.Store(&skewed)
+	for range 2 {
+		if err := c.Ping(context.Background()); !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("Ping on RequestTimeTooSkewed: %v; want ErrUnavailable", err)
+		}
+	}
+	for _, d := range dates {
+		at, err := time.Parse("20060102T150405Z", d)
+		if err != nil || time.Since(at).Abs() > 5*time.Second {
+			t.Errorf("x-oss-date %q; want the client's own clock", d)
+		}
+	}
+	if len(dates) != 4 {
+		t.Errorf("%d requests; want 2 calls of 2 attempts", len(dates))
+	}
+}
