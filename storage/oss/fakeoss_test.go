@@ -316,6 +316,7 @@ func (f *fakeOSS) postObject(w http.ResponseWriter, r *http.Request, body []byte
 	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
 	fields := map[string]string{} // lower-case names: OSS reads form field names case-insensitively
 	var file []byte
+	var fileType string
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
@@ -327,7 +328,7 @@ func (f *fakeOSS) postObject(w http.ResponseWriter, r *http.Request, body []byte
 		}
 		data, _ := io.ReadAll(p)
 		if p.FormName() == "file" {
-			file = data
+			file, fileType = data, p.Header.Get("Content-Type")
 			break // the file is the last field; OSS ignores what follows
 		}
 		fields[strings.ToLower(p.FormName())] = string(data)
@@ -348,8 +349,13 @@ func (f *fakeOSS) postObject(w http.ResponseWriter, r *http.Request, body []byte
 	for name, v := range fields {
 		h.Set(name, v)
 	}
-	if t := fields["x-oss-content-type"]; t != "" { // takes precedence over Content-Type
-		h.Set("Content-Type", t)
+	// The stored type: x-oss-content-type, else the file part's own type,
+	// else the Content-Type field, in the order PostObject documents.
+	for _, t := range []string{fields["x-oss-content-type"], fileType, fields["content-type"]} {
+		if t != "" {
+			h.Set("Content-Type", t)
+			break
+		}
 	}
 	status := http.StatusNoContent
 	if s, err := strconv.Atoi(fields["success_action_status"]); err == nil && (s == 200 || s == 201) {

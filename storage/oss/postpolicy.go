@@ -51,25 +51,31 @@ const postSuccessStatus = storage.PostSuccessStatus
 //     as Archive or ColdArchive, which OSS will not serve (InvalidObjectState)
 //     until restored, or as IA, billed for a minimum duration and per read.
 //
-// The PostObject form fields that set something of the object are
-// Content-Type and x-oss-content-type (which OSS documents as taking
-// precedence over Content-Type and the file part's own type), Cache-Control,
-// Content-Disposition, Content-Encoding, Expires, x-oss-meta-*,
-// x-oss-object-acl, x-oss-storage-class, x-oss-forbid-overwrite and the
-// server-side encryption fields. Both type fields are pinned to the
-// declared type. Cache-Control, Content-Disposition, Content-Encoding,
-// Expires and x-oss-meta-* are not: they only change how the staging
-// object is served, and it is private and never served as an avatar (the
-// avatar is a new object, with only the metadata the service's Put gives
-// it). Nor are x-oss-forbid-overwrite (the key is the upload's own) and the
+// The stored type: PostObject documents the order x-oss-content-type field >
+// the file part's own Content-Type > the Content-Type field, so the file
+// part's type, which the client (or its browser, or wx.uploadFile) chooses,
+// would win over a pinned Content-Type field. x-oss-content-type is what
+// pins the stored type; the Content-Type field is pinned too, to the same
+// value, so that no field of the form is left free.
+//
+// The other form fields that set something of the object: Cache-Control,
+// Content-Disposition, Content-Encoding, Expires and x-oss-meta-* are not
+// pinned: they only change how the staging object is served, and it is
+// private and never served as an avatar (the avatar is a new object, with
+// only the metadata the service's Put gives it). Nor are
+// x-oss-forbid-overwrite (the key is the upload's own) and the server-side
 // encryption fields: an upload encrypted with a KMS key the service cannot
-// use is one confirm cannot read, so it fails only its own uploader, and a
-// policy can only require a field, never its absence, so pinning them
-// would mean choosing an encryption for every upload. Nor
-// success_action_redirect or callback, which change where OSS answers or
-// calls, not what it stores. Whether OSS refuses a form field no condition
-// names is not documented; the local object server (package localcos)
-// refuses it.
+// use is one confirm cannot read, so it fails only its own uploader (and
+// the service's RAM policy grants no kms:* to encrypt with), and a policy
+// can only require a field, never its absence, so pinning them would mean
+// choosing an encryption for every upload. Nor success_action_redirect or
+// callback, which change where OSS answers or calls, not what it stores.
+// x-oss-storage-class is pinned although the part of PostObject's form
+// table read for this did not list it (the PutObject header of that name
+// is documented): if OSS reads it, it can only be Standard; if not, the
+// condition costs nothing. Whether OSS refuses a form field no condition
+// names is not documented; the tests' fake OSS takes the worst case and
+// applies it.
 const (
 	stagingACL          = "private"
 	stagingStorageClass = "Standard" // OSS's spelling of storage.StandardClass
