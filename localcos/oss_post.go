@@ -31,9 +31,11 @@ import (
 //     ["not-in", "$field", [v...]] and ["content-length-range", min, max];
 //   - form field names are case-insensitive, their values case-sensitive;
 //   - "conditions不涉及的表单域将不会进行合法性检查": a form field no condition
-//     names is not checked, and OSS stores it (x-oss-object-acl,
-//     x-oss-storage-class, x-oss-meta-*, Content-Type, Cache-Control, ...).
-//     The service's policy must therefore pin every field it cares about.
+//     names is not checked, and OSS applies the ones it knows (the PostObject
+//     field table lists x-oss-object-acl, x-oss-meta-*, Content-Type,
+//     x-oss-content-type, Cache-Control, Content-Disposition,
+//     Content-Encoding, Expires, success_action_status, ...). The service's
+//     policy must therefore pin every field it cares about.
 
 // ossPolicy is a PostObject policy whose signature verified.
 type ossPolicy struct {
