@@ -41,10 +41,11 @@ var testCredentials = Key{SecretID: "AKIDlocaltest", SecretKey: "local-test-secr
 // testBucket is a Server behind a loopback HTTP server, with the
 // accepted credentials swappable at run time.
 type testBucket struct {
-	srv   *httptest.Server
-	url   *url.URL
-	dir   string
-	creds atomic.Pointer[[]Key]
+	srv      *httptest.Server
+	url      *url.URL
+	dir      string
+	protocol Protocol
+	creds    atomic.Pointer[[]Key]
 }
 
 func newTestBucket(t *testing.T, cfg Config, creds ...Key) *testBucket {
@@ -52,7 +53,13 @@ func newTestBucket(t *testing.T, cfg Config, creds ...Key) *testBucket {
 	if len(creds) == 0 {
 		creds = []Key{testCredentials}
 	}
-	b := &testBucket{dir: t.TempDir()}
+	b := &testBucket{dir: t.TempDir(), protocol: cfg.Protocol}
+	if b.protocol == "" {
+		b.protocol = ProtocolCOS
+	}
+	if cfg.Protocol == ProtocolS3 && cfg.Region == "" {
+		cfg.Region = testRegion
+	}
 	b.creds.Store(&creds)
 	cfg.Dir = b.dir
 	cfg.Bucket = testBucketName
