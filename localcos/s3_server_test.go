@@ -799,3 +799,45 @@ func TestNewProtocolConfig(t *testing.T) {
 		}
 	}
 }
+
+// protocols are the protocols a shared test runs against.
+var protocols = []Protocol{ProtocolCOS, ProtocolS3}
+
+// newProtocolBucket is a test bucket speaking proto.
+func newProtocolBucket(t *testing.T, proto Protocol, cfg Config, creds ...Key) *testBucket {
+	t.Helper()
+	cfg.Protocol = proto
+	return newTestBucket(t, cfg, creds...)
+}
+
+// signedPut is a PUT of data to key, signed in its Authorization header as
+// the bucket's protocol signs, with header signed too.
+func (b *testBucket) signedPut(t *testing.T, key string, data []byte, header http.Header) *http.Request {
+	t.Helper()
+	req := testutil.MustRequest(t, http.MethodPut, b.objectURL(key), bytes.NewReader(data))
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if b.protocol == ProtocolCOS {
+		cosAddAuthorization(req)
+		return req
+	}
+	return s3SignedRequest(req, testCredentials, hexSum(data))
+}
+
+// put stores data under key, failing the test if it cannot.
+func (b *testBucket) put(t *testing.T, key string, data []byte, header http.Header) {
+	t.Helper()
+	resp := testutil.Do(t, b.signedPut(t, key, data, header))
+	if code := b.errorCode(t, resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT %s: %d %q; want 200", key, resp.StatusCode, code)
+	}
+}
+
+// postURL is where the bucket's POST forms go.
+func (b *testBucket) postURL() string {
+	if b.protocol == ProtocolCOS {
+		return b.srv.URL + "/"
+	}
+	return b.srv.URL + "/" + testBucketName + "/"
+}
