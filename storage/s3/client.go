@@ -63,11 +63,6 @@ type Config struct {
 	Instrument func(http.RoundTripper) http.RoundTripper
 }
 
-// ErrSizeRequired: the store takes no POST policy uploads (Config.PostPolicy
-// false), and an upload without a declared size cannot be signed as a PUT,
-// which signs one exact Content-Length.
-var ErrSizeRequired = errors.New("storage: this store takes PUT uploads only, which need the declared size")
-
 // Client talks to one bucket through minio-go. Its credentials can be
 // swapped at run time; each call uses the credentials pinned in its
 // context, or else those in force when it began.

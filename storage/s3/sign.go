@@ -60,7 +60,7 @@ const amzDateLayout = "20060102T150405Z"
 // PUT must carry, exactly. Without a declared size there is no PUT URL: one
 // that signs no Content-Length lets its holder store up to S3's 5 GB limit;
 // on a store without POST uploads that leaves nothing to sign
-// (ErrSizeRequired).
+// (storage.ErrSizeRequired).
 func (c *Client) SignUpload(ctx context.Context, spec storage.UploadSpec) (storage.SignedUpload, error) {
 	if err := spec.Validate(); err != nil {
 		return storage.SignedUpload{}, err
@@ -72,7 +72,7 @@ func (c *Client) SignUpload(ctx context.Context, spec storage.UploadSpec) (stora
 		return storage.SignedUpload{}, errors.New("upload spec: expires within a second")
 	}
 	if !c.cfg.PostPolicy && spec.Size == 0 {
-		return storage.SignedUpload{}, ErrSizeRequired
+		return storage.SignedUpload{}, storage.ErrSizeRequired
 	}
 	s := c.session(ctx)
 	var signed storage.SignedUpload

@@ -304,8 +304,8 @@ func TestSignUploadWithoutPostPolicy(t *testing.T) {
 	if s.PostURL != "" || s.PostForm != nil || s.PutURL == "" {
 		t.Errorf("SignUpload = %+v; want a PUT alone", s)
 	}
-	if _, err := c.SignUpload(context.Background(), uploadSpec("uploads/k.png", 0)); !errors.Is(err, s3.ErrSizeRequired) {
-		t.Errorf("without a size: %v; want ErrSizeRequired", err)
+	if _, err := c.SignUpload(context.Background(), uploadSpec("uploads/k.png", 0)); !errors.Is(err, storage.ErrSizeRequired) {
+		t.Errorf("without a size: %v; want storage.ErrSizeRequired", err)
 	}
 }
 
