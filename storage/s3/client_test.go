@@ -349,14 +349,19 @@ func TestClientRotation(t *testing.T) {
 	if err := c.SetCredentials(testCredentials); err != nil {
 		t.Fatal(err)
 	}
-	for name, call := range map[string]func(context.Context) error{
-		"Ping": c.Ping,
-		"Put": func(ctx context.Context) error {
+	// In this order: Peek reads what Put wrote.
+	for _, step := range []struct {
+		name string
+		call func(context.Context) error
+	}{
+		{"Ping", c.Ping},
+		{"Put", func(ctx context.Context) error {
 			return c.Put(ctx, "k", pngBytes, storage.PutSpec{ContentType: "image/png"})
-		},
-		"Peek":   func(ctx context.Context) error { _, _, err := c.Peek(ctx, "k", 8); return err },
-		"Delete": func(ctx context.Context) error { return c.Delete(ctx, "k") },
+		}},
+		{"Peek", func(ctx context.Context) error { _, _, err := c.Peek(ctx, "k", 8); return err }},
+		{"Delete", func(ctx context.Context) error { return c.Delete(ctx, "k") }},
 	} {
+		name, call := step.name, step.call
 		if err := call(pinned); err != nil || f.last().keyID != next.SecretID {
 			t.Errorf("%s under the pinned context: %v, signed by %s; want %s", name, err, f.last().keyID, next.SecretID)
 		}
