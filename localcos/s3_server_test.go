@@ -9,6 +9,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -504,12 +505,26 @@ func TestS3MinioPresignedPostPolicy(t *testing.T) {
 		{"another bucket", strings.Replace(target, testBucketName, "other-bucket", 1), valid, png, 404, "NoSuchBucket"},
 		{"temporary key with its token", target, tempForm, png, 204, ""},
 		{"success_action_status 201", target, form201, png, 201, ""},
+		{"to the bucket without its slash", strings.TrimSuffix(target, "/"), valid, png, 204, ""},
 		{"valid", target, valid, png, 204, ""},
 	} {
 		resp := postS3Form(t, tt.target, tt.form, tt.file)
 		if code := s3ErrorCode(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
 			t.Errorf("%s: %d %q; want %d %q", tt.name, resp.StatusCode, code, tt.wantStatus, tt.wantCode)
 		}
+	}
+	// A 201 answers S3's PostResponse, locating the object path-style.
+	resp := postS3Form(t, target, form201, png)
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var doc struct {
+		XMLName                     xml.Name `xml:"PostResponse"`
+		Location, Bucket, Key, ETag string
+	}
+	sum := md5.Sum(png)
+	if err := xml.Unmarshal(raw, &doc); err != nil || doc.Location != b.objectURL(key) || doc.Bucket != testBucketName ||
+		doc.Key != key || doc.ETag != `"`+hex.EncodeToString(sum[:])+`"` || resp.Header.Get("Location") != b.objectURL(key) {
+		t.Errorf("201 answer: %s (%v), Location %q; want a PostResponse for %s", raw, err, resp.Header.Get("Location"), b.objectURL(key))
 	}
 	c := b.minioClient(t, testCredentials, testRegion)
 	st, err := c.StatObject(ctx, testBucketName, key, minio.StatObjectOptions{})
@@ -523,7 +538,7 @@ func TestS3MinioPresignedPostPolicy(t *testing.T) {
 	// An expired policy, and one whose time the server's clock has passed.
 	later := newS3Bucket(t, Config{Now: func() time.Time { return time.Now().Add(time.Hour) }})
 	target, form := sign(t, later, testCredentials, in, nil)
-	resp := postS3Form(t, target, form, png)
+	resp = postS3Form(t, target, form, png)
 	if code := s3ErrorCode(t, resp); resp.StatusCode != 403 || code != "AccessDenied" {
 		t.Errorf("expired policy: %d %q; want 403 AccessDenied", resp.StatusCode, code)
 	}
@@ -593,6 +608,8 @@ func TestS3HeaderSignedHostile(t *testing.T) {
 		wantCode     string
 	}{
 		{http.MethodGet, "/" + testBucketName, true, 501, "NotImplemented"},
+		{http.MethodHead, "/" + testBucketName, true, 200, ""},
+		{http.MethodHead, "/" + testBucketName + "/", true, 200, ""},
 		{http.MethodGet, "/", true, 501, "NotImplemented"},
 		{http.MethodGet, "/" + testBucketName + "?location", false, 403, "AccessDenied"},
 		{http.MethodHead, "/" + testBucketName, false, 403, ""},
@@ -840,4 +857,43 @@ func (b *testBucket) postURL() string {
 		return b.srv.URL + "/"
 	}
 	return b.srv.URL + "/" + testBucketName + "/"
+}
+
+func TestS3LogsNoSecrets(t *testing.T) {
+	var logs testutil.SyncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	temporary := Key{SecretID: "ASIAtemporary", SecretKey: "temporary-secret-key", SessionToken: "sts-secret-token"}
+	b := newS3Bucket(t, Config{Logger: logger}, temporary)
+	ctx := context.Background()
+	if _, err := b.minioClient(t, temporary, testRegion).PutObject(ctx, testBucketName, "k", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wrong := temporary
+	wrong.SessionToken = "sts-secret-other"
+	_, _ = b.minioClient(t, wrong, testRegion).PutObject(ctx, testBucketName, "k", strings.NewReader("x"), 1, minio.PutObjectOptions{})
+	u, err := b.minioClient(t, wrong, testRegion).PresignedPutObject(ctx, testBucketName, "k", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := sendPresigned(t, http.MethodPut, u.String(), nil, []byte("x"), 1)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	sig := u.Query().Get("X-Amz-Signature")
+	if resp.StatusCode != 400 || bytes.Contains(body, []byte(sig)) || bytes.Contains(body, []byte("sts-secret")) {
+		t.Errorf("presigned PUT with another token: %d %s; want 400 without the signature or a token", resp.StatusCode, body)
+	}
+	forged := strings.Replace(u.String(), sig, strings.Repeat("feedface", 8), 1)
+	sendPresigned(t, http.MethodPut, forged, nil, []byte("x"), 1).Body.Close()
+	b.srv.Close() // waits for every handler, so every log line is written
+
+	out := logs.String()
+	if !strings.Contains(out, "it does not match the request") || !strings.Contains(out, "InvalidToken") ||
+		!strings.Contains(out, "protocol=s3") {
+		t.Fatalf("logs lack the refusals they should record:\n%s", out)
+	}
+	for _, secret := range []string{"temporary-secret-key", "sts-secret", "feedface", sig, "X-Amz-Signature", "Credential="} {
+		if strings.Contains(out, secret) {
+			t.Errorf("logs contain %q:\n%s", secret, out)
+		}
+	}
 }
