@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -894,6 +897,77 @@ func TestS3LogsNoSecrets(t *testing.T) {
 	for _, secret := range []string{"temporary-secret-key", "sts-secret", "feedface", sig, "X-Amz-Signature", "Credential="} {
 		if strings.Contains(out, secret) {
 			t.Errorf("logs contain %q:\n%s", secret, out)
+		}
+	}
+}
+
+// s3Form is a POST form for key as AWS documents one, signed by the test's
+// own HMAC (testPostSignature): fields, then the policy's own, every one
+// named by a condition unless left out of covered.
+func s3Form(t *testing.T, cred Key, now time.Time, fields []formField, skip ...string) map[string]string {
+	t.Helper()
+	date := now.UTC().Format(iso8601Basic)
+	all := append(fields,
+		formField{"x-amz-algorithm", "AWS4-HMAC-SHA256"},
+		formField{"x-amz-credential", cred.SecretID + "/" + date[:8] + "/" + testRegion + "/s3/aws4_request"},
+		formField{"x-amz-date", date})
+	if cred.SessionToken != "" {
+		all = append(all, formField{"x-amz-security-token", cred.SessionToken})
+	}
+	conditions := []any{map[string]string{"bucket": testBucketName}}
+	form := map[string]string{}
+	for _, f := range all {
+		form[f.name] = f.value
+		if !slices.Contains(skip, f.name) {
+			conditions = append(conditions, []string{"eq", "$" + f.name, f.value})
+		}
+	}
+	policy, err := json.Marshal(map[string]any{"expiration": now.Add(10 * time.Minute).UTC().Format(s3Time), "conditions": conditions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form["policy"] = base64.StdEncoding.EncodeToString(policy)
+	form["x-amz-signature"] = testPostSignature(cred.SecretKey, date[:8], form["policy"])
+	return form
+}
+
+// TestS3PostStoresAttributes: a form's acl, x-amz-storage-class and metadata
+// fields, once its policy names them, are stored as a PUT's headers are;
+// a field the policy does not name is refused, x-amz-date included, as AWS
+// requires the policy to name it.
+func TestS3PostStoresAttributes(t *testing.T) {
+	b := newS3Bucket(t, Config{})
+	now := time.Now()
+	fields := []formField{{"key", "post/attrs.png"}, {"Content-Type", "image/png"}, {"acl", "private"},
+		{"x-amz-storage-class", "STANDARD_IA"}, {"Content-Disposition", "inline"}, {"x-amz-meta-owner", "u1"}}
+	for _, tt := range []struct {
+		name       string
+		form       map[string]string
+		wantStatus int
+		wantCode   string
+	}{
+		{"x-amz-date not named", s3Form(t, testCredentials, now, fields, "x-amz-date"), 403, "AccessDenied"},
+		{"x-amz-meta-owner not named", s3Form(t, testCredentials, now, fields, "x-amz-meta-owner"), 403, "AccessDenied"},
+		{"a COS class", s3Form(t, testCredentials, now, []formField{{"key", "post/attrs.png"}, {"x-amz-storage-class", "ARCHIVE"}}), 400, "InvalidStorageClass"},
+		{"x-ignore- fields need no condition", s3Form(t, testCredentials, now, append(fields[:len(fields):len(fields)], formField{"x-ignore-note", "1"}), "x-ignore-note"), 204, ""},
+	} {
+		resp := postS3Form(t, b.postURL(), tt.form, []byte("png bytes"))
+		if code := s3ErrorCode(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
+			t.Errorf("%s: %d %q; want %d %q", tt.name, resp.StatusCode, code, tt.wantStatus, tt.wantCode)
+		}
+	}
+	resp := testutil.Do(t, testutil.MustRequest(t, http.MethodGet, b.objectURL("post/attrs.png"), nil))
+	if code := s3ErrorCode(t, resp); resp.StatusCode != 403 || code != "AccessDenied" {
+		t.Errorf("anonymous GET of a private upload: %d %q; want 403 AccessDenied", resp.StatusCode, code)
+	}
+	st, err := b.minioClient(t, testCredentials, testRegion).StatObject(context.Background(), testBucketName, "post/attrs.png", minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"x-amz-storage-class": "STANDARD_IA", "Content-Disposition": "inline",
+		"x-amz-meta-owner": "u1", "Content-Type": "image/png"} {
+		if got := st.Metadata.Get(name); got != want {
+			t.Errorf("HEAD %s: %q; want %q", name, got, want)
 		}
 	}
 }
