@@ -5,14 +5,18 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -504,12 +508,26 @@ func TestS3MinioPresignedPostPolicy(t *testing.T) {
 		{"another bucket", strings.Replace(target, testBucketName, "other-bucket", 1), valid, png, 404, "NoSuchBucket"},
 		{"temporary key with its token", target, tempForm, png, 204, ""},
 		{"success_action_status 201", target, form201, png, 201, ""},
+		{"to the bucket without its slash", strings.TrimSuffix(target, "/"), valid, png, 204, ""},
 		{"valid", target, valid, png, 204, ""},
 	} {
 		resp := postS3Form(t, tt.target, tt.form, tt.file)
 		if code := s3ErrorCode(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
 			t.Errorf("%s: %d %q; want %d %q", tt.name, resp.StatusCode, code, tt.wantStatus, tt.wantCode)
 		}
+	}
+	// A 201 answers S3's PostResponse, locating the object path-style.
+	resp := postS3Form(t, target, form201, png)
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var doc struct {
+		XMLName                     xml.Name `xml:"PostResponse"`
+		Location, Bucket, Key, ETag string
+	}
+	sum := md5.Sum(png)
+	if err := xml.Unmarshal(raw, &doc); err != nil || doc.Location != b.objectURL(key) || doc.Bucket != testBucketName ||
+		doc.Key != key || doc.ETag != `"`+hex.EncodeToString(sum[:])+`"` || resp.Header.Get("Location") != b.objectURL(key) {
+		t.Errorf("201 answer: %s (%v), Location %q; want a PostResponse for %s", raw, err, resp.Header.Get("Location"), b.objectURL(key))
 	}
 	c := b.minioClient(t, testCredentials, testRegion)
 	st, err := c.StatObject(ctx, testBucketName, key, minio.StatObjectOptions{})
@@ -523,7 +541,7 @@ func TestS3MinioPresignedPostPolicy(t *testing.T) {
 	// An expired policy, and one whose time the server's clock has passed.
 	later := newS3Bucket(t, Config{Now: func() time.Time { return time.Now().Add(time.Hour) }})
 	target, form := sign(t, later, testCredentials, in, nil)
-	resp := postS3Form(t, target, form, png)
+	resp = postS3Form(t, target, form, png)
 	if code := s3ErrorCode(t, resp); resp.StatusCode != 403 || code != "AccessDenied" {
 		t.Errorf("expired policy: %d %q; want 403 AccessDenied", resp.StatusCode, code)
 	}
@@ -593,6 +611,8 @@ func TestS3HeaderSignedHostile(t *testing.T) {
 		wantCode     string
 	}{
 		{http.MethodGet, "/" + testBucketName, true, 501, "NotImplemented"},
+		{http.MethodHead, "/" + testBucketName, true, 200, ""},
+		{http.MethodHead, "/" + testBucketName + "/", true, 200, ""},
 		{http.MethodGet, "/", true, 501, "NotImplemented"},
 		{http.MethodGet, "/" + testBucketName + "?location", false, 403, "AccessDenied"},
 		{http.MethodHead, "/" + testBucketName, false, 403, ""},
@@ -840,4 +860,114 @@ func (b *testBucket) postURL() string {
 		return b.srv.URL + "/"
 	}
 	return b.srv.URL + "/" + testBucketName + "/"
+}
+
+func TestS3LogsNoSecrets(t *testing.T) {
+	var logs testutil.SyncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	temporary := Key{SecretID: "ASIAtemporary", SecretKey: "temporary-secret-key", SessionToken: "sts-secret-token"}
+	b := newS3Bucket(t, Config{Logger: logger}, temporary)
+	ctx := context.Background()
+	if _, err := b.minioClient(t, temporary, testRegion).PutObject(ctx, testBucketName, "k", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wrong := temporary
+	wrong.SessionToken = "sts-secret-other"
+	_, _ = b.minioClient(t, wrong, testRegion).PutObject(ctx, testBucketName, "k", strings.NewReader("x"), 1, minio.PutObjectOptions{})
+	u, err := b.minioClient(t, wrong, testRegion).PresignedPutObject(ctx, testBucketName, "k", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := sendPresigned(t, http.MethodPut, u.String(), nil, []byte("x"), 1)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	sig := u.Query().Get("X-Amz-Signature")
+	if resp.StatusCode != 400 || bytes.Contains(body, []byte(sig)) || bytes.Contains(body, []byte("sts-secret")) {
+		t.Errorf("presigned PUT with another token: %d %s; want 400 without the signature or a token", resp.StatusCode, body)
+	}
+	forged := strings.Replace(u.String(), sig, strings.Repeat("feedface", 8), 1)
+	sendPresigned(t, http.MethodPut, forged, nil, []byte("x"), 1).Body.Close()
+	b.srv.Close() // waits for every handler, so every log line is written
+
+	out := logs.String()
+	if !strings.Contains(out, "it does not match the request") || !strings.Contains(out, "InvalidToken") ||
+		!strings.Contains(out, "protocol=s3") {
+		t.Fatalf("logs lack the refusals they should record:\n%s", out)
+	}
+	for _, secret := range []string{"temporary-secret-key", "sts-secret", "feedface", sig, "X-Amz-Signature", "Credential="} {
+		if strings.Contains(out, secret) {
+			t.Errorf("logs contain %q:\n%s", secret, out)
+		}
+	}
+}
+
+// s3Form is a POST form for key as AWS documents one, signed by the test's
+// own HMAC (testPostSignature): fields, then the policy's own, every one
+// named by a condition unless left out of covered.
+func s3Form(t *testing.T, cred Key, now time.Time, fields []formField, skip ...string) map[string]string {
+	t.Helper()
+	date := now.UTC().Format(iso8601Basic)
+	all := append(fields,
+		formField{"x-amz-algorithm", "AWS4-HMAC-SHA256"},
+		formField{"x-amz-credential", cred.SecretID + "/" + date[:8] + "/" + testRegion + "/s3/aws4_request"},
+		formField{"x-amz-date", date})
+	if cred.SessionToken != "" {
+		all = append(all, formField{"x-amz-security-token", cred.SessionToken})
+	}
+	conditions := []any{map[string]string{"bucket": testBucketName}}
+	form := map[string]string{}
+	for _, f := range all {
+		form[f.name] = f.value
+		if !slices.Contains(skip, f.name) {
+			conditions = append(conditions, []string{"eq", "$" + f.name, f.value})
+		}
+	}
+	policy, err := json.Marshal(map[string]any{"expiration": now.Add(10 * time.Minute).UTC().Format(s3Time), "conditions": conditions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form["policy"] = base64.StdEncoding.EncodeToString(policy)
+	form["x-amz-signature"] = testPostSignature(cred.SecretKey, date[:8], form["policy"])
+	return form
+}
+
+// TestS3PostStoresAttributes: a form's acl, x-amz-storage-class and metadata
+// fields, once its policy names them, are stored as a PUT's headers are;
+// a field the policy does not name is refused, x-amz-date included, as AWS
+// requires the policy to name it.
+func TestS3PostStoresAttributes(t *testing.T) {
+	b := newS3Bucket(t, Config{})
+	now := time.Now()
+	fields := []formField{{"key", "post/attrs.png"}, {"Content-Type", "image/png"}, {"acl", "private"},
+		{"x-amz-storage-class", "STANDARD_IA"}, {"Content-Disposition", "inline"}, {"x-amz-meta-owner", "u1"}}
+	for _, tt := range []struct {
+		name       string
+		form       map[string]string
+		wantStatus int
+		wantCode   string
+	}{
+		{"x-amz-date not named", s3Form(t, testCredentials, now, fields, "x-amz-date"), 403, "AccessDenied"},
+		{"x-amz-meta-owner not named", s3Form(t, testCredentials, now, fields, "x-amz-meta-owner"), 403, "AccessDenied"},
+		{"a COS class", s3Form(t, testCredentials, now, []formField{{"key", "post/attrs.png"}, {"x-amz-storage-class", "ARCHIVE"}}), 400, "InvalidStorageClass"},
+		{"x-ignore- fields need no condition", s3Form(t, testCredentials, now, append(fields[:len(fields):len(fields)], formField{"x-ignore-note", "1"}), "x-ignore-note"), 204, ""},
+	} {
+		resp := postS3Form(t, b.postURL(), tt.form, []byte("png bytes"))
+		if code := s3ErrorCode(t, resp); resp.StatusCode != tt.wantStatus || code != tt.wantCode {
+			t.Errorf("%s: %d %q; want %d %q", tt.name, resp.StatusCode, code, tt.wantStatus, tt.wantCode)
+		}
+	}
+	resp := testutil.Do(t, testutil.MustRequest(t, http.MethodGet, b.objectURL("post/attrs.png"), nil))
+	if code := s3ErrorCode(t, resp); resp.StatusCode != 403 || code != "AccessDenied" {
+		t.Errorf("anonymous GET of a private upload: %d %q; want 403 AccessDenied", resp.StatusCode, code)
+	}
+	st, err := b.minioClient(t, testCredentials, testRegion).StatObject(context.Background(), testBucketName, "post/attrs.png", minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"x-amz-storage-class": "STANDARD_IA", "Content-Disposition": "inline",
+		"x-amz-meta-owner": "u1", "Content-Type": "image/png"} {
+		if got := st.Metadata.Get(name); got != want {
+			t.Errorf("HEAD %s: %q; want %q", name, got, want)
+		}
+	}
 }

@@ -422,17 +422,16 @@ func canonicalRequest(r *http.Request, q url.Values, signedHeaders []string, pay
 	b.WriteString(canonicalURI(r.URL.EscapedPath()) + "\n")
 	b.WriteString(canonicalQuery(q, presigned) + "\n")
 	for _, name := range signedHeaders {
-		var values []string
+		sent := r.Header.Values(name)
 		if name == "host" {
 			// The server moves Host out of the header map into r.Host.
-			values = []string{r.Host}
-		} else {
-			values = r.Header.Values(name)
+			sent = []string{r.Host}
 		}
-		if len(values) == 0 {
+		if len(sent) == 0 {
 			return "", errSigV4Mismatch("the signed header " + clip(name) + " is absent from the request")
 		}
-		for i, v := range values {
+		values := make([]string, len(sent)) // the request's own stay as sent
+		for i, v := range sent {
 			values[i] = trimAll(v)
 		}
 		b.WriteString(name + ":" + strings.Join(values, ",") + "\n")

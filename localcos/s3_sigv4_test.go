@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -391,6 +392,12 @@ func TestSigV4TestSuite(t *testing.T) {
 		}
 		if _, err := s3VerifierAt(now, "us-east-1", "service", key).verifyRequest(r); err != nil {
 			t.Errorf("%s: %v; want it verified", tt.name, err)
+		}
+		// Verifying reads the headers; it leaves them as sent.
+		for _, h := range tt.headers {
+			if !slices.Contains(r.Header.Values(h[0]), h[1]) {
+				t.Errorf("%s: after verifying, %s is %q; want %q still among them", tt.name, h[0], r.Header.Values(h[0]), h[1])
+			}
 		}
 		// One byte more in any signed value breaks it.
 		r.Header.Set("X-Amz-Date", "20150830T123601Z")
