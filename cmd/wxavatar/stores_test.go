@@ -58,7 +58,7 @@ func (s *testStore) objectURL(key string) string { return s.bucketURL() + "/" + 
 // of COS's, COS_TIMEOUT carried over to the provider's own.
 func (s *testStore) env(env map[string]string) map[string]string {
 	timeout := env["COS_TIMEOUT"]
-	for _, name := range storageSettings[providerCOS] {
+	for _, name := range storageProviders[providerCOS].settings() {
 		delete(env, name)
 	}
 	if timeout != "" {
