@@ -7,6 +7,8 @@ package deploy
 // bucket policy publishes the avatars and no upload key; CORS lets a browser
 // send what SignUpload signs; the lifecycle rule reaches uploads/ only; the
 // mini program's domain allow-list names the hosts SignUpload's URLs go to.
+// And the examples (Kubernetes, systemd, Docker) show how to switch to each
+// provider with settings that exist.
 
 import (
 	"context"
@@ -17,6 +19,7 @@ import (
 	"go/token"
 	"net/url"
 	"os"
+	"path"
 	"reflect"
 	"regexp"
 	"slices"
@@ -1230,6 +1233,193 @@ func TestProviderAllowList(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ---- switching provider in the examples -----------------------------------
+
+// commented is a setting written in a comment: how an example shows a
+// provider it does not use.
+type commented struct{ name, value, file string }
+
+var (
+	commentedEnv  = regexp.MustCompile(`^\s*#\s?([A-Z][A-Z0-9_]*)=(\S*)`)
+	commentedYAML = regexp.MustCompile(`^\s*#\s?([A-Z][A-Z0-9_]*):\s*(\S*)`)
+	commentedKey  = regexp.MustCompile(`^\s*#\s?([a-z][a-z0-9_]*):\s+\S`)
+	dockerSetting = regexp.MustCompile(`-e ([A-Z][A-Z0-9_]*)=(\S+)`)
+)
+
+func commentedSettings(t *testing.T, file string, re *regexp.Regexp) []commented {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []commented
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := re.FindStringSubmatch(line); m != nil {
+			out = append(out, commented{m[1], strings.Trim(m[2], `"`), file})
+		}
+	}
+	return out
+}
+
+// commentedEnvEntries reads the env entries a manifest shows in comments,
+// `# - name: X` then `#   value: Y`.
+func commentedEnvEntries(t *testing.T, file string) []commented {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []commented
+	name := regexp.MustCompile(`^\s*#\s*- name:\s*(\S+)`)
+	value := regexp.MustCompile(`^\s*#\s*value:\s*(\S+)`)
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := name.FindStringSubmatch(line); m != nil {
+			out = append(out, commented{name: m[1], file: file})
+		} else if m := value.FindStringSubmatch(line); m != nil && len(out) > 0 && out[len(out)-1].value == "" {
+			out[len(out)-1].value = m[1]
+		}
+	}
+	return out
+}
+
+// TestProviderSwitchInExamples: each example (Kubernetes, systemd, Docker)
+// runs the default provider and shows, in comments, the settings, key files
+// and secret keys of every other one, all of them settings .env.example
+// documents, so that switching is uncommenting: STORAGE, every setting a
+// production start requires, each credential from a file where the
+// example keeps keys, that file provisioned by the example's commands.
+func TestProviderSwitchInExamples(t *testing.T) {
+	configs, def := storageConfigs(t)
+	known := knownSettings(t)
+	secretExample, err := os.ReadFile("kubernetes/secret.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Every commented setting, in every example, is one wxavatar reads, and
+	// no key is written inline.
+	all := map[string][]commented{
+		"configmap": commentedSettings(t, "kubernetes/configmap.yaml", commentedYAML),
+		"systemd":   commentedSettings(t, "systemd/wxavatar.env", commentedEnv),
+		"env":       commentedEnvEntries(t, "kubernetes/deployment.yaml"),
+	}
+	for _, m := range dockerSetting.FindAllStringSubmatch(strings.Join(commentLines(readmeSection(t, "## Docker")), "\n"), -1) {
+		all["docker"] = append(all["docker"], commented{m[1], m[2], "deploy/README.md, Docker"})
+	}
+	for kind, settings := range all {
+		for _, s := range settings {
+			if !known[s.name] {
+				t.Errorf("%s: the commented %s is not a wxavatar setting (.env.example)", s.file, s.name)
+			}
+			if slices.Contains(secretSettings, s.name) {
+				t.Errorf("%s: the commented %s is a key written inline; the examples take keys from files (%s_FILE)", s.file, s.name, s.name)
+			}
+			if kind == "configmap" && strings.HasSuffix(s.name, "_FILE") {
+				t.Errorf("%s: %s belongs in the Deployment's env, beside the mounted keys", s.file, s.name)
+			}
+		}
+	}
+	// The default stays the default.
+	if v, ok := configMap(t, loadManifests(t)).Data["STORAGE"]; ok && v != def {
+		t.Errorf("kubernetes/configmap.yaml: STORAGE=%s; the example runs the default, %s", v, def)
+	}
+	if v, ok := readEnvFile(t, "systemd/wxavatar.env")["STORAGE"]; ok && v != def {
+		t.Errorf("systemd/wxavatar.env: STORAGE=%s; the example runs the default, %s", v, def)
+	}
+
+	secretKeys := map[string]bool{}
+	for _, line := range strings.Split(string(secretExample), "\n") {
+		if m := commentedKey.FindStringSubmatch(line); m != nil {
+			secretKeys[m[1]] = true
+		}
+	}
+	find := func(list []commented, name string) (commented, bool) {
+		for _, s := range list {
+			if s.name == name {
+				return s, true
+			}
+		}
+		return commented{}, false
+	}
+	for provider, pc := range configs {
+		if provider == def {
+			continue
+		}
+		t.Run(provider, func(t *testing.T) {
+			for _, kind := range []string{"configmap", "systemd", "docker"} {
+				if !slices.ContainsFunc(all[kind], func(c commented) bool { return c.name == "STORAGE" && c.value == provider }) {
+					t.Errorf("%s: no commented STORAGE=%s", kind, provider)
+				}
+				for _, name := range pc.required {
+					isSecret := slices.Contains(pc.secrets, name)
+					if kind == "configmap" && isSecret {
+						continue // the Deployment's env, below
+					}
+					want := name
+					if isSecret {
+						want = name + "_FILE"
+					}
+					s, ok := find(all[kind], want)
+					if !ok {
+						t.Errorf("%s: no commented %s, which a production start with STORAGE=%s requires", kind, want, provider)
+						continue
+					}
+					dir := map[string]string{"systemd": "/etc/wxavatar/secrets", "docker": "/run/secrets/wxavatar"}[kind]
+					if isSecret && s.value != dir+"/"+secretFile(name) {
+						t.Errorf("%s: %s=%s, want %s/%s, where the example keeps its keys", kind, want, s.value, dir, secretFile(name))
+					}
+					if p := providerOf(configs, s.name); !isSecret && p != provider {
+						t.Errorf("%s: %s is a setting of STORAGE=%s", kind, s.name, p)
+					}
+				}
+			}
+			for _, name := range pc.secrets {
+				required := slices.Contains(pc.required, name)
+				file := secretFile(name)
+				s, ok := find(all["env"], name+"_FILE")
+				switch {
+				case !ok && required:
+					t.Errorf("kubernetes/deployment.yaml: no commented env %s_FILE", name)
+				case ok && s.value != path.Join(keysMount, file):
+					t.Errorf("kubernetes/deployment.yaml: %s_FILE=%s, want %s in the mounted Secret", name, s.value, path.Join(keysMount, file))
+				}
+				if !required {
+					continue
+				}
+				if !secretKeys[file] {
+					t.Errorf("kubernetes/secret.example.yaml: no commented key %s for %s_FILE", file, name)
+				}
+				fromFile := "--from-file=" + file + "=./" + file
+				if !strings.Contains(readmeSection(t, "## Kubernetes"), fromFile) {
+					t.Errorf("deploy/README.md, Kubernetes: `kubectl create secret generic wxavatar-keys` names no %s for STORAGE=%s", fromFile, provider)
+				}
+				if !strings.Contains(string(secretExample), fromFile) {
+					t.Errorf("kubernetes/secret.example.yaml: its kubectl command names no %s for STORAGE=%s", fromFile, provider)
+				}
+				for _, sec := range []string{"## systemd", "## Docker"} {
+					if !regexp.MustCompile(`\b` + file + `\b`).MatchString(strings.Join(commentLines(readmeSection(t, sec)), "\n")) {
+						t.Errorf("deploy/README.md, %s: the commands do not say to create %s for STORAGE=%s", sec[3:], file, provider)
+					}
+				}
+			}
+		})
+	}
+}
+
+// commentLines are the comment lines of the shell blocks in section.
+func commentLines(section string) []string {
+	var out []string
+	for _, b := range strings.Split(section, "```sh")[1:] {
+		b, _, _ = strings.Cut(b, "```")
+		for _, line := range strings.Split(b, "\n") {
+			if l := strings.TrimSpace(line); strings.HasPrefix(l, "#") {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
 }
 
 // ---- links ----------------------------------------------------------------
