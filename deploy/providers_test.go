@@ -52,9 +52,12 @@ type providerConfig struct {
 	defaultHost keyTemplate
 }
 
-// storageConfigs reads loadStorage and storageSettings in config.go: each
-// provider's settings, which ones a production start requires, which are
-// credentials, and the default endpoint's host; and the default provider.
+// storageConfigs reads the storageProviders table in config.go: each
+// provider's settings (its fields, the credentials' _FILE forms, extra),
+// which ones a production start requires (bucket, region, key id, secret),
+// which are credentials (key id, secret, token), and the default endpoint's
+// host (defaultHost's returned expression); and the default provider, from
+// loadStorage's p.str("STORAGE", <default>, …).
 func storageConfigs(t *testing.T) (map[string]*providerConfig, string) {
 	t.Helper()
 	const file = "../cmd/wxavatar/config.go"
@@ -92,34 +95,77 @@ func storageConfigs(t *testing.T) (map[string]*providerConfig, string) {
 	def := ""
 	for _, d := range f.Decls {
 		switch d := d.(type) {
-		case *ast.GenDecl: // var storageSettings = map[string][]string{providerCOS: {…}, …}
+		case *ast.GenDecl: // var storageProviders = map[string]storageProvider{providerCOS: {…}, …}
 			for _, spec := range d.Specs {
 				vs, ok := spec.(*ast.ValueSpec)
-				if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "storageSettings" || len(vs.Values) != 1 {
+				if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "storageProviders" || len(vs.Values) != 1 {
 					continue
 				}
 				lit, ok := vs.Values[0].(*ast.CompositeLit)
 				if !ok {
-					t.Fatalf("%s: storageSettings is not a map literal; update storageConfigs", file)
+					t.Fatalf("%s: storageProviders is not a map literal; update storageConfigs", file)
 				}
 				for _, el := range lit.Elts {
 					kv := el.(*ast.KeyValueExpr)
 					provider, ok := str(kv.Key)
-					names, ok2 := kv.Value.(*ast.CompositeLit)
+					fields, ok2 := kv.Value.(*ast.CompositeLit)
 					if !ok || !ok2 {
-						t.Fatalf("%s: storageSettings: want provider: {\"NAME\", …}", file)
+						t.Fatalf("%s: storageProviders: want provider: {field: value, …}", file)
 					}
-					pc := configs[provider]
-					if pc == nil {
-						pc = &providerConfig{}
-						configs[provider] = pc
-					}
-					for _, n := range names.Elts {
-						s, ok := str(n)
-						if !ok {
-							t.Fatalf("%s: storageSettings[%s]: a name that is no string literal", file, provider)
+					pc := &providerConfig{}
+					configs[provider] = pc
+					for _, fe := range fields.Elts {
+						fkv := fe.(*ast.KeyValueExpr)
+						field := fkv.Key.(*ast.Ident).Name
+						switch field {
+						case "bucket", "region", "keyID", "secret", "token", "endpoint", "timeout":
+							name, ok := str(fkv.Value)
+							if !ok {
+								t.Fatalf("%s: storageProviders[%s].%s is no string literal", file, provider, field)
+							}
+							pc.settings = append(pc.settings, name)
+							switch field {
+							case "keyID", "secret", "token":
+								pc.secrets = append(pc.secrets, name)
+								pc.settings = append(pc.settings, name+"_FILE")
+							}
+							switch field {
+							case "bucket", "region", "keyID", "secret":
+								pc.required = append(pc.required, name)
+							}
+						case "extra":
+							for _, n := range fkv.Value.(*ast.CompositeLit).Elts {
+								name, ok := str(n)
+								if !ok {
+									t.Fatalf("%s: storageProviders[%s].extra holds a name that is no string literal", file, provider)
+								}
+								pc.settings = append(pc.settings, name)
+							}
+						case "defaultHost": // func(bucket, region string) string { return bucket + ".cos." + … }
+							fn, ok := fkv.Value.(*ast.FuncLit)
+							if !ok || len(fn.Body.List) != 1 {
+								t.Fatalf("%s: storageProviders[%s].defaultHost is not a one-line function literal; update storageConfigs", file, provider)
+							}
+							ret := fn.Body.List[0].(*ast.ReturnStmt)
+							var flatten func(e ast.Expr) bool
+							flatten = func(e ast.Expr) bool {
+								switch e := e.(type) {
+								case *ast.BinaryExpr:
+									return e.Op == token.ADD && flatten(e.X) && flatten(e.Y)
+								case *ast.BasicLit:
+									s, err := strconv.Unquote(e.Value)
+									pc.defaultHost = append(pc.defaultHost, struct{ lit, expr string }{lit: s})
+									return err == nil
+								case *ast.Ident: // the parameters bucket and region
+									pc.defaultHost = append(pc.defaultHost, struct{ lit, expr string }{expr: strings.ToUpper(e.Name[:1]) + e.Name[1:]})
+									return true
+								}
+								return false
+							}
+							if len(ret.Results) != 1 || !flatten(ret.Results[0]) {
+								t.Fatalf("%s: storageProviders[%s].defaultHost does not return literals and its parameters joined by +; update storageConfigs", file, provider)
+							}
 						}
-						pc.settings = append(pc.settings, s)
 					}
 				}
 			}
@@ -136,73 +182,7 @@ func storageConfigs(t *testing.T) (map[string]*providerConfig, string) {
 						}
 					}
 				}
-				cc, ok := n.(*ast.CaseClause)
-				if !ok || len(cc.List) != 1 {
-					return true
-				}
-				provider, ok := str(cc.List[0])
-				if !ok {
-					return true
-				}
-				pc := configs[provider]
-				if pc == nil {
-					pc = &providerConfig{}
-					configs[provider] = pc
-				}
-				ast.Inspect(cc, func(n ast.Node) bool {
-					switch n := n.(type) {
-					case *ast.CallExpr: // p.str(NAME, def, requiredInProd), p.secret(…)
-						sel, ok := n.Fun.(*ast.SelectorExpr)
-						if !ok || len(n.Args) != 3 || (sel.Sel.Name != "str" && sel.Sel.Name != "secret") {
-							return true
-						}
-						name, ok := str(n.Args[0])
-						if !ok {
-							t.Fatalf("%s: loadStorage, case %s: p.%s with a name that is no string constant", file, provider, sel.Sel.Name)
-						}
-						if sel.Sel.Name == "secret" {
-							pc.secrets = append(pc.secrets, name)
-						}
-						if id, ok := n.Args[2].(*ast.Ident); ok && id.Name == "true" {
-							pc.required = append(pc.required, name)
-						}
-					case *ast.AssignStmt: // sc.Endpoint = &url.URL{Scheme: "https", Host: …}
-						lhs, ok := n.Lhs[0].(*ast.SelectorExpr)
-						if !ok || lhs.Sel.Name != "Endpoint" || len(n.Rhs) != 1 {
-							return true
-						}
-						u, ok := n.Rhs[0].(*ast.UnaryExpr)
-						if !ok {
-							return true // endpoint("…_ENDPOINT"): the setting
-						}
-						for _, el := range u.X.(*ast.CompositeLit).Elts {
-							kv := el.(*ast.KeyValueExpr)
-							if kv.Key.(*ast.Ident).Name != "Host" {
-								continue
-							}
-							var flatten func(e ast.Expr) bool
-							flatten = func(e ast.Expr) bool {
-								switch e := e.(type) {
-								case *ast.BinaryExpr:
-									return e.Op == token.ADD && flatten(e.X) && flatten(e.Y)
-								case *ast.BasicLit:
-									s, err := strconv.Unquote(e.Value)
-									pc.defaultHost = append(pc.defaultHost, struct{ lit, expr string }{lit: s})
-									return err == nil
-								case *ast.SelectorExpr: // sc.Bucket, sc.Region
-									pc.defaultHost = append(pc.defaultHost, struct{ lit, expr string }{expr: e.Sel.Name})
-									return true
-								}
-								return false
-							}
-							if !flatten(kv.Value) {
-								t.Fatalf("%s: loadStorage, case %s: the default endpoint's Host is not literals and sc fields joined by +; update storageConfigs", file, provider)
-							}
-						}
-					}
-					return true
-				})
-				return false
+				return true
 			})
 		}
 	}
@@ -258,6 +238,8 @@ func TestSecretSettingsFollowConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The secrets read by name, and the storage providers' credentials,
+	// read through their table (storageConfigs).
 	var read []string
 	ast.Inspect(f, func(n ast.Node) bool {
 		call, ok := n.(*ast.CallExpr)
@@ -272,6 +254,10 @@ func TestSecretSettingsFollowConfig(t *testing.T) {
 		}
 		return true
 	})
+	configs, _ := storageConfigs(t)
+	for _, pc := range configs {
+		read = append(read, pc.secrets...)
+	}
 	slices.Sort(read)
 	listed := slices.Clone(secretSettings)
 	slices.Sort(listed)
@@ -500,8 +486,8 @@ func (sp storePolicies) checkPublishes(t *testing.T, name string, p iamPolicy, k
 type sdkCall struct{ method, at string }
 
 // providerSDKCalls lists the calls in dir's non-test files on the SDK's
-// client: methods of an expression ending in one of fields (c.sdk, k.sdk,
-// s.core), or of a variable assigned from one of constructors
+// client: methods of an expression ending in one of fields (the Client of
+// a storage.Keyed pair), or of a variable assigned from one of constructors
 // (mc := minio.New(…)).
 func providerSDKCalls(t *testing.T, dir string, fields, constructors []string) []sdkCall {
 	t.Helper()
@@ -571,7 +557,7 @@ type providerCode struct {
 // per API from OSS's permission tables (PutObject, GetObject, DeleteObject,
 // GetBucketInfo, PostObject: "you must have the oss:PutObject permission").
 var ossCode = providerCode{
-	dir: "../storage/oss", fields: []string{"sdk"},
+	dir: "../storage/oss", fields: []string{"Client"},
 	calls: map[string][]grant{
 		// Peek: confirm's ranged read of the upload.
 		"GetObject": {{"oss:GetObject", uploadKeys}},
@@ -611,7 +597,7 @@ var ossCode = providerCode{
 // s3:ListBucket for a missing key to be 404 (ErrNotFound, 409
 // upload_missing) rather than 403.
 var s3Code = providerCode{
-	dir: "../storage/s3", fields: []string{"core"}, ctors: []string{"minio.New"},
+	dir: "../storage/s3", fields: []string{"Client"}, ctors: []string{"minio.New"},
 	calls: map[string][]grant{
 		// Peek: confirm's ranged read of the upload, 404 when it is missing.
 		"GetObject": {{"s3:GetObject", uploadKeys}, {"s3:ListBucket", theBucket}},
