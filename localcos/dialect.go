@@ -148,8 +148,9 @@ type aclRules struct {
 	header    string // in a PUT or copy (x-cos-acl, x-amz-acl)
 	formField string // in a POST form ("acl")
 	// values maps each ACL a write may name to what is stored: "" (the
-	// bucket's, which anyone may read: the production bucket's policy makes
-	// avatars/* public), aclPrivate or aclPublicRead.
+	// bucket's: anyone may read it, or with Config.PublicPrefixes only under
+	// those prefixes, as the production bucket's policy publishes
+	// avatars/*), aclPrivate or aclPublicRead.
 	values map[string]string
 	// invalid is the message refusing any other value.
 	invalid string

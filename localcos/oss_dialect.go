@@ -334,8 +334,9 @@ func withoutRange(r *http.Request) *http.Request {
 }
 
 // ossBucketInfo is GetBucketInfo's answer, with what this server knows of
-// its bucket. The ACL is the bucket's as the server models it: public-read,
-// every object with the bucket's ACL being public.
+// its bucket. The ACL is the bucket's as the server models it: private
+// when Config.PublicPrefixes (a bucket policy) publishes only some
+// prefixes, public-read when every object with the bucket's ACL is public.
 type ossBucketInfo struct {
 	XMLName xml.Name `xml:"BucketInfo"`
 	Bucket  struct {
@@ -372,6 +373,9 @@ func ossBucketGet(s *Server, w http.ResponseWriter, r *http.Request, region stri
 		info.Bucket.ExtranetEndpoint = r.Host
 		info.Bucket.StorageClass = s.d.classes.standard
 		info.Bucket.AccessControlList.Grant = aclPublicRead
+		if s.publicPrefixes != nil {
+			info.Bucket.AccessControlList.Grant = aclPrivate
+		}
 		return writeXML(w, http.StatusOK, info)
 	case q.Has("location"):
 		return writeXML(w, http.StatusOK, ossLocationConstraint{Region: "oss-" + region})

@@ -89,7 +89,7 @@ func TestOSSProductionClientAndSigner(t *testing.T) {
 }
 
 func testOSSProduction(t *testing.T, cred Key) {
-	b := newOSSBucket(t, Config{}, cred)
+	b := newOSSBucket(t, Config{PublicPrefixes: []string{"avatars/"}}, cred)
 	c := productionOSSClient(t, b, cred)
 	ctx := context.Background()
 	now := time.Now()
@@ -199,7 +199,7 @@ func testOSSProduction(t *testing.T, cred Key) {
 // (form fields no condition names, the file part's own type) store only
 // what the service reads back as a private staging object.
 func TestOSSProductionHostileUploads(t *testing.T) {
-	b := newOSSBucket(t, Config{})
+	b := newOSSBucket(t, Config{PublicPrefixes: []string{"avatars/"}})
 	c := productionOSSClient(t, b, testCredentials)
 	ctx := context.Background()
 	now := time.Now()

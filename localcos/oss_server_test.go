@@ -179,7 +179,7 @@ func deref(p *string) string {
 }
 
 // TestOSSServerRoundTrip: what Aliyun's SDK writes, with its CRC-64 check on,
-// it reads back whole and by range, anyone may read it (its ACL is the bucket's),
+// it reads back whole and by range, anyone may read it (no PublicPrefixes),
 // and it is gone once deleted.
 func TestOSSServerRoundTrip(t *testing.T) {
 	b := newOSSBucket(t, Config{})
@@ -248,7 +248,7 @@ func TestOSSServerRoundTrip(t *testing.T) {
 					get.StatusCode, got, deref(get.ContentRange), err, data[10:20], wantCR)
 			}
 
-			// Objects with the bucket's ACL are public.
+			// Objects with the bucket's ACL are public without PublicPrefixes.
 			resp := testutil.Do(t, testutil.MustRequest(t, http.MethodGet, b.objectURL(key), nil))
 			got, _ = io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -337,9 +337,10 @@ func TestOSSServerRanges(t *testing.T) {
 func TestOSSServerBucket(t *testing.T) {
 	ctx := context.Background()
 	for _, tt := range []struct {
-		wantACL string
-	}{{"public-read"}} {
-		b := newOSSBucket(t, Config{})
+		prefixes []string
+		wantACL  string
+	}{{nil, "public-read"}, {[]string{"avatars/"}, "private"}} {
+		b := newOSSBucket(t, Config{PublicPrefixes: tt.prefixes})
 		c := b.ossClient(t, testCredentials, ossClientOptions{})
 		info, err := c.GetBucketInfo(ctx, &oss.GetBucketInfoRequest{Bucket: oss.Ptr(testBucketName)})
 		if err != nil {
@@ -450,7 +451,7 @@ func TestOSSServerVirtualHosted(t *testing.T) {
 // conditions (in OSS's upper case), refuses those it does not serve, and
 // takes the ACL and class of its own request.
 func TestOSSServerCopy(t *testing.T) {
-	b := newOSSBucket(t, Config{})
+	b := newOSSBucket(t, Config{PublicPrefixes: []string{"avatars/"}})
 	c := b.ossClient(t, testCredentials, ossClientOptions{})
 	ctx := context.Background()
 	put, err := c.PutObject(ctx, &oss.PutObjectRequest{Bucket: oss.Ptr(testBucketName), Key: oss.Ptr("src.png"),
@@ -619,7 +620,7 @@ func TestOSSServerClassesAndACLs(t *testing.T) {
 // that; nothing else it was not signed for is stored.
 func TestOSSServerPresignedPut(t *testing.T) {
 	temporary := Key{SecretID: "STS.temporary", SecretKey: "temporary-secret", SessionToken: "sts-token"}
-	b := newOSSBucket(t, Config{}, testCredentials, temporary)
+	b := newOSSBucket(t, Config{PublicPrefixes: []string{"avatars/"}}, testCredentials, temporary)
 	// Signed by the real clock, its URLs sent to a server 11 minutes on.
 	later := newOSSBucket(t, Config{Now: func() time.Time { return time.Now().Add(11 * time.Minute) }})
 	ctx := context.Background()
@@ -865,7 +866,7 @@ func postOSSForm(t *testing.T, b *testBucket, form map[string]string, fileType s
 // sent, the size while streaming), stores the type in OSS's order and the
 // ACL, class and metadata it names, and answers as OSS does.
 func TestOSSServerPostObject(t *testing.T) {
-	b := newOSSBucket(t, Config{})
+	b := newOSSBucket(t, Config{PublicPrefixes: []string{"avatars/"}})
 	c := b.ossClient(t, testCredentials, ossClientOptions{})
 	ctx := context.Background()
 	now := time.Now()

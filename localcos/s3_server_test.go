@@ -865,6 +865,21 @@ func (b *testBucket) signedPut(t *testing.T, key string, data []byte, header htt
 	return s3SignedRequest(req, testCredentials, hexSum(data))
 }
 
+// signedGet is a GET of key (HEAD with method), signed in its
+// Authorization header as the bucket's protocol signs.
+func (b *testBucket) signedGet(t *testing.T, method, key string) *http.Request {
+	t.Helper()
+	req := testutil.MustRequest(t, method, b.objectURL(key), nil)
+	switch b.protocol {
+	case ProtocolCOS:
+		cosAddAuthorization(req)
+		return req
+	case ProtocolOSS:
+		return ossSignedRequest(t, req, testCredentials, key)
+	}
+	return s3SignedRequest(req, testCredentials, "")
+}
+
 // put stores data under key, failing the test if it cannot.
 func (b *testBucket) put(t *testing.T, key string, data []byte, header http.Header) {
 	t.Helper()

@@ -14,8 +14,9 @@
 // storage, which it does not import: a mistake in a signer cannot hide in
 // the verifier. The object store (files, range reads, limits) is shared by
 // every protocol, and so is the fault injector (Faults) that makes it
-// behave like a sick store. (The package keeps its first name, localcos,
-// for now.)
+// behave like a sick store, and the model of who may read an object
+// anonymously (Config.PublicPrefixes). (The package keeps its first name,
+// localcos, for now.)
 package localcos
 
 import (
@@ -41,6 +42,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +68,15 @@ type Config struct {
 	// MaxObjectBytes is the largest object a PUT or POST may store;
 	// 0 → 5 GiB, the limit of a single COS PUT.
 	MaxObjectBytes int64
+	// PublicPrefixes model the production bucket's policy, which keeps the
+	// bucket private and publishes only some key prefixes (avatars/): when
+	// not nil, an object whose ACL is the bucket's (none named, or COS's and
+	// OSS's "default") may be read anonymously only if its key starts with
+	// one of them. An object whose ACL is public-read (or public-read-write)
+	// is public and a private one private, wherever they are. Nil makes
+	// every object with the bucket's ACL public, as a public-read bucket
+	// does.
+	PublicPrefixes []string
 }
 
 const (
@@ -87,12 +98,12 @@ const (
 	maxFormPrefixBytes = maxFormBytes + 64<<10
 )
 
-// Server is an http.Handler that behaves like a bucket of its protocol
-// whose objects are public unless private (as the production bucket's policy
-// makes avatars/* public): anyone may GET or HEAD an object whose ACL is
-// default or public-read, while reads of a private object, PUT, POST (form
-// upload) and DELETE must carry a valid signature. Errors are the protocol's
-// XML documents, so its SDKs can be pointed at it unchanged.
+// Server is an http.Handler that behaves like a bucket of its protocol:
+// anyone may GET or HEAD an object whose ACL is public-read, or the
+// bucket's (default) where Config.PublicPrefixes makes it public, while
+// reads of any other object, PUT, POST (form upload) and DELETE must carry
+// a valid signature. Errors are the protocol's XML documents, so its SDKs
+// can be pointed at it unchanged.
 //
 // It is a plain http.Handler so that fault injection (latency, 5xx, dropped
 // connections) is a wrapper in front of it: see Faults.
@@ -103,6 +114,7 @@ type Server struct {
 	d              *dialect
 	now            func() time.Time
 	maxObjectBytes int64
+	publicPrefixes []string // nil: every object with the bucket's ACL is public
 	log            *slog.Logger
 }
 
@@ -126,6 +138,7 @@ func New(cfg Config) (*Server, error) {
 		bucket:         cfg.Bucket,
 		now:            cfg.Now,
 		maxObjectBytes: cfg.MaxObjectBytes,
+		publicPrefixes: slices.Clone(cfg.PublicPrefixes),
 		log:            cfg.Logger,
 	}
 	if s.now == nil {
@@ -251,9 +264,9 @@ func (s *Server) headBucket(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// getObject serves GET and HEAD. Reading is public unless the object is
-// private, but a request that carries a signature must carry a valid one, as
-// on COS, S3 and OSS. An object in an archive class
+// getObject serves GET and HEAD. An anonymous read needs an object anyone
+// may read (anonymouslyReadable); a request that carries a signature must
+// carry a valid one, as on COS, S3 and OSS. An object in an archive class
 // answers GET with InvalidObjectState, as COS, S3 and OSS do until it is
 // restored (which this server does not model); HEAD still tells its class.
 func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) error {
@@ -268,7 +281,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) e
 		return err
 	}
 	defer obj.file.Close()
-	if !signed && obj.meta.ACL == aclPrivate {
+	if !signed && !s.anonymouslyReadable(obj.meta) {
 		return errPrivateObject
 	}
 	if r.Method == http.MethodGet && s.d.classes.archived(obj.meta.StorageClass) {
@@ -310,6 +323,26 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) e
 	// ETag and modification time set above.
 	http.ServeContent(w, r, "", obj.meta.Modified, obj.body)
 	return nil
+}
+
+// anonymouslyReadable reports whether anyone may read the object: a
+// public-read one always, a private one never, one with the bucket's ACL
+// if no PublicPrefixes are set or its key starts with one of them.
+func (s *Server) anonymouslyReadable(meta objectMeta) bool {
+	switch {
+	case meta.ACL == aclPublicRead:
+		return true
+	case meta.ACL != "":
+		return false
+	case s.publicPrefixes == nil:
+		return true
+	}
+	for _, prefix := range s.publicPrefixes {
+		if strings.HasPrefix(meta.Key, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request, key string) error {
