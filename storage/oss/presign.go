@@ -82,7 +82,11 @@ func (c *Client) presignPut(ctx context.Context, k *storage.Keyed[*osssdk.Client
 		if want[low] != value {
 			return "", nil, fmt.Errorf("storage: presign put: the SDK signed %s %q; want %q", low, value, want[low])
 		}
-		if low != "host" {
+		switch {
+		case low == "host":
+		case strings.HasPrefix(low, "x-oss-"):
+			headers[low] = value // as OSS's documents spell them, like COS's x-cos-acl
+		default:
 			headers[http.CanonicalHeaderKey(low)] = value
 		}
 	}
