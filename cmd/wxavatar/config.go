@@ -316,6 +316,14 @@ var (
 	s3RegionPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 )
 
+// sameStore reports whether o names the same store as sc, whatever its
+// keys: a reload may swap the keys, never the store.
+func (sc storageConfig) sameStore(o storageConfig) bool {
+	same := func(a, b *url.URL) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+	return sc.Provider == o.Provider && sc.Bucket == o.Bucket && sc.Region == o.Region && same(sc.Endpoint, o.Endpoint) &&
+		sc.PathStyle == o.PathStyle && sc.PostPolicy == o.PostPolicy
+}
+
 // storageProvider is one provider's settings: their names, in the
 // provider's own words, and what they may hold.
 type storageProvider struct {

@@ -53,10 +53,11 @@ func TestReloadRetiresPreviousPushSecrets(t *testing.T) {
 }
 
 // TestReloadSwapsStorageKeysOfTheSameStore: a reload swaps the storage keys,
-// unless STORAGE or the bucket changed, whose keys would sign for a store
-// the running client does not talk to.
+// unless the store itself changed (provider, bucket, region, endpoint,
+// addressing), whose keys would sign for a store the running client does
+// not talk to, or the provider refuses them; the log names the key in force.
 func TestReloadSwapsStorageKeysOfTheSameStore(t *testing.T) {
-	cfg, err := load(t, false, prodEnv())
+	cfg, err := load(t, false, prodEnvFor(providerS3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,24 +71,49 @@ func TestReloadSwapsStorageKeysOfTheSameStore(t *testing.T) {
 	}
 	k := &keys{objects: objects, storage: cfg.Storage, tokens: tokens}
 	var log strings.Builder
-	logger := slog.New(slog.NewTextHandler(&log, nil))
+	logger := slog.New(slog.NewJSONHandler(&log, nil))
 
 	rotated := cfg
-	rotated.Storage.Credentials = storage.Credentials{SecretID: "AKIDrotated", SecretKey: "rotated"}
+	rotated.Storage.Credentials = storage.Credentials{SecretID: "AKIArotated00001111", SecretKey: "rotated"}
 	k.reload(rotated, logger)
 	if got := objects.Credentials(); got != rotated.Storage.Credentials {
-		t.Errorf("after a reload with new COS keys: %s in force; want AKIDrotated", got.MaskedID())
+		t.Fatalf("after a reload with new keys: %s in force; want AKIArotated…", got.MaskedID())
+	}
+	if !strings.Contains(log.String(), `"storage_key_id":"AKIA***********1111"`) {
+		t.Errorf("the reload's log line does not name the key in force:\n%s", log.String())
 	}
 
-	other, err := load(t, false, prodEnvFor(providerS3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.reload(other, logger)
-	if got := objects.Credentials(); got != rotated.Storage.Credentials {
-		t.Errorf("after a reload that switched STORAGE: %s in force; want the COS keys kept", got.MaskedID())
-	}
-	if !strings.Contains(log.String(), "STORAGE or the bucket changed") {
-		t.Errorf("no log line says the switch needs a restart:\n%s", log.String())
+	for _, step := range []struct {
+		name   string
+		change func(*storageConfig)
+	}{
+		{"STORAGE", func(sc *storageConfig) { sc.Provider = providerCOS }},
+		{"bucket", func(sc *storageConfig) { sc.Bucket = "another-bucket" }},
+		{"region", func(sc *storageConfig) { sc.Region = "eu-west-1" }},
+		{"endpoint", func(sc *storageConfig) { sc.Endpoint = &url.URL{Scheme: "https", Host: "minio.example.com"} }},
+		{"path style", func(sc *storageConfig) { sc.PathStyle = !sc.PathStyle }},
+		{"POST policy", func(sc *storageConfig) { sc.PostPolicy = !sc.PostPolicy }},
+		{"refused by s3", func(sc *storageConfig) { sc.Credentials.SessionToken = "tok\"en" }}, // minio-go would write it unescaped into policies
+		{"and keys again", func(sc *storageConfig) {}},                                         // last: the keys change
+	} {
+		name, change := step.name, step.change
+		log.Reset()
+		next := cfg
+		next.Storage.Credentials = storage.Credentials{SecretID: "AKIAother000022222", SecretKey: "other"}
+		change(&next.Storage)
+		k.reload(next, logger)
+		got := objects.Credentials()
+		if name == "and keys again" {
+			if got != next.Storage.Credentials {
+				t.Errorf("a reload with only new keys: %s in force; want them", got.MaskedID())
+			}
+			continue
+		}
+		if got != rotated.Storage.Credentials {
+			t.Errorf("after a reload that changed the %s: %s in force; want the keys kept", name, got.MaskedID())
+		}
+		if !strings.Contains(log.String(), `"level":"ERROR"`) || !strings.Contains(log.String(), `"storage_key_id":"AKIA***********1111"`) {
+			t.Errorf("a reload that changed the %s: want an error line and the kept key named:\n%s", name, log.String())
+		}
 	}
 }

@@ -184,19 +184,18 @@ type keys struct {
 // configuration was validated in full before this is called, so either every
 // key is swapped or, on error, none is.
 func (k *keys) reload(cfg config, logger *slog.Logger) {
-	// Validated by loadConfig, so these cannot fail. Keys of another
-	// provider or bucket would sign for a store this client does not talk
-	// to: switching takes a restart.
-	if cfg.Storage.Provider != k.storage.Provider || cfg.Storage.Bucket != k.storage.Bucket {
-		logger.Error("STORAGE or the bucket changed: the storage keys stay as they were until a restart",
+	// Keys for another store (provider, bucket, endpoint, region,
+	// addressing) would sign for one this client does not talk to:
+	// switching stores takes a restart.
+	if !k.storage.sameStore(cfg.Storage) {
+		logger.Error("the storage settings changed beyond the keys (STORAGE, bucket, region, endpoint or addressing): the storage keys stay as they were until a restart",
 			"storage", k.storage.Provider, "bucket", k.storage.Bucket, "new_storage", cfg.Storage.Provider, "new_bucket", cfg.Storage.Bucket)
-	} else {
-		if k.devAccepted != nil {
-			old := *k.devAccepted.Load()
-			next := append(append([]storage.Credentials(nil), old...), cfg.Storage.Credentials)
-			k.devAccepted.Store(&next)
-		}
-		k.objects.SetCredentials(cfg.Storage.Credentials)
+	} else if err := k.objects.SetCredentials(cfg.Storage.Credentials); err != nil {
+		logger.Error("storage keys refused, the old ones stay in force", "error", err.Error())
+	} else if k.devAccepted != nil {
+		old := *k.devAccepted.Load()
+		next := append(append([]storage.Credentials(nil), old...), cfg.Storage.Credentials)
+		k.devAccepted.Store(&next)
 	}
 	if k.wechat != nil && cfg.WeChatSecret != "" { // "" only in --dev, where login stays as it started
 		k.wechat.SetSecret(cfg.WeChatSecret)
@@ -221,7 +220,7 @@ func (k *keys) reload(cfg config, logger *slog.Logger) {
 	} else if k.push != nil {
 		logger.Warn("WECHAT_PUSH_TOKEN unset on reload: /wechat/push keeps its secrets until a restart")
 	}
-	logger.Info("keys reloaded", "storage", cfg.Storage.Provider, "storage_key_id", cfg.Storage.Credentials.MaskedID(),
+	logger.Info("keys reloaded", "storage", k.storage.Provider, "storage_key_id", k.objects.Credentials().MaskedID(),
 		"jwt_kid", cfg.JWTKeys.SigningKID(), "jwt_kids_verifying", strings.Join(cfg.JWTKeys.KIDs(), ","),
 		"note", "only the storage credentials, JWT keys, the WeChat secret and the push secrets reload; other settings change at restart")
 }
