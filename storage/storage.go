@@ -198,6 +198,22 @@ func JoinKey(base *url.URL, key string) string {
 	return u.String()
 }
 
+// WithoutDefaultPort is u without an explicit default port (:443 for https,
+// :80 for http): browsers and wx.request send Host without it, and Host is
+// signed, so a URL handed to clients must not name it.
+func WithoutDefaultPort(u *url.URL) *url.URL {
+	h, p, err := net.SplitHostPort(u.Host)
+	if err != nil || !(u.Scheme == "https" && p == "443" || u.Scheme == "http" && p == "80") {
+		return u
+	}
+	v := *u
+	v.Host = h
+	if strings.Contains(h, ":") {
+		v.Host = "[" + h + "]"
+	}
+	return &v
+}
+
 // TotalSize is the complete length in a Content-Range of "bytes a-b/size",
 // or -1.
 func TotalSize(contentRange string) int64 {

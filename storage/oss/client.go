@@ -99,6 +99,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Instrument != nil {
 		cfg.Transport = cfg.Instrument(cfg.Transport)
 	}
+	cfg.Endpoint = storage.WithoutDefaultPort(cfg.Endpoint)
 	c := &Client{cfg: cfg, http: &http.Client{
 		Transport: cfg.Transport,
 		// A redirect would carry a signed request to a host nobody

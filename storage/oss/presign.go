@@ -64,7 +64,9 @@ func (c *Client) presignPut(ctx context.Context, k *storage.Keyed[*osssdk.Client
 	}
 	u, err := url.Parse(res.URL)
 	if err != nil {
-		return "", nil, fmt.Errorf("storage: presign put: %w", err)
+		// url.Parse's error quotes the URL, signature and token included:
+		// never let it reach a log.
+		return "", nil, errors.New("storage: presign put: the SDK wrote a URL that does not parse")
 	}
 	if err := checkPresigned(u, spec); err != nil {
 		return "", nil, err

@@ -170,19 +170,12 @@ func validateCredentials(cred storage.Credentials) error {
 // ports are dropped as minio-go drops them: a browser or wx.request sends
 // Host without them, and Host is signed.
 func bucketURL(cfg Config) (*url.URL, string) {
-	host := cfg.Endpoint.Host
-	if h, p, err := net.SplitHostPort(host); err == nil &&
-		(cfg.Endpoint.Scheme == "http" && p == "80" || cfg.Endpoint.Scheme == "https" && p == "443") {
-		host = h
-		if ip := net.ParseIP(h); ip != nil && ip.To4() == nil {
-			host = "[" + h + "]"
-		}
-	}
-	u := &url.URL{Scheme: cfg.Endpoint.Scheme, Host: host}
+	e := storage.WithoutDefaultPort(cfg.Endpoint)
+	u := &url.URL{Scheme: e.Scheme, Host: e.Host}
 	if cfg.PathStyle {
 		u.Path = "/" + cfg.Bucket
 	} else {
-		u.Host = cfg.Bucket + "." + host
+		u.Host = cfg.Bucket + "." + e.Host
 	}
 	return u, u.String() + "/"
 }
@@ -329,11 +322,13 @@ func (c *Client) Delete(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	err := c.session(ctx).Client.RemoveObject(ctx, c.cfg.Bucket, key, minio.RemoveObjectOptions{})
-	var e minio.ErrorResponse
-	if err != nil && !(errors.As(err, &e) && e.Code == "NoSuchKey") {
-		return translate("delete", err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if err := translate("delete", err); !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return nil // already gone
 }
 
 // Ping checks that the bucket answers and accepts the credentials in force
