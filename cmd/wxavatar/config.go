@@ -361,9 +361,11 @@ func loadStorage(p *parser, dev bool) storageConfig {
 		if sc.Endpoint == nil && !dev {
 			sc.Endpoint = &url.URL{Scheme: "https", Host: "oss-" + sc.Region + ".aliyuncs.com"}
 		}
-		// OSS refuses path-style requests from accounts made since 2024
-		// ("OSS访问方式"); only the local object server is addressed so.
-		sc.PathStyle = dev && sc.Endpoint == nil
+		// OSS refuses path-style requests to its own endpoints
+		// ("OSS访问方式"); only an endpoint with no room for the bucket as
+		// a subdomain, an IP address (the local object server), is
+		// addressed so.
+		sc.PathStyle = literalHost(sc.Endpoint)
 		sc.Timeout = timeout("OSS_TIMEOUT")
 	case providerS3:
 		sc.Bucket = p.str("S3_BUCKET", devS3Bucket, true)
@@ -383,7 +385,7 @@ func loadStorage(p *parser, dev bool) storageConfig {
 		if sc.Endpoint == nil && !dev {
 			sc.Endpoint = &url.URL{Scheme: "https", Host: "s3." + sc.Region + ".amazonaws.com"}
 		}
-		sc.PathStyle = p.boolean("S3_PATH_STYLE", dev && sc.Endpoint == nil)
+		sc.PathStyle = p.boolean("S3_PATH_STYLE", literalHost(sc.Endpoint))
 		sc.PostPolicy = p.boolean("S3_POST_POLICY", true)
 		sc.Timeout = timeout("S3_TIMEOUT")
 	default:
@@ -402,6 +404,17 @@ func loadStorage(p *parser, dev bool) storageConfig {
 	}
 	slices.Sort(sc.Ignored)
 	return sc
+}
+
+// literalHost reports whether u's host is an IP address or localhost,
+// under which a bucket cannot be a subdomain; nil (in --dev, the local
+// object server, whose address comes later) counts as one.
+func literalHost(u *url.URL) bool {
+	if u == nil {
+		return true
+	}
+	h := u.Hostname()
+	return h == "localhost" || net.ParseIP(h) != nil
 }
 
 // storageSettings are each provider's settings, for the warning about

@@ -163,6 +163,7 @@ func migrate(ctx context.Context, getenv func(string) string, envFile string, st
 // keys are the settings a SIGHUP swaps without a restart.
 type keys struct {
 	objects provider
+	storage storageConfig // as the service started with it
 	tokens  *auth.Tokens
 	wechat  *auth.WeChat // nil with the dev login
 	// wxTokens is the access token of WeChat's server APIs; nil with
@@ -183,13 +184,20 @@ type keys struct {
 // configuration was validated in full before this is called, so either every
 // key is swapped or, on error, none is.
 func (k *keys) reload(cfg config, logger *slog.Logger) {
-	if k.devAccepted != nil {
-		old := *k.devAccepted.Load()
-		next := append(append([]storage.Credentials(nil), old...), cfg.Storage.Credentials)
-		k.devAccepted.Store(&next)
+	// Validated by loadConfig, so these cannot fail. Keys of another
+	// provider or bucket would sign for a store this client does not talk
+	// to: switching takes a restart.
+	if cfg.Storage.Provider != k.storage.Provider || cfg.Storage.Bucket != k.storage.Bucket {
+		logger.Error("STORAGE or the bucket changed: the storage keys stay as they were until a restart",
+			"storage", k.storage.Provider, "bucket", k.storage.Bucket, "new_storage", cfg.Storage.Provider, "new_bucket", cfg.Storage.Bucket)
+	} else {
+		if k.devAccepted != nil {
+			old := *k.devAccepted.Load()
+			next := append(append([]storage.Credentials(nil), old...), cfg.Storage.Credentials)
+			k.devAccepted.Store(&next)
+		}
+		k.objects.SetCredentials(cfg.Storage.Credentials)
 	}
-	// Validated by loadConfig, so these cannot fail.
-	k.objects.SetCredentials(cfg.Storage.Credentials)
 	if k.wechat != nil && cfg.WeChatSecret != "" { // "" only in --dev, where login stays as it started
 		k.wechat.SetSecret(cfg.WeChatSecret)
 		if k.wxTokens != nil {
@@ -279,6 +287,7 @@ func buildApp(ctx context.Context, cfg config, logger *slog.Logger, stdout io.Wr
 		fmt.Fprintf(stdout, "wxavatar: local object server on %s (%s, bucket %s)\n", u, cfg.Storage.Provider, cfg.Storage.Bucket)
 	}
 	metrics := handler.NewMetrics()
+	k.storage = cfg.Storage
 	k.objects, err = newProvider(cfg.Storage, cfg.PublicBaseURL, func(rt http.RoundTripper) http.RoundTripper {
 		return metrics.InstrumentTransport(cfg.Storage.Provider, rt)
 	})
