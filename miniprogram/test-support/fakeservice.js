@@ -14,18 +14,9 @@
 // the store: a PUT or a multipart POST is recorded and answered by a test's
 // storeAnswer().
 
-const fs = require('node:fs')
 const http = require('node:http')
-const path = require('node:path')
 
-// The reason openapi.yaml gives a signature request without size when the
-// store takes only PUT: read from the contract, not written here again.
-function sizeRequiredReason () {
-  const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'openapi.yaml'), 'utf8')
-  const m = /code: \{enum: \[invalid_request\]\}, reason: \{enum: \[(\w+)\]\}/.exec(doc)
-  if (!m) throw new Error('openapi.yaml names no reason of invalid_request')
-  return m[1]
-}
+const { sizeRequiredReason } = require('./openapi')
 
 function json (res, status, body) {
   const payload = Buffer.from(JSON.stringify(body))
@@ -157,4 +148,4 @@ async function startFakeService () {
   return fake
 }
 
-module.exports = { startFakeService, sizeRequiredReason }
+module.exports = { startFakeService }

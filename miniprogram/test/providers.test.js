@@ -14,7 +14,7 @@ const { createClient, WxAvatarError, TOKEN_STORAGE_KEY } = require('../lib/wxava
 const { createFakeWx } = require('../test-support/fakewx')
 const { startServer } = require('../test-support/server')
 const { startProxy } = require('../test-support/proxy')
-const { sizeRequiredReason } = require('../test-support/fakeservice')
+const { assertSigned, sizeRequiredReason } = require('../test-support/openapi')
 const images = require('../test-support/images')
 const { assertStored } = require('../test-support/stored')
 
@@ -102,6 +102,7 @@ for (const p of PROVIDERS) {
       const { status, body } = await sign(token, { content_type: 'image/png', size: 1234 })
       assert.equal(status, 201)
       const upload = body.upload
+      assertSigned(p.protocol, upload)
       assert.equal(Boolean(upload.post), p.post, 'post in the answer')
       assert.ok(upload.put, 'no put for a declared size')
       assert.ok(upload.put.url.startsWith(srv.storage.url + '/'), upload.put.url)

@@ -11,7 +11,8 @@ const assert = require('node:assert/strict')
 
 const { createClient, WxAvatarError } = require('../lib/wxavatar')
 const { createFakeWx } = require('../test-support/fakewx')
-const { startFakeService, sizeRequiredReason } = require('../test-support/fakeservice')
+const { startFakeService } = require('../test-support/fakeservice')
+const { assertSigned, sizeRequiredReason } = require('../test-support/openapi')
 const images = require('../test-support/images')
 
 let svc
@@ -36,10 +37,11 @@ beforeEach(() => {
   svc.confirms.length = 0
 })
 
-// The signature answer of each store, as the service gives it: COS's names
-// from openapi.yaml, OSS's V4 (x-oss-*) and S3's SigV4 (x-amz-*) ones. The
-// values are made up, and some deliberately odd (a percent-encoded query, a
-// header value with ; and =): nothing in them is the client's to read.
+// The signature answer of each store, as the service gives it, with the
+// names openapi.yaml gives each (checked below): COS's, OSS's V4 (x-oss-*)
+// and S3's SigV4 (x-amz-*). The values are made up, and some deliberately
+// odd (a percent-encoded query, a header value with ; and =): nothing in
+// them is the client's to read.
 const STORES = {
   cos: (req, { key, store }) => ({
     post: {
@@ -112,7 +114,8 @@ const STORES = {
         'x-amz-date': '20261202T132500Z',
         'x-amz-signature': 'e'.repeat(64),
         'Content-Type': req.content_type,
-        success_action_status: '204'
+        success_action_status: '204',
+        bucket: 'wxavatar-dev'
       }
     },
     put: {
@@ -128,6 +131,12 @@ const STORES = {
     }
   })
 }
+
+test("the sample answers have the names openapi.yaml gives each store's form and PUT headers", () => {
+  for (const [store, sample] of Object.entries(STORES)) {
+    assertSigned(store, sample({ content_type: 'image/png', size: 40 }, { key: 'uploads/u1/up1.png', store: 'http://store.invalid' }))
+  }
+})
 
 // only keeps one of post and put in a store's answer.
 function only (which, store) {
