@@ -83,10 +83,11 @@ const NICKNAME_METHOD = 'PUT'
 // AVIF file the runtime could not turn into a JPEG), upload_failed (the
 // object storage refused the bytes: status is its HTTP status, storageCode
 // the <Code> of its XML error), bad_response and http_error (an answer not
-// shaped like the contract's). details holds the rest of the API's error object, e.g.
-// details.reason of upload_rejected (not_an_image, too_many_pixels,
-// too_small, unsupported_format, too_large, wrong_content_type,
-// storage_class), or, for conversion_failed, {from, errMsg}.
+// shaped like the contract's). details holds the rest of the API's error
+// object, e.g. details.reason of upload_rejected (not_an_image,
+// too_many_pixels, too_small, unsupported_format, too_large,
+// wrong_content_type, storage_class), or, for conversion_failed, {from,
+// errMsg}.
 class WxAvatarError extends Error {
   constructor (code, message, details) {
     super(message)
