@@ -2,7 +2,6 @@ package localcos
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -55,10 +54,10 @@ func (f *rawForm) send(t *testing.T, b *testBucket) (int, string) {
 	w, _ := f.mw.CreateFormFile("file", "a.png")
 	w.Write([]byte("png"))
 	f.mw.Close()
-	req := testutil.MustRequest(t, http.MethodPost, b.srv.URL+"/", &f.body)
+	req := testutil.MustRequest(t, http.MethodPost, b.postURL(), &f.body)
 	req.Header.Set("Content-Type", f.mw.FormDataContentType())
 	resp := testutil.Do(t, req)
-	return resp.StatusCode, testutil.COSErrorCode(t, resp)
+	return resp.StatusCode, b.errorCode(t, resp)
 }
 
 // TestLocalServerPostBoundsTheForm: what precedes the file is read before
@@ -66,7 +65,13 @@ func (f *rawForm) send(t *testing.T, b *testBucket) (int, string) {
 // field, all fields, and every byte before the file are bounded, with COS's
 // MaxPostPreDataLengthExceededError.
 func TestLocalServerPostBoundsTheForm(t *testing.T) {
-	b := newTestBucket(t, Config{})
+	for _, proto := range protocols {
+		t.Run(string(proto), func(t *testing.T) { testPostBoundsTheForm(t, proto) })
+	}
+}
+
+func testPostBoundsTheForm(t *testing.T, proto Protocol) {
+	b := newProtocolBucket(t, proto, Config{})
 	const code = "MaxPostPreDataLengthExceededError"
 	tests := []struct {
 		name string
@@ -201,12 +206,14 @@ func cosAddAuthorization(req *http.Request) {
 // ranges, or several Range headers, get the whole object with 200, never a
 // multipart/byteranges answer.
 func TestLocalServerServesOneRange(t *testing.T) {
-	b := newTestBucket(t, Config{})
-	_, err := b.client(testCredentials).Object.Put(context.Background(), "r.txt", strings.NewReader("0123456789"),
-		&cos.ObjectPutOptions{ObjectPutHeaderOptions: &cos.ObjectPutHeaderOptions{ContentType: "text/plain"}})
-	if err != nil {
-		t.Fatal(err)
+	for _, proto := range protocols {
+		t.Run(string(proto), func(t *testing.T) { testServesOneRange(t, proto) })
 	}
+}
+
+func testServesOneRange(t *testing.T, proto Protocol) {
+	b := newProtocolBucket(t, proto, Config{})
+	b.put(t, "r.txt", []byte("0123456789"), http.Header{"Content-Type": {"text/plain"}})
 	for _, tt := range []struct {
 		ranges           []string
 		wantStatus       int
@@ -218,7 +225,7 @@ func TestLocalServerServesOneRange(t *testing.T) {
 		{[]string{"bytes=0-1, 0-1, 0-1"}, 200, "0123456789", ""},
 		{[]string{"bytes=0-1", "bytes=5-6"}, 200, "0123456789", ""},
 	} {
-		req := testutil.MustRequest(t, http.MethodGet, b.srv.URL+"/r.txt", nil)
+		req := testutil.MustRequest(t, http.MethodGet, b.objectURL("r.txt"), nil)
 		req.Header["Range"] = tt.ranges
 		resp := testutil.Do(t, req)
 		body, _ := io.ReadAll(resp.Body)

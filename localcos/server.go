@@ -1,16 +1,19 @@
-// Package localcos is a local COS-compatible object server: one bucket
-// kept in a folder, served over HTTP as Tencent COS serves it (PUT, GET,
-// HEAD, DELETE, PUT Object - Copy, POST Object form uploads), with COS's
-// signature checks and COS's XML error documents, so cos-go-sdk-v5 and
-// Tencent's other SDKs can be pointed at it unchanged. `serve --dev` runs
-// it in process, and the tests run the production client and signers
-// against it.
+// Package localcos is a local object server: one bucket kept in a folder,
+// served over HTTP as a cloud object store serves it (PUT, GET, HEAD,
+// DELETE, PUT Object - Copy, POST form uploads), with the store's signature
+// checks and its XML error documents, so its SDKs can be pointed at it
+// unchanged. It speaks Tencent COS (the default) and Amazon S3 (Signature
+// Version 4, path-style), one protocol per Server (Config.Protocol); Aliyun
+// OSS is next, through the same seam (dialect.go). `serve --dev` runs it in
+// process, and the tests run the production clients and signers against it.
 //
-// It owns its own reading of the COS protocol (protocol.go, verify.go),
-// written from Tencent's documentation and independent of the production
-// signer in package storage, which it does not import: a mistake in the
-// signer cannot hide in the verifier. It also owns the fault injector
-// (Faults) that makes it behave like a sick COS.
+// It owns its own reading of each protocol (COS: protocol.go, verify.go,
+// cos_dialect.go; S3: s3_*.go), written from the providers' documentation
+// and independent of the production signers in package storage, which it
+// does not import: a mistake in a signer cannot hide in the verifier. The
+// object store (files, range reads, limits) is shared by every protocol, and
+// so is the fault injector (Faults) that makes it behave like a sick store.
+// (The package keeps its first name, localcos, for now.)
 package localcos
 
 import (
@@ -42,10 +45,18 @@ import (
 	"unicode/utf8"
 )
 
-// Config configures the local COS-compatible object server.
+// Config configures the local object server.
 type Config struct {
-	Dir         string           // objects live here (created if missing)
-	Bucket      string           // bucket name, e.g. "wxavatar-1250000000", for policy {"bucket":…} conditions
+	// Protocol is the protocol served; empty is ProtocolCOS.
+	Protocol Protocol
+	Dir      string // objects live here (created if missing)
+	// Bucket is the bucket's name, e.g. "wxavatar-1250000000": what POST
+	// policy {"bucket":…} conditions are held against, and for the path-style
+	// protocols (S3) the first segment of every path.
+	Bucket string
+	// Region is the region an S3 SigV4 credential scope must name (e.g.
+	// "us-east-1"); required for ProtocolS3, empty for COS.
+	Region      string
 	Credentials func() []Key     // accepted keys; several at once while keys rotate
 	Now         func() time.Time // nil → time.Now
 	Logger      *slog.Logger     // nil → discard; signatures, keys and tokens are never logged
@@ -56,8 +67,10 @@ type Config struct {
 
 const (
 	defaultMaxObjectBytes = 5 << 30
-	maxKeyBytes           = 850 // COS's limit on an object key, in bytes
-	defaultContentType    = "application/octet-stream"
+	// maxLoggedPathBytes cuts the path a log line carries: the longest
+	// key of any protocol served (S3's 1024 bytes) and a bucket segment.
+	maxLoggedPathBytes = 1024 + 64
+	defaultContentType = "application/octet-stream"
 
 	// A POST form's fields come before its file and are read before the
 	// signature can be checked, so what is parsed of them is bounded: the
@@ -71,13 +84,12 @@ const (
 	maxFormPrefixBytes = maxFormBytes + 64<<10
 )
 
-// Server is an http.Handler that behaves like a COS bucket whose
-// objects are public unless private (as the production bucket's policy makes
-// avatars/* public): anyone may GET or HEAD an object whose ACL is default or
-// public-read, while reads of a private object, PUT, POST Object
-// (form upload) and DELETE must carry a valid COS signature. Errors are COS's
-// XML documents, so cos-go-sdk-v5 and Tencent's other SDKs can be pointed at
-// it unchanged.
+// Server is an http.Handler that behaves like a bucket of its protocol
+// whose objects are public unless private (as the production bucket's policy
+// makes avatars/* public): anyone may GET or HEAD an object whose ACL is
+// default or public-read, while reads of a private object, PUT, POST (form
+// upload) and DELETE must carry a valid signature. Errors are the protocol's
+// XML documents, so its SDKs can be pointed at it unchanged.
 //
 // It is a plain http.Handler so that fault injection (latency, 5xx, dropped
 // connections) is a wrapper in front of it: see Faults.
@@ -85,7 +97,7 @@ type Server struct {
 	objectsDir     string
 	tmpDir         string // same file system as objectsDir, so rename is atomic
 	bucket         string
-	verifier       signatureVerifier
+	d              *dialect
 	now            func() time.Time
 	maxObjectBytes int64
 	log            *slog.Logger
@@ -122,7 +134,11 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.verifier = signatureVerifier{credentials: cfg.Credentials, now: s.now}
+	d, err := newDialect(cfg, s.now)
+	if err != nil {
+		return nil, err
+	}
+	s.d = d
 	for _, d := range []string{s.objectsDir, s.tmpDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("localcos: %w", err)
@@ -131,17 +147,17 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP answers one COS request.
+// ServeHTTP answers one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := rand.Text()
-	w.Header().Set("x-cos-request-id", requestID)
+	w.Header().Set(s.d.requestIDHeader, requestID)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	if err := s.serve(rec, r); err != nil {
 		s.writeError(rec, r, requestID, err)
 		return
 	}
 	// The query is left out of every log line: it may hold a signature.
-	s.log.LogAttrs(r.Context(), slog.LevelDebug, "local cos request",
+	s.log.LogAttrs(r.Context(), slog.LevelDebug, "local object server request", slog.String("protocol", string(s.d.protocol)),
 		slog.String("method", logMethod(r.Method)), slog.String("path", logPath(r.URL.Path)),
 		slog.Int("status", rec.status), slog.String("request_id", requestID))
 }
@@ -152,12 +168,28 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return refuse(http.StatusBadRequest, "InvalidURI", "The request path does not start with '/'.")
 	}
+	if s.d.pathStyle {
+		bucket, rest, _ := strings.Cut(key, "/")
+		switch bucket {
+		case "":
+			return refuse(http.StatusNotImplemented, "NotImplemented",
+				"The local object server serves one bucket, addressed path-style (/bucket/key); it lists no buckets.")
+		case s.bucket:
+		default:
+			return errNoSuchBucket
+		}
+		key = rest
+	}
 	if key == "" {
 		switch r.Method {
 		case http.MethodHead:
 			return s.headBucket(w, r)
 		case http.MethodPost:
 			return s.postObject(w, r)
+		case http.MethodGet:
+			if s.d.bucketGet != nil {
+				return s.d.bucketGet(s, w, r)
+			}
 		}
 		return errMethodNotAllowed
 	}
@@ -166,12 +198,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errMethodNotAllowed
 	}
-	if err := checkKey(key); err != nil {
+	if err := s.checkKey(key); err != nil {
 		return err
 	}
 	switch r.Method {
 	case http.MethodPut:
-		if r.Header.Get("x-cos-copy-source") != "" {
+		if s.d.copy != nil && r.Header.Get(s.d.copy.sourceHeader) != "" {
 			return s.copyObject(w, r, key)
 		}
 		return s.putObject(w, r, key)
@@ -184,19 +216,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 var (
 	errMethodNotAllowed = refuse(http.StatusMethodNotAllowed, "MethodNotAllowed",
 		"The specified method is not allowed against this resource.")
-	errNoSuchKey = refuse(http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
+	errNoSuchKey    = refuse(http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
+	errNoSuchBucket = refuse(http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist.")
 )
 
-// checkKey applies COS's rules for object keys. Keys never reach the file
-// system as paths (see objectPath), so these rules are about compatibility,
-// not safety.
-func checkKey(key string) error {
+// checkKey applies the protocol's rules for object keys. Keys never reach
+// the file system as paths (see objectPath), so these rules are about
+// compatibility, not safety.
+func (s *Server) checkKey(key string) error {
 	switch {
 	case key == "":
 		return refuse(http.StatusBadRequest, "InvalidArgument", "The object key is empty.")
-	case len(key) > maxKeyBytes:
-		return refuse(http.StatusBadRequest, "KeyTooLong",
-			fmt.Sprintf("The object key is longer than %d bytes.", maxKeyBytes))
+	case len(key) > s.d.maxKeyBytes:
+		return refuse(http.StatusBadRequest, s.d.keyTooLongCode,
+			fmt.Sprintf("The object key is longer than %d bytes.", s.d.maxKeyBytes))
 	case strings.ContainsRune(key, 0):
 		return refuse(http.StatusBadRequest, "InvalidArgument", "The object key contains a NUL character.")
 	case !utf8.ValidString(key):
@@ -208,7 +241,7 @@ func checkKey(key string) error {
 // headBucket answers the readiness probe (SDK Bucket.Head); unlike objects,
 // the bucket itself is not public.
 func (s *Server) headBucket(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.verifier.verifyRequest(r); err != nil {
+	if _, err := s.d.auth.verifyRequest(r); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -217,13 +250,13 @@ func (s *Server) headBucket(w http.ResponseWriter, r *http.Request) error {
 
 // getObject serves GET and HEAD. Reading is public unless the object is
 // private, but a request that carries a signature must carry a valid one, as
-// on COS. An object in an archive class answers GET with InvalidObjectState,
-// as COS does until it is restored (which this server does not model); HEAD
-// still tells its class.
+// on COS and S3. An object in an archive class answers GET with
+// InvalidObjectState, as COS and S3 do until it is restored (which this
+// server does not model); HEAD still tells its class.
 func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) error {
-	signed := hasSignature(r)
+	signed := s.d.auth.signed(r)
 	if signed {
-		if _, err := s.verifier.verifyRequest(r); err != nil {
+		if _, err := s.d.auth.verifyRequest(r); err != nil {
 			return err
 		}
 	}
@@ -235,7 +268,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) e
 	if !signed && obj.meta.ACL == aclPrivate {
 		return errPrivateObject
 	}
-	if r.Method == http.MethodGet && isArchiveClass(obj.meta.StorageClass) {
+	if r.Method == http.MethodGet && s.d.classes.archived(obj.meta.StorageClass) {
 		return errArchived
 	}
 	h := w.Header()
@@ -247,11 +280,12 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) e
 	for name, value := range obj.meta.Headers {
 		h.Set(name, value)
 	}
-	// COS names the class only when it is not STANDARD (GET/HEAD Object).
+	// COS and S3 name the class only when it is not STANDARD (GET/HEAD
+	// Object).
 	if obj.meta.StorageClass != "" {
-		h.Set("x-cos-storage-class", obj.meta.StorageClass)
+		h.Set(s.d.storageClassHeader, obj.meta.StorageClass)
 	}
-	setObjectHeaders(h, obj.meta)
+	s.d.objectHeaders(h, obj.meta)
 	// COS documents Range as one "bytes=first-last" and says nothing of a
 	// list; S3, which serves one range too, is observed to answer a list
 	// with 200 and the whole object, as RFC 9110 lets a server that ignores
@@ -267,26 +301,19 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) e
 	return nil
 }
 
-// setObjectHeaders sets what COS returns about a stored object. The SDK
-// checks x-cos-hash-crc64ecma after every upload and fails without it.
-func setObjectHeaders(h http.Header, meta objectMeta) {
-	h.Set("ETag", `"`+meta.ETag+`"`)
-	h.Set("x-cos-hash-crc64ecma", strconv.FormatUint(meta.CRC64, 10))
-}
-
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request, key string) error {
-	signed, err := s.verifier.verifyRequest(r)
+	vr, err := s.d.auth.verifyRequest(r)
 	if err != nil {
 		return err
 	}
-	if err := checkStoredHeadersSigned(r, signed.headerList); err != nil {
+	if err := s.d.checkStoredHeadersSigned(r, vr); err != nil {
 		return err
 	}
-	// COS wants the length up front, or a chunked body (ContentLength -1).
+	// COS and S3 want the length up front, or a chunked body (ContentLength -1).
 	if r.ContentLength == 0 && r.Header.Get("Content-Length") == "" && len(r.TransferEncoding) == 0 {
 		return refuse(http.StatusLengthRequired, "MissingContentLength", "You must provide the Content-Length HTTP header.")
 	}
-	if r.ContentLength > s.maxObjectBytes {
+	if r.ContentLength > s.maxObjectBytes && vr.decodedLength < 0 || vr.decodedLength > s.maxObjectBytes {
 		return errEntityTooLarge(s.maxObjectBytes)
 	}
 	var wantMD5 []byte
@@ -297,60 +324,71 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, key string) e
 		}
 		wantMD5 = sum
 	}
-	attrs, err := readObjectAttrs(headerValues(r.Header), "x-cos-acl")
+	attrs, err := s.d.readObjectAttrs(headerValues(r.Header), s.d.acl.header)
 	if err != nil {
 		return err
 	}
+	if vr.contentCoding != "" {
+		attrs.dropContentCoding(vr.contentCoding)
+	}
 	meta, err := s.writeObject(r.Context(), objectWrite{
-		key: key, attrs: attrs, body: r.Body,
-		size: sizeRange{min: 0, max: s.maxObjectBytes}, md5: wantMD5,
+		key: key, attrs: attrs, body: vr.body,
+		size: sizeRange{min: 0, max: s.maxObjectBytes}, md5: wantMD5, sha256: vr.sha256,
 	})
 	if err != nil {
 		return err
 	}
-	setObjectHeaders(w.Header(), meta)
+	s.d.objectHeaders(w.Header(), meta)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
 // copyObject is PUT Object - Copy from another key of this bucket. The
 // metadata (Content-Type, Cache-Control, Content-Disposition,
-// Content-Encoding, Expires, x-cos-meta-*) is the source's
-// (x-cos-metadata-directive: Copy, the default) or only what the request
-// sets (Replaced); the ACL and the storage class are never the source's but
-// the request's, by default the bucket's ACL and STANDARD, as COS documents;
-// x-cos-copy-source-If-Match and -If-None-Match make it conditional on the
-// source's ETag.
+// Content-Encoding, Expires, user metadata) is the source's (the directive's
+// keep value, COS's Copy or S3's COPY, the default) or only what the request
+// sets (Replaced, REPLACE); the ACL and the storage class are never the
+// source's but the request's, by default the bucket's ACL and STANDARD, as
+// COS and S3 document; the copy-source If-Match and If-None-Match headers
+// make it conditional on the source's ETag.
 func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, key string) error {
-	signed, err := s.verifier.verifyRequest(r)
+	rules := s.d.copy
+	vr, err := s.d.auth.verifyRequest(r)
 	if err != nil {
 		return err
 	}
 	// A copy has no body. One with a body is a presigned PUT (whose signature
-	// covers its Content-Length but, as the SDKs sign, never
-	// x-cos-copy-source) turned into a copy of another object, of another size.
+	// covers its Content-Length but, as the SDKs sign, never the copy-source
+	// header) turned into a copy of another object, of another size.
 	if r.ContentLength != 0 {
 		return refuse(http.StatusBadRequest, "InvalidRequest", "A copy request must not carry a body.")
 	}
-	if err := checkStoredHeadersSigned(r, signed.headerList); err != nil {
+	if vr.sha256 != nil && string(vr.sha256) != string(emptySHA256[:]) {
+		return errContentSHA256Mismatch
+	}
+	if err := s.d.checkStoredHeadersSigned(r, vr); err != nil {
 		return err
 	}
-	srcKey, err := s.copySourceKey(r)
+	srcKey, err := rules.sourceKey(s, r, r.Header.Get(rules.sourceHeader))
 	if err != nil {
 		return err
 	}
-	directive := r.Header.Get("x-cos-metadata-directive")
-	if directive != "" && directive != "Copy" && directive != "Replaced" {
-		return refuse(http.StatusBadRequest, "InvalidArgument", "x-cos-metadata-directive must be Copy or Replaced.")
+	if err := s.checkKey(srcKey); err != nil {
+		return err
 	}
-	attrs, err := readObjectAttrs(headerValues(r.Header), "x-cos-acl")
+	directive := r.Header.Get(rules.directiveHeader)
+	if directive != "" && directive != rules.keep && directive != rules.replace {
+		return refuse(http.StatusBadRequest, "InvalidArgument",
+			rules.directiveHeader+" must be "+rules.keep+" or "+rules.replace+".")
+	}
+	attrs, err := s.d.readObjectAttrs(headerValues(r.Header), s.d.acl.header)
 	if err != nil {
 		return err
 	}
 	for name := range r.Header {
 		switch name := strings.ToLower(name); {
-		case !strings.HasPrefix(name, "x-cos-copy-source-"):
-		case name == "x-cos-copy-source-if-match", name == "x-cos-copy-source-if-none-match":
+		case !strings.HasPrefix(name, rules.conditionPrefix):
+		case name == rules.ifMatch, name == rules.ifNoneMatch:
 		default:
 			// A condition silently ignored would copy what the caller ruled out.
 			return refuse(http.StatusNotImplemented, "NotImplemented", "The local object server does not support "+name+".")
@@ -361,16 +399,16 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, key string) 
 		return err
 	}
 	defer src.file.Close()
-	if m := r.Header.Get("x-cos-copy-source-If-Match"); m != "" && strings.Trim(m, `"`) != src.meta.ETag {
+	if m := r.Header.Get(rules.ifMatch); m != "" && strings.Trim(m, `"`) != src.meta.ETag {
 		return errPreconditionFailed
 	}
-	if m := r.Header.Get("x-cos-copy-source-If-None-Match"); m != "" && strings.Trim(m, `"`) == src.meta.ETag {
+	if m := r.Header.Get(rules.ifNoneMatch); m != "" && strings.Trim(m, `"`) == src.meta.ETag {
 		return errPreconditionFailed
 	}
-	if isArchiveClass(src.meta.StorageClass) {
+	if s.d.classes.archived(src.meta.StorageClass) {
 		return errArchived
 	}
-	if directive != "Replaced" {
+	if directive != rules.replace {
 		attrs.contentType, attrs.cacheControl, attrs.headers = src.meta.ContentType, src.meta.CacheControl, src.meta.Headers
 	}
 	meta, err := s.writeObject(r.Context(), objectWrite{
@@ -380,10 +418,7 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, key string) 
 	if err != nil {
 		return err
 	}
-	return writeXML(w, http.StatusOK, copyObjectResult{
-		ETag: `"` + meta.ETag + `"`, LastModified: meta.Modified.Format(time.RFC3339),
-		CRC64: strconv.FormatUint(meta.CRC64, 10),
-	})
+	return writeXML(w, http.StatusOK, rules.result(meta))
 }
 
 // writeXML answers a write that succeeded with an XML document.
@@ -404,38 +439,9 @@ func writeXML(w http.ResponseWriter, status int, doc any) error {
 var errPreconditionFailed = refuse(http.StatusPreconditionFailed, "PreconditionFailed",
 	"At least one of the pre-conditions you specified did not hold.")
 
-// copyObjectResult is the body of a successful PUT Object - Copy.
-type copyObjectResult struct {
-	XMLName      xml.Name `xml:"CopyObjectResult"`
-	ETag         string
-	LastModified string
-	CRC64        string
-}
-
-// copySourceKey reads x-cos-copy-source, <bucket host>/<URL-encoded key>.
-// Only this bucket is served: the host must be the one the request was sent
-// to, or COS's name for this bucket (<bucket>.cos.<region>.myqcloud.com).
-func (s *Server) copySourceKey(r *http.Request) (string, error) {
-	host, escaped, ok := strings.Cut(r.Header.Get("x-cos-copy-source"), "/")
-	if !ok || escaped == "" {
-		return "", refuse(http.StatusBadRequest, "InvalidArgument", "x-cos-copy-source must be <bucket host>/<key>.")
-	}
-	if host != r.Host && !(strings.HasPrefix(host, s.bucket+".cos.") && strings.HasSuffix(host, ".myqcloud.com")) {
-		return "", refuse(http.StatusBadRequest, "InvalidArgument", "x-cos-copy-source names another bucket; the local object server holds one.")
-	}
-	if strings.Contains(escaped, "?") {
-		return "", refuse(http.StatusNotImplemented, "NotImplemented", "The local object server keeps no object versions.")
-	}
-	key, err := url.PathUnescape(escaped)
-	if err != nil {
-		return "", refuse(http.StatusBadRequest, "InvalidArgument", "x-cos-copy-source is not URL-encoded correctly.")
-	}
-	return key, checkKey(key)
-}
-
-// deleteObject answers 204 whether or not the object existed, like COS.
+// deleteObject answers 204 whether or not the object existed, like COS and S3.
 func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, key string) error {
-	if _, err := s.verifier.verifyRequest(r); err != nil {
+	if _, err := s.d.auth.verifyRequest(r); err != nil {
 		return err
 	}
 	if err := os.Remove(s.objectPath(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -445,7 +451,7 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, key string
 	return nil
 }
 
-// postObject is COS's POST Object: a multipart form whose fields come first
+// postObject is COS's and S3's POST Object: a multipart form whose fields come first
 // and whose file part comes last. The file is streamed, never buffered; any
 // part after it is ignored.
 func (s *Server) postObject(w http.ResponseWriter, r *http.Request) error {
@@ -472,7 +478,7 @@ func (s *Server) postObject(w http.ResponseWriter, r *http.Request) error {
 		case partHeaderBytes(part.Header) > maxPartHeaderBytes:
 			return errFormTooLarge("a part's header")
 		}
-		// COS matches form field names without regard to case.
+		// COS and S3 match form field names without regard to case.
 		name := strings.ToLower(part.FormName())
 		if name == "file" {
 			prefix.lift()
@@ -499,7 +505,8 @@ func (s *Server) postObject(w http.ResponseWriter, r *http.Request) error {
 var errMalformedPOST = refuse(http.StatusBadRequest, "MalformedPOSTRequest",
 	"The body of your POST request is not well-formed multipart/form-data.")
 
-// errFormTooLarge is COS's refusal of what comes before a form's file.
+// errFormTooLarge is COS's refusal of what comes before a form's file (S3
+// documents the same code).
 func errFormTooLarge(what string) error {
 	return refuse(http.StatusBadRequest, "MaxPostPreDataLengthExceededError",
 		"Your POST request fields preceding the upload file were too large: "+what+".")
@@ -567,16 +574,16 @@ func (s *Server) storePostFile(w http.ResponseWriter, r *http.Request, fields ma
 		return refuse(http.StatusBadRequest, "InvalidArgument", "Bucket POST must contain a field named 'key'.")
 	}
 	key = strings.ReplaceAll(key, "${filename}", file.FileName())
-	if err := checkKey(key); err != nil {
+	if err := s.checkKey(key); err != nil {
 		return err
 	}
-	size, err := s.verifier.verifyPostForm(fields, key, s.bucket)
+	size, err := s.d.auth.verifyPostForm(fields, key, s.bucket)
 	if err != nil {
 		return err
 	}
 	size.max = min(size.max, s.maxObjectBytes)
 	// A form names the ACL "acl" where a PUT has the header x-cos-acl.
-	attrs, err := readObjectAttrs(fields, "acl")
+	attrs, err := s.d.readObjectAttrs(fields, s.d.acl.formField)
 	if err != nil {
 		return err
 	}
@@ -588,11 +595,11 @@ func (s *Server) storePostFile(w http.ResponseWriter, r *http.Request, fields ma
 }
 
 // answerPost follows success_action_redirect (303) or success_action_status
-// (200, 201 with a PostResponse document, else 204), as COS does.
+// (200, 201 with a PostResponse document, else 204), as COS and S3 do.
 func (s *Server) answerPost(w http.ResponseWriter, r *http.Request, fields map[string]string, meta objectMeta) error {
 	h := w.Header()
-	setObjectHeaders(h, meta)
-	location := objectLocation(r, meta.Key)
+	s.d.objectHeaders(h, meta)
+	location := objectLocation(r, s.d.objectPath(s.bucket, meta.Key))
 	h.Set("Location", location)
 	if redirect, err := url.Parse(fields["success_action_redirect"]); err == nil &&
 		(redirect.Scheme == "http" || redirect.Scheme == "https") {
@@ -625,13 +632,14 @@ type postResponse struct {
 	ETag     string
 }
 
-// objectLocation is the URL of key on this server, as the client addressed it.
-func objectLocation(r *http.Request, key string) string {
+// objectLocation is the URL of path on this server, as the client addressed
+// it.
+func objectLocation(r *http.Request, path string) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return (&url.URL{Scheme: scheme, Host: r.Host, Path: "/" + key}).String()
+	return (&url.URL{Scheme: scheme, Host: r.Host, Path: path}).String()
 }
 
 // Object files.
@@ -652,7 +660,8 @@ type objectMeta struct {
 	// CacheControl is the Cache-Control the object is served with, if any.
 	CacheControl string `json:"cache_control,omitempty"`
 	// Headers are the other metadata the object is served with:
-	// Content-Disposition, Content-Encoding, Expires and X-Cos-Meta-*.
+	// Content-Disposition, Content-Encoding, Expires and user metadata
+	// (X-Cos-Meta-*, X-Amz-Meta-*), keyed by canonical header name.
 	Headers map[string]string `json:"headers,omitempty"`
 	// ACL is private or public-read; empty inherits the bucket's (public-read).
 	ACL string `json:"acl,omitempty"`
@@ -738,13 +747,15 @@ func readObjectMeta(f *os.File) (objectMeta, error) {
 }
 
 // objectWrite is one object to store, with the size range it must fall in
-// and, when the client sent Content-MD5, the digest it must have.
+// and, when the client sent Content-MD5 or signed x-amz-content-sha256, the
+// digests it must have.
 type objectWrite struct {
-	key   string
-	attrs objectAttrs
-	body  io.Reader
-	size  sizeRange
-	md5   []byte
+	key    string
+	attrs  objectAttrs
+	body   io.Reader
+	size   sizeRange
+	md5    []byte
+	sha256 []byte
 }
 
 // writeObject streams in.body to a temporary file, checks its size and
@@ -761,12 +772,20 @@ func (s *Server) writeObject(ctx context.Context, in objectWrite) (meta objectMe
 			os.Remove(tmp.Name())
 		}
 	}()
-	sumMD5, sumCRC := md5.New(), crc64.New(crc64.MakeTable(crc64.ECMA))
+	sumMD5, sumCRC, sumSHA256 := md5.New(), crc64.New(crc64.MakeTable(crc64.ECMA)), sha256.New()
+	sinks := []io.Writer{tmp, sumMD5, sumCRC}
+	if in.sha256 != nil {
+		sinks = append(sinks, sumSHA256)
+	}
 	body := &clientBody{ctx: ctx, r: in.body}
 	// Reading one byte past the limit is how a body that is too large is
 	// told apart from one that is exactly the limit; reading stops there.
 	limit := min(in.size.max, int64(1<<62)) + 1
-	n, err := io.Copy(io.MultiWriter(tmp, sumMD5, sumCRC), io.LimitReader(body, limit))
+	n, err := io.Copy(io.MultiWriter(sinks...), io.LimitReader(body, limit))
+	if ce, ok := asCodedError(body.err); ok {
+		// A refusal of the body's own encoding (a chunk signature).
+		return objectMeta{}, ce
+	}
 	switch {
 	case body.err != nil:
 		return objectMeta{}, &codedError{status: http.StatusBadRequest, code: "IncompleteBody",
@@ -781,6 +800,8 @@ func (s *Server) writeObject(ctx context.Context, in objectWrite) (meta objectMe
 	case in.md5 != nil && string(in.md5) != string(sumMD5.Sum(nil)):
 		return objectMeta{}, refuse(http.StatusBadRequest, "BadDigest",
 			"The Content-MD5 you specified did not match what we received.")
+	case in.sha256 != nil && string(in.sha256) != string(sumSHA256.Sum(nil)):
+		return objectMeta{}, errContentSHA256Mismatch
 	}
 	meta = objectMeta{
 		Key:          in.key,
@@ -838,25 +859,7 @@ type objectAttrs struct {
 	storageClass string            // see objectMeta.StorageClass
 }
 
-const (
-	aclPrivate = "private"
-	// maxUserMetaBytes is COS's limit on x-cos-meta-*, names and values.
-	maxUserMetaBytes = 2 << 10
-)
-
-// isStorageClass reports whether class is one COS documents for PUT Object
-// besides STANDARD, the default.
-func isStorageClass(class string) bool {
-	switch class {
-	case "STANDARD_IA", "INTELLIGENT_TIERING", "ARCHIVE", "DEEP_ARCHIVE",
-		"MAZ_STANDARD", "MAZ_STANDARD_IA", "MAZ_INTELLIGENT_TIERING":
-		return true
-	}
-	return false
-}
-
-// isArchiveClass: COS will not read such an object's bytes until restored.
-func isArchiveClass(class string) bool { return class == "ARCHIVE" || class == "DEEP_ARCHIVE" }
+const aclPrivate = "private"
 
 var (
 	errPrivateObject = refuse(http.StatusForbidden, "AccessDenied",
@@ -876,21 +879,10 @@ func headerValues(h http.Header) map[string]string {
 	return m
 }
 
-// storedHeader reports whether a write's header (or form field) of this
-// lower-cased name is stored with the object and served with it; a signed
-// write must have signed every one it sends (checkStoredHeadersSigned).
-func storedHeader(name string) bool {
-	switch name {
-	case "content-type", "cache-control", "content-disposition", "content-encoding", "expires":
-		return true
-	}
-	return strings.HasPrefix(name, "x-cos-meta-")
-}
-
 // readObjectAttrs reads the attributes of a write from values, keyed by
 // lower-cased header or form field name; aclField names the ACL (x-cos-acl in
 // a header, acl in a form). Whatever else values hold is not stored.
-func readObjectAttrs(values map[string]string, aclField string) (objectAttrs, error) {
+func (d *dialect) readObjectAttrs(values map[string]string, aclField string) (objectAttrs, error) {
 	a := objectAttrs{contentType: values["content-type"], cacheControl: values["cache-control"]}
 	if a.contentType == "" {
 		a.contentType = defaultContentType
@@ -898,39 +890,55 @@ func readObjectAttrs(values map[string]string, aclField string) (objectAttrs, er
 	metaBytes := 0
 	for name, value := range values {
 		switch {
-		case name == "content-type", name == "cache-control", name == "x-cos-meta-":
+		case name == "content-type", name == "cache-control", name == d.metaPrefix:
 			continue // the first two are read above
-		case !storedHeader(name):
+		case !d.storedHeader(name):
 			continue
-		case strings.HasPrefix(name, "x-cos-meta-"):
-			metaBytes += len(name) - len("x-cos-meta-") + len(value)
+		case strings.HasPrefix(name, d.metaPrefix):
+			metaBytes += len(name) - len(d.metaPrefix) + len(value)
 		}
 		if a.headers == nil {
 			a.headers = make(map[string]string)
 		}
 		a.headers[http.CanonicalHeaderKey(name)] = value
 	}
-	if metaBytes > maxUserMetaBytes {
+	if metaBytes > d.maxUserMetaBytes {
 		return objectAttrs{}, refuse(http.StatusBadRequest, "MetadataTooLarge",
-			fmt.Sprintf("Your metadata headers exceed the maximum allowed metadata size of %d bytes.", maxUserMetaBytes))
+			fmt.Sprintf("Your metadata headers exceed the maximum allowed metadata size of %d bytes.", d.maxUserMetaBytes))
 	}
-	switch acl := values[aclField]; acl {
-	case "", "default":
-	case aclPrivate, "public-read":
-		a.acl = acl
-	default:
-		return objectAttrs{}, refuse(http.StatusBadRequest, "InvalidArgument",
-			aclField+" must be default, private or public-read.")
+	stored, ok := d.acl.values[values[aclField]]
+	if !ok {
+		return objectAttrs{}, refuse(http.StatusBadRequest, "InvalidArgument", aclField+" "+d.acl.invalid)
 	}
-	switch class := values["x-cos-storage-class"]; {
-	case class == "", class == "STANDARD":
-	case isStorageClass(class):
+	a.acl = stored
+	switch class := values[d.storageClassHeader]; {
+	case class == "", class == d.classes.standard:
+	case d.classes.named(class):
 		a.storageClass = class
 	default:
-		return objectAttrs{}, refuse(http.StatusBadRequest, "NotSupportedStorageClass",
+		return objectAttrs{}, refuse(http.StatusBadRequest, d.classes.invalidCode,
 			"The storage class you specified is not valid.")
 	}
 	return a, nil
+}
+
+// dropContentCoding removes coding from the stored Content-Encoding: S3
+// stores an aws-chunked upload "without the aws-chunked value in the
+// content-encoding header" (sigv4-streaming), since it describes the
+// transfer, not the object.
+func (a *objectAttrs) dropContentCoding(coding string) {
+	const name = "Content-Encoding"
+	var kept []string
+	for token := range strings.SplitSeq(a.headers[name], ",") {
+		if token = strings.TrimSpace(token); token != "" && !strings.EqualFold(token, coding) {
+			kept = append(kept, token)
+		}
+	}
+	if len(kept) == 0 {
+		delete(a.headers, name)
+		return
+	}
+	a.headers[name] = strings.Join(kept, ",")
 }
 
 func errEntityTooLarge(maxBytes int64) error {
@@ -961,19 +969,10 @@ func (b *clientBody) Read(p []byte) (int, error) {
 
 // Responses.
 
-// cosErrorDocument is COS's error body.
-type cosErrorDocument struct {
-	XMLName   xml.Name `xml:"Error"`
-	Code      string
-	Message   string
-	Resource  string
-	RequestID string `xml:"RequestId"`
-}
-
 var errInternal = &codedError{status: http.StatusInternalServerError, code: "InternalError",
 	message: "We encountered an internal error. Please try again."}
 
-// logMethod is the request method as logged: one of the methods COS serves,
+// logMethod is the request method as logged: one of the methods served,
 // or "other". Go's server takes any token as a method, of any length.
 func logMethod(m string) string {
 	switch m {
@@ -983,17 +982,18 @@ func logMethod(m string) string {
 	return "other"
 }
 
-// logPath is the request path as logged, cut to the longest key COS allows
-// (850 bytes), so that no client can make a log line as long as it likes.
+// logPath is the request path as logged, cut to the longest key any
+// protocol allows and a bucket segment, so that no client can make a log line
+// as long as it likes.
 func logPath(p string) string {
-	if len(p) <= maxKeyBytes+1 {
+	if len(p) <= maxLoggedPathBytes {
 		return p
 	}
-	return p[:maxKeyBytes+1] + "…"
+	return strings.ToValidUTF8(p[:maxLoggedPathBytes], "") + "…"
 }
 
-// writeError sends err as a COS error document. Anything that is not a COS
-// refusal is an internal error: its cause is logged, never sent.
+// writeError sends err as the protocol's error document. Anything that is
+// not a refusal is an internal error: its cause is logged, never sent.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID string, err error) {
 	ce, ok := asCodedError(err)
 	level := slog.LevelInfo
@@ -1001,7 +1001,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID st
 		ce, level = errInternal, slog.LevelError
 	}
 	attrs := []slog.Attr{
-		slog.String("method", logMethod(r.Method)), slog.String("path", logPath(r.URL.Path)),
+		slog.String("protocol", string(s.d.protocol)), slog.String("method", logMethod(r.Method)), slog.String("path", logPath(r.URL.Path)),
 		slog.Int("status", ce.status), slog.String("code", ce.code),
 		slog.String("message", ce.message), slog.String("request_id", requestID),
 	}
@@ -1010,15 +1010,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID st
 	} else if ce.cause != nil {
 		attrs = append(attrs, slog.String("cause", ce.cause.Error()))
 	}
-	s.log.LogAttrs(r.Context(), level, "local cos refused a request", attrs...)
+	s.log.LogAttrs(r.Context(), level, "local object server refused a request", attrs...)
 
-	body, merr := xml.Marshal(cosErrorDocument{
-		Code: ce.code, Message: ce.message, Resource: r.Host + r.URL.Path, RequestID: requestID,
-	})
-	if merr != nil {
-		body = nil // the status and x-cos-request-id still tell the client what happened
-	}
-	body = append([]byte("<?xml version='1.0' encoding='utf-8' ?>\n"), body...)
+	body := s.d.errorBody(ce, r, requestID)
 	h := w.Header()
 	h.Set("Content-Type", "application/xml")
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -41,10 +41,11 @@ var testCredentials = Key{SecretID: "AKIDlocaltest", SecretKey: "local-test-secr
 // testBucket is a Server behind a loopback HTTP server, with the
 // accepted credentials swappable at run time.
 type testBucket struct {
-	srv   *httptest.Server
-	url   *url.URL
-	dir   string
-	creds atomic.Pointer[[]Key]
+	srv      *httptest.Server
+	url      *url.URL
+	dir      string
+	protocol Protocol
+	creds    atomic.Pointer[[]Key]
 }
 
 func newTestBucket(t *testing.T, cfg Config, creds ...Key) *testBucket {
@@ -52,7 +53,13 @@ func newTestBucket(t *testing.T, cfg Config, creds ...Key) *testBucket {
 	if len(creds) == 0 {
 		creds = []Key{testCredentials}
 	}
-	b := &testBucket{dir: t.TempDir()}
+	b := &testBucket{dir: t.TempDir(), protocol: cfg.Protocol}
+	if b.protocol == "" {
+		b.protocol = ProtocolCOS
+	}
+	if cfg.Protocol == ProtocolS3 && cfg.Region == "" {
+		cfg.Region = testRegion
+	}
 	b.creds.Store(&creds)
 	cfg.Dir = b.dir
 	cfg.Bucket = testBucketName
@@ -415,16 +422,21 @@ func TestLocalServerPutLimits(t *testing.T) {
 // TestLocalServerRequiresContentLength sends a signed PUT with neither
 // Content-Length nor chunked encoding, which net/http's client never does.
 func TestLocalServerRequiresContentLength(t *testing.T) {
-	b := newTestBucket(t, Config{})
-	req := testutil.MustRequest(t, http.MethodPut, b.srv.URL+"/k", nil)
-	cos.AddAuthorizationHeader(testCredentials.SecretID, testCredentials.SecretKey, "", req, cos.NewAuthTime(time.Minute))
+	for _, proto := range protocols {
+		t.Run(string(proto), func(t *testing.T) { testRequiresContentLength(t, proto) })
+	}
+}
+
+func testRequiresContentLength(t *testing.T, proto Protocol) {
+	b := newProtocolBucket(t, proto, Config{})
+	req := b.signedPut(t, "k", nil, nil)
 	conn, err := net.Dial("tcp", b.url.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	var raw bytes.Buffer
-	fmt.Fprintf(&raw, "PUT /k HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", req.Host)
+	fmt.Fprintf(&raw, "PUT %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", req.URL.EscapedPath(), req.Host)
 	req.Header.Del("Host")
 	if err := req.Header.Write(&raw); err != nil {
 		t.Fatal(err)
@@ -437,7 +449,7 @@ func TestLocalServerRequiresContentLength(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code := testutil.COSErrorCode(t, resp); resp.StatusCode != http.StatusLengthRequired || code != "MissingContentLength" {
+	if code := b.errorCode(t, resp); resp.StatusCode != http.StatusLengthRequired || code != "MissingContentLength" {
 		t.Errorf("PUT without length: got %d %q; want 411 MissingContentLength", resp.StatusCode, code)
 	}
 }
@@ -445,20 +457,28 @@ func TestLocalServerRequiresContentLength(t *testing.T) {
 // TestLocalServerConcurrentPuts races writers of one key against readers:
 // every read must see one whole object whose bytes match its ETag.
 func TestLocalServerConcurrentPuts(t *testing.T) {
-	b := newTestBucket(t, Config{})
-	c := b.client(testCredentials)
-	ctx := context.Background()
-	if _, err := c.Object.Put(ctx, "hot", strings.NewReader("seed"), nil); err != nil {
-		t.Fatal(err)
+	for _, proto := range protocols {
+		t.Run(string(proto), func(t *testing.T) { testConcurrentPuts(t, proto) })
 	}
+}
+
+func testConcurrentPuts(t *testing.T, proto Protocol) {
+	b := newProtocolBucket(t, proto, Config{})
+	b.put(t, "hot", []byte("seed"), nil)
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for w := range 4 {
 		wg.Go(func() {
 			for i := range 8 {
 				body := bytes.Repeat([]byte{byte('a' + w)}, 1000*(w+1)+i)
-				if _, err := c.Object.Put(ctx, "hot", bytes.NewReader(body), nil); err != nil {
+				resp, err := http.DefaultClient.Do(b.signedPut(t, "hot", body, nil))
+				if err != nil {
 					errs <- err
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("PUT: status %d", resp.StatusCode)
 				}
 			}
 		})
@@ -466,7 +486,7 @@ func TestLocalServerConcurrentPuts(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range 16 {
-				resp, err := http.Get(b.srv.URL + "/hot")
+				resp, err := http.Get(b.objectURL("hot"))
 				if err != nil {
 					errs <- err
 					continue
@@ -820,9 +840,15 @@ func TestLocalServerLogsNoSecrets(t *testing.T) {
 // TestLocalServerLogsBounded: a request's method and path reach the log
 // from a bounded set and cut to a bounded length, whatever the client sends.
 func TestLocalServerLogsBounded(t *testing.T) {
+	for _, proto := range protocols {
+		t.Run(string(proto), func(t *testing.T) { testLogsBounded(t, proto) })
+	}
+}
+
+func testLogsBounded(t *testing.T, proto Protocol) {
 	var logs testutil.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b := newTestBucket(t, Config{Logger: logger})
+	b := newProtocolBucket(t, proto, Config{Logger: logger})
 	method := "X" + strings.Repeat("M", 8000)
 	testutil.Do(t, testutil.MustRequest(t, method, b.srv.URL+"/k", nil)).Body.Close()
 	testutil.Do(t, testutil.MustRequest(t, http.MethodGet, b.srv.URL+"/"+strings.Repeat("p", 8000), nil)).Body.Close()
@@ -926,10 +952,14 @@ func TestLocalServerCopy(t *testing.T) {
 // (objects are not flushed one by one) is never served, nor a 500: it is
 // missing, as if its upload had not happened.
 func TestLocalServerTornObjectReadsAsMissing(t *testing.T) {
-	b := newTestBucket(t, Config{})
-	if _, err := b.client(testCredentials).Object.Put(context.Background(), "whole.png", strings.NewReader("0123456789"), nil); err != nil {
-		t.Fatal(err)
+	for _, proto := range protocols {
+		t.Run(string(proto), func(t *testing.T) { testTornObjectReadsAsMissing(t, proto) })
 	}
+}
+
+func testTornObjectReadsAsMissing(t *testing.T, proto Protocol) {
+	b := newProtocolBucket(t, proto, Config{})
+	b.put(t, "whole.png", []byte("0123456789"), nil)
 	path := func(key string) string {
 		sum := sha256.Sum256([]byte(key))
 		return filepath.Join(b.dir, "objects", hex.EncodeToString(sum[:]))
@@ -947,11 +977,11 @@ func TestLocalServerTornObjectReadsAsMissing(t *testing.T) {
 		if err := os.WriteFile(path("torn.png"), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.Get(b.srv.URL + "/torn.png")
+		resp, err := http.Get(b.objectURL("torn.png"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code := testutil.COSErrorCode(t, resp); resp.StatusCode != http.StatusNotFound || code != "NoSuchKey" {
+		if code := b.errorCode(t, resp); resp.StatusCode != http.StatusNotFound || code != "NoSuchKey" {
 			t.Errorf("%s: %d %s; want 404 NoSuchKey", name, resp.StatusCode, code)
 		}
 	}

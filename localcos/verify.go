@@ -156,31 +156,6 @@ func (v signatureVerifier) verifyRequest(r *http.Request) (signatureFields, erro
 	return fields, nil
 }
 
-// checkStoredHeadersSigned refuses a write carrying a header the object would
-// be stored or served with (x-cos-*, Content-Type, Cache-Control,
-// Content-Disposition, Content-Encoding, Expires) that its signature does
-// not cover: whoever holds a presigned URL could otherwise choose them, e.g.
-// a year of Cache-Control or a public ACL. COS documents no such check;
-// the refusal is S3's for a presigned request with unsigned x-amz-* headers,
-// 403 AccessDenied "There were headers present in the request which were
-// not signed". headerList is the signature's, as verifyRequest returns it.
-func checkStoredHeadersSigned(r *http.Request, headerList []string) error {
-	var unsigned []string
-	for name := range r.Header {
-		if name = strings.ToLower(name); !strings.HasPrefix(name, "x-cos-") && !storedHeader(name) {
-			continue
-		}
-		if _, ok := slices.BinarySearch(headerList, strings.ToLower(uriEncode(name))); !ok {
-			unsigned = append(unsigned, name)
-		}
-	}
-	if len(unsigned) > 0 {
-		return refuse(http.StatusForbidden, "AccessDenied",
-			"There were headers present in the request which were not signed: "+fieldList(unsigned)+".")
-	}
-	return nil
-}
-
 // requestSignatureFields finds the signature of r: the Authorization header
 // first, then the SDK's merged "sign" parameter, then loose q-* parameters.
 func requestSignatureFields(r *http.Request) (signatureFields, error) {
@@ -587,6 +562,16 @@ func isPostSignatureField(name string) bool {
 // Refusals name fields, never their values: a value may be an STS token, and
 // refusals are logged.
 func checkPostConditions(conditions []postFormCondition, fields map[string]string, key, bucket string) (sizeRange, error) {
+	lookup := func(field string) (string, bool) { return postFieldValue(field, fields, key, bucket) }
+	return checkPostConditionsWith(conditions, fields, lookup, isPostSignatureField)
+}
+
+// checkPostConditionsWith holds a form to its policy's conditions, each
+// against the value lookup gives for its field, then refuses every field of
+// the form that no condition names, but those exempt. Each protocol's
+// verifier says how its fields are looked up and which are exempt.
+func checkPostConditionsWith(conditions []postFormCondition, fields map[string]string,
+	lookup func(field string) (string, bool), exempt func(name string) bool) (sizeRange, error) {
 	size := sizeRange{min: 0, max: math.MaxInt64}
 	covered := make(map[string]bool, len(conditions))
 	for _, c := range conditions {
@@ -595,7 +580,7 @@ func checkPostConditions(conditions []postFormCondition, fields map[string]strin
 			continue
 		}
 		covered[c.field] = true
-		got, ok := postFieldValue(c.field, fields, key, bucket)
+		got, ok := lookup(c.field)
 		if !ok {
 			return sizeRange{}, errPolicyFailed("Policy Condition failed: the form has no " + c.field + " field")
 		}
@@ -612,7 +597,7 @@ func checkPostConditions(conditions []postFormCondition, fields map[string]strin
 	}
 	var extra []string
 	for name := range fields {
-		if !covered[name] && !isPostSignatureField(name) {
+		if !covered[name] && !exempt(name) {
 			extra = append(extra, name)
 		}
 	}

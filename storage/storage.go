@@ -28,6 +28,10 @@ var (
 	// ErrArchived: the object is in an archive storage class, which storage
 	// will not read until it is restored.
 	ErrArchived = errors.New("object archived")
+	// ErrSizeRequired: the store takes no POST policy uploads, and an
+	// upload without a declared size cannot be signed as a PUT, which signs
+	// one exact Content-Length.
+	ErrSizeRequired = errors.New("storage: this store takes PUT uploads only, which need the declared size")
 )
 
 // StandardClass is the storage class uploads are signed for and Put writes

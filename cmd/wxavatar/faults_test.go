@@ -25,11 +25,13 @@ type faultyRig struct {
 // startFaulty runs the production configuration against a local object
 // server with fault injection and a WeChat that can be slow or broken, with
 // short timeouts so that each failure shows within a bounded time.
-func startFaulty(t *testing.T) *faultyRig {
+func startFaulty(t *testing.T, provider string) *faultyRig {
 	t.Helper()
-	faults := localcos.NewFaults(newTestCOS(t, localcos.Config{}))
-	cosSrv := httptest.NewServer(faults)
-	t.Cleanup(cosSrv.Close)
+	var faults *localcos.Faults
+	store := newTestStore(t, provider, localcos.Config{}, func(h http.Handler) http.Handler {
+		faults = localcos.NewFaults(h.(*localcos.Server))
+		return faults
+	})
 	wechat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch code := r.URL.Query().Get("js_code"); code {
 		case "slow":
@@ -45,11 +47,11 @@ func startFaulty(t *testing.T) *faultyRig {
 	}))
 	t.Cleanup(wechat.Close)
 	dbPath := filepath.Join(t.TempDir(), "faults.db")
-	srv := start(t, []string{"serve", "--env-file", ""}, serverEnv(wechat.URL, cosSrv.URL, "sqlite:"+dbPath+"?busy_timeout=200ms", map[string]string{
+	srv := start(t, []string{"serve", "--env-file", ""}, store.env(serverEnv(wechat.URL, "", "sqlite:"+dbPath+"?busy_timeout=200ms", map[string]string{
 		"WECHAT_TIMEOUT": "300ms", "COS_TIMEOUT": "300ms",
 		"LIMIT_PENDING_UPLOADS": "0", "LIMIT_UPLOADS_PER_MINUTE": "0", "LIMIT_SESSIONS_PER_MINUTE": "0",
 		"CONTENT_SECURITY": "off", // this fake WeChat knows only code2Session
-	}))
+	})))
 	return &faultyRig{srv: srv, c: client{t: t, base: srv.api}, faults: faults, dbPath: dbPath}
 }
 
@@ -69,7 +71,13 @@ func timed(f func() reply) (reply, time.Duration) {
 }
 
 func TestStorageFaults(t *testing.T) {
-	rig := startFaulty(t)
+	for _, provider := range testProviders {
+		t.Run(provider, func(t *testing.T) { testStorageFaults(t, provider) })
+	}
+}
+
+func testStorageFaults(t *testing.T, provider string) {
+	rig := startFaulty(t, provider)
 	token := rig.c.login("alice")
 	up := rig.uploaded(t, token)
 	for name, cfg := range map[string]localcos.FaultConfig{
@@ -96,7 +104,7 @@ func TestStorageFaults(t *testing.T) {
 }
 
 func TestWeChatFaults(t *testing.T) {
-	rig := startFaulty(t)
+	rig := startFaulty(t, providerCOS)
 	for _, code := range []string{"slow", "drop"} {
 		r, took := timed(func() reply { return rig.c.call("POST", "/v1/session", "", `{"code":"`+code+`"}`) })
 		if r.status != 502 || r.code() != "wechat_unavailable" {
@@ -112,7 +120,7 @@ func TestWeChatFaults(t *testing.T) {
 // stuck writer would: requests answer 503 and write nothing, and succeed
 // once the lock is gone.
 func TestDatabaseBusy(t *testing.T) {
-	rig := startFaulty(t)
+	rig := startFaulty(t, providerCOS)
 	token := rig.c.login("bob")
 	up := rig.uploaded(t, token)
 	locker, err := sql.Open("sqlite", rig.dbPath)
@@ -155,7 +163,7 @@ func TestDatabaseBusy(t *testing.T) {
 // TestShutdownDrains: a request in flight when SIGTERM arrives still gets its
 // answer; run then returns cleanly and the port closes.
 func TestShutdownDrains(t *testing.T) {
-	rig := startFaulty(t)
+	rig := startFaulty(t, providerCOS)
 	token := rig.c.login("carol")
 	up := rig.uploaded(t, token)
 	rig.faults.Set(localcos.FaultConfig{Latency: 120 * time.Millisecond}) // slow, within COS_TIMEOUT
@@ -182,7 +190,7 @@ func TestShutdownDrains(t *testing.T) {
 // no error, after the listeners close (were it not handled, it would kill
 // the test process).
 func TestSIGTERMStopsCleanly(t *testing.T) {
-	rig := startFaulty(t)
+	rig := startFaulty(t, providerCOS)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

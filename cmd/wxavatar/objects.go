@@ -10,6 +10,8 @@ import (
 	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/storage"
 	"github.com/wxavatar/wxavatar/storage/cos"
+	"github.com/wxavatar/wxavatar/storage/oss"
+	"github.com/wxavatar/wxavatar/storage/s3"
 )
 
 // provider is one storage provider's client, as storage/cos, storage/oss
@@ -26,7 +28,11 @@ type provider interface {
 	Ping(ctx context.Context) error
 }
 
-var _ provider = (*cos.Client)(nil)
+var (
+	_ provider = (*cos.Client)(nil)
+	_ provider = (*oss.Client)(nil)
+	_ provider = (*s3.Client)(nil)
+)
 
 // newProvider builds the client of the provider sc names; it makes no
 // network call. instrument wraps its transport (metrics).
@@ -36,6 +42,16 @@ func newProvider(sc storageConfig, publicBase *url.URL, instrument func(http.Rou
 		return cos.NewClient(cos.Config{
 			Bucket: sc.Bucket, BucketURL: sc.Endpoint, PublicBaseURL: publicBase,
 			Credentials: sc.Credentials, Timeout: sc.Timeout, Instrument: instrument,
+		})
+	case providerOSS:
+		return oss.New(oss.Config{
+			Endpoint: sc.Endpoint, Bucket: sc.Bucket, Region: sc.Region, PathStyle: sc.PathStyle,
+			PublicBaseURL: publicBase, Credentials: sc.Credentials, Timeout: sc.Timeout, Instrument: instrument,
+		})
+	case providerS3:
+		return s3.New(s3.Config{
+			Endpoint: sc.Endpoint, Bucket: sc.Bucket, Region: sc.Region, PathStyle: sc.PathStyle, PostPolicy: sc.PostPolicy,
+			PublicBaseURL: publicBase, Credentials: sc.Credentials, Timeout: sc.Timeout, Instrument: instrument,
 		})
 	}
 	return nil, fmt.Errorf("storage: STORAGE=%s is not built in", sc.Provider)
@@ -53,11 +69,6 @@ func (o objects) Pin(ctx context.Context) context.Context { return o.c.Pin(ctx) 
 
 func (o objects) SignUpload(ctx context.Context, spec avatar.UploadSpec) (avatar.SignedUpload, error) {
 	signed, err := o.c.SignUpload(ctx, storage.UploadSpec(spec))
-	if err == nil && signed.PostURL == "" && signed.PutURL == "" {
-		// A store without POST uploads (S3_POST_POLICY=false) and no
-		// declared size: there is no way to upload.
-		return avatar.SignedUpload{}, avatar.ErrSizeRequired
-	}
 	return avatar.SignedUpload(signed), objectsError(err)
 }
 
@@ -85,6 +96,7 @@ func objectsError(err error) error {
 		{storage.ErrNotFound, avatar.ErrObjectNotFound},
 		{storage.ErrArchived, avatar.ErrObjectArchived},
 		{storage.ErrUnavailable, avatar.ErrStorageUnavailable},
+		{storage.ErrSizeRequired, avatar.ErrSizeRequired},
 	} {
 		if errors.Is(err, pair.from) {
 			return domainError{domain: pair.to, err: err}

@@ -33,7 +33,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -179,12 +178,17 @@ func (k *contract) checkCoverage() {
 // (the shortest UPLOAD_TTL is a minute), 500, database_unavailable and
 // timeout.
 func TestOpenAPIContract(t *testing.T) {
+	for _, provider := range testProviders {
+		t.Run(provider, func(t *testing.T) { testOpenAPIContract(t, provider) })
+	}
+}
+
+func testOpenAPIContract(t *testing.T, provider string) {
 	const sessionLimit, confirmLimit = 15, 8
 	k := loadContract(t) // before the server: a broken document fails at once
 	wechat := fakeWeChat(t, testAppID, testAppSecret)
-	cosSrv := httptest.NewServer(newTestCOS(t, localcos.Config{}))
-	defer cosSrv.Close()
-	srv := start(t, []string{"serve", "--env-file", ""}, serverEnv(wechat.URL, cosSrv.URL, "sqlite:"+filepath.Join(t.TempDir(), "contract.db"), map[string]string{
+	store := newTestStore(t, provider, localcos.Config{}, nil)
+	srv := start(t, []string{"serve", "--env-file", ""}, store.env(serverEnv(wechat.URL, "", "sqlite:"+filepath.Join(t.TempDir(), "contract.db"), map[string]string{
 		"UPLOAD_MAX_BYTES":          fmt.Sprint(testMaxBytes),
 		"LIMIT_PENDING_UPLOADS":     "3",
 		"LIMIT_UPLOADS_PER_MINUTE":  "0", // the pending cap provides the uploads' 429
@@ -192,7 +196,7 @@ func TestOpenAPIContract(t *testing.T) {
 		"LIMIT_CONFIRMS_PER_MINUTE": fmt.Sprint(confirmLimit), // alice makes fewer
 		"WECHAT_PUSH_TOKEN":         contractPushToken,
 		"WECHAT_PUSH_AES_KEY":       contractPushKey,
-	}))
+	})))
 	k.base = srv.api
 	oversize := strings.Repeat(" ", 17<<10) // JSON white space: a valid body, over 16 KiB
 
@@ -356,7 +360,7 @@ func TestOpenAPIContract(t *testing.T) {
 	}
 
 	// Object storage gone: confirm and readiness say so.
-	cosSrv.Close()
+	store.srv.Close()
 	began := time.Now()
 	confirm(alice, jpeg.ID, 503, "storage_unavailable")
 	if d := time.Since(began); d > 5*time.Second {
@@ -364,7 +368,7 @@ func TestOpenAPIContract(t *testing.T) {
 	}
 	// This instance's /readyz answers its last verdict for 5 s; a fresh
 	// instance, with nothing checked yet, checks at once.
-	down := start(t, []string{"serve", "--env-file", ""}, serverEnv(wechat.URL, cosSrv.URL, "sqlite:"+filepath.Join(t.TempDir(), "down.db"), nil))
+	down := start(t, []string{"serve", "--env-file", ""}, store.env(serverEnv(wechat.URL, "", "sqlite:"+filepath.Join(t.TempDir(), "down.db"), nil)))
 	k.base = down.api
 	k.do(exchange{method: "GET", path: "/readyz", status: 503, code: "not_ready"})
 

@@ -521,9 +521,15 @@ func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 }
 
 func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials], logger *slog.Logger, srvs *servers) (net.Addr, error) {
+	region := cfg.Storage.Region
+	if cfg.Storage.Provider == providerCOS {
+		region = "" // COS's signatures name no region
+	}
 	local, err := localcos.New(localcos.Config{
-		Dir:    cfg.DevStorageDir,
-		Bucket: cfg.Storage.Bucket,
+		Dir:      cfg.DevStorageDir,
+		Bucket:   cfg.Storage.Bucket,
+		Protocol: localcos.Protocol(cfg.Storage.Provider),
+		Region:   region,
 		Credentials: func() []localcos.Key {
 			creds := *accepted.Load()
 			keys := make([]localcos.Key, len(creds))

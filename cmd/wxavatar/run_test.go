@@ -406,8 +406,16 @@ func (c client) signUpload(token, body string) signedUpload {
 	if err := json.Unmarshal(r.raw, &out); err != nil {
 		c.t.Fatal(err)
 	}
+	// Every provider's signatures and policy, for the check that none is
+	// ever logged.
+	for _, name := range signatureField {
+		c.remember(out.Upload.Post.Form[name])
+	}
+	c.remember(out.Upload.Post.Form["policy"])
 	if u, err := url.Parse(out.Upload.Put.URL); err == nil {
-		c.remember(out.Upload.Post.Form["q-signature"], out.Upload.Post.Form["policy"], u.Query().Get("q-signature"))
+		for _, name := range signatureParam {
+			c.remember(u.Query().Get(name))
+		}
 	}
 	return out.Upload
 }
@@ -602,21 +610,27 @@ const (
 )
 
 // TestEndToEnd runs the production configuration: a fake WeChat, the local
-// object server standing in for COS, and the real program started by run.
+// object server standing in for each storage provider in turn, and the real
+// program started by run.
 func TestEndToEnd(t *testing.T) {
+	for _, provider := range testProviders {
+		t.Run(provider, func(t *testing.T) { testEndToEnd(t, provider) })
+	}
+}
+
+func testEndToEnd(t *testing.T, provider string) {
 	wechat := fakeWeChat(t, testAppID, testAppSecret)
 	var clockShift atomic.Int64 // lets the test move the object server's clock
 	cosLogs := &testutil.SyncBuffer{}
-	cosSrv := httptest.NewServer(newTestCOS(t, localcos.Config{
+	store := newTestStore(t, provider, localcos.Config{
 		Logger: slog.New(slog.NewJSONHandler(cosLogs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    func() time.Time { return time.Now().Add(time.Duration(clockShift.Load())) },
-	}))
-	defer cosSrv.Close()
+	}, nil)
 
-	env := serverEnv(wechat.URL, cosSrv.URL, "sqlite:"+filepath.Join(t.TempDir(), "e2e.db"), map[string]string{
+	env := store.env(serverEnv(wechat.URL, "", "sqlite:"+filepath.Join(t.TempDir(), "e2e.db"), map[string]string{
 		"UPLOAD_MAX_BYTES": fmt.Sprint(testMaxBytes),
 		"METRICS_ADDR":     "127.0.0.1:0",
-	})
+	}))
 	srv := start(t, []string{"serve", "--env-file", ""}, env)
 	var secrets []string
 	c := client{t: t, base: srv.api, secrets: &secrets}
@@ -641,7 +655,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("confirm: %d %s", r.status, r.raw)
 		}
 		// The avatar is re-encoded under a key no signature names.
-		wantURL := cosSrv.URL + "/avatars/" + strings.TrimSuffix(strings.TrimPrefix(up.Key, "uploads/"), ".png") + "/avatar"
+		wantURL := store.objectURL("avatars/" + strings.TrimSuffix(strings.TrimPrefix(up.Key, "uploads/"), ".png") + "/avatar")
 		confirmed := decodeAs[confirmReply](t, r).User
 		if got := confirmed.avatarURL(); got != wantURL || up.URL != wantURL {
 			t.Errorf("avatar_url = %v, upload url %s; want %s", got, up.URL, wantURL)
@@ -667,7 +681,7 @@ func TestEndToEnd(t *testing.T) {
 		if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
 			t.Errorf("avatar Cache-Control = %q; want it cached for good (its key is never written again)", cc)
 		}
-		if status, _ := download(t, cosSrv.URL+"/"+up.Key); status == 200 {
+		if status, _ := download(t, store.objectURL(up.Key)); status == 200 {
 			t.Errorf("the uploaded file outlived the confirm")
 		}
 
@@ -709,7 +723,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		me := c.call("GET", "/v1/me", alice, "")
 		avatar := decodeAs[userReply](t, me).User.avatarURL()
-		if avatar != up.URL || avatar != cosSrv.URL+"/avatars/"+strings.TrimSuffix(strings.TrimPrefix(up.Key, "uploads/"), ".jpg")+"/avatar" {
+		if avatar != up.URL || avatar != store.objectURL("avatars/"+strings.TrimSuffix(strings.TrimPrefix(up.Key, "uploads/"), ".jpg")+"/avatar") {
 			t.Errorf("avatar_url = %s; want the JPEG's URL %s", avatar, up.URL)
 		}
 		if status, got := download(t, avatar); status != 200 {
@@ -722,9 +736,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("object server refuses bad uploads", func(t *testing.T) {
 		data := testImage(t, "png")
 		up := c.newUpload(alice, "image/png")
-		sig := up.Post.Form["q-signature"]
+		sig := up.Post.Form[signatureField[provider]]
 		tampered := strings.Repeat("0", len(sig))
-		if got := postForm(t, up, data, map[string]string{"q-signature": tampered}); got.status != 403 || got.code != "SignatureDoesNotMatch" {
+		if got := postForm(t, up, data, map[string]string{signatureField[provider]: tampered}); got.status != 403 || got.code != "SignatureDoesNotMatch" {
 			t.Errorf("bad signature: %+v; want 403 SignatureDoesNotMatch", got)
 		}
 		if got := postForm(t, up, data, map[string]string{"Content-Type": "text/html"}); got.status != 403 || got.code != "AccessDenied" {
@@ -756,7 +770,7 @@ func TestEndToEnd(t *testing.T) {
 		if r := c.confirm(alice, up.ID); r.status != 422 || r.code() != "upload_rejected" {
 			t.Errorf("confirm: %d %q; want 422 upload_rejected", r.status, r.code())
 		}
-		if status, _ := download(t, cosSrv.URL+"/"+up.Key); status != 404 {
+		if status, _ := download(t, store.objectURL(up.Key)); status != 404 {
 			t.Errorf("rejected object still served: %d; want 404", status)
 		}
 	})
@@ -814,7 +828,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		for _, want := range []string{
 			`wxavatar_upstream_requests_total{outcome="ok",upstream="wechat"}`,
-			`wxavatar_upstream_requests_total{outcome="ok",upstream="cos"}`,
+			`wxavatar_upstream_requests_total{outcome="ok",upstream="` + provider + `"}`,
 			`wxavatar_uploads_total{event="confirmed"} 2`,
 			`wxavatar_http_requests_total{method="POST",route="/v1/avatar/uploads/:id/confirm",status="200"}`,
 		} {
