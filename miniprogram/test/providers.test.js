@@ -53,7 +53,7 @@ for (const p of PROVIDERS) {
       try {
         srv = await startServer({ env: p.env })
       } catch (e) {
-        const m = /STORAGE=\w+ is not built in/.exec(e.message)
+        const m = /STORAGE=\w+ is not built in|protocol "\w+" is reserved: its verifier is not wired in yet/.exec(e.message)
         if (!m) throw e
         missing = 'the service says: ' + m[0]
         return
