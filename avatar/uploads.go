@@ -14,12 +14,18 @@ var imageExt = map[string]string{
 	"image/webp": ".webp",
 }
 
+// PublicPrefix starts the key of every object the service publishes: the
+// avatars and thumbnails confirm writes. The bucket's policy makes what is
+// under it publicly readable, and nothing else (deploy/README.md, "Bucket
+// setup").
+const PublicPrefix = "avatars/"
+
 const (
 	// uploadsPrefix holds what clients upload, private until confirm
 	// checks it; avatarsPrefix holds the avatars confirm writes, public.
 	// Uploads signed before 2026-12 have their keys under avatars/ too.
 	uploadsPrefix = "uploads/"
-	avatarsPrefix = "avatars/"
+	avatarsPrefix = PublicPrefix
 	// clockSkew starts each signature a little in the past so that COS,
 	// whose clock may lag ours, does not see it as not yet valid.
 	clockSkew = time.Minute

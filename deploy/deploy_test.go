@@ -6,7 +6,8 @@
 // Secret mounted as a directory that SIGHUP rereads, a grace period longer
 // than the drain, a static non-root image, and a reload that really reloads;
 // and that the bucket setup in README.md (CAM and bucket policies, CORS,
-// lifecycle) follows the key layout and the COS calls of the code.
+// lifecycle) follows the key layout and the COS calls of the code;
+// providers_test.go does the same for OSS and S3.
 package deploy
 
 import (
@@ -52,8 +53,12 @@ const (
 )
 
 // secretSettings are the settings that may come from a file (NAME_FILE) and
-// that SIGHUP rereads.
-var secretSettings = []string{"WECHAT_SECRET", "WECHAT_PUSH_TOKEN", "WECHAT_PUSH_AES_KEY", "JWT_KEYS", "COS_SECRET_ID", "COS_SECRET_KEY", "COS_SESSION_TOKEN"}
+// that SIGHUP rereads: every storage provider's credentials among them
+// (TestSecretSettingsFollowConfig keeps them in step with cmd/wxavatar).
+var secretSettings = []string{"WECHAT_SECRET", "WECHAT_PUSH_TOKEN", "WECHAT_PUSH_AES_KEY", "JWT_KEYS",
+	"COS_SECRET_ID", "COS_SECRET_KEY", "COS_SESSION_TOKEN",
+	"OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SECURITY_TOKEN",
+	"S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_SESSION_TOKEN"}
 
 // fileSecrets are the keys `serve` needs in production, which every example
 // takes from files: the WeChat secret, the message push's Token and
@@ -1442,17 +1447,20 @@ const bucketResource = "qcs::cos:<region>:uid/<appid>:<bucket>/"
 // the releases whose upload keys shared avatars/ with the avatars.
 const upgradeHeading = "### Upgrading from the previous release"
 
-// bucketSetupSection is the README's "## Bucket setup" section, up to the next
-// "## " heading.
-func bucketSetupSection(t *testing.T) string {
+// The headings of the bucket setup: the part all providers share (the key
+// layout), then one section per provider.
+const (
+	setupHeading    = "## Bucket setup"
+	cosSetupHeading = "## Bucket setup: Tencent COS (`STORAGE=cos`)"
+)
+
+// readmeSection is the section of deploy/README.md under heading (a whole
+// "## …" line), up to the next "## " heading.
+func readmeSection(t *testing.T, heading string) string {
 	t.Helper()
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(b), "\n## Bucket setup\n")
+	_, section, ok := strings.Cut(readmeText(t), "\n"+heading+"\n")
 	if !ok {
-		t.Fatal("deploy/README.md has no \"## Bucket setup\" section")
+		t.Fatalf("deploy/README.md has no %q section", heading)
 	}
 	if i := strings.Index(section, "\n## "); i >= 0 {
 		section = section[:i]
@@ -1460,30 +1468,46 @@ func bucketSetupSection(t *testing.T) string {
 	return section
 }
 
-// setupBlock is a fenced code block of the bucket setup, and whether it is in
-// its upgrade subsection.
+// bucketSetupSection is what deploy/README.md says of a COS bucket: the shared
+// "## Bucket setup" section and COS's own.
+func bucketSetupSection(t *testing.T) string {
+	t.Helper()
+	return readmeSection(t, setupHeading) + "\n" + readmeSection(t, cosSetupHeading)
+}
+
+// setupBlock is a fenced code block of a bucket setup section, the "### "
+// subsection it is in ("" before the first), and whether that is the upgrade
+// subsection.
 type setupBlock struct {
 	text    string
 	upgrade bool
+	sub     string
 }
 
-// bucketSetupBlocks returns the fenced code blocks of lang under the README's
-// "## Bucket setup" heading, indented ones (in list items) included.
+// bucketSetupBlocks returns the fenced code blocks of lang in the COS bucket
+// setup, indented ones (in list items) included.
 func bucketSetupBlocks(t *testing.T, lang string) []setupBlock {
+	t.Helper()
+	return sectionBlocks(t, bucketSetupSection(t), lang)
+}
+
+// sectionBlocks returns the fenced code blocks of lang in section, indented
+// ones (in list items) included.
+func sectionBlocks(t *testing.T, section, lang string) []setupBlock {
 	t.Helper()
 	var blocks []setupBlock
 	var cur []string
-	indent, in, upgrade := "", false, false
-	for _, line := range strings.Split(bucketSetupSection(t), "\n") {
+	indent, in, sub := "", false, ""
+	for _, line := range strings.Split(section, "\n") {
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case !in && strings.HasPrefix(line, "### "):
-			upgrade = line == upgradeHeading
+			sub = line
 		case !in && trimmed == "```"+lang:
 			in, cur, indent = true, nil, line[:len(line)-len(strings.TrimLeft(line, " "))]
 		case in && trimmed == "```":
 			in = false
-			blocks = append(blocks, setupBlock{strings.Join(cur, "\n"), upgrade})
+			blocks = append(blocks, setupBlock{strings.Join(cur, "\n"), sub == upgradeHeading, sub})
 		case in:
 			cur = append(cur, strings.TrimPrefix(line, indent))
 		}

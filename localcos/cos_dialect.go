@@ -47,7 +47,7 @@ func cosDialect(cfg Config, now func() time.Time) *dialect {
 			conditionPrefix: "x-cos-copy-source-",
 			ifMatch:         "x-cos-copy-source-if-match", ifNoneMatch: "x-cos-copy-source-if-none-match",
 			sourceKey: cosCopySourceKey,
-			result: func(meta objectMeta) any {
+			result: func(_ http.Header, meta objectMeta) any {
 				return cosCopyObjectResult{
 					ETag: `"` + meta.ETag + `"`, LastModified: meta.Modified.Format(time.RFC3339),
 					CRC64: strconv.FormatUint(meta.CRC64, 10),

@@ -22,16 +22,16 @@ const (
 	// ProtocolS3 is Amazon S3 with Signature Version 4: one bucket served
 	// path-style (/bucket/key), x-amz- headers, S3's error documents.
 	ProtocolS3 Protocol = "s3"
-	// ProtocolOSS is reserved for Aliyun OSS (V4 signatures, x-oss-
-	// headers, path-style addressing too). New refuses it until its
-	// verifier is wired in.
+	// ProtocolOSS is Aliyun OSS with V4 signatures (OSS4-HMAC-SHA256): one
+	// bucket served path-style (/bucket/key) or by a host name that starts
+	// with the bucket's, x-oss- headers, OSS's error documents.
 	ProtocolOSS Protocol = "oss"
 )
 
 // dialect is everything one protocol names or decides differently. A
 // protocol plugs in by returning one from its constructor (cosDialect,
-// s3Dialect; newDialect picks by Config.Protocol); the Server never
-// branches on the protocol itself.
+// s3Dialect, ossDialect; newDialect picks by Config.Protocol); the Server
+// never branches on the protocol itself.
 type dialect struct {
 	protocol Protocol
 
@@ -39,6 +39,11 @@ type dialect struct {
 	// S3 and OSS serve a bucket addressed by IP or localhost. Otherwise the
 	// host names the bucket and the whole path is the key (COS).
 	pathStyle bool
+	// virtualHost, when set, reports whether a request's Host names the
+	// bucket itself (bucket.oss-cn-hangzhou.aliyuncs.com), so that the
+	// whole path is the key even in a path-style dialect. It must be the
+	// verifier's own rule, so that the key signed is the key served.
+	virtualHost func(host string) bool
 	// maxKeyBytes is the longest object key, in bytes; a longer one is
 	// refused with keyTooLongCode.
 	maxKeyBytes    int
@@ -60,6 +65,9 @@ type dialect struct {
 	// form's field and a GET's answer; classes are the ones it may name.
 	storageClassHeader string
 	classes            storageClasses
+	// nameStandardClass: GET and HEAD name the standard class too, as OSS
+	// does (x-oss-storage-class: Standard); COS and S3 name only the others.
+	nameStandardClass bool
 	// copy names PUT Object - Copy's headers; nil when the protocol's copy
 	// is not served.
 	copy *copyRules
@@ -67,10 +75,26 @@ type dialect struct {
 	auth requestAuth
 	// objectHeaders sets what the protocol answers about a stored object
 	// on GET, HEAD and every write besides its metadata: the ETag, and
-	// COS's CRC64, which its SDK checks after every upload.
+	// COS's and OSS's CRC-64, which their SDKs check after every upload.
 	objectHeaders func(h http.Header, meta objectMeta)
-	// errorBody is the protocol's error document for a refusal.
-	errorBody func(ce *codedError, r *http.Request, requestID string) []byte
+	// upperCaseETag: the ETag is the MD5 in upper-case hex, as OSS writes
+	// it; COS and S3 write lower case.
+	upperCaseETag bool
+	// errorBody is the protocol's error document for a refusal;
+	// errorHeaders, when set, adds the headers the protocol sends with one.
+	errorBody    func(ce *codedError, r *http.Request, requestID string) []byte
+	errorHeaders func(h http.Header, ce *codedError, body []byte, r *http.Request)
+	// sha256Mismatch refuses a write whose bytes are not the SHA-256 its
+	// signature claims (x-amz-content-sha256, x-oss-content-sha256).
+	sha256Mismatch error
+	// postContentType, when set, chooses the stored type of a POST form's
+	// file from the form's fields and the file part's own Content-Type
+	// (OSS's order); otherwise the Content-Type field is stored.
+	postContentType func(fields map[string]string, fileType string) string
+	// rangeRule, when set, applies the protocol's reading of a GET's Range
+	// before it is served: it returns the request to serve (the Range
+	// dropped, to answer with the whole object) or a refusal.
+	rangeRule func(r *http.Request, size int64) (*http.Request, error)
 	// bucketGet answers a GET of the bucket itself; nil refuses it with
 	// 405, as COS's dialect does.
 	bucketGet func(s *Server, w http.ResponseWriter, r *http.Request) error
@@ -113,6 +137,10 @@ type verifiedRequest struct {
 	// contentCoding is a Content-Encoding token that describes the
 	// transfer only (aws-chunked) and is not stored with the object.
 	contentCoding string
+	// checkStored, when set, is the protocol's own rule for the stored
+	// headers a write must have signed, in place of the dialect's
+	// (checkStoredHeadersSigned).
+	checkStored func(r *http.Request) error
 }
 
 // aclRules are a protocol's object ACL names.
@@ -120,8 +148,9 @@ type aclRules struct {
 	header    string // in a PUT or copy (x-cos-acl, x-amz-acl)
 	formField string // in a POST form ("acl")
 	// values maps each ACL a write may name to what is stored: "" (the
-	// bucket's, which anyone may read: the production bucket's policy makes
-	// avatars/* public), aclPrivate or aclPublicRead.
+	// bucket's: anyone may read it, or with Config.PublicPrefixes only under
+	// those prefixes, as the production bucket's policy publishes
+	// avatars/*), aclPrivate or aclPublicRead.
 	values map[string]string
 	// invalid is the message refusing any other value.
 	invalid string
@@ -158,8 +187,9 @@ type copyRules struct {
 	conditionPrefix, ifMatch, ifNoneMatch string
 	// sourceKey reads the source key from the source header's value.
 	sourceKey func(s *Server, r *http.Request, value string) (string, error)
-	// result is the XML document answering a copy.
-	result func(meta objectMeta) any
+	// result is the XML document answering a copy; it may set headers of
+	// the answer in h.
+	result func(h http.Header, meta objectMeta) any
 }
 
 // newDialect is the dialect of cfg.Protocol.
@@ -167,13 +197,13 @@ func newDialect(cfg Config, now func() time.Time) (*dialect, error) {
 	switch cfg.Protocol {
 	case "", ProtocolCOS:
 		if cfg.Region != "" {
-			return nil, fmt.Errorf("localcos: Region is for the s3 protocol; the cos protocol names none")
+			return nil, fmt.Errorf("localcos: Region is for the s3 and oss protocols; the cos protocol names none")
 		}
 		return cosDialect(cfg, now), nil
 	case ProtocolS3:
 		return s3Dialect(cfg, now)
 	case ProtocolOSS:
-		return nil, fmt.Errorf("localcos: protocol %q is reserved: its verifier is not wired in yet", cfg.Protocol)
+		return ossDialect(cfg, now)
 	}
 	return nil, fmt.Errorf("localcos: unknown protocol %q (want %q, %q or %q)", cfg.Protocol, ProtocolCOS, ProtocolS3, ProtocolOSS)
 }
@@ -206,7 +236,13 @@ func (d *dialect) storedHeader(name string) bool {
 // COS documents no such check; the refusal is S3's for a presigned request
 // with unsigned x-amz-* headers, 403 AccessDenied "There were headers
 // present in the request which were not signed".
+//
+// A protocol may have a rule of its own (verifiedRequest.checkStored): OSS
+// holds presigned writes to it, its Content-Length included.
 func (d *dialect) checkStoredHeadersSigned(r *http.Request, vr verifiedRequest) error {
+	if vr.checkStored != nil {
+		return vr.checkStored(r)
+	}
 	var unsigned []string
 	for name := range r.Header {
 		if name = strings.ToLower(name); !strings.HasPrefix(name, d.headerPrefix) && !d.storedHeader(name) {
@@ -221,6 +257,30 @@ func (d *dialect) checkStoredHeadersSigned(r *http.Request, vr verifiedRequest) 
 			"There were headers present in the request which were not signed: "+fieldList(unsigned)+".")
 	}
 	return nil
+}
+
+// quotedETag is the ETag header value of meta's bytes.
+func (d *dialect) quotedETag(meta objectMeta) string {
+	if d.upperCaseETag {
+		return `"` + strings.ToUpper(meta.ETag) + `"`
+	}
+	return `"` + meta.ETag + `"`
+}
+
+// errSHA256Mismatch is the protocol's refusal of bytes that are not the
+// SHA-256 the signature claims; S3's when the protocol names none, so that
+// a mismatch is never taken for success.
+func (d *dialect) errSHA256Mismatch() error {
+	if d.sha256Mismatch != nil {
+		return d.sha256Mismatch
+	}
+	return errContentSHA256Mismatch
+}
+
+// bucketInPath reports whether the first path segment of r names the
+// bucket.
+func (d *dialect) bucketInPath(r *http.Request) bool {
+	return d.pathStyle && (d.virtualHost == nil || !d.virtualHost(r.Host))
 }
 
 // named reports whether a write may name class besides the standard one.

@@ -148,11 +148,7 @@ func (v ossVerifier) resource(r *http.Request) (bucket, object string, err error
 	if !ok {
 		return "", "", refuse(http.StatusBadRequest, "InvalidURI", "The request path does not start with '/'.")
 	}
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if strings.HasPrefix(strings.ToLower(host), v.bucket+".") {
+	if v.virtualHosted(r.Host) {
 		return v.bucket, path, nil
 	}
 	if path == "" {
@@ -163,6 +159,17 @@ func (v ossVerifier) resource(r *http.Request) (bucket, object string, err error
 		return "", "", ossErrNoSuchBucket
 	}
 	return bucket, object, nil
+}
+
+// virtualHosted reports whether host (a Host header, with or without its
+// port) names the bucket: its first label is the bucket's name. An IP
+// address never does. The server routes by this same rule, so that the
+// object a signature covers is the object served.
+func (v ossVerifier) virtualHosted(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return net.ParseIP(host) == nil && strings.HasPrefix(strings.ToLower(host), v.bucket+".")
 }
 
 // ossCredential is a parsed <AccessKeyId>/<date>/<region>/oss/aliyun_v4_request.

@@ -71,13 +71,14 @@ func s3Dialect(cfg Config, now func() time.Time) (*dialect, error) {
 			conditionPrefix: "x-amz-copy-source-if-",
 			ifMatch:         "x-amz-copy-source-if-match", ifNoneMatch: "x-amz-copy-source-if-none-match",
 			sourceKey: s3CopySourceKey,
-			result: func(meta objectMeta) any {
+			result: func(_ http.Header, meta objectMeta) any {
 				return s3CopyObjectResult{Xmlns: s3Namespace, ETag: `"` + meta.ETag + `"`, LastModified: meta.Modified.Format(s3Time)}
 			},
 		},
-		auth:          sigV4Verifier{credentials: cfg.Credentials, now: now, region: region, service: "s3"},
-		objectHeaders: func(h http.Header, meta objectMeta) { h.Set("ETag", `"`+meta.ETag+`"`) },
-		errorBody:     s3ErrorBody,
+		auth:           sigV4Verifier{credentials: cfg.Credentials, now: now, region: region, service: "s3"},
+		sha256Mismatch: errContentSHA256Mismatch,
+		objectHeaders:  func(h http.Header, meta objectMeta) { h.Set("ETag", `"`+meta.ETag+`"`) },
+		errorBody:      s3ErrorBody,
 		bucketGet: func(s *Server, w http.ResponseWriter, r *http.Request) error {
 			return s3BucketGet(s, w, r, region)
 		},
@@ -118,24 +119,30 @@ type s3CopyObjectResult struct {
 	ETag         string
 }
 
-// s3CopySourceKey reads x-amz-copy-source: "/bucket/key" or "bucket/key",
-// URL-encoded, of this bucket; a version (?versionId=) is not kept here.
-func s3CopySourceKey(s *Server, r *http.Request, value string) (string, error) {
+// s3CopySourceKey reads x-amz-copy-source.
+func s3CopySourceKey(s *Server, _ *http.Request, value string) (string, error) {
+	return pathCopySourceKey(s, value, "x-amz-copy-source")
+}
+
+// pathCopySourceKey reads a copy source header as S3 and OSS write it:
+// "/bucket/key" or "bucket/key", URL-encoded, of this bucket; a version
+// (?versionId=) is not kept here.
+func pathCopySourceKey(s *Server, value, header string) (string, error) {
 	source, query, versioned := strings.Cut(strings.TrimPrefix(value, "/"), "?")
 	if versioned {
 		if strings.HasPrefix(query, "versionId=") {
 			return "", refuse(http.StatusNotImplemented, "NotImplemented", "The local object server keeps no object versions.")
 		}
-		return "", refuse(http.StatusBadRequest, "InvalidArgument", "x-amz-copy-source must be /<bucket>/<URL-encoded key>.")
+		return "", refuse(http.StatusBadRequest, "InvalidArgument", header+" must be /<bucket>/<URL-encoded key>.")
 	}
 	decoded, err := url.PathUnescape(source)
 	if err != nil {
-		return "", refuse(http.StatusBadRequest, "InvalidArgument", "x-amz-copy-source is not URL-encoded correctly.")
+		return "", refuse(http.StatusBadRequest, "InvalidArgument", header+" is not URL-encoded correctly.")
 	}
 	bucket, key, ok := strings.Cut(decoded, "/")
 	switch {
 	case !ok || bucket == "" || key == "":
-		return "", refuse(http.StatusBadRequest, "InvalidArgument", "x-amz-copy-source must be /<bucket>/<URL-encoded key>.")
+		return "", refuse(http.StatusBadRequest, "InvalidArgument", header+" must be /<bucket>/<URL-encoded key>.")
 	case bucket != s.bucket:
 		return "", errNoSuchBucket
 	}

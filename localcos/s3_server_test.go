@@ -77,10 +77,24 @@ func (b *testBucket) objectURL(key string) string {
 // errorCode reads the protocol's error document from resp and closes it.
 func (b *testBucket) errorCode(t *testing.T, resp *http.Response) string {
 	t.Helper()
-	if b.protocol == ProtocolCOS {
+	switch b.protocol {
+	case ProtocolCOS:
 		return testutil.COSErrorCode(t, resp)
+	case ProtocolOSS:
+		return ossErrorCode(t, resp)
 	}
 	return s3ErrorCode(t, resp)
+}
+
+// etagOf is the ETag header the bucket's protocol answers for data: the
+// quoted hex MD5, in upper case on OSS.
+func (b *testBucket) etagOf(data []byte) string {
+	sum := md5.Sum(data)
+	hexSum := hex.EncodeToString(sum[:])
+	if b.protocol == ProtocolOSS {
+		hexSum = strings.ToUpper(hexSum)
+	}
+	return `"` + hexSum + `"`
 }
 
 // s3ErrorCode reads an S3 error document, checking it is one as S3 writes
@@ -804,7 +818,10 @@ func TestNewProtocolConfig(t *testing.T) {
 	}{
 		{"s3 without a region", Config{Protocol: ProtocolS3, Dir: dir, Bucket: "b-1", Credentials: creds}, "Region"},
 		{"s3 with a bucket S3 would refuse", Config{Protocol: ProtocolS3, Region: "us-east-1", Dir: dir, Bucket: "Bad_Bucket", Credentials: creds}, "bucket name"},
-		{"oss, not wired yet", Config{Protocol: ProtocolOSS, Region: "cn-hangzhou", Dir: dir, Bucket: "b-1", Credentials: creds}, "reserved"},
+		{"oss without a region", Config{Protocol: ProtocolOSS, Dir: dir, Bucket: "b-1", Credentials: creds}, "Region"},
+		{"oss with an endpoint's name for a region", Config{Protocol: ProtocolOSS, Region: "oss-cn-hangzhou", Dir: dir, Bucket: "b-1", Credentials: creds}, "region id"},
+		{"oss with a bucket OSS would refuse", Config{Protocol: ProtocolOSS, Region: "cn-hangzhou", Dir: dir, Bucket: "b.1", Credentials: creds}, "bucket name"},
+		{"oss", Config{Protocol: ProtocolOSS, Region: "cn-hangzhou", Dir: dir, Bucket: "b-1", Credentials: creds}, ""},
 		{"an unknown protocol", Config{Protocol: "gcs", Dir: dir, Bucket: "b-1", Credentials: creds}, "unknown protocol"},
 		{"cos with a region", Config{Region: "us-east-1", Dir: dir, Bucket: "b-1", Credentials: creds}, "Region"},
 		{"s3", Config{Protocol: ProtocolS3, Region: "us-east-1", Dir: dir, Bucket: "b-1", Credentials: creds}, ""},
@@ -821,7 +838,7 @@ func TestNewProtocolConfig(t *testing.T) {
 }
 
 // protocols are the protocols a shared test runs against.
-var protocols = []Protocol{ProtocolCOS, ProtocolS3}
+var protocols = []Protocol{ProtocolCOS, ProtocolS3, ProtocolOSS}
 
 // newProtocolBucket is a test bucket speaking proto.
 func newProtocolBucket(t *testing.T, proto Protocol, cfg Config, creds ...Key) *testBucket {
@@ -838,11 +855,29 @@ func (b *testBucket) signedPut(t *testing.T, key string, data []byte, header htt
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	if b.protocol == ProtocolCOS {
+	switch b.protocol {
+	case ProtocolCOS:
 		cosAddAuthorization(req)
 		return req
+	case ProtocolOSS:
+		return ossSignedRequest(t, req, testCredentials, key)
 	}
 	return s3SignedRequest(req, testCredentials, hexSum(data))
+}
+
+// signedGet is a GET of key (HEAD with method), signed in its
+// Authorization header as the bucket's protocol signs.
+func (b *testBucket) signedGet(t *testing.T, method, key string) *http.Request {
+	t.Helper()
+	req := testutil.MustRequest(t, method, b.objectURL(key), nil)
+	switch b.protocol {
+	case ProtocolCOS:
+		cosAddAuthorization(req)
+		return req
+	case ProtocolOSS:
+		return ossSignedRequest(t, req, testCredentials, key)
+	}
+	return s3SignedRequest(req, testCredentials, "")
 }
 
 // put stores data under key, failing the test if it cannot.

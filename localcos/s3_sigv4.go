@@ -227,7 +227,7 @@ func (v sigV4Verifier) verifyHeader(r *http.Request, q url.Values, auth string) 
 			vr.sha256 = want // held against the bytes as they are stored
 			break
 		}
-		if err := checkBodySHA256(r, want); err != nil {
+		if err := checkBodySHA256(r, want, errContentSHA256Mismatch); err != nil {
 			return verifiedRequest{}, err
 		}
 	}
@@ -263,8 +263,8 @@ func isHex(s string) bool {
 }
 
 // checkBodySHA256 holds the body of a request that stores nothing to the
-// hash its signature covers.
-func checkBodySHA256(r *http.Request, want []byte) error {
+// hash its signature covers; mismatch is the protocol's refusal.
+func checkBodySHA256(r *http.Request, want []byte, mismatch error) error {
 	body := []byte{}
 	if r.Body != nil && r.ContentLength != 0 {
 		b, err := io.ReadAll(io.LimitReader(r.Body, maxVerifiedBodyBytes+1))
@@ -278,7 +278,7 @@ func checkBodySHA256(r *http.Request, want []byte) error {
 		body = b
 	}
 	if sum := sha256.Sum256(body); !hmac.Equal(sum[:], want) {
-		return errContentSHA256Mismatch
+		return mismatch
 	}
 	return nil
 }

@@ -28,7 +28,6 @@ func s3VerifierAt(now time.Time, region, service string, creds ...Key) sigV4Veri
 
 var (
 	may24     = time.Date(2013, 5, 24, 0, 0, 0, 0, time.UTC)
-	awsScope  = sigV4Scope{accessKey: awsDocKey.SecretID, date: "20130524", region: "us-east-1", service: "s3"}
 	emptyHash = hex.EncodeToString(emptySHA256[:])
 )
 

@@ -2,18 +2,21 @@
 // served over HTTP as a cloud object store serves it (PUT, GET, HEAD,
 // DELETE, PUT Object - Copy, POST form uploads), with the store's signature
 // checks and its XML error documents, so its SDKs can be pointed at it
-// unchanged. It speaks Tencent COS (the default) and Amazon S3 (Signature
-// Version 4, path-style), one protocol per Server (Config.Protocol); Aliyun
-// OSS is next, through the same seam (dialect.go). `serve --dev` runs it in
+// unchanged. It speaks Tencent COS (the default), Amazon S3 (Signature
+// Version 4, path-style) and Aliyun OSS (V4 signatures, path-style or by
+// the bucket's host name), one protocol per Server (Config.Protocol),
+// each through the same seam (dialect.go). `serve --dev` runs it in
 // process, and the tests run the production clients and signers against it.
 //
 // It owns its own reading of each protocol (COS: protocol.go, verify.go,
-// cos_dialect.go; S3: s3_*.go), written from the providers' documentation
-// and independent of the production signers in package storage, which it
-// does not import: a mistake in a signer cannot hide in the verifier. The
-// object store (files, range reads, limits) is shared by every protocol, and
-// so is the fault injector (Faults) that makes it behave like a sick store.
-// (The package keeps its first name, localcos, for now.)
+// cos_dialect.go; S3: s3_*.go; OSS: oss_*.go), written from the providers'
+// documentation and independent of the production signers in package
+// storage, which it does not import: a mistake in a signer cannot hide in
+// the verifier. The object store (files, range reads, limits) is shared by
+// every protocol, and so is the fault injector (Faults) that makes it
+// behave like a sick store, and the model of who may read an object
+// anonymously (Config.PublicPrefixes). (The package keeps its first name,
+// localcos, for now.)
 package localcos
 
 import (
@@ -39,6 +42,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,10 +56,11 @@ type Config struct {
 	Dir      string // objects live here (created if missing)
 	// Bucket is the bucket's name, e.g. "wxavatar-1250000000": what POST
 	// policy {"bucket":…} conditions are held against, and for the path-style
-	// protocols (S3) the first segment of every path.
+	// protocols (S3, OSS) the first segment of every path.
 	Bucket string
-	// Region is the region an S3 SigV4 credential scope must name (e.g.
-	// "us-east-1"); required for ProtocolS3, empty for COS.
+	// Region is the region a signature's credential scope must name: an S3
+	// region (e.g. "us-east-1") or an OSS region id (e.g. "cn-hangzhou");
+	// required for ProtocolS3 and ProtocolOSS, empty for COS.
 	Region      string
 	Credentials func() []Key     // accepted keys; several at once while keys rotate
 	Now         func() time.Time // nil → time.Now
@@ -63,6 +68,15 @@ type Config struct {
 	// MaxObjectBytes is the largest object a PUT or POST may store;
 	// 0 → 5 GiB, the limit of a single COS PUT.
 	MaxObjectBytes int64
+	// PublicPrefixes model the production bucket's policy, which keeps the
+	// bucket private and publishes only some key prefixes (avatars/): when
+	// not nil, an object whose ACL is the bucket's (none named, or COS's and
+	// OSS's "default") may be read anonymously only if its key starts with
+	// one of them. An object whose ACL is public-read (or public-read-write)
+	// is public and a private one private, wherever they are. Nil makes
+	// every object with the bucket's ACL public, as a public-read bucket
+	// does.
+	PublicPrefixes []string
 }
 
 const (
@@ -84,12 +98,12 @@ const (
 	maxFormPrefixBytes = maxFormBytes + 64<<10
 )
 
-// Server is an http.Handler that behaves like a bucket of its protocol
-// whose objects are public unless private (as the production bucket's policy
-// makes avatars/* public): anyone may GET or HEAD an object whose ACL is
-// default or public-read, while reads of a private object, PUT, POST (form
-// upload) and DELETE must carry a valid signature. Errors are the protocol's
-// XML documents, so its SDKs can be pointed at it unchanged.
+// Server is an http.Handler that behaves like a bucket of its protocol:
+// anyone may GET or HEAD an object whose ACL is public-read, or the
+// bucket's (default) where Config.PublicPrefixes makes it public, while
+// reads of any other object, PUT, POST (form upload) and DELETE must carry
+// a valid signature. Errors are the protocol's XML documents, so its SDKs
+// can be pointed at it unchanged.
 //
 // It is a plain http.Handler so that fault injection (latency, 5xx, dropped
 // connections) is a wrapper in front of it: see Faults.
@@ -100,6 +114,7 @@ type Server struct {
 	d              *dialect
 	now            func() time.Time
 	maxObjectBytes int64
+	publicPrefixes []string // nil: every object with the bucket's ACL is public
 	log            *slog.Logger
 }
 
@@ -123,6 +138,7 @@ func New(cfg Config) (*Server, error) {
 		bucket:         cfg.Bucket,
 		now:            cfg.Now,
 		maxObjectBytes: cfg.MaxObjectBytes,
+		publicPrefixes: slices.Clone(cfg.PublicPrefixes),
 		log:            cfg.Logger,
 	}
 	if s.now == nil {
@@ -168,7 +184,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return refuse(http.StatusBadRequest, "InvalidURI", "The request path does not start with '/'.")
 	}
-	if s.d.pathStyle {
+	if s.d.bucketInPath(r) {
 		bucket, rest, _ := strings.Cut(key, "/")
 		switch bucket {
 		case "":
@@ -248,11 +264,11 @@ func (s *Server) headBucket(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// getObject serves GET and HEAD. Reading is public unless the object is
-// private, but a request that carries a signature must carry a valid one, as
-// on COS and S3. An object in an archive class answers GET with
-// InvalidObjectState, as COS and S3 do until it is restored (which this
-// server does not model); HEAD still tells its class.
+// getObject serves GET and HEAD. An anonymous read needs an object anyone
+// may read (anonymouslyReadable); a request that carries a signature must
+// carry a valid one, as on COS, S3 and OSS. An object in an archive class
+// answers GET with InvalidObjectState, as COS, S3 and OSS do until it is
+// restored (which this server does not model); HEAD still tells its class.
 func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) error {
 	signed := s.d.auth.signed(r)
 	if signed {
@@ -265,11 +281,16 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) e
 		return err
 	}
 	defer obj.file.Close()
-	if !signed && obj.meta.ACL == aclPrivate {
+	if !signed && !s.anonymouslyReadable(obj.meta) {
 		return errPrivateObject
 	}
 	if r.Method == http.MethodGet && s.d.classes.archived(obj.meta.StorageClass) {
 		return errArchived
+	}
+	if s.d.rangeRule != nil {
+		if r, err = s.d.rangeRule(r, obj.meta.Size); err != nil {
+			return err
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", obj.meta.ContentType)
@@ -281,16 +302,19 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) e
 		h.Set(name, value)
 	}
 	// COS and S3 name the class only when it is not STANDARD (GET/HEAD
-	// Object).
+	// Object); OSS always does.
 	if obj.meta.StorageClass != "" {
 		h.Set(s.d.storageClassHeader, obj.meta.StorageClass)
+	} else if s.d.nameStandardClass {
+		h.Set(s.d.storageClassHeader, s.d.classes.standard)
 	}
 	s.d.objectHeaders(h, obj.meta)
 	// COS documents Range as one "bytes=first-last" and says nothing of a
 	// list; S3, which serves one range too, is observed to answer a list
 	// with 200 and the whole object, as RFC 9110 lets a server that ignores
-	// Range do. So does this server, rather than the multipart/byteranges
-	// answer ServeContent would write, which no COS client expects.
+	// Range do, and OSS lets a range it cannot serve "not take effect". So
+	// does this server, rather than the multipart/byteranges answer
+	// ServeContent would write, which no COS client expects.
 	if ranges := r.Header.Values("Range"); len(ranges) > 1 || len(ranges) == 1 && strings.Contains(ranges[0], ",") {
 		r = r.Clone(r.Context())
 		r.Header.Del("Range")
@@ -299,6 +323,26 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) e
 	// ETag and modification time set above.
 	http.ServeContent(w, r, "", obj.meta.Modified, obj.body)
 	return nil
+}
+
+// anonymouslyReadable reports whether anyone may read the object: a
+// public-read one always, a private one never, one with the bucket's ACL
+// if no PublicPrefixes are set or its key starts with one of them.
+func (s *Server) anonymouslyReadable(meta objectMeta) bool {
+	switch {
+	case meta.ACL == aclPublicRead:
+		return true
+	case meta.ACL != "":
+		return false
+	case s.publicPrefixes == nil:
+		return true
+	}
+	for _, prefix := range s.publicPrefixes {
+		if strings.HasPrefix(meta.Key, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request, key string) error {
@@ -359,12 +403,13 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, key string) 
 	}
 	// A copy has no body. One with a body is a presigned PUT (whose signature
 	// covers its Content-Length but, as the SDKs sign, never the copy-source
-	// header) turned into a copy of another object, of another size.
-	if r.ContentLength != 0 {
-		return refuse(http.StatusBadRequest, "InvalidRequest", "A copy request must not carry a body.")
+	// header) turned into a copy of another object, of another size. An
+	// empty chunked body is no body: Aliyun's SDK sends its CopyObject so.
+	if r.ContentLength > 0 || r.ContentLength < 0 && !emptyBody(r.Body) {
+		return errCopyWithBody
 	}
 	if vr.sha256 != nil && string(vr.sha256) != string(emptySHA256[:]) {
-		return errContentSHA256Mismatch
+		return s.d.errSHA256Mismatch()
 	}
 	if err := s.d.checkStoredHeadersSigned(r, vr); err != nil {
 		return err
@@ -399,10 +444,11 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, key string) 
 		return err
 	}
 	defer src.file.Close()
-	if m := r.Header.Get(rules.ifMatch); m != "" && strings.Trim(m, `"`) != src.meta.ETag {
+	// ETags are hex, in upper case on OSS: the case is not the version.
+	if m := r.Header.Get(rules.ifMatch); m != "" && !strings.EqualFold(strings.Trim(m, `"`), src.meta.ETag) {
 		return errPreconditionFailed
 	}
-	if m := r.Header.Get(rules.ifNoneMatch); m != "" && strings.Trim(m, `"`) == src.meta.ETag {
+	if m := r.Header.Get(rules.ifNoneMatch); m != "" && strings.EqualFold(strings.Trim(m, `"`), src.meta.ETag) {
 		return errPreconditionFailed
 	}
 	if s.d.classes.archived(src.meta.StorageClass) {
@@ -418,7 +464,19 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, key string) 
 	if err != nil {
 		return err
 	}
-	return writeXML(w, http.StatusOK, rules.result(meta))
+	return writeXML(w, http.StatusOK, rules.result(w.Header(), meta))
+}
+
+var errCopyWithBody = refuse(http.StatusBadRequest, "InvalidRequest", "A copy request must not carry a body.")
+
+// emptyBody reports whether body ends before its first byte; a body that
+// fails to say so is not known to be empty.
+func emptyBody(body io.Reader) bool {
+	if body == nil {
+		return true
+	}
+	_, err := io.ReadFull(body, make([]byte, 1))
+	return errors.Is(err, io.EOF)
 }
 
 // writeXML answers a write that succeeded with an XML document.
@@ -451,7 +509,7 @@ func (s *Server) deleteObject(w http.ResponseWriter, r *http.Request, key string
 	return nil
 }
 
-// postObject is COS's and S3's POST Object: a multipart form whose fields come first
+// postObject is POST Object (OSS's PostObject): a multipart form whose fields come first
 // and whose file part comes last. The file is streamed, never buffered; any
 // part after it is ignored.
 func (s *Server) postObject(w http.ResponseWriter, r *http.Request) error {
@@ -587,6 +645,11 @@ func (s *Server) storePostFile(w http.ResponseWriter, r *http.Request, fields ma
 	if err != nil {
 		return err
 	}
+	if s.d.postContentType != nil {
+		if attrs.contentType = s.d.postContentType(fields, file.Header.Get("Content-Type")); attrs.contentType == "" {
+			attrs.contentType = defaultContentType
+		}
+	}
 	meta, err := s.writeObject(r.Context(), objectWrite{key: key, attrs: attrs, body: file, size: size})
 	if err != nil {
 		return err
@@ -606,7 +669,7 @@ func (s *Server) answerPost(w http.ResponseWriter, r *http.Request, fields map[s
 		q := redirect.Query()
 		q.Set("bucket", s.bucket)
 		q.Set("key", meta.Key)
-		q.Set("etag", `"`+meta.ETag+`"`)
+		q.Set("etag", s.d.quotedETag(meta))
 		redirect.RawQuery = q.Encode()
 		h.Set("Location", redirect.String())
 		w.WriteHeader(http.StatusSeeOther)
@@ -616,7 +679,7 @@ func (s *Server) answerPost(w http.ResponseWriter, r *http.Request, fields map[s
 	case "200":
 		w.WriteHeader(http.StatusOK)
 	case "201":
-		return writeXML(w, http.StatusCreated, postResponse{Location: location, Bucket: s.bucket, Key: meta.Key, ETag: `"` + meta.ETag + `"`})
+		return writeXML(w, http.StatusCreated, postResponse{Location: location, Bucket: s.bucket, Key: meta.Key, ETag: s.d.quotedETag(meta)})
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}
@@ -801,7 +864,7 @@ func (s *Server) writeObject(ctx context.Context, in objectWrite) (meta objectMe
 		return objectMeta{}, refuse(http.StatusBadRequest, "BadDigest",
 			"The Content-MD5 you specified did not match what we received.")
 	case in.sha256 != nil && string(in.sha256) != string(sumSHA256.Sum(nil)):
-		return objectMeta{}, errContentSHA256Mismatch
+		return objectMeta{}, s.d.errSHA256Mismatch()
 	}
 	meta = objectMeta{
 		Key:          in.key,
@@ -1016,6 +1079,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID st
 	h := w.Header()
 	h.Set("Content-Type", "application/xml")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if s.d.errorHeaders != nil {
+		s.d.errorHeaders(h, ce, body, r)
+	}
 	w.WriteHeader(ce.status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body) // nothing more can be told to a client that is gone

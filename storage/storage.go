@@ -70,45 +70,61 @@ func (c Credentials) MaskedID() string {
 	return id[:4] + strings.Repeat("*", len(id)-8) + id[len(id)-4:]
 }
 
-// Keys holds the credentials in force. They can be swapped at run time; a
-// call uses the credentials pinned in its context, or else those in force
-// when it began.
-type Keys struct{ p atomic.Pointer[Credentials] }
+// Keys holds the credentials in force and what a provider builds from them
+// (the SDK client that signs with them), swapped together at run time. A
+// call uses the pair pinned in its context (Pin), or else the pair in force
+// when it began, so that a request that spans several calls finishes with
+// the keys it started with even if they are swapped meanwhile.
+type Keys[T any] struct {
+	build func(Credentials) (T, error)
+	cur   atomic.Pointer[Keyed[T]]
+}
 
-// NewKeys validates c and holds it.
-func NewKeys(c Credentials) (*Keys, error) {
-	k := &Keys{}
+// Keyed is one credential set and what was built from it.
+type Keyed[T any] struct {
+	Credentials Credentials
+	Client      T
+}
+
+// NewKeys validates c, builds from it and holds the pair; build may refuse
+// credentials its provider cannot sign with.
+func NewKeys[T any](c Credentials, build func(Credentials) (T, error)) (*Keys[T], error) {
+	k := &Keys[T]{build: build}
 	return k, k.Set(c)
 }
 
-// Set swaps the credentials atomically; calls already under way finish
-// with the ones they started with.
-func (k *Keys) Set(c Credentials) error {
+// Set validates c, builds from it and swaps the pair in atomically; calls
+// already under way, and contexts pinned before, keep theirs.
+func (k *Keys[T]) Set(c Credentials) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	k.p.Store(&c)
+	v, err := k.build(c)
+	if err != nil {
+		return err
+	}
+	k.cur.Store(&Keyed[T]{Credentials: c, Client: v})
 	return nil
 }
 
 // Current returns the credentials in force.
-func (k *Keys) Current() Credentials { return *k.p.Load() }
+func (k *Keys[T]) Current() Credentials { return k.cur.Load().Credentials }
 
-type pinnedKey struct{}
+// pinKey is per Keys: a context pinned by one client pins nothing for
+// another, which may talk to another bucket.
+type pinKey struct{ keys any }
 
-// Pin returns a context whose storage calls all use the credentials in force
-// now, so that a request that spans several calls finishes with the keys it
-// started with even if they are swapped meanwhile.
-func (k *Keys) Pin(ctx context.Context) context.Context {
-	return context.WithValue(ctx, pinnedKey{}, k.p.Load())
+// Pin returns a context whose calls all use the pair in force now.
+func (k *Keys[T]) Pin(ctx context.Context) context.Context {
+	return context.WithValue(ctx, pinKey{k}, k.cur.Load())
 }
 
-// For returns the credentials pinned in ctx, or else those in force.
-func (k *Keys) For(ctx context.Context) Credentials {
-	if pinned, ok := ctx.Value(pinnedKey{}).(*Credentials); ok {
-		return *pinned
+// For returns the pair pinned in ctx, or else the one in force.
+func (k *Keys[T]) For(ctx context.Context) *Keyed[T] {
+	if pinned, ok := ctx.Value(pinKey{k}).(*Keyed[T]); ok {
+		return pinned
 	}
-	return k.Current()
+	return k.cur.Load()
 }
 
 // UploadSpec pins one object upload: the exact key, the exact Content-Type,

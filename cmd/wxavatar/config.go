@@ -316,87 +316,93 @@ var (
 	s3RegionPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 )
 
+// storageProvider is one provider's settings: their names, in the
+// provider's own words, and what they may hold.
+type storageProvider struct {
+	bucket, region, keyID, secret, token, endpoint, timeout string
+	// extra are the provider's settings beyond the common ones.
+	extra                  []string
+	bucketRule, regionRule *regexp.Regexp
+	bucketHint, regionHint string
+	devBucket, devRegion   string
+	defaultHost            func(bucket, region string) string
+}
+
+var storageProviders = map[string]storageProvider{
+	providerCOS: {
+		bucket: "COS_BUCKET", region: "COS_REGION", keyID: "COS_SECRET_ID", secret: "COS_SECRET_KEY",
+		token: "COS_SESSION_TOKEN", endpoint: "COS_BUCKET_URL", timeout: "COS_TIMEOUT",
+		bucketRule: bucketPattern, bucketHint: "want name-appid, like avatars-1250000000",
+		regionRule: regionPattern, regionHint: "want a COS region, like ap-guangzhou",
+		devBucket: devBucket, devRegion: devRegion,
+		defaultHost: func(bucket, region string) string { return bucket + ".cos." + region + ".myqcloud.com" },
+	},
+	providerOSS: {
+		bucket: "OSS_BUCKET", region: "OSS_REGION", keyID: "OSS_ACCESS_KEY_ID", secret: "OSS_ACCESS_KEY_SECRET",
+		token: "OSS_SECURITY_TOKEN", endpoint: "OSS_ENDPOINT", timeout: "OSS_TIMEOUT",
+		bucketRule: ossBucketPattern, bucketHint: "want 3 to 63 lower-case letters, digits and hyphens, like wxavatar-avatars",
+		regionRule: ossRegionPattern, regionHint: "want an OSS region id, like cn-hangzhou",
+		devBucket: devOSSBucket, devRegion: devOSSRegion,
+		defaultHost: func(_, region string) string { return "oss-" + region + ".aliyuncs.com" },
+	},
+	providerS3: {
+		bucket: "S3_BUCKET", region: "S3_REGION", keyID: "S3_ACCESS_KEY_ID", secret: "S3_SECRET_ACCESS_KEY",
+		token: "S3_SESSION_TOKEN", endpoint: "S3_ENDPOINT", timeout: "S3_TIMEOUT",
+		extra:      []string{"S3_PATH_STYLE", "S3_POST_POLICY"},
+		bucketRule: s3BucketPattern, bucketHint: "want 3 to 63 lower-case letters, digits, dots and hyphens, like wxavatar-avatars",
+		regionRule: s3RegionPattern, regionHint: "want a region, like us-east-1 (auto for Cloudflare R2)",
+		devBucket: devS3Bucket, devRegion: devS3Region,
+		defaultHost: func(_, region string) string { return "s3." + region + ".amazonaws.com" },
+	},
+}
+
+// settings are every name the provider reads, the secrets' *_FILE forms
+// included.
+func (sp storageProvider) settings() []string {
+	return append([]string{sp.bucket, sp.region, sp.keyID, sp.keyID + "_FILE", sp.secret, sp.secret + "_FILE",
+		sp.token, sp.token + "_FILE", sp.endpoint, sp.timeout}, sp.extra...)
+}
+
 // loadStorage reads STORAGE and the settings of the provider it names.
 func loadStorage(p *parser, dev bool) storageConfig {
 	sc := storageConfig{Provider: p.str("STORAGE", providerCOS, false), PostPolicy: true}
-	timeout := func(name string) time.Duration {
-		return p.duration(name, 3*time.Second, 100*time.Millisecond, 9*time.Second)
+	sp, ok := storageProviders[sc.Provider]
+	if !ok {
+		p.fail("STORAGE", "%q: want cos, oss or s3", sc.Provider)
+		return sc
 	}
-	endpoint := func(name string) *url.URL { return p.url(name, p.str(name, "", false)) }
+	if sc.Bucket = p.str(sp.bucket, sp.devBucket, true); !sp.bucketRule.MatchString(sc.Bucket) {
+		p.fail(sp.bucket, "%s", sp.bucketHint)
+	}
+	if sc.Region = p.str(sp.region, sp.devRegion, true); !sp.regionRule.MatchString(sc.Region) {
+		p.fail(sp.region, "%s", sp.regionHint)
+	}
+	sc.Credentials = storage.Credentials{
+		SecretID:     p.secret(sp.keyID, devSecretID, true),
+		SecretKey:    p.secret(sp.secret, devSecretKey, true),
+		SessionToken: p.secret(sp.token, "", false),
+	}
+	sc.Endpoint = p.url(sp.endpoint, p.str(sp.endpoint, "", false))
+	if sc.Endpoint == nil && !dev {
+		sc.Endpoint = &url.URL{Scheme: "https", Host: sp.defaultHost(sc.Bucket, sc.Region)}
+	}
+	sc.Timeout = p.duration(sp.timeout, 3*time.Second, 100*time.Millisecond, 9*time.Second)
 	switch sc.Provider {
-	case providerCOS:
-		sc.Bucket = p.str("COS_BUCKET", devBucket, true)
-		if !bucketPattern.MatchString(sc.Bucket) {
-			p.fail("COS_BUCKET", "want name-appid, like avatars-1250000000")
-		}
-		sc.Region = p.str("COS_REGION", devRegion, true)
-		if !regionPattern.MatchString(sc.Region) {
-			p.fail("COS_REGION", "want a COS region, like ap-guangzhou")
-		}
-		sc.Credentials = storage.Credentials{
-			SecretID:     p.secret("COS_SECRET_ID", devSecretID, true),
-			SecretKey:    p.secret("COS_SECRET_KEY", devSecretKey, true),
-			SessionToken: p.secret("COS_SESSION_TOKEN", "", false),
-		}
-		sc.Endpoint = endpoint("COS_BUCKET_URL")
-		if sc.Endpoint == nil && !dev {
-			sc.Endpoint = &url.URL{Scheme: "https", Host: sc.Bucket + ".cos." + sc.Region + ".myqcloud.com"}
-		}
-		sc.Timeout = timeout("COS_TIMEOUT")
 	case providerOSS:
-		sc.Bucket = p.str("OSS_BUCKET", devOSSBucket, true)
-		if !ossBucketPattern.MatchString(sc.Bucket) {
-			p.fail("OSS_BUCKET", "want 3 to 63 lower-case letters, digits and hyphens, like wxavatar-avatars")
-		}
-		sc.Region = p.str("OSS_REGION", devOSSRegion, true)
-		if !ossRegionPattern.MatchString(sc.Region) {
-			p.fail("OSS_REGION", "want an OSS region id, like cn-hangzhou")
-		}
-		sc.Credentials = storage.Credentials{
-			SecretID:     p.secret("OSS_ACCESS_KEY_ID", devSecretID, true),
-			SecretKey:    p.secret("OSS_ACCESS_KEY_SECRET", devSecretKey, true),
-			SessionToken: p.secret("OSS_SECURITY_TOKEN", "", false),
-		}
-		sc.Endpoint = endpoint("OSS_ENDPOINT")
-		if sc.Endpoint == nil && !dev {
-			sc.Endpoint = &url.URL{Scheme: "https", Host: "oss-" + sc.Region + ".aliyuncs.com"}
-		}
 		// OSS refuses path-style requests to its own endpoints
 		// ("OSS访问方式"); only an endpoint with no room for the bucket as
 		// a subdomain, an IP address (the local object server), is
 		// addressed so.
 		sc.PathStyle = literalHost(sc.Endpoint)
-		sc.Timeout = timeout("OSS_TIMEOUT")
 	case providerS3:
-		sc.Bucket = p.str("S3_BUCKET", devS3Bucket, true)
-		if !s3BucketPattern.MatchString(sc.Bucket) {
-			p.fail("S3_BUCKET", "want 3 to 63 lower-case letters, digits, dots and hyphens, like wxavatar-avatars")
-		}
-		sc.Region = p.str("S3_REGION", devS3Region, true)
-		if !s3RegionPattern.MatchString(sc.Region) {
-			p.fail("S3_REGION", "want a region, like us-east-1 (auto for Cloudflare R2)")
-		}
-		sc.Credentials = storage.Credentials{
-			SecretID:     p.secret("S3_ACCESS_KEY_ID", devSecretID, true),
-			SecretKey:    p.secret("S3_SECRET_ACCESS_KEY", devSecretKey, true),
-			SessionToken: p.secret("S3_SESSION_TOKEN", "", false),
-		}
-		sc.Endpoint = endpoint("S3_ENDPOINT")
-		if sc.Endpoint == nil && !dev {
-			sc.Endpoint = &url.URL{Scheme: "https", Host: "s3." + sc.Region + ".amazonaws.com"}
-		}
 		sc.PathStyle = p.boolean("S3_PATH_STYLE", literalHost(sc.Endpoint))
 		sc.PostPolicy = p.boolean("S3_POST_POLICY", true)
-		sc.Timeout = timeout("S3_TIMEOUT")
-	default:
-		p.fail("STORAGE", "%q: want cos, oss or s3", sc.Provider)
-		return sc
 	}
-	for provider, names := range storageSettings {
+	for provider, other := range storageProviders {
 		if provider == sc.Provider {
 			continue
 		}
-		for _, name := range names {
+		for _, name := range other.settings() {
 			if p.src.get(name) != "" {
 				sc.Ignored = append(sc.Ignored, name)
 			}
@@ -415,18 +421,6 @@ func literalHost(u *url.URL) bool {
 	}
 	h := u.Hostname()
 	return h == "localhost" || net.ParseIP(h) != nil
-}
-
-// storageSettings are each provider's settings, for the warning about
-// those of another provider than STORAGE's.
-var storageSettings = map[string][]string{
-	providerCOS: {"COS_BUCKET", "COS_REGION", "COS_SECRET_ID", "COS_SECRET_ID_FILE", "COS_SECRET_KEY", "COS_SECRET_KEY_FILE",
-		"COS_SESSION_TOKEN", "COS_SESSION_TOKEN_FILE", "COS_BUCKET_URL", "COS_TIMEOUT"},
-	providerOSS: {"OSS_BUCKET", "OSS_REGION", "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_ID_FILE", "OSS_ACCESS_KEY_SECRET",
-		"OSS_ACCESS_KEY_SECRET_FILE", "OSS_SECURITY_TOKEN", "OSS_SECURITY_TOKEN_FILE", "OSS_ENDPOINT", "OSS_TIMEOUT"},
-	providerS3: {"S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_ACCESS_KEY_ID_FILE", "S3_SECRET_ACCESS_KEY",
-		"S3_SECRET_ACCESS_KEY_FILE", "S3_SESSION_TOKEN", "S3_SESSION_TOKEN_FILE", "S3_ENDPOINT", "S3_PATH_STYLE",
-		"S3_POST_POLICY", "S3_TIMEOUT"},
 }
 
 func loadConfig(dev bool, src envSource) (config, error) {

@@ -33,7 +33,7 @@ func prodEnvFor(provider string) map[string]string {
 	if provider == "" || provider == providerCOS {
 		return env
 	}
-	for _, name := range storageSettings[providerCOS] {
+	for _, name := range storageProviders[providerCOS].settings() {
 		delete(env, name)
 	}
 	env["STORAGE"] = provider
@@ -51,8 +51,8 @@ func prodEnvFor(provider string) map[string]string {
 // settingProvider is the storage provider whose setting name is, "" for
 // the settings of every provider.
 func settingProvider(name string) string {
-	for provider, names := range storageSettings {
-		if slices.Contains(names, name) {
+	for provider, sp := range storageProviders {
+		if slices.Contains(sp.settings(), name) {
 			return provider
 		}
 	}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/storage"
@@ -17,6 +19,7 @@ func TestObjectsError(t *testing.T) {
 		{storage.ErrNotFound, avatar.ErrObjectNotFound},
 		{storage.ErrArchived, avatar.ErrObjectArchived},
 		{storage.ErrUnavailable, avatar.ErrStorageUnavailable},
+		{storage.ErrSizeRequired, avatar.ErrSizeRequired},
 	} {
 		in := fmt.Errorf("storage: copy: %w: status 412", tt.from)
 		got := objectsError(in)
@@ -30,5 +33,33 @@ func TestObjectsError(t *testing.T) {
 	}
 	if got := objectsError(nil); got != nil {
 		t.Errorf("objectsError(nil) = %v; want nil", got)
+	}
+}
+
+// BenchmarkSignUploadByProvider: what one upload signature (POST form and
+// presigned PUT) costs on each provider's client, for a production-shaped
+// configuration (no network call is made).
+func BenchmarkSignUploadByProvider(b *testing.B) {
+	for _, provider := range []string{providerCOS, providerOSS, providerS3} {
+		b.Run(provider, func(b *testing.B) {
+			cfg, err := loadConfig(false, envSource{getenv: func(k string) string { return prodEnvFor(provider)[k] }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c, err := newProvider(cfg.Storage, nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			now := time.Now()
+			spec := storage.UploadSpec{Key: "uploads/3ab2cdefgh/3ab2cdefghijklmnopqrstuvwx.png", ContentType: "image/png",
+				MaxBytes: 5 << 20, Size: 34567, NotBefore: now.Add(-time.Minute), Expires: now.Add(10 * time.Minute).Truncate(time.Second)}
+			b.ReportAllocs()
+			for b.Loop() {
+				signed, err := c.SignUpload(context.Background(), spec)
+				if err != nil || signed.PostURL == "" || signed.PutURL == "" {
+					b.Fatalf("SignUpload: %v", err)
+				}
+			}
+		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,39 +104,65 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestKeyRotationUnderLoad follows the README's operator runbook while four
 // clients run the whole flow without pause, and asserts that not one request
-// fails.
+// fails, on each storage provider.
 func TestKeyRotationUnderLoad(t *testing.T) {
+	for _, provider := range testProviders {
+		t.Run(provider, func(t *testing.T) { testKeyRotationUnderLoad(t, provider) })
+	}
+}
+
+// signingKeyID is the key id an upload's POST form was signed with: COS's
+// q-ak, the first part of OSS's x-oss-credential or S3's x-amz-credential.
+func signingKeyID(u signedUpload) string {
+	if ak := u.Post.Form["q-ak"]; ak != "" {
+		return ak
+	}
+	for _, name := range []string{"x-oss-credential", "x-amz-credential"} {
+		if cred := u.Post.Form[name]; cred != "" {
+			id, _, _ := strings.Cut(cred, "/")
+			return id
+		}
+	}
+	return ""
+}
+
+func testKeyRotationUnderLoad(t *testing.T, provider string) {
 	old := localcos.Key{SecretID: "AKIDrotationOld000000000000000000", SecretKey: "old-secret-key-000000000000000000"}
 	next := localcos.Key{SecretID: "AKIDrotationNew111111111111111111", SecretKey: "new-secret-key-111111111111111111"}
 	const oldJWT, newJWT = "old:old-jwt-secret-0123456789abcdef0123", "new:new-jwt-secret-0123456789abcdef0123"
 
-	// The local object server plays COS: CAM decides which keys it accepts.
+	// The local object server plays the provider: its identity service
+	// (CAM, RAM, IAM) decides which keys it accepts.
 	var cam atomic.Pointer[[]localcos.Key]
 	cam.Store(&[]localcos.Key{old})
-	cosSrv := httptest.NewServer(newTestCOS(t, localcos.Config{
+	store := newTestStore(t, provider, localcos.Config{
 		Credentials: func() []localcos.Key { return *cam.Load() },
-	}))
-	defer cosSrv.Close()
+	}, nil)
 	wechat := fakeWeChat(t, "wxrot", "wxrotsecret")
 
+	// The provider's key id in .env, its secret in a file.
+	sp := storageProviders[provider]
 	dir := t.TempDir()
-	envFile, cosKeyFile, jwtFile := filepath.Join(dir, ".env"), filepath.Join(dir, "cos_secret_key"), filepath.Join(dir, "jwt_keys")
-	writeFile(t, envFile, "COS_SECRET_ID="+old.SecretID+"\n")
+	envFile, cosKeyFile, jwtFile := filepath.Join(dir, ".env"), filepath.Join(dir, "storage_secret"), filepath.Join(dir, "jwt_keys")
+	writeFile(t, envFile, sp.keyID+"="+old.SecretID+"\n")
 	writeFile(t, cosKeyFile, old.SecretKey+"\n")
 	writeFile(t, jwtFile, oldJWT+"\n")
-	srv := start(t, []string{"serve", "--env-file", envFile}, map[string]string{
+	env := store.env(map[string]string{
 		"ADDR": "127.0.0.1:0", "DATABASE_URL": "sqlite:" + filepath.Join(dir, "rot.db"),
 		"WECHAT_APPID": "wxrot", "WECHAT_SECRET": "wxrotsecret", "WECHAT_API_BASE": wechat.URL,
-		"COS_BUCKET": testBucketName, "COS_REGION": "ap-guangzhou", "COS_BUCKET_URL": cosSrv.URL,
-		"COS_SECRET_KEY_FILE": cosKeyFile, "JWT_KEYS_FILE": jwtFile,
+		"JWT_KEYS_FILE":             jwtFile,
 		"LIMIT_SESSIONS_PER_MINUTE": "0", "LIMIT_UPLOADS_PER_MINUTE": "0", "LIMIT_PENDING_UPLOADS": "0",
 		"WECHAT_PUSH_TOKEN": contractPushToken, "WECHAT_PUSH_AES_KEY": contractPushKey,
 	})
+	delete(env, sp.keyID)
+	delete(env, sp.secret)
+	env[sp.secret+"_FILE"] = cosKeyFile
+	srv := start(t, []string{"serve", "--env-file", envFile}, env)
 	c := client{t: t, base: srv.api}
 	oldToken := c.login("code-before")
 	png := testImage(t, "png")
 	early := c.newSizedUpload(oldToken, "image/png", len(png)) // signed with the old key, uploaded after the swap
-	qak := func(u signedUpload) string { return u.Post.Form["q-ak"] }
+	qak := signingKeyID
 	if qak(early) != old.SecretID {
 		t.Fatalf("first signature carries %s; want the old SecretId", qak(early))
 	}
@@ -187,7 +212,7 @@ func TestKeyRotationUnderLoad(t *testing.T) {
 	// Runbook 1: add the new key in CAM (both keys now work at COS).
 	cam.Store(&[]localcos.Key{old, next})
 	// Runbook 2: update the environment: .env, key files; the new JWT key first.
-	writeFile(t, envFile, "COS_SECRET_ID="+next.SecretID+"\n")
+	writeFile(t, envFile, sp.keyID+"="+next.SecretID+"\n")
 	writeFile(t, cosKeyFile, next.SecretKey+"\n")
 	writeFile(t, jwtFile, newJWT+"\n"+oldJWT+"\n")
 	// Runbook 3: SIGHUP.

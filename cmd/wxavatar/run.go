@@ -530,6 +530,9 @@ func startDevStorage(cfg config, accepted *atomic.Pointer[[]storage.Credentials]
 		Bucket:   cfg.Storage.Bucket,
 		Protocol: localcos.Protocol(cfg.Storage.Provider),
 		Region:   region,
+		// As the production bucket's policy does (deploy/README.md, "Bucket
+		// setup"): only the avatars are public.
+		PublicPrefixes: []string{avatar.PublicPrefix},
 		Credentials: func() []localcos.Key {
 			creds := *accepted.Load()
 			keys := make([]localcos.Key, len(creds))

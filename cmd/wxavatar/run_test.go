@@ -28,6 +28,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/wxavatar/wxavatar/avatar"
 	"github.com/wxavatar/wxavatar/internal/testutil"
 	"github.com/wxavatar/wxavatar/localcos"
 )
@@ -562,6 +563,9 @@ func checkAvatar(t *testing.T, got []byte, contentType string, uploaded []byte) 
 func newTestCOS(t *testing.T, cfg localcos.Config) *localcos.Server {
 	t.Helper()
 	cfg.Dir, cfg.Bucket = t.TempDir(), testBucketName
+	if cfg.PublicPrefixes == nil {
+		cfg.PublicPrefixes = []string{avatar.PublicPrefix} // as the production bucket policy
+	}
 	if cfg.Credentials == nil {
 		cfg.Credentials = func() []localcos.Key {
 			return []localcos.Key{{SecretID: testCOSID, SecretKey: testCOSKey}}
@@ -647,6 +651,10 @@ func testEndToEnd(t *testing.T, provider string) {
 		if got := postForm(t, up, data, nil); got.status != 204 {
 			t.Fatalf("POST form upload: %+v; want 204", got)
 		}
+		// Nobody can read an upload before confirm has checked it.
+		if status, _ := download(t, store.objectURL(up.Key)); status != 403 {
+			t.Errorf("anonymous GET of the upload before confirm: %d; want 403", status)
+		}
 		if got := c.confirm(bob, up.ID); got.status != 404 || got.code() != "upload_not_found" {
 			t.Errorf("bob confirms alice's upload: %d %q; want 404 upload_not_found", got.status, got.code())
 		}
@@ -716,6 +724,9 @@ func testEndToEnd(t *testing.T, provider string) {
 		}
 		if got := put(t, up, data, ""); got.status != 200 {
 			t.Fatalf("PUT upload: %+v; want 200", got)
+		}
+		if status, _ := download(t, store.objectURL(up.Key)); status != 403 {
+			t.Errorf("anonymous GET of the PUT upload before confirm: %d; want 403", status)
 		}
 		r := c.confirm(alice, up.ID)
 		if r.status != 200 || decodeAs[confirmReply](t, r).Upload.Size != int64(len(data)) {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
 	"github.com/wxavatar/wxavatar/localcos"
@@ -58,7 +61,7 @@ func (s *testStore) objectURL(key string) string { return s.bucketURL() + "/" + 
 // of COS's, COS_TIMEOUT carried over to the provider's own.
 func (s *testStore) env(env map[string]string) map[string]string {
 	timeout := env["COS_TIMEOUT"]
-	for _, name := range storageSettings[providerCOS] {
+	for _, name := range storageProviders[providerCOS].settings() {
 		delete(env, name)
 	}
 	if timeout != "" {
@@ -87,3 +90,59 @@ var signatureField = map[string]string{providerCOS: "q-signature", providerOSS: 
 // signatureParam is the query parameter that carries a presigned URL's
 // signature on each provider.
 var signatureParam = map[string]string{providerCOS: "q-signature", providerOSS: "x-oss-signature", providerS3: "X-Amz-Signature"}
+
+// TestPutOnlyStore: a store without POST policy uploads (Cloudflare R2,
+// S3_POST_POLICY=false) gets signatures with only a PUT URL; a request
+// without size, which no PUT URL can be signed for, is 400 invalid_request
+// with reason size_required and records nothing.
+func TestPutOnlyStore(t *testing.T) {
+	wechat := fakeWeChat(t, testAppID, testAppSecret)
+	store := newTestStore(t, providerS3, localcos.Config{}, nil)
+	env := store.env(serverEnv(wechat.URL, "", "sqlite:"+filepath.Join(t.TempDir(), "r2.db"), map[string]string{
+		"S3_POST_POLICY": "false", "S3_REGION": testRegion[providerS3], "LIMIT_PENDING_UPLOADS": "1",
+	}))
+	srv := start(t, []string{"serve", "--env-file", ""}, env)
+	c := client{t: t, base: srv.api}
+	token := c.login("code-r2")
+	k := loadContract(t) // every answer checked against openapi.yaml too
+	k.base = srv.api
+
+	for i := range 2 { // twice: the refused request left no pending upload behind (LIMIT_PENDING_UPLOADS=1)
+		r := k.do(exchange{method: "POST", path: "/v1/avatar/uploads", token: token, body: `{"content_type":"image/png"}`,
+			status: 400, code: "invalid_request"})
+		var e struct {
+			Error struct{ Code, Reason string }
+		}
+		if err := json.Unmarshal(r.raw, &e); err != nil || r.status != 400 || e.Error.Code != "invalid_request" || e.Error.Reason != "size_required" {
+			t.Fatalf("signature %d without size: %d %s; want 400 invalid_request, reason size_required", i+1, r.status, r.raw)
+		}
+	}
+	data := testImage(t, "png")
+	r := k.do(exchange{method: "POST", path: "/v1/avatar/uploads", token: token,
+		body: fmt.Sprintf(`{"content_type":"image/png","size":%d}`, len(data)), status: 201})
+	if r.status != 201 {
+		t.Fatalf("signature with size: %d %s", r.status, r.raw)
+	}
+	var answer struct {
+		Upload map[string]json.RawMessage `json:"upload"`
+	}
+	if err := json.Unmarshal(r.raw, &answer); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := answer.Upload["post"]; ok {
+		t.Errorf("the answer has a post form, which this store cannot take: %s", r.raw)
+	}
+	var up signedUpload
+	if err := json.Unmarshal(answer.Upload["put"], &up.Put); err != nil || up.Put.URL == "" {
+		t.Fatalf("the answer has no put: %s", r.raw)
+	}
+	json.Unmarshal(answer.Upload["id"], &up.ID)
+	if got := put(t, up, data, ""); got.status != 200 {
+		t.Fatalf("PUT: %+v; want 200", got)
+	}
+	if r := c.confirm(token, up.ID); r.status != 200 {
+		t.Fatalf("confirm: %d %s", r.status, r.raw)
+	} else if status, _ := download(t, decodeAs[confirmReply](t, r).User.avatarURL()); status != 200 {
+		t.Errorf("avatar download: %d; want 200", status)
+	}
+}

@@ -37,8 +37,8 @@ type Config struct {
 // swapped at run time; each call uses the credentials current when it began.
 type Client struct {
 	cfg     Config
-	postURL string // where POST Object forms go: the bucket's root
-	keys    *storage.Keys
+	postURL string                  // where POST Object forms go: the bucket's root
+	keys    *storage.Keys[struct{}] // the SDK signs each request with the credentials its context names
 	sdk     *cossdk.Client
 }
 
@@ -50,9 +50,9 @@ func NewClient(cfg Config) (*Client, error) {
 	case cfg.BucketURL == nil || cfg.BucketURL.Host == "":
 		return nil, errors.New("storage: bucket URL without host")
 	}
-	keys, err := storage.NewKeys(cfg.Credentials)
+	keys, err := storage.NewKeys(cfg.Credentials, func(storage.Credentials) (struct{}, error) { return struct{}{}, nil })
 	if err != nil {
-		return nil, fmt.Errorf("storage: %w", err)
+		return nil, err
 	}
 	if cfg.PublicBaseURL == nil {
 		cfg.PublicBaseURL = cfg.BucketURL
@@ -93,13 +93,13 @@ func (c *Client) Pin(ctx context.Context) context.Context { return c.keys.Pin(ct
 // context, or else those current when the request is sent, using the SDK's
 // own signer.
 type signingTransport struct {
-	keys *storage.Keys
+	keys *storage.Keys[struct{}]
 	next http.RoundTripper
 }
 
 func (t *signingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = req.Clone(req.Context())
-	cred := t.keys.For(req.Context())
+	cred := t.keys.For(req.Context()).Credentials
 	cossdk.AddAuthorizationHeader(cred.SecretID, cred.SecretKey, cred.SessionToken, req, cossdk.NewAuthTime(time.Hour))
 	return t.next.RoundTrip(req)
 }
@@ -117,7 +117,7 @@ func (c *Client) ObjectURL(key string) string {
 // that signs no Content-Length lets its holder store any size up to COS's
 // 5 GB limit.
 func (c *Client) SignUpload(ctx context.Context, spec storage.UploadSpec) (storage.SignedUpload, error) {
-	cred := c.keys.For(ctx)
+	cred := c.keys.For(ctx).Credentials
 	form, err := signPostForm(cred, c.cfg.Bucket, spec)
 	if err != nil {
 		return storage.SignedUpload{}, err

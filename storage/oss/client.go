@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	osssdk "github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
@@ -60,15 +59,11 @@ type Client struct {
 	base    string // the bucket's URL without a trailing slash: scheme://host, or scheme://host/bucket
 	postURL string // where PostObject forms go
 	http    *http.Client
-	current atomic.Pointer[keyed]
-}
-
-// keyed is one credential set and the SDK client that signs with it. A new
-// SDK client per credential set is a few allocations, and lets a call (and
-// Pin) hold the pair it began with while the keys rotate.
-type keyed struct {
-	cred storage.Credentials
-	sdk  *osssdk.Client
+	// keys pairs the credentials in force with the SDK client that signs
+	// with them. A new SDK client per credential set is a few allocations,
+	// and lets a call (and Pin) hold the pair it began with while the keys
+	// rotate.
+	keys *storage.Keys[*osssdk.Client]
 }
 
 // maxAttempts is the SDK's attempts per call: one retry rides out a dropped
@@ -93,7 +88,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if err := cfg.Credentials.Validate(); err != nil {
-		return nil, fmt.Errorf("storage: %w", err)
+		return nil, err
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
@@ -122,7 +117,11 @@ func New(cfg Config) (*Client, error) {
 	if c.cfg.PublicBaseURL == nil {
 		c.cfg.PublicBaseURL, _ = url.Parse(c.base)
 	}
-	c.current.Store(c.keyed(cfg.Credentials))
+	keys, err := storage.NewKeys(cfg.Credentials, c.newSDK)
+	if err != nil {
+		return nil, err
+	}
+	c.keys = keys
 	return c, nil
 }
 
@@ -168,8 +167,8 @@ func validBucketName(b string) bool {
 	return true
 }
 
-// keyed builds the SDK client that signs with cred.
-func (c *Client) keyed(cred storage.Credentials) *keyed {
+// newSDK builds the SDK client that signs with cred.
+func (c *Client) newSDK(cred storage.Credentials) (*osssdk.Client, error) {
 	cfg := osssdk.NewConfig(). // not LoadDefaultConfig: it reads the environment
 					WithRegion(c.cfg.Region).
 					WithEndpoint(c.cfg.Endpoint.Scheme + "://" + c.cfg.Endpoint.Host).
@@ -179,47 +178,28 @@ func (c *Client) keyed(cred storage.Credentials) *keyed {
 					WithRetryMaxAttempts(maxAttempts).
 					WithAdditionalHeaders(presignAdditionalHeaders)
 	cfg.HttpClient = c.http
-	return &keyed{cred: cred, sdk: osssdk.NewClient(cfg, func(o *osssdk.Options) {
+	return osssdk.NewClient(cfg, func(o *osssdk.Options) {
 		// The SDK corrects for a skewed clock by writing the offset OSS
 		// reports into the client, unsynchronised, from whichever request
 		// saw it; concurrent calls would race on it. The service's clock
 		// dates the signatures it hands out too, so a skewed clock is a
 		// fault to fix on the host, not to hide in one client.
 		o.FeatureFlags &^= osssdk.FeatureCorrectClockSkew
-	})}
+	}), nil
 }
 
 // Credentials returns the credentials in force.
-func (c *Client) Credentials() storage.Credentials { return c.current.Load().cred }
+func (c *Client) Credentials() storage.Credentials { return c.keys.Current() }
 
 // SetCredentials swaps the credentials atomically; calls already under way
 // finish with the ones they started with.
 func (c *Client) SetCredentials(cred storage.Credentials) error {
-	if err := cred.Validate(); err != nil {
-		return fmt.Errorf("storage: %w", err)
-	}
-	c.current.Store(c.keyed(cred))
-	return nil
+	return c.keys.Set(cred)
 }
-
-// pinKey is the context key of a pinned credential set; it holds the client
-// so that a context pinned by one client pins nothing for another.
-type pinKey struct{ c *Client }
 
 // Pin returns a context whose storage calls all use the credentials in force
-// now, so that a request that spans several calls finishes with the keys it
-// started with even if they are swapped meanwhile.
-func (c *Client) Pin(ctx context.Context) context.Context {
-	return context.WithValue(ctx, pinKey{c}, c.current.Load())
-}
-
-// keys returns the credential set pinned in ctx, or else the one in force.
-func (c *Client) keys(ctx context.Context) *keyed {
-	if k, ok := ctx.Value(pinKey{c}).(*keyed); ok {
-		return k
-	}
-	return c.current.Load()
-}
+// now (storage.Keys.Pin).
+func (c *Client) Pin(ctx context.Context) context.Context { return c.keys.Pin(ctx) }
 
 // ObjectURL is the permanent public URL of key.
 func (c *Client) ObjectURL(key string) string {
@@ -234,8 +214,8 @@ func (c *Client) ObjectURL(key string) string {
 // names). Without a declared size PutURL is empty: a PUT URL that signs no
 // Content-Length lets its holder store any size up to OSS's 5 GB limit.
 func (c *Client) SignUpload(ctx context.Context, spec storage.UploadSpec) (storage.SignedUpload, error) {
-	k := c.keys(ctx)
-	form, err := signPostForm(k.cred, c.cfg.Bucket, c.cfg.Region, spec)
+	k := c.keys.For(ctx)
+	form, err := signPostForm(k.Credentials, c.cfg.Bucket, c.cfg.Region, spec)
 	if err != nil {
 		return storage.SignedUpload{}, err
 	}
@@ -262,7 +242,7 @@ func (c *Client) Peek(ctx context.Context, key string, n int) (storage.ObjectInf
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	res, err := c.keys(ctx).sdk.GetObject(ctx, &osssdk.GetObjectRequest{
+	res, err := c.keys.For(ctx).Client.GetObject(ctx, &osssdk.GetObjectRequest{
 		Bucket:        &c.cfg.Bucket,
 		Key:           &key,
 		Range:         osssdk.Ptr("bytes=0-" + strconv.Itoa(n-1)),
@@ -325,7 +305,7 @@ func (c *Client) Put(ctx context.Context, key string, data []byte, spec storage.
 	if spec.CacheControl != "" {
 		req.CacheControl = &spec.CacheControl
 	}
-	if _, err := c.keys(ctx).sdk.PutObject(ctx, req); err != nil {
+	if _, err := c.keys.For(ctx).Client.PutObject(ctx, req); err != nil {
 		return translate("put", err)
 	}
 	return nil
@@ -336,7 +316,7 @@ func (c *Client) Put(ctx context.Context, key string, data []byte, spec storage.
 func (c *Client) Delete(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	_, err := c.keys(ctx).sdk.DeleteObject(ctx, &osssdk.DeleteObjectRequest{Bucket: &c.cfg.Bucket, Key: &key})
+	_, err := c.keys.For(ctx).Client.DeleteObject(ctx, &osssdk.DeleteObjectRequest{Bucket: &c.cfg.Bucket, Key: &key})
 	if err != nil && !errors.Is(translate("delete", err), storage.ErrNotFound) {
 		return translate("delete", err)
 	}
@@ -348,7 +328,7 @@ func (c *Client) Delete(ctx context.Context, key string) error {
 func (c *Client) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	if _, err := c.keys(ctx).sdk.GetBucketInfo(ctx, &osssdk.GetBucketInfoRequest{Bucket: &c.cfg.Bucket}); err != nil {
+	if _, err := c.keys.For(ctx).Client.GetBucketInfo(ctx, &osssdk.GetBucketInfoRequest{Bucket: &c.cfg.Bucket}); err != nil {
 		return translate("get bucket info", err)
 	}
 	return nil

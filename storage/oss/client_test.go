@@ -247,7 +247,7 @@ func TestPresignedPutSignature(t *testing.T) {
 	if q.Has("x-oss-security-token") {
 		t.Error("x-oss-security-token without STS credentials")
 	}
-	want := map[string]string{"Content-Type": "image/png", "Content-Length": "48", "X-Oss-Object-Acl": "private", "X-Oss-Storage-Class": "Standard"}
+	want := map[string]string{"Content-Type": "image/png", "Content-Length": "48", "x-oss-object-acl": "private", "x-oss-storage-class": "Standard"}
 	if !maps.Equal(s.PutHeaders, want) {
 		t.Errorf("PutHeaders = %v; want %v", s.PutHeaders, want)
 	}

@@ -45,12 +45,12 @@ import (
 //
 // It returns the URL and the headers the client must send with it: every
 // header the URL signs but Host, which the URL names.
-func (c *Client) presignPut(ctx context.Context, k *keyed, spec storage.UploadSpec) (string, map[string]string, error) {
+func (c *Client) presignPut(ctx context.Context, k *storage.Keyed[*osssdk.Client], spec storage.UploadSpec) (string, map[string]string, error) {
 	if spec.Size < 1 {
 		return "", nil, errors.New("storage: presigned PUT without a declared size")
 	}
 	size := strconv.FormatInt(spec.Size, 10)
-	res, err := k.sdk.Presign(ctx, &osssdk.PutObjectRequest{
+	res, err := k.Client.Presign(ctx, &osssdk.PutObjectRequest{
 		Bucket:        &c.cfg.Bucket,
 		Key:           &spec.Key,
 		ContentType:   &spec.ContentType,
@@ -82,7 +82,11 @@ func (c *Client) presignPut(ctx context.Context, k *keyed, spec storage.UploadSp
 		if want[low] != value {
 			return "", nil, fmt.Errorf("storage: presign put: the SDK signed %s %q; want %q", low, value, want[low])
 		}
-		if low != "host" {
+		switch {
+		case low == "host":
+		case strings.HasPrefix(low, "x-oss-"):
+			headers[low] = value // as OSS's documents spell them, like COS's x-cos-acl
+		default:
 			headers[http.CanonicalHeaderKey(low)] = value
 		}
 	}

@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -71,20 +70,19 @@ type Client struct {
 	bucketURL *url.URL // the bucket as its objects are addressed: base of ObjectURL without a PublicBaseURL
 	postURL   string   // where POST policy forms go
 	transport http.RoundTripper
-	cur       atomic.Pointer[session]
+	// keys pairs the credentials in force with the minio-go client that
+	// signs with them. A minio-go client holds its credentials for life,
+	// and one is cheap to make (no network call: New sets the region, so
+	// minio-go never looks the bucket's location up), so rotation makes a
+	// new one and swaps the pair atomically; a context pinned to a pair
+	// keeps it whatever happens after.
+	keys *storage.Keys[minio.Core]
 	// now is the clock presignPut aligns with minio-go's; tests replace it.
 	now func() time.Time
 }
 
 // session is one credential set and the minio-go client that signs with it.
-// A minio-go client holds its credentials for life, and one is cheap to make
-// (no network call: New sets the region, so minio-go never looks the
-// bucket's location up), so rotation makes a new one and swaps the pair
-// atomically; a context pinned to a pair keeps it whatever happens after.
-type session struct {
-	cred storage.Credentials
-	core minio.Core
-}
+type session = storage.Keyed[minio.Core]
 
 // New checks cfg and builds a client; it makes no network call.
 func New(cfg Config) (*Client, error) {
@@ -103,10 +101,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, transport: transport, now: time.Now}
 	c.bucketURL, c.postURL = bucketURL(cfg)
-	s, err := c.newSession(cfg.Credentials)
+	keys, err := storage.NewKeys(cfg.Credentials, c.newCore)
 	if err != nil {
 		return nil, err
 	}
+	s := keys.For(context.Background())
 	// Clients are handed the POST URL and the PUT URL's host (both what a
 	// mini program's domain allow-list must name) and the service's own
 	// requests go where minio-go sends them. For AWS endpoints minio-go
@@ -114,7 +113,7 @@ func New(cfg Config) (*Client, error) {
 	// s3.<region>.amazonaws.com, us-east-1's for a region it does not know),
 	// so a configured endpoint that is not that host would sign URLs for
 	// one host and call another: refuse it now.
-	probe, err := s.core.Presign(context.Background(), http.MethodGet, cfg.Bucket, "", time.Minute, nil)
+	probe, err := s.Client.Presign(context.Background(), http.MethodGet, cfg.Bucket, "", time.Minute, nil)
 	if err != nil {
 		return nil, fmt.Errorf("storage: s3: %w", err)
 	}
@@ -123,7 +122,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("storage: s3 endpoint %s: minio-go addresses the bucket at %s for region %s, not at %s; configure that endpoint",
 			cfg.Endpoint.Redacted(), probe.Redacted(), cfg.Region, c.postURL)
 	}
-	c.cur.Store(s)
+	c.keys = keys
 	return c, nil
 }
 
@@ -158,7 +157,7 @@ func validate(cfg *Config) error {
 // escaping them (post-policy.go, marshalJSON).
 func validateCredentials(cred storage.Credentials) error {
 	if err := cred.Validate(); err != nil {
-		return fmt.Errorf("storage: %w", err)
+		return err
 	}
 	if !policySafe(cred.SessionToken) || !policySafe(cred.SecretID) {
 		return errors.New("storage: s3 key id or session token holds a quote, backslash or control character")
@@ -188,7 +187,12 @@ func bucketURL(cfg Config) (*url.URL, string) {
 	return u, u.String() + "/"
 }
 
-func (c *Client) newSession(cred storage.Credentials) (*session, error) {
+// newCore is the minio-go client that signs with cred; it refuses
+// credentials minio-go's POST policy would write unescaped.
+func (c *Client) newCore(cred storage.Credentials) (minio.Core, error) {
+	if err := validateCredentials(cred); err != nil {
+		return minio.Core{}, err
+	}
 	lookup := minio.BucketLookupDNS
 	if c.cfg.PathStyle {
 		lookup = minio.BucketLookupPath
@@ -210,49 +214,29 @@ func (c *Client) newSession(cred storage.Credentials) (*session, error) {
 		MaxRetries: 2,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("storage: s3: %w", err)
+		return minio.Core{}, fmt.Errorf("storage: s3: %w", err)
 	}
 	// minio-go sends AWS requests to the dual-stack host by default; the
 	// service talks to the host it hands its clients.
 	mc.SetS3EnableDualstack(false)
-	return &session{cred: cred, core: minio.Core{Client: mc}}, nil
+	return minio.Core{Client: mc}, nil
 }
 
 // Credentials returns the credentials in force.
-func (c *Client) Credentials() storage.Credentials { return c.cur.Load().cred }
+func (c *Client) Credentials() storage.Credentials { return c.keys.Current() }
 
 // SetCredentials swaps the credentials atomically; calls already under way,
 // and contexts pinned before, keep the ones they started with.
 func (c *Client) SetCredentials(cred storage.Credentials) error {
-	if err := validateCredentials(cred); err != nil {
-		return err
-	}
-	s, err := c.newSession(cred)
-	if err != nil {
-		return err
-	}
-	c.cur.Store(s)
-	return nil
+	return c.keys.Set(cred)
 }
-
-// pinKey is per client: a context pinned by one client names another's
-// bucket and endpoint nothing.
-type pinKey struct{ c *Client }
 
 // Pin returns a context whose storage calls all use the credentials in force
-// now, so that a request that spans several calls finishes with the keys it
-// started with even if they are swapped meanwhile.
-func (c *Client) Pin(ctx context.Context) context.Context {
-	return context.WithValue(ctx, pinKey{c}, c.cur.Load())
-}
+// now (storage.Keys.Pin).
+func (c *Client) Pin(ctx context.Context) context.Context { return c.keys.Pin(ctx) }
 
 // session is the pair pinned in ctx, or else the one in force.
-func (c *Client) session(ctx context.Context) *session {
-	if s, ok := ctx.Value(pinKey{c}).(*session); ok {
-		return s
-	}
-	return c.cur.Load()
-}
+func (c *Client) session(ctx context.Context) *session { return c.keys.For(ctx) }
 
 // ObjectURL is the permanent public URL of key.
 func (c *Client) ObjectURL(key string) string {
@@ -279,7 +263,7 @@ func (c *Client) Peek(ctx context.Context, key string, n int) (storage.ObjectInf
 	if err := opts.SetRange(0, int64(n-1)); err != nil {
 		return storage.ObjectInfo{}, nil, err
 	}
-	body, obj, h, err := c.session(ctx).core.GetObject(ctx, c.cfg.Bucket, key, opts)
+	body, obj, h, err := c.session(ctx).Client.GetObject(ctx, c.cfg.Bucket, key, opts)
 	if err != nil {
 		var e minio.ErrorResponse
 		if errors.As(err, &e) && e.StatusCode == http.StatusRequestedRangeNotSatisfiable {
@@ -332,7 +316,7 @@ func (c *Client) Put(ctx context.Context, key string, data []byte, spec storage.
 		StorageClass:         StandardClass,
 		DisableContentSha256: true, // no streaming signature: the sum below is signed instead
 	}
-	_, err := c.session(ctx).core.PutObject(ctx, c.cfg.Bucket, key, bytes.NewReader(data), int64(len(data)), "", hex.EncodeToString(sum[:]), opts)
+	_, err := c.session(ctx).Client.PutObject(ctx, c.cfg.Bucket, key, bytes.NewReader(data), int64(len(data)), "", hex.EncodeToString(sum[:]), opts)
 	if err != nil {
 		return translate("put", err)
 	}
@@ -344,7 +328,7 @@ func (c *Client) Put(ctx context.Context, key string, data []byte, spec storage.
 func (c *Client) Delete(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	err := c.session(ctx).core.RemoveObject(ctx, c.cfg.Bucket, key, minio.RemoveObjectOptions{})
+	err := c.session(ctx).Client.RemoveObject(ctx, c.cfg.Bucket, key, minio.RemoveObjectOptions{})
 	var e minio.ErrorResponse
 	if err != nil && !(errors.As(err, &e) && e.Code == "NoSuchKey") {
 		return translate("delete", err)
@@ -357,7 +341,7 @@ func (c *Client) Delete(ctx context.Context, key string) error {
 func (c *Client) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	ok, err := c.session(ctx).core.BucketExists(ctx, c.cfg.Bucket)
+	ok, err := c.session(ctx).Client.BucketExists(ctx, c.cfg.Bucket)
 	if err != nil {
 		return translate("head bucket", err)
 	}

@@ -32,7 +32,7 @@ func TestPresignPutRealignsWithMinioClock(t *testing.T) {
 		}
 		return time.Now()
 	}
-	u, _, err := c.presignPut(context.Background(), c.cur.Load(), spec)
+	u, _, err := c.presignPut(context.Background(), c.session(context.Background()), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestPresignPutRealignsWithMinioClock(t *testing.T) {
 	}
 
 	c.now = func() time.Time { return time.Now().Add(-2 * time.Second) }
-	if u, _, err := c.presignPut(context.Background(), c.cur.Load(), spec); err == nil {
+	if u, _, err := c.presignPut(context.Background(), c.session(context.Background()), spec); err == nil {
 		t.Errorf("with a clock that never agrees: %s; want an error", u)
 	}
 }

@@ -115,7 +115,7 @@ func (c *Client) postForm(ctx context.Context, s *session, spec storage.UploadSp
 	}
 	// No network call: the client's region is set, so PresignedPostPolicy
 	// does not look the bucket's location up.
-	u, form, err := s.core.PresignedPostPolicy(ctx, p)
+	u, form, err := s.Client.PresignedPostPolicy(ctx, p)
 	if err != nil {
 		return "", nil, fmt.Errorf("storage: sign POST form: %w", err)
 	}
@@ -153,7 +153,7 @@ func (c *Client) presignPut(ctx context.Context, s *session, spec storage.Upload
 		if secs < 1 || secs > maxPresignSeconds {
 			return "", nil, fmt.Errorf("storage: sign PUT: %d s to expiry; a presigned URL lasts 1 s to 7 days", secs)
 		}
-		u, err := s.core.PresignHeader(ctx, http.MethodPut, c.cfg.Bucket, spec.Key, time.Duration(secs)*time.Second, nil, signed)
+		u, err := s.Client.PresignHeader(ctx, http.MethodPut, c.cfg.Bucket, spec.Key, time.Duration(secs)*time.Second, nil, signed)
 		if err != nil {
 			return "", nil, fmt.Errorf("storage: sign PUT: %w", err)
 		}
