@@ -4,16 +4,19 @@
 //
 // It logs in with wx.login, keeps the session token in the storage it is
 // given, and uploads an avatar the way the service wants: signature from
-// wxavatar, bytes straight to COS, then confirm. It depends on nothing but the
-// wx object it is handed (the global one by default), so pages, components
-// and tests can all use it.
+// wxavatar, bytes straight to the object storage the service uses (Tencent
+// COS, Aliyun OSS or an S3-compatible store), then confirm. It depends on
+// nothing but the wx object it is handed (the global one by default), so
+// pages, components and tests can all use it. What the service signs (form
+// fields, PUT headers) differs per store; the client sends it exactly as
+// given and never reads it.
 //
 // Written for the mini program runtime: CommonJS and ES2017 at most (no
 // optional chaining, no ??, no Promise.prototype.finally).
 
 const TOKEN_STORAGE_KEY = 'wxavatar_token'
 
-// confirm answers 409 upload_missing while COS has not made the object
+// confirm answers 409 upload_missing while storage has not made the object
 // visible yet; these waits (about 3.75 s in all) cover a slow upload without
 // leaving the user staring at a spinner for long.
 const CONFIRM_RETRY_DELAYS_MS = [250, 500, 1000, 1000, 1000]
@@ -23,8 +26,11 @@ const API_TIMEOUT_MS = 15000
 // An avatar of a few MiB over a slow mobile network.
 const UPLOAD_TIMEOUT_MS = 60000
 
-// COS answers a POST Object with success_action_status: 204 by default, 200 or
-// 201 when the form asks for them.
+// A POST form upload is answered with its success_action_status field's
+// status: 204 by default, 200 or 201 when the form asks for them, alike on
+// COS (PostObject), OSS (help.aliyun.com/document_detail/31988.html) and S3
+// (docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html). The form is
+// the service's, so whichever it asked for is accepted.
 const POST_OK_STATUS = [200, 201, 204]
 
 // How much of the file the type sniffing reads: every signature
@@ -74,12 +80,14 @@ const NICKNAME_METHOD = 'PUT'
 // code (invalid_nickname, upload_rejected, busy, …) or one of the client's
 // own: network_error, login_failed, read_file_failed, unsupported_type
 // (detected before asking for a signature), conversion_failed (a HEIC/HEIF or
-// AVIF file the runtime could not turn into a JPEG), upload_failed (COS
-// refused the bytes), bad_response and http_error (an answer not shaped like
-// the contract's). details holds the rest of the API's error object, e.g.
-// details.reason of upload_rejected (not_an_image, too_many_pixels,
-// too_small, unsupported_format, too_large, wrong_content_type,
-// storage_class), or, for conversion_failed, {from, errMsg}.
+// AVIF file the runtime could not turn into a JPEG), upload_failed (the
+// object storage refused the bytes: status is its HTTP status, storageCode
+// the <Code> of its XML error), bad_response and http_error (an answer not
+// shaped like the contract's). details holds the rest of the API's error
+// object, e.g. details.reason of upload_rejected (not_an_image,
+// too_many_pixels, too_small, unsupported_format, too_large,
+// wrong_content_type, storage_class), or, for conversion_failed, {from,
+// errMsg}.
 class WxAvatarError extends Error {
   constructor (code, message, details) {
     super(message)
@@ -92,7 +100,11 @@ class WxAvatarError extends Error {
     this.status = d.status || 0 // HTTP status; 0 when no answer came
     this.requestId = d.requestId || '' // wxavatar's X-Request-Id, for support
     this.retryAfter = d.retryAfter || 0 // seconds, from Retry-After on 429 and 503
-    this.cosCode = d.cosCode || '' // COS's error Code when COS refused an upload
+    // The storage's error Code when it refused an upload (SignatureDoesNotMatch,
+    // AccessDenied, EntityTooLarge, …). cosCode is the same value under the
+    // name it had when COS was the only store, kept for callers that read it.
+    this.storageCode = d.storageCode || d.cosCode || ''
+    this.cosCode = this.storageCode
     this.details = d.details || {}
   }
 }
@@ -200,8 +212,9 @@ function apiError (res) {
   return new WxAvatarError('http_error', 'HTTP ' + res.statusCode, details)
 }
 
-// cosCode reads <Code> from a COS XML error document.
-function cosCode (data) {
+// storageCode reads <Code> from a storage's XML error document: COS, OSS and
+// S3 all answer a refused request with <Error><Code>…</Code>…</Error>.
+function storageCode (data) {
   const m = /<Code>([^<]*)<\/Code>/.exec(typeof data === 'string' ? data : '')
   return m ? m[1] : ''
 }
@@ -383,7 +396,16 @@ function createClient (options) {
     }).catch(viaStat)
   }
 
-  function postToCOS (post, filePath, onProgress) {
+  // storageRefused is the error for a store's non-2xx answer to an upload.
+  // The message names the store's status and code, never the signed URL or
+  // form, which hold credentials.
+  function storageRefused (res) {
+    const code = storageCode(res.data)
+    return new WxAvatarError('upload_failed', 'storage answered ' + res.statusCode + (code ? ' ' + code : ''),
+      { status: res.statusCode, storageCode: code })
+  }
+
+  function postToStorage (post, filePath, onProgress) {
     return new Promise(function (resolve, reject) {
       const task = wxapi.uploadFile({
         url: post.url,
@@ -393,9 +415,7 @@ function createClient (options) {
         timeout: UPLOAD_TIMEOUT_MS,
         success: function (res) {
           if (POST_OK_STATUS.indexOf(res.statusCode) >= 0) return resolve()
-          const code = cosCode(res.data)
-          reject(new WxAvatarError('upload_failed', 'COS answered ' + res.statusCode + (code ? ' ' + code : ''),
-            { status: res.statusCode, cosCode: code }))
+          reject(storageRefused(res))
         },
         fail: function (e) {
           reject(new WxAvatarError('network_error', (e && e.errMsg) || 'upload failed'))
@@ -407,23 +427,23 @@ function createClient (options) {
     })
   }
 
-  function putToCOS (put, data) {
+  function putToStorage (put, data) {
     return new Promise(function (resolve, reject) {
       wxapi.request({
         url: put.url,
         method: 'PUT',
-        // Exactly the headers the URL was signed with: COS refuses any other
-        // Content-Type, and any Content-Length but the size declared when
-        // signing (the runtime sends the data's own length, which is it).
+        // Exactly the headers the URL was signed with, whatever the store
+        // (x-cos-*, x-oss-*, x-amz-*): each refuses a PUT whose signed
+        // headers differ, Content-Type and Content-Length included (the
+        // runtime sends the data's own length, which is the size declared
+        // when signing).
         header: put.headers,
         data: data,
         dataType: 'text',
         timeout: UPLOAD_TIMEOUT_MS,
         success: function (res) {
           if (res.statusCode === 200) return resolve()
-          const code = cosCode(res.data)
-          reject(new WxAvatarError('upload_failed', 'COS answered ' + res.statusCode + (code ? ' ' + code : ''),
-            { status: res.statusCode, cosCode: code }))
+          reject(storageRefused(res))
         },
         fail: function (e) {
           reject(new WxAvatarError('network_error', (e && e.errMsg) || 'upload failed'))
@@ -588,13 +608,22 @@ function createClient (options) {
   }
 
   // sendAvatar asks for a signature for the file (already sized and typed),
-  // sends the bytes to COS and confirms.
+  // sends the bytes to storage and confirms. The size is always declared:
+  // the service signs a PUT only for a declared size, and a store that takes
+  // no POST uploads (Cloudflare R2) has only the PUT, so without size the
+  // service would answer 400 invalid_request, reason size_required.
   async function sendAvatar (filePath, size, contentType, method, onProgress) {
-    const signed = await authed('POST', '/v1/avatar/uploads', { content_type: contentType, size: size })
-    const upload = signed.upload
+    const res = await authedAnswer('POST', '/v1/avatar/uploads', { content_type: contentType, size: size })
+    const upload = result(res).upload
+    if (!upload || typeof upload !== 'object' || (!upload.post && !upload.put)) {
+      throw new WxAvatarError('bad_response', 'the signature answer has neither post nor put', { status: res.statusCode })
+    }
     onProgress(0)
-    if (method === 'put') {
-      if (!upload.put) { // the server signs a PUT only for a declared size
+    // method is a preference: an answer with only put (a store without POST
+    // uploads) is sent by PUT even when the caller asked for POST. An answer
+    // with only post leaves a caller who asked for PUT no URL to PUT to.
+    if (method === 'put' || !upload.post) {
+      if (!upload.put) {
         throw new WxAvatarError('upload_failed', 'the server signed no PUT URL for this upload')
       }
       const data = await readFile(filePath)
@@ -603,9 +632,9 @@ function createClient (options) {
         throw new WxAvatarError('read_file_failed', 'the file changed while being uploaded: ' +
           size + ' bytes, then ' + data.byteLength)
       }
-      await putToCOS(upload.put, data)
+      await putToStorage(upload.put, data)
     } else {
-      await postToCOS(upload.post, filePath, onProgress)
+      await postToStorage(upload.post, filePath, onProgress)
     }
     onProgress(100)
     return confirm(upload.id)
@@ -655,11 +684,17 @@ function createClient (options) {
     // until it passes (upload.url is the new avatar's). A HEIC/HEIF or AVIF
     // file is converted to JPEG on the phone first (conversion_failed when
     // that cannot be done); JPEG, PNG and WebP go as they are.
-    //   onProgress(percent, event)  0–100 while the bytes go to COS
+    //   onProgress(percent, event)  0–100 while the bytes go to storage
     //   method                      'post' (wx.uploadFile with the signed
     //                               form, default) or 'put' (wx.request with
     //                               the presigned URL; no progress between 0
-    //                               and 100)
+    //                               and 100). A preference: when the service
+    //                               signs only a PUT (its store takes no POST
+    //                               uploads, e.g. Cloudflare R2), the file
+    //                               goes by PUT whatever was asked; asking
+    //                               'put' of a service that signs only a POST
+    //                               is upload_failed, before any byte goes
+    //                               to storage
     uploadAvatar: async function (tempFilePath, options) {
       const o = options || {}
       const onProgress = typeof o.onProgress === 'function' ? o.onProgress : function () {}

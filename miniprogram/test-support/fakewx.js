@@ -66,7 +66,7 @@ function wechatCode () {
 function createFakeWx (options) {
   const o = Object.assign({ baseLibrary: '3.3.4', without: [], decodes: DECODES }, options)
   const fake = {
-    // Every call to wxavatar or COS: {method, url, status, code}; status 0 when
+    // Every call to wxavatar or storage: {method, url, status, code}; status 0 when
     // no answer came.
     log: [],
     loginCalls: 0,

@@ -1,12 +1,12 @@
 'use strict'
 
-// node guard.js '["command", "arg", …]' [folder]
+// node guard.js '["command", "arg", …]' [folder …]
 //
 // Runs the command (the wxavatar service) for a test process and makes sure
 // it does not outlive that process, however the process ends: a test runner
 // killed with SIGKILL, or dying on a closed pipe, runs no 'exit' handler, but
 // its end of our stdin always closes. Then the service is killed and the
-// folder (its binary, database and objects) removed. SIGTERM is passed on so
+// folders (its database and objects, its binary's) removed. SIGTERM is passed on so
 // that the service can shut down gracefully; we exit with its exit code.
 //
 // The command comes as one JSON argument because node 20 reads --env-file
@@ -17,7 +17,7 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 
 const [command, ...args] = JSON.parse(process.argv[2])
-const folder = process.argv[3]
+const folders = process.argv.slice(3)
 const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] })
 let orphaned = false
 
@@ -38,6 +38,6 @@ child.on('error', (err) => {
   process.exit(127)
 })
 child.on('exit', (code, signal) => {
-  if (orphaned && folder) fs.rmSync(folder, { recursive: true, force: true })
+  if (orphaned) for (const f of folders) fs.rmSync(f, { recursive: true, force: true })
   process.exit(code === null ? 128 + (signal === 'SIGKILL' ? 9 : 15) : code)
 })

@@ -46,8 +46,13 @@ function startProxy (target) {
           const h = Object.assign({}, up.headers)
           if (rule && rule.rewrite) {
             payload = Buffer.from(JSON.stringify(rule.rewrite(up.statusCode, JSON.parse(payload.toString('utf8')))))
-            h['content-length'] = String(payload.length)
           }
+          // The whole answer is in hand: sent with its length, not in the
+          // chunks the service may have used (a large answer, such as an
+          // OSS signature's, comes chunked; both headers at once is an
+          // answer clients refuse).
+          delete h['transfer-encoding']
+          h['content-length'] = String(payload.length)
           res.writeHead(up.statusCode, h)
           res.end(payload)
           proxy.calls.push({ method: req.method, path: req.url, status: up.statusCode, by: 'service' })

@@ -1,8 +1,9 @@
 'use strict'
 
 // Starts the real wxavatar service in --dev mode for the node tests: built
-// once with go build (faster and cleaner to stop than go run), listening on
-// free loopback ports, with its own SQLite file and object folder.
+// once per test process with go build (faster and cleaner to stop than go
+// run), each instance listening on free loopback ports, with its own SQLite
+// file and object folder.
 
 const { spawn, execFile } = require('node:child_process')
 const crypto = require('node:crypto')
@@ -40,12 +41,37 @@ function build (out) {
   })
 }
 
-// startServer resolves with {api, stop, output}. stop() sends SIGTERM, waits
-// for the graceful shutdown and resolves with the exit code.
-async function startServer () {
+// The binary of this test process, built by the first startServer: a file
+// that starts several services (one per storage provider) links it once.
+// Its folder goes when the process exits, or, if the process is killed, with
+// the guards' folders (see guard.js); a guard made to kill its service
+// (stop's forced path) removes it too, and then the next start builds again.
+let built = null
+
+async function binary () {
+  if (built) {
+    const b = await built.catch(() => null)
+    if (!b || !fs.existsSync(b.bin)) built = null
+  }
+  if (!built) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxavatar-mp-bin-'))
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
+    const bin = path.join(dir, 'wxavatar')
+    built = build(bin).then(() => ({ dir, bin }))
+  }
+  return built
+}
+
+// startServer resolves with {api, storage, stop, output}: storage is the
+// local object server, {url, provider}, as the service announced it. stop()
+// sends SIGTERM, waits for the graceful shutdown and resolves with the exit
+// code.
+//   env  settings added to (or replacing) the ones below, e.g.
+//        {STORAGE: 's3', S3_POST_POLICY: 'false'}
+async function startServer (options) {
+  const o = options || {}
+  const { dir: binDir, bin } = await binary()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wxavatar-mp-'))
-  const bin = path.join(dir, 'wxavatar')
-  await build(bin)
   const env = {
     PATH: process.env.PATH || '',
     HOME: process.env.HOME || dir,
@@ -61,10 +87,11 @@ async function startServer () {
     LIMIT_PENDING_UPLOADS: '0',
     LIMIT_SESSIONS_PER_MINUTE: '0'
   }
-  // Through guard.js, which stops the service and removes dir if this
-  // process dies without calling stop().
+  Object.assign(env, o.env)
+  // Through guard.js, which stops the service and removes dir (and the
+  // binary's folder) if this process dies without calling stop().
   const child = spawn(process.execPath, [path.join(__dirname, 'guard.js'),
-    JSON.stringify([bin, 'serve', '--dev', '--env-file', '']), dir],
+    JSON.stringify([bin, 'serve', '--dev', '--env-file', '']), dir, binDir],
     { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] })
 
   let stdout = ''
@@ -104,7 +131,9 @@ async function startServer () {
   try {
     const api = await withTimeout(apiURL, 15000, 'wxavatar start')
     await healthy(api, Date.now() + 10000)
-    return { api, stop, output: () => stdout + stderr }
+    const m = /wxavatar: local object server on (http:\/\/\S+) \((\w+),/.exec(stdout)
+    if (!m) throw new Error('wxavatar did not say where its local object server is:\n' + stdout)
+    return { api, storage: { url: m[1], provider: m[2] }, stop, output: () => stdout + stderr }
   } catch (e) {
     await stop()
     throw new Error(e.message + '\nstderr:\n' + stderr)

@@ -44,7 +44,10 @@ test('WxAvatarError carries code, status and request id', () => {
   assert.equal(err.name, 'WxAvatarError')
   assert.deepEqual([err.code, err.status, err.requestId, err.message], ['upload_rejected', 422, 'r1', 'nope'])
   const bare = new WxAvatarError('network_error', 'down')
-  assert.deepEqual([bare.status, bare.requestId, bare.retryAfter, bare.cosCode, bare.details], [0, '', 0, '', {}])
+  assert.deepEqual([bare.status, bare.requestId, bare.retryAfter, bare.storageCode, bare.cosCode, bare.details], [0, '', 0, '', '', {}])
+  // cosCode, the name from when COS was the only store, stays the same value.
+  const refused = new WxAvatarError('upload_failed', 'storage answered 403 AccessDenied', { status: 403, storageCode: 'AccessDenied' })
+  assert.deepEqual([refused.storageCode, refused.cosCode], ['AccessDenied', 'AccessDenied'])
   const rejected = new WxAvatarError('upload_rejected', 'nope', { status: 422, details: { reason: 'too_small' } })
   assert.deepEqual(rejected.details, { reason: 'too_small' })
 })

@@ -384,11 +384,13 @@ test('by PUT too: the file is read whole only once signed, so a refused one is n
   assert.ok(fake.bytesRead() <= 64, 'read ' + fake.bytesRead() + ' bytes to be told no')
 })
 
-test('COS refusing the upload is upload_failed with its status and COS code', async () => {
+test('COS refusing the upload is upload_failed with its status and code', async () => {
   const { client, fake } = newClient()
   fake.upload = { editForm: (f) => Object.assign(f, { 'q-signature': '0'.repeat(f['q-signature'].length) }) }
   await assert.rejects(client.uploadAvatar(files.write(images.png(8))), (err) => {
     isError('upload_failed', 403)(err)
+    assert.equal(err.message, 'storage answered 403 SignatureDoesNotMatch')
+    assert.equal(err.storageCode, 'SignatureDoesNotMatch')
     assert.equal(err.cosCode, 'SignatureDoesNotMatch')
     return true
   })

@@ -1,5 +1,5 @@
-// 我的资料: avatar through wxavatar (chooseAvatar → COS → confirm) and the
-// nickname (type="nickname" input, saved on form submit). The header row
+// 我的资料: avatar through wxavatar (chooseAvatar → storage → confirm) and
+// the nickname (type="nickname" input, saved on form submit). The header row
 // shows the small avatar as a list would: the service's square thumbnail,
 // or the avatar itself where there is none. Under the avatar: what WeChat's
 // content check says of it (avatar_review), followed up after an upload.
