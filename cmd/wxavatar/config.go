@@ -203,6 +203,11 @@ func (p *parser) failed(name string) bool {
 	return false
 }
 
+// failedAny reports whether any of names already has a problem.
+func (p *parser) failedAny(names ...string) bool {
+	return slices.ContainsFunc(names, p.failed)
+}
+
 // err is nil, or every problem found.
 func (p *parser) err() error {
 	if len(p.errs) == 0 {
@@ -402,9 +407,32 @@ func loadStorage(p *parser, dev bool) storageConfig {
 		// a subdomain, an IP address (the local object server), is
 		// addressed so.
 		sc.PathStyle = literalHost(sc.Endpoint)
+		if strings.HasPrefix(sc.Region, "oss-") {
+			p.fail(sp.region, "%q is the endpoint's name: want the region id, %s", sc.Region, strings.TrimPrefix(sc.Region, "oss-"))
+		}
 	case providerS3:
 		sc.PathStyle = p.boolean("S3_PATH_STYLE", literalHost(sc.Endpoint))
 		sc.PostPolicy = p.boolean("S3_POST_POLICY", true)
+		if sc.PostPolicy && sc.Endpoint != nil && strings.HasSuffix(sc.Endpoint.Hostname(), ".r2.cloudflarestorage.com") {
+			p.fail("S3_POST_POLICY", "Cloudflare R2 takes no POST policy uploads: set S3_POST_POLICY=false")
+		}
+		if strings.Contains(sc.Bucket, ".") && !sc.PathStyle && sc.Endpoint != nil && sc.Endpoint.Scheme == "https" {
+			p.fail(sp.bucket, "a name with dots is no single TLS host name label (%s.%s): set S3_PATH_STYLE=true", sc.Bucket, sc.Endpoint.Host)
+		}
+	}
+	if sc.Provider != providerCOS && sc.Endpoint != nil && sc.Endpoint.Scheme == "http" && !dev && !literalHost(sc.Endpoint) {
+		// Phones upload to the endpoint, and WeChat lets a mini program
+		// reach HTTPS only; the service's own signed calls and STS token
+		// would travel in clear too.
+		p.fail(sp.endpoint, "want https:// (http only for a local object server on an IP address or localhost)")
+	}
+	if sc.Endpoint != nil && !p.failedAny(sp.settings()...) {
+		// What only the provider's client knows to refuse (an endpoint it
+		// would address differently, credentials it cannot sign with), now
+		// rather than at the first request; it makes no network call.
+		if _, err := newProvider(sc, nil, nil); err != nil {
+			p.fail(sp.endpoint, "%v", err)
+		}
 	}
 	for provider, other := range storageProviders {
 		if provider == sc.Provider {

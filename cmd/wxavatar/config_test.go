@@ -470,6 +470,43 @@ func TestStorageSettings(t *testing.T) {
 		t.Errorf("bad S3 settings: err = %v", err)
 	}
 
+	// What only fits one provider, or only its client knows, named by the
+	// setting to fix.
+	for _, tc := range []struct {
+		provider string
+		env      map[string]string
+		name     string
+	}{
+		{providerOSS, map[string]string{"OSS_REGION": "oss-cn-hangzhou"}, "OSS_REGION"},
+		{providerOSS, map[string]string{"OSS_ENDPOINT": "http://oss-cn-hangzhou.aliyuncs.com"}, "OSS_ENDPOINT"},
+		{providerS3, map[string]string{"S3_ENDPOINT": "http://minio.example.com", "S3_PATH_STYLE": "true"}, "S3_ENDPOINT"},
+		{providerS3, map[string]string{"S3_ENDPOINT": "https://acc.r2.cloudflarestorage.com", "S3_REGION": "auto"}, "S3_POST_POLICY"},
+		{providerS3, map[string]string{"S3_BUCKET": "avatars.example.com"}, "S3_BUCKET"},
+		// minio-go addresses an AWS region at its own host, not at this one.
+		{providerS3, map[string]string{"S3_ENDPOINT": "https://s3.eu-west-1.amazonaws.com"}, "S3_ENDPOINT"},
+		// minio-go writes POST policy values unescaped.
+		{providerS3, map[string]string{"S3_SESSION_TOKEN": `tok"en`}, "S3_ENDPOINT"},
+	} {
+		env := prodEnvFor(tc.provider)
+		maps.Copy(env, tc.env)
+		_, err := load(t, false, env)
+		var ce configError
+		if !errors.As(err, &ce) || len(ce) != 1 || ce[0].name != tc.name {
+			t.Errorf("STORAGE=%s with %v: %v; want one problem, named %s", tc.provider, tc.env, err, tc.name)
+		}
+	}
+	for _, ok := range []map[string]string{
+		{"S3_ENDPOINT": "http://127.0.0.1:9000"}, // a local MinIO
+		{"S3_ENDPOINT": "https://acc.r2.cloudflarestorage.com", "S3_REGION": "auto", "S3_POST_POLICY": "false"},
+		{"S3_BUCKET": "avatars.example.com", "S3_PATH_STYLE": "true"},
+	} {
+		env := prodEnvFor(providerS3)
+		maps.Copy(env, ok)
+		if _, err := load(t, false, env); err != nil {
+			t.Errorf("STORAGE=s3 with %v: %v; want it accepted", ok, err)
+		}
+	}
+
 	// --dev needs nothing: the local object server plays the provider, path-style.
 	for _, provider := range []string{providerOSS, providerS3} {
 		c, err := load(t, true, map[string]string{"STORAGE": provider})
