@@ -53,6 +53,7 @@ const (
 	ReasonTooLarge          = "too_large"          // more bytes than the upload allowed, or none
 	ReasonWrongContentType  = "wrong_content_type" // stored with another Content-Type than declared
 	ReasonStorageClass      = "storage_class"      // not in the STANDARD storage class
+	ReasonUnreadable        = "unreadable"         // storage will not give its bytes (encrypted with the uploader's key)
 )
 
 // rendition is an image we wrote: its bytes and their type.

@@ -36,6 +36,10 @@ var (
 	// ErrObjectArchived: the object is in an archive storage class, which
 	// storage will not read until it is restored.
 	ErrObjectArchived = errors.New("object archived")
+	// ErrObjectUnreadable: storage will not give the object's bytes to the
+	// service, as for an object the uploader stored encrypted with a key
+	// of its own.
+	ErrObjectUnreadable = errors.New("object unreadable")
 	// ErrStorageUnavailable: storage did not answer properly; retry later.
 	ErrStorageUnavailable = errors.New("object storage unavailable")
 )

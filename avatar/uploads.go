@@ -274,6 +274,10 @@ func (s *Service) inspect(ctx context.Context, up Upload) (info ObjectInfo, data
 	if errors.Is(err, ErrObjectArchived) {
 		return info, nil, errNotStandard, nil
 	}
+	if errors.Is(err, ErrObjectUnreadable) {
+		return info, nil, &RejectedError{Reason: ReasonUnreadable,
+			Message: "storage will not give the stored object's bytes (was it stored encrypted with a key of the uploader's?)"}, nil
+	}
 	if err != nil {
 		return info, nil, nil, err
 	}

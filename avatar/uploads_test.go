@@ -202,6 +202,7 @@ func TestConfirm(t *testing.T) {
 			{"archived", "image/png", "image/png", png, "ARCHIVE", avatar.ReasonStorageClass},
 			{"empty, in another class", "image/png", "image/png", []byte{}, "STANDARD_IA", avatar.ReasonTooLarge},
 			{"infrequent access", "image/png", "image/png", png, "STANDARD_IA", avatar.ReasonStorageClass},
+			{"encrypted with the uploader's key", "image/png", "image/png", png, avatartest.SSECustomerKey, avatar.ReasonUnreadable},
 			{"an image bomb by its header", "image/png", "image/png", pngWithHeader(20000, 20000), "", avatar.ReasonTooManyPixels},
 			{"truncated", "image/png", "image/png", png[:len(png)/2], "", avatar.ReasonNotAnImage},
 			{"HEIC", "image/jpeg", "image/jpeg", []byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"), "", avatar.ReasonUnsupportedFormat},

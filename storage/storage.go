@@ -28,6 +28,11 @@ var (
 	// ErrArchived: the object is in an archive storage class, which storage
 	// will not read until it is restored.
 	ErrArchived = errors.New("object archived")
+	// ErrUnreadable: the store will not give the object's bytes to a plain
+	// signed GET: it was stored encrypted with a key the service does not
+	// hold (SSE-C), which a client can ask for on stores that let such
+	// fields or headers through unsigned.
+	ErrUnreadable = errors.New("object unreadable without a key the service does not hold")
 	// ErrSizeRequired: the store takes no POST policy uploads, and an
 	// upload without a declared size cannot be signed as a PUT, which signs
 	// one exact Content-Length.

@@ -69,6 +69,10 @@ func (b *Bucket) SignUpload(_ context.Context, spec avatar.UploadSpec) (avatar.S
 	return signed, nil
 }
 
+// SSECustomerKey, as an object's Class, stands for an object stored
+// encrypted with a key of the uploader's (SSE-C): Peek cannot read it.
+const SSECustomerKey = "SSE-C"
+
 // ObjectURL is key under PublicURL.
 func (b *Bucket) ObjectURL(key string) string { return PublicURL + key }
 
@@ -83,6 +87,8 @@ func (b *Bucket) Peek(_ context.Context, key string, n int) (avatar.ObjectInfo, 
 		return avatar.ObjectInfo{}, nil, avatar.ErrObjectNotFound
 	case b.Class[key] == "ARCHIVE":
 		return avatar.ObjectInfo{}, nil, avatar.ErrObjectArchived
+	case b.Class[key] == SSECustomerKey:
+		return avatar.ObjectInfo{}, nil, avatar.ErrObjectUnreadable
 	}
 	class := b.Class[key]
 	if class == "" {

@@ -95,6 +95,7 @@ func objectsError(err error) error {
 	for _, pair := range [...]struct{ from, to error }{
 		{storage.ErrNotFound, avatar.ErrObjectNotFound},
 		{storage.ErrArchived, avatar.ErrObjectArchived},
+		{storage.ErrUnreadable, avatar.ErrObjectUnreadable},
 		{storage.ErrUnavailable, avatar.ErrStorageUnavailable},
 		{storage.ErrSizeRequired, avatar.ErrSizeRequired},
 	} {

@@ -18,6 +18,7 @@ func TestObjectsError(t *testing.T) {
 	for _, tt := range []struct{ from, want error }{
 		{storage.ErrNotFound, avatar.ErrObjectNotFound},
 		{storage.ErrArchived, avatar.ErrObjectArchived},
+		{storage.ErrUnreadable, avatar.ErrObjectUnreadable},
 		{storage.ErrUnavailable, avatar.ErrStorageUnavailable},
 		{storage.ErrSizeRequired, avatar.ErrSizeRequired},
 	} {

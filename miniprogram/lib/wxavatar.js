@@ -86,7 +86,7 @@ const NICKNAME_METHOD = 'PUT'
 // shaped like the contract's). details holds the rest of the API's error
 // object, e.g. details.reason of upload_rejected (not_an_image,
 // too_many_pixels, too_small, unsupported_format, too_large,
-// wrong_content_type, storage_class), or, for conversion_failed, {from,
+// wrong_content_type, storage_class, unreadable), or, for conversion_failed, {from,
 // errMsg}.
 class WxAvatarError extends Error {
   constructor (code, message, details) {

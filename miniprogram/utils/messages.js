@@ -47,7 +47,8 @@ const REJECTION_MESSAGES = {
   unsupported_format: '头像格式不支持，请换一张图片',
   too_large: '图片太大，请换一张小一点的',
   wrong_content_type: '头像格式不支持，请换一张图片',
-  storage_class: '头像上传失败，请重试'
+  storage_class: '头像上传失败，请重试',
+  unreadable: '头像上传失败，请重试'
 }
 
 const FALLBACK = '出错了，请稍后重试'

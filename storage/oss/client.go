@@ -352,6 +352,11 @@ func translate(op string, err error) error {
 		return fmt.Errorf("storage: %s: %w", op, storage.ErrNotFound)
 	case serr.Code == "InvalidObjectState":
 		return fmt.Errorf("storage: %s: %w", op, storage.ErrArchived)
+	case op == "get" && serr.StatusCode == http.StatusBadRequest && serr.Code == "InvalidRequest":
+		// A plain GET is malformed only for an object whose reading needs
+		// what the request cannot give (an encryption key of the
+		// uploader's).
+		return fmt.Errorf("storage: %s: %w: status %d %s", op, storage.ErrUnreadable, serr.StatusCode, serr.Code)
 	}
 	return fmt.Errorf("storage: %s: %w: status %d %s", op, storage.ErrUnavailable, serr.StatusCode, serr.Code)
 }

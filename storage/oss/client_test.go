@@ -448,6 +448,15 @@ func TestClientTranslatesFailures(t *testing.T) {
 			}
 		}
 	}
+	// Only a read is unreadable: a plain GET is malformed only for an object
+	// that needs what it cannot give.
+	answer(400, "InvalidRequest")
+	if _, _, err := c.Peek(ctx, "k", 8); !errors.Is(err, storage.ErrUnreadable) {
+		t.Errorf("Peek on 400 InvalidRequest: %v; want ErrUnreadable", err)
+	}
+	if err := c.Delete(ctx, "k"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Delete on 400 InvalidRequest: %v; want ErrUnavailable", err)
+	}
 	// NoSuchKey is not found, and a missing object's delete succeeds.
 	answer(404, "NoSuchKey")
 	if _, _, err := c.Peek(ctx, "k", 8); !errors.Is(err, storage.ErrNotFound) {

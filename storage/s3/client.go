@@ -360,6 +360,10 @@ func translate(op string, err error) error {
 	switch {
 	case e.Code == "InvalidObjectState":
 		return fmt.Errorf("storage: %s: %w", op, storage.ErrArchived)
+	case op == "get" && e.StatusCode == http.StatusBadRequest && e.Code == "InvalidRequest":
+		// A plain GET is malformed only for an object stored with a
+		// customer-provided key (SSE-C), whose GET must carry that key.
+		return fmt.Errorf("storage: %s: %w: status %d %s", op, storage.ErrUnreadable, e.StatusCode, e.Code)
 	case e.Code == "NoSuchKey" || e.StatusCode == http.StatusNotFound && e.Code != "NoSuchBucket":
 		return fmt.Errorf("storage: %s: %w", op, storage.ErrNotFound)
 	}

@@ -217,8 +217,11 @@ func TestClientTranslatesErrors(t *testing.T) {
 		{"Peek", 403, "AccessDenied", storage.ErrUnavailable, "status 403 AccessDenied", 1},
 		{"Peek", 403, "SignatureDoesNotMatch", storage.ErrUnavailable, "status 403 SignatureDoesNotMatch", 1},
 		{"Peek", 403, "InvalidObjectState", storage.ErrArchived, "", 1},
+		// An SSE-C object, which a plain GET cannot read.
+		{"Peek", 400, "InvalidRequest", storage.ErrUnreadable, "status 400 InvalidRequest", 1},
 		{"Peek", 500, "InternalError", storage.ErrUnavailable, "status 500 InternalError", 2},
 		{"Peek", 503, "SlowDown", storage.ErrUnavailable, "status 503 SlowDown", 2},
+		{"Put", 400, "InvalidRequest", storage.ErrUnavailable, "status 400 InvalidRequest", 1},
 		{"Put", 400, "XAmzContentSHA256Mismatch", storage.ErrUnavailable, "status 400 XAmzContentSHA256Mismatch", 1},
 		{"Put", 403, "AccessDenied", storage.ErrUnavailable, "status 403 AccessDenied", 1},
 		{"Put", 503, "ServiceUnavailable", storage.ErrUnavailable, "status 503", 2},
