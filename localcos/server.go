@@ -401,6 +401,12 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, key string) 
 	if err != nil {
 		return err
 	}
+	// A signature that does not cover the copy-source header (and every
+	// other header of the protocol's prefix) cannot copy: first, as the
+	// stores that check unsigned headers refuse it.
+	if err := s.d.checkStoredHeadersSigned(r, vr); err != nil {
+		return err
+	}
 	// A copy has no body. One with a body is a presigned PUT (whose signature
 	// covers its Content-Length but, as the SDKs sign, never the copy-source
 	// header) turned into a copy of another object, of another size. An
@@ -410,9 +416,6 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, key string) 
 	}
 	if vr.sha256 != nil && string(vr.sha256) != string(emptySHA256[:]) {
 		return s.d.errSHA256Mismatch()
-	}
-	if err := s.d.checkStoredHeadersSigned(r, vr); err != nil {
-		return err
 	}
 	srcKey, err := rules.sourceKey(s, r, r.Header.Get(rules.sourceHeader))
 	if err != nil {

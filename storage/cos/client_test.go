@@ -258,8 +258,8 @@ func TestClientPresignedPutPinsSize(t *testing.T) {
 	if bs, err := c.SignUpload(ctx, big); err != nil || uploadWithForm(t, bs, bytes.Repeat(data, 2)) != http.StatusNoContent {
 		t.Fatalf("storing the copy source: %v", err)
 	}
-	if got := put(bytes.NewReader(data), b.url.Host+"/"+big.Key); got != http.StatusBadRequest {
-		t.Errorf("PUT turned into a copy: status %d; want 400", got)
+	if got := put(bytes.NewReader(data), b.url.Host+"/"+big.Key); got != http.StatusForbidden {
+		t.Errorf("PUT turned into a copy: status %d; want 403 (the copy source is not signed)", got)
 	}
 	if _, _, err := c.Peek(ctx, spec.Key, 8); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("after refused PUTs, Peek: %v; want ErrNotFound", err)
