@@ -124,8 +124,7 @@ var errOSSV1 = ossErrArgument("Only V4 (OSS4-HMAC-SHA256) signatures are accepte
 
 // ossV1Query reports whether r's query carries a V1 signature's fields.
 func ossV1Query(r *http.Request) bool {
-	q := r.URL.Query()
-	return q.Has("OSSAccessKeyId") || q.Has("Signature")
+	return queryHasKey(r, "OSSAccessKeyId", "Signature")
 }
 
 func (a ossRequestAuth) signed(r *http.Request) bool { return hasOSSSignature(r) || ossV1Query(r) }

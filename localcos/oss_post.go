@@ -314,6 +314,11 @@ func (p *ossPolicy) addArrayCondition(c []any) error {
 			return ossErrPolicyDocument("content-length-range needs 0 <= min <= max")
 		}
 		p.minBytes, p.maxBytes = max(p.minBytes, lo), min(p.maxBytes, hi)
+		if p.minBytes > p.maxBytes {
+			// Each range holds on its own; together they allow no size, so
+			// no upload can satisfy the policy.
+			return ossErrPolicyFailed("content-length-range: the policy's ranges have no size in common")
+		}
 		return nil
 	}
 	field, _ := c[1].(string)

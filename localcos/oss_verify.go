@@ -110,8 +110,7 @@ func hasOSSSignature(r *http.Request) bool {
 	if r.Header.Get("Authorization") != "" {
 		return true
 	}
-	q := r.URL.Query()
-	return q.Has("x-oss-signature") || q.Has("x-oss-credential") || q.Has("x-oss-signature-version")
+	return queryHasKey(r, "x-oss-signature", "x-oss-credential", "x-oss-signature-version")
 }
 
 // verifyRequest checks the V4 signature of r, from its Authorization header

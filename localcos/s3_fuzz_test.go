@@ -104,6 +104,7 @@ func FuzzS3PostPolicy(f *testing.F) {
 		{`{"expiration":"2016-01-01T00:00:00Z","conditions":[["starts-with","$key",""],{"bucket":"sigv4examplebucket"}]}`, "key", "content-type", "text/html"},
 		{`{"expiration":"2016-01-01T00:00:00Z","conditions":[["eq","$x-amz-meta-uuid",1]]}`, "x-amz-meta-uuid", "x-amz-meta-tag", "anything"},
 		{`{"expiration":"2015-12-28T00:00:00Z","conditions":[]}`, "", "x-amz-signature", ""},
+		{`{"expiration":"2016-01-01T00:00:00Z","conditions":[["content-length-range",1,2],["content-length-range",5,10]]}`, "", "key", "k"},
 		{`{"conditions":[[]]}`, "\x00", "policy", "\xff"},
 		{"not json", "POLICY", "x-amz-credential", "AKIAIOSFODNN7EXAMPLE/20151229/us-east-1/s3/aws4_request/"},
 	} {

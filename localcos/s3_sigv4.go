@@ -127,9 +127,7 @@ func (v sigV4Verifier) signed(r *http.Request) bool {
 	if r.Header.Get("Authorization") != "" {
 		return true
 	}
-	q := requestQuery(r)
-	return q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Credential") || q.Has("X-Amz-Signature") ||
-		q.Has("AWSAccessKeyId") || q.Has("Signature")
+	return queryHasKey(r, "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "AWSAccessKeyId", "Signature")
 }
 
 // verifyRequest checks the Authorization header or, without one, the

@@ -95,8 +95,24 @@ func hasSignature(r *http.Request) bool {
 	if r.Header.Get("Authorization") != "" {
 		return true
 	}
-	q := requestQuery(r)
-	return q.Has("q-signature") || q.Has(mergedSignParam)
+	return queryHasKey(r, "q-signature", mergedSignParam)
+}
+
+// queryHasKey reports whether the query names one of names, whatever the
+// pair's value: a signature parameter whose value does not parse (a bad
+// escape) still makes a signed request, to be refused as one, never an
+// anonymous read. A key that does not unescape is compared as written.
+func queryHasKey(r *http.Request, names ...string) bool {
+	for pair := range strings.SplitSeq(r.URL.RawQuery, "&") {
+		k, _, _ := strings.Cut(pair, "=")
+		if u, err := url.QueryUnescape(k); err == nil {
+			k = u
+		}
+		if slices.Contains(names, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // requestQuery parses the query as COS does, splitting pairs on '&' only.
@@ -577,6 +593,11 @@ func checkPostConditionsWith(conditions []postFormCondition, fields map[string]s
 	for _, c := range conditions {
 		if c.op == "content-length-range" {
 			size.min, size.max = max(size.min, c.min), min(size.max, c.max)
+			if size.min > size.max {
+				// Each range holds on its own; together they allow no
+				// size, so no upload can satisfy the policy.
+				return sizeRange{}, errPolicyFailed("Policy Condition failed: content-length-range: the ranges have no size in common")
+			}
 			continue
 		}
 		covered[c.field] = true
