@@ -1,7 +1,7 @@
 // Package avatar owns what wxavatar is for: a user's profile (login, nickname)
 // and the life cycle of an avatar upload, from the server-chosen key a client
 // is signed to upload to, through confirm's checks, to the sweeper that
-// deletes what nobody will use. It knows nothing of HTTP, SQL or COS: it
+// deletes what nobody will use. It knows nothing of HTTP, SQL or the storage provider: it
 // declares the small interfaces it needs of the records (Records) and of
 // object storage (Objects), takes the clock as a func, and answers with the
 // errors below, which the HTTP layer maps to statuses in one place.

@@ -26,8 +26,10 @@ const (
 	// Uploads signed before 2026-12 have their keys under avatars/ too.
 	uploadsPrefix = "uploads/"
 	avatarsPrefix = PublicPrefix
-	// clockSkew starts each signature a little in the past so that COS,
-	// whose clock may lag ours, does not see it as not yet valid.
+	// clockSkew starts each signature a little in the past so that a
+	// store whose clock lags ours does not see it as not yet valid (COS
+	// checks the start of its key time; S3 and OSS date a signature when
+	// it is made).
 	clockSkew = time.Minute
 	// confirmTimeout keeps the whole confirm inside the contract's 10 s.
 	confirmTimeout = 9 * time.Second

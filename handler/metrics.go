@@ -38,10 +38,10 @@ func NewMetrics() *Metrics {
 		}, []string{"route", "method"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wxavatar_upstream_requests_total",
-			Help: "Calls to WeChat and COS by outcome: ok, client_error (4xx), server_error (5xx), error (network, timeout).",
+			Help: "Calls to WeChat and object storage (upstream: wechat, or the STORAGE provider) by outcome: ok, client_error (4xx), server_error (5xx), error (network, timeout).",
 		}, []string{"upstream", "outcome"}),
 		upLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "wxavatar_upstream_request_duration_seconds", Help: "Latency of calls to WeChat and COS.",
+			Name: "wxavatar_upstream_request_duration_seconds", Help: "Latency of calls to WeChat and object storage.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"upstream"}),
 		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -125,7 +125,7 @@ func methodLabel(method string) string {
 }
 
 // InstrumentTransport measures the calls made through next to upstream
-// ("wechat" or "cos").
+// ("wechat", or the storage provider: "cos", "oss" or "s3").
 func (m *Metrics) InstrumentTransport(upstream string, next http.RoundTripper) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport

@@ -420,7 +420,7 @@ func loadStorage(p *parser, dev bool) storageConfig {
 			p.fail(sp.bucket, "a name with dots is no single TLS host name label (%s.%s): set S3_PATH_STYLE=true", sc.Bucket, sc.Endpoint.Host)
 		}
 	}
-	if sc.Provider != providerCOS && sc.Endpoint != nil && sc.Endpoint.Scheme == "http" && !dev && !literalHost(sc.Endpoint) {
+	if sc.Endpoint != nil && sc.Endpoint.Scheme == "http" && !dev && !literalHost(sc.Endpoint) {
 		// Phones upload to the endpoint, and WeChat lets a mini program
 		// reach HTTPS only; the service's own signed calls and STS token
 		// would travel in clear too.

@@ -477,6 +477,7 @@ func TestStorageSettings(t *testing.T) {
 		env      map[string]string
 		name     string
 	}{
+		{providerCOS, map[string]string{"COS_BUCKET_URL": "http://avatars-1250000000.cos.internal"}, "COS_BUCKET_URL"},
 		{providerOSS, map[string]string{"OSS_REGION": "oss-cn-hangzhou"}, "OSS_REGION"},
 		{providerOSS, map[string]string{"OSS_ENDPOINT": "http://oss-cn-hangzhou.aliyuncs.com"}, "OSS_ENDPOINT"},
 		{providerS3, map[string]string{"S3_ENDPOINT": "http://minio.example.com", "S3_PATH_STYLE": "true"}, "S3_ENDPOINT"},

@@ -260,8 +260,13 @@ type client struct {
 }
 
 func (c client) remember(s ...string) {
-	if c.secrets != nil {
-		*c.secrets = append(*c.secrets, s...)
+	if c.secrets == nil {
+		return
+	}
+	for _, v := range s {
+		if v != "" { // another provider's field: nothing to look for
+			*c.secrets = append(*c.secrets, v)
+		}
 	}
 }
 

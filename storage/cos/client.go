@@ -222,10 +222,18 @@ func translate(op string, err error) error {
 	}
 	var cerr *cossdk.ErrorResponse
 	if errors.As(err, &cerr) && cerr.Response != nil {
-		if cerr.Code == "InvalidObjectState" {
+		status := cerr.Response.StatusCode
+		switch {
+		case cerr.Code == "InvalidObjectState":
 			return fmt.Errorf("storage: %s: %w", op, storage.ErrArchived)
+		case op == "get" && status == http.StatusBadRequest && cerr.Code == "InvalidRequest":
+			// A plain GET is malformed only for an object whose reading
+			// needs what it cannot give: a customer-provided key (SSE-C),
+			// which a client can ask for with headers the PUT does not
+			// sign.
+			return fmt.Errorf("storage: %s: %w: status %d %s", op, storage.ErrUnreadable, status, cerr.Code)
 		}
-		return fmt.Errorf("storage: %s: %w: status %d %s", op, storage.ErrUnavailable, cerr.Response.StatusCode, cerr.Code)
+		return fmt.Errorf("storage: %s: %w: status %d %s", op, storage.ErrUnavailable, status, cerr.Code)
 	}
 	return fmt.Errorf("storage: %s: %w: %w", op, storage.ErrUnavailable, err)
 }

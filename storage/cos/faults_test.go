@@ -55,3 +55,27 @@ func TestClientUnderFaults(t *testing.T) {
 		t.Errorf("plain GET after faults: %v %v", resp, err)
 	}
 }
+
+// TestClientUnreadable: a GET that COS answers 400 InvalidRequest (an object
+// stored with a customer-provided key, SSE-C, which a plain GET cannot read)
+// is ErrUnreadable for Peek, and any other call's 400 stays ErrUnavailable.
+func TestClientUnreadable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidRequest</Code><Message>The object was stored using a form of Server Side Encryption.</Message></Error>`))
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	c, err := cos.NewClient(cos.Config{Bucket: testBucketName, BucketURL: u, Credentials: testCredentials, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, _, err := c.Peek(ctx, "uploads/u/k.png", 8); !errors.Is(err, storage.ErrUnreadable) {
+		t.Errorf("Peek on 400 InvalidRequest: %v; want ErrUnreadable", err)
+	}
+	if err := c.Delete(ctx, "uploads/u/k.png"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Delete on 400 InvalidRequest: %v; want ErrUnavailable", err)
+	}
+}
