@@ -84,6 +84,7 @@ const STORES = {
         'x-oss-date': '20261202T132500Z',
         'x-oss-signature': 'c'.repeat(64),
         'Content-Type': req.content_type,
+        'x-oss-content-type': req.content_type,
         success_action_status: '204',
         'x-oss-object-acl': 'private',
         'x-oss-storage-class': 'Standard'
