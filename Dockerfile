@@ -33,13 +33,13 @@ RUN --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -ldflags="-s -w" -o /out/wxavatar ./cmd/wxavatar \
  && mkdir -p /out/data
 
-# distroless/static: /etc/passwd with nonroot (65532), CA certificates (COS
-# and WeChat are HTTPS), tzdata; nothing else. Pin it by digest in production
+# distroless/static: /etc/passwd with nonroot (65532), CA certificates
+# (object storage and WeChat are HTTPS), tzdata; nothing else. Pin it by digest in production
 # (gcr.io/distroless/static-debian12:nonroot@sha256:…).
 FROM gcr.io/distroless/static-debian12:nonroot
 
 LABEL org.opencontainers.image.title="wxavatar" \
-      org.opencontainers.image.description="Keeps WeChat mini program avatars (Tencent COS) and nicknames" \
+      org.opencontainers.image.description="Keeps WeChat mini program avatars (Tencent COS, Aliyun OSS, S3) and nicknames" \
       org.opencontainers.image.source="https://github.com/wxavatar/wxavatar"
 
 COPY --from=build /out/wxavatar /wxavatar

@@ -553,7 +553,8 @@ type providerCode struct {
 	sectionHeading string
 }
 
-// ossCode: storage/oss calls Aliyun's SDK on c.keys(ctx).sdk / k.sdk. Actions
+// ossCode: storage/oss calls Aliyun's SDK on the Client of a storage.Keyed
+// pair (c.keys.For(ctx).Client, k.Client). Actions
 // per API from OSS's permission tables (PutObject, GetObject, DeleteObject,
 // GetBucketInfo, PostObject: "you must have the oss:PutObject permission").
 var ossCode = providerCode{
@@ -591,7 +592,8 @@ var ossCode = providerCode{
 	sectionHeading: ossSetupHeading,
 }
 
-// s3Code: storage/s3 calls minio-go on s.core (minio.Core) and on the
+// s3Code: storage/s3 calls minio-go on the Client (minio.Core) of a
+// storage.Keyed pair and on the
 // client minio.New returns. Actions per API from S3's documentation:
 // HeadBucket needs s3:ListBucket; GetObject needs s3:GetObject, and
 // s3:ListBucket for a missing key to be 404 (ErrNotFound, 409

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// FaultConfig makes the local object server behave like a sick COS. Each
+// FaultConfig makes the local object server behave like a sick object store. Each
 // request first waits Latency, then is dropped (connection closed without an
 // answer) with probability DropRate, or answered 503 with probability
 // ErrorRate; the rest are served normally.

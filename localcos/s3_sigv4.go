@@ -16,7 +16,7 @@ import (
 
 // This file is the server's own reading of AWS Signature Version 4 as S3
 // documents it, written from AWS's pages, never from minio-go or the
-// production signer in package storage:
+// production signer in package storage/s3:
 //
 //   - "Signature Calculations for the Authorization Header: Transferring
 //     Payload in a Single Chunk" (docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html)

@@ -10,8 +10,8 @@
 //
 // It owns its own reading of each protocol (COS: protocol.go, verify.go,
 // cos_dialect.go; S3: s3_*.go; OSS: oss_*.go), written from the providers'
-// documentation and independent of the production signers in package
-// storage, which it does not import: a mistake in a signer cannot hide in
+// documentation and independent of the production signers in packages
+// storage/cos, storage/oss and storage/s3, which it does not import: a mistake in a signer cannot hide in
 // the verifier. The object store (files, range reads, limits) is shared by
 // every protocol, and so is the fault injector (Faults) that makes it
 // behave like a sick store, and the model of who may read an object
@@ -66,7 +66,7 @@ type Config struct {
 	Now         func() time.Time // nil → time.Now
 	Logger      *slog.Logger     // nil → discard; signatures, keys and tokens are never logged
 	// MaxObjectBytes is the largest object a PUT or POST may store;
-	// 0 → 5 GiB, the limit of a single COS PUT.
+	// 0 → 5 GiB, the limit of a single PUT on COS, OSS and S3.
 	MaxObjectBytes int64
 	// PublicPrefixes model the production bucket's policy, which keeps the
 	// bucket private and publishes only some key prefixes (avatars/): when
@@ -762,7 +762,7 @@ func (s *Server) openObject(key string) (storedObject, error) {
 	meta, err := readObjectMeta(f)
 	if errors.Is(err, errTornObject) {
 		f.Close()
-		s.log.Error("local cos: an object was cut short, presumably by a crash; it reads as missing",
+		s.log.Error("local object server: an object was cut short, presumably by a crash; it reads as missing",
 			"file", f.Name(), "error", err.Error())
 		return storedObject{}, errNoSuchKey
 	}
