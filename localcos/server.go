@@ -287,6 +287,9 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, key string) e
 	if r.Method == http.MethodGet && s.d.classes.archived(obj.meta.StorageClass) {
 		return errArchived
 	}
+	if obj.meta.CustomerKey && r.Header.Get(s.d.customerKeyHeader()) == "" {
+		return errCustomerKeyNeeded
+	}
 	if s.d.rangeRule != nil {
 		if r, err = s.d.rangeRule(r, obj.meta.Size); err != nil {
 			return err
@@ -732,11 +735,16 @@ type objectMeta struct {
 	// ACL is private or public-read; empty inherits the bucket's (public-read).
 	ACL string `json:"acl,omitempty"`
 	// StorageClass is empty for STANDARD.
-	StorageClass string    `json:"storage_class,omitempty"`
-	ETag         string    `json:"etag"` // hex MD5 of the bytes, unquoted
-	CRC64        uint64    `json:"crc64ecma"`
-	Size         int64     `json:"size"`
-	Modified     time.Time `json:"modified"`
+	StorageClass string `json:"storage_class,omitempty"`
+	// CustomerKey: stored encrypted with a key the writer gave (SSE-C,
+	// <prefix>server-side-encryption-customer-algorithm); only a read
+	// that gives the key back may have the bytes. The key itself is not
+	// kept: this server models the refusal, not the cipher.
+	CustomerKey bool      `json:"sse_c,omitempty"`
+	ETag        string    `json:"etag"` // hex MD5 of the bytes, unquoted
+	CRC64       uint64    `json:"crc64ecma"`
+	Size        int64     `json:"size"`
+	Modified    time.Time `json:"modified"`
 }
 
 func (s *Server) objectPath(key string) string {
@@ -876,6 +884,7 @@ func (s *Server) writeObject(ctx context.Context, in objectWrite) (meta objectMe
 		Headers:      in.attrs.headers,
 		ACL:          in.attrs.acl,
 		StorageClass: in.attrs.storageClass,
+		CustomerKey:  in.attrs.customerKey,
 		ETag:         hex.EncodeToString(sumMD5.Sum(nil)),
 		CRC64:        sumCRC.Sum64(),
 		Size:         n,
@@ -923,6 +932,7 @@ type objectAttrs struct {
 	headers      map[string]string // see objectMeta.Headers
 	acl          string            // see objectMeta.ACL
 	storageClass string            // see objectMeta.StorageClass
+	customerKey  bool              // see objectMeta.CustomerKey
 }
 
 const aclPrivate = "private"
@@ -932,7 +942,17 @@ var (
 		"Access Denied: the object is private; only a signed request may read it.")
 	errArchived = refuse(http.StatusForbidden, "InvalidObjectState",
 		"The object is in an archive storage class and must be restored before it can be read.")
+	// S3's answer to a read of an SSE-C object without its key (COS
+	// documents SSE-C with the same headers under x-cos-).
+	errCustomerKeyNeeded = refuse(http.StatusBadRequest, "InvalidRequest",
+		"The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.")
 )
+
+// customerKeyHeader names the algorithm of a customer-provided key
+// (SSE-C) in the protocol's prefix.
+func (d *dialect) customerKeyHeader() string {
+	return d.headerPrefix + "server-side-encryption-customer-algorithm"
+}
 
 // headerValues keys the first value of each header by its lower-cased name.
 func headerValues(h http.Header) map[string]string {
@@ -977,6 +997,7 @@ func (d *dialect) readObjectAttrs(values map[string]string, aclField string) (ob
 		return objectAttrs{}, refuse(http.StatusBadRequest, "InvalidArgument", aclField+" "+d.acl.invalid)
 	}
 	a.acl = stored
+	a.customerKey = values[d.customerKeyHeader()] != ""
 	switch class := values[d.storageClassHeader]; {
 	case class == "", class == d.classes.standard:
 	case d.classes.named(class):

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"testing"
 
+	cossdk "github.com/tencentyun/cos-go-sdk-v5"
 	"github.com/wxavatar/wxavatar/localcos"
 )
 
@@ -144,5 +150,44 @@ func TestPutOnlyStore(t *testing.T) {
 		t.Fatalf("confirm: %d %s", r.status, r.raw)
 	} else if status, _ := download(t, decodeAs[confirmReply](t, r).User.avatarURL()); status != 200 {
 		t.Errorf("avatar download: %d; want 200", status)
+	}
+}
+
+// TestUnreadableUpload: an upload stored encrypted with a key of the
+// client's own (SSE-C; here written with COS's SDK and the service's keys,
+// as a store that lets the headers through unsigned would take it) cannot
+// be read by confirm: 422 upload_rejected with reason unreadable, checked
+// against openapi.yaml, and the object is deleted.
+func TestUnreadableUpload(t *testing.T) {
+	wechat := fakeWeChat(t, testAppID, testAppSecret)
+	store := newTestStore(t, providerCOS, localcos.Config{}, nil)
+	srv := start(t, []string{"serve", "--env-file", ""}, store.env(serverEnv(wechat.URL, "", "sqlite:"+filepath.Join(t.TempDir(), "ssec.db"), nil)))
+	c := client{t: t, base: srv.api}
+	token := c.login("code-ssec")
+	k := loadContract(t)
+	k.base = srv.api
+
+	data := testImage(t, "png")
+	up := c.newSizedUpload(token, "image/png", len(data))
+	bucketURL, _ := url.Parse(store.bucketURL())
+	sdk := cossdk.NewClient(&cossdk.BaseURL{BucketURL: bucketURL}, &http.Client{Transport: &cossdk.AuthorizationTransport{
+		SecretID: testCOSID, SecretKey: testCOSKey}})
+	key := bytes.Repeat([]byte{7}, 32)
+	sum := md5.Sum(key)
+	if _, err := sdk.Object.Put(context.Background(), up.Key, bytes.NewReader(data), &cossdk.ObjectPutOptions{
+		ObjectPutHeaderOptions: &cossdk.ObjectPutHeaderOptions{ContentType: "image/png", XCosSSECustomerAglo: "AES256",
+			XCosSSECustomerKey: base64.StdEncoding.EncodeToString(key), XCosSSECustomerKeyMD5: base64.StdEncoding.EncodeToString(sum[:])},
+	}); err != nil {
+		t.Fatalf("storing the upload with a customer key: %v", err)
+	}
+	r := k.do(exchange{method: "POST", path: "/v1/avatar/uploads/" + up.ID + "/confirm", token: token, status: 422, code: "upload_rejected"})
+	var e struct {
+		Error struct{ Reason string }
+	}
+	if err := json.Unmarshal(r.raw, &e); err != nil || e.Error.Reason != "unreadable" {
+		t.Errorf("confirm: %s; want reason unreadable", r.raw)
+	}
+	if _, err := sdk.Object.Head(context.Background(), up.Key, nil); !cossdk.IsNotFoundError(err) {
+		t.Errorf("the unreadable upload is still stored: %v", err)
 	}
 }
