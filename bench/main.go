@@ -68,6 +68,9 @@ type options struct {
 	// pgTCP: the service connects to PostgreSQL over loopback TCP rather
 	// than the Unix socket.
 	pgTCP bool
+	// storage is the provider the service stores with (STORAGE), its
+	// local object server speaking that protocol.
+	storage string
 }
 
 // allScenarios are the scenarios in the order they run.
@@ -115,6 +118,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (binary, database, objects, logs)")
 	flag.BoolVar(&o.strict, "strict", false, "exit 4 when a target is missed")
 	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","), "which scenarios to run, in their fixed order (targets need the full set)")
+	flag.StringVar(&o.storage, "storage", "cos", "the storage provider the service runs with (STORAGE: cos, oss or s3), its in-process object server speaking that protocol")
 	flag.BoolVar(&o.pgTCP, "pg-tcp", false, "the service connects to PostgreSQL over loopback TCP instead of the cluster's Unix socket")
 	dbs := flag.String("db", "sqlite,postgres,postgres-2", "database sets the service's scenarios run against, in this order: sqlite (one process), postgres (one process) and postgres-2 (two processes on one database and one object store, the generator's connections spread over them), each PostgreSQL set on a fresh database of a throwaway cluster (fsync on); healthz, sign and confirm run against each, confirm-12mp against the first only. By default the PostgreSQL sets are skipped, with a note, where its server binaries are missing")
 	flag.Parse()
@@ -135,6 +139,10 @@ func main() {
 	o.companion = o.want("companion")
 	if len(o.scenarios) == 0 {
 		fmt.Fprintln(os.Stderr, "bench: no scenario left to run (-scenarios companion with -companion=false)")
+		os.Exit(2)
+	}
+	if _, ok := storageEndpointSetting[o.storage]; !ok {
+		fmt.Fprintf(os.Stderr, "bench: -storage %q: want cos, oss or s3\n", o.storage)
 		os.Exit(2)
 	}
 	if flag.NArg() > 0 || o.duration <= 0 || o.warmup < 0 || o.concurrency < 1 || o.users < 1 || o.confirmRate < 1 || o.confirm12MPRate < 1 || o.poolMiB < 1 {
@@ -176,7 +184,7 @@ func run(ctx context.Context, o options) (int, error) {
 	}
 	rep := &report{Started: time.Now().UTC(), Valid: true, Options: reportOptions{
 		Duration: o.duration.String(), Warmup: o.warmup.String(), Concurrency: o.concurrency,
-		Users: o.users, Companion: o.companion,
+		Users: o.users, Companion: o.companion, Storage: o.storage,
 	}}
 	rep.Machine = machineInfo(root)
 	rep.Command = commandLine()

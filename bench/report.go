@@ -74,6 +74,7 @@ type reportOptions struct {
 	Companion       bool     `json:"companion"`
 	DBs             []string `json:"dbs"`          // the database sets run
 	PostgresTCP     bool     `json:"postgres_tcp"` // over loopback TCP, not the Unix socket
+	Storage         string   `json:"storage"`      // STORAGE: cos, oss or s3
 }
 
 type processInfo struct {
@@ -366,8 +367,8 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "- %s, a throwaway cluster on this machine (%s), reached over %s; the service's pool holds up to %d connections per instance; PostgreSQL ×2 is two service processes on one database and one object store, the generator's connections spread evenly over them\n",
 			p.Version, p.Settings, via, pgPoolPerInstance)
 	}
-	fmt.Fprintf(&b, "- load: closed loop, %d keep-alive connections, %s warm-up + %s timed per scenario, generator on the same machine; %d users\n\n",
-		r.Options.Concurrency, r.Options.Warmup, r.Options.Duration, r.Options.Users)
+	fmt.Fprintf(&b, "- load: closed loop, %d keep-alive connections, %s warm-up + %s timed per scenario, generator on the same machine; %d users; storage %s (the in-process object server speaking its protocol)\n\n",
+		r.Options.Concurrency, r.Options.Warmup, r.Options.Duration, r.Options.Users, r.Options.Storage)
 
 	b.WriteString("| scenario | database | req/s | p50 | p99 | CPU/request | PostgreSQL CPU/request | peak RSS | errors | busy (503) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.tableOrder() {

@@ -131,7 +131,7 @@ func runSet(ctx context.Context, o options, set dbSet, withExtras bool, bin, tmp
 			}()
 		}
 	}
-	var extraEnv []string
+	extraEnv := []string{"STORAGE=" + o.storage}
 	if o.want(photo12MP.Key) {
 		// In every set, so that the sets differ by their database only.
 		extraEnv = append(extraEnv, fmt.Sprintf("UPLOAD_MAX_BYTES=%d", benchUploadMaxBytes))
@@ -161,7 +161,7 @@ func runSet(ctx context.Context, o options, set dbSet, withExtras bool, bin, tmp
 			// instance's object server. The others' own (which --dev always
 			// starts) get a folder of their own and stay idle;
 			// checkSharedStore proves it.
-			env = append(slices.Clone(env), "COS_BUCKET_URL="+svcs[0].objects)
+			env = append(slices.Clone(env), storageEndpointSetting[o.storage]+"="+svcs[0].objects)
 			storage = filepath.Join(dir, fmt.Sprintf("objects-idle-%d", i+1))
 		}
 		logf("%s: starting %s (serve --dev)", set.Label, name)
@@ -306,3 +306,7 @@ func runConfirm(ctx context.Context, o options, set dbSet, client *http.Client, 
 	rep.note("%s %s pool: %d uploads (%s) signed and uploaded in %.1fs before the window (%.0f/s)", set.Label, p.Key, n, fmtBytes(int64(n)*int64(len(photo))), secs, float64(n)/secs)
 	return measure(confirmScenario(p, api, pool), true)
 }
+
+// storageEndpointSetting names, for each provider, the setting that points
+// an instance at another's object server.
+var storageEndpointSetting = map[string]string{"cos": "COS_BUCKET_URL", "oss": "OSS_ENDPOINT", "s3": "S3_ENDPOINT"}
