@@ -226,7 +226,8 @@ func TestStdoutLines(t *testing.T) {
 		want []string
 	}{
 		{apiLineRE, "wxavatar: API on http://127.0.0.1:40123", []string{"http://127.0.0.1:40123"}},
-		{objectsLineRE, "wxavatar: local object server on http://127.0.0.1:39999 (bucket wxavatar-1250000000)", []string{"http://127.0.0.1:39999", "wxavatar-1250000000"}},
+		{objectsLineRE, "wxavatar: local object server on http://127.0.0.1:39999 (cos, bucket wxavatar-1250000000)", []string{"http://127.0.0.1:39999", "wxavatar-1250000000"}},
+		{objectsLineRE, "wxavatar: local object server on http://127.0.0.1:39999 (s3, bucket wxavatar-dev)", []string{"http://127.0.0.1:39999", "wxavatar-dev"}},
 		{companionLineRE, "companion-bench: listening on http://127.0.0.1:3020 (@uppy/companion 6.2.2, node v20.20.2)", []string{"http://127.0.0.1:3020", "6.2.2", "v20.20.2"}},
 		{pprofLineRE, "wxavatar: pprof on http://127.0.0.1:6060/debug/pprof/", []string{"http://127.0.0.1:6060"}},
 	}

@@ -22,7 +22,7 @@ import (
 
 var (
 	apiLineRE     = regexp.MustCompile(`^wxavatar: API on (http://127\.0\.0\.1:\d+)\s*$`)
-	objectsLineRE = regexp.MustCompile(`^wxavatar: local object server on (http://127\.0\.0\.1:\d+) \(bucket ([^)]*)\)`)
+	objectsLineRE = regexp.MustCompile(`^wxavatar: local object server on (http://127\.0\.0\.1:\d+) \((?:cos|oss|s3), bucket ([^)]*)\)`)
 	// A line announcing a pprof listener, whatever its exact wording.
 	pprofLineRE = regexp.MustCompile(`(?i)pprof\S*\s.*?(http://127\.0\.0\.1:\d+)`)
 )

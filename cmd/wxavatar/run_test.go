@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -941,6 +942,10 @@ func TestDevQuickStart(t *testing.T) {
 	})
 	if !strings.Contains(srv.stdout.String(), "NOT FOR PRODUCTION") {
 		t.Errorf("--dev start does not warn: %s", srv.stdout)
+	}
+	// go run ./bench reads this line (bench/wxavatar.go, objectsLineRE).
+	if !regexp.MustCompile(`(?m)^wxavatar: local object server on http://127\.0\.0\.1:\d+ \(cos, bucket wxavatar-1250000000\)$`).MatchString(srv.stdout.String()) {
+		t.Errorf("--dev does not say where its object server is as the bench reads it: %s", srv.stdout)
 	}
 	if runtime.MemProfileRate != 0 {
 		t.Errorf("runtime.MemProfileRate = %d without PPROF_ADDR; want 0: no heap profile can be fetched", runtime.MemProfileRate)
