@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -288,7 +287,7 @@ func (p *ossPolicy) addCondition(raw json.RawMessage) error {
 	switch c := c.(type) {
 	case map[string]any:
 		for _, field := range slices.Sorted(maps.Keys(c)) {
-			value, ok := ossPolicyScalar(c[field])
+			value, ok := policyScalar(c[field])
 			if !ok {
 				return ossErrPolicyDocument("condition " + field + " has a value that is not a string")
 			}
@@ -308,8 +307,8 @@ func (p *ossPolicy) addArrayCondition(c []any) error {
 	op, _ := c[0].(string)
 	op = strings.ToLower(op)
 	if op == "content-length-range" {
-		lo, okLo := ossPolicyInt(c[1])
-		hi, okHi := ossPolicyInt(c[2])
+		lo, okLo := policyInt(c[1])
+		hi, okHi := policyInt(c[2])
 		if !okLo || !okHi || lo < 0 || hi < lo {
 			return ossErrPolicyDocument("content-length-range needs 0 <= min <= max")
 		}
@@ -329,7 +328,7 @@ func (p *ossPolicy) addArrayCondition(c []any) error {
 	cond := ossCondition{op: op, field: strings.ToLower(name)}
 	switch op {
 	case "eq", "starts-with":
-		if cond.value, ok = ossPolicyScalar(c[2]); !ok {
+		if cond.value, ok = policyScalar(c[2]); !ok {
 			return ossErrPolicyDocument(op + " needs a string value")
 		}
 	case "in", "not-in":
@@ -338,7 +337,7 @@ func (p *ossPolicy) addArrayCondition(c []any) error {
 			return ossErrPolicyDocument(op + " needs a list of strings")
 		}
 		for _, item := range list {
-			s, ok := ossPolicyScalar(item)
+			s, ok := policyScalar(item)
 			if !ok {
 				return ossErrPolicyDocument(op + " needs a list of strings")
 			}
@@ -349,25 +348,4 @@ func (p *ossPolicy) addArrayCondition(c []any) error {
 	}
 	p.conditions = append(p.conditions, cond)
 	return nil
-}
-
-// ossPolicyScalar accepts a string, or a number written where a string was
-// meant ({"success_action_status": 201}).
-func ossPolicyScalar(v any) (string, bool) {
-	switch v := v.(type) {
-	case string:
-		return v, true
-	case json.Number:
-		return v.String(), true
-	}
-	return "", false
-}
-
-func ossPolicyInt(v any) (int64, bool) {
-	s, ok := ossPolicyScalar(v)
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
 }
