@@ -11,6 +11,8 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -219,6 +221,26 @@ func WithoutDefaultPort(u *url.URL) *url.URL {
 	return &v
 }
 
+// ReadPeek ends every provider's Peek the same way, from what its ranged
+// GET answered: a class the store did not name is the standard one; an
+// answer that does not tell the whole object's size (Size -1) and ETag is
+// ErrUnavailable, since they are what a caller acts on (the size to check,
+// the ETag to name the version it checked); and up to n bytes of body are
+// read.
+func ReadPeek(info ObjectInfo, body io.Reader, n int) (ObjectInfo, []byte, error) {
+	if info.StorageClass == "" {
+		info.StorageClass = StandardClass
+	}
+	if info.Size < 0 || info.ETag == "" {
+		return ObjectInfo{}, nil, fmt.Errorf("storage: get: %w: the answer does not tell the object's size and ETag", ErrUnavailable)
+	}
+	b, err := io.ReadAll(io.LimitReader(body, int64(n)))
+	if err != nil {
+		return ObjectInfo{}, nil, fmt.Errorf("storage: get: %w: %w", ErrUnavailable, err)
+	}
+	return info, b, nil
+}
+
 // TotalSize is the complete length in a Content-Range of "bytes a-b/size",
 // or -1.
 func TotalSize(contentRange string) int64 {
@@ -233,10 +255,25 @@ func TotalSize(contentRange string) int64 {
 	return size
 }
 
-// NewTransport is the transport a provider's client gets when its caller
-// gives none: connections kept alive for the many small calls confirm and
-// the sweeper make, and every phase bounded by timeout.
-func NewTransport(timeout time.Duration) *http.Transport {
+// DefaultTimeout bounds one storage call, retries included, when a
+// provider's Config names none.
+const DefaultTimeout = 5 * time.Second
+
+// Transport is what a provider's client sends with: t, or when its caller
+// gives none a dedicated transport (connections kept alive for the many
+// small calls confirm and the sweeper make, every phase bounded by
+// timeout), wrapped by instrument (metrics) when set.
+func Transport(t http.RoundTripper, timeout time.Duration, instrument func(http.RoundTripper) http.RoundTripper) http.RoundTripper {
+	if t == nil {
+		t = newTransport(timeout)
+	}
+	if instrument != nil {
+		t = instrument(t)
+	}
+	return t
+}
+
+func newTransport(timeout time.Duration) *http.Transport {
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

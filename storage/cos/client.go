@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -58,14 +57,9 @@ func NewClient(cfg Config) (*Client, error) {
 		cfg.PublicBaseURL = cfg.BucketURL
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Second
+		cfg.Timeout = storage.DefaultTimeout
 	}
-	if cfg.Transport == nil {
-		cfg.Transport = storage.NewTransport(cfg.Timeout)
-	}
-	if cfg.Instrument != nil {
-		cfg.Transport = cfg.Instrument(cfg.Transport)
-	}
+	cfg.Transport = storage.Transport(cfg.Transport, cfg.Timeout, cfg.Instrument)
 	post := *cfg.BucketURL
 	post.Path, post.RawPath, post.RawQuery = "/", "", ""
 	c := &Client{cfg: cfg, postURL: post.String(), keys: keys}
@@ -156,22 +150,11 @@ func (c *Client) Peek(ctx context.Context, key string, n int) (storage.ObjectInf
 		ETag:         strings.Trim(resp.Header.Get("ETag"), `"`),
 		StorageClass: resp.Header.Get("x-cos-storage-class"),
 	}
-	if info.StorageClass == "" {
-		info.StorageClass = StandardClass
-	}
 	if resp.StatusCode == http.StatusPartialContent {
 		info.Size = storage.TotalSize(resp.Header.Get("Content-Range"))
 	}
-	// Both are what a caller acts on: the size to check, the ETag to name
-	// the version it checked.
-	if info.Size < 0 || info.ETag == "" {
-		return storage.ObjectInfo{}, nil, fmt.Errorf("storage: get: %w: the answer does not tell the object's size and ETag", storage.ErrUnavailable)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(n)))
-	if err != nil {
-		return storage.ObjectInfo{}, nil, translate("get", err)
-	}
-	return info, b, nil
+	// COS names the class only when it is not STANDARD (GET Object).
+	return storage.ReadPeek(info, resp.Body, n)
 }
 
 // Put stores data under key in the STANDARD class, with spec's Content-Type

@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -44,7 +43,7 @@ type Config struct {
 	Credentials storage.Credentials
 	// Timeout bounds one storage call, retries included; default 5s.
 	Timeout time.Duration
-	// Transport carries the requests; nil → storage.NewTransport(Timeout).
+	// Transport carries the requests; nil → a dedicated one (storage.Transport).
 	Transport http.RoundTripper
 	// Instrument, if set, wraps the transport (metrics).
 	Instrument func(http.RoundTripper) http.RoundTripper
@@ -91,14 +90,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Second
+		cfg.Timeout = storage.DefaultTimeout
 	}
-	if cfg.Transport == nil {
-		cfg.Transport = storage.NewTransport(cfg.Timeout)
-	}
-	if cfg.Instrument != nil {
-		cfg.Transport = cfg.Instrument(cfg.Transport)
-	}
+	cfg.Transport = storage.Transport(cfg.Transport, cfg.Timeout, cfg.Instrument)
 	cfg.Endpoint = storage.WithoutDefaultPort(cfg.Endpoint)
 	c := &Client{cfg: cfg, http: &http.Client{
 		Transport: cfg.Transport,
@@ -263,7 +257,7 @@ func (c *Client) Peek(ctx context.Context, key string, n int) (storage.ObjectInf
 		ETag:         strings.Trim(deref(res.ETag), `"`),
 		StorageClass: deref(res.StorageClass),
 	}
-	if info.StorageClass == "" || info.StorageClass == stagingStorageClass {
+	if info.StorageClass == stagingStorageClass { // OSS's "Standard"
 		info.StorageClass = storage.StandardClass
 	}
 	switch {
@@ -275,16 +269,7 @@ func (c *Client) Peek(ctx context.Context, key string, n int) (storage.ObjectInf
 		// from the answer itself.
 		info.Size = res.ContentLength
 	}
-	// Both are what a caller acts on: the size to check, the ETag to name
-	// the version it checked.
-	if info.Size < 0 || info.ETag == "" {
-		return storage.ObjectInfo{}, nil, fmt.Errorf("storage: get: %w: the answer does not tell the object's size and ETag", storage.ErrUnavailable)
-	}
-	b, err := io.ReadAll(io.LimitReader(res.Body, int64(n)))
-	if err != nil {
-		return storage.ObjectInfo{}, nil, translate("get", err)
-	}
-	return info, b, nil
+	return storage.ReadPeek(info, res.Body, n)
 }
 
 // Put stores data under key in the Standard class, with spec's Content-Type

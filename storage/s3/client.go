@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -56,7 +55,7 @@ type Config struct {
 	Credentials   storage.Credentials
 	// Timeout bounds one storage call, retries included; 0 → 5 s.
 	Timeout time.Duration
-	// Transport carries the requests; nil → storage.NewTransport(Timeout).
+	// Transport carries the requests; nil → a dedicated one (storage.Transport).
 	Transport http.RoundTripper
 	// Instrument, if set, wraps the transport (metrics).
 	Instrument func(http.RoundTripper) http.RoundTripper
@@ -90,16 +89,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 5 * time.Second
+		cfg.Timeout = storage.DefaultTimeout
 	}
-	transport := cfg.Transport
-	if transport == nil {
-		transport = storage.NewTransport(cfg.Timeout)
-	}
-	if cfg.Instrument != nil {
-		transport = cfg.Instrument(transport)
-	}
-	c := &Client{cfg: cfg, transport: transport, now: time.Now}
+	c := &Client{cfg: cfg, transport: storage.Transport(cfg.Transport, cfg.Timeout, cfg.Instrument), now: time.Now}
 	c.bucketURL, c.postURL = bucketURL(cfg)
 	keys, err := storage.NewKeys(cfg.Credentials, c.newCore)
 	if err != nil {
@@ -271,24 +263,12 @@ func (c *Client) Peek(ctx context.Context, key string, n int) (storage.ObjectInf
 		ETag:         strings.Trim(h.Get("ETag"), `"`),
 		StorageClass: h.Get("X-Amz-Storage-Class"),
 	}
-	// S3 names the class only when it is not STANDARD (API_GetObject,
-	// x-amz-storage-class: "not returned for S3 Standard objects").
-	if info.StorageClass == "" {
-		info.StorageClass = StandardClass
-	}
 	if cr := h.Get("Content-Range"); cr != "" {
 		info.Size = storage.TotalSize(cr)
 	}
-	// Both are what a caller acts on: the size to check, the ETag to name
-	// the version it checked.
-	if info.Size < 0 || info.ETag == "" {
-		return storage.ObjectInfo{}, nil, fmt.Errorf("storage: get: %w: the answer does not tell the object's size and ETag", storage.ErrUnavailable)
-	}
-	b, err := io.ReadAll(io.LimitReader(body, int64(n)))
-	if err != nil {
-		return storage.ObjectInfo{}, nil, translate("get", err)
-	}
-	return info, b, nil
+	// S3 names the class only when it is not STANDARD (API_GetObject,
+	// x-amz-storage-class: "not returned for S3 Standard objects").
+	return storage.ReadPeek(info, body, n)
 }
 
 // Put stores data under key in the STANDARD class, with spec's Content-Type
