@@ -241,6 +241,20 @@ func ReadPeek(info ObjectInfo, body io.Reader, n int) (ObjectInfo, []byte, error
 	return info, b, nil
 }
 
+// BucketURL is the bucket's URL on endpoint as OSS and S3 address it:
+// endpoint/bucket with pathStyle, else bucket.<endpoint's host>; a default
+// port is dropped (WithoutDefaultPort).
+func BucketURL(endpoint *url.URL, bucket string, pathStyle bool) *url.URL {
+	e := WithoutDefaultPort(endpoint)
+	u := &url.URL{Scheme: e.Scheme, Host: e.Host}
+	if pathStyle {
+		u.Path = "/" + bucket
+	} else {
+		u.Host = bucket + "." + e.Host
+	}
+	return u
+}
+
 // TotalSize is the complete length in a Content-Range of "bytes a-b/size",
 // or -1.
 func TotalSize(contentRange string) int64 {

@@ -55,7 +55,6 @@ type Config struct {
 type Client struct {
 	cfg     Config
 	host    string // the bucket's host: bucket.endpoint-host, or the endpoint's host (path style)
-	base    string // the bucket's URL without a trailing slash: scheme://host, or scheme://host/bucket
 	postURL string // where PostObject forms go
 	http    *http.Client
 	// keys pairs the credentials in force with the SDK client that signs
@@ -100,17 +99,13 @@ func New(cfg Config) (*Client, error) {
 		// configured; OSS answers with errors, not redirects, to API calls.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
-	if cfg.PathStyle {
-		c.host = cfg.Endpoint.Host
-		c.base = cfg.Endpoint.Scheme + "://" + c.host + "/" + cfg.Bucket
-		c.postURL = c.base
-	} else {
-		c.host = cfg.Bucket + "." + cfg.Endpoint.Host
-		c.base = cfg.Endpoint.Scheme + "://" + c.host
-		c.postURL = c.base + "/"
+	bucket := storage.BucketURL(cfg.Endpoint, cfg.Bucket, cfg.PathStyle)
+	c.host, c.postURL = bucket.Host, bucket.String()
+	if !cfg.PathStyle {
+		c.postURL += "/" // the bucket's root
 	}
 	if c.cfg.PublicBaseURL == nil {
-		c.cfg.PublicBaseURL, _ = url.Parse(c.base)
+		c.cfg.PublicBaseURL = bucket
 	}
 	keys, err := storage.NewKeys(cfg.Credentials, c.newSDK)
 	if err != nil {

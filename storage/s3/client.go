@@ -92,7 +92,10 @@ func New(cfg Config) (*Client, error) {
 		cfg.Timeout = storage.DefaultTimeout
 	}
 	c := &Client{cfg: cfg, transport: storage.Transport(cfg.Transport, cfg.Timeout, cfg.Instrument), now: time.Now}
-	c.bucketURL, c.postURL = bucketURL(cfg)
+	// The POST URL is the bucket's with the trailing slash minio-go gives
+	// it.
+	c.bucketURL = storage.BucketURL(cfg.Endpoint, cfg.Bucket, cfg.PathStyle)
+	c.postURL = c.bucketURL.String() + "/"
 	keys, err := storage.NewKeys(cfg.Credentials, c.newCore)
 	if err != nil {
 		return nil, err
@@ -155,21 +158,6 @@ func validateCredentials(cred storage.Credentials) error {
 		return errors.New("storage: s3 key id or session token holds a quote, backslash or control character")
 	}
 	return nil
-}
-
-// bucketURL is the bucket's URL as minio-go addresses it for cfg, and the
-// POST URL (the same, with the trailing slash minio-go gives it). Default
-// ports are dropped as minio-go drops them: a browser or wx.request sends
-// Host without them, and Host is signed.
-func bucketURL(cfg Config) (*url.URL, string) {
-	e := storage.WithoutDefaultPort(cfg.Endpoint)
-	u := &url.URL{Scheme: e.Scheme, Host: e.Host}
-	if cfg.PathStyle {
-		u.Path = "/" + cfg.Bucket
-	} else {
-		u.Host = cfg.Bucket + "." + e.Host
-	}
-	return u, u.String() + "/"
 }
 
 // newCore is the minio-go client that signs with cred; it refuses
