@@ -13,7 +13,6 @@ package deploy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -22,7 +21,6 @@ import (
 	"go/token"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -38,7 +36,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wxavatar/wxavatar/storage"
-	"github.com/wxavatar/wxavatar/storage/cos"
 )
 
 // The service's contract, from cmd/wxavatar and handler/.
@@ -1998,28 +1995,6 @@ func storageSDKCalls(t *testing.T) map[string][]string {
 	return calls
 }
 
-// signedUpload signs one upload with storage's own signer, as the service does.
-func signedUpload(t *testing.T) storage.SignedUpload {
-	t.Helper()
-	base, _ := url.Parse("https://avatars-1250000000.cos.ap-guangzhou.myqcloud.com")
-	c, err := cos.NewClient(cos.Config{
-		Bucket: "avatars-1250000000", BucketURL: base,
-		Credentials: storage.Credentials{SecretID: "AKIDexample", SecretKey: "example-secret", SessionToken: "example-token"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	s, err := c.SignUpload(context.Background(), storage.UploadSpec{
-		Key: "uploads/u/x.png", ContentType: "image/png", MaxBytes: 1 << 20, Size: 1000,
-		NotBefore: now, Expires: now.Add(10 * time.Minute),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // neededGrants is every (action, keys) the code needs: the SDK calls in
 // storage/ and the requests clients make with what SignUpload signs.
 func neededGrants(t *testing.T) []grant {
@@ -2032,7 +2007,7 @@ func neededGrants(t *testing.T) []grant {
 		}
 		need = append(need, g...)
 	}
-	signed := reflect.ValueOf(signedUpload(t))
+	signed := reflect.ValueOf(productionSigned(t, "cos"))
 	for i := 0; i < signed.NumField(); i++ {
 		name := signed.Type().Field(i).Name
 		g, ok := signedRequests[name]
@@ -2366,7 +2341,7 @@ func bucketSetupXML(t *testing.T) (corsConfiguration, lifecycleConfiguration) {
 // ETag; and GET and HEAD the avatars.
 func TestBucketSetupCORS(t *testing.T) {
 	cors, _ := bucketSetupXML(t)
-	signed := signedUpload(t)
+	signed := productionSigned(t, "cos")
 	var methods []string
 	if signed.PostURL != "" {
 		methods = append(methods, "POST")

@@ -649,6 +649,10 @@ func productionSigned(t *testing.T, provider string) storage.SignedUpload {
 	}
 	var err error
 	switch provider {
+	case "cos":
+		c, err = cos.NewClient(cos.Config{Bucket: "avatars-1250000000",
+			BucketURL:   &url.URL{Scheme: "https", Host: configs["cos"].host("avatars-1250000000", "ap-guangzhou")},
+			Credentials: cred})
 	case "oss":
 		c, err = oss.New(oss.Config{Endpoint: &url.URL{Scheme: "https", Host: configs["oss"].host("wxavatar-avatars", "cn-hangzhou")},
 			Bucket: "wxavatar-avatars", Region: "cn-hangzhou", Credentials: cred})
