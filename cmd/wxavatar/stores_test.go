@@ -21,9 +21,6 @@ import (
 // tests run against, each played by the local object server.
 var testProviders = []string{providerCOS, providerOSS, providerS3}
 
-// testRegion is the region each provider's test settings name.
-var testRegion = map[string]string{providerCOS: "ap-guangzhou", providerOSS: "cn-hangzhou", providerS3: "us-east-1"}
-
 // testStore is the local object server playing one storage provider for a
 // test, on loopback, and the settings that point the service at it.
 type testStore struct {
@@ -37,7 +34,7 @@ type testStore struct {
 // wraps it (fault injection).
 func newTestStore(t *testing.T, provider string, cfg localcos.Config, wrap func(http.Handler) http.Handler) *testStore {
 	t.Helper()
-	cfg.Protocol, cfg.Region = localcos.Protocol(provider), testRegion[provider]
+	cfg.Protocol, cfg.Region = localcos.Protocol(provider), storageProviders[provider].devRegion
 	if provider == providerCOS {
 		cfg.Region = ""
 	}
@@ -63,29 +60,21 @@ func (s *testStore) bucketURL() string {
 // objectURL is key's URL on the store.
 func (s *testStore) objectURL(key string) string { return s.bucketURL() + "/" + key }
 
-// env points env (a serverEnv) at the store: the provider's settings in place
-// of COS's, COS_TIMEOUT carried over to the provider's own.
+// env points env (a serverEnv) at the store: the provider's settings, in
+// its own names, in place of COS's, COS_TIMEOUT carried over to the
+// provider's own. The store's loopback address makes OSS and S3 path-style.
 func (s *testStore) env(env map[string]string) map[string]string {
 	timeout := env["COS_TIMEOUT"]
 	for _, name := range storageProviders[providerCOS].settings() {
 		delete(env, name)
 	}
+	sp := storageProviders[s.provider]
 	if timeout != "" {
-		env[map[string]string{providerCOS: "COS_TIMEOUT", providerOSS: "OSS_TIMEOUT", providerS3: "S3_TIMEOUT"}[s.provider]] = timeout
+		env[sp.timeout] = timeout
 	}
-	switch s.provider {
-	case providerCOS:
-		env["COS_BUCKET"], env["COS_REGION"], env["COS_SECRET_ID"], env["COS_SECRET_KEY"] = testBucketName, testRegion[providerCOS], testCOSID, testCOSKey
-		env["COS_BUCKET_URL"] = s.srv.URL
-	case providerOSS:
-		env["STORAGE"] = providerOSS
-		env["OSS_BUCKET"], env["OSS_REGION"], env["OSS_ACCESS_KEY_ID"], env["OSS_ACCESS_KEY_SECRET"] = testBucketName, testRegion[providerOSS], testCOSID, testCOSKey
-		env["OSS_ENDPOINT"] = s.srv.URL
-	case providerS3:
-		env["STORAGE"] = providerS3
-		env["S3_BUCKET"], env["S3_REGION"], env["S3_ACCESS_KEY_ID"], env["S3_SECRET_ACCESS_KEY"] = testBucketName, testRegion[providerS3], testCOSID, testCOSKey
-		env["S3_ENDPOINT"], env["S3_PATH_STYLE"] = s.srv.URL, "true"
-	}
+	env["STORAGE"] = s.provider
+	env[sp.bucket], env[sp.region], env[sp.endpoint] = testBucketName, sp.devRegion, s.srv.URL
+	env[sp.keyID], env[sp.secret] = testCOSID, testCOSKey
 	return env
 }
 
@@ -105,7 +94,7 @@ func TestPutOnlyStore(t *testing.T) {
 	wechat := fakeWeChat(t, testAppID, testAppSecret)
 	store := newTestStore(t, providerS3, localcos.Config{}, nil)
 	env := store.env(serverEnv(wechat.URL, "", "sqlite:"+filepath.Join(t.TempDir(), "r2.db"), map[string]string{
-		"S3_POST_POLICY": "false", "S3_REGION": testRegion[providerS3], "LIMIT_PENDING_UPLOADS": "1",
+		"S3_POST_POLICY": "false", "LIMIT_PENDING_UPLOADS": "1",
 	}))
 	srv := start(t, []string{"serve", "--env-file", ""}, env)
 	c := client{t: t, base: srv.api}
