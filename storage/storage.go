@@ -94,7 +94,8 @@ type Keyed[T any] struct {
 }
 
 // NewKeys validates c, builds from it and holds the pair; build may refuse
-// credentials its provider cannot sign with.
+// credentials its provider cannot sign with. A nil build builds nothing
+// (T's zero value), for a provider that signs with the credentials alone.
 func NewKeys[T any](c Credentials, build func(Credentials) (T, error)) (*Keys[T], error) {
 	k := &Keys[T]{build: build}
 	return k, k.Set(c)
@@ -106,9 +107,12 @@ func (k *Keys[T]) Set(c Credentials) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	v, err := k.build(c)
-	if err != nil {
-		return err
+	var v T
+	if k.build != nil {
+		var err error
+		if v, err = k.build(c); err != nil {
+			return err
+		}
 	}
 	k.cur.Store(&Keyed[T]{Credentials: c, Client: v})
 	return nil

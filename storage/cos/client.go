@@ -49,7 +49,7 @@ func NewClient(cfg Config) (*Client, error) {
 	case cfg.BucketURL == nil || cfg.BucketURL.Host == "":
 		return nil, errors.New("storage: bucket URL without host")
 	}
-	keys, err := storage.NewKeys(cfg.Credentials, func(storage.Credentials) (struct{}, error) { return struct{}{}, nil })
+	keys, err := storage.NewKeys[struct{}](cfg.Credentials, nil)
 	if err != nil {
 		return nil, err
 	}
